@@ -1,0 +1,34 @@
+# Two entry points on a fresh machine (Python >= 3.11 and pip only):
+#   make report   simulate every case scenario and build the case-study reports
+#   make test     install and run the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PERSONS ?= 50000
+SEED    ?= 7
+
+.PHONY: install report test lint bench clean
+
+$(BIN)/privdomain: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(BIN)/privdomain
+
+install: $(BIN)/privdomain
+
+report: install
+	$(BIN)/privdomain report --all --persons $(PERSONS) --seed $(SEED) --out reports
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -n 2
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) reports/* synthetic/data

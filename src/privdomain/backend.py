@@ -1,0 +1,148 @@
+"""Turn any supported input into an Ibis table, and run Ibis expressions.
+
+Every metric in privdomain accepts
+
+* a pandas DataFrame,
+* a dataset folder written by :func:`privdomain.io.write_dataset` (or one Parquet
+  file / glob),
+* an Ibis table on any backend (DuckDB, PySpark, ClickHouse, ...),
+
+calls :func:`to_table` on it and builds an Ibis expression. :func:`execute` runs the
+expression (on DuckDB in-process unless the table is bound to another backend) and
+returns a small pandas frame.
+
+Time inside expressions
+-----------------------
+Stored timestamps are timezone-aware instants (see :mod:`privdomain.schema`).
+:func:`to_table` turns every timezone-aware timestamp column into **naive Beijing
+wall-clock time** (UTC+08:00; China has no daylight saving), so ``ts.date()`` and
+``ts.truncate("W")`` inside a metric are Beijing days and weeks on every engine.
+Timestamps in metric outputs are therefore naive Beijing time.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from privdomain import backend
+>>> df = pd.DataFrame({"person_id": [1, 2], "ts": pd.to_datetime(
+...     ["2024-01-01 23:30", "2024-01-02 00:30"]).tz_localize("Asia/Shanghai")})
+>>> t = backend.to_table(df)
+>>> backend.execute(t.group_by(day=t.ts.date()).agg(n=t.count()).order_by("day"))["n"].tolist()
+[1, 1]
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Union
+
+import ibis
+import ibis.expr.types as ir
+import pandas as pd
+
+from .schema import TIMEZONE
+
+TableLike = Union[pd.DataFrame, str, os.PathLike, ir.Table, "Any"]
+
+_OFFSET_HOURS = 8  # Asia/Shanghai, fixed offset since 1991
+_DEFAULT_CON = None
+
+
+def connect(**kwargs: Any) -> Any:
+    """The default in-process DuckDB connection (created once per process).
+
+    Keyword arguments are passed to :func:`ibis.duckdb.connect` on first use.
+    """
+    global _DEFAULT_CON
+    if _DEFAULT_CON is None or kwargs:
+        _DEFAULT_CON = ibis.duckdb.connect(**kwargs)
+    return _DEFAULT_CON
+
+
+def _parquet_source(path: Path, table: str) -> str:
+    if path.is_dir():
+        folder = path / table
+        if folder.is_dir():
+            return str(folder / "*.parquet")
+        single = path / f"{table}.parquet"
+        if single.exists():
+            return str(single)
+        raise FileNotFoundError(f"dataset {path} has no table {table!r} ({folder}/ or {single.name})")
+    if path.suffix == ".parquet" or "*" in str(path):
+        return str(path)
+    raise FileNotFoundError(f"{path} is neither a dataset folder nor a Parquet file")
+
+
+def to_table(data: TableLike, table: str = "events", con: Any | None = None) -> ir.Table:
+    """Return ``data`` as an Ibis table with timestamps in naive Beijing time.
+
+    Parameters
+    ----------
+    data
+        A pandas DataFrame, a dataset folder / Parquet path, an Ibis table or a
+        :class:`privdomain.io.Dataset`.
+    table
+        Which table of a dataset folder to open (``events``, ``persons``, ...).
+    con
+        Ibis connection used to read Parquet paths; the default DuckDB one if None.
+    """
+    from .io import Dataset  # local: io imports backend
+
+    if isinstance(data, Dataset):
+        data = data.path
+    if isinstance(data, ir.Table):
+        t = data
+    elif isinstance(data, pd.DataFrame):
+        t = ibis.memtable(_localise_frame(data))
+        return t
+    elif isinstance(data, (str, os.PathLike)):
+        con = con or connect()
+        t = con.read_parquet(_parquet_source(Path(data), table))
+    else:
+        raise TypeError(
+            f"expected a pandas DataFrame, a dataset path or an Ibis table, got {type(data).__name__}"
+        )
+    return _localise_table(t)
+
+
+def _localise_frame(df: pd.DataFrame) -> pd.DataFrame:
+    tz_cols = [c for c in df.columns if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
+    cat_cols = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    if not tz_cols and not cat_cols:
+        return df
+    out = df.copy(deep=False)
+    for c in tz_cols:
+        out[c] = out[c].dt.tz_convert(TIMEZONE).dt.tz_localize(None)
+    for c in cat_cols:
+        out[c] = out[c].astype(object)
+    return out
+
+
+def _localise_table(t: ir.Table) -> ir.Table:
+    changes = {}
+    for name, dtype in t.schema().items():
+        if dtype.is_timestamp() and dtype.timezone is not None:
+            # the instant as naive UTC, then the fixed Beijing offset
+            naive = t[name].cast(ibis.dtype("timestamp"))
+            if dtype.timezone.upper() not in ("UTC", "ETC/UTC", "Z"):
+                # engines differ on how they cast non-UTC zones; normalise via epoch seconds
+                naive = ibis.literal(pd.Timestamp("1970-01-01")).cast("timestamp") + (
+                    t[name].epoch_seconds() * ibis.interval(seconds=1)
+                )
+            changes[name] = naive + ibis.interval(hours=_OFFSET_HOURS)
+    return t.mutate(**changes) if changes else t
+
+
+def execute(expr: ir.Expr, con: Any | None = None) -> pd.DataFrame:
+    """Run an Ibis expression and return a pandas object.
+
+    Unbound expressions (built on pandas memtables) run on ``con`` or the default
+    DuckDB connection; expressions bound to a backend run there.
+    """
+    if con is None:
+        try:
+            backend = expr._find_backend(use_default=False)
+        except Exception:  # noqa: BLE001 - unbound expression
+            backend = None
+        con = backend if backend is not None else connect()
+    return con.execute(expr)

@@ -1,0 +1,309 @@
+"""The tables of a privdomain dataset: column names, dtypes, allowed values.
+
+Every dataset, simulated or imported, has the same tables. This module is the
+authority on their shape; :func:`privdomain.validate.validate` checks a frame
+against it and reports every broken rule.
+
+Timestamp convention
+--------------------
+``ts`` (and every other ``*_at`` column) is a **timezone-aware** instant. The
+canonical zone is ``Asia/Shanghai`` (UTC+08:00, no daylight saving), the zone in
+which WeChat data are reported: a "day" or "week" in any metric is a Beijing
+calendar day or ISO week. Naive timestamps are rejected, because the same wall
+clock reading means two different instants depending on the zone assumed.
+DuckDB/Ibis hold instants in UTC; :func:`privdomain.backend.local_day` turns an
+instant into its Beijing calendar day inside an Ibis expression.
+
+Money convention
+----------------
+Amounts are integers in fen (1 RMB = 100 fen) in ``*_fen`` columns, so sums are
+exact. Reports show yuan (``gmv = sum(amount_fen) / 100``).
+
+Purchases
+---------
+An ``order`` event marks an order placed, a ``pay`` event the same ``order_id``
+paid (``amount_fen`` = amount paid), a ``refund`` event a refund of an earlier
+order (``amount_fen`` = amount refunded). Metrics count a purchase (conversion,
+buyer, GMV) on the **pay** event: :data:`PURCHASE`.
+
+Examples
+--------
+>>> from privdomain import schema
+>>> schema.PURCHASE
+'pay'
+>>> schema.CHANNEL_OF["oa_article_open"]
+'official_account'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import pandera.pandas as pa
+
+SCHEMA_VERSION = "1.0"
+TIMEZONE = "Asia/Shanghai"
+PURCHASE = "pay"
+
+#: Every touchpoint (event type) with the channel family it belongs to.
+CHANNEL_OF: dict[str, str] = {
+    # paid public-domain traffic (公域广告)
+    "moments_ad_view": "moments_ad",
+    "moments_ad_click": "moments_ad",
+    "search_ad_view": "search_ad",
+    "search_ad_click": "search_ad",
+    "channels_ad_view": "channels_ad",
+    "channels_ad_click": "channels_ad",
+    # Official Account (公众号)
+    "oa_follow": "official_account",
+    "oa_push": "official_account",  # article received
+    "oa_article_open": "official_account",
+    "mp_click": "official_account",  # clicked from the article into the Mini Program
+    # group chat (社群)
+    "group_join": "group",
+    "group_message": "group",
+    # WeCom shopping guide (企业微信导购)
+    "wecom_add": "guide",
+    "wecom_chat": "guide",
+    # live stream (直播)
+    "live_view": "live",
+    "live_interact": "live",
+    # offline and after-sale re-touch
+    "store_visit": "store",
+    "qr_scan": "qr_code",
+    "sms": "sms",
+    # Mini Program (小程序) and transactions
+    "mp_visit": "mini_program",
+    "product_view": "mini_program",
+    "add_to_cart": "mini_program",
+    "order": "mini_program",
+    "pay": "mini_program",
+    "refund": "mini_program",
+    # fission (裂变): the sharer's event; friends carry referrer_person_id
+    "share": "fission",
+}
+TOUCHPOINTS: list[str] = list(CHANNEL_OF)
+CHANNELS: list[str] = list(dict.fromkeys(CHANNEL_OF.values()))
+#: Touchpoints that are ad exposures / ad clicks.
+AD_VIEWS = ["moments_ad_view", "search_ad_view", "channels_ad_view"]
+AD_CLICKS = ["moments_ad_click", "search_ad_click", "channels_ad_click"]
+#: Touchpoints that carry an order id and an amount.
+ORDER_TOUCHPOINTS = ["order", "pay", "refund"]
+#: Where an order may happen: an order/pay/refund row's channel.
+ORDER_CHANNELS = ["mini_program", "live", "store", "guide"]
+ID_TYPES = ["oa_openid", "mp_openid", "unionid", "wecom_external_id", "phone_hash"]
+
+_ID = pd.Int64Dtype()
+
+
+def _ts(nullable: bool = False) -> pa.Column:
+    return pa.Column(pd.DatetimeTZDtype(tz=TIMEZONE), nullable=nullable, coerce=False)
+
+
+def _cat(values: list[str], nullable: bool = False) -> pa.Column:
+    return pa.Column(str, pa.Check.isin(values), nullable=nullable)
+
+
+def _ids(nullable: bool = True) -> pa.Column:
+    return pa.Column(_ID, pa.Check.ge(0), nullable=nullable)
+
+
+def _fen(nullable: bool = False) -> pa.Column:
+    return pa.Column(_ID, pa.Check.ge(0, error="non-negative amount"), nullable=nullable)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table: its pandera schema, primary key and whether it may be empty."""
+
+    name: str
+    schema: pa.DataFrameSchema
+    key: tuple[str, ...] = ()
+    required: bool = True
+    doc: str = ""
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.schema.columns)
+
+
+EVENTS = pa.DataFrameSchema(
+    {
+        "event_id": pa.Column("int64", nullable=False),
+        "ts": _ts(),
+        "person_id": pa.Column("int64", pa.Check.ge(0), nullable=False),
+        "id_type": _cat(ID_TYPES),
+        "id_value": pa.Column(str, nullable=False),
+        "touchpoint": _cat(TOUCHPOINTS),
+        "channel": _cat(CHANNELS),
+        "campaign_id": _ids(),
+        "article_id": _ids(),
+        "live_id": _ids(),
+        "store_id": _ids(),
+        "guide_id": _ids(),
+        "product_id": _ids(),
+        "order_id": _ids(),
+        "amount_fen": _fen(nullable=True),
+        "referrer_person_id": _ids(),
+    },
+    strict=True,
+    ordered=False,
+    name="events",
+)
+
+PERSONS = pa.DataFrameSchema(
+    {
+        "person_id": pa.Column("int64", pa.Check.ge(0), nullable=False, unique=True),
+        "gender": _cat(["female", "male"]),
+        "age_band": _cat(["18-24", "25-34", "35-44", "45-54", "55+"]),
+        "province": pa.Column(str),
+        "city": pa.Column(str),
+        "city_tier": pa.Column("int64", pa.Check.in_range(1, 5)),
+        "occupation": pa.Column(str),
+        "device": _cat(["ios", "android", "other"]),
+        "member_level": _cat(["none", "silver", "gold", "platinum"]),
+        "crm_join_date": _ts(nullable=True),
+        "name": pa.Column(str, nullable=True),
+        "phone": pa.Column(str, nullable=True),
+        "acquisition_channel": _cat(CHANNELS),
+    },
+    strict=True,
+    ordered=False,
+    name="persons",
+)
+
+ID_LINKS = pa.DataFrameSchema(
+    {
+        "id_type_a": _cat(ID_TYPES),
+        "id_value_a": pa.Column(str),
+        "id_type_b": _cat(ID_TYPES),
+        "id_value_b": pa.Column(str),
+        "source": pa.Column(str),
+    },
+    strict=True,
+    ordered=False,
+    name="id_links",
+)
+
+CAMPAIGNS = pa.DataFrameSchema(
+    {
+        "campaign_id": pa.Column("int64", pa.Check.ge(0), unique=True),
+        "name": pa.Column(str),
+        "channel": _cat(CHANNELS),
+        "start": _ts(),
+        "end": _ts(),
+        "spend_fen": _fen(),
+    },
+    strict=True,
+    ordered=False,
+    name="campaigns",
+)
+
+PRODUCTS = pa.DataFrameSchema(
+    {
+        "product_id": pa.Column("int64", pa.Check.ge(0), unique=True),
+        "name": pa.Column(str),
+        "category": pa.Column(str),
+        "price_fen": _fen(),
+    },
+    strict=True,
+    ordered=False,
+    name="products",
+)
+
+ARTICLES = pa.DataFrameSchema(
+    {
+        "article_id": pa.Column("int64", pa.Check.ge(0), unique=True),
+        "account": pa.Column(str),
+        "title": pa.Column(str),
+        "published_at": _ts(),
+    },
+    strict=True,
+    ordered=False,
+    name="articles",
+)
+
+LIVES = pa.DataFrameSchema(
+    {
+        "live_id": pa.Column("int64", pa.Check.ge(0), unique=True),
+        "title": pa.Column(str),
+        "start": _ts(),
+        "end": _ts(),
+    },
+    strict=True,
+    ordered=False,
+    name="lives",
+)
+
+ASSIGNMENTS = pa.DataFrameSchema(
+    {
+        "person_id": pa.Column("int64", pa.Check.ge(0)),
+        "experiment": pa.Column(str),
+        "arm": pa.Column(str),
+        "assigned_at": _ts(),
+    },
+    strict=True,
+    ordered=False,
+    name="assignments",
+)
+
+TABLES: dict[str, TableSpec] = {
+    "events": TableSpec("events", EVENTS, key=("event_id",), doc="one row per touch"),
+    "persons": TableSpec("persons", PERSONS, key=("person_id",), doc="CRM profile per person"),
+    "id_links": TableSpec("id_links", ID_LINKS, required=False, doc="pairs of ids known to be one person"),
+    "campaigns": TableSpec("campaigns", CAMPAIGNS, key=("campaign_id",), required=False, doc="ad campaigns"),
+    "products": TableSpec("products", PRODUCTS, key=("product_id",), required=False, doc="catalogue"),
+    "articles": TableSpec("articles", ARTICLES, key=("article_id",), required=False, doc="OA article pushes"),
+    "lives": TableSpec("lives", LIVES, key=("live_id",), required=False, doc="live-stream sessions"),
+    "assignments": TableSpec(
+        "assignments", ASSIGNMENTS, required=False, doc="randomised campaign arms (treatment / holdout)"
+    ),
+}
+
+
+def empty(table: str) -> pd.DataFrame:
+    """An empty frame with the table's columns and dtypes.
+
+    >>> list(empty("products").columns)
+    ['product_id', 'name', 'category', 'price_fen']
+    """
+    spec = TABLES[table]
+    out = {}
+    for name, col in spec.schema.columns.items():
+        dtype = col.dtype.type if col.dtype is not None else object
+        if dtype is str or str(dtype) == "str":
+            dtype = object
+        out[name] = pd.Series([], dtype=dtype)
+    return pd.DataFrame(out)
+
+
+def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Return a copy with the table's columns in schema order and canonical dtypes.
+
+    Missing nullable id columns are added as all-null; timestamps are converted to
+    the canonical zone (they must already be timezone-aware). Nothing is dropped:
+    extra columns are kept for :func:`privdomain.validate.validate` to report.
+    """
+    spec = TABLES[table]
+    out = df.copy()
+    for name, col in spec.schema.columns.items():
+        if name not in out.columns:
+            if col.nullable and str(col.dtype) == "Int64":
+                out[name] = pd.array([pd.NA] * len(out), dtype="Int64")
+            continue
+        dt = str(col.dtype)
+        s = out[name]
+        if dt == "Int64" and str(s.dtype) != "Int64":
+            try:
+                out[name] = s.astype("Int64")
+            except (TypeError, ValueError):
+                pass
+        elif dt.startswith("datetime64") and isinstance(s.dtype, pd.DatetimeTZDtype):
+            out[name] = s.dt.tz_convert(TIMEZONE).astype(f"datetime64[ns, {TIMEZONE}]")
+        elif dt in ("str", "object") and isinstance(s.dtype, pd.CategoricalDtype):
+            out[name] = s.astype(object)
+        elif dt == "int64" and str(s.dtype) == "Int64" and not s.isna().any():
+            out[name] = s.astype("int64")
+    ordered = [c for c in spec.columns if c in out.columns] + [c for c in out.columns if c not in spec.columns]
+    return out[ordered]
