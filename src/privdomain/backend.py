@@ -123,12 +123,8 @@ def _localise_table(t: ir.Table) -> ir.Table:
     for name, dtype in t.schema().items():
         if dtype.is_timestamp() and dtype.timezone is not None:
             # the instant as naive UTC, then the fixed Beijing offset
+            # the instant as naive UTC wall time (Ibis backends run their sessions in UTC)
             naive = t[name].cast(ibis.dtype("timestamp"))
-            if dtype.timezone.upper() not in ("UTC", "ETC/UTC", "Z"):
-                # engines differ on how they cast non-UTC zones; normalise via epoch seconds
-                naive = ibis.literal(pd.Timestamp("1970-01-01")).cast("timestamp") + (
-                    t[name].epoch_seconds() * ibis.interval(seconds=1)
-                )
             changes[name] = naive + ibis.interval(hours=_OFFSET_HOURS)
     return t.mutate(**changes) if changes else t
 

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -34,6 +35,7 @@ import pyarrow.parquet as pq
 from . import schema
 
 MANIFEST = "dataset.json"
+NEWLINE = b"\n"
 PARTITIONED = {"events"}
 
 
@@ -194,7 +196,8 @@ def read_events_csv(path: str | os.PathLike, encoding: str = "utf-8") -> pd.Data
         raw.decode(encoding)
     except UnicodeDecodeError as e:
         raise CSVImportError(
-            f"{path}: not valid {encoding} text: byte {e.start} ({raw[e.start:e.start + 1]!r}) "
+            f"{path}: not valid {encoding} text: line {raw.count(NEWLINE, 0, e.start) + 1}, byte {e.start} "
+            f"({raw[e.start:e.start + 1]!r}) "
             f"cannot be decoded; re-save the file as UTF-8"
         ) from None
     id_cols = [c for c, col in schema.EVENTS.columns.items() if str(col.dtype) == "Int64"]

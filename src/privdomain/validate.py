@@ -194,6 +194,9 @@ def _from_pandera(err: SchemaErrors, table: str) -> list[Problem]:
     out = []
     for (column, check), grp in fc.groupby(["column", "check"], sort=False, dropna=False):
         rule = _rule_text(str(check))
+        if str(check).startswith("isin("):
+            bad = [repr(v) for v in grp["failure_case"].drop_duplicates().head(3)]
+            rule = f"value not allowed ({', '.join(bad)}; allowed values: privdomain.schema)"
         idx = grp["index"].dropna().astype(int).drop_duplicates().sort_values()
         out.append(Problem(table, str(column), rule, len(idx), tuple(idx.iloc[:EXAMPLES])))
     return out

@@ -1,0 +1,70 @@
+"""One metric, three inputs (pandas, Parquet dataset, Ibis table), equal to its per-person reference."""
+
+import ibis
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from privdomain import backend, io, reference, schema
+from privdomain.examples import events_frame
+from privdomain.touchpoints import daily_volume
+
+
+def test_days_are_beijing_calendar_days():
+    # 23:30 and 00:30 Beijing are the same UTC day but two Beijing days
+    ev = events_frame([(1, "2024-05-01 23:30", "mp_visit"), (1, "2024-05-02 00:30", "mp_visit")])
+    out = daily_volume(ev)
+    assert [str(d) for d in out["day"]] == ["2024-05-01", "2024-05-02"]
+
+
+def test_utc_input_is_converted_not_relabelled():
+    ev = events_frame([(1, "2024-05-01 16:30", "mp_visit")])
+    ev["ts"] = ev["ts"].dt.tz_convert("UTC")  # 08:30 UTC == 16:30 Beijing
+    t = backend.to_table(ev)
+    got = backend.execute(t.select("ts"))["ts"].iloc[0]
+    assert got == pd.Timestamp("2024-05-01 16:30")
+
+
+def test_pandas_parquet_and_ibis_inputs_agree(tmp_path, small_events):
+    from_pandas = daily_volume(small_events)
+    ds = io.write_dataset(tmp_path / "ds", {"events": small_events})
+    from_path = daily_volume(ds.path)
+    from_dataset = daily_volume(ds)
+    con = ibis.duckdb.connect()
+    from_ibis = daily_volume(con.create_table("events", small_events))
+    for other in (from_path, from_dataset, from_ibis):
+        pd.testing.assert_frame_equal(from_pandas, other)
+    pd.testing.assert_frame_equal(from_pandas, reference.daily_volume(small_events))
+
+
+def test_user_connection_is_used(small_events):
+    con = ibis.duckdb.connect()
+    out = daily_volume(small_events, con=con)
+    assert out["events"].sum() == len(small_events)
+
+
+def test_parquet_events_in_several_blocks_read_as_one(tmp_path, small_events):
+    blocks = [small_events.iloc[:4], small_events.iloc[4:]]
+    io.write_dataset(tmp_path / "ds", {"events": iter(blocks)})
+    assert len(list((tmp_path / "ds" / "events").glob("*.parquet"))) == 2
+    assert daily_volume(tmp_path / "ds")["events"].sum() == len(small_events)
+
+
+@st.composite
+def random_events(draw):
+    n = draw(st.integers(1, 60))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    start = pd.Timestamp("2024-05-01", tz=schema.TIMEZONE)
+    seconds = rng.integers(0, 5 * 86400, n)
+    rows = [
+        (int(p), start + pd.Timedelta(seconds=int(s)), str(tp))
+        for p, s, tp in zip(rng.integers(0, 8, n), seconds, rng.choice(schema.TOUCHPOINTS[:12], n))
+    ]
+    return events_frame(rows)
+
+
+@settings(max_examples=40, deadline=None)
+@given(random_events())
+def test_daily_volume_equals_per_person_reference(ev):
+    pd.testing.assert_frame_equal(daily_volume(ev), reference.daily_volume(ev))

@@ -1,0 +1,81 @@
+"""ID unification against a brute-force union-find over random link graphs."""
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from privdomain.identity import attach, score, unify
+
+
+def union_find(ids, links):
+    parent = {}
+
+    def find(x):
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in links:
+        parent[find(a)] = find(b)
+    return [find(i) for i in ids]
+
+
+@st.composite
+def graphs(draw):
+    n_ids = draw(st.integers(1, 25))
+    ids = [("unionid", f"u{i}") for i in range(n_ids)]
+    n_links = draw(st.integers(0, 30))
+    pairs = [(ids[draw(st.integers(0, n_ids - 1))], ids[draw(st.integers(0, n_ids - 1))]) for _ in range(n_links)]
+    return ids, pairs
+
+
+@settings(max_examples=50, deadline=None)
+@given(graphs())
+def test_unify_equals_union_find(graph):
+    ids, pairs = graph
+    frame = pd.DataFrame(ids, columns=["id_type", "id_value"])
+    links = pd.DataFrame(
+        [(a[0], a[1], b[0], b[1], "x") for a, b in pairs],
+        columns=["id_type_a", "id_value_a", "id_type_b", "id_value_b", "source"],
+    )
+    got = unify(frame, links)["unified_id"].to_numpy()
+    roots = union_find(ids, pairs)
+    # same partition: ids share a unified id exactly when they share a root
+    same_got = got[:, None] == got[None, :]
+    same_ref = np.array([[r1 == r2 for r2 in roots] for r1 in roots])
+    assert (same_got == same_ref).all()
+
+
+def test_same_openid_value_under_two_types_stays_two_ids():
+    frame = pd.DataFrame({"id_type": ["oa_openid", "mp_openid"], "id_value": ["x", "x"]})
+    links = pd.DataFrame(columns=["id_type_a", "id_value_a", "id_type_b", "id_value_b", "source"])
+    assert unify(frame, links)["unified_id"].tolist() == [0, 1]
+
+
+def test_score_and_attach():
+    events = pd.DataFrame({
+        "id_type": ["mp_openid", "oa_openid", "phone_hash", "mp_openid"],
+        "id_value": ["m1", "o1", "p1", "m2"],
+        "person_id": [1, 1, 1, 2],
+    })
+    links = pd.DataFrame({"id_type_a": ["mp_openid"], "id_value_a": ["m1"], "id_type_b": ["phone_hash"],
+                          "id_value_b": ["p1"], "source": ["crm"]})
+    u = unify(events, links)
+    s = score(u, events)
+    assert s["precision"] == 1.0
+    assert s["recall"] == 1 / 3  # of the 3 true pairs of person 1 only m1-p1 is linked
+    assert attach(events, links)["unified_id"].tolist() == [0, 1, 0, 2]
+
+
+def test_null_link_values_are_an_error():
+    links = pd.DataFrame({"id_type_a": ["mp_openid"], "id_value_a": [None], "id_type_b": ["phone_hash"],
+                          "id_value_b": ["p1"], "source": ["crm"]})
+    try:
+        unify(pd.DataFrame({"id_type": ["mp_openid"], "id_value": ["m"]}), links)
+    except ValueError as e:
+        assert "1 rows" in str(e) and "id_value_a" in str(e)
+    else:
+        raise AssertionError("expected ValueError")
