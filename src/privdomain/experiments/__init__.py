@@ -1,0 +1,54 @@
+"""Campaign experiments: randomised effects, difference-in-differences, power, drivers.
+
+Every estimator takes a tidy frame and returns a tidy frame with the columns
+``outcome, term, method, estimate, std_error, ci_low, ci_high, p_value, n``
+(see :mod:`privdomain.experiments._tidy`); each analysis has one plotting helper
+returning a matplotlib ``Axes``.
+
+Modules
+-------
+randomised  treatment / holdout effects: difference in means (HC), CUPED,
+            logistic average marginal effects, effects by segment with
+            multiple-comparison correction
+did         difference-in-differences with unit and period effects, event study,
+            pre-trend check
+power       sample size, minimum detectable effect and power for a proportion or a mean
+drivers     touchpoints associated with purchase (logit odds ratios)
+data        per-person experiment frames and per-person touchpoint frames from a dataset
+synthetic   small vectorised data-generating processes with a known truth
+plots       forest plot, event-study plot, power curve, odds-ratio plot
+
+Examples
+--------
+>>> from privdomain import experiments as ex
+>>> df = ex.simulate_campaign(2000, effect=0.05, seed=1)
+>>> ex.difference_in_means(df, "converted")[["term", "n"]].values.tolist()
+[['treatment', 2000]]
+"""
+
+from ._tidy import RESULT_COLUMNS
+from .randomised import (
+    campaign_effects,
+    cuped,
+    cuped_adjust,
+    difference_in_means,
+    heterogeneous_effects,
+    logit_ame,
+)
+from .synthetic import TIERS, coupon_tier, simulate_campaign, simulate_panel, simulate_touchpoints, tier_shares
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "TIERS",
+    "campaign_effects",
+    "coupon_tier",
+    "cuped",
+    "cuped_adjust",
+    "difference_in_means",
+    "heterogeneous_effects",
+    "logit_ame",
+    "simulate_campaign",
+    "simulate_panel",
+    "simulate_touchpoints",
+    "tier_shares",
+]
