@@ -1,0 +1,429 @@
+"""Recency, frequency and monetary value per person: the RFM summary, scores and segments.
+
+The summary is both the marketing RFM table and the input of the CLV models in
+:mod:`privdomain.clv` (BG/NBD, Pareto/NBD, modified BG/NBD, Gamma-Gamma).
+
+Two recencies (do not confuse them)
+-----------------------------------
+* ``t_x`` -- **time of the last purchase since the first purchase**. This is the
+  "recency" of the BG/NBD and Pareto/NBD papers (Fader, Hardie and Lee 2005) and the
+  ``recency`` column of the ``lifetimes`` package. Large ``t_x`` = a customer who kept
+  buying for a long time. CLV models take this one.
+* ``time_since_last`` -- **time from the last purchase to the observation end**
+  (``T - t_x``). This is the recency of RFM marketing ("days since last purchase").
+  Small = a recent buyer. RFM scores take this one.
+
+``T`` is the time from the first purchase to the observation end (the customer's age).
+All three are in ``time_unit`` (days by default; ``"W"`` = days / 7, the unit of the
+CDNOW papers).
+
+Conventions that decide whether a fit reproduces a paper
+--------------------------------------------------------
+* ``merge_period="D"``: purchases on the same calendar day are one purchase (the
+  CDNOW convention); ``frequency`` = distinct purchase days - 1 (repeat purchases).
+  Times are whole days, divided by the unit. ``merge_period=None`` keeps every row
+  as a purchase and measures times between exact timestamps.
+* ``T`` and ``time_since_last`` are measured to ``observation_end`` (a day with
+  ``merge_period="D"``: purchases on that day are inside the period).
+* ``monetary="repeat"``: ``monetary_value`` is the mean spend of the repeat purchase
+  days, the first purchase excluded (0 when there is no repeat purchase): the input of
+  the Gamma-Gamma model. ``monetary="all"`` averages every purchase day.
+
+Examples
+--------
+>>> import pandas as pd
+>>> from privdomain.rfm import rfm_summary
+>>> tx = pd.DataFrame({"person_id": [1, 1, 1, 2],
+...     "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-05"]),
+...     "amount_fen": [1000, 500, 2000, 800]})
+>>> s = rfm_summary(tx, observation_end="2024-01-15")
+>>> s[["person_id", "frequency", "t_x", "T", "time_since_last", "monetary_value"]].values.tolist()
+[[1.0, 1.0, 7.0, 14.0, 7.0, 20.0], [2.0, 0.0, 0.0, 10.0, 10.0, 0.0]]
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from .backend import TableLike, execute, to_table
+from .schema import PURCHASE
+
+__all__ = ["rfm_summary", "rfm_scores", "rfm_segments", "RF_SEGMENTS", "CN_SEGMENTS", "TIME_UNITS"]
+
+#: Length of each time unit in days.
+TIME_UNITS: dict[str, float] = {"h": 1.0 / 24.0, "D": 1.0, "W": 7.0}
+
+
+def _unit_days(time_unit: str | float) -> float:
+    if isinstance(time_unit, str):
+        if time_unit not in TIME_UNITS:
+            raise ValueError(f"time_unit must be one of {sorted(TIME_UNITS)} or a number of days, got {time_unit!r}")
+        return TIME_UNITS[time_unit]
+    days = float(time_unit)
+    if not days > 0:
+        raise ValueError(f"time_unit as a number of days must be > 0, got {time_unit!r}")
+    return days
+
+
+def _as_timestamp(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:  # an instant: Beijing wall-clock time, like the table
+        from .schema import TIMEZONE
+
+        ts = ts.tz_convert(TIMEZONE).tz_localize(None)
+    return ts
+
+
+def rfm_summary(
+    transactions: TableLike,
+    person_col: str = "person_id",
+    time_col: str = "ts",
+    value_col: str | None = "amount_fen",
+    observation_end: str | _dt.date | pd.Timestamp | None = None,
+    *,
+    time_unit: str | float = "D",
+    merge_period: str | None = "D",
+    monetary: str = "repeat",
+    value_scale: float | None = None,
+    purchases_only: bool = True,
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """Recency, frequency, monetary value and age per person, from a transaction log.
+
+    With ``merge_period="D"`` a person's purchase days :math:`d_0 < d_1 < \\dots < d_x`
+    (up to ``observation_end`` :math:`e`) give
+
+    * ``frequency`` :math:`x` = number of distinct purchase days - 1 (repeat purchases),
+    * ``t_x`` = :math:`(d_x - d_0)/u`: last purchase since the first (BG/NBD recency),
+    * ``T`` = :math:`(e - d_0)/u`: first purchase to the observation end,
+    * ``time_since_last`` = :math:`(e - d_x)/u = T - t_x` (RFM-marketing recency),
+    * ``monetary_value`` = :math:`\\frac{1}{x}\\sum_{j=1}^{x} v_j` with :math:`v_j` the
+      spend of day :math:`d_j` (``monetary="repeat"``; 0 if :math:`x = 0`), or the mean over
+      all :math:`x+1` days (``monetary="all"``),
+
+    where :math:`u` is the length of ``time_unit`` in days. See the module docstring for
+    the two recency conventions.
+
+    Parameters
+    ----------
+    transactions
+        A pandas frame, dataset path or Ibis table. Given privdomain events (a table with a
+        ``touchpoint`` column) only ``pay`` events are purchases (``purchases_only``); the
+        number of other rows is reported in ``attrs["n_non_purchase"]``.
+    person_col, time_col, value_col
+        Person id, purchase time (timestamp or date; timezone-aware timestamps are read as
+        Beijing time) and spend. ``value_col=None``: no monetary columns.
+    observation_end
+        End of the observation (calibration) period. Purchases after it are left out and
+        counted in ``attrs["n_after_observation_end"]``. Default: the last purchase time.
+    time_unit
+        ``"h"``, ``"D"`` (default), ``"W"`` (7 days) or a number of days.
+    merge_period
+        ``"D"``: purchases on the same day are one purchase; ``None``: every row counts.
+    monetary
+        ``"repeat"`` (first purchase excluded; the Gamma-Gamma input) or ``"all"``.
+    value_scale
+        Divide spend by this. Default: 100 when ``value_col == "amount_fen"`` (fen to
+        yuan), else 1.
+    purchases_only
+        Keep only ``touchpoint == "pay"`` rows when the table has a ``touchpoint`` column.
+    con
+        Optional Ibis connection.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per person, sorted by person: ``person_id`` (named ``person_col``),
+        ``frequency``, ``t_x``, ``T``, ``time_since_last``, ``n_purchases`` (rows before
+        merging), ``first_purchase``, ``last_purchase`` and, with a value column,
+        ``total_value`` and ``monetary_value``. ``attrs`` holds the conventions used and
+        the counts of rows left out.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({"cust": [7, 7, 7], "day": pd.to_datetime(["1997-01-01", "1997-01-15", "1997-01-29"]),
+    ...                    "usd": [10.0, 30.0, 50.0]})
+    >>> s = rfm_summary(tx, "cust", "day", "usd", "1997-02-12", time_unit="W")
+    >>> s[["frequency", "t_x", "T", "monetary_value"]].iloc[0].tolist()
+    [2.0, 4.0, 6.0, 40.0]
+    """
+    if monetary not in ("repeat", "all"):
+        raise ValueError(f"monetary must be 'repeat' or 'all', got {monetary!r}")
+    if merge_period not in ("D", None):
+        raise ValueError(f"merge_period must be 'D' or None, got {merge_period!r}")
+    unit_days = _unit_days(time_unit)
+    if value_scale is None:
+        value_scale = 100.0 if value_col == "amount_fen" else 1.0
+
+    t = to_table(transactions, "events", con=con)
+    cols = [person_col, time_col] + ([value_col] if value_col else [])
+    missing = [c for c in cols if c not in t.columns]
+    if missing:
+        raise ValueError(f"rfm_summary: column(s) {missing} not in the table (columns: {list(t.columns)})")
+    tdt = t[time_col].type()
+    if not (tdt.is_timestamp() or tdt.is_date()):
+        raise ValueError(f"rfm_summary: column {time_col!r} must be a timestamp or date, got {tdt}")
+
+    # -- what is left out, counted in one pass -------------------------------------------
+    has_tp = purchases_only and "touchpoint" in t.columns
+    is_purchase = (t.touchpoint == PURCHASE) if has_tp else None
+    end = None if observation_end is None else _as_timestamp(observation_end)
+    after = None
+    if end is not None:
+        if merge_period == "D":
+            end = end.normalize()
+            bound = end + pd.Timedelta(days=1)
+            after = t[time_col] >= (ibis.date(bound.date()) if tdt.is_date() else ibis.timestamp(bound.to_pydatetime()))
+        else:
+            after = t[time_col] > (ibis.date(end.date()) if tdt.is_date() else ibis.timestamp(end.to_pydatetime()))
+
+    def _n(cond):  # rows that are purchases and meet ``cond``
+        both = cond if is_purchase is None else (is_purchase & cond)
+        return both.sum()
+
+    checks = {
+        "n_rows": t.count(),
+        "null_person": _n(t[person_col].isnull()),
+        "null_time": _n(t[time_col].isnull()),
+    }
+    if is_purchase is not None:
+        checks["n_non_purchase"] = (~is_purchase).sum()
+    if after is not None:
+        checks["n_after_observation_end"] = _n(after)
+    if value_col:
+        checks["null_value"] = _n(t[value_col].isnull())
+        checks["negative_value"] = _n(t[value_col] < 0)
+    counts = {k: int(v or 0) for k, v in execute(t.aggregate(**checks), con=con).iloc[0].items()}
+    for key, col, rule in [
+        ("null_person", person_col, "must not be null"),
+        ("null_time", time_col, "must not be null"),
+        ("null_value", value_col, "must not be null"),
+        ("negative_value", value_col, "must be >= 0"),
+    ]:
+        if counts.get(key, 0):
+            raise ValueError(f"rfm_summary: column {col!r} {rule} on purchases; {counts[key]} row(s) break it")
+
+    keep = [c for c in (is_purchase, None if after is None else ~after) if c is not None]
+    p = t.filter(*keep) if keep else t
+
+    # -- aggregation on the engine ---------------------------------------------------------
+    if merge_period == "D":
+        day = p[time_col] if tdt.is_date() else p[time_col].date()
+        per_day = p.group_by(_p=p[person_col], _d=day.epoch_days()).agg(
+            _n=p.count(), **({"_v": p[value_col].sum()} if value_col else {})
+        )
+        g = per_day
+        tnum = g._d
+    else:
+        tnum = (p[time_col].epoch_seconds() if tdt.is_timestamp() else p[time_col].epoch_days() * 86400)
+        g = p.mutate(_p=p[person_col], _d=tnum, _n=ibis.literal(1), **({"_v": p[value_col]} if value_col else {}))
+        tnum = g._d
+    aggs = {"_first": tnum.min(), "_last": tnum.max(), "_k": g.count(), "_rows": g._n.sum()}
+    if value_col:
+        aggs["_total"] = g._v.sum()
+        aggs["_first_v"] = g._v.argmin(tnum)
+    res = execute(g.group_by("_p").agg(**aggs), con=con)
+
+    # -- small per-person arithmetic in numpy ----------------------------------------------
+    res = res.sort_values("_p", kind="stable").reset_index(drop=True)
+    per_unit = unit_days if merge_period == "D" else unit_days * 86400.0
+    first = res["_first"].to_numpy(dtype="float64")
+    last = res["_last"].to_numpy(dtype="float64")
+    if end is None:
+        end_num = float(last.max()) if len(last) else 0.0
+    elif merge_period == "D":
+        end_num = float((end - pd.Timestamp("1970-01-01")).days)
+    else:
+        end_num = (end - pd.Timestamp("1970-01-01")).total_seconds()
+    k = res["_k"].to_numpy(dtype="int64")
+    out = pd.DataFrame({
+        person_col: res["_p"].to_numpy(),
+        "frequency": (k - 1).astype("float64"),
+        "t_x": (last - first) / per_unit,
+        "T": (end_num - first) / per_unit,
+    })
+    out["time_since_last"] = (end_num - last) / per_unit
+    out["n_purchases"] = res["_rows"].to_numpy(dtype="int64")
+    to_time = (lambda a: pd.to_datetime(a.astype("int64"), unit="D")) if merge_period == "D" else (
+        lambda a: pd.to_datetime(a, unit="s"))
+    out["first_purchase"] = to_time(first)
+    out["last_purchase"] = to_time(last)
+    if value_col:
+        total = res["_total"].to_numpy(dtype="float64") / value_scale
+        first_v = res["_first_v"].to_numpy(dtype="float64") / value_scale
+        out["total_value"] = total
+        if monetary == "repeat":
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mv = np.where(k > 1, (total - first_v) / np.maximum(k - 1, 1), 0.0)
+        else:
+            mv = total / k
+        out["monetary_value"] = mv
+    out.attrs.update({
+        "observation_end": None if end is None else end,
+        "time_unit": time_unit,
+        "merge_period": merge_period,
+        "monetary": monetary,
+        "value_scale": value_scale,
+        "n_rows": counts["n_rows"],
+        "n_non_purchase": counts.get("n_non_purchase", 0),
+        "n_after_observation_end": counts.get("n_after_observation_end", 0),
+    })
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# quantile scores and named segments
+
+#: R-F grid segments (R score row 1-5, F score column 1-5), the common 11-segment map.
+RF_SEGMENTS: dict[str, list[str]] = {
+    "hibernating": ["11", "12", "21", "22"],
+    "at_risk": ["13", "14", "23", "24"],
+    "cant_lose_them": ["15", "25"],
+    "about_to_sleep": ["31", "32"],
+    "need_attention": ["33"],
+    "loyal_customers": ["34", "35", "44", "45"],
+    "promising": ["41"],
+    "new_customers": ["51"],
+    "potential_loyalists": ["42", "43", "52", "53"],
+    "champions": ["54", "55"],
+}
+
+#: The eight-class R/F/M high-low model common in Chinese CRM (key = R, F, M high?).
+CN_SEGMENTS: dict[tuple[bool, bool, bool], str] = {
+    (True, True, True): "重要价值客户",
+    (False, True, True): "重要保持客户",
+    (True, False, True): "重要发展客户",
+    (False, False, True): "重要挽留客户",
+    (True, True, False): "一般价值客户",
+    (False, True, False): "一般保持客户",
+    (True, False, False): "一般发展客户",
+    (False, False, False): "一般挽留客户",
+}
+
+
+def _quantile_score(values: pd.Series, q: int, higher_is_better: bool) -> np.ndarray:
+    """Scores 1..q by rank quantiles; ties broken by order of appearance (deterministic)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype="int64")
+    v = values.to_numpy(dtype="float64")
+    key = v if higher_is_better else -v
+    order = np.argsort(key, kind="stable")
+    ranks = np.empty(n, dtype="int64")
+    ranks[order] = np.arange(n)
+    return (ranks * q // n + 1).astype("int64")
+
+
+def rfm_scores(
+    summary: pd.DataFrame,
+    q: int = 5,
+    recency_col: str = "time_since_last",
+    frequency_col: str = "frequency",
+    monetary_col: str = "total_value",
+) -> pd.DataFrame:
+    """Quantile scores 1..q for recency, frequency and monetary value (q = best).
+
+    Each measure is ranked over persons (ties broken by row order, so the bins have equal
+    sizes and the result is deterministic) and cut into ``q`` equal-count bins:
+    ``score = floor(rank * q / n) + 1`` with ``rank`` 0-based. Recency uses
+    ``time_since_last`` (the RFM-marketing recency: a smaller value scores higher);
+    frequency and monetary value score higher when larger.
+
+    Parameters
+    ----------
+    summary
+        Output of :func:`rfm_summary` (or any frame with the three columns).
+    q
+        Number of bins (5 = quintiles).
+    recency_col, frequency_col, monetary_col
+        Columns to score. ``monetary_col=None`` skips M.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``summary`` with ``r_score``, ``f_score``, ``m_score`` (int) and
+        ``rfm_code`` (e.g. ``"545"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"time_since_last": [1.0, 50.0, 10.0, 90.0], "frequency": [5, 0, 2, 1],
+    ...                   "total_value": [100.0, 5.0, 40.0, 20.0]})
+    >>> rfm_scores(s, q=4)["rfm_code"].tolist()
+    ['444', '211', '333', '122']
+    """
+    if not isinstance(q, int) or q < 2:
+        raise ValueError(f"q must be an integer >= 2, got {q!r}")
+    for c in [recency_col, frequency_col] + ([monetary_col] if monetary_col else []):
+        if c not in summary.columns:
+            raise ValueError(f"rfm_scores: column {c!r} not in the summary")
+        nbad = int(summary[c].isna().sum())
+        if nbad:
+            raise ValueError(f"rfm_scores: column {c!r} must not be null; {nbad} row(s) break it")
+    out = summary.copy()
+    out["r_score"] = _quantile_score(summary[recency_col], q, higher_is_better=False)
+    out["f_score"] = _quantile_score(summary[frequency_col], q, higher_is_better=True)
+    code = out["r_score"].astype(str) + out["f_score"].astype(str)
+    if monetary_col:
+        out["m_score"] = _quantile_score(summary[monetary_col], q, higher_is_better=True)
+        code = code + out["m_score"].astype(str)
+    out["rfm_code"] = code
+    return out
+
+
+def rfm_segments(
+    summary: pd.DataFrame,
+    scheme: str = "rf",
+    recency_col: str = "time_since_last",
+    frequency_col: str = "frequency",
+    monetary_col: str = "total_value",
+) -> pd.DataFrame:
+    """Named RFM segments.
+
+    ``scheme="rf"``: quintile R and F scores (:func:`rfm_scores` with q=5) mapped on the
+    5 x 5 grid of :data:`RF_SEGMENTS` (champions, loyal_customers, potential_loyalists,
+    new_customers, promising, need_attention, about_to_sleep, at_risk, cant_lose_them,
+    hibernating).
+
+    ``scheme="cn"``: the eight-class model of Chinese CRM practice
+    (:data:`CN_SEGMENTS`, 重要价值客户 ... 一般挽留客户): each of R, F, M is "high" when
+    better than the mean (recency: ``time_since_last`` below its mean; frequency and
+    monetary value above their means).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy of ``summary`` with the score columns and ``segment``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"time_since_last": [1.0, 80.0], "frequency": [6, 0], "total_value": [300.0, 9.0]})
+    >>> rfm_segments(s, scheme="cn")["segment"].tolist()
+    ['重要价值客户', '一般挽留客户']
+    """
+    if scheme == "rf":
+        out = rfm_scores(summary, 5, recency_col, frequency_col, monetary_col)
+        lookup = {code: name for name, codes in RF_SEGMENTS.items() for code in codes}
+        rf = out["r_score"].astype(str) + out["f_score"].astype(str)
+        out["segment"] = rf.map(lookup)
+        return out
+    if scheme == "cn":
+        for c in (recency_col, frequency_col, monetary_col):
+            if c not in summary.columns:
+                raise ValueError(f"rfm_segments: column {c!r} not in the summary")
+        out = summary.copy()
+        r_hi = (summary[recency_col] < summary[recency_col].mean()).to_numpy()
+        f_hi = (summary[frequency_col] > summary[frequency_col].mean()).to_numpy()
+        m_hi = (summary[monetary_col] > summary[monetary_col].mean()).to_numpy()
+        out["r_high"], out["f_high"], out["m_high"] = r_hi, f_hi, m_hi
+        names = np.array([CN_SEGMENTS[(bool(i & 4), bool(i & 2), bool(i & 1))] for i in range(8)], dtype=object)
+        out["segment"] = names[r_hi.astype(int) * 4 + f_hi.astype(int) * 2 + m_hi.astype(int)]
+        return out
+    raise ValueError(f"scheme must be 'rf' or 'cn', got {scheme!r}")
