@@ -29,3 +29,243 @@ def daily_volume(events: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["day", "touchpoint", "events", "persons"]).astype(
         {"events": "int64", "persons": "int64"}
     )
+
+
+# --------------------------------------------------------------------------- attribution
+def _path_rows(path_table: pd.DataFrame, sep: str = " > "):
+    for path, conv, value, null in zip(path_table["path"], path_table["total_conversions"],
+                                       path_table.get("total_conversion_value", [0.0] * len(path_table)),
+                                       path_table.get("total_null", [0] * len(path_table))):
+        if float(conv) + float(null) > 0:  # rows without journeys carry nothing
+            yield path.split(sep), float(conv), float(value), float(null)
+
+
+def attribution_paths(events: pd.DataFrame, window_days: float = 30) -> pd.DataFrame:
+    """Reference for :func:`privdomain.attribution.build_paths`: a loop over persons."""
+    from .schema import ORDER_TOUCHPOINTS, PURCHASE
+
+    table: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+    ev = events.sort_values(["person_id", "ts", "event_id"])
+    for _, rows in ev.groupby("person_id", sort=True):
+        recs = list(zip(rows["ts"], rows["event_id"], rows["touchpoint"], rows["channel"], rows["amount_fen"]))
+        # touches at the same instant as a pay come before it
+        recs.sort(key=lambda r: (r[0], r[2] == PURCHASE, r[1]))
+        pending: list[tuple] = []
+        for ts, _eid, tp, ch, amount in recs:
+            if tp == PURCHASE:
+                kept = [c for (t, c) in pending if (ts - t).total_seconds() / 86400.0 <= window_days]
+                if kept:
+                    row = table[" > ".join(kept)]
+                    row[0] += 1
+                    row[1] += float(amount) / 100.0
+                pending = []
+            elif tp not in ORDER_TOUCHPOINTS:
+                pending.append((ts, ch))
+        if pending:
+            end = pending[-1][0]
+            kept = [c for (t, c) in pending if (end - t).total_seconds() / 86400.0 <= window_days]
+            table[" > ".join(kept)][2] += 1
+    rows = [(p, int(v[0]), float(v[1]), int(v[2])) for p, v in sorted(table.items())]
+    return pd.DataFrame(rows, columns=["path", "total_conversions", "total_conversion_value", "total_null"])
+
+
+def attribution_rule(path_table: pd.DataFrame, model: str, half_life: float = 7.0,
+                     position_weights=(0.4, 0.2, 0.4), direct=("direct", "mini_program")) -> dict:
+    """Reference for one rule-based model: ``{channel: (conversions, value)}`` by a loop over paths."""
+    credit: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    f, m, la = (x / sum(position_weights) for x in position_weights)
+    for chans, conv, value, _null in _path_rows(path_table):
+        n = len(chans)
+        if model == "first_touch":
+            w = [1.0 if i == 0 else 0.0 for i in range(n)]
+        elif model == "last_touch":
+            w = [1.0 if i == n - 1 else 0.0 for i in range(n)]
+        elif model == "last_non_direct":
+            idx = [i for i, c in enumerate(chans) if c not in direct]
+            last = idx[-1] if idx else n - 1
+            w = [1.0 if i == last else 0.0 for i in range(n)]
+        elif model == "linear":
+            w = [1.0 / n] * n
+        elif model == "time_decay":
+            raw = [0.5 ** ((n - 1 - i) / half_life) for i in range(n)]
+            w = [x / sum(raw) for x in raw]
+        elif model == "position_based":
+            if n == 1:
+                w = [1.0]
+            elif n == 2:
+                w = [f / (f + la), la / (f + la)]
+            else:
+                w = [f] + [m / (n - 2)] * (n - 2) + [la]
+        else:
+            raise ValueError(model)
+        for c, wi in zip(chans, w):
+            credit[c][0] += wi * conv
+            credit[c][1] += wi * value
+    return {c: tuple(v) for c, v in credit.items()}
+
+
+def markov_removal_effects(path_table: pd.DataFrame, order: int = 1, tol: float = 1e-15,
+                           max_iter: int = 1_000_000) -> dict:
+    """Reference for :func:`privdomain.attribution.markov`: power iteration of the absorbing chain.
+
+    Transition counts are gathered in dicts keyed by state tuples, the chain's
+    distribution is pushed forward from ``start`` until the mass left in transient
+    states is below ``tol``; removing a channel sends transitions into any state
+    containing it to ``null``. Returns ``{"p": ..., "removal": {channel: RE}}``.
+    """
+    counts: dict[tuple, dict[tuple, float]] = defaultdict(lambda: defaultdict(float))
+    for chans, conv, _value, null in _path_rows(path_table):
+        prev: tuple = ("<start>",)
+        for i in range(len(chans)):
+            state = tuple(chans[max(0, i - order + 1): i + 1])
+            counts[prev][state] += conv + null
+            prev = state
+        counts[prev][("<conv>",)] += conv
+        counts[prev][("<null>",)] += null
+
+    def absorb(removed: str | None) -> float:
+        dist = {("<start>",): 1.0}
+        converted = 0.0
+        for _ in range(max_iter):
+            nxt: dict[tuple, float] = defaultdict(float)
+            for s, mass in dist.items():
+                out = counts[s]
+                total = sum(out.values())
+                for t, c in out.items():
+                    if t == ("<conv>",):
+                        converted += mass * c / total
+                    elif t == ("<null>",) or (removed is not None and removed in t):
+                        continue
+                    else:
+                        nxt[t] += mass * c / total
+            dist = nxt
+            if sum(dist.values()) < tol:
+                break
+        return converted
+
+    channels = sorted({c for s in counts for c in s if not c.startswith("<")})
+    p = absorb(None)
+    return {"p": p, "removal": {c: 1.0 - absorb(c) / p for c in channels}}
+
+
+def shapley_permutations(path_table: pd.DataFrame, coalition: str = "conversions") -> dict:
+    """Reference for :func:`privdomain.attribution.shapley`: average marginal contribution
+    over every ordering of the channels, ``v(S)`` by a scan of the paths (small n only)."""
+    from itertools import permutations
+
+    rows = [(set(ch), conv, null) for ch, conv, _v, null in _path_rows(path_table)]
+    channels = sorted(set().union(*(r[0] for r in rows)))
+
+    def v(s: frozenset) -> float:
+        conv = sum(c for ch, c, _n in rows if ch <= s)
+        if coalition == "conversions":
+            return conv
+        journeys = sum(c + n for ch, c, n in rows if ch <= s)
+        return conv / journeys if journeys else 0.0
+
+    phi = dict.fromkeys(channels, 0.0)
+    perms = list(permutations(channels))
+    for perm in perms:
+        s: frozenset = frozenset()
+        for c in perm:
+            phi[c] += v(s | {c}) - v(s)
+            s = s | {c}
+    return {c: x / len(perms) for c, x in phi.items()}
+
+
+# --------------------------------------------------------------------------- lifecycle
+def _beijing_day_number(ts: pd.Timestamp) -> int:
+    return (ts.tz_convert(TIMEZONE).tz_localize(None).normalize() - pd.Timestamp("1970-01-01")).days
+
+
+def _lifecycle_histories(events: pd.DataFrame) -> dict:
+    """Per person: first day, sorted purchase days with their paid fen, touch levels by day."""
+    people: dict = {}
+    for ts, person, tp, fen in zip(events["ts"], events["person_id"], events["touchpoint"],
+                                   events["amount_fen"] if "amount_fen" in events else [None] * len(events)):
+        d = _beijing_day_number(ts)
+        h = people.setdefault(int(person), {"first": d, "pay": {}, "touch": defaultdict(set)})
+        h["first"] = min(h["first"], d)
+        h["touch"][d].add(tp)
+        if tp == "pay":
+            h["pay"][d] = h["pay"].get(d, 0) + (0 if fen is None or pd.isna(fen) else int(fen))
+    return people
+
+
+def lifecycle_stage(history: dict, day: int, model=None) -> str | None:
+    """Reference for one person's stage at the end of day number ``day`` (None = not yet touched).
+
+    Mirrors :mod:`privdomain.lifecycle` by applying the documented rules literally.
+    """
+    from .lifecycle import AIPLModel, StageModel
+
+    m = model or StageModel()
+    if day < history["first"]:
+        return None
+    if isinstance(m, AIPLModel):
+        lo = day - m.window_days + 1
+        levels = [3 if tp == "pay" else 2 if tp in m.interest_touchpoints else 1
+                  for d, tps in history["touch"].items() if lo <= d <= day for tp in tps]
+        pays = [d for d in history["pay"] if lo <= d <= day]
+        if len(pays) >= m.loyalty_purchases:
+            return "loyalty"
+        top = max(levels, default=0)
+        return {3: "purchase", 2: "interest", 1: "awareness", 0: "lapsed"}[top]
+    bought = sorted(d for d in history["pay"] if d <= day)
+    if not bought:
+        return "prospect"
+    last = bought[-1]
+    recency = day - last
+    if recency >= m.churn_days:
+        return "churned"
+    if recency >= m.dormant_days:
+        return "dormant"
+    if day - bought[0] < m.new_days:
+        return "new"
+    if (m.resurrected_days is not None and len(bought) >= 2 and last - bought[-2] >= m.gap
+            and recency < m.resurrected_days):
+        return "resurrected"
+    value = sum(history["pay"][d] for d in bought)
+    if len(bought) >= m.loyal_purchases or (m.loyal_value_fen is not None and value >= m.loyal_value_fen):
+        return "loyal"
+    return "active"
+
+
+def lifecycle_stages_by_day(events: pd.DataFrame, days: list[int], model=None) -> dict:
+    """``{(person_id, day): stage}`` for every person and day number: the person x day loop."""
+    out = {}
+    for person, h in _lifecycle_histories(events).items():
+        for d in days:
+            s = lifecycle_stage(h, d, model)
+            if s is not None:
+                out[(person, d)] = s
+    return out
+
+
+def lifecycle_board(events: pd.DataFrame, snapshot_days: list[int], model=None) -> pd.DataFrame:
+    """Reference for :func:`privdomain.lifecycle.lifecycle_board`: stage of every person on every snapshot.
+
+    Returns ``snapshot`` (day number), ``stage``, ``persons`` for the non-zero counts.
+    """
+    counts: dict = defaultdict(int)
+    for (_, d), s in lifecycle_stages_by_day(events, snapshot_days, model).items():
+        counts[(d, s)] += 1
+    rows = sorted((d, s, n) for (d, s), n in counts.items())
+    return pd.DataFrame(rows, columns=["snapshot", "stage", "persons"])
+
+
+def lifecycle_flows(events: pd.DataFrame, snapshot_days: list[int], model=None) -> pd.DataFrame:
+    """Reference for :func:`privdomain.lifecycle.stage_flows`: pair each person's stages on consecutive snapshots.
+
+    Returns ``snapshot`` (day number of the later snapshot), ``from_stage`` ("(entry)" when the
+    person was not yet touched at the earlier one), ``to_stage``, ``persons``.
+    """
+    stages = lifecycle_stages_by_day(events, snapshot_days, model)
+    persons = {p for p, _ in stages}
+    counts: dict = defaultdict(int)
+    for p in persons:
+        for a, b in zip(snapshot_days[:-1], snapshot_days[1:]):
+            if (p, b) in stages:
+                counts[(b, stages.get((p, a), "(entry)"), stages[(p, b)])] += 1
+    rows = sorted((d, f, t, n) for (d, f, t), n in counts.items())
+    return pd.DataFrame(rows, columns=["snapshot", "from_stage", "to_stage", "persons"])

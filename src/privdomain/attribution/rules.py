@@ -1,0 +1,191 @@
+"""Rule-based multi-touch attribution over journeys.
+
+Every model gives each touch of a converting journey a weight, the weights of a
+journey sum to 1, and a channel is credited ``sum(weight * conversions)`` and
+``sum(weight * value)``. So each model's credits sum to the total conversions and
+the total value (non-converting journeys carry no credit).
+
+================  =============================================================
+first_touch       1 to the first touch
+last_touch        1 to the last touch
+last_non_direct   1 to the last touch whose channel is not in ``direct``; to the
+                  last touch if every touch is direct
+linear            1/L to each of the L touches
+time_decay        proportional to ``2 ** (-t / half_life)``, ``t`` = age of the
+                  touch at conversion: in days when built from events, in steps
+                  before the conversion (last touch = 0) for a path table
+position_based    weights (f, m, l) = ``position_weights`` (default 40/20/40):
+                  L=1: 1; L=2: f/(f+l) and l/(f+l); L>=3: f to the first, l to
+                  the last, m/(L-2) to each middle touch
+================  =============================================================
+
+Examples
+--------
+>>> import pandas as pd
+>>> from privdomain.attribution.rules import rule_based
+>>> pt = pd.DataFrame({"path": ["a > b > c"], "total_conversions": [10],
+...                    "total_conversion_value": [100.0], "total_null": [5]})
+>>> r = rule_based(pt, models=["position_based"])
+>>> r[["channel", "conversions"]].values.tolist()
+[['a', 4.0], ['b', 2.0], ['c', 4.0]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from ..backend import execute
+from .paths import SEP, Journeys, build_paths, is_path_table, journey_touches, parse
+
+RULES = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based")
+#: Channels treated as "direct" by ``last_non_direct`` (a Mini Program visit with no other source).
+DIRECT = ("direct", "mini_program")
+OUTPUT_COLUMNS = ["channel", "model", "conversions", "value", "share", "share_value"]
+
+
+def tidy(channels: Sequence[str], model: str, conv: np.ndarray, value: np.ndarray, **extra: Any) -> pd.DataFrame:
+    """The common output: one row per channel; shares are fractions of the totals."""
+    conv = np.asarray(conv, dtype=float)
+    value = np.asarray(value, dtype=float)
+    tc, tv = conv.sum(), value.sum()
+    out = pd.DataFrame({
+        "channel": list(channels),
+        "model": model,
+        "conversions": conv,
+        "value": value,
+        "share": conv / tc if tc else np.zeros_like(conv),
+        "share_value": value / tv if tv else np.zeros_like(value),
+    })
+    for k, v in extra.items():
+        out[k] = v
+    return out
+
+
+def token_weights(j: Journeys, model: str, half_life: float = 7.0,
+                  position_weights: Sequence[float] = (0.4, 0.2, 0.4),
+                  direct: Sequence[str] = DIRECT, age: np.ndarray | None = None) -> np.ndarray:
+    """Weight of every token of ``j`` under ``model`` (weights of a path sum to 1)."""
+    p = j.path_of_token
+    lengths = j.lengths
+    L = lengths[p]
+    pos = j.position
+    if model == "first_touch":
+        return (pos == 0).astype(float)
+    if model == "last_touch":
+        return (pos == L - 1).astype(float)
+    if model == "last_non_direct":
+        direct_codes = [i for i, c in enumerate(j.channels) if c in set(direct)]
+        nd = ~np.isin(j.codes, direct_codes)
+        last_nd = np.maximum.reduceat(np.where(nd, pos, -1), j.starts[:-1])
+        last_nd = np.where(last_nd < 0, lengths - 1, last_nd)
+        return (pos == last_nd[p]).astype(float)
+    if model == "linear":
+        return 1.0 / L
+    if model == "time_decay":
+        if half_life <= 0:
+            raise ValueError(f"half_life must be positive, got {half_life}")
+        t = (L - 1 - pos).astype(float) if age is None else np.asarray(age, dtype=float)
+        w = np.exp2(-t / half_life)
+        return w / np.bincount(p, weights=w, minlength=len(lengths))[p]
+    if model == "position_based":
+        f, m, last = (float(x) for x in position_weights)
+        if min(f, m, last) < 0 or f + last <= 0:
+            raise ValueError(f"position_weights must be non-negative with first + last > 0, got {position_weights}")
+        tot = f + m + last
+        f, m, last = f / tot, m / tot, last / tot
+        w = np.where(pos == 0, f, np.where(pos == L - 1, last, m / np.maximum(L - 2, 1)))
+        w = np.where(L == 1, 1.0, w)
+        return np.where(L == 2, np.where(pos == 0, f, last) / (f + last), w)
+    raise ValueError(f"unknown rule-based model {model!r}; choose from {RULES}")
+
+
+def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.DataFrame:
+    p = j.path_of_token
+    n = len(j.channels)
+    frames = []
+    for model in models:
+        w = token_weights(j, model, **kw)
+        conv = np.bincount(j.codes, weights=w * j.conv[p], minlength=n)
+        val = np.bincount(j.codes, weights=w * j.value[p], minlength=n)
+        frames.append(tidy(j.channels, model, conv, val))
+    return pd.concat(frames, ignore_index=True)
+
+
+def _time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
+                       con: Any | None) -> pd.DataFrame:
+    """Time decay with real touch ages (days) from events, in Ibis."""
+    if half_life <= 0:
+        raise ValueError(f"half_life must be positive, got {half_life}")
+    t = journey_touches(events, window_days, con=con)
+    t = t.filter(t.converted == 1)
+    t = t.mutate(w=(-t.days_before / half_life * np.log(2.0)).exp())
+    t = t.mutate(wn=t.w / t.w.sum().over(ibis.window(group_by=[t.person_id, t.journey])))
+    agg = t.group_by("channel").agg(conversions=t.wn.sum(), value=(t.wn * t.value_fen).sum() / 100.0)
+    got = execute(agg, con=con).set_index("channel")
+    got = got.reindex(sorted(set(channels) | set(got.index))).fillna(0.0)
+    return tidy(list(got.index), "time_decay", got["conversions"].to_numpy(), got["value"].to_numpy())
+
+
+def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
+               position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
+               window_days: float = 30, con: Any | None = None, sep: str = SEP) -> pd.DataFrame:
+    """Rule-based multi-touch attribution (see the module table for the models).
+
+    Parameters
+    ----------
+    data
+        A path table (``path``, ``total_conversions``, ``total_conversion_value``,
+        ``total_null``) or events (frame, dataset path, Ibis table); events are
+        turned into journeys by :func:`privdomain.attribution.paths.build_paths`.
+    models
+        Which of :data:`RULES` to run.
+    half_life
+        Time-decay half-life: days (events) or steps (path table).
+    position_weights
+        (first, middle, last) weights of ``position_based``; normalised to sum 1.
+    direct
+        Channels skipped by ``last_non_direct``.
+    window_days
+        Conversion window when building journeys from events.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel``, ``model``, ``conversions``, ``value``, ``share``,
+        ``share_value`` (shares as fractions), one row per channel and model.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> pt = pd.DataFrame({"path": ["a > b", "b"], "total_conversions": [1, 1],
+    ...                    "total_conversion_value": [30.0, 10.0], "total_null": [0, 3]})
+    >>> r = rule_based(pt, models=["first_touch", "linear"])
+    >>> r[["model", "channel", "conversions", "value"]].values.tolist()
+    [['first_touch', 'a', 1.0, 30.0], ['first_touch', 'b', 1.0, 10.0], ['linear', 'a', 0.5, 15.0], ['linear', 'b', 1.5, 25.0]]
+    """
+    models = list(models)
+    for m in models:
+        if m not in RULES:
+            raise ValueError(f"unknown rule-based model {m!r}; choose from {RULES}")
+    kw = {"half_life": half_life, "position_weights": position_weights, "direct": direct}
+    if isinstance(data, Journeys) or is_path_table(data):
+        j = data if isinstance(data, Journeys) else parse(data, sep=sep)
+        out = _rules_on_journeys(j, models, **kw)
+        out.attrs = dict(j.attrs)
+        return out
+    pt = build_paths(data, window_days=window_days, con=con)
+    j = parse(pt)
+    frames = []
+    for m in models:
+        if m == "time_decay":
+            frames.append(_time_decay_events(data, half_life, window_days, j.channels, con))
+        else:
+            frames.append(_rules_on_journeys(j, [m], **kw))
+    out = pd.concat(frames, ignore_index=True)
+    out.attrs = dict(pt.attrs)
+    return out
