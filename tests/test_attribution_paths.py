@@ -1,0 +1,107 @@
+"""Path tables built from events: conversion windows, journeys cut at purchases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from privdomain import attribution, reference, schema
+from privdomain.attribution import build_paths, rule_based
+from privdomain.examples import events_frame
+
+
+def pay(order_id, fen):
+    return {"order_id": order_id, "amount_fen": fen}
+
+
+def test_touches_older_than_the_window_are_left_out_of_the_path_and_counted():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "moments_ad_click"),       # 32 days before the pay: outside 30
+        (1, "2024-05-20 10:00", "oa_article_open"),
+        (1, "2024-06-02 10:00", "pay", pay(1, 5000)),
+    ])
+    pt = build_paths(ev, window_days=30)
+    assert pt.values.tolist() == [["official_account", 1, 50.0, 0]]
+    assert pt.attrs["touches_outside_window"] == 1
+    assert build_paths(ev, window_days=40)["path"].tolist() == ["moments_ad > official_account"]
+
+
+def test_each_purchase_closes_a_journey_and_touches_after_the_last_one_make_a_null_path():
+    ev = events_frame([
+        (7, "2024-05-01 10:00", "search_ad_click"),
+        (7, "2024-05-01 11:00", "pay", pay(1, 1000)),
+        (7, "2024-05-03 10:00", "group_message"),
+        (7, "2024-05-03 10:30", "wecom_chat"),
+        (7, "2024-05-04 10:00", "order", pay(2, 2000)),  # order/refund rows are not touches
+        (7, "2024-05-04 10:01", "pay", pay(2, 2000)),
+        (7, "2024-05-09 10:00", "sms"),
+    ])
+    pt = build_paths(ev).set_index("path")
+    assert pt.loc["search_ad", "total_conversions"] == 1
+    assert pt.loc["group > guide", "total_conversion_value"] == 20.0
+    assert pt.loc["sms", "total_null"] == 1
+    assert pt["total_conversions"].sum() == 2
+
+
+def test_a_touch_at_the_same_instant_as_the_pay_counts_before_it():
+    ev = events_frame([(1, "2024-05-01 10:00", "pay", pay(1, 100)), (1, "2024-05-01 10:00", "mp_visit")])
+    assert build_paths(ev)["path"].tolist() == ["mini_program"]
+
+
+def test_a_purchase_without_any_touch_in_its_window_is_reported_not_lost():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "pay", pay(1, 100)),
+        (2, "2024-05-01 09:00", "live_view"),
+        (2, "2024-05-01 10:00", "pay", pay(2, 300)),
+    ])
+    pt = build_paths(ev)
+    assert pt.values.tolist() == [["live", 1, 3.0, 0]]
+    assert pt.attrs["purchases"] == 2 and pt.attrs["purchases_without_touch"] == 1
+
+
+def random_events(seed: int, persons: int = 40) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    touch = [t for t in schema.TOUCHPOINTS if t not in schema.ORDER_TOUCHPOINTS]
+    rows = []
+    oid = 0
+    for p in range(persons):
+        t0 = pd.Timestamp("2024-05-01") + pd.Timedelta(hours=int(rng.integers(0, 100)))
+        for _ in range(int(rng.integers(1, 12))):
+            t0 += pd.Timedelta(hours=float(rng.choice([0.0, 1, 30, 24 * 12, 24 * 40])))
+            if rng.random() < 0.25:
+                oid += 1
+                rows.append((p, t0, "pay", pay(oid, int(rng.integers(100, 90000)))))
+            else:
+                rows.append((p, t0, str(rng.choice(touch))))
+    return events_frame(rows)
+
+
+@pytest.mark.parametrize("seed,window", [(0, 30), (1, 7), (2, 0.5)])
+def test_build_paths_equals_the_per_person_reference_on_random_events(seed, window):
+    ev = random_events(seed)
+    got = build_paths(ev, window_days=window, report=False)
+    ref = reference.attribution_paths(ev, window_days=window)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), ref, check_dtype=False)
+
+
+def test_models_from_events_equal_models_from_the_built_path_table():
+    ev = random_events(5, persons=60)
+    pt = build_paths(ev)
+    a = attribution.attribute(ev, models=["linear", "markov", "shapley"])
+    b = attribution.attribute(pt, models=["linear", "markov", "shapley"])
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_time_decay_from_events_uses_touch_age_in_days():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "moments_ad_click"),
+        (1, "2024-05-08 10:00", "oa_article_open"),
+        (1, "2024-05-08 10:00", "mp_visit"),
+        (1, "2024-05-08 10:00", "pay", pay(1, 3000)),
+    ])
+    r = rule_based(ev, models=["time_decay"], half_life=7).set_index("channel")
+    # ages 7, 0, 0 days -> weights 1/2, 1, 1
+    assert r.loc["moments_ad", "conversions"] == pytest.approx(0.5 / 2.5)
+    assert r.loc["official_account", "value"] == pytest.approx(30 * 1 / 2.5)
+    assert r["conversions"].sum() == pytest.approx(1.0)
