@@ -38,6 +38,41 @@ def validate(
     raise typer.Exit(1)
 
 
+@app.command()
+def report(
+    case: list[str] = typer.Option(None, "--case", help="A case to build (repeat for several): beauty, tea, sportswear, apparel, eyewear."),
+    all_cases: bool = typer.Option(False, "--all", help="Build every case study and the topic notebooks."),
+    persons: int = typer.Option(50_000, "--persons", min=100, help="Simulated persons per scenario."),
+    seed: int = typer.Option(7, "--seed", help="Simulation seed."),
+    out: Path = typer.Option(Path("reports"), "--out", help="Output folder (index.html, one HTML per report)."),
+    topics: bool = typer.Option(None, "--topics/--no-topics", help="Also run the topic notebooks (default: with --all)."),
+    jobs: int = typer.Option(2, "--jobs", min=1, help="Notebooks run at once."),
+) -> None:
+    """Simulate the cases and run the notebooks into HTML reports with an index (exit 1 if any fails)."""
+    from .reports import CASES, build_reports
+
+    if not all_cases and not case:
+        typer.echo("error: give --case NAME or --all", err=True)
+        raise typer.Exit(2)
+    cases = list(CASES) if all_cases else list(dict.fromkeys(case))
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        typer.echo(f"error: unknown case {', '.join(unknown)}; choose from {', '.join(CASES)}", err=True)
+        raise typer.Exit(2)
+    results = build_reports(cases, persons=persons, seed=seed, out=out, topics=all_cases if topics is None else topics,
+                            jobs=jobs)
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        status = "ok    " if r.ok else "FAILED"
+        where = f" cell {r.cell}" if r.cell is not None else ""
+        detail = f"{out / r.html}" if r.ok else f"{where}: {r.error}"
+        typer.echo(f"{status} {r.name:<28} {r.seconds:6.1f} s  {detail}", err=not r.ok)
+    typer.echo(f"index: {out / 'index.html'}")
+    if failed:
+        typer.echo(f"{len(failed)} of {len(results)} reports failed", err=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

@@ -1,0 +1,90 @@
+"""The figure style: Chinese text renders with the packaged CJK font, no missing glyphs."""
+
+import io
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from privdomain import plotting  # noqa: E402
+
+CHINESE = "复购率 repurchase rate · 打开率 open rate · 私域 GMV ¥1,234 −5%"
+
+
+def _glyph_warnings(draw) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = draw()
+        fig.savefig(io.BytesIO(), format="png")
+        plt.close(fig)
+    return [str(w.message) for w in caught if "missing from font" in str(w.message)]
+
+
+def _figure_with_chinese():
+    fig, ax = plt.subplots()
+    ax.set_title(CHINESE)
+    ax.set_xlabel("天数 days since first touch")
+    ax.bar(["朋友圈广告", "搜一搜", "视频号"], [3, -1, 2])
+    ax.legend(["转化率 conversion rate"])
+    return fig
+
+
+def test_default_matplotlib_font_lacks_chinese_glyphs_so_the_check_can_fail():
+    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": ["DejaVu Sans"]}):
+        assert _glyph_warnings(_figure_with_chinese), "DejaVu Sans should miss CJK glyphs"
+
+
+def test_use_style_renders_chinese_without_a_missing_glyph_warning():
+    font = plotting.use_style()
+    assert font.path.exists()
+    assert matplotlib.rcParams["font.sans-serif"][0] == font.family
+    assert _glyph_warnings(_figure_with_chinese) == []
+
+
+def test_the_cjk_font_comes_from_a_python_package_not_the_system():
+    font = plotting.find_cjk_font()
+    assert "site-packages" in str(font.path) or "privdomain" in str(font.path)
+    assert font.family == "Noto Sans CJK SC"
+
+
+@pytest.mark.parametrize("helper", ["bar", "line", "funnel", "heatmap"])
+def test_helpers_draw_chinese_labels_cleanly(helper):
+    plotting.use_style()
+    df = pd.DataFrame({"渠道 channel": ["公众号", "社群", "导购"], "gmv": [1200.0, 800.0, 300.0],
+                       "day": [1, 2, 3]})
+
+    def draw():
+        if helper == "bar":
+            ax = plotting.bar(df, "渠道 channel", "gmv", title="渠道 GMV by channel", values="yuan")
+            plotting.yuan_axis(ax)
+        elif helper == "line":
+            ax = plotting.line(df, "day", "gmv", title="累计 GMV cumulative")
+        elif helper == "funnel":
+            ax = plotting.funnel(["曝光 view", "点击 click", "支付 pay"], [1000, 120, 9], title="漏斗 funnel")
+        else:
+            table = pd.DataFrame([[1.0, 0.4], [1.0, 0.3]], index=["2024-01 首购", "2024-02 首购"], columns=["M0", "M1"])
+            ax = plotting.heatmap(table, title="留存 retention")
+        return ax.figure
+
+    assert _glyph_warnings(draw) == []
+
+
+def test_funnel_labels_each_step_with_its_rate_of_the_previous():
+    plotting.use_style()
+    ax = plotting.funnel(["a", "b", "c"], [200, 50, 10])
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["200", "50  (25.0% of previous)", "10  (20.0% of previous)"]
+    plt.close(ax.figure)
+
+
+def test_money_and_share_formatting():
+    assert plotting.yuan(999.4) == "¥999"
+    assert plotting.yuan(250_000) == "¥25.0万"
+    assert plotting.yuan(-3e8) == "¥-3.00亿"
+    assert plotting.percent(0.5) == "50.0%"
+    assert plotting.label("复购率", "repurchase rate") == "复购率 repurchase rate"

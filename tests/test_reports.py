@@ -1,0 +1,172 @@
+"""The report runner: parameters in, HTML without code out, failures isolated and reported."""
+
+import json
+import math
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from privdomain import reports
+from privdomain.cli import app
+
+TINY = textwrap.dedent('''\
+    # %% [markdown]
+    # # Tiny case study
+    #
+    # 复购率 repurchase rate = buyers with two or more orders / buyers.
+
+    # %% tags=["parameters"]
+    scenario = "beauty"
+    persons = 100
+    seed = 1
+    windows = [0, 7]
+    data_dir = ""
+    output_dir = ""
+    report_name = "tiny"
+
+    # %%
+    from privdomain import plotting, reports
+    plotting.use_style()
+    SECRET_CODE_MARKER = 41 + 1
+    reports.record_metrics({"scenario": scenario, "persons": persons, "windows": windows,
+                            "data_dir": data_dir}, output_dir, report_name)
+
+    # %% [markdown]
+    # ## 图 Figure
+
+    # %%
+    ax = plotting.new_axes("复购率 repurchase rate")
+    ax.plot([1, 2, 3])
+    if scenario == "tea":
+        raise RuntimeError("tea is broken on purpose")
+    reports.record_metrics({"answer": SECRET_CODE_MARKER}, output_dir, report_name)
+    ''')
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """One build of two cases from a tiny case notebook: beauty passes, tea fails in cell 5."""
+    root = tmp_path_factory.mktemp("reports")
+    nbdir = root / "notebooks"
+    nbdir.mkdir()
+    (nbdir / "case_study.py").write_text(TINY, encoding="utf-8")
+    out = root / "out"
+    out.mkdir()
+    # leftovers of an earlier successful tea build must not survive a failed one
+    (out / "tea.html").write_text("old report")
+    (out / "tea.metrics.json").write_text("{}")
+    simulated = []
+    results = reports.build_reports(["beauty", "tea"], persons=123, seed=9, out=out, topics=False,
+                                    notebooks=nbdir, progress=False, jobs=2,
+                                    simulate=lambda *args: simulated.append(args))
+    return out, results, simulated
+
+
+def test_each_case_is_simulated_once_with_the_run_parameters(built):
+    out, _, simulated = built
+    assert [(s, n, k, Path(d).name) for s, n, k, d in simulated] == [("beauty", 123, 9, "beauty"), ("tea", 123, 9, "tea")]
+
+
+def test_parameters_reach_the_notebook_and_metrics_land_next_to_the_report(built):
+    out, results, _ = built
+    beauty = results[0]
+    assert beauty.ok and beauty.html == "beauty.html"
+    metrics = json.loads((out / "beauty.metrics.json").read_text())
+    assert metrics == {"scenario": "beauty", "persons": 123, "windows": [0, 7, 15, 30],
+                       "data_dir": str((out / "data" / "beauty").resolve()), "answer": 42}
+    assert beauty.headline["answer"] == 42
+
+
+def test_html_has_markdown_and_figures_but_no_code(built):
+    out, _, _ = built
+    page = (out / "beauty.html").read_text(encoding="utf-8")
+    assert "复购率 repurchase rate = buyers with two or more orders" in page
+    assert "data:image/png;base64" in page
+    assert "SECRET_CODE_MARKER" not in page
+    assert 'href="index.html"' in page  # the way back to the index
+
+
+def test_a_failing_notebook_does_not_stop_the_others_and_names_its_cell(built):
+    out, results, _ = built
+    tea = results[1]
+    assert not tea.ok
+    assert tea.cell == 5  # the fifth cell of the .py source (the injected parameters are not counted)
+    assert "RuntimeError: tea is broken on purpose" in tea.error
+    assert 'raise RuntimeError("tea is broken on purpose")' in tea.error
+    assert results[0].ok
+
+
+def test_a_failed_report_leaves_nothing_that_looks_complete(built):
+    out, _, _ = built
+    assert not (out / "tea.html").exists()
+    assert not (out / "tea.metrics.json").exists()
+    failed = (out / "tea.failed.html").read_text(encoding="utf-8")
+    assert "tea is broken on purpose" in failed and "SECRET_CODE_MARKER" in failed  # code shown for debugging
+    assert not (out / "_work").exists()
+
+
+def test_index_links_every_report_and_marks_the_failure(built):
+    out, _, _ = built
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="beauty.html"' in index
+    assert "FAILED" in index and "tea is broken on purpose" in index and "cell 5" in index
+    assert "1 of 2 reports FAILED" in index
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["ok"] is False
+    assert [r["ok"] for r in summary["reports"]] == [True, False]
+
+
+def test_a_failed_simulation_fails_that_case_only(tmp_path):
+    nbdir = tmp_path / "nb"
+    nbdir.mkdir()
+    (nbdir / "case_study.py").write_text(TINY, encoding="utf-8")
+
+    def simulate(scenario, *_):
+        raise ValueError(f"no scenario {scenario}")
+
+    results = reports.build_reports(["eyewear"], persons=10, seed=1, out=tmp_path / "out", topics=False,
+                                    notebooks=nbdir, progress=False, simulate=simulate)
+    assert not results[0].ok
+    assert "simulation failed: ValueError: no scenario eyewear" in results[0].error
+    assert "FAILED" in (tmp_path / "out" / "index.html").read_text()
+
+
+def test_record_metrics_merges_and_makes_values_json_safe(tmp_path):
+    reports.record_metrics({"a": np.int64(3), "b": np.float64(0.25)}, tmp_path, "x")
+    reports.record_metrics({"b": math.nan, "c": np.array([1, 2])}, tmp_path, "x")
+    assert reports.read_metrics(tmp_path / "x.metrics.json") == {"a": 3, "b": None, "c": [1, 2]}
+    assert reports.record_metrics({"a": 1}, "", "x") is None  # a notebook run by hand writes nothing
+
+
+def test_the_kernel_is_this_python_and_the_jupyter_path_is_restored(monkeypatch):
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    monkeypatch.delenv("JUPYTER_PATH", raising=False)
+    with reports.project_kernel() as name:
+        spec = KernelSpecManager().get_kernel_spec(name)
+        assert spec.argv[0] == sys.executable
+    assert "JUPYTER_PATH" not in __import__("os").environ
+
+
+def test_plan_runs_case_studies_then_topics_on_the_topic_scenario(tmp_path):
+    nbdir = tmp_path
+    for name in ("case_study", "lifecycle_clv", "quickstart", "zz_extra", "_draft"):
+        (nbdir / f"{name}.py").write_text(f"# %% [markdown]\n# # Title of {name}\n")
+    jobs = reports.plan(["tea", "beauty"], 100, 1, tmp_path / "out", notebooks=nbdir)
+    assert [(j.name, j.kind, j.scenario) for j in jobs] == [
+        ("tea", "case", "tea"), ("beauty", "case", "beauty"),
+        ("quickstart", "topic", "beauty"), ("lifecycle_clv", "topic", "beauty"), ("zz_extra", "topic", "beauty")]
+    assert jobs[2].title == "Title of quickstart"
+    with pytest.raises(ValueError, match="unknown case 'shoes'"):
+        reports.plan(["shoes"], 100, 1, tmp_path, notebooks=nbdir)
+
+
+def test_cli_report_needs_a_case_and_rejects_unknown_ones():
+    runner = CliRunner()
+    assert runner.invoke(app, ["report"]).exit_code == 2
+    res = runner.invoke(app, ["report", "--case", "shoes"])
+    assert res.exit_code == 2 and "unknown case shoes" in res.output
