@@ -139,7 +139,8 @@ def test_record_metrics_merges_and_makes_values_json_safe(tmp_path):
     reports.record_metrics({"a": np.int64(3), "b": np.float64(0.25)}, tmp_path, "x")
     reports.record_metrics({"b": math.nan, "c": np.array([1, 2])}, tmp_path, "x")
     assert reports.read_metrics(tmp_path / "x.metrics.json") == {"a": 3, "b": None, "c": [1, 2]}
-    assert reports.record_metrics({"a": 1}, "", "x") is None  # a notebook run by hand writes nothing
+    reports.record_metrics({"a": 1}, "", "y")  # a notebook run by hand writes nothing
+    assert not (tmp_path / "y.metrics.json").exists() and not Path("y.metrics.json").exists()
 
 
 def test_the_kernel_is_this_python_and_the_jupyter_path_is_restored(monkeypatch):
@@ -170,3 +171,18 @@ def test_cli_report_needs_a_case_and_rejects_unknown_ones():
     assert runner.invoke(app, ["report"]).exit_code == 2
     res = runner.invoke(app, ["report", "--case", "shoes"])
     assert res.exit_code == 2 and "unknown case shoes" in res.output
+
+
+def test_pages_embed_a_cjk_font_subset_with_their_chinese_characters(built):
+    import base64
+    import io
+    import re
+
+    from fontTools.ttLib import TTFont
+
+    out, _, _ = built
+    page = (out / "beauty.html").read_text(encoding="utf-8")
+    data = re.search(r"url\(data:font/otf;base64,([A-Za-z0-9+/=]+)\)", page).group(1)
+    cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
+    assert {ord(c) for c in "复购率"} <= set(cmap)
+    assert len(data) < 400_000  # a subset, not the 16 MB font

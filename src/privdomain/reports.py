@@ -27,8 +27,8 @@ Examples
 --------
 >>> import tempfile, json, pathlib
 >>> d = tempfile.mkdtemp()
->>> path = record_metrics({"gmv_yuan": 1234.5, "buyers": 7}, output_dir=d, name="demo")
->>> json.loads(pathlib.Path(path).read_text())["buyers"]
+>>> record_metrics({"gmv_yuan": 1234.5, "buyers": 7}, output_dir=d, name="demo")
+>>> json.loads((pathlib.Path(d) / "demo.metrics.json").read_text())["buyers"]
 7
 """
 
@@ -126,6 +126,50 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
 # -------------------------------------------------------------------------- metrics
 
 
+def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
+    """Headline numbers of an events table: the first cell of every report.
+
+    * ``events``: rows; ``persons``: distinct persons with any event;
+    * ``buyers``: persons with a ``pay`` event; ``orders``: distinct paid ``order_id``;
+    * ``gmv_yuan`` (成交额 GMV) = sum(``amount_fen`` of ``pay``) / 100;
+    * ``buyer_rate`` (购买转化率 buyer conversion rate) = buyers / persons;
+    * ``aov_yuan`` (客单价 average order value) = GMV / orders;
+    * ``orders_per_buyer`` = orders / buyers; ``first_day``, ``last_day``, ``days``.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"),
+    ...     (1, "2024-05-01 10:05", "pay", {"order_id": 1, "amount_fen": 9900}),
+    ...     (2, "2024-05-03 09:00", "mp_visit")])
+    >>> o = overview(ev)
+    >>> o["buyers"], o["gmv_yuan"], o["buyer_rate"], o["days"]
+    (1, 99.0, 0.5, 3)
+    """
+    from .backend import execute, to_table
+    from .schema import PURCHASE
+
+    t = to_table(data, "events", con=con)
+    pay = t.touchpoint == PURCHASE
+    expr = t.aggregate(events=t.count(), persons=t.person_id.nunique(), buyers=t.person_id.nunique(where=pay),
+                       orders=t.order_id.nunique(where=pay), gmv_fen=t.amount_fen.sum(where=pay),
+                       first=t.ts.min(), last=t.ts.max())
+    row = execute(expr, con=con).iloc[0]
+    import pandas as pd
+
+    persons, buyers, orders = int(row["persons"]), int(row["buyers"]), int(row["orders"])
+    gmv = 0.0 if pd.isna(row["gmv_fen"]) else float(row["gmv_fen"]) / 100
+    first, last = pd.Timestamp(row["first"]).date(), pd.Timestamp(row["last"]).date()
+    return {
+        "events": int(row["events"]), "persons": persons, "buyers": buyers, "orders": orders, "gmv_yuan": gmv,
+        "buyer_rate": buyers / persons if persons else float("nan"),
+        "aov_yuan": gmv / orders if orders else float("nan"),
+        "orders_per_buyer": orders / buyers if buyers else float("nan"),
+        "first_day": first.isoformat(), "last_day": last.isoformat(), "days": (last - first).days + 1,
+    }
+
+
+
 def _plain(value: Any) -> Any:
     """Make a value JSON-able: numpy scalars to Python, NaN to None, keys to str."""
     if isinstance(value, Mapping):
@@ -148,22 +192,22 @@ def metrics_path(output_dir: str | os.PathLike, name: str) -> Path:
     return Path(output_dir) / f"{name}{_METRICS_SUFFIX}"
 
 
-def record_metrics(metrics: Mapping[str, Any], output_dir: str | os.PathLike | None, name: str) -> Path | None:
+def record_metrics(metrics: Mapping[str, Any], output_dir: str | os.PathLike | None, name: str) -> None:
     """Merge key metrics into ``<output_dir>/<name>.metrics.json`` (called from notebooks).
 
     Later calls add to (and overwrite keys of) earlier ones, so a notebook can
     record its metrics section by section. Values are made JSON-able (numpy
     scalars to Python numbers, NaN to null). With an empty ``output_dir`` (a
-    notebook run by hand) nothing is written and None is returned.
+    notebook run by hand) nothing is written. Returns nothing, so that a call as
+    the last line of a notebook cell prints nothing.
     """
     if not output_dir:
-        return None
+        return
     path = metrics_path(output_dir, name)
     path.parent.mkdir(parents=True, exist_ok=True)
     old = json.loads(path.read_text()) if path.exists() else {}
     old.update(_plain(dict(metrics)))
     path.write_text(json.dumps(old, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
-    return path
 
 
 def read_metrics(path: str | os.PathLike) -> dict[str, Any]:
@@ -310,8 +354,48 @@ def render_html(nb, html_path: str | os.PathLike, title: str, hide_code: bool = 
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     path = Path(html_path)
-    path.write_text(body, encoding="utf-8")
+    path.write_text(embed_cjk_font(body), encoding="utf-8")
     return path
+
+
+_FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif, "privdomain CJK"'
+
+
+def embed_cjk_font(page: str) -> str:
+    """Embed a subset of the CJK font holding exactly the page's non-ASCII characters.
+
+    So that Chinese text renders on a reader's machine without CJK fonts: the subset
+    (tens of kB for a report) is put into the page as a base64 ``@font-face`` and
+    added at the end of the page's font stacks, where the browser falls back to it for
+    any character the reader's fonts lack.
+    """
+    import base64
+    import io
+
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    from .plotting import find_cjk_font
+
+    chars = "".join(sorted({c for c in page if ord(c) > 127}))
+    if not chars:
+        return page
+    opts = subset.Options()
+    opts.layout_features = ["*"]
+    opts.notdef_outline = True
+    font = TTFont(str(find_cjk_font().path), lazy=True)
+    sub = subset.Subsetter(opts)
+    sub.populate(text=chars)
+    sub.subset(font)
+    buf = io.BytesIO()
+    font.save(buf)
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    style = ("<style>@font-face{font-family:\"privdomain CJK\";"
+             f"src:url(data:font/otf;base64,{data}) format(\"opentype\");}}"
+             f":root{{--jp-content-font-family:{_FONT_STACK};--jp-ui-font-family:{_FONT_STACK};"
+             f"--jp-code-font-family:Menlo,Consolas,\"DejaVu Sans Mono\",monospace,\"privdomain CJK\";}}"
+             f"body{{font-family:{_FONT_STACK};}}</style>")
+    return page.replace("</head>", style + "\n</head>", 1) if "</head>" in page else style + page
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -494,7 +578,7 @@ def build_reports(cases: Sequence[str] = CASES, persons: int = 50_000, seed: int
 # ---------------------------------------------------------------------------- index
 
 _INDEX_CSS = """
-body{font-family:"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",system-ui,sans-serif;max-width:980px;
+body{max-width:980px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.5}
 h1{font-size:1.6em;margin-bottom:.2em} h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;width:100%} td,th{text-align:left;padding:.45em .6em;border-bottom:1px solid #eee;
@@ -559,7 +643,7 @@ those reported by 2020 trade articles on Tencent's private-domain products, not 
 {''.join(sections)}
 </body></html>
 """
-    (out / "index.html").write_text(page, encoding="utf-8")
+    (out / "index.html").write_text(embed_cjk_font(page), encoding="utf-8")
     summary = {"persons": persons, "seed": seed, "ok": not failed, "reports": [asdict(r) for r in results]}
     (out / "summary.json").write_text(json.dumps(_plain(summary), indent=2, ensure_ascii=False) + "\n")
     return out / "index.html"
