@@ -260,3 +260,123 @@ def test_coupon_tier_boundaries():
     assert ex.coupon_tier([0, 1, 4, 5, 30]).tolist() == ["first_time", "2-5", "2-5", "5+", "5+"]
     with pytest.raises(ValueError, match="1 value"):
         ex.coupon_tier([0, -1])
+
+
+# ---------------------------------------------------------------------------------------
+# power and sample size: agreement with statsmodels' power classes
+# ---------------------------------------------------------------------------------------
+
+from statsmodels.stats.power import NormalIndPower, TTestIndPower  # noqa: E402
+from statsmodels.stats.proportion import power_proportions_2indep, proportion_effectsize  # noqa: E402
+
+GRID = [(0.05, 0.01, 1.0), (0.20, 0.02, 1.0), (0.20, -0.03, 9.0), (0.50, 0.05, 0.25), (0.30, 0.1, 3.0)]
+
+
+@pytest.mark.parametrize("alternative", ["two-sided", "larger", "smaller"])
+@pytest.mark.parametrize("p0,mde,ratio", GRID)
+def test_pooled_proportion_power_equals_statsmodels_power_proportions_2indep(p0, mde, ratio, alternative):
+    if (alternative == "larger" and mde < 0) or (alternative == "smaller" and mde > 0):
+        return
+    ours = ex.power_proportion(p0, mde, 1234, ratio=ratio, alternative=alternative)["power"].iloc[0]
+    # statsmodels: sample 1 = treatment (p0 + diff), ratio = nobs2 / nobs1
+    theirs = power_proportions_2indep(mde, p0, 1234 * ratio, ratio=1 / ratio, alternative=alternative,
+                                      return_results=False)
+    assert ours == pytest.approx(theirs, rel=1e-10)
+    n = ex.sample_size_proportion(p0, mde, ratio=ratio, alternative=alternative)
+    n_exact = n["n_control_exact"].iloc[0]
+    at_n = power_proportions_2indep(mde, p0, n_exact * ratio, ratio=1 / ratio, alternative=alternative,
+                                    return_results=False)
+    assert at_n == pytest.approx(0.8, abs=1e-8)
+
+
+@pytest.mark.parametrize("p0,mde,ratio", GRID)
+def test_arcsine_proportion_sample_size_and_mde_equal_normal_ind_power(p0, mde, ratio):
+    h = proportion_effectsize(p0 + mde, p0)
+    solver = NormalIndPower()
+    n = ex.sample_size_proportion(p0, mde, ratio=ratio, method="arcsine")["n_control_exact"].iloc[0]
+    assert n == pytest.approx(solver.solve_power(effect_size=h, alpha=0.05, power=0.8, ratio=ratio), rel=1e-6)
+    pw = ex.power_proportion(p0, mde, 500, ratio=ratio, method="arcsine")["power"].iloc[0]
+    assert pw == pytest.approx(solver.power(effect_size=h, nobs1=500, alpha=0.05, ratio=ratio), rel=1e-10)
+    if mde > 0:
+        d = ex.mde_proportion(p0, 500, ratio=ratio, method="arcsine")["mde"].iloc[0]
+        h500 = solver.solve_power(effect_size=None, nobs1=500, alpha=0.05, power=0.8, ratio=ratio)
+        assert proportion_effectsize(p0 + d, p0) == pytest.approx(h500, rel=1e-5)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 0.5, 4.0])
+@pytest.mark.parametrize("alternative", ["two-sided", "larger"])
+def test_mean_power_sample_size_and_mde_equal_normal_and_t_ind_power(ratio, alternative):
+    sd, mde = 45.0, 3.0
+    for test, solver in (("z", NormalIndPower()), ("t", TTestIndPower())):
+        n = ex.sample_size_mean(sd, mde, ratio=ratio, alternative=alternative, test=test)["n_control_exact"].iloc[0]
+        sm_n = solver.solve_power(effect_size=mde / sd, alpha=0.05, power=0.8, ratio=ratio, alternative=alternative)
+        assert n == pytest.approx(sm_n, rel=1e-5)
+        pw = ex.power_mean(sd, mde, 300, ratio=ratio, alternative=alternative, test=test)["power"].iloc[0]
+        sm_pw = solver.power(effect_size=mde / sd, nobs1=300, alpha=0.05, ratio=ratio, alternative=alternative)
+        assert pw == pytest.approx(sm_pw, rel=1e-8)
+        d = ex.mde_mean(sd, 300, ratio=ratio, alternative=alternative, test=test)["mde"].iloc[0]
+        sm_es = solver.solve_power(effect_size=None, nobs1=300, alpha=0.05, power=0.8, ratio=ratio,
+                                   alternative=alternative)
+        assert d / sd == pytest.approx(sm_es, rel=1e-5)
+
+
+def test_unpooled_sample_size_is_the_textbook_formula():
+    # n_c = (z_{.975} + z_{.8})^2 (p0 q0 + p1 q1 / k) / d^2 (the far tail, ignored by the formula, moves it < 1e-5)
+    p0, d, k = 0.10, 0.02, 3.0
+    z = stats.norm.ppf(0.975) + stats.norm.ppf(0.8)
+    formula = z**2 * (p0 * (1 - p0) + (p0 + d) * (1 - p0 - d) / k) / d**2
+    r = ex.sample_size_proportion(p0, d, ratio=k, method="unpooled").iloc[0]
+    assert r["n_control_exact"] == pytest.approx(formula, rel=1e-5)
+    assert (r["n_control"], r["n_treatment"]) == (np.ceil(formula), np.ceil(k * formula))
+
+
+def test_rounded_sample_size_has_the_target_power_and_one_less_does_not():
+    r = ex.sample_size_proportion(0.15, 0.015, ratio=4.0).iloc[0]
+    at = ex.power_proportion(0.15, 0.015, r["n_control"], ratio=4.0)["power"].iloc[0]
+    below = ex.power_proportion(0.15, 0.015, r["n_control"] - 1, ratio=4.0)["power"].iloc[0]
+    assert below < 0.8 <= at
+
+
+def test_sample_size_delivers_its_power_in_simulated_experiments():
+    # 2000 two-arm experiments at the computed size, a pooled two-proportion z-test each:
+    # the rejection rate must be near 0.8 (central 99.9% of Binomial(2000, 0.8): about +-3%)
+    p0, d = 0.2, 0.03
+    n = int(ex.sample_size_proportion(p0, d)["n_control"].iloc[0])
+    rng = np.random.default_rng(21)
+    xc, xt = rng.binomial(n, p0, 2000), rng.binomial(n, p0 + d, 2000)
+    pbar = (xc + xt) / (2 * n)
+    zstat = (xt - xc) / n / np.sqrt(pbar * (1 - pbar) * 2 / n)
+    rejected = int((np.abs(zstat) > stats.norm.ppf(0.975)).sum())
+    lo, hi = stats.binom.ppf(0.0005, 2000, 0.8), stats.binom.ppf(0.9995, 2000, 0.8)
+    assert lo <= rejected <= hi
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(0.02, 0.9),
+    st.floats(0.05, 0.5),
+    st.floats(0.2, 10.0),
+    st.sampled_from(["pooled", "unpooled", "arcsine"]),
+)
+def test_mde_inverts_sample_size(p0, rel, ratio, method):
+    d = min(p0 * rel, (1 - p0) / 2)
+    n = ex.sample_size_proportion(p0, d, ratio=ratio, method=method)["n_control_exact"].iloc[0]
+    back = ex.mde_proportion(p0, n, ratio=ratio, method=method)["mde"].iloc[0]
+    assert back == pytest.approx(d, rel=1e-6, abs=1e-9)
+
+
+def test_power_functions_broadcast_to_one_row_per_scenario():
+    r = ex.sample_size_proportion(0.2, [0.01, 0.02, 0.04], ratio=[[1.0], [9.0]])
+    assert len(r) == 6
+    assert r.groupby("ratio")["n_total"].apply(lambda s: s.is_monotonic_decreasing).all()
+
+
+def test_power_inputs_are_checked():
+    with pytest.raises(ValueError, match="p0"):
+        ex.sample_size_proportion(1.2, 0.01)
+    with pytest.raises(ValueError, match="wrong sign"):
+        ex.sample_size_proportion(0.2, -0.01, alternative="larger")
+    with pytest.raises(ValueError, match="ratio"):
+        ex.sample_size_mean(10, 1, ratio=0)
+    with pytest.raises(ValueError, match="more persons"):
+        ex.mde_proportion(0.5, 3, power=0.999999)

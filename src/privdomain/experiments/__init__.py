@@ -27,6 +27,7 @@ Examples
 """
 
 from ._tidy import RESULT_COLUMNS
+from .power import mde_mean, mde_proportion, power_mean, power_proportion, sample_size_mean, sample_size_proportion
 from .randomised import (
     campaign_effects,
     cuped,
@@ -47,6 +48,12 @@ __all__ = [
     "difference_in_means",
     "heterogeneous_effects",
     "logit_ame",
+    "mde_mean",
+    "mde_proportion",
+    "power_mean",
+    "power_proportion",
+    "sample_size_mean",
+    "sample_size_proportion",
     "simulate_campaign",
     "simulate_panel",
     "simulate_touchpoints",
