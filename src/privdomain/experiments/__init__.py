@@ -27,6 +27,7 @@ Examples
 """
 
 from ._tidy import RESULT_COLUMNS
+from .did import demean_two_way, did, event_study, pretrend_check
 from .power import mde_mean, mde_proportion, power_mean, power_proportion, sample_size_mean, sample_size_proportion
 from .randomised import (
     campaign_effects,
@@ -45,13 +46,17 @@ __all__ = [
     "coupon_tier",
     "cuped",
     "cuped_adjust",
+    "demean_two_way",
+    "did",
     "difference_in_means",
+    "event_study",
     "heterogeneous_effects",
     "logit_ame",
     "mde_mean",
     "mde_proportion",
     "power_mean",
     "power_proportion",
+    "pretrend_check",
     "sample_size_mean",
     "sample_size_proportion",
     "simulate_campaign",
