@@ -66,6 +66,8 @@ def states(j: Journeys, order: int = 1) -> tuple[np.ndarray, np.ndarray, list[tu
     base = n + 1
     if base ** order >= 2 ** 62:
         raise ValueError(f"order {order} with {n} channels is too large to encode")
+    if order == 1:  # the state is the channel itself
+        return j.codes.astype(np.int64) + 1, np.eye(n, dtype=bool), [(c,) for c in range(n)]
     pos = j.position
     key = np.zeros(len(j.codes), dtype=np.int64)
     for lag in range(order):
@@ -73,7 +75,13 @@ def states(j: Journeys, order: int = 1) -> tuple[np.ndarray, np.ndarray, list[tu
         ok = pos >= lag
         digit = np.where(ok, j.codes[np.where(ok, idx, 0)] + 1, 0)
         key += digit * (base ** lag)
-    uniq, inv = np.unique(key, return_inverse=True)
+    if base ** order <= 4_000_000:  # compact by counting (no sort)
+        present = np.bincount(key, minlength=base ** order) > 0
+        uniq = np.flatnonzero(present)
+        lookup = np.cumsum(present) - 1
+        inv = lookup[key]
+    else:
+        uniq, inv = np.unique(key, return_inverse=True)
     digits = np.stack([(uniq // base ** lag) % base for lag in range(order)], axis=1)  # lag 0 = newest
     contains = np.zeros((len(uniq), n), dtype=bool)
     for lag in range(order):
@@ -93,13 +101,16 @@ def chain(j: Journeys, order: int = 1):
     """
     s, contains, tuples = states(j, order)
     m = contains.shape[0]
-    p = j.path_of_token
-    pos = j.position
-    weight = (j.conv + j.null)[p]
-    prev = np.where(pos == 0, 0, np.roll(s, 1))
-    T = sp.coo_matrix((weight, (prev, s)), shape=(m + 1, m + 1)).tocsr()
-    last = s[j.starts[1:] - 1]
     size = m + 1
+    weight = (j.conv + j.null)[j.path_of_token]
+    prev = np.empty_like(s)
+    prev[1:] = s[:-1]
+    prev[j.starts[:-1]] = 0
+    if size * size <= 4_000_000:
+        T = sp.csr_matrix(np.bincount(prev * size + s, weights=weight, minlength=size * size).reshape(size, size))
+    else:
+        T = sp.coo_matrix((weight, (prev, s)), shape=(size, size)).tocsr()
+    last = s[j.starts[1:] - 1]
     conv_end = np.bincount(last, weights=j.conv, minlength=size)
     value_end = np.bincount(last, weights=j.value, minlength=size)
     null_end = np.bincount(last, weights=j.null, minlength=size)

@@ -41,18 +41,20 @@ Examples
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .. import schema
 from ..backend import TableLike, execute, to_table
 
 SEP = " > "
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
-_SENTINEL = "\ue000"  # a private-use character: never a channel name
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,16 @@ class Journeys:
     null: np.ndarray
     attrs: dict[str, Any] = field(default_factory=dict)
 
-    @property
+    @cached_property
     def lengths(self) -> np.ndarray:
         return np.diff(self.starts)
 
-    @property
+    @cached_property
     def path_of_token(self) -> np.ndarray:
         """For every token, the index of its path."""
         return np.repeat(np.arange(len(self.conv)), self.lengths)
 
-    @property
+    @cached_property
     def position(self) -> np.ndarray:
         """For every token, its 0-based position within its path."""
         return np.arange(len(self.codes)) - np.repeat(self.starts[:-1], self.lengths)
@@ -141,21 +143,23 @@ def parse(paths: pd.DataFrame, sep: str = SEP) -> Journeys:
     conv, value, null = (cols[c][keep] for c in ("total_conversions", "total_conversion_value", "total_null"))
     if len(strings) == 0:
         raise ValueError("path table has no journeys (no row with total_conversions + total_null > 0)")
-    tokens = np.array((sep + _SENTINEL + sep).join(strings).split(sep), dtype=object)
-    raw, names = pd.factorize(tokens)
-    names = list(names)
-    stripped = [str(x).strip() for x in names]
-    sent = names.index(_SENTINEL) if _SENTINEL in names else -1
-    if "" in stripped:
-        row_of_token = np.cumsum(raw == sent)
-        rows = len(np.unique(row_of_token[raw == stripped.index("")]))
+    try:
+        arr = pa.array(strings, type=pa.large_string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
+        bad = int(sum(not isinstance(x, str) for x in strings))
+        raise _bad("path", "must be a string of channels", bad) from e
+    lists = pc.split_pattern(arr, sep)
+    enc = pc.dictionary_encode(lists.flatten())
+    raw = enc.indices.to_numpy(zero_copy_only=False)
+    starts = lists.offsets.to_numpy().astype(np.int64)
+    names = [str(x).strip() for x in enc.dictionary.to_pylist()]
+    if "" in names:
+        empty = np.flatnonzero(np.isin(raw, [i for i, x in enumerate(names) if x == ""]))
+        rows = len(np.unique(np.searchsorted(starts, empty, side="right")))
         raise _bad("path", f"empty channel name (an empty path or a dangling {sep.strip()!r})", rows)
-    is_tok = raw != sent
-    lengths = np.diff(np.concatenate(([-1], np.flatnonzero(~is_tok), [len(raw)]))) - 1
-    channels = sorted(set(stripped) - {_SENTINEL})
-    remap = np.array([channels.index(s) if s != _SENTINEL else -1 for s in stripped], dtype=np.int64)
-    codes = remap[raw[is_tok]]
-    starts = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    channels = sorted(set(names))
+    remap = np.array([channels.index(x) for x in names], dtype=np.int64)
+    codes = remap[raw]
     attrs = {"rows": n, "rows_without_journeys": dropped}
     return Journeys(channels, codes, starts, conv, value, null, attrs)
 
@@ -178,13 +182,14 @@ def to_path_table(j: Journeys, sep: str = SEP) -> pd.DataFrame:
 NON_TOUCHES = list(schema.ORDER_TOUCHPOINTS)
 
 
-def journey_touches(events: TableLike, window_days: float = 30, con: Any | None = None) -> ibis.Table:
-    """Ibis expression: one row per touch kept in a journey (see the module doc).
+def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
+    """Touches and pays of each person with their journey key and conversion time.
 
-    Columns: ``person_id``, ``journey`` (0-based purchase index within the person),
-    ``channel``, ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the
-    purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
-    touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
+    One window sort per person (ts, pays after touches at the same instant,
+    event_id): ``remaining`` = pays at or after the row (the journey key: a
+    journey is the rows sharing ``remaining``; 0 = after the last pay);
+    ``conv_ts`` = the next pay's time, or the person's last event time for the
+    trailing non-converting journey (its last touch).
     """
     t = to_table(events, "events", con=con)
     for col in ("person_id", "ts", "touchpoint", "channel", "event_id", "amount_fen"):
@@ -195,50 +200,37 @@ def journey_touches(events: TableLike, window_days: float = 30, con: Any | None 
         "person_id", "ts", "event_id", "channel", is_pay=is_pay,
         amount_fen=t.amount_fen.cast("int64").fill_null(0),
     )
-    w = ibis.cumulative_window(group_by=base.person_id, order_by=[base.ts, base.is_pay, base.event_id])
-    seq = base.mutate(journey=base.is_pay.sum().over(w) - base.is_pay)
-    pays = seq.filter(seq.is_pay == 1).select(
-        p_person=seq.person_id, p_journey=seq.journey, pay_ts=seq.ts, pay_fen=seq.amount_fen
+    order = [base.ts, base.is_pay, base.event_id]
+    ahead = ibis.window(group_by=base.person_id, order_by=order, rows=(0, None))
+    whole = ibis.window(group_by=base.person_id)
+    pay_ts = ibis.cases((base.is_pay == 1, base.ts), else_=None)
+    seq = base.mutate(
+        remaining=base.is_pay.sum().over(ahead),
+        next_pay_ts=pay_ts.min().over(ahead),
+        last_ts=base.ts.max().over(whole),
     )
-    touches = seq.filter(seq.is_pay == 0)
-    j = touches.left_join(pays, [touches.person_id == pays.p_person, touches.journey == pays.p_journey])
-    last = ibis.window(group_by=[j.person_id, j.journey])
-    j = j.mutate(
-        converted=j.pay_ts.notnull().cast("int64"),
-        conv_ts=ibis.coalesce(j.pay_ts, j.ts.max().over(last)),
-        value_fen=j.pay_fen.fill_null(0),
-    )
-    secs = (j.conv_ts.epoch_seconds() - j.ts.epoch_seconds()).cast("float64")
-    j = j.mutate(days_before=secs / 86400.0)
-    j = j.select("person_id", "journey", "channel", "ts", "event_id", "converted", "value_fen", "conv_ts",
-                 "days_before")
+    seq = seq.mutate(conv_ts=ibis.coalesce(seq.next_pay_ts, seq.last_ts))
+    secs = (seq.conv_ts.epoch_seconds() - seq.ts.epoch_seconds()).cast("float64")
+    return seq.mutate(days_before=secs / 86400.0)
+
+
+def journey_touches(events: TableLike, window_days: float | None = 30, con: Any | None = None) -> ibis.Table:
+    """Ibis expression: one row per touch kept in a journey (see the module doc).
+
+    Columns: ``person_id``, ``journey`` (pays remaining at or after the touch: a
+    journey key within the person, 0 for the non-converting tail), ``channel``,
+    ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the purchase amount,
+    0 for non-converting), ``conv_ts`` (the pay time, or the last touch time of a
+    non-converting journey), ``days_before`` (conv_ts - ts in days).
+    """
+    seq = _sequenced(events, con=con)
+    grp = ibis.window(group_by=[seq.person_id, seq.remaining])
+    seq = seq.mutate(value_fen=(seq.amount_fen * seq.is_pay).sum().over(grp))
+    j = seq.filter(seq.is_pay == 0)
+    j = j.select("person_id", journey=j.remaining, channel=j.channel, ts=j.ts, event_id=j.event_id,
+                 converted=(j.remaining > 0).cast("int64"), value_fen=j.value_fen, conv_ts=j.conv_ts,
+                 days_before=j.days_before)
     return j if window_days is None else j.filter(j.days_before <= window_days)
-
-
-def _counts(events: TableLike, window_days: float | None, con: Any | None) -> dict[str, int]:
-    """What the window and the path building leave out (for ``.attrs``)."""
-    t = to_table(events, "events", con=con)
-    full = journey_touches(events, None, con=con)
-    kept = journey_touches(events, window_days, con=con)
-    pays = t.filter(t.touchpoint == schema.PURCHASE)
-    per_person_journeys = kept.filter(kept.converted == 1).select("person_id", "journey").distinct()
-    e = ibis.memtable({"k": [0]})
-    q = e.mutate(
-        touches=full.count().as_scalar(),
-        touches_kept=kept.count().as_scalar(),
-        purchases=pays.count().as_scalar(),
-        purchases_with_path=per_person_journeys.count().as_scalar(),
-        purchase_value_fen=pays.amount_fen.cast("int64").sum().as_scalar(),
-    )
-    row = execute(q, con=con).iloc[0]
-    out = {k: int(0 if pd.isna(row[k]) else row[k]) for k in
-           ("touches", "touches_kept", "purchases", "purchases_with_path", "purchase_value_fen")}
-    return {
-        "touches_outside_window": out["touches"] - out["touches_kept"],
-        "purchases": out["purchases"],
-        "purchases_without_touch": out["purchases"] - out["purchases_with_path"],
-        "purchase_value_fen": out["purchase_value_fen"],
-    }
 
 
 def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None,
@@ -253,14 +245,16 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
         Conversion window: touches more than this many days before the purchase
         (or before the last touch of a non-converting journey) are left out.
     report
-        Compute ``.attrs`` (touches outside the window, purchases without any touch in
-        their window and their count); one extra pass over the data.
+        Kept for compatibility; the counts below are always computed (same query).
 
     Returns
     -------
     pandas.DataFrame
         ``path``, ``total_conversions``, ``total_conversion_value`` (yuan),
-        ``total_null``, sorted by path. ``.attrs`` as described above.
+        ``total_null``, sorted by path. ``.attrs``: ``touches_outside_window``,
+        ``purchases``, ``purchases_without_touch`` (purchases with no touch in their
+        window: not in the table), ``value_without_touch`` (yuan),
+        ``purchase_value_fen``.
 
     Examples
     --------
@@ -272,27 +266,41 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     >>> build_paths(ev).values.tolist()
     [['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
     """
-    j = journey_touches(events, window_days, con=con)
-    per = j.group_by(["person_id", "journey"]).agg(
-        path=j.channel.group_concat(sep=SEP, order_by=[j.ts, j.event_id]),
-        converted=j.converted.max(),
-        value_fen=j.value_fen.max(),
+    seq = _sequenced(events, con=con)
+    touch = seq.is_pay == 0
+    kept = touch & (seq.days_before <= window_days)
+    per = seq.group_by(["person_id", "remaining"]).agg(
+        path=seq.channel.group_concat(sep=SEP, where=kept, order_by=[seq.ts, seq.event_id]),
+        converted=seq.is_pay.max(),
+        value_fen=(seq.amount_fen * seq.is_pay).sum(),
+        touches=touch.cast("int64").sum(),
+        touches_kept=kept.cast("int64").sum(),
     )
     agg = per.group_by("path").agg(
         total_conversions=per.converted.sum(),
         value_fen=per.value_fen.sum(),
         total_null=(1 - per.converted).sum(),
-    ).order_by("path")
+        touches=per.touches.sum(),
+        touches_kept=per.touches_kept.sum(),
+    )
     out = execute(agg, con=con)
+    none = out["path"].isna()
+    body = out[~none].sort_values("path")
     res = pd.DataFrame({
-        "path": out["path"].astype(object),
-        "total_conversions": out["total_conversions"].astype("int64"),
-        "total_conversion_value": out["value_fen"].astype("float64") / 100.0,
-        "total_null": out["total_null"].astype("int64"),
-    }).reset_index(drop=True)
-    res.attrs = {"window_days": window_days}
-    if report:
-        res.attrs.update(_counts(events, window_days, con))
+        "path": body["path"].astype(object).to_numpy(),
+        "total_conversions": body["total_conversions"].astype("int64").to_numpy(),
+        "total_conversion_value": body["value_fen"].astype("float64").to_numpy() / 100.0,
+        "total_null": body["total_null"].astype("int64").to_numpy(),
+    })
+    lost = out[none]
+    res.attrs = {
+        "window_days": window_days,
+        "touches_outside_window": int(out["touches"].sum() - out["touches_kept"].sum()),
+        "purchases": int(out["total_conversions"].sum()),
+        "purchases_without_touch": int(lost["total_conversions"].sum()),
+        "value_without_touch": float(lost["value_fen"].sum()) / 100.0,
+        "purchase_value_fen": int(out["value_fen"].sum()),
+    }
     return res
 
 
