@@ -109,12 +109,12 @@ def test_logit_ame_without_covariates_equals_the_difference_in_proportions():
 
 def test_logit_ame_agrees_with_statsmodels_get_margeff_and_the_multi_arm_formula():
     df = ex.simulate_campaign(2000, effect=0.06, seed=6)
-    r = ex.logit_ame(df, "converted", covariates=["pre_purchases", "pre_revenue"]).iloc[0]  # get_margeff path
+    r = ex.logit_ame(df, "converted", covariates=["pre_purchases", "pre_revenue"]).iloc[0]
     control, treatments = randomised._arms(df, "arm", None)
-    _, X, res = randomised._logit_fit(df, "converted", ["pre_purchases", "pre_revenue"], "arm", control, treatments)
-    est, se = randomised._ame_delta(X, np.asarray(res.params), np.asarray(res.cov_params()), 1, 1)
-    assert r["estimate"] == pytest.approx(est, rel=1e-8)
-    assert r["std_error"] == pytest.approx(se, rel=1e-6)
+    _, _, res = randomised._logit_fit(df, "converted", ["pre_purchases", "pre_revenue"], "arm", control, treatments)
+    mfx = res.get_margeff(at="overall", method="dydx", dummy=True)  # statsmodels' discrete change
+    assert r["estimate"] == pytest.approx(float(mfx.margeff[0]), rel=1e-8)
+    assert r["std_error"] == pytest.approx(float(mfx.margeff_se[0]), rel=1e-5)
 
 
 def test_multi_arm_logit_ame_recovers_each_arms_effect():
