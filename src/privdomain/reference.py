@@ -269,3 +269,73 @@ def lifecycle_flows(events: pd.DataFrame, snapshot_days: list[int], model=None) 
                 counts[(b, stages.get((p, a), "(entry)"), stages[(p, b)])] += 1
     rows = sorted((d, f, t, n) for (d, f, t), n in counts.items())
     return pd.DataFrame(rows, columns=["snapshot", "from_stage", "to_stage", "persons"])
+
+
+def ad_attribution(events: pd.DataFrame, windows=(0, 7, 15, 30, 90), touch: str = "click",
+                   fission_depth: int = 3) -> dict:
+    """Reference for :func:`privdomain.attribution.ad_attribution`: a loop over purchases.
+
+    Returns ``{(campaign_id, window): [direct_orders, direct_fen, fission_orders, fission_fen]}``
+    (only non-zero entries).
+    """
+    from .schema import AD_CLICKS, AD_VIEWS, PURCHASE
+
+    kinds = AD_CLICKS if touch == "click" else AD_VIEWS
+    ev = events.sort_values(["ts", "event_id"])
+    rows = list(zip(ev["event_id"], ev["ts"], ev["person_id"], ev["touchpoint"], ev["campaign_id"],
+                    ev["amount_fen"], ev["referrer_person_id"]))
+    ads: dict[int, list] = defaultdict(list)  # person -> [(ts, event_id, campaign)]
+    arrival: dict[int, tuple] = {}
+    shares: dict[int, list] = defaultdict(list)  # person -> [(ts, event_id, campaign or None)]
+    for eid, ts, person, tp, camp, _amount, ref in rows:
+        if person not in arrival:
+            arrival[person] = (ts, None if pd.isna(ref) else int(ref))
+        if tp in kinds and not pd.isna(camp):
+            ads[person].append((ts, eid, int(camp)))
+        if tp == "share":
+            shares[person].append((ts, eid, None if pd.isna(camp) else int(camp)))
+
+    def shared_ad(person, before):
+        best = None
+        for s_ts, s_id, s_camp in shares.get(person, []):
+            if s_ts > before:
+                continue
+            touches = [a for a in ads.get(person, []) if a[0] <= s_ts and (s_camp is None or a[2] == s_camp)]
+            if not touches:
+                continue
+            ad = s_camp if s_camp is not None else max(touches, key=lambda a: (a[0], a[1]))[2]
+            if best is None or (s_ts, s_id) > best[0]:
+                best = ((s_ts, s_id), ad)
+        return None if best is None else best[1]
+
+    def fission_ad(person):
+        child = person
+        for _depth in range(fission_depth):
+            ts, ref = arrival[child]
+            if ref is None or ref not in arrival:
+                return None
+            ad = shared_ad(ref, ts)
+            if ad is not None:
+                return ad
+            child = ref
+        return None
+
+    out: dict = defaultdict(lambda: [0, 0, 0, 0])
+    for _eid, ts, person, tp, _camp, amount, _ref in rows:
+        if tp != PURCHASE:
+            continue
+        fen = 0 if pd.isna(amount) else int(amount)
+        prior = [a for a in ads.get(person, []) if a[0] <= ts]
+        latest = max(prior, key=lambda a: (a[0], a[1])) if prior else None
+        f_ad = fission_ad(person)
+        for w in windows:
+            lim = max(int(w), 1)
+            if latest is not None and 0 <= (_local_day(ts) - _local_day(latest[0])).days < lim:
+                rec = out[(latest[2], int(w))]
+                rec[0] += 1
+                rec[1] += fen
+            elif f_ad is not None and (_local_day(ts) - _local_day(arrival[person][0])).days < lim:
+                rec = out[(f_ad, int(w))]
+                rec[2] += 1
+                rec[3] += fen
+    return dict(out)

@@ -1,0 +1,386 @@
+"""Windowed ad attribution with fission credit, and multi-level ROI (Youshu's ad analysis).
+
+Definitions (all days are Beijing calendar days)
+------------------------------------------------
+ad
+    A campaign (``campaign_id``); the schema has no finer creative id. An **ad
+    touch** is an event with a ``campaign_id`` whose touchpoint is an ad click
+    (:data:`privdomain.schema.AD_CLICKS`; ``touch="click"``) or, separately, an ad
+    view (:data:`~privdomain.schema.AD_VIEWS`; ``touch="view"``).
+purchase
+    A ``pay`` event; revenue = its ``amount_fen`` (refunds are not netted).
+days since the touch
+    ``d = day(pay) - day(touch)``. A window of ``W`` days holds ``0 <= d < W``
+    (the touch day is day 1), so ``W = 7`` covers days 1-7 and an order on day 8
+    falls in the 15-day window only. ``W = 0`` means **same day** (``d = 0``, as
+    ``W = 1``).
+direct
+    A purchase by person P is credited to the ad of **P's latest ad touch at or
+    before the pay** (ties: later event id). It is direct at window ``W`` when
+    that touch is within ``W``. Several ads never share one purchase.
+fission
+    Person F *arrived* with their first event (earliest ts, then event id). If it
+    carries ``referrer_person_id = R1``, F's referral chain is ``R1``, ``R1``'s own
+    arrival referrer ``R2``, ... up to ``fission_depth`` levels (default 3;
+    longer chains, and cycles, stop there). A person R **shared ad A** before a
+    time t if R has a ``share`` event at or before t, whose ``campaign_id`` is A
+    (or, when the share has no campaign, whose ad is R's latest ad touch before
+    the share), and R had an ad touch on A at or before that share. F's fission
+    ad is the ad shared by the nearest ancestor ``R_k`` before the arrival of the
+    person below it in the chain (the latest such share); ``k`` is the depth.
+    A purchase by F is a **fission** purchase of that ad at window ``W`` when it is
+    not direct at ``W`` and ``day(pay) - day(F's arrival) < W``. So a friend's
+    order through a share counts as fission, never as direct, unless the friend
+    touched an ad themselves.
+ROI
+    ``(direct + fission revenue) / spend`` at each window; spend from the
+    ``campaigns`` table (``spend_fen``), NaN without it.
+
+Examples
+--------
+>>> from privdomain.examples import events_frame
+>>> from privdomain.attribution.windows import ad_attribution
+>>> ev = events_frame([
+...     (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 7}),
+...     (1, "2024-05-08 10:00", "pay", {"order_id": 1, "amount_fen": 9900})])
+>>> r = ad_attribution(ev, windows=(7, 15))
+>>> r[["campaign_id", "window", "direct_orders"]].values.tolist()
+[[7, 7, 0], [7, 15, 1]]
+>>> r["direct_revenue"].tolist()
+[0.0, 99.0]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..backend import TableLike, execute, to_table
+
+WINDOWS = (0, 7, 15, 30, 90)
+
+
+def _touch_kinds(touch: str) -> list[str]:
+    if touch == "click":
+        return list(schema.AD_CLICKS)
+    if touch == "view":
+        return list(schema.AD_VIEWS)
+    raise ValueError(f"touch must be 'click' or 'view', got {touch!r}")
+
+
+def _latest(t: ibis.Table, key: Sequence[str], order: Sequence[Any]) -> ibis.Table:
+    """Keep the first row per ``key`` under ``order`` (row_number is 0-based)."""
+    w = ibis.window(group_by=list(key), order_by=list(order))
+    return t.mutate(_rn=ibis.row_number().over(w)).filter(lambda x: x._rn == 0).drop("_rn")
+
+
+def credited_purchases(events: TableLike, touch: str = "click", fission_depth: int = 3,
+                       con: Any | None = None) -> ibis.Table:
+    """Ibis expression: one row per purchase with its direct and fission candidates.
+
+    Columns: ``pay_event_id``, ``person_id``, ``pay_ts``, ``amount_fen``,
+    ``first_pay`` (1 if it is the person's first purchase), ``d_campaign``,
+    ``d_days`` (days since the latest ad touch, null if none), ``f_campaign``,
+    ``f_days`` (days since the person's arrival), ``f_depth``.
+    """
+    if fission_depth < 0:
+        raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
+    t = to_table(events, "events", con=con)
+    for col in ("event_id", "person_id", "ts", "touchpoint", "campaign_id", "amount_fen", "referrer_person_id"):
+        if col not in t.columns:
+            raise ValueError(f"events need a {col!r} column for ad attribution")
+    kinds = _touch_kinds(touch)
+    ads = t.filter(t.touchpoint.isin(kinds) & t.campaign_id.notnull()).select(
+        a_person=t.person_id, a_ts=t.ts, a_id=t.event_id, a_campaign=t.campaign_id.cast("int64"))
+    pays = t.filter(t.touchpoint == schema.PURCHASE).select(
+        pay_event_id=t.event_id, person_id=t.person_id, pay_ts=t.ts,
+        amount_fen=t.amount_fen.cast("int64").fill_null(0))
+    # direct: the latest ad touch at or before the pay
+    j = pays.left_join(ads, [pays.person_id == ads.a_person, ads.a_ts <= pays.pay_ts])
+    j = _latest(j, ["pay_event_id"], [ibis.desc(j.a_ts), ibis.desc(j.a_id)])
+    direct = j.select(
+        "pay_event_id", "person_id", "pay_ts", "amount_fen",
+        d_campaign=j.a_campaign,
+        d_days=j.pay_ts.date().delta(j.a_ts.date(), unit="day"),
+    )
+    # arrivals and referral edges
+    first = _latest(t.select("person_id", "ts", "event_id", "referrer_person_id"), ["person_id"],
+                    ["ts", "event_id"])
+    arrivals = first.select(f_person=first.person_id, arr_ts=first.ts,
+                            ref=first.referrer_person_id.cast("int64"))
+    # qualifying shares: the ad shared and an ad touch on it by the sharer at or before the share
+    shares = t.filter(t.touchpoint == "share").select(
+        s_person=t.person_id, s_ts=t.ts, s_id=t.event_id, s_campaign=t.campaign_id.cast("int64"))
+    sj = shares.inner_join(ads, [shares.s_person == ads.a_person, ads.a_ts <= shares.s_ts])
+    sj = sj.filter(sj.s_campaign.isnull() | (sj.s_campaign == sj.a_campaign))
+    sj = _latest(sj, ["s_id"], [ibis.desc(sj.a_ts), ibis.desc(sj.a_id)])
+    qshares = sj.select(q_person=sj.s_person, q_ts=sj.s_ts, q_id=sj.s_id,
+                        q_campaign=ibis.coalesce(sj.s_campaign, sj.a_campaign))
+    edges = arrivals.filter(arrivals.ref.notnull())
+    ej = edges.left_join(qshares, [edges.ref == qshares.q_person, qshares.q_ts <= edges.arr_ts])
+    ej = _latest(ej, ["f_person"], [ibis.desc(ej.q_ts), ibis.desc(ej.q_id)])
+    edge = ej.select(e_child=ej.f_person, e_parent=ej.ref, e_ad=ej.q_campaign)
+    # walk up the chain: nearest ancestor that shared an ad
+    chain = edge.select(c_person=edge.e_child, parent1=edge.e_parent, ad1=edge.e_ad)
+    for k in range(2, fission_depth + 1):
+        e = edge.select(**{f"x{k}": edge.e_child, f"parent{k}": edge.e_parent, f"ad{k}": edge.e_ad})
+        chain = chain.left_join(e, chain[f"parent{k - 1}"] == e[f"x{k}"]).drop(f"x{k}")
+    if fission_depth >= 1:
+        ad = ibis.coalesce(*[chain[f"ad{k}"] for k in range(1, fission_depth + 1)]) if fission_depth > 1 \
+            else chain.ad1
+        depth = ibis.cases(*[(chain[f"ad{k}"].notnull(), k) for k in range(1, fission_depth + 1)], else_=None)
+        fis = chain.select(fp=chain.c_person, f_campaign=ad, f_depth=depth.cast("int64"))
+        fis = fis.filter(fis.f_campaign.notnull())
+        fis = fis.inner_join(arrivals, fis.fp == arrivals.f_person).select("fp", "f_campaign", "f_depth", "arr_ts")
+        out = direct.left_join(fis, direct.person_id == fis.fp)
+        out = out.mutate(f_days=out.pay_ts.date().delta(out.arr_ts.date(), unit="day")).drop("fp", "arr_ts")
+    else:
+        out = direct.mutate(f_campaign=ibis.null("int64"), f_depth=ibis.null("int64"), f_days=ibis.null("int64"))
+    w = ibis.window(group_by=out.person_id, order_by=[out.pay_ts, out.pay_event_id])
+    return out.mutate(first_pay=(ibis.row_number().over(w) == 0).cast("int64"))
+
+
+def _per_window(cp: ibis.Table, windows: Sequence[int]) -> ibis.Table:
+    """Long table: campaign, window, kind, orders, revenue_fen, persons."""
+    parts = []
+    for w in windows:
+        lim = max(int(w), 1)
+        is_d = cp.d_days.notnull() & (cp.d_days < lim)
+        is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < lim)
+        kind = ibis.cases((is_d, "direct"), (is_f, "fission"), else_=None)
+        camp = ibis.cases((is_d, cp.d_campaign), (is_f, cp.f_campaign), else_=None)
+        x = cp.mutate(kind=kind, campaign_id=camp).filter(lambda r: r.kind.notnull())
+        parts.append(x.group_by(["campaign_id", "kind"]).agg(
+            orders=x.count(), revenue_fen=x.amount_fen.sum(), buyers=x.person_id.nunique()
+        ).mutate(window=ibis.literal(int(w), "int64")))
+    return ibis.union(*parts)
+
+
+def _ad_volume(events: TableLike, con: Any | None) -> ibis.Table:
+    t = to_table(events, "events", con=con)
+    ad = t.filter(t.campaign_id.notnull() & t.touchpoint.isin(schema.AD_VIEWS + schema.AD_CLICKS))
+    return ad.group_by(campaign_id=ad.campaign_id.cast("int64")).agg(
+        exposures=ad.touchpoint.isin(schema.AD_VIEWS).cast("int64").sum(),
+        clicks=ad.touchpoint.isin(schema.AD_CLICKS).cast("int64").sum(),
+        clickers=ad.person_id.nunique(where=ad.touchpoint.isin(schema.AD_CLICKS)),
+        channel=ad.channel.mode(),
+    )
+
+
+def _campaign_frame(events: TableLike, campaigns: Any | None, con: Any | None) -> pd.DataFrame:
+    vol = execute(_ad_volume(events, con), con=con)
+    vol["campaign_id"] = vol["campaign_id"].astype("int64")
+    if campaigns is None:
+        vol["spend"] = np.nan
+        return vol
+    camp = campaigns if isinstance(campaigns, pd.DataFrame) else execute(to_table(campaigns, "campaigns", con=con))
+    for col in ("campaign_id", "spend_fen"):
+        if col not in camp.columns:
+            raise ValueError(f"campaigns need a {col!r} column")
+    camp = camp[["campaign_id", "spend_fen"] + (["channel"] if "channel" in camp.columns else [])].copy()
+    camp["campaign_id"] = camp["campaign_id"].astype("int64")
+    camp["spend"] = camp["spend_fen"].astype("float64") / 100.0
+    out = camp.drop(columns="spend_fen").merge(vol, on="campaign_id", how="outer", suffixes=("", "_ev"))
+    if "channel_ev" in out.columns:
+        out["channel"] = out["channel"].fillna(out["channel_ev"])
+        out = out.drop(columns="channel_ev")
+    return out
+
+
+COLUMNS = ["level", "campaign_id", "channel", "window", "exposures", "clicks", "clickers", "spend",
+           "direct_orders", "direct_revenue", "fission_orders", "fission_revenue", "orders", "revenue", "roi"]
+
+
+def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Sequence[int] = WINDOWS,
+                   touch: str = "click", fission_depth: int = 3, level: str = "campaign",
+                   con: Any | None = None) -> pd.DataFrame:
+    """Orders and revenue credited to each ad at each lookback window (see the module doc).
+
+    Parameters
+    ----------
+    events
+        Events (frame, dataset path or Ibis table).
+    campaigns
+        The campaigns table (``campaign_id``, ``spend_fen``, ``channel``) as a frame or
+        dataset path; without it spend and ROI are NaN.
+    windows
+        Lookback windows in days; 0 = same day.
+    touch
+        ``"click"`` or ``"view"``: which ad touches earn direct credit.
+    fission_depth
+        How many referral levels to follow (0 = no fission credit).
+    level
+        ``"campaign"`` (one row per campaign and window), ``"channel"`` (summed per ad
+        channel) or ``"both"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`COLUMNS`: ``level``, ``campaign_id`` (-1 on channel rows),
+        ``channel``, ``window``, ``exposures``, ``clicks``, ``clickers``, ``spend``
+        (yuan), ``direct_orders``, ``direct_revenue``, ``fission_orders``,
+        ``fission_revenue``, ``orders``, ``revenue`` (yuan), ``roi``. ``.attrs``:
+        ``purchases``, ``revenue`` (all purchases) and ``unattributed_purchases`` at
+        the longest window.
+    """
+    if level not in ("campaign", "channel", "both"):
+        raise ValueError(f"level must be 'campaign', 'channel' or 'both', got {level!r}")
+    windows = sorted({int(w) for w in windows})
+    if any(w < 0 for w in windows):
+        raise ValueError(f"windows must be >= 0 days, got {windows}")
+    cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
+    long = execute(_per_window(cp, windows), con=con)
+    totals = execute(cp.agg(n=cp.count(), fen=cp.amount_fen.sum()), con=con).iloc[0]
+    camp = _campaign_frame(events, campaigns, con)
+    if not long.empty:
+        wide = long.pivot_table(index=["campaign_id", "window"], columns="kind", values=["orders", "revenue_fen"],
+                                aggfunc="sum", fill_value=0)
+        wide.columns = [f"{k}_{v}" for v, k in wide.columns]
+        wide = wide.reset_index()
+    else:
+        wide = pd.DataFrame(columns=["campaign_id", "window"])
+    for k in ("direct", "fission"):
+        for v in ("orders", "revenue_fen"):
+            if f"{k}_{v}" not in wide.columns:
+                wide[f"{k}_{v}"] = 0
+    ids = sorted(set(camp["campaign_id"]).union(wide["campaign_id"].astype("int64")))
+    grid = pd.MultiIndex.from_product([ids, windows], names=["campaign_id", "window"]).to_frame(index=False)
+    wide["campaign_id"] = wide["campaign_id"].astype("int64")
+    wide["window"] = wide["window"].astype("int64")
+    out = grid.merge(wide, on=["campaign_id", "window"], how="left").merge(camp, on="campaign_id", how="left")
+    for c in ("exposures", "clicks", "clickers", "direct_orders", "fission_orders"):
+        out[c] = out[c].fillna(0).astype("int64")
+    out["direct_revenue"] = out["direct_revenue_fen"].fillna(0).astype("float64") / 100.0
+    out["fission_revenue"] = out["fission_revenue_fen"].fillna(0).astype("float64") / 100.0
+    out["level"] = "campaign"
+    frames = []
+    if level in ("campaign", "both"):
+        frames.append(out)
+    if level in ("channel", "both"):
+        ch = out.assign(channel=out["channel"].fillna("unknown")).groupby(["channel", "window"], as_index=False)[
+            ["exposures", "clicks", "clickers", "spend", "direct_orders", "direct_revenue", "fission_orders",
+             "fission_revenue"]].sum(min_count=1)
+        for c in ("exposures", "clicks", "clickers", "direct_orders", "fission_orders"):
+            ch[c] = ch[c].fillna(0).astype("int64")
+        ch["level"] = "channel"
+        ch["campaign_id"] = -1
+        frames.append(ch)
+    res = pd.concat(frames, ignore_index=True)
+    res["orders"] = res["direct_orders"] + res["fission_orders"]
+    res["revenue"] = res["direct_revenue"] + res["fission_revenue"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        res["roi"] = np.where(res["spend"] > 0, res["revenue"] / res["spend"], np.nan)
+    res = res[COLUMNS].sort_values(["level", "campaign_id", "channel", "window"]).reset_index(drop=True)
+    res["campaign_id"] = res["campaign_id"].astype("int64")
+    longest = res[(res.level == res.level.iloc[0]) & (res.window == windows[-1])] if len(res) else res
+    credited = int(longest["orders"].sum()) if len(longest) else 0
+    res.attrs = {"purchases": int(totals["n"]), "revenue": float(totals["fen"] or 0) / 100.0,
+                 "unattributed_purchases": int(totals["n"]) - credited, "touch": touch,
+                 "fission_depth": fission_depth}
+    return res
+
+
+def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 90, touch: str = "click",
+              fission_depth: int = 3, con: Any | None = None) -> pd.DataFrame:
+    """Cumulative credited revenue and ROI by day since the touch (the stepwise rise).
+
+    Row ``day = d`` holds the revenue of window ``d + 1`` (days since the touch
+    ``<= d``; fission purchases counted from the friend's arrival day), for
+    ``d = 0 .. max_days - 1``.
+
+    Returns ``campaign_id``, ``day``, ``revenue`` (cumulative, yuan), ``spend``,
+    ``roi``, ``roi_over_same_day``.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([
+    ...     (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 7}),
+    ...     (1, "2024-05-01 12:00", "pay", {"order_id": 1, "amount_fen": 1000}),
+    ...     (1, "2024-05-03 10:00", "pay", {"order_id": 2, "amount_fen": 3000})])
+    >>> roi_curve(ev, max_days=4)["revenue"].tolist()
+    [10.0, 10.0, 40.0, 40.0]
+    """
+    cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
+    is_d = cp.d_days.notnull() & (cp.d_days < max_days)
+    x = cp.mutate(
+        campaign_id=ibis.cases((is_d, cp.d_campaign), else_=cp.f_campaign),
+        day=ibis.cases((is_d, cp.d_days), else_=cp.f_days),
+    )
+    x = x.filter(x.campaign_id.notnull() & (x.day < max_days))
+    daily = execute(x.group_by(["campaign_id", "day"]).agg(fen=x.amount_fen.sum()), con=con)
+    camp = _campaign_frame(events, campaigns, con)[["campaign_id", "spend"]]
+    ids = sorted(set(camp["campaign_id"]).union(daily["campaign_id"].astype("int64")))
+    grid = pd.MultiIndex.from_product([ids, range(max_days)], names=["campaign_id", "day"]).to_frame(index=False)
+    daily = daily.astype({"campaign_id": "int64", "day": "int64"})
+    out = grid.merge(daily, on=["campaign_id", "day"], how="left").fillna({"fen": 0})
+    out["revenue"] = out.groupby("campaign_id")["fen"].cumsum().astype("float64") / 100.0
+    out = out.merge(camp, on="campaign_id", how="left")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["roi"] = np.where(out["spend"] > 0, out["revenue"] / out["spend"], np.nan)
+        same = out.groupby("campaign_id")["revenue"].transform("first")
+        out["roi_over_same_day"] = np.where(same > 0, out["revenue"] / same, np.nan)
+    return out[["campaign_id", "day", "revenue", "spend", "roi", "roi_over_same_day"]].reset_index(drop=True)
+
+
+def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str = "click",
+                    fission_depth: int = 3, con: Any | None = None) -> pd.DataFrame:
+    """Immediate, short-term and long-term ROI side by side, per campaign.
+
+    ``roi_same_day``, ``roi_7d``, ``roi_15d``, ``roi_30d``, ``roi_90d`` (credited
+    revenue / spend at each window), ``long_over_immediate_30`` and
+    ``long_over_immediate_90`` (revenue ratio of the 30 / 90-day window to the same
+    day, defined without spend), ``revenue_same_day`` ... ``revenue_90d``,
+    ``acquired`` (persons whose first purchase is credited to the campaign within
+    90 days), ``repurchase_orders`` and ``repurchase_revenue`` (all their later
+    purchases in the data, credited or not).
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([
+    ...     (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 7}),
+    ...     (1, "2024-05-01 12:00", "pay", {"order_id": 1, "amount_fen": 1000}),
+    ...     (1, "2024-05-20 10:00", "pay", {"order_id": 2, "amount_fen": 2000})])
+    >>> r = multi_level_roi(ev)
+    >>> r[["campaign_id", "long_over_immediate_30", "acquired", "repurchase_revenue"]].values.tolist()
+    [[7.0, 3.0, 1.0, 20.0]]
+    """
+    aa = ad_attribution(events, campaigns, windows=WINDOWS, touch=touch, fission_depth=fission_depth, con=con)
+    names = {0: "same_day", 7: "7d", 15: "15d", 30: "30d", 90: "90d"}
+    aa = aa.assign(w=aa["window"].map(names))
+    wide_roi = aa.pivot(index="campaign_id", columns="w", values="roi").add_prefix("roi_")
+    wide_rev = aa.pivot(index="campaign_id", columns="w", values="revenue").add_prefix("revenue_")
+    base = aa[aa.window == 0].set_index("campaign_id")[["channel", "spend"]]
+    out = base.join(wide_roi).join(wide_rev)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for w in ("30d", "90d"):
+            out[f"long_over_immediate_{w[:-1]}"] = np.where(
+                out["revenue_same_day"] > 0, out[f"revenue_{w}"] / out["revenue_same_day"], np.nan)
+    # acquisition: a person's first purchase credited within 90 days; then their later purchases
+    cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
+    is_d = cp.d_days.notnull() & (cp.d_days < 90)
+    is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < 90)
+    firsts = cp.filter((cp.first_pay == 1) & (is_d | is_f)).select(
+        acq_person=cp.person_id, acq_ts=cp.pay_ts, acq_id=cp.pay_event_id,
+        campaign_id=ibis.cases((is_d, cp.d_campaign), else_=cp.f_campaign))
+    later = cp.inner_join(firsts, [cp.person_id == firsts.acq_person, cp.pay_event_id != firsts.acq_id,
+                                   cp.first_pay == 0])
+    acq = execute(firsts.group_by("campaign_id").agg(acquired=firsts.count()), con=con)
+    rep = execute(later.group_by("campaign_id").agg(repurchase_orders=later.count(),
+                                                    fen=later.amount_fen.sum()), con=con)
+    for f in (acq, rep):
+        f["campaign_id"] = f["campaign_id"].astype("int64")
+    out = out.join(acq.set_index("campaign_id")).join(rep.set_index("campaign_id"))
+    out["repurchase_revenue"] = out["fen"].fillna(0).astype("float64") / 100.0
+    for c in ("acquired", "repurchase_orders"):
+        out[c] = out[c].fillna(0).astype("int64")
+    cols = ["channel", "spend"] + [f"roi_{n}" for n in names.values()] + \
+        ["long_over_immediate_30", "long_over_immediate_90"] + [f"revenue_{n}" for n in names.values()] + \
+        ["acquired", "repurchase_orders", "repurchase_revenue"]
+    return out[cols].reset_index()
