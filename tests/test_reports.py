@@ -186,3 +186,47 @@ def test_pages_embed_a_cjk_font_subset_with_their_chinese_characters(built):
     cmap = TTFont(io.BytesIO(base64.b64decode(data))).getBestCmap()
     assert {ord(c) for c in "复购率"} <= set(cmap)
     assert len(data) < 400_000  # a subset, not the 16 MB font
+
+
+def test_case_stories_exist_for_every_case_with_the_fields_the_notebook_reads():
+    from privdomain import cases
+
+    for case in reports.CASES:
+        story = cases.case_story(case)
+        for key in ("title", "brand", "what_was_done", "reported", "journey", "headline", "headline_question",
+                    "next_steps"):
+            assert story[key], f"{case}: {key} is empty"
+    with pytest.raises(ValueError, match="no story for case 'shoes'"):
+        cases.case_story("shoes")
+
+
+def test_top_paths_merge_repeated_channels_and_journey_stats_match_a_loop():
+    import pandas as pd
+
+    from privdomain import cases
+
+    pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa", "oa > mp > oa"],
+                       "total_conversions": [2, 1, 0, 4], "total_conversion_value": [200.0, 50.0, 0.0, 80.0],
+                       "total_null": [5, 3, 9, 1]})
+    top = cases.top_paths(pt, n=3)
+    assert top[["path", "conversions", "journeys"]].values.tolist() == [
+        ["oa > mp > oa", 4, 5], ["ad > oa", 3, 11], ["oa", 0, 9]]
+    assert top["share"].tolist() == [4 / 7, 3 / 7, 0.0]
+    # brute force over the individual converting journeys
+    journeys = []
+    for path, n in zip(pt["path"], pt["total_conversions"]):
+        journeys += [path.split(" > ")] * n
+    stats = cases.journey_stats(pt)
+    assert stats["touches_per_conversion"] == pytest.approx(sum(map(len, journeys)) / len(journeys))
+    assert stats["channels_per_conversion"] == pytest.approx(sum(len(set(j)) for j in journeys) / len(journeys))
+    assert stats["multi_channel_share"] == pytest.approx(sum(len(set(j)) > 1 for j in journeys) / len(journeys))
+
+
+def test_overview_matches_a_pandas_count(small_events):
+    ov = reports.overview(small_events)
+    pays = small_events[small_events["touchpoint"] == "pay"]
+    assert ov["persons"] == small_events["person_id"].nunique() == 3
+    assert ov["buyers"] == pays["person_id"].nunique() == 1
+    assert ov["gmv_yuan"] == pays["amount_fen"].sum() / 100
+    assert ov["aov_yuan"] == 99.0 and ov["buyer_rate"] == pytest.approx(1 / 3)
+    assert (ov["first_day"], ov["last_day"], ov["days"]) == ("2024-05-01", "2024-05-03", 3)

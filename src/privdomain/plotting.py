@@ -250,4 +250,8 @@ def heatmap(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = 
         ax.set_title(title)
     sns.heatmap(table, ax=ax, annot=annot, fmt=fmt, cmap=cmap, cbar=False, linewidths=0.5,
                 annot_kws={"fontsize": 8})
+    if max((len(str(c)) for c in table.columns), default=0) > 6:
+        ax.tick_params(axis="x", labelrotation=30)
+        for lab in ax.get_xticklabels():
+            lab.set_horizontalalignment("right")
     return ax

@@ -287,12 +287,23 @@ def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, 
     for case in cases:
         if case not in CASES:
             raise ValueError(f"unknown case {case!r}: choose one of {', '.join(CASES)}")
-        jobs.append(Job(case, case_src, params(case, case), case, "case", f"Case study: {case}"))
+        jobs.append(Job(case, case_src, params(case, case), case, "case", _case_title(folder, case)))
     if topics:
         for src in topic_sources(folder):
             jobs.append(Job(src.stem, src, params(TOPIC_SCENARIO, src.stem), TOPIC_SCENARIO, "topic",
                             notebook_title(src)))
     return jobs
+
+
+def _case_title(folder: Path, case: str) -> str:
+    stories = folder / "cases.yaml"
+    if stories.exists():
+        import yaml
+
+        story = (yaml.safe_load(stories.read_text(encoding="utf-8")) or {}).get(case) or {}
+        if story.get("title"):
+            return str(story["title"])
+    return f"Case study: {case}"
 
 
 @contextmanager
@@ -358,7 +369,10 @@ def render_html(nb, html_path: str | os.PathLike, title: str, hide_code: bool = 
     return path
 
 
-_FONT_STACK = 'system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif, "privdomain CJK"'
+# the CJK subset first: it holds only the page's non-ASCII characters, so Latin text
+# falls through to the reader's fonts (browsers split runs reliably at that point,
+# less so when the fallback comes last)
+_FONT_STACK = '"privdomain CJK", system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif'
 
 
 def embed_cjk_font(page: str) -> str:
@@ -366,8 +380,8 @@ def embed_cjk_font(page: str) -> str:
 
     So that Chinese text renders on a reader's machine without CJK fonts: the subset
     (tens of kB for a report) is put into the page as a base64 ``@font-face`` and
-    added at the end of the page's font stacks, where the browser falls back to it for
-    any character the reader's fonts lack.
+    put first in the page's font stacks, so that the browser takes from it exactly
+    the page's Chinese characters.
     """
     import base64
     import io
@@ -381,8 +395,8 @@ def embed_cjk_font(page: str) -> str:
     if not chars:
         return page
     opts = subset.Options()
-    opts.layout_features = ["*"]
     opts.notdef_outline = True
+    opts.layout_features = []  # no OpenType layout: plain horizontal text needs none
     font = TTFont(str(find_cjk_font().path), lazy=True)
     sub = subset.Subsetter(opts)
     sub.populate(text=chars)
@@ -393,7 +407,7 @@ def embed_cjk_font(page: str) -> str:
     style = ("<style>@font-face{font-family:\"privdomain CJK\";"
              f"src:url(data:font/otf;base64,{data}) format(\"opentype\");}}"
              f":root{{--jp-content-font-family:{_FONT_STACK};--jp-ui-font-family:{_FONT_STACK};"
-             f"--jp-code-font-family:Menlo,Consolas,\"DejaVu Sans Mono\",monospace,\"privdomain CJK\";}}"
+             f"--jp-code-font-family:\"privdomain CJK\",Menlo,Consolas,\"DejaVu Sans Mono\",monospace;}}"
              f"body{{font-family:{_FONT_STACK};}}</style>")
     return page.replace("</head>", style + "\n</head>", 1) if "</head>" in page else style + page
 
