@@ -482,3 +482,201 @@ def test_demean_two_way_removes_both_effects():
     for codes in (a, b):
         means = pd.DataFrame(out).groupby(codes).mean().to_numpy()
         np.testing.assert_allclose(means, 0, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------------------
+# per-person frames from a dataset
+# ---------------------------------------------------------------------------------------
+
+from privdomain import reference  # noqa: E402
+from privdomain.examples import events_frame  # noqa: E402
+
+T0 = pd.Timestamp("2024-05-01 00:00", tz="Asia/Shanghai")
+
+
+def _assign(rows, experiment="coupon_tiers"):
+    return pd.DataFrame({
+        "person_id": [r[0] for r in rows],
+        "experiment": [r[2] if len(r) > 2 else experiment for r in rows],
+        "arm": [r[1] for r in rows],
+        "assigned_at": pd.Series([T0] * len(rows), dtype="datetime64[ns, Asia/Shanghai]"),
+    })
+
+
+def test_campaign_frame_golden_journeys():
+    ev = events_frame([
+        # 1: pays at the very moment of assignment (in the window) and on day 29 (in the window)
+        (1, "2024-05-01 00:00", "pay", {"order_id": 1, "amount_fen": 1000}),
+        (1, "2024-05-30 23:59", "pay", {"order_id": 2, "amount_fen": 500}),
+        # 2: a purchase exactly 30 days after assignment is outside the 30-day window
+        (2, "2024-05-31 00:00", "pay", {"order_id": 3, "amount_fen": 700}),
+        # 3: two purchases before (one 100 days before, outside the 90-day pre-period), one after: a repurchase
+        (3, "2024-01-22 10:00", "pay", {"order_id": 4, "amount_fen": 2000}),
+        (3, "2024-04-20 10:00", "pay", {"order_id": 5, "amount_fen": 3000}),
+        (3, "2024-05-03 10:00", "pay", {"order_id": 6, "amount_fen": 4000}),
+        # 4: orders, refunds and visits are not purchases
+        (4, "2024-05-02 10:00", "mp_visit"),
+        (4, "2024-05-02 10:01", "order", {"order_id": 7, "amount_fen": 900}),
+        (4, "2024-05-03 10:00", "refund", {"order_id": 5, "amount_fen": 3000}),
+        # 6: bought before but is assigned in another experiment only
+        (6, "2024-05-02 10:00", "pay", {"order_id": 8, "amount_fen": 100}),
+    ])
+    asg = _assign([(1, "treatment"), (2, "holdout"), (3, "treatment"), (4, "holdout"), (5, "treatment"),
+                   (6, "treatment", "article_redesign")])
+    f = ex.campaign_frame(ev, "coupon_tiers", assignments=asg).set_index("person_id")
+    assert f.index.tolist() == [1, 2, 3, 4, 5]  # 5 has no events at all but was assigned
+    assert f.loc[1, ["orders", "converted", "repurchased", "revenue"]].tolist() == [2, 1, 1, 15.0]
+    assert f.loc[2, ["orders", "converted", "revenue"]].tolist() == [0, 0, 0.0]
+    assert f.loc[3, ["prior_purchases", "pre_purchases", "pre_revenue", "segment"]].tolist() == [2, 1, 30.0, "2-5"]
+    assert f.loc[3, ["converted", "repurchased", "revenue"]].tolist() == [1, 1, 40.0]
+    assert f.loc[4, ["orders", "converted", "revenue"]].tolist() == [0, 0, 0.0]
+    assert f.loc[5, "segment"] == "first_time"
+    assert f.attrs["arms"] == {"holdout": 2, "treatment": 3}
+
+
+def test_campaign_frame_rejects_double_assignment_and_unknown_experiments():
+    ev = events_frame([(1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100})])
+    with pytest.raises(ValueError, match="1 person"):
+        ex.campaign_frame(ev, "coupon_tiers", assignments=_assign([(1, "treatment"), (1, "holdout")]))
+    with pytest.raises(ValueError, match="no person"):
+        ex.campaign_frame(ev, "nope", assignments=_assign([(1, "treatment")]))
+
+
+def test_custom_tiers_must_cover_everyone_once():
+    ev = events_frame([(1, "2024-04-02 10:00", "pay", {"order_id": 1, "amount_fen": 100})])
+    asg = _assign([(1, "treatment"), (2, "holdout")])
+    f = ex.campaign_frame(ev, "coupon_tiers", assignments=asg, tiers={"new": (0, 0), "returning": (1, None)})
+    assert f["segment"].tolist() == ["returning", "new"]
+    with pytest.raises(ValueError, match="no tier"):
+        ex.campaign_frame(ev, "coupon_tiers", assignments=asg, tiers={"new": (0, 0)})
+
+
+_TPS = ["oa_article_open", "sms", "group_join", "pay", "order", "refund", "mp_visit"]
+
+
+@st.composite
+def _random_events(draw):
+    n = draw(st.integers(1, 25))
+    rows = []
+    for i in range(n):
+        pid = draw(st.integers(1, 5))
+        day = draw(st.integers(-120, 40))
+        tp = draw(st.sampled_from(_TPS))
+        ts = T0 + pd.Timedelta(days=day, hours=draw(st.integers(0, 23)))
+        extra = {"order_id": i, "amount_fen": draw(st.integers(0, 5000))} if tp in ("pay", "order", "refund") else {}
+        rows.append((pid, ts, tp, extra))
+    return events_frame(rows)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_random_events(), st.integers(5, 40), st.integers(10, 100))
+def test_campaign_frame_equals_the_per_person_reference(ev, window, pre):
+    asg = _assign([(p, "treatment" if p % 2 else "holdout") for p in range(1, 7)])
+    fast = ex.campaign_frame(ev, "coupon_tiers", assignments=asg, window_days=window, pre_days=pre)
+    slow = reference.campaign_frame(ev, asg, "coupon_tiers", window_days=window, pre_days=pre)
+    pd.testing.assert_frame_equal(fast[slow.columns].reset_index(drop=True), slow, check_dtype=False)
+
+
+@settings(max_examples=25, deadline=None)
+@given(_random_events())
+def test_touchpoint_frame_equals_the_per_person_reference(ev):
+    fast = ex.touchpoint_frame(ev)
+    slow = reference.touchpoint_frame(ev)
+    assert set(fast.columns) == set(slow.columns)
+    pd.testing.assert_frame_equal(fast, slow[fast.columns], check_dtype=False)
+
+
+def test_touchpoints_after_the_first_purchase_do_not_count():
+    ev = events_frame([(1, "2024-05-01 09:00", "oa_article_open"), (1, "2024-05-01 10:00", "pay"),
+                       (1, "2024-05-02 10:00", "sms"), (2, "2024-05-01 09:00", "sms"),
+                       (3, "2024-05-01 09:00", "pay")])
+    f = ex.touchpoint_frame(ev).set_index("person_id")
+    assert f.loc[1, ["purchased", "oa_article_open", "sms"]].tolist() == [1, 1, 0]
+    assert f.loc[2, ["purchased", "oa_article_open", "sms"]].tolist() == [0, 0, 1]
+    assert f.loc[3, ["purchased", "oa_article_open", "sms"]].tolist() == [1, 0, 0]
+    assert f.attrs["touches"] == {"oa_article_open": 1, "sms": 1}
+
+
+def test_rollout_panel_feeds_did():
+    # 6 stores over 6 weeks; stores 1-3 get the redesign in week 3 and sell 2 more orders a week after it
+    rows, oid = [], 0
+    for store in range(1, 7):
+        for week in range(6):
+            k = 3 + store % 2 + (2 if store <= 3 and week >= 3 else 0)
+            for _ in range(k):
+                ts = pd.Timestamp("2024-04-01 10:00") + pd.Timedelta(weeks=week, days=store % 5)
+                rows.append((100 + oid, ts, "pay", {"order_id": oid, "amount_fen": 1000, "store_id": store}))
+                oid += 1
+    rows.append((999, "2024-04-02 10:00", "pay", {"order_id": oid, "amount_fen": 1000}))  # no store
+    ev = events_frame(rows)
+    ro = pd.DataFrame({"unit": range(1, 7), "first_treated": [pd.Timestamp("2024-04-22")] * 3 + [None] * 3})
+    panel = ex.rollout_panel(ev, ro)
+    assert len(panel) == 36 and panel.attrs["no_unit"] == 1
+    assert panel.loc[panel["unit"] == 1, "treated"].tolist() == [0, 0, 0, 1, 1, 1]
+    r = ex.did(panel, "purchases").iloc[0]
+    assert r["estimate"] == pytest.approx(2.0)
+    assert ex.did(panel, "gmv").iloc[0]["estimate"] == pytest.approx(20.0)
+
+
+# ---------------------------------------------------------------------------------------
+# drivers: association, and how it differs from the truth under confounding
+# ---------------------------------------------------------------------------------------
+
+TOUCHES = ["oa_article_open", "group_join", "wecom_chat", "live_view", "sms"]
+
+
+def test_single_touchpoint_odds_ratio_is_the_cross_product_ratio():
+    # 2x2 table: touched & bought 30, touched & not 70, untouched & bought 10, untouched & not 90
+    df = pd.DataFrame({"t": [1] * 100 + [0] * 100, "purchased": [1] * 30 + [0] * 70 + [1] * 10 + [0] * 90})
+    r = ex.purchase_drivers(df, features=["t"]).iloc[0]
+    assert r["odds_ratio"] == pytest.approx((30 * 90) / (70 * 10))
+    se = np.sqrt(1 / 30 + 1 / 70 + 1 / 10 + 1 / 90)  # Woolf's standard error of log OR
+    assert r["std_error"] == pytest.approx(se, rel=1e-6)
+    assert r["or_ci_low"] == pytest.approx(np.exp(np.log(r["odds_ratio"]) - stats.norm.ppf(0.975) * se), rel=1e-6)
+
+
+def test_naive_odds_ratios_overstate_confounded_touchpoints_and_adjustment_recovers_the_truth():
+    df = ex.simulate_touchpoints(20_000, seed=41)
+    truth = df.attrs["truth"]
+    naive = ex.purchase_drivers(df, features=TOUCHES).set_index("term")
+    adjusted = ex.purchase_drivers(df, features=TOUCHES, covariates=["engagement"]).set_index("term")
+    # group joins do nothing, yet engaged persons join and buy: the naive OR is far above 1
+    assert naive.loc["group_join", "or_ci_low"] > 1.5 > truth["group_join"]
+    # SMS goes to everyone at random: no confounding, naive and adjusted agree with the truth
+    assert naive.loc["sms", "or_ci_low"] < truth["sms"] < naive.loc["sms", "or_ci_high"]
+    for tp in TOUCHES:
+        assert adjusted.loc[tp, "or_ci_low"] < truth[tp] < adjusted.loc[tp, "or_ci_high"], tp
+    assert "not causal" in naive.attrs["note"]
+
+
+def test_constant_features_are_reported_not_silently_dropped():
+    df = ex.simulate_touchpoints(2000, seed=42).assign(qr_scan=0)
+    r = ex.purchase_drivers(df, features=[*TOUCHES, "qr_scan"])
+    assert "qr_scan" not in r["term"].tolist()
+    assert r.attrs["dropped"] == {"qr_scan": "constant"}
+
+
+# ---------------------------------------------------------------------------------------
+# plots
+# ---------------------------------------------------------------------------------------
+
+
+def test_each_plot_helper_returns_axes_with_one_mark_per_result():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    het = ex.heterogeneous_effects(ex.simulate_campaign(3000, seed=43), "converted")
+    ax = ex.forest_plot(het, label="segment", adjusted=True, truth={"first_time": 0.05})
+    assert [t.get_text() for t in ax.get_yticklabels()] == list(ex.TIERS)
+    es = ex.event_study(ex.simulate_panel(40, 10, seed=44), leads=3, lags=3)
+    ax = ex.event_study_plot(es)
+    assert list(ax.lines[0].get_xdata()) == [-3, -2, -1, 0, 1, 2, 3]
+    grid = ex.power_proportion(0.2, [0.01, 0.02], np.arange(500, 20_000, 500)[:, None])
+    ax = ex.power_curve(grid, hue="mde")
+    assert len(ax.lines) == 3  # two curves and the target line
+    dr = ex.purchase_drivers(ex.simulate_touchpoints(2000, seed=45), features=TOUCHES)
+    ax = ex.odds_ratio_plot(dr)
+    assert ax.get_xscale() == "log" and len(ax.get_yticklabels()) == len(TOUCHES)
+    plt.close("all")

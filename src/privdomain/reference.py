@@ -339,3 +339,54 @@ def ad_attribution(events: pd.DataFrame, windows=(0, 7, 15, 30, 90), touch: str 
                 rec[2] += 1
                 rec[3] += fen
     return dict(out)
+
+
+def campaign_frame(events: pd.DataFrame, assignments: pd.DataFrame, experiment: str, window_days: int = 30,
+                   pre_days: int = 90) -> pd.DataFrame:
+    """Reference for :func:`privdomain.experiments.data.campaign_frame`: a loop over persons and their payments."""
+    window, pre = pd.Timedelta(days=window_days), pd.Timedelta(days=pre_days)
+    pays: dict[int, list] = defaultdict(list)
+    for pid, tp, ts, fen in zip(events["person_id"], events["touchpoint"], events["ts"], events["amount_fen"]):
+        if tp == "pay":
+            pays[int(pid)].append((ts, 0 if pd.isna(fen) else int(fen)))
+    rows = []
+    for pid, exp, arm, t0 in zip(assignments["person_id"], assignments["experiment"], assignments["arm"],
+                                 assignments["assigned_at"]):
+        if exp != experiment:
+            continue
+        orders = revenue = prior = pre_n = pre_rev = 0
+        for ts, fen in pays[int(pid)]:
+            if t0 <= ts < t0 + window:
+                orders += 1
+                revenue += fen
+            if ts < t0:
+                prior += 1
+                if ts >= t0 - pre:
+                    pre_n += 1
+                    pre_rev += fen
+        tier = "first_time" if prior == 0 else "2-5" if prior < 5 else "5+"
+        rows.append({"person_id": int(pid), "arm": arm, "segment": tier, "prior_purchases": prior,
+                     "pre_purchases": pre_n, "pre_revenue": pre_rev / 100, "orders": orders,
+                     "converted": int(orders >= 1), "repurchased": int(orders >= 1 and prior + orders >= 2),
+                     "revenue": revenue / 100})
+    return pd.DataFrame(rows).sort_values("person_id").reset_index(drop=True)
+
+
+def touchpoint_frame(events: pd.DataFrame) -> pd.DataFrame:
+    """Reference for :func:`privdomain.experiments.data.touchpoint_frame`: touches before each first payment."""
+    first_pay: dict[int, pd.Timestamp] = {}
+    for pid, tp, ts in zip(events["person_id"], events["touchpoint"], events["ts"]):
+        if tp == "pay" and (int(pid) not in first_pay or ts < first_pay[int(pid)]):
+            first_pay[int(pid)] = ts
+    touched: dict[int, set] = defaultdict(set)
+    people = set()
+    for pid, tp, ts in zip(events["person_id"], events["touchpoint"], events["ts"]):
+        people.add(int(pid))
+        if tp in ("order", "pay", "refund"):
+            continue
+        if int(pid) not in first_pay or ts < first_pay[int(pid)]:
+            touched[int(pid)].add(tp)
+    cols = sorted(set().union(*touched.values())) if touched else []
+    rows = [{"person_id": p, "purchased": int(p in first_pay), **{c: int(c in touched[p]) for c in cols}}
+            for p in sorted(people)]
+    return pd.DataFrame(rows)

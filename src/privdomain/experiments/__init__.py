@@ -27,7 +27,10 @@ Examples
 """
 
 from ._tidy import RESULT_COLUMNS
+from .data import TEA_TIERS, campaign_frame, rollout_panel, touchpoint_frame
 from .did import demean_two_way, did, event_study, pretrend_check
+from .drivers import ASSOCIATION_NOTE, purchase_drivers
+from .plots import event_study_plot, forest_plot, odds_ratio_plot, power_curve
 from .power import mde_mean, mde_proportion, power_mean, power_proportion, sample_size_mean, sample_size_proportion
 from .randomised import (
     campaign_effects,
@@ -40,6 +43,16 @@ from .randomised import (
 from .synthetic import TIERS, coupon_tier, simulate_campaign, simulate_panel, simulate_touchpoints, tier_shares
 
 __all__ = [
+    "ASSOCIATION_NOTE",
+    "TEA_TIERS",
+    "campaign_frame",
+    "event_study_plot",
+    "forest_plot",
+    "odds_ratio_plot",
+    "power_curve",
+    "purchase_drivers",
+    "rollout_panel",
+    "touchpoint_frame",
     "RESULT_COLUMNS",
     "TIERS",
     "campaign_effects",
