@@ -36,7 +36,9 @@ import pandas as pd
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
 from .rules import DIRECT, RULES, rule_based
+from .scoring import load_truth, score, score_scenarios
 from .shapley import shapley
+from .windows import WINDOWS, ad_attribution, credited_purchases, multi_level_roi, roi_curve
 
 MODELS = (*RULES, "markov", "shapley")
 
@@ -85,6 +87,14 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
 
 
 __all__ = [
+    "WINDOWS",
+    "ad_attribution",
+    "credited_purchases",
+    "load_truth",
+    "multi_level_roi",
+    "roi_curve",
+    "score",
+    "score_scenarios",
     "DIRECT",
     "MODELS",
     "PATH_COLUMNS",
