@@ -1,0 +1,241 @@
+"""Shared machinery of the CLV models: input checks, collapsing to unique rows,
+maximum likelihood on log-parameters and standard errors from the Hessian."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+from statsmodels.tools.numdiff import approx_hess3
+
+
+def columns(summary: pd.DataFrame, names: dict[str, str | None], where: str) -> dict[str, np.ndarray]:
+    """Float arrays of the named columns, with clear errors for missing or bad values."""
+    if not isinstance(summary, pd.DataFrame):
+        raise TypeError(f"{where}: expected a pandas DataFrame summary (see privdomain.rfm.rfm_summary)")
+    out = {}
+    for role, col in names.items():
+        if col is None:
+            continue
+        if col not in summary.columns:
+            hint = ""
+            if role == "recency" and "recency" in summary.columns:
+                hint = (" (the frame has a 'recency' column: if it is the time of the last purchase since the"
+                        " first, as in lifetimes, pass recency_col='recency')")
+            raise ValueError(f"{where}: column {col!r} ({role}) not in the summary{hint}")
+        v = pd.to_numeric(summary[col], errors="coerce").to_numpy(dtype="float64")
+        nbad = int((~np.isfinite(v)).sum())
+        if nbad:
+            raise ValueError(f"{where}: column {col!r} must be finite numbers; {nbad} row(s) break it")
+        out[role] = v
+    return out
+
+
+def check_rfm(x: np.ndarray, tx: np.ndarray, T: np.ndarray, cols: Sequence[str], where: str) -> None:
+    """Check 0 <= t_x <= T, integer frequency >= 0 and t_x = 0 when frequency = 0."""
+    fcol, rcol, tcol = cols
+    rules = [
+        (fcol, "must be a non-negative integer", (x < 0) | (x != np.round(x))),
+        (rcol, "must be >= 0", tx < 0),
+        (tcol, "must be > 0", T <= 0),
+        (rcol, f"must be <= {tcol}", tx > T * (1 + 1e-12)),
+        (rcol, f"must be 0 when {fcol} is 0", (x == 0) & (tx != 0)),
+    ]
+    for col, rule, bad in rules:
+        n = int(bad.sum())
+        if n:
+            raise ValueError(f"{where}: column {col!r} {rule}; {n} row(s) break it")
+
+
+def collapse(arrays: Sequence[np.ndarray], weights: np.ndarray | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Unique rows of ``arrays`` with their summed weights (counts when ``weights`` is None).
+
+    The likelihood of identical rows is identical, so fitting on unique rows with weights
+    gives exactly the same estimates at a fraction of the cost (customers measured in days
+    share few distinct (frequency, t_x, T) triples).
+    """
+    df = pd.DataFrame({f"c{i}": a for i, a in enumerate(arrays)})
+    df["w"] = 1.0 if weights is None else weights
+    g = df.groupby(list(df.columns[:-1]), sort=True, as_index=False)["w"].sum()
+    return [g[f"c{i}"].to_numpy() for i in range(len(arrays))], g["w"].to_numpy(dtype="float64")
+
+
+class FittedModel:
+    """Base of the CLV models: maximum likelihood on weighted unique rows.
+
+    Subclasses define ``param_names``, ``_loglik(params, *data)`` (per-row log-likelihood
+    as an array) and ``_initial``.
+    """
+
+    param_names: tuple[str, ...] = ()
+    _initial: tuple[float, ...] = ()
+
+    def __init__(self) -> None:
+        self.params_: pd.Series | None = None
+
+    # -- subclass interface ----------------------------------------------------------------
+    def _loglik(self, params: np.ndarray, *data: np.ndarray) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    # -- fitting ---------------------------------------------------------------------------
+    def _maximise(self, data: list[np.ndarray], w: np.ndarray, initial: Sequence[float] | None,
+                  maxiter: int, tol: float) -> None:
+        total = float(w.sum())
+
+        def negll(u: np.ndarray) -> float:
+            p = np.exp(u)
+            ll = self._loglik(p, *data)
+            v = -float(np.dot(w, ll)) / total
+            return v if np.isfinite(v) else 1e300
+
+        u0 = np.log(np.asarray(initial if initial is not None else self._initial, dtype="float64"))
+        bounds = [(-30.0, 30.0)] * len(u0)
+        res = minimize(negll, u0, method="L-BFGS-B", bounds=bounds,
+                       options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-10, "maxcor": 20})
+        # polish: a second pass from the first optimum (cheap, tightens the last digits)
+        res2 = minimize(negll, res.x, method="L-BFGS-B", bounds=bounds,
+                        options={"maxiter": maxiter, "ftol": tol, "gtol": 1e-10, "maxcor": 20})
+        if res2.fun <= res.fun:
+            res = res2
+        params = np.exp(res.x)
+        self._set_fit(params, data, w, res)
+
+    def _set_fit(self, params: np.ndarray, data: list[np.ndarray], w: np.ndarray, res) -> None:
+        names = list(self.param_names)
+        self.params_ = pd.Series(params, index=names, name="estimate")
+        self.result_ = res
+        self.converged_ = bool(res.success) and bool(np.all(np.isfinite(params)))
+        self.log_likelihood_ = float(np.dot(w, self._loglik(params, *data)))
+        self.n_ = float(w.sum())
+        self.n_unique_ = int(len(w))
+        k = len(names)
+        self.aic_ = 2 * k - 2 * self.log_likelihood_
+        self.bic_ = k * np.log(self.n_) - 2 * self.log_likelihood_
+
+        def total_negll(p: np.ndarray) -> float:
+            return -float(np.dot(w, self._loglik(p, *data)))
+
+        try:
+            hess = approx_hess3(params, total_negll)
+            cov = np.linalg.inv(hess)
+        except (np.linalg.LinAlgError, ValueError, FloatingPointError):
+            cov = np.full((k, k), np.nan)
+        self.cov_ = pd.DataFrame(cov, index=names, columns=names)
+        with np.errstate(invalid="ignore"):
+            self.standard_errors_ = pd.Series(np.sqrt(np.diag(cov)), index=names, name="se")
+
+    def _require_fit(self) -> np.ndarray:
+        if self.params_ is None:
+            raise ValueError(f"{type(self).__name__} is not fitted: call .fit(summary) first")
+        return self.params_.to_numpy()
+
+    def summary(self) -> pd.DataFrame:
+        """Estimates with standard errors and Wald 95% intervals (one row per parameter)."""
+        self._require_fit()
+        est, se = self.params_, self.standard_errors_
+        return pd.DataFrame({"estimate": est, "se": se, "lower_95": est - 1.959964 * se,
+                             "upper_95": est + 1.959964 * se})
+
+    def __repr__(self) -> str:
+        if self.params_ is None:
+            return f"{type(self).__name__}()"
+        ps = ", ".join(f"{k}={v:.4g}" for k, v in self.params_.items())
+        return f"{type(self).__name__}({ps}; n={self.n_:.0f}, log-likelihood={self.log_likelihood_:.2f})"
+
+
+class TransactionModel(FittedModel):
+    """Base of the purchase-count models (BG/NBD, Pareto/NBD, modified BG/NBD)."""
+
+    def fit(
+        self,
+        summary: pd.DataFrame,
+        frequency_col: str = "frequency",
+        recency_col: str = "t_x",
+        T_col: str = "T",
+        weights_col: str | None = None,
+        initial: Sequence[float] | None = None,
+        maxiter: int = 3000,
+        tol: float = 1e-13,
+    ):
+        """Fit by maximum likelihood.
+
+        Parameters
+        ----------
+        summary
+            One row per customer (or per group of identical customers with
+            ``weights_col``): repeat purchases, ``t_x`` (time of the last purchase since
+            the first -- *not* the time since the last purchase) and ``T`` (time since the
+            first purchase), e.g. from :func:`privdomain.rfm.rfm_summary`.
+        frequency_col, recency_col, T_col, weights_col
+            Column names.
+        initial
+            Starting values (natural scale, in ``param_names`` order).
+        maxiter, tol
+            Optimiser limits (L-BFGS-B on log-parameters).
+
+        Returns
+        -------
+        self, with ``params_``, ``standard_errors_``, ``cov_``, ``log_likelihood_``,
+        ``aic_``, ``bic_``, ``n_``, ``n_unique_``, ``converged_``.
+        """
+        where = f"{type(self).__name__}.fit"
+        c = columns(summary, {"frequency": frequency_col, "recency": recency_col, "T": T_col,
+                              "weights": weights_col}, where)
+        check_rfm(c["frequency"], c["recency"], c["T"], (frequency_col, recency_col, T_col), where)
+        if len(c["frequency"]) == 0:
+            raise ValueError(f"{where}: the summary has no rows")
+        w = c.get("weights")
+        if w is not None and (w < 0).any():
+            raise ValueError(f"{where}: column {weights_col!r} must be >= 0; {int((w < 0).sum())} row(s) break it")
+        data, wu = collapse([c["frequency"], c["recency"], c["T"]], w)
+        self._cols = (frequency_col, recency_col, T_col)
+        self._maximise(data, wu, initial, maxiter, tol)
+        return self
+
+    def _rows(self, summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cols = getattr(self, "_cols", ("frequency", "t_x", "T"))
+        where = f"{type(self).__name__}"
+        c = columns(summary, {"frequency": cols[0], "recency": cols[1], "T": cols[2]}, where)
+        check_rfm(c["frequency"], c["recency"], c["T"], cols, where)
+        return c["frequency"], c["recency"], c["T"]
+
+    def log_likelihood(self, summary: pd.DataFrame) -> np.ndarray:
+        """Per-customer log-likelihood at the fitted parameters."""
+        p = self._require_fit()
+        return self._loglik(p, *self._rows(summary))
+
+    def probability_alive(self, summary: pd.DataFrame) -> np.ndarray:
+        """P(alive at T | frequency, t_x, T), one value per row of ``summary``."""
+        p = self._require_fit()
+        return self._p_alive(p, *self._rows(summary))
+
+    def expected_purchases(self, t: float | np.ndarray, summary: pd.DataFrame | None = None) -> np.ndarray:
+        """Expected number of purchases in the next ``t`` time units.
+
+        With ``summary``: conditional on each customer's history (one value per row).
+        Without: for a new customer over ``(0, t]`` (unconditional; ``t`` may be an array).
+        """
+        p = self._require_fit()
+        t = np.asarray(t, dtype="float64")
+        if (t < 0).any():
+            raise ValueError("expected_purchases: t must be >= 0")
+        if summary is None:
+            return self._expected_new(p, t)
+        return self._expected_conditional(p, t, *self._rows(summary))
+
+    def predict(self, summary: pd.DataFrame, t: float) -> pd.DataFrame:
+        """Per-customer predictions: ``p_alive`` and ``expected_purchases`` in ``t``."""
+        return pd.DataFrame({"p_alive": self.probability_alive(summary),
+                             "expected_purchases": self.expected_purchases(t, summary)}, index=summary.index)
+
+    def _p_alive(self, p, x, tx, T):  # pragma: no cover
+        raise NotImplementedError
+
+    def _expected_new(self, p, t):  # pragma: no cover
+        raise NotImplementedError
+
+    def _expected_conditional(self, p, t, x, tx, T):  # pragma: no cover
+        raise NotImplementedError
+
