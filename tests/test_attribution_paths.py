@@ -105,3 +105,11 @@ def test_time_decay_from_events_uses_touch_age_in_days():
     assert r.loc["moments_ad", "conversions"] == pytest.approx(0.5 / 2.5)
     assert r.loc["official_account", "value"] == pytest.approx(30 * 1 / 2.5)
     assert r["conversions"].sum() == pytest.approx(1.0)
+
+
+def test_attribute_on_events_uses_touch_ages_for_time_decay_like_rule_based():
+    ev = random_events(7)
+    a = attribution.attribute(ev, models=["time_decay"], half_life=3.0)
+    b = rule_based(ev, models=["time_decay"], half_life=3.0)
+    assert a["conversions"].round(12).tolist() == b["conversions"].round(12).tolist()
+    assert a["conversions"].sum() == pytest.approx(build_paths(ev)["total_conversions"].sum())
