@@ -321,6 +321,17 @@ def main() -> None:
             gap = pp_gap(peers["mam-shapley"]["shares"], ours["ours-shapley"]["shares"])
             print(f"mam-shapley (max_size=4, conv_rate) vs our exact Shapley: max gap {gap:.2f} pp")
 
+    for wide in sorted({args.channels, 12, 15}):
+        if wide == args.channels:
+            continue
+        wpt = make_paths(args.customers, wide, seed=3)
+        wtable = OUT / f"paths_{args.customers}_{wide}.parquet"
+        wpt.to_parquet(wtable, index=False)
+        r = run_worker(sys.executable, "ours-shapley", wtable, args.repeat)
+        if r:
+            print(f"ours-shapley on {wide} channels ({len(wpt):,} distinct paths): {r['seconds']:.3f} s, "
+                  f"peak RSS {r['peak_mb']:.0f} MB")
+
     if not args.no_events:
         print(f"\nraw events: {args.events:,}")
         t0 = time.perf_counter()
