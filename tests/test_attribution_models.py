@@ -289,3 +289,9 @@ def test_attribute_stacks_every_model_and_each_sums_to_the_totals():
     sums = r.groupby("model")[["conversions", "value", "share"]].sum()
     assert np.allclose(sums["conversions"], 8) and np.allclose(sums["value"], 85) and np.allclose(sums["share"], 1)
     assert r.loc[r.model != "markov_1", "removal_effect"].isna().sum() == len(r) - 2 * 3
+
+
+def test_spaces_around_the_separator_are_optional():
+    a = parse(table([("a>b", 1, 1.0, 0), ("a > b", 1, 1.0, 0), (" b >a ", 0, 0.0, 1)]))
+    assert a.channels == ["a", "b"]
+    assert a.codes.tolist() == [0, 1, 0, 1, 1, 0]

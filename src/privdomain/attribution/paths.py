@@ -108,7 +108,8 @@ def parse(paths: pd.DataFrame, sep: str = SEP) -> Journeys:
         Columns ``path`` and ``total_conversions``; ``total_conversion_value``
         (default 0) and ``total_null`` (default 0) are optional.
     sep
-        The separator between channels in ``path``.
+        The separator between channels in ``path``; surrounding spaces are
+        optional (channel names are stripped).
 
     Raises
     ------
@@ -148,7 +149,9 @@ def parse(paths: pd.DataFrame, sep: str = SEP) -> Journeys:
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as e:
         bad = int(sum(not isinstance(x, str) for x in strings))
         raise _bad("path", "must be a string of channels", bad) from e
-    lists = pc.split_pattern(arr, sep)
+    # split on the separator without its spaces; names are stripped below, so "a>b",
+    # "a > b" and "a >b" parse alike
+    lists = pc.split_pattern(arr, sep.strip() or sep)
     enc = pc.dictionary_encode(lists.flatten())
     raw = enc.indices.to_numpy(zero_copy_only=False)
     starts = lists.offsets.to_numpy().astype(np.int64)

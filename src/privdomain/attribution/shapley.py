@@ -24,8 +24,8 @@ set. Efficiency: ``sum_c phi_c = v(all channels)``.
 Ordered Shapley
 ---------------
 ``ordered=True`` (conversions game only) splits each channel's credit by the
-position at which the channel first appears in the journey (Zhao et al. 2018,
-Sec. 3.2): a journey with ``k`` distinct channels gives ``1/k`` of its
+position at which the channel first appears in the journey (the ordered
+Shapley value of Zhao et al. 2018 for this game): a journey with ``k`` distinct channels gives ``1/k`` of its
 conversions (value) to each of them at its first-touch position ``1..k``. The
 credits summed over positions are the unordered Shapley values.
 
