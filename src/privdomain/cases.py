@@ -106,3 +106,109 @@ def journey_stats(paths: pd.DataFrame) -> dict[str, float]:
         "multi_channel_share": float(conv[channels >= 2].sum() / n),
         "conversions": float(n),
     }
+
+
+def roi_by_window(ad_credit: pd.DataFrame) -> pd.DataFrame:
+    """All campaigns together at each window, from campaign rows of
+    :func:`privdomain.attribution.ad_attribution`.
+
+    Returns ``window``, ``spend``, ``orders``, ``revenue``, ``direct_revenue``,
+    ``fission_revenue`` (yuan), ``roi`` = revenue / spend (投资回报率) and
+    ``over_same_day`` = revenue / revenue of the shortest window (for window 0: the
+    same day), the long-tail multiple the case articles quote.
+
+    >>> aa = pd.DataFrame({"level": "campaign", "campaign_id": [1, 1, 2, 2], "window": [0, 30, 0, 30],
+    ...     "spend": [100.0, 100.0, 50.0, 50.0], "orders": [1, 3, 0, 1], "revenue": [60.0, 150.0, 0.0, 30.0],
+    ...     "direct_revenue": [60.0, 140.0, 0.0, 30.0], "fission_revenue": [0.0, 10.0, 0.0, 0.0]})
+    >>> roi_by_window(aa)[["window", "roi", "over_same_day"]].values.tolist()
+    [[0.0, 0.4, 1.0], [30.0, 1.2, 3.0]]
+    """
+    rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit
+    first = rows.drop_duplicates("campaign_id")
+    spend = float(first["spend"].sum())
+    g = rows.groupby("window", as_index=False)[["orders", "revenue", "direct_revenue", "fission_revenue"]].sum()
+    g.insert(1, "spend", spend)
+    g["roi"] = g["revenue"] / spend if spend > 0 else np.nan
+    base = g["revenue"].iloc[0] if len(g) else np.nan
+    g["over_same_day"] = g["revenue"] / base if base else np.nan
+    return g.reset_index(drop=True)
+
+
+def total_roi_curve(curve: pd.DataFrame) -> pd.DataFrame:
+    """All campaigns together by day since the touch, from
+    :func:`privdomain.attribution.roi_curve`: ``day``, ``revenue`` (cumulative yuan),
+    ``roi`` = revenue / total spend, ``over_same_day`` = revenue / day-0 revenue.
+
+    >>> c = pd.DataFrame({"campaign_id": [1, 1, 2, 2], "day": [0, 1, 0, 1], "revenue": [10.0, 30.0, 0.0, 10.0],
+    ...                   "spend": [20.0, 20.0, 20.0, 20.0]})
+    >>> total_roi_curve(c)[["day", "roi", "over_same_day"]].values.tolist()
+    [[0.0, 0.25, 1.0], [1.0, 1.0, 4.0]]
+    """
+    spend = float(curve.drop_duplicates("campaign_id")["spend"].sum())
+    g = curve.groupby("day", as_index=False)["revenue"].sum()
+    g["roi"] = g["revenue"] / spend if spend > 0 else np.nan
+    base = g["revenue"].iloc[0] if len(g) else np.nan
+    g["over_same_day"] = g["revenue"] / base if base else np.nan
+    return g
+
+
+# ---------------------------------------------------------------------- headline figures
+
+
+def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
+    from . import attribution, plotting
+
+    ws = sorted(set(windows) | {0, 30})
+    by_window = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=ws))
+    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(ws) + 1))
+    ax = plotting.line(curve, "day", "over_same_day", marker=None,
+                       title="30天ROI与当日ROI之比 revenue credited by day since the click, as a multiple of same-day")
+    for w in ws:
+        if w < len(curve):
+            v = curve["over_same_day"].iloc[w]
+            ax.scatter([w], [v], color=plotting.PALETTE[3], zorder=3)
+            ax.annotate(f"{'same day' if w == 0 else f'{w} days'}: {v:.2f}x", (w, v), textcoords="offset points",
+                        xytext=(5, -14), fontsize=9)
+    ax.set_xlabel("days since the ad click 点击后天数")
+    ax.set_ylabel("x same-day revenue 当日倍数")
+    value = float(by_window.loc[by_window["window"] == 30, "over_same_day"].iloc[0])
+    return {"value": value, "label": "30-day ROI / same-day ROI 30天ROI ÷ 当日ROI", "table": by_window, "ax": ax,
+            "definition": "30天ROI ÷ 当日ROI (30-day over same-day ROI) = `revenue credited within 30 days / revenue "
+                          "credited the same day` (spend is the same in both, so the ROI ratio is the revenue ratio)."}
+
+
+def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
+    from . import attribution, plotting
+
+    paths = attribution.build_paths(ds, window_days=30)
+    stats = journey_stats(paths)
+    n = paths["path"].str.split(SEP).map(len)
+    hist = (pd.DataFrame({"touches": n.clip(upper=15), "conversions": paths["total_conversions"]})
+            .groupby("touches", as_index=False)["conversions"].sum())
+    hist = hist[hist["conversions"] > 0]
+    ax = plotting.bar(hist, "touches", "conversions",
+                      title="每单触点数分布 touches before each purchase (15 = 15 or more)")
+    ax.set_xlabel("touches in the 30 days before the purchase 购买前30天触点数")
+    ax.set_ylabel("purchases 购买数")
+    return {"value": stats["touches_per_conversion"], "label": "touches per purchase 每单触点数",
+            "table": pd.DataFrame([stats]), "ax": ax,
+            "definition": "每单触点数 touches per purchase = `Σ touches in the 30 days before each purchase / "
+                          "purchases` (touches since the previous purchase only)."}
+
+
+HEADLINE_FIGURES = {
+    "roi_30d_over_same_day": _roi_windows_figure,
+    "touchpoints_per_buyer": _touchpoints_figure,
+}
+
+
+def headline_figure(ds: Any, headline: str, windows: list[int] | None = None) -> dict[str, Any]:
+    """The figure a case is known for, computed on its dataset.
+
+    Returns ``value`` (the headline number), ``label``, ``definition`` (Markdown with
+    the formula), ``table`` (the numbers behind the figure) and ``ax`` (the figure).
+    Headlines: see :data:`HEADLINE_FIGURES`.
+    """
+    if headline not in HEADLINE_FIGURES:
+        raise ValueError(f"no headline figure {headline!r}; known: {', '.join(HEADLINE_FIGURES)}")
+    return HEADLINE_FIGURES[headline](ds, list(windows or [0, 7, 15, 30]))
