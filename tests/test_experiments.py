@@ -649,6 +649,16 @@ def test_naive_odds_ratios_overstate_confounded_touchpoints_and_adjustment_recov
     assert "not causal" in naive.attrs["note"]
 
 
+def test_confounding_table_lines_naive_and_adjusted_odds_ratios_up_with_the_truth():
+    df = ex.simulate_touchpoints(20_000, seed=41)
+    t = ex.confounding_table(df, df.attrs["truth"], adjust_for=["engagement"]).set_index("term")
+    naive = ex.purchase_drivers(df, features=TOUCHES).set_index("term")
+    assert t.loc["wecom_chat", "naive_or"] == pytest.approx(naive.loc["wecom_chat", "odds_ratio"])
+    assert t["adjusted_covers"].all()
+    assert t.loc[["oa_article_open", "group_join", "wecom_chat", "live_view"], "naive_covers"].sum() == 0
+    assert bool(t.loc["sms", "naive_covers"])
+
+
 def test_constant_features_are_reported_not_silently_dropped():
     df = ex.simulate_touchpoints(2000, seed=42).assign(qr_scan=0)
     r = ex.purchase_drivers(df, features=[*TOUCHES, "qr_scan"])

@@ -29,7 +29,7 @@ Examples
 from ._tidy import RESULT_COLUMNS
 from .data import TEA_TIERS, campaign_frame, rollout_panel, touchpoint_frame
 from .did import demean_two_way, did, event_study, pretrend_check
-from .drivers import ASSOCIATION_NOTE, purchase_drivers
+from .drivers import ASSOCIATION_NOTE, confounding_table, purchase_drivers
 from .plots import event_study_plot, forest_plot, odds_ratio_plot, power_curve
 from .power import mde_mean, mde_proportion, power_mean, power_proportion, sample_size_mean, sample_size_proportion
 from .randomised import (
@@ -46,6 +46,7 @@ __all__ = [
     "ASSOCIATION_NOTE",
     "TEA_TIERS",
     "campaign_frame",
+    "confounding_table",
     "event_study_plot",
     "forest_plot",
     "odds_ratio_plot",
