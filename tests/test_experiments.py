@@ -534,6 +534,19 @@ def test_campaign_frame_golden_journeys():
     assert f.attrs["arms"] == {"holdout": 2, "treatment": 3}
 
 
+def test_campaign_frame_reads_a_dataset_folder(tmp_path):
+    from privdomain import io
+
+    ev = events_frame([(1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 1234}),
+                       (2, "2024-04-02 10:00", "pay", {"order_id": 2, "amount_fen": 100})])
+    asg = _assign([(1, "treatment"), (2, "holdout")])
+    ds = io.write_dataset(tmp_path / "ds", {"events": ev, "assignments": asg})
+    from_folder = ex.campaign_frame(ds, "coupon_tiers")
+    from_frames = ex.campaign_frame(ev, "coupon_tiers", assignments=asg)
+    pd.testing.assert_frame_equal(from_folder, from_frames)
+    assert from_folder["revenue"].tolist() == [12.34, 0.0]
+
+
 def test_campaign_frame_rejects_double_assignment_and_unknown_experiments():
     ev = events_frame([(1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100})])
     with pytest.raises(ValueError, match="1 person"):

@@ -84,7 +84,7 @@ def campaign_frame(
     Returns
     -------
     pandas.DataFrame
-        ``person_id, arm, assigned_at, segment, prior_purchases, pre_purchases,
+        ``person_id, arm, assigned_at`` (naive Beijing time), ``segment, prior_purchases, pre_purchases,
         pre_revenue, orders, converted, repurchased, revenue`` sorted by person;
         ``attrs["assigned"]`` = persons assigned, ``attrs["arms"]`` = persons per arm.
 
