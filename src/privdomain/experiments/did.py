@@ -42,7 +42,7 @@ from scipy import stats
 
 from ._tidy import require_columns, require_finite, tidy, wald
 
-_DUMMY_LIMIT = 100  # units; above this "auto" demeans
+_DUMMY_LIMIT = 30  # units; above this "auto" demeans (same estimate, less memory and time)
 
 
 def _check_panel(df: pd.DataFrame, cols: Sequence[str], unit: str, period: str) -> None:
@@ -138,7 +138,7 @@ def did(
     cluster
         Column to cluster standard errors on; the unit by default.
     method
-        ``"dummies"``, ``"demean"`` or ``"auto"`` (dummies up to 100 units).
+        ``"dummies"``, ``"demean"`` or ``"auto"`` (dummies up to 30 units).
 
     Returns
     -------
