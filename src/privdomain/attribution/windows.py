@@ -145,20 +145,33 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     return out.mutate(first_pay=(ibis.row_number().over(w) == 0).cast("int64"))
 
 
-def _per_window(cp: ibis.Table, windows: Sequence[int]) -> ibis.Table:
-    """Long table: campaign, window, kind, orders, revenue_fen, persons."""
+def _pay_groups(cp: ibis.Table, con: Any | None) -> pd.DataFrame:
+    """Purchases counted per (direct ad, days since its touch, fission ad, days since arrival).
+
+    One pass over the purchases; the windows are then applied to this small frame.
+    """
+    g = cp.group_by(["d_campaign", "d_days", "f_campaign", "f_days"]).agg(
+        orders=cp.count(), revenue_fen=cp.amount_fen.sum())
+    return execute(g, con=con)
+
+
+def _per_window(groups: pd.DataFrame, windows: Sequence[int]) -> pd.DataFrame:
+    """Long frame: campaign_id, window, kind (direct / fission), orders, revenue_fen."""
     parts = []
+    d_days = groups["d_days"].astype("float64")
+    f_days = groups["f_days"].astype("float64")
     for w in windows:
         lim = max(int(w), 1)
-        is_d = cp.d_days.notnull() & (cp.d_days < lim)
-        is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < lim)
-        kind = ibis.cases((is_d, "direct"), (is_f, "fission"), else_=None)
-        camp = ibis.cases((is_d, cp.d_campaign), (is_f, cp.f_campaign), else_=None)
-        x = cp.mutate(kind=kind, campaign_id=camp).filter(lambda r: r.kind.notnull())
-        parts.append(x.group_by(["campaign_id", "kind"]).agg(
-            orders=x.count(), revenue_fen=x.amount_fen.sum(), buyers=x.person_id.nunique()
-        ).mutate(window=ibis.literal(int(w), "int64")))
-    return ibis.union(*parts)
+        is_d = (d_days < lim).to_numpy()  # NaN compares False
+        is_f = ~is_d & (f_days < lim).to_numpy()
+        for kind, mask, col in (("direct", is_d, "d_campaign"), ("fission", is_f, "f_campaign")):
+            x = groups.loc[mask, [col, "orders", "revenue_fen"]].rename(columns={col: "campaign_id"})
+            x = x.groupby("campaign_id", as_index=False)[["orders", "revenue_fen"]].sum()
+            if len(x):
+                parts.append(x.assign(kind=kind, window=int(w)))
+    cols = ["campaign_id", "window", "kind", "orders", "revenue_fen"]
+    out = pd.concat(parts, ignore_index=True)[cols] if parts else pd.DataFrame({c: [] for c in cols})
+    return out.astype({"campaign_id": "int64", "orders": "int64", "revenue_fen": "int64"})
 
 
 def _ad_volume(events: TableLike, con: Any | None) -> ibis.Table:
@@ -234,8 +247,9 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     if any(w < 0 for w in windows):
         raise ValueError(f"windows must be >= 0 days, got {windows}")
     cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
-    long = execute(_per_window(cp, windows), con=con)
-    totals = execute(cp.agg(n=cp.count(), fen=cp.amount_fen.sum()), con=con).iloc[0]
+    groups = _pay_groups(cp, con)
+    long = _per_window(groups, windows)
+    totals = {"n": int(groups["orders"].sum()), "fen": int(groups["revenue_fen"].sum())}
     camp = _campaign_frame(events, campaigns, con)
     if not long.empty:
         wide = long.pivot_table(index=["campaign_id", "window"], columns="kind", values=["orders", "revenue_fen"],
@@ -279,7 +293,7 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     res["campaign_id"] = res["campaign_id"].astype("int64")
     longest = res[(res.level == res.level.iloc[0]) & (res.window == windows[-1])] if len(res) else res
     credited = int(longest["orders"].sum()) if len(longest) else 0
-    res.attrs = {"purchases": int(totals["n"]), "revenue": float(totals["fen"] or 0) / 100.0,
+    res.attrs = {"purchases": int(totals["n"]), "revenue": float(totals["fen"]) / 100.0,
                  "unattributed_purchases": int(totals["n"]) - credited, "touch": touch,
                  "fission_depth": fission_depth}
     return res
