@@ -111,7 +111,7 @@ def test_logit_ame_agrees_with_statsmodels_get_margeff_and_the_multi_arm_formula
     df = ex.simulate_campaign(2000, effect=0.06, seed=6)
     r = ex.logit_ame(df, "converted", covariates=["pre_purchases", "pre_revenue"]).iloc[0]
     control, treatments = randomised._arms(df, "arm", None)
-    _, _, res = randomised._logit_fit(df, "converted", ["pre_purchases", "pre_revenue"], "arm", control, treatments)
+    _, _, res, _ = randomised._logit_fit(df, "converted", ["pre_purchases", "pre_revenue"], "arm", control, treatments)
     mfx = res.get_margeff(at="overall", method="dydx", dummy=True)  # statsmodels' discrete change
     assert r["estimate"] == pytest.approx(float(mfx.margeff[0]), rel=1e-8)
     assert r["std_error"] == pytest.approx(float(mfx.margeff_se[0]), rel=1e-5)
@@ -131,6 +131,15 @@ def test_multi_arm_logit_ame_recovers_each_arms_effect():
         assert plain.loc[t, "std_error"] == pytest.approx(dim.loc[t, "std_error"], rel=1e-4)
     adjusted = ex.logit_ame(df, "y", covariates=["x"]).set_index("term")  # x is noise: little changes
     np.testing.assert_allclose(adjusted["estimate"], plain["estimate"], atol=2e-3)
+
+
+def test_logit_by_tier_reports_a_covariate_that_is_constant_within_a_tier():
+    # first-time buyers have no pre-period revenue: the covariate is named, not silently lost
+    df = ex.simulate_campaign(3000, seed=14)
+    r = ex.heterogeneous_effects(df, "converted", method="logit", covariates=["pre_revenue"]).set_index("segment")
+    assert r.loc["first_time", "constant_covariates"] == "pre_revenue"
+    assert r.loc["first_time", "covariates"] == ""
+    assert r.loc["5+", "covariates"] == "pre_revenue"
 
 
 def test_campaign_effects_runs_logit_only_for_binary_outcomes():

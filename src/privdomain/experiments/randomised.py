@@ -232,11 +232,18 @@ def _logit_fit(df, outcome, covariates, arm, control, treatments):
     if bad:
         raise ValueError(f"logit_ame: outcome {outcome!r} must be 0/1: {bad} row(s) break it")
     X = _design(df, arm, control, treatments)
-    if covariates:
-        Z = df[list(covariates)].to_numpy(dtype=float)
+    used = [c for c in covariates if df[c].nunique() > 1]  # a constant covariate is collinear with the intercept
+    if used:
+        Z = df[used].to_numpy(dtype=float)
         X = np.column_stack([X, Z - Z.mean(axis=0)])
-    res = sm.Logit(y, X).fit(disp=0, cov_type="HC0", maxiter=100)
-    return y, X, res
+    try:
+        res = sm.Logit(y, X).fit(disp=0, cov_type="HC0", maxiter=100)
+    except np.linalg.LinAlgError:
+        raise ValueError(
+            f"logit_ame: the model for {outcome!r} cannot be fitted (singular information matrix): "
+            "an arm or a covariate predicts the outcome perfectly, or covariates are collinear"
+        ) from None
+    return y, X, res, used
 
 
 def _ame_delta(X: np.ndarray, params: np.ndarray, cov: np.ndarray, j: int, k: int) -> tuple[float, float]:
@@ -270,7 +277,9 @@ def logit_ame(
     hold them equal; the analytic gradient is 30x faster than its numerical one);
     with more arms the other arm dummies are set to 0 in both scenarios. Covariates (pre-period data)
     make it more precise; under randomisation the effect stays consistent even
-    when the logistic model is wrong.
+    when the logistic model is wrong. A covariate that is constant in ``df`` (e.g.
+    pre-period revenue among first-time buyers) cannot be estimated: it is left
+    out and named in the ``constant_covariates`` column.
 
     Examples
     --------
@@ -282,7 +291,7 @@ def logit_ame(
     """
     control, treatments = _arms(df, arm, control)
     covariates = list(covariates)
-    y, X, res = _logit_fit(df, outcome, covariates, arm, control, treatments)
+    y, X, res, used = _logit_fit(df, outcome, covariates, arm, control, treatments)
     params = np.asarray(res.params)
     cov = np.asarray(res.cov_params())
     a = df[arm].to_numpy()
@@ -301,7 +310,8 @@ def logit_ame(
                 "n_treatment": int(treat.sum()), "n_control": int(ctrl.sum()), "control_mean": cm,
                 "treatment_mean": float(y[treat].mean()),
                 "relative_lift": est / cm if cm != 0 else float("nan"),
-                "covariates": ",".join(covariates),
+                "covariates": ",".join(used),
+                "constant_covariates": ",".join(c for c in covariates if c not in used),
             }
         )
     return tidy(rows, _EXTRA)
