@@ -155,12 +155,13 @@ def test_the_kernel_is_this_python_and_the_jupyter_path_is_restored(monkeypatch)
 
 def test_plan_runs_case_studies_then_topics_on_the_topic_scenario(tmp_path):
     nbdir = tmp_path
-    for name in ("case_study", "lifecycle_clv", "quickstart", "zz_extra", "_draft"):
+    for name in ("case_study", "lifecycle_clv", "quickstart", "experiments", "zz_extra", "_draft"):
         (nbdir / f"{name}.py").write_text(f"# %% [markdown]\n# # Title of {name}\n")
     jobs = reports.plan(["tea", "beauty"], 100, 1, tmp_path / "out", notebooks=nbdir)
     assert [(j.name, j.kind, j.scenario) for j in jobs] == [
         ("tea", "case", "tea"), ("beauty", "case", "beauty"),
-        ("quickstart", "topic", "beauty"), ("lifecycle_clv", "topic", "beauty"), ("zz_extra", "topic", "beauty")]
+        ("quickstart", "topic", "beauty"), ("lifecycle_clv", "topic", "beauty"), ("experiments", "topic", "tea"),
+        ("zz_extra", "topic", "beauty")]
     assert jobs[2].title == "Title of quickstart"
     with pytest.raises(ValueError, match="unknown case 'shoes'"):
         reports.plan(["shoes"], 100, 1, tmp_path, notebooks=nbdir)

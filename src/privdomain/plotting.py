@@ -171,9 +171,15 @@ def yuan_axis(ax: Axes, axis: str = "y") -> Axes:
 
 
 def percent_axis(ax: Axes, axis: str = "y") -> Axes:
-    """Label an axis of shares (0-1) as percentages."""
-    fmt = FuncFormatter(lambda v, _pos: f"{100 * v:.0f}%")
-    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+    """Label an axis of shares (0-1) as percentages (one decimal when the axis spans < 5 points)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+
+    def fmt(v: float, _pos: int) -> str:
+        lo, hi = target.get_view_interval()
+        digits = 1 if abs(hi - lo) < 0.05 else 0
+        return f"{100 * v:.{digits}f}%"
+
+    target.set_major_formatter(FuncFormatter(fmt))
     return ax
 
 
