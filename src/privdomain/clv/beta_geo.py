@@ -19,7 +19,7 @@ evaluated in log space (``logaddexp`` of the two terms).
 Examples
 --------
 >>> from privdomain.clv import BetaGeo, simulate_beta_geo
->>> s = simulate_beta_geo(3000, r=0.5, alpha=5.0, a=0.8, b=3.0, T=40.0, seed=1)
+>>> s = simulate_beta_geo(20000, r=0.5, alpha=5.0, a=0.8, b=3.0, T=40.0, seed=1, time_step=1 / 7)
 >>> m = BetaGeo().fit(s)
 >>> round(float(m.params_["r"]), 1)
 0.5
@@ -28,14 +28,14 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from ._base import TransactionModel
+from ._base import BetaGeoFamily
 
 __all__ = ["BetaGeo"]
 
 
-class BetaGeo(TransactionModel):
+class BetaGeo(BetaGeoFamily):
     """BG/NBD model (Fader, Hardie and Lee 2005), fitted by maximum likelihood.
 
     Parameters after ``fit``: ``params_`` = ``r``, ``alpha`` (purchase-rate gamma shape and
@@ -52,6 +52,18 @@ class BetaGeo(TransactionModel):
 
     param_names = ("r", "alpha", "a", "b")
     _initial = (1.0, 1.0, 1.0, 1.0)
+
+    def _c(self, a, b, xu):
+        pos = xu > 0
+        xs = np.maximum(xu, 1.0)
+        ab = digamma(a + b) - digamma(a + b + xu)
+        c2 = betaln(a, b + xu) - betaln(a, b)
+        c3 = np.where(pos, betaln(a + 1, b + xs - 1) - betaln(a, b), -np.inf)
+        d2a = ab
+        d2b = digamma(b + xu) - digamma(b) + ab
+        d3a = np.where(pos, digamma(a + 1) - digamma(a) + ab, 0.0)
+        d3b = np.where(pos, digamma(b + xs - 1) - digamma(b) + ab, 0.0)
+        return c2, c3, d2a, d2b, d3a, d3b
 
     def _loglik(self, p, x, tx, T):
         r, alpha, a, b = p

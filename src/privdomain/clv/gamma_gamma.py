@@ -86,6 +86,7 @@ class GammaGamma(FittedModel):
         w = c.get("weights")
         self.n_excluded_ = int((~rep).sum())
         data, wu = collapse([x[rep], m[rep]], None if w is None else w[rep])
+        self._n_weight, self._n_rows = float(wu.sum()), len(wu)
         self._cols = (frequency_col, monetary_col)
         self._maximise(data, wu, initial, maxiter, tol)
         return self

@@ -15,7 +15,7 @@ purchase, so a customer with no repeat purchase may be inactive:
 Examples
 --------
 >>> from privdomain.clv import ModifiedBetaGeo, simulate_modified_beta_geo
->>> s = simulate_modified_beta_geo(3000, r=0.5, alpha=5.0, a=0.8, b=3.0, T=40.0, seed=1)
+>>> s = simulate_modified_beta_geo(20000, r=0.5, alpha=5.0, a=0.8, b=3.0, T=40.0, seed=1, time_step=1 / 7)
 >>> m = ModifiedBetaGeo().fit(s)
 >>> round(float(m.params_["r"]), 1)
 0.5
@@ -24,14 +24,14 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
-from ._base import TransactionModel
+from ._base import BetaGeoFamily
 
 __all__ = ["ModifiedBetaGeo"]
 
 
-class ModifiedBetaGeo(TransactionModel):
+class ModifiedBetaGeo(BetaGeoFamily):
     """Modified BG/NBD (Batislam et al. 2007), fitted by maximum likelihood.
 
     ``params_`` = ``r``, ``alpha``, ``a``, ``b`` as in :class:`~privdomain.clv.BetaGeo`.
@@ -46,6 +46,16 @@ class ModifiedBetaGeo(TransactionModel):
 
     param_names = ("r", "alpha", "a", "b")
     _initial = (1.0, 1.0, 1.0, 1.0)
+
+    def _c(self, a, b, xu):
+        ab = digamma(a + b) - digamma(a + b + xu + 1)
+        c2 = betaln(a, b + xu + 1) - betaln(a, b)
+        c3 = betaln(a + 1, b + xu) - betaln(a, b)
+        d2a = ab
+        d2b = digamma(b + xu + 1) - digamma(b) + ab
+        d3a = digamma(a + 1) - digamma(a) + ab
+        d3b = digamma(b + xu) - digamma(b) + ab
+        return c2, c3, d2a, d2b, d3a, d3b
 
     def _loglik(self, p, x, tx, T):
         r, alpha, a, b = p

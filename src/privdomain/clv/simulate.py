@@ -29,7 +29,7 @@ def _finish(x, tx, T, time_step):
 def _last_arrival(rng, n_arrivals, x, T):
     """Time of the x-th of n uniform arrivals on [0, T] (x-th order statistic)."""
     xs = np.maximum(x, 1)
-    return T * rng.beta(xs, n_arrivals - xs + 1)
+    return T * rng.beta(xs, np.maximum(n_arrivals, xs) - xs + 1)
 
 
 def simulate_beta_geo(n: int, r: float, alpha: float, a: float, b: float, T: float | np.ndarray,
