@@ -196,7 +196,75 @@ def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
                           "purchases` (touches since the previous purchase only)."}
 
 
+def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
+    from . import experiments as ex
+    from . import plotting
+
+    name = sorted(ds.read("assignments")["experiment"].unique())[0]
+    frame = ex.campaign_frame(ds, name)
+    dim = ex.difference_in_means(frame, "repurchased").iloc[0]
+    control = frame.loc[frame["arm"] != "treatment", "repurchased"].mean()
+    het = ex.heterogeneous_effects(frame, "repurchased", by="segment")
+    rates = frame.groupby(["segment", "arm"], as_index=False)["repurchased"].mean()
+    overall = frame.groupby("arm", as_index=False)["repurchased"].mean().assign(segment="all 全部")
+    table = pd.concat([overall, rates], ignore_index=True)
+    ax = plotting.bar(table, "segment", "repurchased", hue="arm", values="percent",
+                      title=f"复购率: 实验组 vs 对照组 repurchase rate, treatment vs holdout ({name})")
+    plotting.percent_axis(ax)
+    ax.set_xlabel("coupon tier 会员分层")
+    ax.set_ylabel("repurchase rate 复购率")
+    value = float(dim["estimate"] / control) if control > 0 else float("nan")
+    return {"value": value, "label": "relative lift in repurchase rate 复购率相对提升",
+            "table": het, "ax": ax, "experiment": name,
+            "definition": "复购率相对提升 relative lift = `(repurchase rate of treatment - repurchase rate of holdout) "
+                          "/ repurchase rate of holdout`, over the 30 days after assignment; a person repurchased "
+                          "when they paid in the window and had at least two purchases counting the earlier ones."}
+
+
+def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
+    """Where the orders happened: paid orders and GMV by the channel of the ``pay`` event.
+
+    ``channel``, ``orders``, ``gmv`` (yuan), ``order_share`` (下单渠道占比 = orders of the
+    channel / all paid orders), ``gmv_share``; sorted by orders, largest first.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 1000, "channel": "guide"}),
+    ...     (2, "2024-05-01 11:00", "pay", {"order_id": 2, "amount_fen": 3000})])
+    >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
+    [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
+    """
+    from .backend import execute, to_table
+    from .schema import PURCHASE
+
+    t = to_table(data, "events", con=con)
+    pay = t.filter(t.touchpoint == PURCHASE)
+    out = execute(pay.group_by("channel").agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
+    out = pd.DataFrame({"channel": out["channel"].astype(object), "orders": out["orders"].astype("int64"),
+                        "gmv": out["fen"].fillna(0).astype("float64") / 100})
+    out["order_share"] = out["orders"] / out["orders"].sum()
+    out["gmv_share"] = out["gmv"] / out["gmv"].sum()
+    return out.sort_values(["orders", "channel"], ascending=[False, True]).reset_index(drop=True)
+
+
+def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
+    from . import plotting
+
+    table = order_channels(ds)
+    ax = plotting.bar(table, "channel", "order_share", horizontal=True, values="percent",
+                      title="下单渠道占比 where the orders happened (share of paid orders)")
+    plotting.percent_axis(ax, "x")
+    ax.set_xlabel("share of paid orders 订单占比")
+    ax.set_ylabel("")
+    share = table.loc[table["channel"] == "guide", "order_share"]
+    return {"value": float(share.iloc[0]) if len(share) else 0.0, "label": "guide order share 导购订单占比",
+            "table": table, "ax": ax,
+            "definition": "导购订单占比 guide order share = `paid orders placed through a WeCom guide / all paid "
+                          "orders` (the channel of the pay event)."}
+
+
 HEADLINE_FIGURES = {
+    "repurchase_lift": _repurchase_lift_figure,
+    "guide_order_share": _guide_share_figure,
     "roi_30d_over_same_day": _roi_windows_figure,
     "touchpoints_per_buyer": _touchpoints_figure,
 }
