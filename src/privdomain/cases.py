@@ -172,7 +172,8 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     ax.set_xlabel("days since the ad click 点击后天数")
     ax.set_ylabel("x same-day revenue 当日倍数")
     value = float(by_window.loc[by_window["window"] == 30, "over_same_day"].iloc[0])
-    return {"value": value, "label": "30-day ROI / same-day ROI 30天ROI ÷ 当日ROI", "table": by_window, "ax": ax,
+    return {"value": value, "text": f"{value:.2f} x", "label": "30-day ROI / same-day ROI 30天ROI ÷ 当日ROI",
+            "table": by_window, "ax": ax,
             "definition": "30天ROI ÷ 当日ROI (30-day over same-day ROI) = `revenue credited within 30 days / revenue "
                           "credited the same day` (spend is the same in both, so the ROI ratio is the revenue ratio)."}
 
@@ -190,7 +191,8 @@ def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
                       title="每单触点数分布 touches before each purchase (15 = 15 or more)")
     ax.set_xlabel("touches in the 30 days before the purchase 购买前30天触点数")
     ax.set_ylabel("purchases 购买数")
-    return {"value": stats["touches_per_conversion"], "label": "touches per purchase 每单触点数",
+    return {"value": stats["touches_per_conversion"], "text": f"{stats['touches_per_conversion']:.1f}",
+            "label": "touches per purchase 每单触点数",
             "table": pd.DataFrame([stats]), "ax": ax,
             "definition": "每单触点数 touches per purchase = `Σ touches in the 30 days before each purchase / "
                           "purchases` (touches since the previous purchase only)."}
@@ -214,7 +216,7 @@ def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     ax.set_xlabel("coupon tier 会员分层")
     ax.set_ylabel("repurchase rate 复购率")
     value = float(dim["estimate"] / control) if control > 0 else float("nan")
-    return {"value": value, "label": "relative lift in repurchase rate 复购率相对提升",
+    return {"value": value, "text": f"{value:+.0%}", "label": "relative lift in repurchase rate 复购率相对提升",
             "table": het, "ax": ax, "experiment": name,
             "definition": "复购率相对提升 relative lift = `(repurchase rate of treatment - repurchase rate of holdout) "
                           "/ repurchase rate of holdout`, over the 30 days after assignment; a person repurchased "
@@ -256,7 +258,8 @@ def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     ax.set_xlabel("share of paid orders 订单占比")
     ax.set_ylabel("")
     share = table.loc[table["channel"] == "guide", "order_share"]
-    return {"value": float(share.iloc[0]) if len(share) else 0.0, "label": "guide order share 导购订单占比",
+    value = float(share.iloc[0]) if len(share) else 0.0
+    return {"value": value, "text": f"{value:.0%}", "label": "guide order share 导购订单占比",
             "table": table, "ax": ax,
             "definition": "导购订单占比 guide order share = `paid orders placed through a WeCom guide / all paid "
                           "orders` (the channel of the pay event)."}
@@ -273,7 +276,7 @@ HEADLINE_FIGURES = {
 def headline_figure(ds: Any, headline: str, windows: list[int] | None = None) -> dict[str, Any]:
     """The figure a case is known for, computed on its dataset.
 
-    Returns ``value`` (the headline number), ``label``, ``definition`` (Markdown with
+    Returns ``value`` (the headline number), ``text`` (it formatted), ``label``, ``definition`` (Markdown with
     the formula), ``table`` (the numbers behind the figure) and ``ax`` (the figure).
     Headlines: see :data:`HEADLINE_FIGURES`.
     """
