@@ -71,17 +71,21 @@ def zeta(f: np.ndarray, n: int) -> np.ndarray:
 
 
 def shapley_values(v: np.ndarray, n: int) -> np.ndarray:
-    """Exact Shapley values of the game ``v`` given on all ``2^n`` masks (``v[0]`` = empty)."""
+    """Exact Shapley values of the game ``v`` given on all ``2^n`` masks (``v[0]`` = empty).
+
+    ``phi_c = sum_{S not containing c} w(|S|) (v(S + c) - v(S))`` with
+    ``w(s) = s! (n-s-1)! / n!``, regrouped by mask:
+    ``phi_c = sum_{T containing c} w(|T|-1) v(T) - sum_{S not containing c} w(|S|) v(S)``,
+    two matrix-vector products over the ``2^n x n`` membership matrix.
+    """
+    v = np.asarray(v, dtype=float)
     masks = np.arange(1 << n)
-    pop = np.zeros(1 << n, dtype=np.int64)
-    for i in range(n):
-        pop += (masks >> i) & 1
-    w = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)])
-    phi = np.zeros(n)
-    for c in range(n):
-        without = masks.reshape(-1, 2, 1 << c)[:, 0, :].ravel()
-        phi[c] = np.dot(w[pop[without]], v[without | (1 << c)] - v[without])
-    return phi
+    bits = ((masks[:, None] >> np.arange(n)) & 1).astype(bool)
+    pop = bits.sum(axis=1)
+    w = np.array([factorial(s) * factorial(n - s - 1) / factorial(n) for s in range(n)] + [0.0])
+    with_c = w[np.maximum(pop - 1, 0)] * v  # used only where the mask contains c (pop >= 1)
+    without_c = w[pop] * v  # used only where it does not (pop <= n - 1)
+    return bits.T.astype(float) @ with_c - (~bits).T.astype(float) @ without_c
 
 
 def games(j: Journeys, coalition: str = "conversions") -> tuple[np.ndarray, np.ndarray, int]:
