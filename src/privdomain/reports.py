@@ -607,8 +607,9 @@ _HEADLINES = 3
 
 
 def _headline_text(metrics: Mapping[str, Any]) -> str:
-    shown = metrics.get("headline") if isinstance(metrics.get("headline"), Mapping) else None
-    items = list((shown or metrics).items())[:_HEADLINES]
+    if isinstance(metrics.get("summary"), str):  # a notebook's own one-line summary
+        return html.escape(metrics["summary"])
+    items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str)) and k != "scenario"][:_HEADLINES]
     parts = []
     for k, v in items:
         if isinstance(v, float):
