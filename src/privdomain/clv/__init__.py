@@ -5,7 +5,7 @@
 * :class:`ModifiedBetaGeo` -- modified BG/NBD (Batislam et al. 2007)
 * :class:`GammaGamma` -- spend per transaction and :meth:`GammaGamma.customer_lifetime_value`
 
-All fit by maximum likelihood (L-BFGS-B on log-parameters, log-space likelihoods,
+All fit by maximum likelihood (BFGS on log-parameters, log-space likelihoods,
 standard errors from the inverse Hessian) on an RFM summary from
 :func:`privdomain.rfm.rfm_summary`: ``frequency`` (repeat purchases), ``t_x`` (time of the
 last purchase **since the first**), ``T`` (time since the first purchase) and, for
@@ -17,14 +17,14 @@ Examples
 --------
 >>> import pandas as pd
 >>> from privdomain.rfm import rfm_summary
->>> from privdomain.clv import BetaGeo
+>>> from privdomain.clv import BetaGeo, simulate_beta_geo
+>>> bg = BetaGeo().fit(simulate_beta_geo(2000, r=0.3, alpha=4.0, a=0.8, b=2.5, T=26.0, seed=0, time_step=1 / 7))
 >>> tx = pd.DataFrame({"person_id": [1, 1, 2, 3, 3, 3], "ts": pd.to_datetime(
 ...     ["2024-01-01", "2024-02-01", "2024-01-10", "2024-01-03", "2024-01-20", "2024-03-01"]),
 ...     "amount_fen": [900, 1200, 500, 3000, 2500, 2800]})
 >>> s = rfm_summary(tx, observation_end="2024-03-31", time_unit="W")
->>> bg = BetaGeo().fit(s)
->>> bg.expected_purchases(4.0, s).shape
-(3,)
+>>> bg.expected_purchases(4.0, s).round(2).tolist()  # purchases expected in the next 4 weeks
+[0.17, 0.07, 0.37]
 """
 
 from .beta_geo import BetaGeo

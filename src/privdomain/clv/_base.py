@@ -1,5 +1,5 @@
 """Shared machinery of the CLV models: input checks, collapsing to unique rows,
-maximum likelihood on log-parameters and standard errors from the Hessian."""
+maximum likelihood (BFGS) on log-parameters and standard errors from the Hessian."""
 
 from __future__ import annotations
 
@@ -9,6 +9,12 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from statsmodels.tools.numdiff import approx_hess3
+
+
+def _wdot(a: np.ndarray, b: np.ndarray) -> float:
+    """Dot product of two vectors without BLAS (multi-threaded BLAS dot products stall
+    badly on a busy machine; a plain multiply-and-sum is as fast single-threaded)."""
+    return float(np.add.reduce(np.multiply(a, b)))
 
 
 def columns(summary: pd.DataFrame, names: dict[str, str | None], where: str) -> dict[str, np.ndarray]:
@@ -88,7 +94,7 @@ class FittedModel:
         """
 
         def f(params: np.ndarray):
-            return float(np.dot(w, self._loglik(params, *data))), None
+            return float(_wdot(w, self._loglik(params, *data))), None
 
         return f
 
@@ -99,7 +105,7 @@ class FittedModel:
         analytic = f(np.asarray(initial if initial is not None else self._initial, dtype="float64"))[1] is not None
 
         def negll(u: np.ndarray):
-            p = np.exp(u)
+            p = np.exp(np.clip(u, -30.0, 30.0))
             with np.errstate(all="ignore"):
                 v, g = f(p)
             if not np.isfinite(v):
@@ -109,23 +115,48 @@ class FittedModel:
             return -v / total
 
         u0 = np.log(np.asarray(initial if initial is not None else self._initial, dtype="float64"))
-        bounds = [(-30.0, 30.0)] * len(u0)
-        opts = {"maxiter": maxiter, "ftol": tol, "gtol": 1e-10, "maxcor": 20}
-        res = minimize(negll, u0, jac=analytic, method="L-BFGS-B", bounds=bounds, options=opts)
-        # restart once from the optimum: L-BFGS-B may stop early on a flat ridge
-        res2 = minimize(negll, res.x, jac=analytic, method="L-BFGS-B", bounds=bounds, options=opts)
-        if res2.fun <= res.fun:
-            res2.nfev += res.nfev
-            res2.nit += res.nit
-            res = res2
+        # BFGS on log-parameters (unconstrained, positive parameters); restarted from its
+        # optimum, and once more after a Nelder-Mead pass if the gradient is not yet flat
+        opts = {"maxiter": maxiter, "gtol": tol}
+        res = minimize(negll, u0, jac=analytic or None, method="BFGS", options=opts)
+        for attempt in range(2):
+            if attempt == 1 and self._gradient_norm(negll, res.x, analytic) < 1e-5:
+                break
+            start = res.x
+            if attempt == 1:
+                value = (lambda u: negll(u)[0]) if analytic else negll
+                start = minimize(value, res.x, method="Nelder-Mead",
+                                 options={"maxiter": 1500, "xatol": 1e-10, "fatol": 1e-14}).x
+            res2 = minimize(negll, start, jac=analytic or None, method="BFGS", options=opts)
+            if res2.fun <= res.fun:
+                res2.nfev += res.nfev
+                res2.nit += res.nit
+                res = res2
+        res.gradient_norm = self._gradient_norm(negll, res.x, analytic)
         params = np.exp(res.x)
         self._set_fit(params, f, analytic, res)
+
+    @staticmethod
+    def _gradient_norm(negll, u: np.ndarray, analytic: bool) -> float:
+        """Largest absolute gradient of the mean negative log-likelihood in log-parameters."""
+        if analytic:
+            return float(np.max(np.abs(negll(u)[1])))
+        g = np.empty(len(u))
+        for j in range(len(u)):
+            h = 1e-6
+            up, dn = u.copy(), u.copy()
+            up[j] += h
+            dn[j] -= h
+            g[j] = (negll(up) - negll(dn)) / (2 * h)
+        return float(np.max(np.abs(g)))
 
     def _set_fit(self, params: np.ndarray, f, analytic: bool, res) -> None:
         names = list(self.param_names)
         self.params_ = pd.Series(params, index=names, name="estimate")
         self.result_ = res
-        self.converged_ = bool(res.success) and bool(np.all(np.isfinite(params)))
+        # converged: finite estimates and a flat gradient (BFGS' own flag also reports
+        # "precision loss" at optima flatter than machine precision can resolve)
+        self.converged_ = bool(np.all(np.isfinite(params))) and bool(res.gradient_norm < 1e-5)
         self.log_likelihood_ = f(params)[0]
         self.n_ = float(self._n_weight)
         self.n_unique_ = int(self._n_rows)
@@ -183,7 +214,7 @@ class TransactionModel(FittedModel):
         weights_col: str | None = None,
         initial: Sequence[float] | None = None,
         maxiter: int = 3000,
-        tol: float = 1e-13,
+        tol: float = 1e-9,
     ):
         """Fit by maximum likelihood.
 
@@ -199,7 +230,8 @@ class TransactionModel(FittedModel):
         initial
             Starting values (natural scale, in ``param_names`` order).
         maxiter, tol
-            Optimiser limits (L-BFGS-B on log-parameters).
+            Optimiser limits (BFGS on log-parameters; ``tol`` is the gradient tolerance of
+            the mean log-likelihood).
 
         Returns
         -------
@@ -310,17 +342,17 @@ class BetaGeoFamily(TransactionModel):
             w2 = np.exp(e2 - m)
             w3 = 1.0 - w2
             a1 = gammaln(r + xu) - gammaln(r) + r * np.log(alpha)
-            total = float(np.dot(wx, a1) + np.dot(w, m))
+            total = float(_wdot(wx, a1) + _wdot(w, m))
             ww2, ww3 = w * w2, w * w3
             sw2 = np.bincount(ix, weights=ww2, minlength=nu)
             sw3 = np.bincount(ix, weights=ww3, minlength=nu)
             inv2 = ww2 / (alpha + Tu)[iT]
             inv3 = ww3 / (alpha + tu)[it]
-            g_r = float(np.dot(wx, digamma(r + xu) - digamma(r) + np.log(alpha)) - np.dot(ww2, lT) - np.dot(ww3, lt))
-            g_alpha = float(r * w.sum() / alpha - r * (inv2.sum() + inv3.sum()) - np.dot(xw, w2 / (alpha + Tu)[iT])
-                            - np.dot(xw, w3 / (alpha + tu)[it]))
-            g_a = float(np.dot(sw2, d2a) + np.dot(sw3, np.where(np.isfinite(d3a), d3a, 0.0)))
-            g_b = float(np.dot(sw2, d2b) + np.dot(sw3, np.where(np.isfinite(d3b), d3b, 0.0)))
+            g_r = float(_wdot(wx, digamma(r + xu) - digamma(r) + np.log(alpha)) - _wdot(ww2, lT) - _wdot(ww3, lt))
+            g_alpha = float(r * w.sum() / alpha - r * (inv2.sum() + inv3.sum()) - _wdot(xw, w2 / (alpha + Tu)[iT])
+                            - _wdot(xw, w3 / (alpha + tu)[it]))
+            g_a = float(_wdot(sw2, d2a) + _wdot(sw3, np.where(np.isfinite(d3a), d3a, 0.0)))
+            g_b = float(_wdot(sw2, d2b) + _wdot(sw3, np.where(np.isfinite(d3b), d3b, 0.0)))
             return total, np.array([g_r, g_alpha, g_a, g_b])
 
         return f

@@ -43,8 +43,8 @@ class BetaGeo(BetaGeoFamily):
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> s = pd.DataFrame({"frequency": [0, 2, 5, 1], "t_x": [0.0, 20.0, 30.0, 3.0], "T": [40.0, 38.0, 35.0, 39.0]})
+    >>> from privdomain.clv import simulate_beta_geo
+    >>> s = simulate_beta_geo(2000, r=0.5, alpha=5.0, a=0.8, b=3.0, T=40.0, seed=2, time_step=1 / 7)
     >>> m = BetaGeo().fit(s)
     >>> bool(((m.probability_alive(s) > 0) & (m.probability_alive(s) <= 1)).all())
     True

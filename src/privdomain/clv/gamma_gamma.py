@@ -65,7 +65,7 @@ class GammaGamma(FittedModel):
         weights_col: str | None = None,
         initial: Sequence[float] | None = None,
         maxiter: int = 3000,
-        tol: float = 1e-13,
+        tol: float = 1e-9,
     ):
         """Fit on the customers with at least one repeat purchase.
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, gammaln, hyp2f1
 
-from ._base import TransactionModel, _index
+from ._base import TransactionModel, _index, _wdot
 
 __all__ = ["ParetoNBD"]
 
@@ -75,8 +75,8 @@ class ParetoNBD(TransactionModel):
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> s = pd.DataFrame({"frequency": [0, 2, 5, 1], "t_x": [0.0, 20.0, 30.0, 3.0], "T": [40.0, 38.0, 35.0, 39.0]})
+    >>> from privdomain.clv import simulate_pareto_nbd
+    >>> s = simulate_pareto_nbd(2000, r=0.6, alpha=10.0, s=0.6, beta=12.0, T=40.0, seed=2, time_step=1 / 7)
     >>> m = ParetoNBD().fit(s)
     >>> bool((m.expected_purchases(10.0, s) >= 0).all())
     True
@@ -113,7 +113,7 @@ class ParetoNBD(TransactionModel):
             log_a0 = np.where(d < 0, la + np.log(-np.expm1(np.minimum(d, -1e-300))), -np.inf)
             first = -(r + x) * np.log(alpha + Tu)[iT] - s * np.log(beta + Tu)[iT]
             second = np.log(s) - np.log(r + s + x) + log_a0
-            return float(np.dot(wx, a1) + np.dot(w, np.logaddexp(first, second))), None
+            return float(_wdot(wx, a1) + _wdot(w, np.logaddexp(first, second))), None
 
         return f
 
