@@ -108,11 +108,18 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
         d_campaign=j.a_campaign,
         d_days=j.pay_ts.date().delta(j.a_ts.date(), unit="day"),
     )
-    # arrivals and referral edges
+    # referral edges: persons whose first event carries a referrer. Small, so it is
+    # computed once and joined as an in-memory table (the window over all events is
+    # the expensive step and would otherwise be repeated at every chain level).
     first = _latest(t.select("person_id", "ts", "event_id", "referrer_person_id"), ["person_id"],
                     ["ts", "event_id"])
-    arrivals = first.select(f_person=first.person_id, arr_ts=first.ts,
-                            ref=first.referrer_person_id.cast("int64"))
+    first = first.filter(first.referrer_person_id.notnull())
+    edge_df = execute(first.select(f_person=first.person_id, arr_ts=first.ts,
+                                   ref=first.referrer_person_id.cast("int64")), con=con)
+    edge_df = pd.DataFrame({"f_person": edge_df["f_person"].astype("int64"),
+                            "arr_ts": pd.to_datetime(edge_df["arr_ts"]).astype("datetime64[us]"),
+                            "ref": edge_df["ref"].astype("int64")})
+    arrivals = ibis.memtable(edge_df, schema={"f_person": "int64", "arr_ts": "timestamp(6)", "ref": "int64"})
     # qualifying shares: the ad shared and an ad touch on it by the sharer at or before the share
     shares = t.filter(t.touchpoint == "share").select(
         s_person=t.person_id, s_ts=t.ts, s_id=t.event_id, s_campaign=t.campaign_id.cast("int64"))
@@ -121,7 +128,7 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     sj = _latest(sj, ["s_id"], [ibis.desc(sj.a_ts), ibis.desc(sj.a_id)])
     qshares = sj.select(q_person=sj.s_person, q_ts=sj.s_ts, q_id=sj.s_id,
                         q_campaign=ibis.coalesce(sj.s_campaign, sj.a_campaign))
-    edges = arrivals.filter(arrivals.ref.notnull())
+    edges = arrivals
     ej = edges.left_join(qshares, [edges.ref == qshares.q_person, qshares.q_ts <= edges.arr_ts])
     ej = _latest(ej, ["f_person"], [ibis.desc(ej.q_ts), ibis.desc(ej.q_id)])
     edge = ej.select(e_child=ej.f_person, e_parent=ej.ref, e_ad=ej.q_campaign)
