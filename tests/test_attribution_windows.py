@@ -227,3 +227,22 @@ def test_ad_attribution_equals_the_per_purchase_reference_on_random_journeys(see
            if a or f}
     assert got == ref
     assert sum(v[2] for v in ref.values()) > 0 or depth == 1  # the random data exercise fission
+
+
+def test_a_dataset_folder_gives_the_same_answers_as_the_frames(tmp_path):
+    from privdomain import attribution, io
+
+    ev = random_events(3)
+    camp = pd.DataFrame({"campaign_id": [1, 2, 3], "name": ["a", "b", "c"],
+                         "channel": ["moments_ad", "search_ad", "moments_ad"],
+                         "start": pd.to_datetime(["2024-05-01"] * 3).tz_localize("Asia/Shanghai"),
+                         "end": pd.to_datetime(["2024-07-01"] * 3).tz_localize("Asia/Shanghai"),
+                         "spend_fen": [10_000, 20_000, 30_000]})
+    ds = io.write_dataset(tmp_path / "ds", {"events": ev, "campaigns": camp})
+    a = ad_attribution(ds, campaigns=ds)
+    b = ad_attribution(ev, campaigns=camp)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["spend"].max() == 300.0
+    pd.testing.assert_frame_equal(attribution.build_paths(ds), attribution.build_paths(ev))
+    m = multi_level_roi(ds, campaigns=ds)
+    assert set(m["campaign_id"]) == {1, 2, 3}
