@@ -66,3 +66,18 @@ def test_every_model_output_can_be_scored(tmp_path):
     s = score(attribute(pt), ds)
     assert set(s.model) == {*attribute(pt)["model"], "uniform"}
     assert (s.mae_pp >= 0).all() and (s.mae_pp <= 100).all()
+
+
+def test_channel_gaps_list_each_channels_distance_from_the_truth(tmp_path):
+    from privdomain.attribution import channel_gaps
+
+    ds = truth_folder(tmp_path)
+    model = pd.DataFrame({"channel": ["a", "b", "c"], "model": "m", "share": [0.5, 0.3, 0.2],
+                          "share_value": [0.5, 0.3, 0.2]})
+    g = channel_gaps(model, ds).set_index(["truth", "metric", "channel"])["gap_pp"]
+    assert g[("shapley", "conversions", "a")] == pytest.approx(10.0)
+    assert g[("incremental", "revenue", "c")] == pytest.approx(0.0)
+    s = score(model, ds).set_index(["model", "truth", "metric"])
+    assert s.loc[("m", "incremental", "revenue"), "rank_corr"] == pytest.approx(1.0)
+    assert s.loc[("m", "shapley", "conversions"), "mae_pp"] == pytest.approx(
+        g.loc[("shapley", "conversions")].abs().mean())

@@ -36,7 +36,7 @@ import pandas as pd
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
 from .rules import DIRECT, RULES, _time_decay_events, rule_based
-from .scoring import load_truth, score, score_scenarios
+from .scoring import channel_gaps, load_truth, score, score_scenarios
 from .shapley import shapley
 from .windows import WINDOWS, ad_attribution, credited_purchases, multi_level_roi, roi_curve
 
@@ -88,6 +88,7 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
 __all__ = [
     "WINDOWS",
     "ad_attribution",
+    "channel_gaps",
     "credited_purchases",
     "load_truth",
     "multi_level_roi",

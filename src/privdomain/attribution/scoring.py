@@ -17,7 +17,9 @@ For a model ``m`` and a truth ``T`` (incremental or Shapley) over the channels
 Model shares are renormalised over ``C`` (a model can credit channels that have
 no counterfactual in the truth, such as plain Mini Program visits); the share a
 model puts outside ``C`` is reported as ``share_outside_truth`` so nothing is
-hidden. ``max_abs_pp`` and ``worst_channel`` show where a model is furthest off.
+hidden. ``max_abs_pp`` and ``worst_channel`` show where a model is furthest off;
+``rank_corr`` (Spearman) whether it at least orders the channels right;
+:func:`channel_gaps` lists every channel's gap.
 A model scoring worse than ``uniform`` (every channel ``1/|C|``) has learned
 nothing useful about incrementality, and the table says so.
 
@@ -43,8 +45,8 @@ from typing import Any
 import pandas as pd
 
 TRUTHS = {"incremental": "incrementality", "shapley": "shapley"}
-COLUMNS = ["scenario", "model", "truth", "metric", "mae_pp", "max_abs_pp", "worst_channel", "channels",
-           "share_outside_truth", "worse_than_uniform"]
+COLUMNS = ["scenario", "model", "truth", "metric", "mae_pp", "max_abs_pp", "worst_channel", "rank_corr",
+           "channels", "share_outside_truth", "worse_than_uniform"]
 
 
 def load_truth(data: Any) -> dict[str, pd.DataFrame]:
@@ -69,6 +71,41 @@ def _truth_shares(table: pd.DataFrame, metric: str) -> pd.Series:
         raise ValueError(f"truth table needs 'channel' and {col!r} columns (has {list(table.columns)})")
     s = table.set_index("channel")[col].astype(float)
     return s / s.sum() if s.sum() else s
+
+
+def channel_gaps(attribution: pd.DataFrame, truth: Any, metrics: Sequence[str] = ("conversions", "revenue")
+                 ) -> pd.DataFrame:
+    """Per channel: each model's share next to the true shares (where a model is off).
+
+    Returns ``model``, ``truth``, ``metric``, ``channel``, ``model_share`` (renormalised
+    over the truth's channels as in :func:`score`), ``true_share``, ``gap_pp``
+    (model minus truth, percentage points).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> model = pd.DataFrame({"channel": ["a", "b"], "model": "m", "share": [0.7, 0.3], "share_value": [0.5, 0.5]})
+    >>> truth = {"shapley": pd.DataFrame({"channel": ["a", "b"], "share_conversions": [0.5, 0.5],
+    ...                                   "share_revenue": [0.5, 0.5]})}
+    >>> channel_gaps(model, truth, metrics=["conversions"])["gap_pp"].round(6).tolist()
+    [20.0, -20.0]
+    """
+    tables = load_truth(truth)
+    rows = []
+    for tname, fname in TRUTHS.items():
+        if fname not in tables:
+            continue
+        for metric in metrics:
+            t = _truth_shares(tables[fname], metric)
+            col = "share" if metric == "conversions" else "share_value"
+            for m, g in attribution.groupby("model", sort=True):
+                inside = g.set_index("channel")[col].astype(float).reindex(t.index).fillna(0.0)
+                norm = inside / inside.sum() if inside.sum() else inside
+                for ch in t.index:
+                    rows.append({"model": m, "truth": tname, "metric": metric, "channel": ch,
+                                 "model_share": float(norm[ch]), "true_share": float(t[ch]),
+                                 "gap_pp": float((norm[ch] - t[ch]) * 100)})
+    return pd.DataFrame(rows, columns=["model", "truth", "metric", "channel", "model_share", "true_share", "gap_pp"])
 
 
 def score(attribution: pd.DataFrame, truth: Any, scenario: str = "", metrics: Sequence[str] = ("conversions",
@@ -114,9 +151,12 @@ def score(attribution: pd.DataFrame, truth: Any, scenario: str = "", metrics: Se
                 norm = inside / inside.sum() if inside.sum() else inside
                 diff = (norm - t).abs() * 100
                 errs[m] = float(diff.mean())
+                ra, rb = norm.rank(), t.rank()
+                ok = len(chans) > 1 and m != "uniform" and ra.nunique() > 1 and rb.nunique() > 1
+                rank = ra.corr(rb) if ok else float("nan")  # undefined when either side is constant
                 rows.append({"scenario": scenario, "model": m, "truth": tname, "metric": metric,
                              "mae_pp": float(diff.mean()), "max_abs_pp": float(diff.max()),
-                             "worst_channel": str(diff.idxmax()), "channels": len(chans),
+                             "worst_channel": str(diff.idxmax()), "rank_corr": float(rank), "channels": len(chans),
                              "share_outside_truth": outside})
             for r in rows:
                 if r["truth"] == tname and r["metric"] == metric:
@@ -147,4 +187,4 @@ def summary(scores: pd.DataFrame) -> pd.DataFrame:
     return wide.sort_values(wide.columns[0]) if len(wide.columns) else wide
 
 
-__all__ = ["COLUMNS", "load_truth", "score", "score_scenarios", "summary"]
+__all__ = ["COLUMNS", "channel_gaps", "load_truth", "score", "score_scenarios", "summary"]
