@@ -206,3 +206,20 @@ def test_chinese_eight_class_segments_compare_each_measure_with_its_mean():
     s = pd.DataFrame({"time_since_last": [1.0, 1.0, 90.0, 90.0], "frequency": [9, 0, 9, 0],
                       "total_value": [10.0, 500.0, 500.0, 10.0]})
     assert rfm_segments(s, scheme="cn")["segment"].tolist() == ["一般价值客户", "重要发展客户", "重要保持客户", "一般挽留客户"]
+
+
+def test_a_dataset_folder_gives_the_same_summary_as_its_events_frame(tmp_path):
+    from privdomain.io import write_dataset
+
+    ev = events_frame([
+        (1, "2024-05-01 10:06", "pay", {"order_id": 1, "amount_fen": 9900}),
+        (1, "2024-05-01 22:00", "share"),
+        (1, "2024-05-09 23:50", "pay", {"order_id": 2, "amount_fen": 2500}),
+        (2, "2024-05-03 08:00", "pay", {"order_id": 3, "amount_fen": 100}),
+    ])
+    write_dataset(tmp_path / "ds", {"events": ev})
+    a = rfm_summary(tmp_path / "ds", observation_end="2024-05-31")
+    b = rfm_summary(ev, observation_end="2024-05-31")
+    pd.testing.assert_frame_equal(a, b)
+    assert a.attrs["n_non_purchase"] == 1
+    assert row(a, 1).t_x == 8
