@@ -256,6 +256,27 @@ def test_interval_coverage_over_replications_with_a_known_effect():
         assert lo <= h <= hi, f"{name}: {h}/{COVERAGE_REPS} intervals covered the truth"
 
 
+def test_relative_lift_intervals_cover_the_true_relative_lift():
+    # 100 campaigns; the log-scale interval must cover effect / baseline in at least
+    # 89 (the 0.5% quantile of Binomial(100, 0.95))
+    covered = 0
+    for rep in range(100):
+        df = ex.simulate_campaign(3000, effect=0.05, seed=20_000 + rep)
+        r = ex.relative_lift(df, "converted").iloc[0]
+        covered += r["ci_low"] <= df.attrs["truth_relative"]["converted"] <= r["ci_high"]
+    assert stats.binom.ppf(0.005, 100, 0.95) == 89 <= covered
+
+
+def test_relative_lift_is_the_ratio_of_means_minus_one():
+    y_t, y_c = np.array([3.0, 5.0, 4.0, 8.0]), np.array([1.0, 2.0, 4.0, 1.0, 6.0])
+    r = ex.relative_lift(_two_arm(y_t, y_c), "y").iloc[0]
+    assert r["estimate"] == pytest.approx(y_t.mean() / y_c.mean() - 1)
+    se_log = np.sqrt(y_t.var(ddof=1) / (4 * y_t.mean() ** 2) + y_c.var(ddof=1) / (5 * y_c.mean() ** 2))
+    assert r["ci_high"] == pytest.approx(y_t.mean() / y_c.mean() * np.exp(1.959964 * se_log) - 1, rel=1e-6)
+    with pytest.raises(ValueError, match="must be > 0"):
+        ex.relative_lift(_two_arm([1.0, 0.0], [0.0, 0.0]), "y")
+
+
 def test_simulated_truth_matches_a_large_sample():
     df = ex.simulate_campaign(400_000, seed=13, tier_effects={"first_time": 0.1, "2-5": 0.03, "5+": 0.0})
     shares = df["segment"].value_counts(normalize=True)
@@ -263,6 +284,8 @@ def test_simulated_truth_matches_a_large_sample():
         assert shares[tier] == pytest.approx(share, abs=0.004)
     r = ex.difference_in_means(df, "revenue").iloc[0]
     assert r["ci_low"] < df.attrs["truth"]["revenue"] < r["ci_high"]
+    holdout = df.loc[df["arm"] == "holdout", "converted"]
+    assert holdout.mean() == pytest.approx(df.attrs["baseline"]["converted"], abs=3 * holdout.std() / np.sqrt(len(holdout)))
 
 
 def test_coupon_tier_boundaries():

@@ -39,8 +39,17 @@ from .randomised import (
     difference_in_means,
     heterogeneous_effects,
     logit_ame,
+    relative_lift,
 )
-from .synthetic import TIERS, coupon_tier, simulate_campaign, simulate_panel, simulate_touchpoints, tier_shares
+from .synthetic import (
+    TIERS,
+    baseline_conversion,
+    coupon_tier,
+    simulate_campaign,
+    simulate_panel,
+    simulate_touchpoints,
+    tier_shares,
+)
 
 __all__ = [
     "ASSOCIATION_NOTE",
@@ -56,6 +65,7 @@ __all__ = [
     "touchpoint_frame",
     "RESULT_COLUMNS",
     "TIERS",
+    "baseline_conversion",
     "campaign_effects",
     "coupon_tier",
     "cuped",
@@ -71,6 +81,7 @@ __all__ = [
     "power_mean",
     "power_proportion",
     "pretrend_check",
+    "relative_lift",
     "sample_size_mean",
     "sample_size_proportion",
     "simulate_campaign",

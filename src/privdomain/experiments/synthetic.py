@@ -93,7 +93,9 @@ def simulate_campaign(
     ``sum_s share_s * tau_s`` (shares from :func:`tier_shares`), on revenue
     ``78 *`` that (1.3 orders x 60 yuan per converted person); by segment
     ``tau_s`` and ``78 tau_s``. They are stored in ``df.attrs["truth"]`` (by
-    outcome) and ``df.attrs["truth_by_segment"]`` (``{outcome: {segment: value}}``).
+    outcome) and ``df.attrs["truth_by_segment"]`` (``{outcome: {segment: value}}``);
+    ``df.attrs["baseline"]`` holds the holdout means and ``df.attrs["truth_relative"]``
+    the true relative lifts (effect / holdout mean).
 
     Parameters
     ----------
@@ -170,7 +172,21 @@ def simulate_campaign(
         "converted": dict(taus),
         "revenue": {t: per_conv * v for t, v in taus.items()},
     }
+    base = baseline_conversion()
+    df.attrs["baseline"] = {"converted": base, "revenue": per_conv * base}
+    df.attrs["truth_relative"] = {"converted": ate / base, "revenue": ate / base}
     return df
+
+
+def baseline_conversion() -> float:
+    """Holdout conversion probability ``E[p0]`` of :func:`simulate_campaign` (Gauss-Hermite quadrature).
+
+    >>> round(baseline_conversion(), 4)
+    0.1725
+    """
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    return float(w @ (_BASE_LO + _BASE_SPAN * special.expit(_BASE_ICPT + _BASE_SLOPE * x)))
 
 
 # --- panel for difference-in-differences ---------------------------------------------
