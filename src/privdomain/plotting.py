@@ -251,11 +251,12 @@ def heatmap(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = 
     """Annotated heatmap of a wide table (e.g. a cohort retention matrix)."""
     import seaborn as sns
 
-    ax = ax or new_axes(title, figsize=(8.0, 0.35 * len(table) + 1.8))
+    ax = ax or new_axes(title, figsize=(8.0, 0.4 * len(table) + 2.0))
     if title:
         ax.set_title(title)
     sns.heatmap(table, ax=ax, annot=annot, fmt=fmt, cmap=cmap, cbar=False, linewidths=0.5,
                 annot_kws={"fontsize": 8})
+    ax.tick_params(axis="y", labelrotation=0)
     if max((len(str(c)) for c in table.columns), default=0) > 6:
         ax.tick_params(axis="x", labelrotation=30)
         for lab in ax.get_xticklabels():
