@@ -53,6 +53,11 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
     ``"markov_2"`` etc. also work) and ``"shapley"``. Events are turned into a path
     table once. Returns ``channel``, ``model``, ``conversions``, ``value``,
     ``share``, ``share_value``, ``removal_effect`` (NaN except Markov).
+
+    >>> import pandas as pd
+    >>> pt = pd.DataFrame({"path": ["a > b"], "total_conversions": [2], "total_null": [0]})
+    >>> attribute(pt, models=["first_touch", "shapley"])["conversions"].tolist()
+    [2.0, 0.0, 1.0, 1.0]
     """
     from_events = not (isinstance(data, Journeys) or (isinstance(data, pd.DataFrame) and "path" in data.columns))
     pt = build_paths(data, window_days=window_days, con=con) if from_events else data

@@ -308,7 +308,12 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
 
 
 def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: str = SEP) -> Journeys:
-    """:class:`Journeys` from a path table or from events (built with :func:`build_paths`)."""
+    """:class:`Journeys` from a path table or from events (built with :func:`build_paths`).
+
+    >>> import pandas as pd
+    >>> journeys(pd.DataFrame({"path": ["a > b"], "total_conversions": [1]})).lengths.tolist()
+    [2]
+    """
     if isinstance(data, Journeys):
         return data
     if is_path_table(data):

@@ -50,7 +50,12 @@ COLUMNS = ["scenario", "model", "truth", "metric", "mae_pp", "max_abs_pp", "wors
 
 
 def load_truth(data: Any) -> dict[str, pd.DataFrame]:
-    """The truth tables of a simulated dataset (folder, :class:`privdomain.io.Dataset`, or a dict)."""
+    """The truth tables of a simulated dataset (folder, :class:`privdomain.io.Dataset`, or a dict).
+
+    >>> import pandas as pd
+    >>> list(load_truth({"shapley": pd.DataFrame({"channel": ["a"]})}))
+    ['shapley']
+    """
     if isinstance(data, Mapping):
         return {k: v for k, v in data.items() if isinstance(v, pd.DataFrame)}
     path = Path(os.fspath(data))
@@ -182,7 +187,14 @@ def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = 
 
 
 def summary(scores: pd.DataFrame) -> pd.DataFrame:
-    """Wide view: MAE (pp) per model (rows) and scenario x truth x metric (columns)."""
+    """Wide view: MAE (pp) per model (rows) and scenario x truth x metric (columns).
+
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"scenario": ["x", "x"], "model": ["m", "uniform"], "truth": "shapley",
+    ...                   "metric": "conversions", "mae_pp": [2.0, 5.0]})
+    >>> summary(s).index.tolist()
+    ['m', 'uniform']
+    """
     wide = scores.pivot_table(index="model", columns=["scenario", "truth", "metric"], values="mae_pp")
     return wide.sort_values(wide.columns[0]) if len(wide.columns) else wide
 

@@ -87,6 +87,13 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     ``first_pay`` (1 if it is the person's first purchase), ``d_campaign``,
     ``d_days`` (days since the latest ad touch, null if none), ``f_campaign``,
     ``f_days`` (days since the person's arrival), ``f_depth``.
+
+    >>> from privdomain.backend import execute
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "search_ad_click", {"campaign_id": 3}),
+    ...                    (1, "2024-05-04 10:00", "pay", {"order_id": 1, "amount_fen": 100})])
+    >>> execute(credited_purchases(ev))[["d_campaign", "d_days", "first_pay"]].values.tolist()
+    [[3, 3, 1]]
     """
     if fission_depth < 0:
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
@@ -247,6 +254,18 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
         ``fission_revenue``, ``orders``, ``revenue`` (yuan), ``roi``. ``.attrs``:
         ``purchases``, ``revenue`` (all purchases) and ``unattributed_purchases`` at
         the longest window.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([
+    ...     (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 7}),
+    ...     (1, "2024-05-01 10:01", "share", {"campaign_id": 7}),
+    ...     (2, "2024-05-02 09:00", "mp_visit", {"referrer_person_id": 1}),
+    ...     (2, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 5000})])
+    >>> r = ad_attribution(ev, windows=(0, 7))
+    >>> r[["window", "direct_orders", "fission_orders"]].values.tolist()
+    [[0, 0, 1], [7, 0, 1]]
     """
     if level not in ("campaign", "channel", "both"):
         raise ValueError(f"level must be 'campaign', 'channel' or 'both', got {level!r}")
