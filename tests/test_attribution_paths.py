@@ -113,3 +113,19 @@ def test_attribute_on_events_uses_touch_ages_for_time_decay_like_rule_based():
     b = rule_based(ev, models=["time_decay"], half_life=3.0)
     assert a["conversions"].round(12).tolist() == b["conversions"].round(12).tolist()
     assert a["conversions"].sum() == pytest.approx(build_paths(ev)["total_conversions"].sum())
+
+
+def test_a_touch_through_a_friends_share_is_a_fission_touch_and_the_share_itself_is_no_touch():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 3}),
+        (1, "2024-05-01 11:00", "pay", pay(1, 1000)),
+        (1, "2024-05-01 11:05", "share"),
+        (2, "2024-05-02 10:00", "mp_visit", {"referrer_person_id": 1}),
+        (2, "2024-05-02 10:30", "product_view"),
+        (2, "2024-05-02 11:00", "pay", pay(2, 2000)),
+    ])
+    pt = build_paths(ev).set_index("path")
+    assert pt.index.tolist() == ["fission > mini_program", "moments_ad"]
+    assert pt.loc["fission > mini_program", "total_conversion_value"] == 20.0
+    ref = reference.attribution_paths(ev)
+    assert ref["path"].tolist() == pt.index.tolist()

@@ -47,7 +47,9 @@ def attribution_paths(events: pd.DataFrame, window_days: float = 30) -> pd.DataF
     table: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
     ev = events.sort_values(["person_id", "ts", "event_id"])
     for _, rows in ev.groupby("person_id", sort=True):
-        recs = list(zip(rows["ts"], rows["event_id"], rows["touchpoint"], rows["channel"], rows["amount_fen"]))
+        refs = rows["referrer_person_id"] if "referrer_person_id" in rows else [None] * len(rows)
+        chans = ["fission" if (r is not None and not pd.isna(r)) else c for c, r in zip(rows["channel"], refs)]
+        recs = list(zip(rows["ts"], rows["event_id"], rows["touchpoint"], chans, rows["amount_fen"]))
         # touches at the same instant as a pay come before it
         recs.sort(key=lambda r: (r[0], r[2] == PURCHASE, r[1]))
         pending: list[tuple] = []
@@ -59,7 +61,7 @@ def attribution_paths(events: pd.DataFrame, window_days: float = 30) -> pd.DataF
                     row[0] += 1
                     row[1] += float(amount) / 100.0
                 pending = []
-            elif tp not in ORDER_TOUCHPOINTS:
+            elif tp not in ORDER_TOUCHPOINTS and tp != "share":
                 pending.append((ts, ch))
         if pending:
             end = pending[-1][0]

@@ -22,8 +22,10 @@ pay counts as before it) form a **converting journey** valued at the pay's
 days before the pay are kept. The touches after a person's last purchase (or all
 of them for a person who never bought) form a **non-converting journey**; of those
 only the ones within ``window_days`` days before its last touch are kept. A touch
-is any event whose touchpoint is not ``order``, ``pay`` or ``refund``; its
-channel is the event's ``channel`` column. Purchases with no touch in their
+is any event whose touchpoint is not ``order``, ``pay``, ``refund`` or ``share``
+(a share is the sharer's own action); its channel is the event's ``channel``
+column, except that a touch carrying a ``referrer_person_id`` (the person came
+through a friend's share) is a ``fission`` touch. Purchases with no touch in their
 window have no path: they are counted and reported in ``.attrs`` (never silently
 lost), as are the touches older than the window.
 
@@ -182,7 +184,11 @@ def to_path_table(j: Journeys, sep: str = SEP) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- events
-NON_TOUCHES = list(schema.ORDER_TOUCHPOINTS)
+#: Events that are not touches: transactions, and ``share`` (the sharer's own action; the
+#: friends it brings carry ``referrer_person_id`` and get a ``fission`` touch instead).
+NON_TOUCHES = [*schema.ORDER_TOUCHPOINTS, "share"]
+#: The channel of a touch that carries a ``referrer_person_id`` (it came through a share).
+REFERRED_CHANNEL = "fission"
 
 
 def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
@@ -199,8 +205,11 @@ def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
         if col not in t.columns:
             raise ValueError(f"events need a {col!r} column to build journeys")
     is_pay = (t.touchpoint == schema.PURCHASE).cast("int64")
+    channel = t.channel
+    if "referrer_person_id" in t.columns:
+        channel = ibis.cases((t.referrer_person_id.notnull() & (is_pay == 0), REFERRED_CHANNEL), else_=t.channel)
     base = t.filter(t.touchpoint.notin([x for x in NON_TOUCHES if x != schema.PURCHASE])).select(
-        "person_id", "ts", "event_id", "channel", is_pay=is_pay,
+        "person_id", "ts", "event_id", channel=channel, is_pay=is_pay,
         amount_fen=t.amount_fen.cast("int64").fill_null(0),
     )
     order = [base.ts, base.is_pay, base.event_id]
