@@ -201,15 +201,16 @@ def test_segment_results_match_running_the_estimator_on_each_segment():
 
 
 def test_heterogeneity_test_rejects_equal_tier_effects_at_its_nominal_rate():
-    # 100 campaigns with one effect for all tiers: p < 0.05 should happen ~5 times
-    # (central 99% of Binomial(100, 0.05) is [1, 11]); then one with unequal effects
+    # 60 campaigns with one effect for all tiers: p < 0.05 should happen ~3 times
+    # (at most 8 = the 99.5% quantile of Binomial(60, 0.05))
     def p_value(df):
         return randomised._heterogeneity_test(df, "converted", "segment", list(ex.TIERS), "arm", "holdout", ["treatment"])[
             "p_value"
         ]
 
-    ps = [p_value(ex.simulate_campaign(1500, effect=0.05, seed=500 + s)) for s in range(100)]
-    assert 1 <= sum(p < 0.05 for p in ps) <= 11
+    ps = [p_value(ex.simulate_campaign(1500, effect=0.05, seed=500 + s)) for s in range(60)]
+    assert sum(p < 0.05 for p in ps) <= stats.binom.ppf(0.995, 60, 0.05) == 8
+    assert sum(p < 0.5 for p in ps) >= 15  # and it is not stuck at p = 1 (about 30 expected)
     df = ex.simulate_campaign(1500, seed=500)
     assert ex.heterogeneous_effects(df, "converted").attrs["heterogeneity"]["p_value"] == pytest.approx(p_value(df))
 
@@ -225,56 +226,35 @@ def test_missing_segment_values_are_an_error_not_dropped():
 # coverage: 95% intervals hold the true effect about 95% of the time
 # ---------------------------------------------------------------------------------------
 
-COVERAGE_REPS = 200
+COVERAGE_REPS = 150
 
 
 def test_interval_coverage_over_replications_with_a_known_effect():
-    """200 replications (n=2000, heterogeneous tier effects), four estimators.
+    """150 replications (n=2000, heterogeneous tier effects), three estimators.
 
-    The acceptance band is the central 99% of Binomial(200, 0.95): [181, 197]
-    covering intervals (90.5%-98.5%). A correct 95% interval fails it with
-    probability about 1%; an interval that covers 88% or less fails with
-    probability > 90%. The seeds are fixed, so the result is deterministic. The
-    1000-replication run with the 93-97% criterion is
-    benchmarks/bench_experiments_coverage.py.
+    The acceptance band is the central 99% of Binomial(150, 0.95): [135, 148]
+    covering intervals (90%-98.7%). A correct 95% interval fails it with
+    probability about 1%; one that covers 88% or less fails with probability
+    > 80%, one that always covers (too wide) fails for sure. The seeds are
+    fixed, so the result is deterministic. The 1000-replication run with the
+    93-97% criterion, more estimators and revenue is
+    benchmarks/bench_experiments_coverage.py (results in docs/benchmarks.md).
     """
     lo, hi = stats.binom.ppf(0.005, COVERAGE_REPS, 0.95), stats.binom.ppf(0.995, COVERAGE_REPS, 0.95)
-    assert (lo, hi) == (181, 197)
-    hits = {"dim": 0, "cuped": 0, "logit": 0, "dim_revenue": 0}
+    assert (lo, hi) == (135, 148)
+    hits = {"dim": 0, "cuped": 0, "logit": 0}
     covs = ["pre_purchases", "pre_revenue"]
     for rep in range(COVERAGE_REPS):
         df = ex.simulate_campaign(2000, seed=10_000 + rep, tier_effects={"first_time": 0.1, "2-5": 0.03, "5+": 0.0})
-        truth = df.attrs["truth"]
+        truth = df.attrs["truth"]["converted"]
         for name, r in (
             ("dim", ex.difference_in_means(df, "converted")),
             ("cuped", ex.cuped(df, "converted", covs)),
             ("logit", ex.logit_ame(df, "converted", covariates=covs)),
-            ("dim_revenue", ex.difference_in_means(df, "revenue")),
         ):
-            hits[name] += bool(r["ci_low"].iloc[0] <= truth[r["outcome"].iloc[0]] <= r["ci_high"].iloc[0])
+            hits[name] += bool(r["ci_low"].iloc[0] <= truth <= r["ci_high"].iloc[0])
     for name, h in hits.items():
         assert lo <= h <= hi, f"{name}: {h}/{COVERAGE_REPS} intervals covered the truth"
-
-
-def test_relative_lift_intervals_cover_the_true_relative_lift():
-    # 100 campaigns; the log-scale interval must cover effect / baseline in at least
-    # 89 (the 0.5% quantile of Binomial(100, 0.95))
-    covered = 0
-    for rep in range(100):
-        df = ex.simulate_campaign(3000, effect=0.05, seed=20_000 + rep)
-        r = ex.relative_lift(df, "converted").iloc[0]
-        covered += r["ci_low"] <= df.attrs["truth_relative"]["converted"] <= r["ci_high"]
-    assert stats.binom.ppf(0.005, 100, 0.95) == 89 <= covered
-
-
-def test_relative_lift_is_the_ratio_of_means_minus_one():
-    y_t, y_c = np.array([3.0, 5.0, 4.0, 8.0]), np.array([1.0, 2.0, 4.0, 1.0, 6.0])
-    r = ex.relative_lift(_two_arm(y_t, y_c), "y").iloc[0]
-    assert r["estimate"] == pytest.approx(y_t.mean() / y_c.mean() - 1)
-    se_log = np.sqrt(y_t.var(ddof=1) / (4 * y_t.mean() ** 2) + y_c.var(ddof=1) / (5 * y_c.mean() ** 2))
-    assert r["ci_high"] == pytest.approx(y_t.mean() / y_c.mean() * np.exp(1.959964 * se_log) - 1, rel=1e-6)
-    with pytest.raises(ValueError, match="must be > 0"):
-        ex.relative_lift(_two_arm([1.0, 0.0], [0.0, 0.0]), "y")
 
 
 def test_simulated_truth_matches_a_large_sample():

@@ -17,6 +17,7 @@ simulator (:mod:`privdomain.simulate`) is the realistic counterpart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -50,14 +51,20 @@ _EXTRA_ORDERS = 0.3  # orders in the window = converted * (1 + Poisson(0.3))
 _TICKET_MEAN, _TICKET_SHAPE = 60.0, 2.0  # yuan per order, Gamma
 
 
+@lru_cache(maxsize=1)
+def _gauss_hermite(points: int = 80) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes and weights for ``E f(u)``, ``u ~ N(0, 1)`` (probabilists' Hermite, weights summing to 1)."""
+    x, w = np.polynomial.hermite_e.hermegauss(points)
+    return x, w / w.sum()
+
+
 def tier_shares() -> dict[str, float]:
     """Population share of each coupon tier in :func:`simulate_campaign` (Gauss-Hermite quadrature).
 
     >>> round(sum(tier_shares().values()), 12)
     1.0
     """
-    x, w = np.polynomial.hermite_e.hermegauss(80)
-    w = w / w.sum()
+    x, w = _gauss_hermite()
     lam = np.exp(_PRE_LOG_MEAN + _PRE_SLOPE * x)
     p0 = stats.poisson.pmf(0, lam)
     p_low = stats.poisson.cdf(4, lam) - p0
@@ -184,8 +191,7 @@ def baseline_conversion() -> float:
     >>> round(baseline_conversion(), 4)
     0.1725
     """
-    x, w = np.polynomial.hermite_e.hermegauss(80)
-    w = w / w.sum()
+    x, w = _gauss_hermite()
     return float(w @ (_BASE_LO + _BASE_SPAN * special.expit(_BASE_ICPT + _BASE_SLOPE * x)))
 
 
