@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from privdomain import reference
 from privdomain.clv import (
@@ -209,3 +211,26 @@ def test_bad_summaries_are_rejected_with_the_column_and_row_count():
         ParetoNBD().probability_alive(s)
     with pytest.raises(ValueError, match=r"'monetary_value' must be > 0.*1 row"):
         GammaGamma().fit(pd.DataFrame({"frequency": [1, 2, 3, 1], "monetary_value": [0.0, 3.0, 4.0, 5.0]}))
+
+
+# -- numerical stability over the parameter space -------------------------------------------------
+
+@settings(max_examples=40, deadline=None)
+@given(
+    params=st.tuples(*[st.floats(0.05, 30.0) for _ in range(4)]),
+    x=st.integers(0, 300),
+    frac=st.floats(0.0, 1.0),
+    T=st.floats(0.5, 200.0),
+)
+def test_likelihoods_and_predictions_are_finite_and_coherent_everywhere(params, x, frac, T):
+    tx = 0.0 if x == 0 else frac * T
+    s = pd.DataFrame({"frequency": [x], "t_x": [tx], "T": [T]})
+    for model in (BetaGeo, ParetoNBD, ModifiedBetaGeo):
+        m = model()
+        m.params_ = pd.Series(params, index=m.param_names)
+        ll = m.log_likelihood(s)[0]
+        assert np.isfinite(ll) and ll <= 1e-9 + (0 if x == 0 else np.inf)
+        pa = m.probability_alive(s)[0]
+        assert 0.0 <= pa <= 1.0
+        e = [float(m.expected_purchases(t, s)[0]) for t in (1.0, 10.0, 50.0)]
+        assert all(np.isfinite(e)) and e[0] >= -1e-12 and e[0] <= e[1] * (1 + 1e-9) + 1e-12 <= e[2] * (1 + 1e-9) + 2e-12

@@ -265,7 +265,7 @@ def rfm_summary(
             mv = total / k
         out["monetary_value"] = mv
     out.attrs.update({
-        "observation_end": None if end is None else end,
+        "observation_end": end if end is not None else (to_time(np.array([end_num]))[0] if len(res) else None),
         "time_unit": time_unit,
         "merge_period": merge_period,
         "monetary": monetary,

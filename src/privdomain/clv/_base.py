@@ -300,6 +300,36 @@ class TransactionModel(FittedModel):
 
 
 
+def safe_hyp2f1(a, b, c, z) -> np.ndarray:
+    """Gauss hypergeometric function, repaired where scipy returns inf/nan.
+
+    scipy's ``hyp2f1`` fails for some integer ``c - a - b`` with ``z`` near 1 (e.g.
+    ``hyp2f1(1, 2, 101, 0.95)`` is ``inf``); the function is continuous in ``b`` and ``c``,
+    so those points are taken as the mean of the values at ``b(1+1e-9)`` and ``c(1+1e-9)``,
+    which bracket the true value (error ~1e-11).
+    """
+    from scipy.special import hyp2f1
+
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (a, b, c, z)))
+    out = np.array(hyp2f1(a, b, c, z), dtype="float64", ndmin=1)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        ab, bb, cb, zb = (np.atleast_1d(v)[bad.ravel()] if v.ndim else np.full(int(bad.sum()), v)
+                          for v in (a, b, c, z))
+        fixed = (hyp2f1(ab, bb * (1 + 1e-9), cb, zb) + hyp2f1(ab, bb, cb * (1 + 1e-9), zb)) / 2
+        out = out.ravel()
+        out[bad.ravel()] = fixed
+    return out.reshape(np.shape(a)) if np.ndim(a) else out[0]
+
+
+def _at_a_near_one(fn, p, *args):
+    """Evaluate ``fn`` at a = 1 +- 2e-4 and average (BG/NBD expectations divide 0 by 0 at
+    a = 1; the function is smooth there, so the mean is exact to ~1e-8)."""
+    lo, hi = np.array(p, dtype="float64"), np.array(p, dtype="float64")
+    lo[2], hi[2] = 1 - 2e-4, 1 + 2e-4
+    return (fn(lo, *args) + fn(hi, *args)) / 2
+
+
 def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u, inv = np.unique(values, return_inverse=True)
     return u, inv.ravel()

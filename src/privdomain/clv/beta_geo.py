@@ -28,9 +28,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily
+from ._base import BetaGeoFamily, _at_a_near_one, safe_hyp2f1
 
 __all__ = ["BetaGeo"]
 
@@ -80,12 +80,19 @@ class BetaGeo(BetaGeoFamily):
         return np.where(x > 0, expit(-log_odds_dead), 1.0)
 
     def _expected_new(self, p, t):
+        if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
+            return _at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
         z = t / (alpha + t)
-        return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r * hyp2f1(r, b, a + b - 1, z))
+        # (1-z)^r 2F1(r, b; a+b-1; z) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b-1; z)  (Euler)
+        return (a + b - 1) / (a - 1) * (1 - (1 - z) ** (a - 1) * safe_hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z))
 
     def _expected_conditional(self, p, t, x, tx, T):
+        if abs(p[2] - 1) < 1e-4:
+            return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p
         z = t / (alpha + T + t)
-        bracket = 1 - np.exp((r + x) * np.log((alpha + T) / (alpha + T + t))) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+        # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z) by Euler's transformation
+        # = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b+x-1; z): no huge parameters for large x
+        bracket = 1 - np.exp((a - 1) * np.log1p(-z)) * safe_hyp2f1(a + b - 1 - r, a - 1, a + b + x - 1, z)
         return (a + b + x - 1) / (a - 1) * bracket * self._p_alive(p, x, tx, T)

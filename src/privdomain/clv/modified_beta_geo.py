@@ -24,9 +24,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily
+from ._base import BetaGeoFamily, _at_a_near_one, safe_hyp2f1
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -70,11 +70,17 @@ class ModifiedBetaGeo(BetaGeoFamily):
         return expit(-log_odds_dead)
 
     def _expected_new(self, p, t):
+        if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
+            return _at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
-        return b / (a - 1) * (1 - hyp2f1(r, b + 1, a + b, t / (alpha + t)) * (alpha / (alpha + t)) ** r)
+        z = t / (alpha + t)
+        # (1-z)^r 2F1(r, b+1; a+b; z) = (1-z)^(a-1) 2F1(a+b-r, a-1; a+b; z)  (Euler)
+        return b / (a - 1) * (1 - (1 - z) ** (a - 1) * safe_hyp2f1(a + b - r, a - 1, a + b, z))
 
     def _expected_conditional(self, p, t, x, tx, T):
+        if abs(p[2] - 1) < 1e-4:
+            return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p
         z = t / (alpha + T + t)
-        bracket = 1 - hyp2f1(r + x, b + x + 1, a + b + x, z) * np.exp((r + x) * np.log((alpha + T) / (alpha + t + T)))
+        bracket = 1 - np.exp((a - 1) * np.log1p(-z)) * safe_hyp2f1(a + b - r, a - 1, a + b + x, z)
         return (a + b + x) / (a - 1) * bracket * self._p_alive(p, x, tx, T)

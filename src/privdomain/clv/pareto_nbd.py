@@ -36,9 +36,9 @@ Examples
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit, gammaln, hyp2f1
+from scipy.special import expit, gammaln
 
-from ._base import TransactionModel, _index, _wdot
+from ._base import TransactionModel, _index, _wdot, safe_hyp2f1
 
 __all__ = ["ParetoNBD"]
 
@@ -48,9 +48,9 @@ def _log_F(r, alpha, s, beta, x, tau):
     k = r + s + x
     if alpha >= beta:
         z = (alpha - beta) / (alpha + tau)
-        return -(r + x) * np.log(alpha + tau) - s * np.log(beta + tau) + np.log(hyp2f1(1.0, r + x, k + 1.0, z))
+        return -(r + x) * np.log(alpha + tau) - s * np.log(beta + tau) + np.log(safe_hyp2f1(1.0, r + x, k + 1.0, z))
     z = (beta - alpha) / (beta + tau)
-    return (1 - r - x) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau) + np.log(hyp2f1(1.0, s + 1.0, k + 1.0, z))
+    return (1 - r - x) * np.log(alpha + tau) - (s + 1) * np.log(beta + tau) + np.log(safe_hyp2f1(1.0, s + 1.0, k + 1.0, z))
 
 
 def _log_terms(p, x, tx, T):
