@@ -63,7 +63,6 @@ Examples
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
@@ -72,8 +71,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from ._days import DateLike, _check_events, _day, _day_number
 from .backend import TableLike, execute, to_table
-from .schema import AD_VIEWS, PURCHASE, TIMEZONE
+from .schema import AD_VIEWS, PURCHASE
 
 __all__ = [
     "STAGES",
@@ -87,6 +87,13 @@ __all__ = [
     "lifecycle_board",
     "stage_flows",
     "flow_matrix",
+    "purchase_gaps",
+    "repurchase_rate",
+    "repurchase_curve",
+    "repurchase_cycle",
+    "cohort_table",
+    "cohort_triangle",
+    "ltv_curve",
 ]
 
 #: Stages of the purchase model, in display order (early to late in the life).
@@ -120,7 +127,6 @@ INTEREST_TOUCHPOINTS: tuple[str, ...] = (
 assert not set(INTEREST_TOUCHPOINTS) & set(AD_VIEWS)
 
 _OPEN = 10_000_000  # day number standing for "open" (no end), far beyond any real date
-_EPOCH = pd.Timestamp("1970-01-01")
 
 
 def _positive(name: str, value: Any) -> None:
@@ -224,7 +230,6 @@ class AIPLModel:
 
 
 Model = Union[StageModel, AIPLModel]
-DateLike = Union[str, _dt.date, pd.Timestamp]
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -238,39 +243,11 @@ def _model(model: Model | None) -> Model:
     return model
 
 
-def _day_number(value: DateLike, name: str) -> int:
-    """A date-like as a Beijing day number (days since 1970-01-01)."""
-    try:
-        ts = pd.Timestamp(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"{name}: cannot read {value!r} as a date") from e
-    if ts is pd.NaT:
-        raise ValueError(f"{name} must be a date, got NaT")
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert(TIMEZONE).tz_localize(None)
-    return int((ts.normalize() - _EPOCH).days)
-
-
 def _to_dates(days: np.ndarray | pd.Series) -> pd.Series:
     """Day numbers -> naive datetime64[ns] Beijing midnights (``_OPEN`` -> NaT)."""
     arr = np.asarray(days, dtype="int64")
     out = pd.to_datetime(np.where(arr >= _OPEN, np.iinfo("int64").min, arr * 86_400_000_000_000), unit="ns")
     return pd.Series(out)
-
-
-def _check_events(events: TableLike, needed: tuple[str, ...]) -> None:
-    """Clear errors for pandas input: missing columns and nulls in required columns."""
-    if not isinstance(events, pd.DataFrame):
-        return
-    missing = [c for c in needed if c not in events.columns]
-    if missing:
-        raise ValueError(f"events: missing column(s) {missing}; lifecycle stages need {list(needed)}")
-    for c in ("person_id", "ts"):
-        n = int(events[c].isna().sum())
-        if n:
-            raise ValueError(f"events: column {c!r} must not be null; {n} row(s) are null")
-    if len(events) and not isinstance(events["ts"].dtype, pd.DatetimeTZDtype):
-        raise ValueError("events: column 'ts' must be timezone-aware (Asia/Shanghai); it is naive or not a timestamp")
 
 
 def _events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:
@@ -280,11 +257,6 @@ def _events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.T
     if missing:
         raise ValueError(f"events: missing column(s) {missing}; lifecycle stages need {list(needed)}")
     return t
-
-
-def _day(ts: ir.TimestampValue) -> ir.IntegerValue:
-    """Beijing day number of a naive Beijing timestamp inside an Ibis expression."""
-    return (ts.epoch_seconds() // 86400).cast("int64")
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -708,6 +680,9 @@ def flow_matrix(flows: pd.DataFrame, period: DateLike | None = None, stages: tup
     m = f.pivot_table(index="from_stage", columns="to_stage", values="persons", aggfunc="sum", fill_value=0)
     return m.reindex(index=[ENTRY, *stages], columns=list(stages), fill_value=0).astype("int64")
 
+
+from .cohorts import cohort_table, cohort_triangle, ltv_curve  # noqa: E402,F401
+from .repurchase import purchase_gaps, repurchase_curve, repurchase_cycle, repurchase_rate  # noqa: E402,F401
 
 try:  # RFM lives in its own module; re-exported here for the lifecycle namespace
     from .rfm import rfm_summary  # noqa: F401

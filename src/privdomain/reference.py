@@ -475,3 +475,96 @@ def beta_geo_probability_alive(r: float, alpha: float, a: float, b: float, x: fl
     alive, _ = quad(lambda p: (1 - p) ** x * w_alive * beta_dist.pdf(p, a, b), 0, 1, limit=200)
     dead, _ = quad(lambda p: p * (1 - p) ** (x - 1) * beta_dist.pdf(p, a, b), 0, 1, limit=200)
     return alive / (alive + dead)
+
+
+# --------------------------------------------------------------------------- repurchase and cohorts
+def _purchase_day_lists(events: pd.DataFrame, as_of: int) -> dict:
+    """Per person: sorted distinct purchase day numbers on or before ``as_of``."""
+    days: dict = defaultdict(set)
+    for ts, person, tp in zip(events["ts"], events["person_id"], events["touchpoint"]):
+        d = _beijing_day_number(ts)
+        if tp == "pay" and d <= as_of:
+            days[int(person)].add(d)
+    return {p: sorted(v) for p, v in days.items()}
+
+
+def repurchase_rate(events: pd.DataFrame, windows: list[int], as_of: int) -> pd.DataFrame:
+    """Reference for :func:`privdomain.repurchase.repurchase_rate` (one segment): a loop over buyers."""
+    lists = _purchase_day_lists(events, as_of)
+    rows = []
+    for w in windows:
+        buyers = repeat = late = 0
+        for days in lists.values():
+            if days[0] + w > as_of:
+                late += 1
+                continue
+            buyers += 1
+            repeat += len(days) > 1 and days[1] - days[0] <= w
+        rows.append((w, buyers, repeat, late))
+    return pd.DataFrame(rows, columns=["window_days", "buyers", "repurchasers", "not_observable"])
+
+
+def purchase_gaps(events: pd.DataFrame, as_of: int) -> list[tuple[int, bool]]:
+    """Reference gaps for :func:`privdomain.repurchase.purchase_gaps`: (days, repurchased) per purchase day."""
+    out = []
+    for days in _purchase_day_lists(events, as_of).values():
+        for a, b in zip(days, days[1:] + [None]):
+            out.append((b - a, True) if b is not None else (as_of - a, False))
+    return out
+
+
+def kaplan_meier(durations: list[float], observed: list[bool]) -> list[tuple[float, float]]:
+    """Product-limit estimate ``[(t, S(t))]`` at each event time (censored at t leave after t)."""
+    s, out = 1.0, []
+    for t in sorted({d for d, o in zip(durations, observed) if o}):
+        at_risk = sum(1 for d in durations if d >= t)
+        events_ = sum(1 for d, o in zip(durations, observed) if o and d == t)
+        s *= 1 - events_ / at_risk
+        out.append((t, s))
+    return out
+
+
+def cohort_table(events: pd.DataFrame, freq: str, cohort_on: str, active_on: str, as_of: int) -> pd.DataFrame:
+    """Reference for :func:`privdomain.cohorts.cohort_table` (one segment): loops over persons and periods.
+
+    Returns ``cohort`` (period start Timestamp), ``period``, ``cohort_size``, ``active``, ``revenue_fen``.
+    """
+    def key(d: int) -> int:
+        if freq == "W":
+            return d - (d + 3) % 7
+        ts = pd.Timestamp(d, unit="D")
+        return ts.year * 12 + ts.month - 1
+
+    def start(k: int) -> pd.Timestamp:
+        return pd.Timestamp(k, unit="D") if freq == "W" else pd.Timestamp(year=k // 12, month=k % 12 + 1, day=1)
+
+    def steps(a: int, b: int) -> int:
+        return (b - a) // 7 if freq == "W" else b - a
+
+    per: dict = defaultdict(list)
+    for ts, person, tp, fen in zip(events["ts"], events["person_id"], events["touchpoint"], events["amount_fen"]):
+        d = _beijing_day_number(ts)
+        if d <= as_of:
+            per[int(person)].append((d, tp, 0 if pd.isna(fen) else int(fen)))
+    size: dict = defaultdict(int)
+    active: dict = defaultdict(set)
+    revenue: dict = defaultdict(int)
+    for person, evs in per.items():
+        anchor = [d for d, tp, _ in evs if tp == "pay" or cohort_on == "first_touch"]
+        if not anchor:
+            continue
+        c = key(min(anchor))
+        size[c] += 1
+        for d, tp, fen in evs:
+            k = steps(c, key(d))
+            if k < 0:
+                continue
+            if tp == "pay" or active_on == "any":
+                active[(c, k)].add(person)
+            if tp == "pay":
+                revenue[(c, k)] += fen
+    rows = []
+    for c in sorted(size):
+        for k in range(steps(c, key(as_of)) + 1):
+            rows.append((start(c), k, size[c], len(active[(c, k)]), revenue[(c, k)]))
+    return pd.DataFrame(rows, columns=["cohort", "period", "cohort_size", "active", "revenue_fen"])
