@@ -1,0 +1,244 @@
+"""Turn a realised world into schema events, ids and id links (one block).
+
+Ids per surface (what the data carries in ``id_type`` / ``id_value``):
+
+=====================  ==================================================
+surface                id the surface sees
+=====================  ==================================================
+Official Account       ``oa_openid`` (follow, push, open, mp_click)
+Mini Program           ``mp_openid`` (visits, cart, MP orders, live, QR, shares)
+ads, groups            ``unionid``
+WeCom guide            ``wecom_external_id`` (add, chat, guide orders)
+store, SMS             ``phone_hash`` (the member's phone at the till / in the CRM)
+=====================  ==================================================
+
+An id value is a prefix plus a 64-bit hash of (seed, person, id type), so it
+does not reveal the person; ``phone_hash`` is :func:`population.phone_hash` of
+the CRM phone. ``id_links`` holds the pairs the platform knows (openid <->
+unionid), membership sign-up (unionid <-> phone_hash, CRM members only) and
+WeCom (external id <-> unionid), each missing with the scenario's
+``ids.missing`` probability.
+
+>>> ID_PREFIX["oa_openid"]
+'oa'
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import schema
+from . import population
+from .journeys import K, article_clicked, hash_uniform
+from .rng import exponential, mix
+from .scenario import AD_SURFACES
+
+TP = {t: i for i, t in enumerate(schema.TOUCHPOINTS)}
+CH = {c: i for i, c in enumerate(schema.CHANNELS)}
+IDT = {t: i for i, t in enumerate(schema.ID_TYPES)}
+ID_PREFIX = {"oa_openid": "oa", "mp_openid": "mp", "unionid": "un", "wecom_external_id": "wx", "phone_hash": "ph"}
+IDCOLS = ["campaign_id", "article_id", "live_id", "store_id", "guide_id", "product_id", "order_id", "amount_fen",
+          "referrer_person_id"]
+MIN = 1.0 / 1440
+ORDER_KIND_CHANNEL = {K["store"]: "store", K["guide"]: "guide", K["live"]: "live"}
+
+
+class _Buf:
+    def __init__(self):
+        self.parts: list[dict] = []
+
+    def add(self, t, person, tp: str, idt: str, channel: str | None = None, **ids):
+        n = len(t)
+        if n == 0:
+            return
+        d = {"t": np.asarray(t, np.float64), "person": np.asarray(person, np.int64),
+             "tp": np.full(n, TP[tp], np.int8), "ch": np.full(n, CH[channel or schema.CHANNEL_OF[tp]], np.int8),
+             "idt": np.full(n, IDT[idt], np.int8)}
+        for c in IDCOLS:
+            v = ids.get(c)
+            d[c] = np.full(n, -1, np.int64) if v is None else np.broadcast_to(np.asarray(v, np.int64), (n,))
+        self.parts.append(d)
+
+    def concat(self) -> dict[str, np.ndarray]:
+        keys = ["t", "person", "tp", "ch", "idt", *IDCOLS]
+        if not self.parts:
+            return {k: np.zeros(0) for k in keys}
+        return {k: np.concatenate([p[k] for p in self.parts]) for k in keys}
+
+
+def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.ndarray | None = None) -> pa.Array:
+    """The id value strings of (person, id type) pairs."""
+    key = (np.uint64(int(seed) & 0xFFFFFFFF) << np.uint64(40)) ^ (person_id.astype(np.uint64) * np.uint64(8) +
+                                                                  idt.astype(np.uint64))
+    h = mix(mix(key))
+    digits = pc.cast(pa.array(h), pa.string())
+    prefixes = np.array([ID_PREFIX[t] for t in schema.ID_TYPES], dtype=object)[idt]
+    out = pc.binary_join_element_wise(pa.array(prefixes, pa.string()), digits, "")
+    if phones is not None:
+        ph = idt == IDT["phone_hash"]
+        if ph.any():
+            vals = np.asarray(out.to_pylist(), dtype=object)
+            vals[ph] = population.phone_hash(phones[ph])
+            out = pa.array(vals, pa.string())
+    return out
+
+
+def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
+    """Events (schema order, sorted by time), id links and per-person facts of one block."""
+    sc, D = B["sc"], B["D"]
+    R = B["rows"]
+    real = W["realised"]
+    t = W["t"]
+    kind, person, item, gate = R["kind"], R["person"], R["item"], R["gate"]
+    buf = _Buf()
+    keys = B["key"] + np.arange(len(kind), dtype=np.uint64)
+    # ads
+    for s in AD_SURFACES:
+        if not sc.has(s):
+            continue
+        m = np.flatnonzero(real & (kind == K["ad"]) & (gate == sc.channels.index(s)))
+        buf.add(t[m], person[m], f"{s}_view", "unionid", campaign_id=item[m])
+        c = m[R["e1"][m]]
+        buf.add(t[c] + 0.5 * MIN, person[c], f"{s}_click", "unionid", campaign_id=item[c])
+        buf.add(t[c] + 1.0 * MIN, person[c], "mp_visit", "mp_openid")
+    m = np.flatnonzero(real & (kind == K["store"]))
+    buf.add(t[m], person[m], "store_visit", "phone_hash", store_id=item[m])
+    m = np.flatnonzero(real & (kind == K["mp"]))
+    buf.add(t[m], person[m], "mp_visit", "mp_openid")
+    # Official Account pushes, opens, clicks into the Mini Program
+    m = np.flatnonzero(real & (kind == K["oa"]))
+    if len(m):
+        buf.add(t[m], person[m], "oa_push", "oa_openid", article_id=item[m])
+        o = m[R["e1"][m]]
+        topen = t[o] + exponential(hash_uniform(keys[o], 41), 0.1)
+        buf.add(topen, person[o], "oa_article_open", "oa_openid", article_id=item[o])
+        clicked = article_clicked(B, treat, assignment)
+        cm = clicked[o]
+        buf.add(topen[cm] + MIN, person[o][cm], "mp_click", "oa_openid", article_id=item[o][cm])
+        buf.add(topen[cm] + 1.5 * MIN, person[o][cm], "mp_visit", "mp_openid")
+    m = np.flatnonzero(real & (kind == K["group"]))
+    buf.add(t[m], person[m], "group_message", "unionid")
+    m = np.flatnonzero(real & (kind == K["guide"]))
+    buf.add(t[m], person[m], "wecom_chat", "wecom_external_id", guide_id=item[m])
+    m = np.flatnonzero(real & (kind == K["live"]))
+    buf.add(t[m], person[m], "live_view", "mp_openid", live_id=item[m])
+    i = m[R["e1"][m]]
+    buf.add(t[i] + 2 * MIN, person[i], "live_interact", "mp_openid", live_id=item[i])
+    m = np.flatnonzero(real & (kind == K["sms"]))
+    buf.add(t[m], person[m], "sms", "phone_hash")
+    m = np.flatnonzero(real & (kind == K["qr"]))
+    buf.add(t[m], person[m], "qr_scan", "mp_openid")
+    # a friend's first touch carries the referrer
+    m = np.flatnonzero(real & (kind == K["friend"]))
+    ref_global = B["referrer"] + B["offset"]
+    buf.add(t[m], person[m], "mp_visit", "mp_openid", referrer_person_id=ref_global[person[m]])
+    # membership joins
+    J = W["joins"]
+    for c, tp, idt in (("official_account", "oa_follow", "oa_openid"), ("group", "group_join", "unionid"),
+                       ("guide", "wecom_add", "wecom_external_id")):
+        if c in J:
+            who = np.flatnonzero(J[c] < D)
+            buf.add(J[c][who], who, tp, idt, guide_id=B["guide"][who] if c == "guide" else None)
+    # purchases
+    rows = W["purchase_rows"]
+    if len(rows):
+        sec = W["secondary"]
+        pp = person[rows]
+        tpp = W["purchase_tp"]
+        k = kind[rows]
+        order_id = (np.int64(B["block"]) << np.int64(32)) + np.arange(1, len(rows) + 1, dtype=np.int64)
+        prod = W["product"] + 1
+        amt = W["amount_fen"]
+        ref = np.where(k == K["friend"], ref_global[pp], -1)
+        paid = sec["paid"]
+        refund = paid & sec["refund"] & (tpp + sec["refund_delay"] < D)
+        mpm = ~np.isin(k, list(ORDER_KIND_CHANNEL))
+        buf.add(tpp[mpm] - 3 * MIN, pp[mpm], "product_view", "mp_openid", product_id=prod[mpm],
+                referrer_person_id=ref[mpm])
+        buf.add(tpp[mpm] - 1 * MIN, pp[mpm], "add_to_cart", "mp_openid", product_id=prod[mpm],
+                referrer_person_id=ref[mpm])
+        for kk, chan, idt, col in ((None, "mini_program", "mp_openid", None), (K["store"], "store", "phone_hash",
+                                                                              "store_id"),
+                                   (K["guide"], "guide", "wecom_external_id", "guide_id"),
+                                   (K["live"], "live", "mp_openid", "live_id")):
+            sel = mpm if kk is None else (k == kk)
+            extra = {} if col is None else {col: item[rows][sel]}
+            common = dict(product_id=prod[sel], order_id=order_id[sel], amount_fen=amt[sel],
+                          referrer_person_id=ref[sel], **extra)
+            buf.add(tpp[sel], pp[sel], "order", idt, chan, **common)
+            ps = paid[sel]
+            buf.add(tpp[sel][ps] + MIN, pp[sel][ps], "pay", idt, chan,
+                    **{c: v[ps] for c, v in common.items()})
+            rs = refund[sel]
+            buf.add(tpp[sel][rs] + sec["refund_delay"][sel][rs], pp[sel][rs], "refund", idt, chan,
+                    **{c: v[rs] for c, v in common.items()})
+    sr = W["share_rows"]
+    buf.add(W["share_t"], person[sr], "share", "mp_openid")
+    ev = buf.concat()
+    keep = ev["t"] < D
+    ev = {c: v[keep] for c, v in ev.items()}
+    sec_of_day = np.floor(ev["t"] * 86400.0).astype(np.int64)
+    order = np.lexsort((ev["tp"], ev["person"], sec_of_day))
+    ev = {c: v[order] for c, v in ev.items()}
+    ev["sec"] = sec_of_day[order]
+    return ev
+
+
+def events_frame(B: dict, ev: dict, start_ns: int) -> pd.DataFrame:
+    """Schema events frame of one block (categorical text columns, nullable Int64 ids)."""
+    n_ev = len(ev["t"])
+    gid = ev["person"] + B["offset"]
+    codes = ev["idt"].astype(np.int64) * B["n"] + ev["person"]
+    used, inv = np.unique(codes, return_inverse=True)
+    idt_u = (used // B["n"]).astype(np.int8)
+    pers_u = used % B["n"]
+    phones = population.phone_numbers(pers_u + B["offset"], B["prof"]["prefix"][pers_u], B["seed"])
+    strings = id_strings(B["seed"], pers_u + B["offset"], idt_u, phones)
+    id_value = pd.Categorical.from_codes(inv.astype(np.int32), categories=pd.Index(strings.to_pylist(),
+                                                                                      dtype=object))
+    ts = pd.DatetimeIndex((start_ns + ev["sec"] * 1_000_000_000).astype("datetime64[ns]")).tz_localize("UTC")
+    df = {
+        "event_id": (np.int64(B["block"]) << np.int64(32)) + np.arange(n_ev, dtype=np.int64),
+        "ts": ts.tz_convert(schema.TIMEZONE),
+        "person_id": gid.astype(np.int64),
+        "id_type": pd.Categorical.from_codes(ev["idt"].astype(np.int8), categories=schema.ID_TYPES),
+        "id_value": id_value,
+        "touchpoint": pd.Categorical.from_codes(ev["tp"].astype(np.int8), categories=schema.TOUCHPOINTS),
+        "channel": pd.Categorical.from_codes(ev["ch"].astype(np.int8), categories=schema.CHANNELS),
+    }
+    for c in IDCOLS:
+        v = ev[c]
+        df[c] = pd.arrays.IntegerArray(np.where(v < 0, 0, v).astype(np.int64), v < 0)
+    return pd.DataFrame(df)
+
+
+def id_links_frame(B: dict, ev: dict, crm: np.ndarray) -> pd.DataFrame:
+    """Pairs of ids known to be one person, with some links missing (see module doc)."""
+    sc, n = B["sc"], B["n"]
+    seen = np.zeros((n, len(schema.ID_TYPES)), dtype=bool)
+    seen[ev["person"], ev["idt"].astype(np.int64)] = True
+    miss = sc.ids["missing"]
+    pkeys = (B["key"] ^ np.uint64(0x1D1D)) + np.arange(n, dtype=np.uint64)
+    member = np.isfinite(crm)
+    specs = [("oa_openid", "unionid", "platform", seen[:, IDT["oa_openid"]], miss["platform"], 51),
+             ("mp_openid", "unionid", "platform", seen[:, IDT["mp_openid"]], miss["platform"], 52),
+             ("wecom_external_id", "unionid", "wecom", seen[:, IDT["wecom_external_id"]], miss["wecom"], 53),
+             ("unionid", "phone_hash", "membership", member & seen.any(axis=1), miss["membership"], 54)]
+    parts = []
+    for a, b, src, has, p_miss, salt in specs:
+        who = np.flatnonzero(has & (hash_uniform(pkeys, salt) >= p_miss))
+        if not len(who):
+            continue
+        g = who + B["offset"]
+        ph = population.phone_numbers(g, B["prof"]["prefix"][who], B["seed"])
+        va = id_strings(B["seed"], g, np.full(len(who), IDT[a]), ph)
+        vb = id_strings(B["seed"], g, np.full(len(who), IDT[b]), ph)
+        parts.append(pd.DataFrame({"id_type_a": a, "id_value_a": np.asarray(va.to_pylist(), dtype=object),
+                                   "id_type_b": b, "id_value_b": np.asarray(vb.to_pylist(), dtype=object),
+                                   "source": src}))
+    if not parts:
+        return schema.empty("id_links")
+    return pd.concat(parts, ignore_index=True)

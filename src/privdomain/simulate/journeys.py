@@ -1,0 +1,664 @@
+"""The journey engine: candidate touches per person, realised per "world".
+
+One block of persons is simulated in two steps.
+
+1. :func:`make_block` draws everything that does not depend on which channels
+   are switched on: persons (entry channel, entry time ``t0``, latent traits,
+   dropout time ``tau``), the membership edges (will this person follow the
+   Official Account after an ad click? after what delay?) and the *candidate
+   touches* ("rows"): every ad view, store visit, Mini Program visit, article
+   push, group message, guide chat, live view, SMS and QR scan the person could
+   get, each with its time, its engagement draws (opened, clicked...), its
+   conversion uniform ``u`` and purchase time ``tp``. Candidates are generated
+   over the widest window any world could open (a lower bound of the join time),
+   so every world uses the same draws (common random numbers).
+2. :func:`run_world` takes a set of channels switched off (and an experiment
+   mode) and decides, fully vectorised over rows, which candidates happen:
+
+   * membership: ``join[c] = min over parents p of (arrival[p] + delay[p, c])``
+     for the edges that fire, with channels switched off removed;
+   * a touch happens if its channel is on, the person joined before it and
+     ``t < tau`` (churned persons unfollow and stop engaging);
+   * a touch triggers a purchase if ``u < p`` where ``p = base * interest *
+     affinity`` (times the coupon multiplier when treated), at ``tp = t + delay``
+     (lognormal delays give the long tail), kept if ``tp < min(tau, end)``;
+   * saturation: a person buys at most once per purchase cycle (``cycle_days``)
+     from "considered" triggers: the earliest trigger of a cycle wins, so
+     channels overlap and credit is not additive. Official Account article
+     orders are impulse orders and are not saturated (so the three article rates
+     are exactly the configured ones);
+   * after-sale touches (product QR scans after a purchase, SMS to CRM members)
+     are realised from the first pass of purchases and can add repurchases in
+     cycles without one;
+   * fission: paid purchases are shared with probability ``share_rate``;
+     each "pool" person (entry channel ``fission``) has one potential referrer
+     in the block and is brought by the referrer's first share (if they accept
+     and it comes before they would have arrived on their own, at ``t0``); a
+     friend gets a coupon touch that can convert at once. With fission off,
+     pool persons arrive organically at ``t0`` (Mini Program visits).
+
+Secondary draws of a purchase (paid, product, refund, share...) are a hash of
+the row's key, so they are the same in every world.
+
+>>> from privdomain.simulate.scenario import load_scenario
+>>> from privdomain.simulate.journeys import make_block, run_world
+>>> blk = make_block(load_scenario("tea"), seed=1, block=0, n=300)
+>>> w = run_world(blk)
+>>> bool(len(w["purchase_rows"]) > 0)
+True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import population
+from .rng import block_rng, exponential, lognormal_delay, mix
+from .scenario import AD_SURFACES, ENTRY_CHANNELS, Scenario
+
+KINDS = ["ad", "store", "mp", "oa", "group", "guide", "live", "sms", "qr", "friend"]
+K = {k: i for i, k in enumerate(KINDS)}
+#: where the order of a purchase triggered by each kind happens
+ORDER_CHANNEL = {"ad": "mini_program", "store": "store", "mp": "mini_program", "oa": "mini_program",
+                 "group": "mini_program", "guide": "guide", "live": "live", "sms": "mini_program",
+                 "qr": "mini_program", "friend": "mini_program"}
+GATE_OF = {"store": "store", "oa": "official_account", "group": "group", "guide": "guide", "live": "live",
+           "sms": "sms", "qr": "qr_code", "friend": "fission"}
+MEMBER = ["guide", "official_account", "group", "live"]
+INF = np.inf
+MONTH = 30.4
+ROWCOLS = ["person", "kind", "gate", "t", "item", "p", "u", "tp", "e1", "e2", "uc", "parent", "sat"]
+
+
+def hash_uniform(key: np.ndarray, salt: int) -> np.ndarray:
+    """Uniforms in [0, 1) from uint64 keys (counter-based: same key, same draw)."""
+    with np.errstate(over="ignore"):
+        h = mix(key ^ np.uint64((salt * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF))
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+# ---------------------------------------------------------------- helpers
+def _poisson_rows(rng, start, end, rate):
+    span = np.maximum(end - start, 0.0)
+    span = np.where(np.isfinite(span), span, 0.0)
+    n = rng.poisson(rate * span)
+    person = np.repeat(np.arange(len(start)), n)
+    t = start[person] + rng.random(len(person)) * span[person]
+    return person, t
+
+
+def _scheduled_rows(times, start, end):
+    k0 = np.searchsorted(times, np.where(np.isfinite(start), start, np.inf), "left")
+    k1 = np.searchsorted(times, np.minimum(end, np.inf), "left")
+    cnt = np.maximum(k1 - k0, 0)
+    person = np.repeat(np.arange(len(start)), cnt)
+    first = np.cumsum(cnt) - cnt
+    local = np.arange(len(person)) - np.repeat(first, cnt)
+    item = k0[person] + local
+    return person, item
+
+
+def schedule(sc: Scenario) -> dict[str, np.ndarray]:
+    """Scenario-wide schedules in days since start: articles (20:00), lives (20:00), SMS (10:00)."""
+    D = sc.days
+    out = {}
+    for name, key, per, hour in (("articles", "official_account", "articles_per_week", 20.0 / 24),
+                                 ("lives", "live", "sessions_per_month", 20.0 / 24),
+                                 ("sms", "sms", "per_month", 10.0 / 24)):
+        if sc.has(key) and sc.sections[key][per] > 0:
+            gap = (7.0 if per == "articles_per_week" else MONTH) / sc.sections[key][per]
+            n = int(np.floor((D - hour) / gap)) + 1
+            out[name] = np.floor(np.arange(n) * gap) + hour
+        else:
+            out[name] = np.zeros(0)
+    return out
+
+
+def campaign_windows(sc: Scenario, surface: str) -> np.ndarray:
+    """Start day of each campaign of an ad surface (equal windows over the period)."""
+    k = sc.sections[surface]["campaigns"]
+    return np.arange(k) * (sc.days / k)
+
+
+def campaign_id(surface: str, k: np.ndarray | int) -> np.ndarray | int:
+    return (AD_SURFACES.index(surface) + 1) * 100 + k
+
+
+# ---------------------------------------------------------------- block
+def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> dict:
+    """Draw one block of ``n`` persons and all their candidate touches (world-independent)."""
+    rng = block_rng(seed, block)
+    D = float(sc.days)
+    chans = sc.channels
+    entries = list(sc.entry)
+    entry = rng.choice(len(entries), n, p=np.array([sc.entry[e] for e in entries]))
+    entry_name = np.asarray(entries, dtype=object)[entry]
+    t0 = rng.random(n) * D
+    aff_names = [*chans, "mini_program"]
+    tr = population.draw_traits(rng, n, sc.traits, aff_names, t0)
+    prof = population.draw_profiles(rng, n)
+    B: dict = {"sc": sc, "seed": seed, "block": block, "n": n, "offset": offset, "D": D,
+               "entry": entry_name, "t0": t0, "prof": prof, **tr, "aff_names": aff_names,
+               "phase": rng.random(n) * sc.cycle_days,
+               "key": np.uint64(int(np.random.SeedSequence([int(seed), int(block)]).generate_state(1, np.uint64)[0])),
+               "sched": schedule(sc)}
+    nstores = sc.sections["store"]["stores"] if sc.has("store") else 1
+    B["store"] = rng.integers(0, nstores, n) + 1
+    gps = sc.sections["guide"]["guides_per_store"] if sc.has("guide") else 1
+    B["guide"] = (B["store"] - 1) * gps + rng.integers(0, gps, n) + 1
+    # membership edges
+    B["edges"] = {}
+    for c in MEMBER:
+        if not sc.has(c):
+            continue
+        sec = sc.sections[c]
+        for parent, q in sec["join"].items():
+            ok = rng.random(n) < q
+            delay = rng.exponential(max(sec["join_delay_days"], 1e-9), n) if sec["join_delay_days"] > 0 else \
+                np.zeros(n)
+            B["edges"][(parent, c)] = (ok, delay)
+    # fission pool
+    pool = entry_name == "fission"
+    B["pool"] = pool
+    nonpool = np.flatnonzero(~pool)
+    ref = np.full(n, -1)
+    if pool.any() and len(nonpool):
+        ref[pool] = nonpool[rng.integers(0, len(nonpool), int(pool.sum()))]
+    B["referrer"] = ref
+    fis = sc.sections.get("fission", {})
+    B["accept"] = rng.random(n) < fis.get("accept_rate", 0.0)
+    B["friend_delay"] = rng.exponential(fis.get("friend_delay_days", 1.0), n)
+    B["max_mult"] = _max_multiplier(sc)
+    # candidate touches, phase 0 (everyone but the pool), then phase 1 (the pool)
+    B["rows"] = _empty_rows()
+    reach0 = _entry_times(B, _all_on(B), np.full(n, INF), phase=0)
+    _add_phase_rows(B, rng, reach0, phase=0)
+    lb_share = _potential_first_share(B)
+    friend_lb = np.full(n, INF)
+    ok = pool & (ref >= 0) & B["accept"]
+    friend_lb[ok] = lb_share[ref[ok]] + B["friend_delay"][ok]
+    B["friend_lb"] = friend_lb
+    reach1 = _entry_times(B, _all_on(B), friend_lb, phase=1)
+    _add_phase_rows(B, rng, reach1, phase=1)
+    return B
+
+
+def _max_multiplier(sc: Scenario) -> float:
+    ct = sc.experiments.get("coupon_tiers")
+    return max([1.0] + [t["multiplier"] for t in ct["tiers"].values()]) if ct else 1.0
+
+
+def _all_on(B) -> np.ndarray:
+    return np.zeros(len(B["sc"].channels), dtype=bool)
+
+
+def _is_off(B, off: np.ndarray, channel: str) -> bool:
+    chans = B["sc"].channels
+    return channel not in chans or bool(off[chans.index(channel)])
+
+
+def _empty_rows() -> dict:
+    return {c: [] for c in ROWCOLS}
+
+
+def _append(R, **cols):
+    n = len(cols["person"])
+    defaults = {"item": 0, "p": 0.0, "u": 1.0, "tp": INF, "e1": False, "e2": False, "uc": 1.0, "parent": -1,
+                "sat": True, "gate": -1}
+    for c in ROWCOLS:
+        v = cols.get(c, defaults.get(c))
+        R[c].append(np.broadcast_to(np.asarray(v), (n,)) if np.ndim(v) == 0 else np.asarray(v))
+
+
+def _finish_rows(R) -> dict:
+    dtypes = {"person": np.int32, "kind": np.int8, "gate": np.int8, "t": np.float64, "item": np.int32,
+              "p": np.float32, "u": np.float32, "tp": np.float64, "e1": bool, "e2": bool, "uc": np.float32,
+              "parent": np.int64, "sat": bool}
+    return {c: np.concatenate([np.asarray(a, dtype=dtypes[c]) for a in R[c]]) if R[c] else
+            np.zeros(0, dtype=dtypes[c]) for c in ROWCOLS}
+
+
+def _entry_times(B, off, friend_time, phase: int) -> dict[str, np.ndarray]:
+    """Arrival time per entry route (inf where the person does not arrive that way)."""
+    e, t0, pool = B["entry"], B["t0"], B["pool"]
+    out = {}
+    in_phase = pool if phase == 1 else ~pool
+    for ch in ENTRY_CHANNELS:
+        if ch in ("fission", "mini_program"):
+            continue
+        on = not _is_off(B, off, ch)
+        out[ch] = np.where(in_phase & (e == ch) & on, t0, INF)
+    if phase == 1:
+        fis_on = not _is_off(B, off, "fission")
+        ft = np.where(pool & fis_on & (friend_time < t0), friend_time, INF)
+        out["fission"] = ft
+        out["mini_program"] = np.where(pool & ~np.isfinite(ft), t0, INF)
+    else:
+        out["fission"] = np.full(B["n"], INF)
+        out["mini_program"] = np.where(~pool & (e == "mini_program"), t0, INF)
+    return out
+
+
+def _first_by_person(n, person, t) -> np.ndarray:
+    out = np.full(n, INF)
+    if len(person):
+        np.minimum.at(out, person, t)
+    return out
+
+
+def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
+    """Membership join times: min over firing edges of parent arrival + delay."""
+    sc, n = B["sc"], B["n"]
+    src = dict(arrivals)
+    for c in MEMBER:
+        if not sc.has(c) or _is_off(B, off, c):
+            src[c] = np.full(n, INF)
+            continue
+        t = src.get(c, np.full(n, INF)) if c == "official_account" else np.full(n, INF)
+        for parent in sc.sections[c]["join"]:
+            ok, delay = B["edges"][(parent, c)]
+            t = np.minimum(t, np.where(ok, src.get(parent, np.full(n, INF)) + delay, INF))
+        src[c] = t
+    return src
+
+
+def _reach(arr: dict[str, np.ndarray]) -> np.ndarray:
+    """First arrival at the brand: the person's first touch (ads count from the first click)."""
+    keys = ["store", "official_account", "mini_program", "fission", *[s for s in AD_SURFACES if s + "_click" in arr]]
+    out = np.full(len(next(iter(arr.values()))), INF)
+    for k in keys:
+        kk = k + "_click" if k in AD_SURFACES else k
+        if kk in arr:
+            out = np.minimum(out, arr[kk])
+    return out
+
+
+def _aff(B, channel: str) -> np.ndarray:
+    return B["affinity"][:, B["aff_names"].index(channel)]
+
+
+def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
+    """Generate the candidate touches of one phase from lower-bound arrival/join times."""
+    sc, n, D = B["sc"], B["n"], B["D"]
+    R = _empty_rows()
+    interest, tau = B["interest"], B["tau"]
+    end = np.minimum(tau, D)
+    chans = sc.channels
+    arr = dict(entry)
+    # ads (phase 0 only: the pool never arrives by ads)
+    for s in AD_SURFACES:
+        if not sc.has(s) or phase == 1:
+            continue
+        sec = sc.sections[s]
+        who = np.flatnonzero(arr[s] < INF)
+        extra = rng.poisson(sec["views"] - 1.0, len(who))
+        person = np.concatenate([who, np.repeat(who, extra)])
+        t = np.concatenate([B["t0"][who], B["t0"][np.repeat(who, extra)] + rng.random(int(extra.sum())) *
+                            sec["view_days"]])
+        keep = t < D
+        person, t = person[keep], t[keep]
+        clicked = rng.random(len(t)) < sec["ctr"]
+        camp = campaign_id(s, np.searchsorted(campaign_windows(sc, s), t, "right") - 1)
+        tclick = t + 0.5 / 1440
+        p = np.where(clicked, sec["conversion"] * interest[person] * _aff(B, s)[person], 0.0)
+        tp = tclick + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        _append(R, person=person, kind=K["ad"], gate=chans.index(s), t=t, item=camp, p=p, u=rng.random(len(t)),
+                tp=tp, e1=clicked)
+        arr[s + "_click"] = _first_by_person(n, person[clicked], tclick[clicked])
+    joins = _joins(B, arr, _all_on(B))
+    reach = _reach(arr)
+    # store visits: the first at arrival, then repeat visits
+    if sc.has("store") and phase == 0:
+        sec = sc.sections["store"]
+        who = np.flatnonzero(arr["store"] < INF)
+        rp, rt = _poisson_rows(rng, arr["store"], end, sec["visits_per_month"] / MONTH)
+        person = np.concatenate([who, rp])
+        t = np.concatenate([arr["store"][who], rt])
+        p = sec["conversion"] * interest[person] * _aff(B, "store")[person]
+        _append(R, person=person, kind=K["store"], gate=chans.index("store"), t=t, item=B["store"][person], p=p,
+                u=rng.random(len(t)), tp=t + 10.0 / 1440)
+    # Mini Program visits (organic, never switched off)
+    sec = sc.sections["mini_program"]
+    person, t = _poisson_rows(rng, reach, end, sec["visits_per_month"] / MONTH)
+    p = sec["conversion"] * interest[person] * _aff(B, "mini_program")[person]
+    tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+    _append(R, person=person, kind=K["mp"], t=t, p=p, u=rng.random(len(t)), tp=tp)
+    # Official Account article pushes
+    if sc.has("official_account"):
+        sec = sc.sections["official_account"]
+        times = B["sched"]["articles"]
+        person, item = _scheduled_rows(times, joins["official_account"], end)
+        t = times[item]
+        m = len(t)
+        opened = rng.random(m) < sec["open_rate"]
+        uc = rng.random(m)
+        clicked = opened & (uc < sec["click_rate"])
+        topen = t + exponential(rng.random(m), 0.1)
+        tp = topen + 1.0 / 1440 + lognormal_delay(rng.random(m), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        _append(R, person=person, kind=K["oa"], gate=chans.index("official_account"), t=t, item=item + 1,
+                p=np.where(clicked, sec["conversion_rate"], 0.0), u=rng.random(m), tp=tp, e1=opened, e2=clicked,
+                uc=uc, sat=False)
+    for kind, ch, rate_key, per in (("group", "group", "messages_per_week", 7.0),
+                                    ("guide", "guide", "chats_per_week", 7.0)):
+        if not sc.has(ch):
+            continue
+        sec = sc.sections[ch]
+        person, t = _poisson_rows(rng, joins[ch], end, sec[rate_key] / per)
+        p = sec["conversion"] * interest[person] * _aff(B, ch)[person]
+        tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        item = B["guide"][person] if ch == "guide" else 0
+        _append(R, person=person, kind=K[kind], gate=chans.index(ch), t=t, item=item, p=p, u=rng.random(len(t)),
+                tp=tp)
+    if sc.has("live"):
+        sec = sc.sections["live"]
+        times = B["sched"]["lives"]
+        person, item = _scheduled_rows(times, joins["live"], end)
+        viewed = rng.random(len(person)) < sec["view_rate"]
+        person, item = person[viewed], item[viewed]
+        m = len(person)
+        t = times[item] + rng.random(m) * sec["hours"] / 24 * 0.6
+        p = sec["conversion"] * interest[person] * _aff(B, "live")[person]
+        tp = t + rng.random(m) * sec["hours"] / 24 * 0.4
+        _append(R, person=person, kind=K["live"], gate=chans.index("live"), t=t, item=item + 1, p=p,
+                u=rng.random(m), tp=tp, e1=rng.random(m) < sec["interact_rate"])
+    if phase == 1 and sc.has("fission"):
+        sec = sc.sections["fission"]
+        who = np.flatnonzero(np.isfinite(B["friend_lb"]) & B["pool"])
+        m = len(who)
+        dl = lognormal_delay(rng.random(m), 0.02, 1.0)
+        # t and tp are set per world (the friend's arrival); tp here stores the delay
+        _append(R, person=who, kind=K["friend"], gate=chans.index("fission"), t=B["friend_lb"][who],
+                p=sec["conversion"] * interest[who], u=rng.random(m), tp=dl)
+    R = _finish_rows(R)
+    # after-sale touches from the potential purchases of this phase
+    R2 = _empty_rows()
+    base = len(B["rows"]["person"]) if isinstance(B["rows"]["person"], np.ndarray) else 0
+    tp_eff = np.where(R["kind"] == K["friend"], R["t"] + R["tp"], R["tp"])
+    pot = (R["u"] < np.minimum(R["p"] * B["max_mult"], 1.0)) & (tp_eff < end[R["person"]])
+    if sc.has("official_account") and "article_redesign" in sc.experiments:
+        ex = sc.experiments["article_redesign"]
+        oa = (R["kind"] == K["oa"]) & R["e1"] & (R["uc"] < sc.sections["official_account"]["click_rate"] *
+                                                  ex["click_multiplier"])
+        pot |= oa & (R["u"] < sc.sections["official_account"]["conversion_rate"]) & (tp_eff < end[R["person"]])
+    pidx = np.flatnonzero(pot)
+    crm_lb = _first_by_person(n, R["person"][pidx], tp_eff[pidx])
+    if sc.has("store") and phase == 0:
+        crm_lb = np.minimum(crm_lb, arr["store"])
+    if sc.has("qr_code"):
+        sec = sc.sections["qr_code"]
+        keys = B["key"] + (np.uint64(base) + pidx.astype(np.uint64))
+        scan = hash_uniform(keys, 11) < sec["scan_rate"]
+        par = pidx[scan]
+        person = R["person"][par]
+        t = tp_eff[par] + exponential(rng.random(len(par)), sec["scan_delay_days"])
+        keep = t < end[person]
+        par, person, t = par[keep], person[keep], t[keep]
+        p = sec["conversion"] * interest[person] * _aff(B, "qr_code")[person]
+        tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        _append(R2, person=person, kind=K["qr"], gate=chans.index("qr_code"), t=t, p=p, u=rng.random(len(t)),
+                tp=tp, parent=par + base)
+    if sc.has("sms"):
+        sec = sc.sections["sms"]
+        times = B["sched"]["sms"]
+        person, item = _scheduled_rows(times, crm_lb, np.minimum(tau + 60.0, D))
+        t = times[item]
+        p = sec["conversion"] * interest[person] * _aff(B, "sms")[person]
+        tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        _append(R2, person=person, kind=K["sms"], gate=chans.index("sms"), t=t, item=item + 1, p=p,
+                u=rng.random(len(t)), tp=tp)
+    R2 = _finish_rows(R2)
+    allrows = {c: np.concatenate([np.asarray(B["rows"][c], dtype=R[c].dtype) if len(B["rows"][c]) else
+                                  np.zeros(0, R[c].dtype), R[c], R2[c]]) for c in ROWCOLS}
+    B["rows"] = allrows
+    B.setdefault("phase_rows", []).append((base, len(allrows["person"])))
+    if phase == 0:
+        B["arrivals0_lb"] = arr
+
+
+def _potential_first_share(B) -> np.ndarray:
+    """Earliest possible first share per person over all worlds (for the pool's lower bound)."""
+    sc, n, R = B["sc"], B["n"], B["rows"]
+    out = np.full(n, INF)
+    if not sc.has("fission"):
+        return out
+    end = np.minimum(B["tau"], B["D"])
+    pot = (R["u"] < np.minimum(R["p"] * B["max_mult"], 1.0)) & (R["tp"] < end[R["person"]])
+    idx = np.flatnonzero(pot)
+    d = _secondary(B, idx)
+    ok = d["paid"] & d["share"]
+    np.minimum.at(out, R["person"][idx[ok]], R["tp"][idx[ok]] + d["share_delay"][ok])
+    return out
+
+
+def _secondary(B, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Hash-based draws of candidate purchases: paid, share, refund, product, quantity."""
+    sc = B["sc"]
+    keys = B["key"] + idx.astype(np.uint64)
+    o = sc.orders
+    fis = sc.sections.get("fission", {"share_rate": 0.0})
+    return {
+        "paid": hash_uniform(keys, 1) < o["pay_rate"],
+        "share": hash_uniform(keys, 2) < fis["share_rate"],
+        "share_delay": exponential(hash_uniform(keys, 3), 0.5),
+        "refund": hash_uniform(keys, 4) < o["refund_rate"],
+        "refund_delay": exponential(hash_uniform(keys, 5), o["refund_delay_days"]),
+        "u_product": hash_uniform(keys, 6),
+        "qty": 1 + (hash_uniform(keys, 7) < o["second_item_rate"]).astype(np.int64),
+        "u_arm": hash_uniform(keys, 8),
+    }
+
+
+# ---------------------------------------------------------------- worlds
+def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str = "none",
+              assignment: dict | None = None) -> dict:
+    """Realise one world: channels in ``off`` switched off; experiment mode ``treat``.
+
+    ``treat`` is ``"none"`` (nobody treated), ``"all"`` (every eligible person
+    treated) or ``"assigned"`` (the random arms in ``assignment``: person-level
+    boolean arrays per experiment, see :func:`privdomain.simulate.orders.assign`).
+
+    Returns a dict with the purchases (row index, time, paid, amount...), the
+    realised rows mask, membership join times, CRM join times, shares, and the
+    pool's arrival times.
+    """
+    sc, n, D = B["sc"], B["n"], B["D"]
+    chans = sc.channels
+    offm = np.array([c in off for c in chans], dtype=bool)
+    R = B["rows"]
+    t = R["t"].copy()
+    tp = R["tp"].copy()
+    gate_on = np.ones(len(t), dtype=bool)
+    g = R["gate"]
+    has_gate = g >= 0
+    gate_on[has_gate] = ~offm[g[has_gate]]
+    person = R["person"]
+    kind = R["kind"]
+    p = R["p"].astype(np.float64)
+    # experiments change probabilities
+    p = _apply_experiments(B, p, treat, assignment)
+    out = {"off": frozenset(off), "treat": treat}
+    # ---- phase 0
+    arr0 = _entry_times(B, offm, np.full(n, INF), phase=0)
+    arr0 = _ad_clicks(B, arr0, offm, phase_range=B["phase_rows"][0])
+    joins0 = _joins(B, arr0, offm)
+    reach0 = _reach(arr0)
+    buy0, real0 = _phase_purchases(B, B["phase_rows"][0], t, tp, p, gate_on, joins0, reach0, arr0, offm)
+    # ---- fission: the pool's arrival
+    friend = np.full(n, INF)
+    if sc.has("fission") and not offm[chans.index("fission")]:
+        first_share = _first_share(B, buy0, n, tp)
+        ok = B["pool"] & (B["referrer"] >= 0) & B["accept"]
+        friend[ok] = first_share[B["referrer"][ok]] + B["friend_delay"][ok]
+    a, b = B["phase_rows"][1]
+    fr = np.flatnonzero(kind[a:b] == K["friend"]) + a
+    arr1 = _entry_times(B, offm, friend, phase=1)
+    if len(fr):
+        ft = arr1["fission"][person[fr]]
+        t[fr] = ft
+        tp[fr] = ft + R["tp"][fr]
+    joins1 = _joins(B, arr1, offm)
+    reach1 = _reach(arr1)
+    buy1, real1 = _phase_purchases(B, B["phase_rows"][1], t, tp, p, gate_on, joins1, reach1, arr1, offm)
+    realised = np.concatenate([real0, real1])
+    rows = np.concatenate([buy0, buy1])
+    rows.sort()
+    sec = _secondary(B, rows)
+    pr = person[rows]
+    out.update({
+        "t": t, "tp_all": tp, "realised": realised, "purchase_rows": rows, "purchase_person": pr,
+        "purchase_tp": tp[rows], "paid": sec["paid"], "secondary": sec,
+        "joins": {c: np.where(B["pool"], joins1[c], joins0[c]) for c in MEMBER if c in joins0},
+        "arrival": {k: np.minimum(arr0.get(k, INF), arr1.get(k, INF)) for k in set(arr0) | set(arr1)},
+        "friend": np.where(np.isfinite(arr1["fission"]), arr1["fission"], INF),
+        "reach": np.where(B["pool"], reach1, reach0),
+    })
+    from .orders import amounts
+
+    out["amount_fen"], out["product"] = amounts(B, rows, sec, treat, assignment, p_rows=None)
+    out["crm"] = _crm(B, out)
+    if sc.has("fission") and not offm[chans.index("fission")]:
+        ok = sec["paid"] & sec["share"] & (tp[rows] + sec["share_delay"] < D)
+        out["share_rows"] = rows[ok]
+        out["share_t"] = tp[rows][ok] + sec["share_delay"][ok]
+    else:
+        out["share_rows"] = np.zeros(0, np.int64)
+        out["share_t"] = np.zeros(0)
+    return out
+
+
+def _ad_clicks(B, arr, offm, phase_range):
+    R = B["rows"]
+    a, b = phase_range
+    for s in AD_SURFACES:
+        if not B["sc"].has(s):
+            continue
+        sel = np.flatnonzero((R["kind"][a:b] == K["ad"]) & (R["gate"][a:b] == B["sc"].channels.index(s)) &
+                             R["e1"][a:b]) + a
+        if offm[B["sc"].channels.index(s)]:
+            arr[s + "_click"] = np.full(B["n"], INF)
+        else:
+            arr[s + "_click"] = _first_by_person(B["n"], R["person"][sel], R["t"][sel] + 0.5 / 1440)
+    return arr
+
+
+def _phase_purchases(B, rng_, t, tp, p, gate_on, joins, reach, arr, offm):
+    sc = B["sc"]
+    a, b = rng_
+    R = B["rows"]
+    person = R["person"][a:b]
+    kind = R["kind"][a:b]
+    tt = t[a:b]
+    tau = B["tau"][person]
+    end = np.minimum(tau, B["D"])
+    real = gate_on[a:b].copy()
+    # membership-gated kinds
+    for k, c in (("oa", "official_account"), ("group", "group"), ("guide", "guide"), ("live", "live")):
+        m = kind == K[k]
+        if m.any():
+            jt = joins[c][person[m]]
+            real[m] &= (tt[m] >= jt) & (tt[m] < tau[m])
+    m = kind == K["mp"]
+    real[m] &= (tt[m] >= reach[person[m]]) & (tt[m] < tau[m])
+    m = kind == K["store"]
+    if m.any():
+        real[m] &= np.isfinite(arr["store"][person[m]])
+    m = kind == K["friend"]
+    real[m] &= np.isfinite(tt[m])
+    pass2 = (kind == K["sms"]) | (kind == K["qr"])
+    tpp = tp[a:b]
+    conv = real & (R["u"][a:b] < p[a:b]) & (tpp < end)
+    c1 = np.flatnonzero(conv & ~pass2)
+    keep1 = _dedupe(B, c1 + a, person[c1], tpp[c1], R["sat"][a:b][c1], tp)
+    # CRM join: first purchase, or the store visit
+    crm = _first_by_person(B["n"], R["person"][keep1], tp[keep1])
+    if sc.has("store"):
+        crm = np.minimum(crm, arr["store"])
+    # after-sale touches
+    ms = kind == K["sms"]
+    real[ms] &= tt[ms] >= crm[person[ms]]
+    mq = np.flatnonzero(kind == K["qr"])
+    if len(mq):
+        is_buy = np.zeros(len(R["person"]), dtype=bool)
+        is_buy[keep1] = _secondary(B, keep1)["paid"]
+        real[mq] &= is_buy[R["parent"][a:b][mq]]
+    conv2 = real & pass2 & (R["u"][a:b] < p[a:b]) & (tpp < end)
+    c2 = np.flatnonzero(conv2)
+    keep2 = _dedupe(B, c2 + a, person[c2], tpp[c2], np.ones(len(c2), bool), tp, taken=keep1)
+    return np.concatenate([keep1, keep2]), real
+
+
+def _dedupe(B, rows, person, tp, sat, tp_all, taken=None):
+    """Keep non-saturating purchases and the earliest saturating one per person and cycle."""
+    cyc = B["sc"].cycle_days
+    bucket = np.floor((tp + B["phase"][person]) / cyc).astype(np.int64)
+    key = person.astype(np.int64) * 1_000_000 + bucket
+    s = np.flatnonzero(sat)
+    if taken is not None and len(taken):
+        R = B["rows"]
+        tperson = R["person"][taken].astype(np.int64)
+        tkey = tperson * 1_000_000 + np.floor((tp_all[taken] + B["phase"][tperson]) / cyc).astype(np.int64)
+        s = s[~np.isin(key[s], tkey)]
+    order = s[np.lexsort((tp[s], key[s]))]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = key[order][1:] != key[order][:-1]
+    kept = np.concatenate([rows[order[first]], rows[~sat]])
+    return np.sort(kept)
+
+
+def _first_share(B, buy_rows, n, tp_all):
+    out = np.full(n, INF)
+    if not len(buy_rows):
+        return out
+    sec = _secondary(B, buy_rows)
+    ok = sec["paid"] & sec["share"]
+    tpx = tp_all[buy_rows]
+    np.minimum.at(out, B["rows"]["person"][buy_rows[ok]], tpx[ok] + sec["share_delay"][ok])
+    return out
+
+
+def _crm(B, w) -> np.ndarray:
+    crm = _first_by_person(B["n"], w["purchase_person"], w["purchase_tp"])
+    if B["sc"].has("store"):
+        crm = np.minimum(crm, w["arrival"].get("store", INF))
+    return crm
+
+
+def treated(B, name: str, treat: str, assignment: dict | None) -> np.ndarray:
+    """Per person: treated in experiment ``name`` under mode ``treat``."""
+    n = B["n"]
+    if treat == "none" or name not in B["sc"].experiments:
+        return np.zeros(n, dtype=bool)
+    eligible = B["eligible"][name]
+    if treat == "all":
+        return eligible
+    return eligible & assignment[name]
+
+
+def article_clicked(B, treat: str, assignment: dict | None) -> np.ndarray:
+    """Clicked flag of every row (only OA rows can be clicked), with the article redesign applied."""
+    R, sc = B["rows"], B["sc"]
+    clicked = R["e2"].copy()
+    ex = sc.experiments.get("article_redesign")
+    if ex is None or treat == "none":
+        return clicked
+    s = (ex["start"] - sc.start).days
+    tr = treated(B, "article_redesign", treat, assignment)
+    m = (R["kind"] == K["oa"]) & (R["t"] >= s) & (R["t"] < s + ex["days"]) & tr[R["person"]]
+    clicked[m] = R["e1"][m] & (R["uc"][m] < sc.sections["official_account"]["click_rate"] * ex["click_multiplier"])
+    return clicked
+
+
+def _apply_experiments(B, p, treat, assignment):
+    sc = B["sc"]
+    R = B["rows"]
+    if "article_redesign" in sc.experiments and treat != "none":
+        oa = R["kind"] == K["oa"]
+        cl = article_clicked(B, treat, assignment)
+        p = np.where(oa, np.where(cl, sc.sections["official_account"]["conversion_rate"], 0.0), p)
+    ct = sc.experiments.get("coupon_tiers")
+    if ct is None or treat == "none":
+        return p
+    s = (ct["start"] - sc.start).days
+    inwin = (R["t"] >= s) & (R["t"] < s + ct["days"])
+    mult = np.where(treated(B, "coupon_tiers", treat, assignment), B["tier_mult"], 1.0)
+    return np.where(inwin, p * mult[R["person"]], p)

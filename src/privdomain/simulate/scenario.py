@@ -1,0 +1,393 @@
+"""Scenario definitions: load a YAML preset, check every key, resolve defaults.
+
+A scenario says who is reached (population, entry mix over channels), how the
+channels feed each other (join probabilities and delays), how often each
+channel touches a member, how likely a touch is to trigger a purchase and after
+what delay, the catalogue, coupons/experiments and the id fragmentation.
+Presets live in ``synthetic/scenarios/*.yaml`` (shipped as package data under
+``privdomain/scenarios``). :func:`load_scenario` validates every key and raises
+:class:`ScenarioError` naming the key and the broken rule.
+
+Examples
+--------
+>>> from privdomain.simulate.scenario import load_scenario, list_scenarios
+>>> list_scenarios()
+['apparel', 'beauty', 'eyewear', 'sportswear', 'tea']
+>>> sc = load_scenario("tea")
+>>> sc.name, sc.start.isoformat()
+('tea', '2024-01-01')
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+AD_SURFACES = ["moments_ad", "search_ad", "channels_ad"]
+#: switchable channel families the simulator knows, in the order of the membership graph
+SWITCHABLE = [*AD_SURFACES, "store", "guide", "official_account", "group", "live", "sms", "qr_code", "fission"]
+#: channels a person can be acquired through
+ENTRY_CHANNELS = [*AD_SURFACES, "store", "official_account", "mini_program", "fission"]
+#: which channels each member channel may be joined from
+JOIN_PARENTS = {
+    "guide": [*AD_SURFACES, "store"],
+    "official_account": [*AD_SURFACES, "store", "guide", "mini_program", "fission"],
+    "group": ["official_account", "guide"],
+    "live": ["official_account", "group"],
+}
+HEADLINES = ["touchpoints_per_buyer", "repurchase_lift", "roi_30d_over_same_day", "article_rates", "guide_order_share"]
+
+
+class ScenarioError(ValueError):
+    """A scenario file breaks a rule; the message names the file, the key and the rule."""
+
+
+def _presets_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent / "scenarios"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[3] / "synthetic" / "scenarios"  # pragma: no cover
+
+
+def list_scenarios() -> list[str]:
+    """Names of the bundled presets.
+
+    >>> "beauty" in list_scenarios()
+    True
+    """
+    return sorted(p.stem for p in _presets_dir().glob("*.yaml"))
+
+
+# ---------------------------------------------------------------- the rules
+# A rule is (kind, extra): "num" >= lo [<= hi], "int", "prob", "date", "str", "dict", "list".
+NUM = ("num", 0.0, None)
+PROB = ("num", 0.0, 1.0)
+POS = ("pos", 0.0, None)
+INT1 = ("int", 1, None)
+INT0 = ("int", 0, None)
+DELAY = {"median_days": POS, "sigma": NUM}
+
+DEFAULTS: dict[str, Any] = {
+    "title": "",
+    "description": "",
+    "persons": 10_000,
+    "block_size": 20_000,
+    "cycle_days": 30.0,
+    "traits": {"interest_shape": 2.0, "affinity_sigma": 0.4, "lifetime_days": 365.0, "lifetime_shape": 2.0,
+               "organic_share": 0.0},
+    "mini_program": {"visits_per_month": 0.3, "conversion": 0.02, "delay": {"median_days": 0.05, "sigma": 1.0}},
+    "orders": {"pay_rate": 0.9, "refund_rate": 0.04, "refund_delay_days": 5.0, "second_item_rate": 0.15},
+    "ids": {"missing": {"platform": 0.05, "membership": 0.3, "wecom": 0.1}},
+    "experiments": {},
+}
+
+SECTION_RULES: dict[str, dict[str, Any]] = {
+    "ad": {"campaigns": INT1, "budget_yuan": NUM, "views": ("num", 1.0, None), "view_days": POS, "ctr": PROB,
+           "conversion": PROB, "delay": DELAY},
+    "store": {"stores": INT1, "visits_per_month": NUM, "conversion": PROB, "join_delay_days": NUM},
+    "guide": {"join": "join", "join_delay_days": NUM, "guides_per_store": INT1, "chats_per_week": NUM,
+              "conversion": PROB, "delay": DELAY},
+    "official_account": {"join": "join", "join_delay_days": NUM, "articles_per_week": NUM, "open_rate": PROB,
+                         "click_rate": PROB, "conversion_rate": PROB, "delay": DELAY},
+    "group": {"join": "join", "join_delay_days": NUM, "messages_per_week": NUM, "conversion": PROB, "delay": DELAY},
+    "live": {"join": "join", "join_delay_days": NUM, "sessions_per_month": NUM, "view_rate": PROB,
+             "interact_rate": PROB, "conversion": PROB, "hours": POS},
+    "mini_program": {"visits_per_month": NUM, "conversion": PROB, "delay": DELAY},
+    "sms": {"per_month": NUM, "conversion": PROB, "delay": DELAY},
+    "qr_code": {"scan_rate": PROB, "scan_delay_days": POS, "conversion": PROB, "delay": DELAY},
+    "fission": {"share_rate": PROB, "accept_rate": PROB, "conversion": PROB, "friend_delay_days": POS},
+    "orders": {"pay_rate": PROB, "refund_rate": PROB, "refund_delay_days": POS, "second_item_rate": PROB},
+    "traits": {"interest_shape": POS, "affinity_sigma": NUM, "lifetime_days": POS, "lifetime_shape": POS,
+               "organic_share": PROB},
+}
+PRODUCT_RULES = {"name": ("str",), "category": ("str",), "price_yuan": POS, "weight": POS, "new": ("bool",)}
+TIER_RULES = {"min_purchases": INT0, "max_purchases": INT0, "multiplier": POS, "discount": PROB}
+COUPON_RULES = {"start": ("date",), "days": INT1, "holdout": PROB, "tiers": "tiers"}
+ARTICLE_EXP_RULES = {"start": ("date",), "days": INT1, "holdout": PROB, "click_multiplier": POS}
+TOP_KEYS = {"name", "title", "description", "calibration", "start", "end", "persons", "block_size", "cycle_days",
+            "entry", "traits", "products", "orders", "ids", "experiments", "mini_program", *SWITCHABLE}
+CALIBRATION_RULES = {"case": ("str",), "figure": ("str",), "headline": ("str",), "target": NUM, "tolerance": POS,
+                     "persons": INT1}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. Section dicts hold resolved values (defaults filled in).
+
+    ``channels`` lists the switchable channel families present, in graph order.
+    """
+
+    name: str
+    title: str
+    description: str
+    calibration: dict[str, Any]
+    start: dt.date
+    end: dt.date
+    persons: int
+    block_size: int
+    cycle_days: float
+    entry: dict[str, float]
+    traits: dict[str, float]
+    sections: dict[str, dict[str, Any]]
+    products: list[dict[str, Any]]
+    orders: dict[str, float]
+    ids: dict[str, Any]
+    experiments: dict[str, dict[str, Any]]
+    source: str = ""
+    channels: list[str] = field(default_factory=list)
+
+    @property
+    def days(self) -> int:
+        """Length of the simulated period in days (end inclusive)."""
+        return (self.end - self.start).days + 1
+
+    def has(self, channel: str) -> bool:
+        return channel in self.sections
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved parameters as plain JSON-able data."""
+        out = {
+            "name": self.name, "title": self.title, "description": self.description,
+            "calibration": self.calibration, "start": self.start.isoformat(), "end": self.end.isoformat(),
+            "persons": self.persons, "block_size": self.block_size, "cycle_days": self.cycle_days,
+            "entry": self.entry, "traits": self.traits, "products": self.products, "orders": self.orders,
+            "ids": self.ids, "channels": self.channels,
+            "experiments": {k: _jsonable(v) for k, v in self.experiments.items()},
+        }
+        out.update({k: v for k, v in self.sections.items()})
+        return _jsonable(out)
+
+    def replace(self, **changes: Any) -> Scenario:
+        """A copy with some top-level fields changed (re-validated)."""
+        raw = self.to_dict()
+        raw.pop("channels", None)
+        raw.update(changes)
+        return parse_scenario(raw, source=self.source)
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, dt.date):
+        return x.isoformat()
+    return x
+
+
+def load_scenario(scenario: str | os.PathLike | Scenario) -> Scenario:
+    """Load and validate a preset by name, a YAML path, or pass a Scenario through.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the file, the key (dotted path) and the rule it breaks.
+
+    Examples
+    --------
+    >>> load_scenario("beauty").channels[:2]
+    ['moments_ad', 'search_ad']
+    """
+    if isinstance(scenario, Scenario):
+        return scenario
+    text = str(scenario)
+    path = Path(text)
+    if not path.suffix and not path.exists():
+        path = _presets_dir() / f"{text}.yaml"
+        if not path.exists():
+            raise ScenarioError(f"unknown scenario {text!r}: not a file and not a preset "
+                                f"(presets: {', '.join(list_scenarios())})")
+    if not path.exists():
+        raise ScenarioError(f"{path}: no such scenario file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ScenarioError(f"{path.name}: not valid YAML: {e}") from None
+    return parse_scenario(raw, source=path.name)
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source or "scenario"
+
+    def fail(self, key: str, rule: str, value: Any = None) -> None:
+        got = "" if value is None else f" (got {value!r})"
+        raise ScenarioError(f"{self.source}: {key}: {rule}{got}")
+
+    def value(self, key: str, v: Any, rule: Any) -> Any:
+        kind = rule[0]
+        if kind in ("num", "pos"):
+            lo, hi = rule[1], rule[2]
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                self.fail(key, "must be a number", v)
+            if kind == "pos" and not v > lo:
+                self.fail(key, f"must be a number > {lo:g}", v)
+            if kind == "num" and v < lo:
+                self.fail(key, f"must be a number >= {lo:g}", v)
+            if hi is not None and v > hi:
+                self.fail(key, f"must be a number between {lo:g} and {hi:g}", v)
+            return float(v)
+        if kind == "int":
+            if isinstance(v, bool) or not isinstance(v, int):
+                self.fail(key, "must be an integer", v)
+            if v < rule[1]:
+                self.fail(key, f"must be an integer >= {rule[1]}", v)
+            return int(v)
+        if kind == "str":
+            if not isinstance(v, str):
+                self.fail(key, "must be text", v)
+            return v
+        if kind == "bool":
+            if not isinstance(v, bool):
+                self.fail(key, "must be true or false", v)
+            return v
+        if kind == "date":
+            if isinstance(v, dt.datetime):
+                v = v.date()
+            if isinstance(v, str):
+                try:
+                    v = dt.date.fromisoformat(v)
+                except ValueError:
+                    self.fail(key, "must be a date YYYY-MM-DD", v)
+            if not isinstance(v, dt.date):
+                self.fail(key, "must be a date YYYY-MM-DD", v)
+            return v
+        raise AssertionError(kind)  # pragma: no cover
+
+    def mapping(self, key: str, v: Any) -> dict:
+        if not isinstance(v, dict):
+            self.fail(key, "must be a mapping of keys to values", v)
+        return v
+
+    def section(self, key: str, v: Any, rules: dict[str, Any], defaults: dict | None = None,
+                required: bool = True) -> dict[str, Any]:
+        v = self.mapping(key, v)
+        unknown = [k for k in v if k not in rules]
+        if unknown:
+            self.fail(f"{key}.{unknown[0]}", f"unknown key (allowed: {', '.join(rules)})")
+        merged = {**copy.deepcopy(defaults or {}), **v}
+        out: dict[str, Any] = {}
+        for k, rule in rules.items():
+            if k not in merged:
+                if required:
+                    self.fail(f"{key}.{k}", "required key is missing")
+                continue
+            sub = f"{key}.{k}"
+            if isinstance(rule, dict):
+                out[k] = self.section(sub, merged[k], rule)
+            elif rule in ("join", "tiers"):
+                out[k] = merged[k]  # checked by the caller
+            else:
+                out[k] = self.value(sub, merged[k], rule)
+        return out
+
+
+def parse_scenario(raw: Any, source: str = "") -> Scenario:
+    """Validate a scenario given as a dict (as read from YAML); fill defaults.
+
+    >>> parse_scenario({"name": "x"}, source="x.yaml")
+    Traceback (most recent call last):
+    ...
+    privdomain.simulate.scenario.ScenarioError: x.yaml: start: required key is missing
+    """
+    c = _Checker(source)
+    raw = c.mapping("(top level)", raw)
+    unknown = sorted(k for k in raw if k not in TOP_KEYS)
+    if unknown:
+        c.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
+    for k in ("name", "start", "end", "entry", "products"):
+        if k not in raw:
+            c.fail(k, "required key is missing")
+    name = c.value("name", raw["name"], ("str",))
+    start = c.value("start", raw["start"], ("date",))
+    end = c.value("end", raw["end"], ("date",))
+    if end <= start:
+        c.fail("end", f"must be after start ({start.isoformat()})", end.isoformat())
+    persons = c.value("persons", raw.get("persons", DEFAULTS["persons"]), INT1)
+    block_size = c.value("block_size", raw.get("block_size", DEFAULTS["block_size"]), INT1)
+    cycle = c.value("cycle_days", raw.get("cycle_days", DEFAULTS["cycle_days"]), POS)
+    sections: dict[str, dict[str, Any]] = {}
+    for ch in [*SWITCHABLE, "mini_program"]:
+        if ch not in raw and ch != "mini_program":
+            continue
+        rules = SECTION_RULES["ad" if ch in AD_SURFACES else ch]
+        sections[ch] = c.section(ch, raw.get(ch, {}), rules, DEFAULTS.get(ch) if ch == "mini_program" else None)
+    for ch, sec in sections.items():
+        if "join" in sec:
+            join = c.mapping(f"{ch}.join", sec["join"])
+            for parent, p in join.items():
+                if parent not in JOIN_PARENTS[ch]:
+                    c.fail(f"{ch}.join.{parent}", f"cannot join {ch} from {parent} "
+                                                  f"(allowed: {', '.join(JOIN_PARENTS[ch])})")
+                if parent not in sections and parent != "mini_program":
+                    c.fail(f"{ch}.join.{parent}", f"joins from a channel the scenario does not have ({parent})")
+                c.value(f"{ch}.join.{parent}", p, PROB)
+            sec["join"] = {k: float(v) for k, v in join.items()}
+    if "live" in sections and not ({"official_account", "group"} & set(sections)):
+        c.fail("live", "live streams need an official_account or group section to reach viewers")
+    entry = c.mapping("entry", raw["entry"])
+    for k, v in entry.items():
+        if k not in ENTRY_CHANNELS:
+            c.fail(f"entry.{k}", f"not an entry channel (allowed: {', '.join(ENTRY_CHANNELS)})")
+        if k not in sections and k != "mini_program":
+            c.fail(f"entry.{k}", f"entry through a channel the scenario does not have ({k}); add a {k} section")
+        c.value(f"entry.{k}", v, PROB)
+    total = sum(float(v) for v in entry.values())
+    if abs(total - 1.0) > 1e-6:
+        c.fail("entry", "shares must sum to 1", round(total, 6))
+    traits = c.section("traits", raw.get("traits", {}), SECTION_RULES["traits"], DEFAULTS["traits"])
+    orders = c.section("orders", raw.get("orders", {}), SECTION_RULES["orders"], DEFAULTS["orders"])
+    prods = raw["products"]
+    if not isinstance(prods, list) or not prods:
+        c.fail("products", "must be a non-empty list of products", prods)
+    products = []
+    for i, p in enumerate(prods):
+        sec = c.section(f"products[{i}]", p, PRODUCT_RULES, {"weight": 1.0, "new": False})
+        products.append(sec)
+    ids_raw = c.mapping("ids", raw.get("ids", DEFAULTS["ids"]))
+    missing = c.section("ids.missing", ids_raw.get("missing", {}),
+                        {"platform": PROB, "membership": PROB, "wecom": PROB}, DEFAULTS["ids"]["missing"])
+    extra = [k for k in ids_raw if k != "missing"]
+    if extra:
+        c.fail(f"ids.{extra[0]}", "unknown key (allowed: missing)")
+    experiments: dict[str, dict[str, Any]] = {}
+    exps = c.mapping("experiments", raw.get("experiments", {}))
+    for ename, e in exps.items():
+        key = f"experiments.{ename}"
+        if ename == "coupon_tiers":
+            sec = c.section(key, e, COUPON_RULES)
+            tiers = c.mapping(f"{key}.tiers", sec["tiers"])
+            if not tiers:
+                c.fail(f"{key}.tiers", "needs at least one tier")
+            sec["tiers"] = {t: c.section(f"{key}.tiers.{t}", tv, TIER_RULES, {"discount": 0.0})
+                            for t, tv in tiers.items()}
+            for t, tv in sec["tiers"].items():
+                if tv["max_purchases"] < tv["min_purchases"]:
+                    c.fail(f"{key}.tiers.{t}.max_purchases", "must be >= min_purchases", tv["max_purchases"])
+        elif ename == "article_redesign":
+            if "official_account" not in sections:
+                c.fail(key, "needs an official_account section")
+            sec = c.section(key, e, ARTICLE_EXP_RULES)
+        else:
+            c.fail(key, "unknown experiment (allowed: coupon_tiers, article_redesign)")
+        if not start <= sec["start"] <= end:
+            c.fail(f"{key}.start", f"must lie between start and end ({start} .. {end})", sec["start"].isoformat())
+        experiments[ename] = sec
+    cal = c.section("calibration", raw.get("calibration", {}), CALIBRATION_RULES,
+                    {"case": "", "figure": "", "headline": "", "target": 0.0, "tolerance": 1.0, "persons": 10_000})
+    if cal["headline"] and cal["headline"] not in HEADLINES:
+        c.fail("calibration.headline", f"unknown headline (allowed: {', '.join(HEADLINES)})", cal["headline"])
+    title = c.value("title", raw.get("title", ""), ("str",))
+    desc = c.value("description", raw.get("description", ""), ("str",))
+    channels = [ch for ch in SWITCHABLE if ch in sections]
+    return Scenario(name=name, title=title, description=desc, calibration=cal, start=start, end=end,
+                    persons=persons, block_size=block_size, cycle_days=cycle,
+                    entry={k: float(v) for k, v in entry.items()}, traits=traits, sections=sections,
+                    products=products, orders=orders, ids={"missing": missing}, experiments=experiments,
+                    source=source, channels=channels)

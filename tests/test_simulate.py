@@ -1,0 +1,207 @@
+"""The simulator: valid datasets, determinism, scenario errors, ids, truth files."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import privdomain
+from privdomain import schema
+from privdomain.simulate import ScenarioError, list_scenarios, load_scenario, simulate
+from privdomain.simulate.scenario import parse_scenario
+
+
+@pytest.fixture(scope="module")
+def beauty(tmp_path_factory):
+    out = tmp_path_factory.mktemp("beauty")
+    return simulate("beauty", persons=3000, seed=7, out=out, truth=True, shapley_sample=1500)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_presets_are_the_five_cases():
+    assert list_scenarios() == ["apparel", "beauty", "eyewear", "sportswear", "tea"]
+
+
+def test_simulated_dataset_passes_validation(beauty):
+    report = privdomain.validate(beauty.path)
+    assert report.ok
+    assert report.row_counts["persons"] == 3000
+    m = beauty.manifest
+    assert (m["scenario"], m["seed"], m["persons"], m["start"], m["end"]) == ("beauty", 7, 3000, "2024-01-01",
+                                                                            "2024-12-31")
+
+
+def test_same_seed_gives_identical_bytes_whatever_the_workers(tmp_path):
+    sc = load_scenario("tea").replace(block_size=700)
+    a = simulate(sc, persons=2000, seed=5, out=tmp_path / "a", truth=True, workers=1, shapley_sample=500)
+    b = simulate(sc, persons=2000, seed=5, out=tmp_path / "b", truth=True, workers=2, shapley_sample=500)
+    da, db = _digest(a.path), _digest(b.path)
+    assert len(list((a.path / "events").glob("*.parquet"))) == 3
+    assert da == db
+
+
+def test_another_seed_gives_other_data(tmp_path):
+    a = simulate("tea", persons=500, seed=1, out=tmp_path / "a", truth=False).read()
+    b = simulate("tea", persons=500, seed=2, out=tmp_path / "b", truth=False).read()
+    assert len(a) != len(b) or not a["ts"].equals(b["ts"])
+
+
+def test_every_touchpoint_is_used_by_some_preset(tmp_path):
+    seen: set[str] = set()
+    for name in list_scenarios():
+        ev = simulate(name, persons=800, seed=1, out=tmp_path / name, truth=False).read(columns=["touchpoint"])
+        seen |= set(ev["touchpoint"].astype(str))
+    assert seen == set(schema.TOUCHPOINTS)
+
+
+def test_events_carry_the_ids_of_their_kind(beauty):
+    ev = beauty.read()
+    has = {c: ev[c].notna() for c in ["campaign_id", "article_id", "live_id", "store_id", "guide_id", "product_id",
+                                      "order_id", "amount_fen"]}
+    tp = ev["touchpoint"]
+    assert has["campaign_id"][tp.isin(schema.AD_VIEWS + schema.AD_CLICKS)].all()
+    assert has["article_id"][tp.isin(["oa_push", "oa_article_open", "mp_click"])].all()
+    assert has["live_id"][tp.isin(["live_view", "live_interact"])].all()
+    assert has["guide_id"][tp.isin(["wecom_add", "wecom_chat"])].all()
+    orders = tp.isin(schema.ORDER_TOUCHPOINTS)
+    assert has["order_id"][orders].all() and has["amount_fen"][orders].all() and has["product_id"][orders].all()
+    assert set(ev.loc[orders, "channel"]) <= set(schema.ORDER_CHANNELS)
+    live_orders = orders & (ev["channel"] == "live")
+    assert has["live_id"][live_orders].all() and live_orders.any()
+    assert ev["event_id"].is_unique
+    id_of = {"oa_push": "oa_openid", "mp_visit": "mp_openid", "wecom_chat": "wecom_external_id",
+             "group_message": "unionid"}
+    for t, idt in id_of.items():
+        assert (ev.loc[tp == t, "id_type"] == idt).all(), t
+
+
+def test_pay_follows_its_order_with_the_same_amount(beauty):
+    ev = beauty.read()
+    o = ev[ev.touchpoint == "order"].set_index("order_id")
+    p = ev[ev.touchpoint == "pay"].set_index("order_id")
+    assert p.index.isin(o.index).all()
+    joined = p.join(o, rsuffix="_o")
+    assert (joined["amount_fen"] == joined["amount_fen_o"]).all()
+    assert (joined["ts"] > joined["ts_o"]).all()
+    assert (joined["person_id"] == joined["person_id_o"]).all()
+
+
+def test_friends_brought_by_a_share_carry_the_referrer(beauty):
+    ev = beauty.read()
+    ref = ev[ev["referrer_person_id"].notna()]
+    assert len(ref) > 0
+    shares = ev[ev.touchpoint == "share"].groupby("person_id")["ts"].min()
+    first = ref.groupby("person_id").first()
+    # the referrer shared before the friend's first touch
+    assert (shares.reindex(first["referrer_person_id"].astype("int64")).to_numpy() < first["ts"].to_numpy()).all()
+    persons = beauty.read("persons").set_index("person_id")
+    assert (persons.loc[first.index, "acquisition_channel"] == "fission").all()
+
+
+def test_id_links_join_surface_ids_of_one_person(beauty):
+    ev = beauty.read(columns=["person_id", "id_type", "id_value"]).drop_duplicates()
+    links = beauty.read("id_links")
+    owner = dict(zip(zip(ev["id_type"].astype(str), ev["id_value"].astype(str)), ev["person_id"]))
+    checked = 0
+    for r in links.itertuples():
+        a, b = owner.get((r.id_type_a, r.id_value_a)), owner.get((r.id_type_b, r.id_value_b))
+        if a is not None and b is not None:
+            assert a == b
+            checked += 1
+    assert checked > 100
+    # some links are missing, as configured
+    oa = ev[ev.id_type == "oa_openid"]
+    linked = links[links.id_type_a == "oa_openid"]
+    assert 0.85 < len(linked) / len(oa) < 1.0
+    # ids do not collide across persons
+    assert not ev.duplicated(["id_type", "id_value"]).any()
+
+
+def test_phone_hash_of_the_crm_phone_is_the_store_id(tmp_path):
+    from privdomain.simulate.population import phone_hash
+
+    ds = simulate("tea", persons=500, seed=1, out=tmp_path, truth=False)
+    ev = ds.read()
+    persons = ds.read("persons").set_index("person_id")
+    st = ev[ev.touchpoint == "store_visit"].drop_duplicates("person_id")
+    phones = persons.loc[st["person_id"], "phone"]
+    assert phones.notna().all()
+    assert list(phone_hash(phones.tolist())) == st["id_value"].astype(str).tolist()
+
+
+def test_truth_files_have_the_contract_columns(beauty):
+    t = beauty.path / "truth"
+    cols = {
+        "stages": ["person_id", "stage", "valid_from", "valid_to"],
+        "incrementality": ["channel", "conversions", "revenue_fen", "conversions_without", "revenue_without_fen",
+                           "incremental_conversions", "incremental_revenue_fen", "share_conversions",
+                           "share_revenue"],
+        "shapley": ["channel", "shapley_conversions", "shapley_revenue_fen", "se_conversions", "se_revenue_fen",
+                    "share_conversions", "share_revenue", "persons_sampled"],
+        "experiments": ["experiment", "arm", "outcome", "true_effect", "unit"],
+    }
+    for name, want in cols.items():
+        df = pd.read_parquet(t / f"{name}.parquet")
+        assert list(df.columns)[:len(want)] == want, name
+    inc = pd.read_parquet(t / "incrementality.parquet")
+    assert set(inc["channel"]) == set(load_scenario("beauty").channels)
+    assert (inc["incremental_conversions"] >= 0).all()
+    params = (t / "params.json").read_text()
+    assert "open_rate" in params and "click_rate" in params and "conversion_rate" in params
+    traits = pd.read_parquet(t / "persons.parquet")
+    assert {"interest", "price_sensitivity", "purchase_rate", "churn_hazard"} <= set(traits.columns)
+
+
+def test_truth_timestamps_are_beijing_time(beauty):
+    st = pd.read_parquet(beauty.path / "truth" / "stages.parquet")
+    assert str(st["valid_from"].dtype) == "datetime64[ns, Asia/Shanghai]"
+    assert set(st["stage"]) <= {"prospect", "new", "active", "loyal", "dormant", "churned", "resurrected"}
+
+
+def test_switching_every_channel_off_leaves_only_organic_visits():
+    from privdomain.simulate.journeys import make_block, run_world
+
+    sc = load_scenario("beauty")
+    B = make_block(sc, seed=1, block=0, n=1000)
+    w_all = run_world(B)
+    w_none = run_world(B, off=set(sc.channels))
+    assert w_none["paid"].sum() < w_all["paid"].sum()
+    # nobody is reached except organic Mini Program entrants
+    reached = np.isfinite(w_none["reach"])
+    assert set(B["entry"][reached]) <= {"mini_program", "fission"}
+
+
+@pytest.mark.parametrize("change, key, rule", [
+    ({"persons": -3}, "persons", "must be an integer >= 1"),
+    ({"entry": {"store": 0.5, "mini_program": 0.4, "official_account": 0.0, "fission": 0.0}}, "entry",
+     "shares must sum to 1"),
+    ({"cycle_days": "weekly"}, "cycle_days", "must be a number"),
+    ({"colour": "red"}, "colour", "unknown key"),
+    ({"end": "2023-01-01"}, "end", "must be after start"),
+])
+def test_bad_scenario_names_the_key_and_the_rule(change, key, rule):
+    raw = load_scenario("tea").to_dict()
+    raw.pop("channels")
+    raw.update(change)
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(raw, source="bad.yaml")
+    msg = str(e.value)
+    assert msg.startswith(f"bad.yaml: {key}") and rule in msg
+
+
+def test_bad_nested_key_is_named_with_its_path(tmp_path):
+    f = tmp_path / "bad.yaml"
+    text = (Path(privdomain.__file__).parent / "scenarios" / "tea.yaml").read_text(encoding="utf-8")
+    f.write_text(text.replace("open_rate: 0.1", "open_rate: 1.7"), encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"bad.yaml: official_account.open_rate: must be a number between 0 and 1"):
+        load_scenario(f)
+    with pytest.raises(ScenarioError, match="unknown scenario"):
+        load_scenario("no_such_brand")
