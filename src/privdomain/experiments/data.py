@@ -55,6 +55,7 @@ def campaign_frame(
     window_days: int = 30,
     pre_days: int = 90,
     tiers: Mapping[str, tuple[int, int | None]] | None = None,
+    arm_sep: str | None = ":",
     assignments: TableLike | None = None,
     con: Any | None = None,
 ) -> pd.DataFrame:
@@ -70,7 +71,10 @@ def campaign_frame(
     * ``pre_purchases``, ``pre_revenue`` = pay events / yuan in ``[t0 - pre_days, t0)``
       (the CUPED covariates);
     * ``segment`` = coupon tier from ``prior_purchases`` (``tiers`` maps a name to
-      an inclusive ``(min, max)`` range; default :data:`TEA_TIERS`).
+      an inclusive ``(min, max)`` range; default :data:`TEA_TIERS`), unless every
+      arm label reads ``"<segment><arm_sep><arm>"`` (e.g. ``"regular:treatment"``,
+      arms randomised within tiers, as the simulator writes them): then the label
+      is split into ``segment`` and ``arm`` (``attrs["segment_from"]`` says which).
 
     Parameters
     ----------
@@ -138,11 +142,18 @@ def campaign_frame(
     df = df.sort_values("person_id").reset_index(drop=True)
     ints = ["orders", "prior_purchases", "pre_purchases"]
     df[ints] = df[ints].astype("int64")
+    arm_col = df["arm"].astype(str)
+    split = arm_sep is not None and bool(arm_col.str.contains(arm_sep, regex=False).all())
+    if split:  # "<segment><sep><arm>": the segment was part of the randomisation (stratified arms)
+        parts = arm_col.str.rsplit(arm_sep, n=1, expand=True)
+        segment, arm_values = parts[0].to_numpy(dtype=object), parts[1].to_numpy(dtype=object)
+    else:
+        segment, arm_values = _tiers(df["prior_purchases"].to_numpy(), tiers), df["arm"].to_numpy(dtype=object)
     out = pd.DataFrame({
         "person_id": df["person_id"].astype("int64"),
-        "arm": df["arm"].astype(object),
+        "arm": arm_values,
         "assigned_at": pd.to_datetime(df["assigned_at"]),
-        "segment": _tiers(df["prior_purchases"].to_numpy(), tiers),
+        "segment": segment,
         "prior_purchases": df["prior_purchases"],
         "pre_purchases": df["pre_purchases"],
         "pre_revenue": df["pre_revenue_fen"].astype("int64") / 100,
@@ -152,6 +163,7 @@ def campaign_frame(
         "revenue": df["revenue_fen"].astype("int64") / 100,
     })
     out.attrs["assigned"] = len(out)
+    out.attrs["segment_from"] = "arm label" if split else "prior purchases"
     out.attrs["arms"] = {str(k): int(v) for k, v in out["arm"].value_counts().sort_index().items()}
     return out
 
