@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..backend import TableLike, execute, to_table
-from ..schema import ORDER_TOUCHPOINTS, PURCHASE
+from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
 
 #: Default coupon tiers by purchases made before assignment: ``{tier: (min, max)}``
@@ -172,18 +172,25 @@ def touchpoint_frame(
     events: TableLike,
     *,
     touchpoints: Sequence[str] | None = None,
+    exclude_channels: Sequence[str] = ("mini_program",),
     con: Any | None = None,
 ) -> pd.DataFrame:
     """Per person: which touchpoints they met before their first purchase, and whether they bought.
 
     A buyer's touches count if strictly before their first ``pay``; a non-buyer's
-    touches all count. Order, pay and refund events are not touchpoints here.
+    touches all count. Order, pay and refund events are not touchpoints here, and
+    by default neither are the Mini Program's own steps (visit, product view, add
+    to cart): they are the purchase path itself, nearly everyone who buys passes
+    through them, so as "drivers" they only restate the outcome.
     Every person with any event gets a row.
 
     Parameters
     ----------
     touchpoints
         Touchpoints to keep as columns (default: every one seen, sorted).
+    exclude_channels
+        Channel families (:data:`privdomain.schema.CHANNEL_OF`) whose touchpoints
+        are left out; ``()`` keeps them all.
 
     Returns
     -------
@@ -194,15 +201,17 @@ def touchpoint_frame(
     Examples
     --------
     >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 09:00", "oa_article_open"), (1, "2024-05-01 10:00", "pay"),
-    ...                    (1, "2024-05-02 10:00", "sms"), (2, "2024-05-01 09:00", "sms")])
+    >>> ev = events_frame([(1, "2024-05-01 09:00", "oa_article_open"), (1, "2024-05-01 09:30", "mp_visit"),
+    ...                    (1, "2024-05-01 10:00", "pay"), (1, "2024-05-02 10:00", "sms"),
+    ...                    (2, "2024-05-01 09:00", "sms")])
     >>> touchpoint_frame(ev).values.tolist()
     [[1, 1, 1, 0], [2, 0, 0, 1]]
     """
     e = to_table(events, "events", con=con)
     first = e.filter(e.touchpoint == PURCHASE).group_by("person_id").agg(first_pay=e.ts.min())
     persons = e.select("person_id").distinct()
-    touches = e.filter(~e.touchpoint.isin(ORDER_TOUCHPOINTS))
+    skip = list(ORDER_TOUCHPOINTS) + [tp for tp, ch in CHANNEL_OF.items() if ch in set(exclude_channels)]
+    touches = e.filter(~e.touchpoint.isin(skip))
     tj = touches.left_join(first, touches.person_id == first.person_id)
     tj = tj.filter(tj.first_pay.isnull() | (tj.ts < tj.first_pay))
     counts = execute(tj.group_by([tj.person_id, tj.touchpoint]).agg(n=tj.count()), con=con)

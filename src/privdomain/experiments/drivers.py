@@ -50,8 +50,9 @@ def purchase_drivers(
         0/1 outcome column.
     features
         Touchpoint columns (default: every column except ``person_id``, the
-        outcome and the covariates). Columns that never vary cannot be estimated:
-        they are left out and listed in ``attrs["dropped"]``.
+        outcome and the covariates). Columns that never vary, or repeat an earlier
+        column exactly, cannot be estimated: they are left out and listed with
+        the reason in ``attrs["dropped"]``.
     covariates
         Adjustment columns (profile, pre-period activity); reported too.
 
@@ -85,6 +86,15 @@ def purchase_drivers(
     if y.min() == y.max():
         raise ValueError(f"drivers frame: outcome {outcome!r} never varies: every person has {int(y[0])}")
     dropped = {c: "constant" for c in [*features, *covariates] if df[c].nunique() < 2}
+    seen: dict[bytes, str] = {}
+    for c in [*features, *covariates]:
+        if c in dropped:
+            continue
+        key = df[c].to_numpy(dtype=float).tobytes()
+        if key in seen:  # e.g. product_view and add_to_cart always together: not separable
+            dropped[c] = f"identical to {seen[key]}"
+        else:
+            seen[key] = c
     terms = [c for c in [*features, *covariates] if c not in dropped]
     if not terms:
         raise ValueError("drivers frame: no feature varies across persons")
@@ -95,6 +105,7 @@ def purchase_drivers(
         raise ValueError(f"logistic regression failed ({err}): are some features collinear?") from None
     z = stats.norm.ppf(1 - alpha / 2)
     rows = []
+    np_err = np.seterr(over="ignore")  # a near-separated feature has an infinite upper odds ratio: keep inf
     for j, term in enumerate(terms, start=1):
         b, se = float(res.params[j]), float(res.bse[j])
         rows.append({
@@ -105,6 +116,7 @@ def purchase_drivers(
             "kind": "covariate" if term in covariates else "touchpoint",
             "share_touched": float(df[term].mean()),
         })
+    np.seterr(**np_err)
     out = tidy(rows).sort_values("odds_ratio", ascending=False).reset_index(drop=True)
     out.attrs["note"] = ASSOCIATION_NOTE
     out.attrs["dropped"] = dropped
