@@ -205,3 +205,18 @@ def test_bad_nested_key_is_named_with_its_path(tmp_path):
         load_scenario(f)
     with pytest.raises(ScenarioError, match="unknown scenario"):
         load_scenario("no_such_brand")
+
+
+def test_cli_simulate_writes_a_valid_dataset(tmp_path):
+    from typer.testing import CliRunner
+
+    from privdomain.cli import app
+
+    out = tmp_path / "eye"
+    res = CliRunner().invoke(app, ["simulate", "--scenario", "eyewear", "--persons", "400", "--seed", "3",
+                                   "--out", str(out), "--truth"])
+    assert res.exit_code == 0, res.output
+    assert privdomain.validate(out).ok
+    assert (out / "truth" / "shapley.parquet").exists()
+    bad = CliRunner().invoke(app, ["simulate", "--scenario", "no_such", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "unknown scenario" in bad.output

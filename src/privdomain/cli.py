@@ -39,6 +39,28 @@ def validate(
 
 
 @app.command()
+def simulate(
+    scenario: str = typer.Option("beauty", "--scenario", help="A preset name or a scenario YAML path."),
+    persons: int = typer.Option(None, "--persons", help="Population size (default: the scenario's)."),
+    seed: int = typer.Option(1, "--seed", help="Seed: same seed, same bytes."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default synthetic/data/<scenario>)."),
+    truth: bool = typer.Option(False, "--truth/--no-truth", help="Also write the ground truth in OUT/truth/."),
+    workers: int = typer.Option(1, "--workers", help="Processes over person blocks (output does not change)."),
+) -> None:
+    """Simulate a scenario and write a dataset folder (with a progress bar)."""
+    from .simulate import ScenarioError
+    from .simulate import simulate as run
+
+    try:
+        ds = run(scenario, persons=persons, seed=seed, out=out, truth=truth, workers=workers, progress=True)
+    except ScenarioError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(2) from None
+    counts = ds.manifest["row_counts"]
+    typer.echo(f"{ds.path}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+@app.command()
 def report(
     case: list[str] = typer.Option(None, "--case", help="A case to build (repeat for several): beauty, tea, sportswear, apparel, eyewear."),
     all_cases: bool = typer.Option(False, "--all", help="Build every case study and the topic notebooks."),

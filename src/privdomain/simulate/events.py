@@ -33,7 +33,7 @@ import pyarrow.compute as pc
 from .. import schema
 from . import population
 from .journeys import K, article_clicked, hash_uniform
-from .rng import exponential, mix
+from .rng import mix
 from .scenario import AD_SURFACES
 
 TP = {t: i for i, t in enumerate(schema.TOUCHPOINTS)}
@@ -94,7 +94,6 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     t = W["t"]
     kind, person, item, gate = R["kind"], R["person"], R["item"], R["gate"]
     buf = _Buf()
-    keys = B["key"] + np.arange(len(kind), dtype=np.uint64)
     # ads
     for s in AD_SURFACES:
         if not sc.has(s):
@@ -113,7 +112,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     if len(m):
         buf.add(t[m], person[m], "oa_push", "oa_openid", article_id=item[m])
         o = m[R["e1"][m]]
-        topen = t[o] + exponential(hash_uniform(keys[o], 41), 0.1)
+        topen = t[o] + R["t2"][o]
         buf.add(topen, person[o], "oa_article_open", "oa_openid", article_id=item[o])
         clicked = article_clicked(B, treat, assignment)
         cm = clicked[o]

@@ -67,7 +67,7 @@ GATE_OF = {"store": "store", "oa": "official_account", "group": "group", "guide"
 MEMBER = ["guide", "official_account", "group", "live"]
 INF = np.inf
 MONTH = 30.4
-ROWCOLS = ["person", "kind", "gate", "t", "item", "p", "u", "tp", "e1", "e2", "uc", "parent", "sat"]
+ROWCOLS = ["person", "kind", "gate", "t", "item", "p", "u", "tp", "e1", "e2", "uc", "parent", "sat", "t2"]
 
 
 def hash_uniform(key: np.ndarray, salt: int) -> np.ndarray:
@@ -204,7 +204,7 @@ def _empty_rows() -> dict:
 def _append(R, **cols):
     n = len(cols["person"])
     defaults = {"item": 0, "p": 0.0, "u": 1.0, "tp": INF, "e1": False, "e2": False, "uc": 1.0, "parent": -1,
-                "sat": True, "gate": -1}
+                "sat": True, "gate": -1, "t2": 0.0}
     for c in ROWCOLS:
         v = cols.get(c, defaults.get(c))
         R[c].append(np.broadcast_to(np.asarray(v), (n,)) if np.ndim(v) == 0 else np.asarray(v))
@@ -213,7 +213,7 @@ def _append(R, **cols):
 def _finish_rows(R) -> dict:
     dtypes = {"person": np.int32, "kind": np.int8, "gate": np.int8, "t": np.float64, "item": np.int32,
               "p": np.float32, "u": np.float32, "tp": np.float64, "e1": bool, "e2": bool, "uc": np.float32,
-              "parent": np.int64, "sat": bool}
+              "parent": np.int64, "sat": bool, "t2": np.float32}
     return {c: np.concatenate([np.asarray(a, dtype=dtypes[c]) for a in R[c]]) if R[c] else
             np.zeros(0, dtype=dtypes[c]) for c in ROWCOLS}
 
@@ -337,7 +337,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         tp = topen + 1.0 / 1440 + lognormal_delay(rng.random(m), sec["delay"]["median_days"], sec["delay"]["sigma"])
         _append(R, person=person, kind=K["oa"], gate=chans.index("official_account"), t=t, item=item + 1,
                 p=np.where(clicked, sec["conversion_rate"], 0.0), u=rng.random(m), tp=tp, e1=opened, e2=clicked,
-                uc=uc, sat=False)
+                uc=uc, sat=False, t2=topen - t)
     for kind, ch, rate_key, per in (("group", "group", "messages_per_week", 7.0),
                                     ("guide", "guide", "chats_per_week", 7.0)):
         if not sc.has(ch):
