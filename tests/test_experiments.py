@@ -727,6 +727,18 @@ def test_confounding_table_lines_naive_and_adjusted_odds_ratios_up_with_the_trut
     assert bool(t.loc["sms", "naive_covers"])
 
 
+def test_a_touchpoint_met_only_by_buyers_is_flagged_as_not_converged():
+    import warnings
+
+    df = ex.simulate_touchpoints(2000, seed=46)
+    df["coupon_page"] = df["purchased"]  # perfect separation
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        r = ex.purchase_drivers(df, features=["sms", "coupon_page"])
+    assert r.attrs["converged"] is False
+    assert ex.purchase_drivers(df, features=["sms", "group_join"]).attrs["converged"] is True
+
+
 def test_constant_features_are_reported_not_silently_dropped():
     df = ex.simulate_touchpoints(2000, seed=42).assign(qr_scan=0)
     df["live_interact"] = df["live_view"]

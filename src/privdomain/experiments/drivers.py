@@ -62,7 +62,9 @@ def purchase_drivers(
         One row per term: the tidy columns on the log-odds scale (``estimate`` =
         ``b_k``) plus ``odds_ratio``, ``or_ci_low``, ``or_ci_high``, ``kind``
         (``"touchpoint"`` / ``"covariate"``); sorted by odds ratio, descending.
-        ``attrs["note"]`` says these are associations; ``attrs["dropped"]``.
+        ``attrs["note"]`` says these are associations; ``attrs["dropped"]``;
+        ``attrs["converged"]`` is False when the fit did not converge (a touchpoint
+        met almost only by buyers or only by non-buyers: separation).
 
     Examples
     --------
@@ -120,6 +122,9 @@ def purchase_drivers(
     out = tidy(rows).sort_values("odds_ratio", ascending=False).reset_index(drop=True)
     out.attrs["note"] = ASSOCIATION_NOTE
     out.attrs["dropped"] = dropped
+    # False when the likelihood did not converge: usually a touchpoint that (almost) only
+    # buyers or only non-buyers met (separation); its odds ratio is then huge or ~0 and unreliable
+    out.attrs["converged"] = bool(res.mle_retvals.get("converged", True))
     return out
 
 
