@@ -161,13 +161,16 @@ def rfm_summary(
     if value_scale is None:
         value_scale = 100.0 if value_col == "amount_fen" else 1.0
 
-    t = to_table(transactions, "events", con=con)
     cols = [person_col, time_col] + ([value_col] if value_col else [])
-    missing = [c for c in cols if c not in t.columns]
+    day_col = None  # an integer column of Beijing epoch days, precomputed for pandas input
+    if isinstance(transactions, pd.DataFrame) and merge_period == "D":
+        transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only)
+    t = to_table(transactions, "events", con=con)
+    missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:
         raise ValueError(f"rfm_summary: column(s) {missing} not in the table (columns: {list(t.columns)})")
-    tdt = t[time_col].type()
-    if not (tdt.is_timestamp() or tdt.is_date()):
+    tdt = t[day_col or time_col].type()
+    if not (tdt.is_timestamp() or tdt.is_date() or day_col):
         raise ValueError(f"rfm_summary: column {time_col!r} must be a timestamp or date, got {tdt}")
 
     # -- what is left out, counted in one pass -------------------------------------------
@@ -176,7 +179,10 @@ def rfm_summary(
     end = None if observation_end is None else _as_timestamp(observation_end)
     after = None
     if end is not None:
-        if merge_period == "D":
+        if day_col:
+            end = end.normalize()
+            after = t[day_col] > int((end - pd.Timestamp("1970-01-01")).days)
+        elif merge_period == "D":
             end = end.normalize()
             bound = end + pd.Timedelta(days=1)
             after = t[time_col] >= (ibis.date(bound.date()) if tdt.is_date() else ibis.timestamp(bound.to_pydatetime()))
@@ -190,7 +196,7 @@ def rfm_summary(
     checks = {
         "n_rows": t.count(),
         "null_person": _n(t[person_col].isnull()),
-        "null_time": _n(t[time_col].isnull()),
+        "null_time": _n(t[day_col or time_col].isnull()),
     }
     if is_purchase is not None:
         checks["n_non_purchase"] = (~is_purchase).sum()
@@ -214,8 +220,11 @@ def rfm_summary(
 
     # -- aggregation on the engine ---------------------------------------------------------
     if merge_period == "D":
-        day = p[time_col] if tdt.is_date() else p[time_col].date()
-        per_day = p.group_by(_p=p[person_col], _d=day.epoch_days()).agg(
+        if day_col:
+            day_num = p[day_col]
+        else:
+            day_num = (p[time_col] if tdt.is_date() else p[time_col].date()).epoch_days()
+        per_day = p.group_by(_p=p[person_col], _d=day_num).agg(
             _n=p.count(), **({"_v": p[value_col].sum()} if value_col else {})
         )
         g = per_day
@@ -275,6 +284,38 @@ def rfm_summary(
         "n_after_observation_end": counts.get("n_after_observation_end", 0),
     })
     return out
+
+
+_NS_PER_DAY = 86_400_000_000_000
+_BEIJING_OFFSET_NS = 8 * 3_600_000_000_000  # UTC+08:00, no daylight saving since 1991
+
+
+def _slim_frame(df: pd.DataFrame, cols: list[str], time_col: str, purchases_only: bool):
+    """Only the needed columns, with the purchase day as integer epoch days.
+
+    Grouping DuckDB rows on (person, int day) is markedly faster than casting 10M
+    timestamps to dates inside the engine. Days are Beijing wall-clock days: naive times
+    are taken as Beijing time, timezone-aware ones are shifted by UTC+08:00 (as
+    :func:`privdomain.backend.to_table` does). Other column types return ``df`` unchanged.
+    """
+    if time_col not in df.columns:
+        return df, None
+    ts = df[time_col]
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        ns = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view("int64")
+        ns = ns + _BEIJING_OFFSET_NS
+    elif np.issubdtype(ts.dtype, np.datetime64):
+        ns = ts.to_numpy().astype("datetime64[ns]").view("int64")
+    else:
+        return df, None
+    isnat = ts.isna().to_numpy()
+    day = np.floor_divide(np.where(isnat, 0, ns), _NS_PER_DAY).astype("int32")
+    keep = [c for c in cols if c != time_col and c in df.columns]
+    if purchases_only and "touchpoint" in df.columns:
+        keep.append("touchpoint")
+    slim = {c: df[c] for c in keep}
+    slim["_day_"] = pd.arrays.IntegerArray(day, isnat)
+    return pd.DataFrame(slim, copy=False), "_day_"
 
 
 # ---------------------------------------------------------------------------------------
