@@ -804,6 +804,7 @@ def test_tea_coupon_tiers_estimates_cover_the_simulators_true_effects(tea_datase
     assert frame.attrs["segment_from"] == "arm label"
     assert frame.groupby("segment").size().to_dict() == truth["persons"].to_dict()
     by_tier = ex.heterogeneous_effects(frame, "converted").set_index("segment")
+    assert by_tier.index.tolist() == ["first_purchase", "regular", "loyal"]
     for tier, row in truth.iterrows():
         est = by_tier.loc[tier]
         assert est["ci_low_adj"] <= row["true_effect"] <= est["ci_high_adj"], (tier, est["estimate"], row["true_effect"])

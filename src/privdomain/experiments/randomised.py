@@ -407,6 +407,8 @@ def campaign_effects(
 
 
 _METHODS = {"dim": difference_in_means, "cuped": cuped, "logit": logit_ame}
+#: coupon tiers in their natural order: this package's and the simulator's tea scenario's names
+_TIER_ORDER = ("first_time", "2-5", "5+", "first_purchase", "regular", "loyal")
 
 
 def heterogeneous_effects(
@@ -453,10 +455,8 @@ def heterogeneous_effects(
     levels = list(pd.unique(df[by]))
     if isinstance(df[by].dtype, pd.CategoricalDtype):
         levels = [c for c in df[by].cat.categories if c in set(levels)]
-    else:
-        from .synthetic import TIERS
-
-        levels = sorted(levels, key=lambda v: (TIERS.index(v) if v in TIERS else len(TIERS), str(v)))
+    else:  # known tier names in tier order, anything else alphabetically after them
+        levels = sorted(levels, key=lambda v: (_TIER_ORDER.index(v) if v in _TIER_ORDER else len(_TIER_ORDER), str(v)))
     parts = []
     for level in levels:
         sub = df[df[by] == level]
@@ -482,6 +482,7 @@ def heterogeneous_effects(
     out["ci_high_adj"] = out["estimate"] + z * out["std_error"]
     out["correction"] = correction
     out.attrs["heterogeneity"] = _heterogeneity_test(df, outcome, by, levels, arm, control, treatments)
+    out.attrs["segments"] = [str(v) for v in levels]
     return out
 
 
