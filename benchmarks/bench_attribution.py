@@ -265,6 +265,38 @@ def versions(py: str) -> str:
     return r.stdout.strip()
 
 
+def score_all(persons: int, seed: int = 1) -> None:
+    """Simulate each scenario and print every model's MAE (pp) against the true shares."""
+    from privdomain import attribution
+    from privdomain.attribution.scoring import channel_gaps
+    from privdomain.simulate import list_scenarios, simulate
+
+    pd.set_option("display.width", 200)
+    frames, gaps = [], []
+    for sc in list_scenarios():
+        t0 = time.perf_counter()
+        ds = simulate(scenario=sc, persons=persons, seed=seed, out=OUT / f"score_{sc}", truth=True)
+        res = attribution.attribute(ds, models=[*attribution.MODELS, "markov_2", "shapley_rate"])
+        frames.append(attribution.score(res, ds, scenario=sc))
+        g = channel_gaps(res, ds, metrics=["conversions"])
+        gaps.append(g.assign(scenario=sc))
+        print(f"{sc}: {persons:,} persons, {int(res.attrs.get('purchases', 0)):,} purchases "
+              f"({time.perf_counter() - t0:.0f} s)")
+    s = pd.concat(frames, ignore_index=True)
+    conv = s[s.metric == "conversions"]
+    for truth in ("incremental", "shapley"):
+        wide = conv[conv.truth == truth].pivot(index="model", columns="scenario", values="mae_pp")
+        wide["mean"] = wide.mean(axis=1)
+        print(f"\nMAE (pp) of conversion shares vs the true {truth} shares")
+        print(wide.sort_values("mean").round(1).to_string())
+    g = pd.concat(gaps, ignore_index=True)
+    g = g[(g.truth == "incremental") & g.model.isin(["markov_1", "shapley", "last_touch"])]
+    worst = g.loc[g.groupby(["scenario", "model"])["gap_pp"].apply(lambda x: x.abs().idxmax())]
+    print("\nlargest channel gap (model share - true incremental share, pp)")
+    print(worst[["scenario", "model", "channel", "model_share", "true_share", "gap_pp"]].round(3).to_string(index=False))
+    s.to_csv(OUT / "attribution_scores.csv", index=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--customers", type=int, default=1_000_000)
@@ -274,6 +306,9 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-events", action="store_true")
     ap.add_argument("--simulated", action="store_true", help="use privdomain.simulate for the raw events")
+    ap.add_argument("--score", action="store_true",
+                    help="only: simulate every scenario and score each model against the truth")
+    ap.add_argument("--score-persons", type=int, default=20_000)
     ap.add_argument("--worker")
     ap.add_argument("--table")
     args = ap.parse_args()
@@ -282,6 +317,9 @@ def main() -> None:
         return
 
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.score:
+        score_all(args.score_persons)
+        return
     t0 = time.perf_counter()
     pt = make_paths(args.customers, args.channels)
     table = OUT / f"paths_{args.customers}_{args.channels}.parquet"
