@@ -40,6 +40,7 @@ def estimators(df):
     yield "logit_ame+cov conversion", ex.logit_ame(df, "converted", covariates=COVS)
     yield "dim_hc1 revenue", ex.difference_in_means(df, "revenue")
     yield "cuped revenue", ex.cuped(df, "revenue", COVS)
+    yield "relative lift conversion", ex.relative_lift(df, "converted")
 
 
 def main(argv: list[str]) -> int:
@@ -63,7 +64,7 @@ def main(argv: list[str]) -> int:
         truth = df.attrs["truth"]
         for name, res in _timed(estimators(df), t_est):
             row = res.iloc[0]
-            tv = truth[row["outcome"]]
+            tv = (df.attrs["truth_relative"] if name.startswith("relative") else truth)[row["outcome"]]
             hits.setdefault(name, []).append((row["ci_low"] <= tv <= row["ci_high"], row["estimate"] - tv,
                                               row["ci_high"] - row["ci_low"]))
         s = time.perf_counter()
@@ -104,7 +105,7 @@ def main(argv: list[str]) -> int:
         width = np.nanmean(a[:, 2])
         if "revenue" in name:
             ratio = width / base_width_rev
-        elif np.isfinite(width) and "did" not in name:
+        elif np.isfinite(width) and "did" not in name and "relative" not in name:
             ratio = width / base_width
         else:
             ratio = float("nan")
