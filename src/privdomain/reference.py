@@ -273,6 +273,187 @@ def lifecycle_flows(events: pd.DataFrame, snapshot_days: list[int], model=None) 
     return pd.DataFrame(rows, columns=["snapshot", "from_stage", "to_stage", "persons"])
 
 
+# --------------------------------------------------------------------------------------
+# Funnels (mirrors privdomain.funnel)
+# --------------------------------------------------------------------------------------
+
+
+def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
+    """Which rows match a funnel step filter, row by row."""
+    from collections.abc import Mapping
+
+    from .funnel import Step
+
+    if isinstance(where, Step):
+        where = where.where
+    if isinstance(where, str):
+        return [tp == where for tp in events["touchpoint"]]
+    if isinstance(where, Mapping):
+        out = []
+        for _, row in events.iterrows():
+            ok = True
+            for col, value in where.items():
+                v = row[col]
+                allowed = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+                if pd.isna(v) or v not in allowed:
+                    ok = False
+            out.append(ok)
+        return out
+    # a callable works on Ibis columns: evaluate that one filter with the backend
+    from . import backend
+    from .funnel import predicate
+
+    t = backend.to_table(events)
+    return [bool(x) for x in backend.execute(t.select(m=predicate(t, where)))["m"]]
+
+
+def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
+                   breakdown=None, attribution="first_touch") -> pd.DataFrame:
+    """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts."""
+    from .funnel import as_exclusions, as_steps, parse_window
+
+    steps = as_steps(steps)
+    excl = as_exclusions(exclusions, len(steps))
+    w = parse_window(window)
+    n = len(steps)
+    ev = events.sort_values(["person_id", "ts", "event_id"], kind="stable").reset_index(drop=True)
+    m = [_funnel_match(ev, s.where) for s in steps]
+    x = [_funnel_match(ev, e.where) for e in excl]
+    ts = [t.tz_convert(TIMEZONE).tz_localize(None) for t in ev["ts"]]
+    vals = list(ev[breakdown]) if breakdown is not None else [None] * len(ev)
+    rows = []
+    for person, idx in ev.groupby("person_id", sort=True).indices.items():
+        idx = list(idx)
+        attempts_ = []  # (dropped, -level, start ts, start pos, anchor pos, completions)
+        if mode == "unordered":
+            anchors = [i for i in idx if any(m[k][i] for k in range(n))]
+        else:
+            anchors = [i for i in idx if m[0][i]]
+        if attempts == "first":
+            anchors = anchors[:1]
+        for a in anchors:
+            if mode == "unordered":
+                firsts = []
+                for k in range(n):
+                    f = next((i for i in idx if i >= a and m[k][i]), None)
+                    if f is None or ts[f] - ts[a] > w:
+                        break
+                    firsts.append(f)
+                if not firsts:
+                    continue
+                comps = [max(firsts[: k + 1]) for k in range(len(firsts))]
+                start = min(firsts)
+                dropped = False
+            else:
+                comps = [a]
+                for k in range(1, n):
+                    if mode == "ordered":
+                        q = next((i for i in idx if i > comps[-1] and m[k][i]), None)
+                    else:
+                        q = comps[-1] + 1 if comps[-1] + 1 <= idx[-1] and m[k][comps[-1] + 1] else None
+                    if q is None or ts[q] - ts[a] > w:
+                        break
+                    comps.append(q)
+                start = a
+                dropped = False
+                for e, ex in enumerate(excl):
+                    if len(comps) < ex.from_step:
+                        continue
+                    lo = comps[ex.from_step - 1]
+                    if len(comps) >= ex.to_step:
+                        hi = comps[ex.to_step - 1]
+                        between = [i for i in idx if lo < i < hi]
+                    else:
+                        between = [i for i in idx if i > lo and ts[i] - ts[a] <= w]
+                    if any(x[e][i] for i in between):
+                        dropped = True
+            attempts_.append((dropped, -len(comps), ts[start], start, a, comps))
+        if not attempts_:
+            continue
+        dropped, neg_level, start_ts, start, _, comps = min(attempts_, key=lambda r: r[:5])
+        level = -neg_level
+        row = {"person_id": int(person), "steps_reached": 0 if dropped else level, "excluded": dropped,
+               "start": start_ts}
+        for k in range(n):
+            row[f"ts_{k + 1}"] = ts[comps[k]] if (not dropped and k < level) else pd.NaT
+        if breakdown is not None:
+            for k in range(n):
+                if dropped or k >= level:
+                    v = None
+                elif attribution == "first_touch":
+                    v = vals[start]
+                elif attribution == "last_touch":
+                    v = vals[comps[level - 1]]
+                else:
+                    v = vals[comps[k]]
+                row[f"value_{k + 1}"] = v
+        rows.append(row)
+    cols = ["person_id", "steps_reached", "excluded", "start", *[f"ts_{k + 1}" for k in range(n)]]
+    if breakdown is not None:
+        cols += [f"value_{k + 1}" for k in range(n)]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
+           breakdown=None, attribution="first_touch", persons: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Reference for :func:`privdomain.funnel.funnel`: counts and times from the per-person loop."""
+    import numpy as np
+
+    from .funnel import as_steps
+
+    steps = as_steps(steps)
+    n = len(steps)
+    person_level = breakdown is not None and breakdown not in events.columns
+    per = funnel_persons(events, steps, window, mode, exclusions, attempts,
+                         None if person_level else breakdown, attribution)
+    lookup = dict(zip(persons["person_id"], persons[breakdown])) if person_level else {}
+    cells: dict = defaultdict(list)  # (value, step) -> [(dt_prev, dt_start)]
+    for _, r in per.iterrows():
+        if r["excluded"]:
+            continue
+        for k in range(1, int(r["steps_reached"]) + 1):
+            if breakdown is None:
+                v = None
+            elif person_level:
+                v = lookup.get(r["person_id"])
+            else:
+                v = r[f"value_{k}"]
+            dt_prev = (r[f"ts_{k}"] - r[f"ts_{k - 1}"]).total_seconds() if k > 1 else float("nan")
+            cells[(v, k)].append((dt_prev, (r[f"ts_{k}"] - r["start"]).total_seconds()))
+    values = list(dict.fromkeys(v for v, _ in cells)) if breakdown is not None else [None]
+    rows = []
+    for v in values:
+        first = len(cells.get((v, 1), []))
+        prev = None
+        for k in range(1, n + 1):
+            c = cells.get((v, k), [])
+            count = len(c)
+            d = np.array([a for a, _ in c], dtype=float)
+            s = np.array([b for _, b in c], dtype=float)
+            q = {name: (float(np.quantile(d, p)) if k > 1 and count else float("nan"))
+                 for name, p in [("p25", .25), ("median", .5), ("p75", .75), ("p90", .9)]}
+            if k == 1:
+                conv_prev = 1.0 if count else float("nan")
+            else:
+                conv_prev = count / prev if prev else float("nan")
+            rows.append({
+                "value": v, "step": k, "step_name": steps[k - 1].label(k - 1), "persons": count,
+                "conversion_from_previous": conv_prev,
+                "conversion_from_first": count / first if first else float("nan"),
+                "p25_seconds": q["p25"], "median_seconds": q["median"], "p75_seconds": q["p75"],
+                "p90_seconds": q["p90"], "mean_seconds": float(d.mean()) if k > 1 and count else float("nan"),
+                "median_seconds_from_start": float(np.median(s)) if count else float("nan"),
+            })
+            prev = count
+    out = pd.DataFrame(rows, columns=["value", "step", "step_name", "persons", "conversion_from_previous",
+                                      "conversion_from_first", "p25_seconds", "median_seconds", "p75_seconds",
+                                      "p90_seconds", "mean_seconds", "median_seconds_from_start"])
+    if breakdown is None:
+        return out.drop(columns="value")
+    out = out.rename(columns={"value": breakdown})
+    return out.sort_values([breakdown, "step"], na_position="last", kind="stable").reset_index(drop=True)
+
+
 def ad_attribution(events: pd.DataFrame, windows=(0, 7, 15, 30, 90), touch: str = "click",
                    fission_depth: int = 3) -> dict:
     """Reference for :func:`privdomain.attribution.ad_attribution`: a loop over purchases.

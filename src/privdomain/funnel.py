@@ -1,0 +1,799 @@
+"""Conversion funnels: ordered, strict and unordered, with exclusions and breakdowns.
+
+A funnel asks how many persons went through a sequence of steps within a time
+window. A step is a touchpoint (``"mp_visit"``), a filter on event columns
+(``{"touchpoint": "pay", "channel": "live"}``), a callable ``f(t) -> boolean
+column`` over the Ibis events table, or a :class:`Step` that names one of those.
+
+Semantics
+---------
+Events of a person are ordered by ``(ts, event_id)``; "after" and "between" refer
+to that order, so two events with the same timestamp are ordered by event id.
+
+**Attempts and re-entry.** With ``attempts="every"`` (the default) every event
+that matches step 1 starts an attempt (re-entry: a person who comes back after a
+failed attempt gets a new chance, with its own window). With ``attempts="first"``
+only the person's first step-1 event starts one. In ``unordered`` mode an attempt
+may start at an event matching any step.
+
+**Window.** Measured from the attempt's step-1 event (unordered: from the
+attempt's first event); an event exactly ``window`` after it is still inside.
+
+**Modes.**
+
+* ``ordered``: step ``k+1`` is the first step-``k+1`` event after the attempt's
+  step-``k`` event, within the window; other events may come between. (Taking the
+  earliest match at each step is optimal: no other choice reaches further.)
+* ``strict``: step ``k+1`` must be the person's very next event (any touchpoint)
+  after the step-``k`` event, within the window.
+* ``unordered``: an attempt starting at event ``a`` reaches step ``k`` when each
+  of steps ``1..k`` has a matching event in ``[a, a + window]``, in any order.
+  One event may satisfy several steps whose filters it matches. Step ``k`` is
+  completed by the latest of the first matching events of steps ``1..k``.
+
+**Exclusions.** ``Exclusion(where, from_step=i, to_step=j)`` drops an attempt when
+an event matching ``where`` lies after its step-``i`` event and before its
+step-``j`` event; if the attempt never reaches step ``j``, any such event after
+step ``i`` within the window drops it. A dropped attempt counts nowhere; a person
+whose every attempt was dropped is left out and counted in
+``attrs["excluded_persons"]``. (Ordered and strict modes only.)
+
+**Which attempt is reported.** Conversion is per person: a person counts at step
+``k`` when the reported attempt reached step ``k``. The reported attempt is the one
+reaching the furthest step; among those, the one that started first (PostHog's
+rule). Its completion times and breakdown values are the ones shown.
+
+**Breakdowns.** ``breakdown`` names an event column or a persons column (then
+``persons`` or a dataset path supplies the persons table). An event column's value
+is taken, per ``attribution``, at the attempt's first event (``"first_touch"``),
+at the event of the furthest step reached (``"last_touch"``), or at each step's
+own event (``"per_step"``: a person is counted at step ``k`` under the value of
+their step-``k`` event, so ``conversion_from_previous`` compares different
+groups of persons and may exceed 1). A persons column has one value per person.
+
+**Time to convert.** For each person reaching step ``k >= 2``, the time from the
+step-``k-1`` completion to the step-``k`` completion, summarised by its quantiles
+(exact, linear interpolation) and mean in seconds; :func:`time_to_convert` gives
+the histogram.
+
+Examples
+--------
+>>> from privdomain.examples import events_frame
+>>> from privdomain.funnel import funnel
+>>> ev = events_frame([
+...     (1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 10:05", "add_to_cart"),
+...     (1, "2024-05-01 10:09", "pay", {"order_id": 1, "amount_fen": 990}),
+...     (2, "2024-05-01 11:00", "mp_visit"), (2, "2024-05-09 11:00", "add_to_cart")])
+>>> funnel(ev, ["mp_visit", "add_to_cart", "pay"])[["step_name", "persons"]].values.tolist()
+[['mp_visit', 2], ['add_to_cart', 1], ['pay', 1]]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from .backend import TableLike, execute, to_table
+
+MODES = ("ordered", "strict", "unordered")
+ATTEMPTS = ("every", "first")
+ATTRIBUTIONS = ("first_touch", "last_touch", "per_step")
+QUANTILES = {"p25": 0.25, "median": 0.5, "p75": 0.75, "p90": 0.9}
+
+Where = Union[str, Mapping[str, Any], Callable[[ir.Table], ir.BooleanColumn]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """A funnel step: a filter on events and the name shown in the output.
+
+    ``where`` is a touchpoint string, a mapping ``{column: value or list of
+    values}`` (all must hold), or a callable taking the Ibis events table and
+    returning a boolean column.
+
+    >>> Step({"touchpoint": "pay", "channel": "live"}, name="live pay").label(0)
+    'live pay'
+    """
+
+    where: Where
+    name: str | None = None
+
+    def label(self, index: int) -> str:
+        if self.name:
+            return self.name
+        w = self.where
+        if isinstance(w, str):
+            return w
+        if isinstance(w, Mapping):
+            return "&".join(f"{k}={v}" for k, v in w.items())
+        return getattr(w, "__name__", f"step {index + 1}")
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    """Drop an attempt with a matching event between steps ``from_step`` and ``to_step`` (1-based).
+
+    >>> Exclusion("refund", 1, 3).to_step
+    3
+    """
+
+    where: Where
+    from_step: int
+    to_step: int
+
+
+def as_steps(steps: Sequence[Where | Step]) -> list[Step]:
+    """Normalise step specifications to :class:`Step` objects.
+
+    >>> [s.label(i) for i, s in enumerate(as_steps(["mp_visit", {"touchpoint": "pay"}]))]
+    ['mp_visit', 'touchpoint=pay']
+    """
+    out = [s if isinstance(s, Step) else Step(s) for s in steps]
+    if not out:
+        raise ValueError("steps: a funnel needs at least one step, got none")
+    return out
+
+
+def as_exclusions(exclusions: Sequence[Exclusion | tuple], n_steps: int) -> list[Exclusion]:
+    """Normalise exclusions given as :class:`Exclusion` or ``(where, from_step, to_step)`` tuples."""
+    out = [e if isinstance(e, Exclusion) else Exclusion(*e) for e in exclusions]
+    for e in out:
+        if not (1 <= e.from_step < e.to_step <= n_steps):
+            raise ValueError(
+                f"exclusions: from_step/to_step must satisfy 1 <= from_step < to_step <= {n_steps} "
+                f"(the number of steps), got {e.from_step}, {e.to_step}"
+            )
+    return out
+
+
+def parse_window(window: str | pd.Timedelta | Any) -> pd.Timedelta:
+    """A positive :class:`pandas.Timedelta` from ``"7D"``, ``"36h"``, a timedelta...
+
+    >>> parse_window("7D")
+    Timedelta('7 days 00:00:00')
+    """
+    try:
+        w = pd.Timedelta(window)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"window: cannot read {window!r} as a duration (e.g. '7D', '12h')") from err
+    if pd.isna(w) or w <= pd.Timedelta(0):
+        raise ValueError(f"window: must be a positive duration, got {window!r}")
+    return w
+
+
+def _interval(w: pd.Timedelta) -> ir.IntervalScalar:
+    us = int(w / pd.Timedelta(microseconds=1))
+    if us % 1_000_000 == 0:
+        return ibis.interval(seconds=us // 1_000_000)
+    return ibis.interval(microseconds=us)
+
+
+def predicate(t: ir.Table, where: Where) -> ir.BooleanColumn:
+    """The boolean column of events matching ``where`` (nulls count as no match).
+
+    >>> import ibis
+    >>> t = ibis.table({"touchpoint": "string", "channel": "string"}, name="ev")
+    >>> predicate(t, {"touchpoint": ["pay", "order"], "channel": "live"}).type().is_boolean()
+    True
+    """
+    if isinstance(where, Step):
+        where = where.where
+    if isinstance(where, str):
+        cond = t.touchpoint == where
+    elif isinstance(where, Mapping):
+        if not where:
+            raise ValueError("step filter: an empty mapping matches nothing; give at least one column")
+        parts = []
+        for col, value in where.items():
+            if col not in t.columns:
+                raise ValueError(f"step filter: column {col!r} is not in the events table")
+            if isinstance(value, (list, tuple, set, frozenset)):
+                parts.append(t[col].isin(list(value)))
+            else:
+                parts.append(t[col] == value)
+        cond = ibis.and_(*parts)
+    elif callable(where):
+        cond = where(t)
+    else:
+        raise ValueError(f"step filter: expected a touchpoint, a mapping or a callable, got {type(where).__name__}")
+    return cond.fill_null(False)
+
+
+def _check_columns(t: ir.Table, needed: Sequence[str]) -> None:
+    missing = [c for c in needed if c not in t.columns]
+    if missing:
+        raise ValueError(f"events: missing required column(s) {missing}")
+
+
+def _check_nulls(t: ir.Table, con: Any | None) -> None:
+    expr = t.aggregate(
+        ts=t.ts.isnull().sum(), person_id=t.person_id.isnull().sum(), event_id=t.event_id.isnull().sum()
+    )
+    counts = execute(expr, con=con).iloc[0]
+    bad = {c: int(counts[c] or 0) for c in ("ts", "person_id", "event_id") if int(counts[c] or 0)}
+    if bad:
+        desc = ", ".join(f"{c}: {n} rows" for c, n in bad.items())
+        raise ValueError(f"events: null values are not allowed in a funnel's key columns ({desc})")
+
+
+# --------------------------------------------------------------------------------------
+# The per-person attempt table (Ibis)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Spec:
+    steps: list[Step]
+    exclusions: list[Exclusion]
+    window: pd.Timedelta
+    mode: str
+    attempts: str
+    event_breakdown: bool
+
+
+def _base(t: ir.Table, spec: _Spec, breakdown: str | None) -> ir.Table:
+    cols: dict[str, Any] = {"person_id": t.person_id, "event_id": t.event_id, "ts": t.ts}
+    for k, s in enumerate(spec.steps, 1):
+        cols[f"_m{k}"] = predicate(t, s.where)
+    for e, x in enumerate(spec.exclusions):
+        cols[f"_x{e}"] = predicate(t, x.where)
+    if spec.event_breakdown:
+        cols["_b"] = t[breakdown]
+    return t.select(**cols)
+
+
+def _null_like(col: ir.Value) -> ir.Value:
+    return ibis.null(col.type())
+
+
+def _keep(ok: ir.BooleanValue, col: ir.Value) -> ir.Value:
+    return ibis.ifelse(ok, col, _null_like(col))
+
+
+def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
+    n = len(spec.steps)
+    iv = _interval(spec.window)
+    flags = [base[f"_m{k}"] for k in range(1, n + 1)] + [base[f"_x{e}"] for e in range(len(spec.exclusions))]
+    rel = base.filter(ibis.or_(*flags)) if spec.mode == "ordered" else base
+    w = ibis.window(group_by="person_id", order_by=["ts", "event_id"])
+    rel = rel.mutate(_g=ibis.row_number().over(w))
+    fw = ibis.window(group_by="person_id", order_by="_g", rows=(1, None))
+    extra: dict[str, Any] = {}
+    if spec.mode == "ordered":
+        for k in range(2, n + 1):
+            extra[f"_n{k}"] = ibis.ifelse(rel[f"_m{k}"], rel._g, None).min().over(fw)
+    for e in range(len(spec.exclusions)):
+        extra[f"_xn{e}"] = ibis.ifelse(rel[f"_x{e}"], rel._g, None).min().over(fw)
+        extra[f"_xt{e}"] = ibis.ifelse(rel[f"_x{e}"], rel.ts, None).min().over(fw)
+    if extra:
+        rel = rel.mutate(**extra)
+    has_b = spec.event_breakdown
+    excl_from: dict[int, list[int]] = {}
+    for e, x in enumerate(spec.exclusions):
+        excl_from.setdefault(x.from_step, []).append(e)
+
+    if spec.mode == "strict":
+        # step k is the (k-1)-th next event of the anchor: leads, no joins
+        lw = ibis.window(group_by="person_id", order_by="_g")
+        leads: dict[str, Any] = {}
+        for k in range(2, n + 1):
+            leads[f"_lm{k}"] = rel[f"_m{k}"].lead(k - 1).over(lw)
+            leads[f"_lt{k}"] = rel.ts.lead(k - 1).over(lw)
+            if has_b:
+                leads[f"_lb{k}"] = rel._b.lead(k - 1).over(lw)
+            for e in excl_from.get(k, []):
+                leads[f"_lxn{e}"] = rel[f"_xn{e}"].lead(k - 1).over(lw)
+                leads[f"_lxt{e}"] = rel[f"_xt{e}"].lead(k - 1).over(lw)
+        rel = rel.mutate(**leads) if leads else rel
+        a = rel.filter(rel._m1)
+        if spec.attempts == "first":
+            a = a.filter(a._g == a._g.min().over(ibis.window(group_by="person_id")))
+        cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._g, "_r1": a.ts, "_g1": a._g}
+        if has_b:
+            cols["_b1"] = a._b
+        for e in excl_from.get(1, []):
+            cols[f"_exn{e}"] = a[f"_xn{e}"]
+            cols[f"_ext{e}"] = a[f"_xt{e}"]
+        ok = ibis.literal(True)
+        for k in range(2, n + 1):
+            ok = ok & a[f"_lm{k}"].fill_null(False) & (a[f"_lt{k}"] <= a.ts + iv).fill_null(False)
+            cols[f"_r{k}"] = _keep(ok, a[f"_lt{k}"])
+            cols[f"_g{k}"] = _keep(ok, a._g + (k - 1))
+            if has_b:
+                cols[f"_b{k}"] = _keep(ok, a[f"_lb{k}"])
+            for e in excl_from.get(k, []):
+                cols[f"_exn{e}"] = _keep(ok, a[f"_lxn{e}"])
+                cols[f"_ext{e}"] = _keep(ok, a[f"_lxt{e}"])
+        cur = a.select(**cols)
+    else:
+        a = rel.filter(rel._m1)
+        if spec.attempts == "first":
+            a = a.filter(a._g == a._g.min().over(ibis.window(group_by="person_id")))
+        cols = {"person_id": a.person_id, "_a": a._g, "_r1": a.ts, "_g1": a._g}
+        if n >= 2:
+            cols["_c2"] = a._n2
+        if has_b:
+            cols["_b1"] = a._b
+        for e in excl_from.get(1, []):
+            cols[f"_exn{e}"] = a[f"_xn{e}"]
+            cols[f"_ext{e}"] = a[f"_xt{e}"]
+        cur = a.select(**cols)
+        for k in range(2, n + 1):
+            s = rel.filter(rel[f"_m{k}"])
+            scols: dict[str, Any] = {"_p": s.person_id, "_sg": s._g, "_st": s.ts}
+            if k < n:
+                scols["_sn"] = s[f"_n{k + 1}"]
+            if has_b:
+                scols["_sb"] = s._b
+            for e in excl_from.get(k, []):
+                scols[f"_sxn{e}"] = s[f"_xn{e}"]
+                scols[f"_sxt{e}"] = s[f"_xt{e}"]
+            s = s.select(**scols).view()
+            j = cur.left_join(s, [cur.person_id == s._p, cur[f"_c{k}"] == s._sg])
+            ok = (j._st <= j._r1 + iv).fill_null(False)
+            keep = [c for c in cur.columns if c != f"_c{k}"]
+            new: dict[str, Any] = {c: j[c] for c in keep}
+            new[f"_r{k}"] = _keep(ok, j._st)
+            new[f"_g{k}"] = _keep(ok, j._sg)
+            if k < n:
+                new[f"_c{k + 1}"] = _keep(ok, j._sn)
+            if has_b:
+                new[f"_b{k}"] = _keep(ok, j._sb)
+            for e in excl_from.get(k, []):
+                new[f"_exn{e}"] = _keep(ok, j[f"_sxn{e}"])
+                new[f"_ext{e}"] = _keep(ok, j[f"_sxt{e}"])
+            cur = j.select(**new).view()
+
+    level = sum(cur[f"_r{k}"].notnull().cast("int64") for k in range(1, n + 1))
+    dropped = ibis.literal(False)
+    for e, x in enumerate(spec.exclusions):
+        xn, xt = cur[f"_exn{e}"], cur[f"_ext{e}"]
+        reached_j = cur[f"_g{x.to_step}"].notnull()
+        hit = ibis.ifelse(reached_j, xn < cur[f"_g{x.to_step}"], xt <= cur._r1 + iv)
+        dropped = dropped | (cur[f"_g{x.from_step}"].notnull() & xn.notnull() & hit).fill_null(False)
+    out = {"person_id": cur.person_id, "_a": cur._a, "_sg": cur._a, "_level": level, "_start": cur._r1,
+           "_dropped": dropped}
+    for k in range(1, n + 1):
+        out[f"_r{k}"] = cur[f"_r{k}"]
+        if has_b:
+            out[f"_b{k}"] = cur[f"_b{k}"]
+    if has_b:
+        out["_bstart"] = cur._b1
+    return cur.select(**out)
+
+
+def _unordered(base: ir.Table, spec: _Spec) -> ir.Table:
+    if spec.exclusions:
+        raise ValueError("exclusions: an unordered funnel has no 'between two steps'; use mode='ordered' or 'strict'")
+    n = len(spec.steps)
+    iv = _interval(spec.window)
+    rel = base.filter(ibis.or_(*[base[f"_m{k}"] for k in range(1, n + 1)]))
+    w = ibis.window(group_by="person_id", order_by=["ts", "event_id"])
+    rel = rel.mutate(_g=ibis.row_number().over(w))
+    fw = ibis.window(group_by="person_id", order_by="_g", rows=(0, None))
+    has_b = spec.event_breakdown
+    firsts: dict[str, Any] = {}
+    for k in range(1, n + 1):
+        m = rel[f"_m{k}"]
+        firsts[f"_fg{k}"] = ibis.ifelse(m, rel._g, None).min().over(fw)
+        firsts[f"_ft{k}"] = ibis.ifelse(m, rel.ts, None).min().over(fw)
+        if has_b:
+            firsts[f"_fb{k}"] = (
+                ibis.ifelse(m, ibis.struct({"v": rel._b}), None).argmin(ibis.ifelse(m, rel._g, None)).over(fw)
+            )
+    a = rel.mutate(**firsts)
+    if spec.attempts == "first":
+        a = a.filter(a._g == 0)
+    cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._g}
+    ok = ibis.literal(True)
+    comp_g = comp_t = comp_b = None
+    start_g = start_b = None
+    starts: list[tuple[Any, Any]] = []
+    levels = []
+    for k in range(1, n + 1):
+        ok = ok & (a[f"_ft{k}"] <= a.ts + iv).fill_null(False)
+        fg, ft = a[f"_fg{k}"], a[f"_ft{k}"]
+        fb = a[f"_fb{k}"]["v"] if has_b else None
+        if comp_g is None:
+            comp_g, comp_t, comp_b = fg, ft, fb
+            start_g, start_b = fg, fb
+        else:
+            later = fg > comp_g
+            comp_g = ibis.ifelse(later, fg, comp_g)
+            comp_t = ibis.ifelse(later, ft, comp_t)
+            comp_b = ibis.ifelse(later, fb, comp_b) if has_b else None
+            earlier = fg < start_g
+            start_g = ibis.ifelse(earlier, fg, start_g)
+            start_b = ibis.ifelse(earlier, fb, start_b) if has_b else None
+        cols[f"_r{k}"] = _keep(ok, comp_t)
+        if has_b:
+            cols[f"_b{k}"] = _keep(ok, comp_b)
+        starts.append((start_g, start_b))
+        levels.append(ok)
+    level = sum(x.cast("int64") for x in levels)
+    cols["_level"] = level
+    # the attempt's first event: the earliest first-match among the steps reached
+    sg = ibis.cases(*[(level == k, starts[k - 1][0]) for k in range(1, n + 1)], else_=None)
+    cols["_sg"] = sg
+    if has_b:
+        cols["_bstart"] = ibis.cases(*[(level == k, starts[k - 1][1]) for k in range(1, n + 1)], else_=None)
+    # time of the start event: the earliest first-match time among the steps reached
+    start_t = None
+    for k in range(1, n + 1):
+        tk = a[f"_ft{k}"]
+        start_t = tk if start_t is None else ibis.least(start_t, ibis.ifelse(levels[k - 1], tk, start_t))
+    cur = a.select(**cols, _start=start_t)
+    cur = cur.filter(cur._level > 0)
+    return cur.mutate(_dropped=ibis.literal(False))
+
+
+def _best(cur: ir.Table, n: int, has_b: bool) -> ir.Table:
+    """One row per person: the attempt reaching furthest, earliest start among those."""
+    w = ibis.window(
+        group_by="person_id",
+        order_by=[cur._dropped.asc(), cur._level.desc(), cur._start.asc(), cur._sg.asc(), cur._a.asc()],
+    )
+    ranked = cur.mutate(_rank=ibis.row_number().over(w))
+    return ranked.filter(ranked._rank == 0).drop("_rank")
+
+
+def _person_values(t_best: ir.Table, n: int, attribution: str, has_b: bool) -> dict[int, Any]:
+    """Breakdown value shown for each step, per the attribution rule."""
+    if not has_b:
+        return {}
+    if attribution == "per_step":
+        return {k: t_best[f"_b{k}"] for k in range(1, n + 1)}
+    if attribution == "first_touch":
+        v = t_best._bstart
+    else:
+        v = ibis.cases(*[(t_best._level == k, t_best[f"_b{k}"]) for k in range(1, n + 1)], else_=None)
+    return dict.fromkeys(range(1, n + 1), v)
+
+
+@dataclass
+class _Prepared:
+    spec: _Spec
+    best: ir.Table  # one row per person (kept attempts and persons whose attempts were all dropped)
+    breakdown: str | None
+    person_breakdown: ir.Table | None
+
+
+def _prepare(
+    events: TableLike,
+    steps: Sequence[Where | Step],
+    window: Any,
+    mode: str,
+    exclusions: Sequence[Exclusion | tuple],
+    attempts: str,
+    breakdown: str | None,
+    attribution: str,
+    persons: TableLike | None,
+    con: Any | None,
+) -> _Prepared:
+    if mode not in MODES:
+        raise ValueError(f"mode: must be one of {MODES}, got {mode!r}")
+    if attempts not in ATTEMPTS:
+        raise ValueError(f"attempts: must be one of {ATTEMPTS}, got {attempts!r}")
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"attribution: must be one of {ATTRIBUTIONS}, got {attribution!r}")
+    steps_ = as_steps(steps)
+    excl = as_exclusions(exclusions, len(steps_))
+    t = to_table(events, "events", con=con)
+    _check_columns(t, ["event_id", "ts", "person_id"])
+    _check_nulls(t, con)
+    person_table = None
+    event_breakdown = False
+    if breakdown is not None:
+        if breakdown in t.columns:
+            event_breakdown = True
+        else:
+            source = persons if persons is not None else events
+            if source is None or isinstance(source, (pd.DataFrame, ir.Table)) and source is events:
+                raise ValueError(
+                    f"breakdown: {breakdown!r} is not an events column; pass the persons table as `persons=`"
+                )
+            person_table = to_table(source, "persons", con=con)
+            if breakdown not in person_table.columns:
+                raise ValueError(f"breakdown: {breakdown!r} is neither an events nor a persons column")
+            person_table = person_table.select(_pp=person_table.person_id, _pb=person_table[breakdown])
+    spec = _Spec(steps_, excl, parse_window(window), mode, attempts, event_breakdown)
+    base = _base(t, spec, breakdown)
+    cur = _unordered(base, spec) if mode == "unordered" else _ordered(base, spec)
+    best = _best(cur, len(steps_), event_breakdown)
+    return _Prepared(spec, best, breakdown, person_table)
+
+
+def _step_rows(prep: _Prepared, attribution: str) -> ir.Table:
+    """Long table: one row per (person, step reached) with breakdown value and times."""
+    n = len(prep.spec.steps)
+    best = prep.best.filter(~prep.best._dropped)
+    has_b = prep.spec.event_breakdown
+    if prep.person_breakdown is not None:
+        pb = prep.person_breakdown
+        best = best.left_join(pb, best.person_id == pb._pp).drop("_pp")
+    parts = []
+    for k in range(1, n + 1):
+        b = best.filter(best._level >= k)
+        row: dict[str, Any] = {"person_id": b.person_id, "step": ibis.literal(k, "int64")}
+        if prep.breakdown is not None:
+            row["value"] = b._pb if prep.person_breakdown is not None else _person_values(b, n, attribution, has_b)[k]
+        rk = b[f"_r{k}"].epoch_seconds().cast("float64")
+        if k >= 2:
+            row["dt_prev"] = rk - b[f"_r{k - 1}"].epoch_seconds().cast("float64")
+        else:
+            row["dt_prev"] = ibis.null("float64")
+        row["dt_start"] = rk - b._start.epoch_seconds().cast("float64")
+        parts.append(b.select(**row))
+    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
+
+
+def _prepare_and_rows(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con):
+    prep = _prepare(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con)
+    return prep, _step_rows(prep, attribution)
+
+
+def _attrs(prep: _Prepared, con: Any | None) -> dict[str, Any]:
+    b = prep.best
+    counts = execute(b.aggregate(entered=b.count(), excluded=b._dropped.cast("int64").sum()), con=con).iloc[0]
+    return {
+        "mode": prep.spec.mode,
+        "window": str(prep.spec.window),
+        "attempts": prep.spec.attempts,
+        "excluded_persons": int(counts["excluded"] or 0),
+        "persons_with_step1": int(counts["entered"] or 0),
+    }
+
+
+def funnel(
+    events: TableLike,
+    steps: Sequence[Where | Step],
+    window: str | pd.Timedelta = "7D",
+    mode: str = "ordered",
+    *,
+    exclusions: Sequence[Exclusion | tuple] = (),
+    attempts: str = "every",
+    breakdown: str | None = None,
+    attribution: str = "first_touch",
+    persons: TableLike | None = None,
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """Persons reaching each step of a funnel, conversion rates and time to convert.
+
+    See the module docstring for the exact semantics of modes, windows, attempts,
+    exclusions and breakdown attribution.
+
+    Parameters
+    ----------
+    events
+        Events as a pandas frame, dataset path or Ibis table.
+    steps
+        Touchpoints, filter mappings, callables or :class:`Step` objects, in order.
+    window
+        Maximum time from an attempt's start to its last step (``"7D"``, ``"2h"``...).
+    mode
+        ``"ordered"``, ``"strict"`` or ``"unordered"``.
+    exclusions
+        :class:`Exclusion` objects or ``(where, from_step, to_step)`` tuples.
+    attempts
+        ``"every"`` (each step-1 event starts an attempt) or ``"first"``.
+    breakdown
+        An events or persons column to break down by.
+    attribution
+        ``"first_touch"``, ``"last_touch"`` or ``"per_step"`` (event columns only).
+    persons
+        The persons table, for a persons-column breakdown when ``events`` is not a
+        dataset path.
+    con
+        Optional Ibis connection.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (breakdown value,) step: ``[breakdown]``, ``step`` (1-based),
+        ``step_name``, ``persons``, ``conversion_from_previous`` = persons(k) /
+        persons(k-1), ``conversion_from_first`` = persons(k) / persons(1), and the time
+        from step ``k-1`` to ``k`` in seconds: ``p25_seconds``, ``median_seconds``,
+        ``p75_seconds``, ``p90_seconds``, ``mean_seconds`` (NaN at step 1), and
+        ``median_seconds_from_start``. Sorted by breakdown value then step; steps no
+        one reached have ``persons`` 0. ``attrs`` holds ``mode``, ``window``,
+        ``attempts``, ``persons_with_step1`` and ``excluded_persons``.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "oa_push"), (1, "2024-05-01 10:30", "mp_visit"),
+    ...     (1, "2024-05-01 11:00", "oa_article_open"), (2, "2024-05-01 10:00", "oa_push"),
+    ...     (2, "2024-05-01 10:10", "oa_article_open")])
+    >>> funnel(ev, ["oa_push", "oa_article_open"], mode="strict")["persons"].tolist()
+    [2, 1]
+    >>> funnel(ev, ["oa_push", "oa_article_open"], mode="ordered")["persons"].tolist()
+    [2, 2]
+    """
+    prep, rows = _prepare_and_rows(events, steps, window, mode, exclusions, attempts, breakdown, attribution,
+                                   persons, con)
+    keys = ["value", "step"] if breakdown is not None else ["step"]
+    agg = {"persons": rows.count(), "mean_seconds": rows.dt_prev.mean()}
+    for name, q in QUANTILES.items():
+        agg[f"{name}_seconds"] = rows.dt_prev.quantile(q)
+    agg["median_seconds_from_start"] = rows.dt_start.quantile(0.5)
+    raw = execute(rows.group_by(keys).aggregate(**agg), con=con)
+    out = _finish(raw, prep.spec, breakdown)
+    out.attrs.update(_attrs(prep, con))
+    return out
+
+
+def _finish(raw: pd.DataFrame, spec: _Spec, breakdown: str | None) -> pd.DataFrame:
+    n = len(spec.steps)
+    names = [s.label(i) for i, s in enumerate(spec.steps)]
+    steps = pd.DataFrame({"step": np.arange(1, n + 1, dtype="int64"), "step_name": names})
+    raw = raw.copy()
+    raw["step"] = raw["step"].astype("int64")
+    if breakdown is not None:
+        values = raw[["value"]].drop_duplicates().reset_index(drop=True)
+        grid = values.merge(steps, how="cross")
+        out = grid.merge(raw, on=["value", "step"], how="left")
+    else:
+        out = steps.merge(raw, on="step", how="left")
+    out["persons"] = out["persons"].fillna(0).astype("int64")
+    group = out.groupby("value", dropna=False, sort=False)["persons"] if breakdown is not None else out["persons"]
+    if breakdown is not None:
+        prev = group.shift(1)
+        first = group.transform("first")
+    else:
+        prev = out["persons"].shift(1)
+        first = pd.Series(out["persons"].iloc[0] if len(out) else 0, index=out.index)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["conversion_from_previous"] = np.where(out["step"] == 1, np.where(out["persons"] > 0, 1.0, np.nan),
+                                                   out["persons"] / prev.where(prev > 0))
+        out["conversion_from_first"] = out["persons"] / first.where(first > 0)
+    time_cols = ["p25_seconds", "median_seconds", "p75_seconds", "p90_seconds", "mean_seconds",
+                 "median_seconds_from_start"]
+    for c in time_cols:
+        out[c] = pd.to_numeric(out[c], errors="coerce").astype("float64")
+    cols = ["step", "step_name", "persons", "conversion_from_previous", "conversion_from_first", *time_cols]
+    if breakdown is not None:
+        out = out.rename(columns={"value": breakdown})
+        out = out.sort_values([breakdown, "step"], na_position="last", kind="stable")
+        cols = [breakdown, *cols]
+    return out[cols].reset_index(drop=True)
+
+
+def funnel_persons(
+    events: TableLike,
+    steps: Sequence[Where | Step],
+    window: str | pd.Timedelta = "7D",
+    mode: str = "ordered",
+    *,
+    exclusions: Sequence[Exclusion | tuple] = (),
+    attempts: str = "every",
+    breakdown: str | None = None,
+    attribution: str = "first_touch",
+    persons: TableLike | None = None,
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """The reported attempt of every person who entered the funnel (one row each).
+
+    Same arguments and semantics as :func:`funnel`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``person_id``, ``steps_reached`` (0 when every attempt was dropped by an
+        exclusion), ``excluded`` (bool), ``start`` (naive Beijing time of the
+        attempt's first event), ``ts_1``..``ts_n`` (completion time of each step,
+        NaT beyond ``steps_reached``), and with an events-column breakdown
+        ``value_1``..``value_n`` per the attribution rule. Sorted by ``person_id``.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(7, "2024-05-01 10:00", "mp_visit"), (7, "2024-05-02 10:00", "pay")])
+    >>> funnel_persons(ev, ["mp_visit", "add_to_cart", "pay"])[["person_id", "steps_reached"]].values.tolist()
+    [[7, 1]]
+    """
+    prep = _prepare(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con)
+    n = len(prep.spec.steps)
+    b = prep.best
+    cols: dict[str, Any] = {
+        "person_id": b.person_id,
+        "steps_reached": ibis.ifelse(b._dropped, 0, b._level),
+        "excluded": b._dropped,
+        "start": b._start,
+    }
+    for k in range(1, n + 1):
+        cols[f"ts_{k}"] = ibis.ifelse(b._dropped, ibis.null("timestamp"), b[f"_r{k}"])
+    values = _person_values(b, n, attribution, prep.spec.event_breakdown)
+    for k, v in values.items():
+        cols[f"value_{k}"] = ibis.ifelse(b._dropped | (b._level < k), _null_like(v), v)
+    out = execute(b.select(**cols).order_by("person_id"), con=con)
+    out["steps_reached"] = out["steps_reached"].astype("int64")
+    out["excluded"] = out["excluded"].astype(bool)
+    return out.reset_index(drop=True)
+
+
+def time_to_convert(
+    events: TableLike,
+    steps: Sequence[Where | Step],
+    window: str | pd.Timedelta = "7D",
+    mode: str = "ordered",
+    *,
+    from_step: int = 1,
+    to_step: int | None = None,
+    bins: int | Sequence[float] = 10,
+    exclusions: Sequence[Exclusion | tuple] = (),
+    attempts: str = "every",
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """Histogram of the time from step ``from_step`` to step ``to_step`` (default: the last).
+
+    Over persons whose reported attempt reached ``to_step``; time = completion of
+    ``to_step`` minus completion of ``from_step``, in seconds.
+
+    Parameters
+    ----------
+    bins
+        Number of equal-width bins from 0 to the window, or explicit bin edges in
+        seconds (left-closed ``[lo, hi)`` bins; the last bin also holds its right edge).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``bin_start_seconds``, ``bin_end_seconds``, ``persons``, ``share``; ``attrs``
+        holds the quantiles (``median_seconds``...) and ``persons``.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 10:30", "pay"),
+    ...     (2, "2024-05-01 10:00", "mp_visit"), (2, "2024-05-01 13:00", "pay")])
+    >>> h = time_to_convert(ev, ["mp_visit", "pay"], window="4h", bins=4)
+    >>> h["persons"].tolist()
+    [1, 0, 0, 1]
+    """
+    prep = _prepare(events, steps, window, mode, exclusions, attempts, None, "first_touch", None, con)
+    n = len(prep.spec.steps)
+    to_step = n if to_step is None else to_step
+    if not (1 <= from_step < to_step <= n):
+        raise ValueError(f"from_step/to_step: need 1 <= from_step < to_step <= {n}, got {from_step}, {to_step}")
+    if isinstance(bins, (int, np.integer)):
+        if bins < 1:
+            raise ValueError(f"bins: need at least one bin, got {bins}")
+        edges = np.linspace(0.0, prep.spec.window.total_seconds(), int(bins) + 1)
+    else:
+        edges = np.asarray(list(bins), dtype="float64")
+        if len(edges) < 2 or np.any(np.diff(edges) <= 0):
+            raise ValueError("bins: explicit edges must be at least two strictly increasing numbers (seconds)")
+    b = prep.best.filter((~prep.best._dropped) & (prep.best._level >= to_step))
+    dt = b[f"_r{to_step}"].epoch_seconds().cast("float64") - b[f"_r{from_step}"].epoch_seconds().cast("float64")
+    d = b.select(dt=dt)
+    idx = d.dt.bucket(list(map(float, edges)), closed="left", close_extreme=True)
+    binned = d.mutate(bin=idx)
+    agg = binned.group_by("bin").aggregate(persons=binned.count())
+    counts = execute(agg, con=con)
+    stats = execute(
+        d.aggregate(n=d.count(), mean=d.dt.mean(), **{k: d.dt.quantile(q) for k, q in QUANTILES.items()}), con=con
+    ).iloc[0]
+    hist = np.zeros(len(edges) - 1, dtype="int64")
+    outside = 0
+    for bin_, persons in zip(counts["bin"], counts["persons"]):
+        if pd.isna(bin_):
+            outside += int(persons)
+        else:
+            hist[int(bin_)] += int(persons)
+    total = int(stats["n"] or 0)
+    out = pd.DataFrame({
+        "bin_start_seconds": edges[:-1],
+        "bin_end_seconds": edges[1:],
+        "persons": hist,
+        "share": hist / total if total else np.full(len(hist), np.nan),
+    })
+    out.attrs.update({f"{k}_seconds": float(stats[k]) if total else float("nan") for k in QUANTILES})
+    out.attrs.update({"mean_seconds": float(stats["mean"]) if total else float("nan"), "persons": total,
+                      "outside_bins": outside, "from_step": from_step, "to_step": to_step})
+    return out
