@@ -7,14 +7,15 @@ returning a matplotlib ``Axes``.
 
 Modules
 -------
-randomised  treatment / holdout effects: difference in means (HC), CUPED,
-            logistic average marginal effects, effects by segment with
+randomised  treatment / holdout effects: difference in means (HC), relative lift,
+            CUPED, logistic average marginal effects, effects by segment with
             multiple-comparison correction
 did         difference-in-differences with unit and period effects, event study,
             pre-trend check
 power       sample size, minimum detectable effect and power for a proportion or a mean
 drivers     touchpoints associated with purchase (logit odds ratios)
-data        per-person experiment frames and per-person touchpoint frames from a dataset
+data        from a dataset: per-person experiment frames, per-person touchpoint
+            frames, unit x period roll-out panels
 synthetic   small vectorised data-generating processes with a known truth
 plots       forest plot, event-study plot, power curve, odds-ratio plot
 
