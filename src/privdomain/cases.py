@@ -206,7 +206,6 @@ def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     frame = ex.campaign_frame(ds, name)
     dim = ex.difference_in_means(frame, "repurchased").iloc[0]
     control = frame.loc[frame["arm"] != "treatment", "repurchased"].mean()
-    het = ex.heterogeneous_effects(frame, "repurchased", by="segment")
     rates = frame.groupby(["segment", "arm"], as_index=False)["repurchased"].mean()
     overall = frame.groupby("arm", as_index=False)["repurchased"].mean().assign(segment="all 全部")
     table = pd.concat([overall, rates], ignore_index=True)
@@ -217,7 +216,7 @@ def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     ax.set_ylabel("repurchase rate 复购率")
     value = float(dim["estimate"] / control) if control > 0 else float("nan")
     return {"value": value, "text": f"{value:+.0%}", "label": "relative lift in repurchase rate 复购率相对提升",
-            "table": het, "ax": ax, "experiment": name,
+            "table": table, "ax": ax, "experiment": name,
             "definition": "复购率相对提升 relative lift = `(repurchase rate of treatment - repurchase rate of holdout) "
                           "/ repurchase rate of holdout`, over the 30 days after assignment; a person repurchased "
                           "when they paid in the window and had at least two purchases counting the earlier ones."}
@@ -265,9 +264,96 @@ def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
                           "orders` (the channel of the pay event)."}
 
 
+def article_rates_by_arm(data: Any, experiment: str, assignments: Any | None = None,
+                         con: Any | None = None) -> pd.DataFrame:
+    """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
+
+    For the persons assigned in ``experiment`` and the articles pushed to them at or
+    after their assignment: ``received`` = pairs with an ``oa_push``, ``opened`` = of
+    those, pairs with an ``oa_article_open``, ``clicked`` = of those, pairs with an
+    ``mp_click``; ``open_rate`` = opened / received (打开率), ``click_rate`` = clicked /
+    opened (点击率). One row per ``arm``. ``data`` is a dataset (with an
+    ``assignments`` table) or events together with ``assignments``.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:05", "oa_article_open", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:06", "mp_click", {"article_id": 9}),
+    ...     (2, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (2, "2024-05-02 11:00", "oa_article_open", {"article_id": 9})])
+    >>> asg = pd.DataFrame({"person_id": [1, 2], "experiment": "x", "arm": ["treatment", "holdout"],
+    ...     "assigned_at": pd.Timestamp("2024-05-01", tz="Asia/Shanghai")})
+    >>> article_rates_by_arm(ev, "x", assignments=asg)[["arm", "opened", "click_rate"]].values.tolist()
+    [['holdout', 1, 0.0], ['treatment', 1, 1.0]]
+    """
+    import ibis
+
+    from .backend import execute, to_table
+
+    a = to_table(assignments if assignments is not None else data, "assignments", con=con)
+    a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
+    e = to_table(data, "events", con=con)
+    e = e.filter(e.touchpoint.isin(["oa_push", "oa_article_open", "mp_click"]) & e.article_id.notnull())
+    flags = e.group_by(["person_id", "article_id"]).agg(
+        pushed_at=e.ts.min(where=e.touchpoint == "oa_push"),
+        opened=(e.touchpoint == "oa_article_open").any(),
+        clicked=(e.touchpoint == "mp_click").any(),
+    )
+    j = flags.inner_join(a, flags.person_id == a.pid)
+    j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
+    one, zero = ibis.literal(1), ibis.literal(0)
+    expr = j.group_by("arm").agg(received=j.count(), opened=ibis.ifelse(j.opened, one, zero).sum(),
+                                 clicked=ibis.ifelse(j.opened & j.clicked, one, zero).sum())
+    out = execute(expr, con=con).sort_values("arm").reset_index(drop=True)
+    for c in ("received", "opened", "clicked"):
+        out[c] = out[c].astype("int64")
+    out["arm"] = out["arm"].astype(object)
+    out["open_rate"] = out["opened"] / out["received"].where(out["received"] > 0)
+    out["click_rate"] = out["clicked"] / out["opened"].where(out["opened"] > 0)
+    return out
+
+
+def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
+    from . import plotting
+
+    name = sorted(ds.read("assignments")["experiment"].unique())[0]
+    table = article_rates_by_arm(ds, name)
+    ax = plotting.bar(table, "arm", "click_rate", values="percent",
+                      title=f"改版前后点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
+    plotting.percent_axis(ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("click rate 点击率")
+    rates = table.set_index("arm")["click_rate"]
+    value = float(rates.get("treatment", np.nan) / rates.get("holdout", np.nan))
+    return {"value": value, "text": f"{value:.2f} x", "label": "click rate, redesigned / old articles 点击率倍数",
+            "table": table, "ax": ax, "experiment": name,
+            "definition": "点击率 click rate = `(person, article) pairs clicked into the Mini Program / pairs opened`, "
+                          "for articles pushed after assignment; the multiple is `click rate of the redesigned "
+                          "articles (treatment) / click rate of the old ones (holdout)`."}
+
+
+def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
+    """The scenario's calibration: the case figure it was tuned to and its value on ``ds``.
+
+    Uses the simulator's own measurement (:func:`privdomain.simulate.calibration.headline`,
+    plain pandas on the events). Returns ``figure`` (the articles' claim as the scenario
+    states it), ``headline``, ``target``, ``tolerance``, ``value`` and ``within``.
+    """
+    from .simulate import calibration, load_scenario
+
+    sc = load_scenario(scenario)
+    ev = ds.read("events")
+    value = calibration.headline(sc, ev)
+    cal = sc.calibration
+    return {"figure": cal["figure"], "headline": cal["headline"], "target": cal["target"],
+            "tolerance": cal["tolerance"], "persons": cal.get("persons"), "value": value,
+            "within": calibration.within(sc, value)}
+
+
 HEADLINE_FIGURES = {
     "repurchase_lift": _repurchase_lift_figure,
     "guide_order_share": _guide_share_figure,
+    "article_rates": _article_rates_figure,
     "roi_30d_over_same_day": _roi_windows_figure,
     "touchpoints_per_buyer": _touchpoints_figure,
 }

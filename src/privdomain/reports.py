@@ -277,6 +277,9 @@ def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, 
     ``topics`` is true.
     """
     folder = Path(notebooks) if notebooks else notebooks_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebook folder at {folder}: the reports are built from a source checkout "
+                                f"of privdomain (its notebooks/ folder)")
     out = Path(out)
     work = out / "_work"
 
@@ -360,8 +363,11 @@ def _header_cell(job: Job):
 
 def render_html(nb, html_path: str | os.PathLike, title: str, hide_code: bool = True) -> Path:
     """Render a notebook node to a standalone HTML file (code cells hidden by default)."""
+    import logging
+
     from nbconvert import HTMLExporter
 
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # not the alt-text notice on every figure
     exporter = HTMLExporter(template_name="lab")
     exporter.exclude_input = hide_code
     exporter.exclude_input_prompt = True

@@ -1,0 +1,164 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Attribution and ROI 归因与投资回报: who earned the sale?
+#
+# A purchase comes after several touches on several channels. Attribution (归因) shares
+# each purchase among them. This notebook builds the journeys, compares the rule-based
+# and data-driven models, and reads the results against each other.
+
+# %% tags=["parameters"]
+scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
+persons = 5000  # simulated persons
+seed = 7  # random seed (same seed, same data)
+windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
+data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
+output_dir = ""  # folder for the metrics JSON (empty: not written)
+report_name = "attribution_roi"  # name of the report and its metrics file
+
+# %%
+from IPython.display import Markdown, display
+
+from privdomain import attribution, cases, plotting, reports
+
+plotting.use_style()
+ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+metrics = {}
+
+# %% [markdown]
+# ## 1. Journeys 旅程 and the path table 路径表
+#
+# Each person's timeline is cut at their purchases (`pay` events): the touches after
+# the previous purchase and up to this one, within the **conversion window**
+# (转化窗口, here 30 days before the purchase), form a converting journey valued at the
+# amount paid. The touches after the last purchase form a non-converting journey. The
+# **path table** counts journeys per channel sequence: `total_conversions`,
+# `total_conversion_value` (yuan) and `total_null` (journeys without a purchase).
+
+# %%
+paths = attribution.build_paths(ds, window_days=30)
+display(Markdown(
+    f"{len(paths):,} distinct paths; {int(paths['total_conversions'].sum()):,} converting and "
+    f"{int(paths['total_null'].sum()):,} non-converting journeys. Left out (counted, not lost): "
+    f"{paths.attrs.get('touches_outside_window', 0):,} touches older than the window, "
+    f"{paths.attrs.get('purchases_without_touch', 0):,} purchases with no touch in their window."))
+display(cases.top_paths(paths, n=10).style.hide(axis="index").format(
+    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}"}))
+
+# %% [markdown]
+# ## 2. Rule-based models 规则归因
+#
+# | model | credit of one purchase |
+# | --- | --- |
+# | 首次触点 first touch | all to the first touch of the journey |
+# | 末次触点 last touch | all to the last touch |
+# | 末次非直接触点 last non-direct touch | all to the last touch that is not a direct Mini Program visit |
+# | 线性 linear | `1 / n` to each of the `n` touches |
+# | 时间衰减 time decay | `2^(-d / half-life)` to a touch `d` days before the purchase, normalised to 1 (half-life 7 days) |
+# | 位置 position based (U-shaped) | 40% first, 40% last, 20% shared by the middle touches |
+#
+# 渠道份额 channel share = `conversions credited to the channel / all conversions`.
+
+# %% [markdown]
+# ## 3. Data-driven models 数据驱动归因
+#
+# * **Markov chain 马尔可夫链** (Anderl et al. 2016): journeys are walks between
+#   channels ending in *conversion* or *null*. The **removal effect** (移除效应) of a
+#   channel is the share of conversions lost if the channel were removed:
+#   `RE(c) = 1 - P(conversion without c) / P(conversion)`; credits are the removal
+#   effects normalised to the conversions.
+# * **Shapley value 沙普利值** (Shapley 1953; Zhao et al. 2018): with `v(S)` the
+#   conversions of journeys whose channel set is within `S`, a channel's credit is its
+#   average marginal contribution over all orders in which channels join,
+#   `φ(c) = Σ over S without c of |S|! (n-|S|-1)! / n! · (v(S ∪ {c}) - v(S))`.
+
+# %%
+credit = attribution.attribute(paths, models=["first_touch", "last_touch", "last_non_direct", "linear",
+                                              "position_based", "markov", "shapley"])
+credit["model"] = credit["model"].replace({"markov_1": "markov"})
+wide = credit.pivot(index="channel", columns="model", values="share")
+ax = plotting.heatmap(wide, title="各模型渠道份额 channel share by model", fmt=".0%")
+ax.set_xlabel("")
+ax.set_ylabel("");
+
+# %%
+markov = credit[credit["model"] == "markov"].set_index("channel")
+ax = plotting.bar(markov.reset_index().sort_values("removal_effect", ascending=False), "channel", "removal_effect",
+                  horizontal=True, values="percent", title="马尔可夫移除效应 Markov removal effect")
+plotting.percent_axis(ax, "x")
+ax.set_ylabel("");
+
+# %% [markdown]
+# **Reading the models together.** Last-touch models credit the channel where people
+# pay (the Mini Program, or the article that links to it); first-touch models credit
+# the ads that brought people in. Markov and Shapley credit every channel a
+# conversion needed, which is why a channel that rarely closes a sale but often opens
+# one (an ad, a store visit) gains against last touch.
+
+# %% [markdown]
+# ## 4. Ad attribution by window 广告归因窗口 and multi-level ROI 多级ROI
+#
+# Youshu's ad analysis credits each purchase to the ad of the buyer's **latest ad click**
+# before it, if that click lies within the **window** (归因窗口): same day (当日), 7, 15
+# or 30 days. A purchase by a friend who arrived through a **share** of the ad (裂变
+# fission) is credited to the ad too.
+#
+# | metric | definition | formula |
+# | --- | --- | --- |
+# | 直接成交 direct revenue | purchases credited to the ad's own clickers within the window | `Σ amount of credited pays / 100` |
+# | 裂变成交 fission revenue | purchases of friends brought by shares of the ad | `Σ amount of the friends' pays within the window` |
+# | 投资回报率 ROI | revenue per yuan spent | `(direct + fission revenue) / spend` |
+# | 即时 / 短期 / 长期 ROI immediate, short-term, long-term ROI | ROI at the same day, 7 (15) and 30 days | `ROI(W)` for `W` = 0, 7, 15, 30 |
+# | 长尾倍数 long-tail multiple | how much the same-day view misses | `revenue(30 days) / revenue(same day)` |
+
+# %%
+ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
+by_window = cases.roi_by_window(ad)
+display(by_window.style.hide(axis="index").format({"spend": "¥{:,.0f}", "revenue": "¥{:,.0f}",
+        "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.2f}", "over_same_day": "{:.2f}x"}))
+if ad.attrs.get("unattributed_purchases") is not None:
+    display(Markdown(f"{ad.attrs['unattributed_purchases']:,} of {ad.attrs['purchases']:,} purchases are credited to "
+                     f"no ad at the longest window (organic, store, or older clicks)."))
+
+# %%
+curve = cases.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows) + 1))
+ax = plotting.line(curve, "day", "roi", marker=None,
+                   title="累计ROI随归因天数上升 cumulative ROI by days since the click")
+for w in windows:
+    if w < len(curve):
+        ax.axvline(w, color="#bbb", linewidth=0.8)
+        ax.annotate(f"{'same day' if w == 0 else f'{w}d'}: {curve['roi'].iloc[w]:.2f}", (w, curve["roi"].iloc[w]),
+                    textcoords="offset points", xytext=(4, -12), fontsize=9)
+ax.set_xlabel("days since the ad click 点击后天数")
+ax.set_ylabel("ROI");
+
+# %%
+mlr = attribution.multi_level_roi(ds, campaigns=ds)
+display(mlr[["campaign_id", "channel", "spend", "roi_same_day", "roi_7d", "roi_15d", "roi_30d",
+             "long_over_immediate_30", "acquired", "repurchase_revenue"]]
+        .style.hide(axis="index").format(precision=2))
+metrics["roi_same_day"] = float(by_window["roi"].iloc[0])
+metrics["roi_longest_window"] = float(by_window["roi"].iloc[-1])
+metrics["revenue_longest_over_same_day"] = float(by_window["over_same_day"].iloc[-1])
+metrics["summary"] = (f"ad ROI same day {by_window['roi'].iloc[0]:.2f}, {windows[-1]} days "
+                      f"{by_window['roi'].iloc[-1]:.2f} ({by_window['over_same_day'].iloc[-1]:.1f} x)")
+
+# %%
+for model in ("last_non_direct", "markov", "shapley"):
+    m = credit[credit["model"] == model].set_index("channel")["share"]
+    metrics[f"{model}_top_channel"] = str(m.idxmax())
+    metrics[f"{model}_top_share"] = float(m.max())
+metrics["conversions"] = int(paths["total_conversions"].sum())
+metrics["paths"] = int(len(paths))
+reports.record_metrics(metrics, output_dir, report_name)

@@ -1,0 +1,131 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Funnels and the Official Account board 漏斗与公众号看板
+#
+# A funnel (漏斗) counts how many persons go through a sequence of steps within a time
+# window, and where they drop out. This notebook builds the Mini Program purchase
+# funnel, the ad-to-purchase funnel, and the Official Account's article funnel (the
+# "three article rates" 图文三率 of Youshu's Official Account board).
+
+# %% tags=["parameters"]
+scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
+persons = 5000  # simulated persons
+seed = 7  # random seed (same seed, same data)
+windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
+data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
+output_dir = ""  # folder for the metrics JSON (empty: not written)
+report_name = "funnels_official_account"  # name of the report and its metrics file
+
+# %%
+from IPython.display import Markdown, display
+
+from privdomain import funnel, plotting, reports
+
+plotting.use_style()
+ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+metrics = {}
+
+# %% [markdown]
+# ## 1. How a funnel counts 漏斗口径
+#
+# * A person **enters** at each event matching step 1 (re-entry: every attempt gets its
+#   own window); the attempt reaching the furthest step is the one reported.
+# * **Ordered** (有序): each step must come after the previous one, other events may lie
+#   between. **Strict** (严格): each step must be the very next event.
+# * **Window** (窗口): the last step must come within the window of the first.
+#
+# | metric | definition | formula |
+# | --- | --- | --- |
+# | 步骤人数 persons at step k | persons whose reported attempt reached step k | `count of persons` |
+# | 步骤转化率 step conversion rate | share of the previous step that reached this one | `persons(k) / persons(k-1)` |
+# | 总转化率 overall conversion rate | share of entrants that reached step k | `persons(k) / persons(1)` |
+# | 转化时长 time to convert | time from step k-1 to step k, median over persons | `median(t_k - t_(k-1))` |
+
+# %%
+MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
+mp = funnel.funnel(ds, MP_STEPS, window="7D")
+ax = plotting.funnel([f"{s}" for s in mp["step_name"]], mp["persons"],
+                     title="小程序购买漏斗 Mini Program purchase funnel (7-day window, ordered)")
+metrics["mp_funnel_persons"] = mp["persons"].astype(int).tolist()
+metrics["mp_visit_to_pay"] = float(mp["conversion_from_first"].iloc[-1])
+
+# %%
+strict = funnel.funnel(ds, MP_STEPS, window="7D", mode="strict")
+both = mp[["step_name", "persons"]].rename(columns={"persons": "ordered 有序"})
+both["strict 严格"] = strict["persons"].to_numpy()
+both["median time from previous step (min)"] = (mp["median_seconds"] / 60).round(1)
+display(both.style.hide(axis="index").format(precision=1))
+display(Markdown(
+    f"Of {int(mp['persons'].iloc[0]):,} persons who visited the Mini Program, "
+    f"**{mp['conversion_from_first'].iloc[-1]:.1%}** paid within 7 days (ordered). Strict mode counts only "
+    f"those who went straight from one step to the next: "
+    f"**{strict['conversion_from_first'].iloc[-1]:.1%}**."))
+
+# %% [markdown]
+# ## 2. From ad to purchase 广告到购买
+#
+# The public-domain (公域) journey: an ad view on Moments, a click, a follow of the
+# Official Account, then a purchase, within 30 days.
+
+# %%
+AD_STEPS = ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"]
+ad = funnel.funnel(ds, AD_STEPS, window="30D")
+plotting.funnel(ad["step_name"].tolist(), ad["persons"], title="广告漏斗 Moments ad funnel (30-day window)")
+metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
+
+# %% [markdown]
+# ## 3. The Official Account's article funnel 公众号图文漏斗
+#
+# Youshu's Official Account board reports the **three article rates** (图文三率):
+#
+# | metric | definition | formula |
+# | --- | --- | --- |
+# | 打开率 open rate | readers who opened the article among those who received it | `persons who opened / persons who received` |
+# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `persons who clicked / persons who opened` |
+# | 转化率 conversion rate | persons who ordered among those who clicked | `persons who ordered / persons who clicked` |
+#
+# As a funnel: received (`oa_push`) → opened (`oa_article_open`) → clicked into the
+# Mini Program (`mp_click`) → ordered (`order`), within 3 days of receiving.
+
+# %%
+OA_STEPS = ["oa_push", "oa_article_open", "mp_click", "order"]
+oa = funnel.funnel(ds, OA_STEPS, window="3D")
+rates = {"打开率 open rate": float(oa["conversion_from_previous"].iloc[1]),
+         "点击率 click rate": float(oa["conversion_from_previous"].iloc[2]),
+         "转化率 conversion rate": float(oa["conversion_from_previous"].iloc[3])}
+plotting.funnel(oa["step_name"].tolist(), oa["persons"], title="公众号图文漏斗 article funnel (3-day window)")
+display(Markdown(" · ".join(f"{k}: **{v:.1%}**" for k, v in rates.items())))
+metrics.update({"oa_open_rate": rates["打开率 open rate"], "oa_click_rate": rates["点击率 click rate"],
+                "oa_conversion_rate": rates["转化率 conversion rate"],
+                "summary": "article rates: " + ", ".join(f"{k.split()[1]} {v:.1%}" for k, v in rates.items())})
+
+# %% [markdown]
+# ## 4. Time to convert 转化时长
+#
+# How long after the Mini Program visit the purchase came, for the persons who paid.
+
+# %%
+ttc = funnel.time_to_convert(ds, ["mp_visit", "pay"], window="7D", bins=[0, 600, 3600, 6 * 3600, 86400, 3 * 86400,
+                                                                         7 * 86400])
+labels = ["< 10 min", "10-60 min", "1-6 h", "6-24 h", "1-3 days", "3-7 days"]
+ttc["bucket"] = labels[: len(ttc)]
+ax = plotting.bar(ttc, "bucket", "share", values="percent", title="访问到支付时长 time from visit to payment")
+plotting.percent_axis(ax)
+ax.set_xlabel("")
+ax.set_ylabel("share of payers");
+metrics["median_visit_to_pay_minutes"] = float(ttc.attrs.get("median_seconds", float("nan")) / 60)
+
+# %%
+reports.record_metrics(metrics, output_dir, report_name)

@@ -1,0 +1,232 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Lifecycle, repurchase and customer value 生命周期、复购与客户价值
+#
+# Private-domain operations aim at lifetime value: bringing buyers back costs nothing
+# per touch once they are in the Official Account, a group or a guide's WeCom. This
+# notebook follows persons through lifecycle stages (the lifecycle board), sorts buyers
+# by recency, frequency and spend (RFM), measures repurchase and its cycle, and
+# forecasts each buyer's future value (CLV).
+
+# %% tags=["parameters"]
+scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
+persons = 5000  # simulated persons
+seed = 7  # random seed (same seed, same data)
+windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
+data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
+output_dir = ""  # folder for the metrics JSON (empty: not written)
+report_name = "lifecycle_clv"  # name of the report and its metrics file
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from privdomain import clv, cohorts, lifecycle, plotting, reports, repurchase, rfm
+
+plotting.use_style()
+ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+metrics = {}
+
+# %% [markdown]
+# ## 1. The lifecycle board 用户生命周期大盘
+#
+# Every person is in one stage at the end of each Beijing day (first rule that holds):
+#
+# | stage | rule |
+# | --- | --- |
+# | 潜在 prospect | touched the brand, never bought |
+# | 流失 churned | no purchase in the last 180 days |
+# | 沉睡 dormant | no purchase in the last 90 days |
+# | 新客 new | first purchase within the last 30 days |
+# | 回流 resurrected | bought again after being dormant or churned, within the last 30 days |
+# | 忠诚 loyal | 3 or more purchase days |
+# | 活跃 active | any other recent buyer |
+#
+# 阶段占比 stage share = `persons in the stage / persons touched so far`. The figure
+# shows the buyers' stages (share among persons who bought at least once, weekly); the
+# flows (阶段流转) count persons moving from one stage to another between two weeks.
+
+# %%
+ov = reports.overview(ds)
+board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
+buyer_stages = [st for st in lifecycle.STAGES if st != "prospect"]
+wide = board.pivot(index="period", columns="stage", values="persons")[buyer_stages]
+wide = wide.div(wide.sum(axis=1).where(lambda x: x > 0), axis=0).fillna(0)
+ax = plotting.new_axes("用户生命周期大盘 lifecycle board: buyers by stage, weekly (prospects left out)")
+ax.stackplot(wide.index, wide.T.to_numpy(), labels=wide.columns, colors=plotting.PALETTE[: len(wide.columns)])
+ax.set_xlim(wide.index.min(), wide.index.max())
+ax.set_ylim(0, 1)
+plotting.percent_axis(ax)
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
+
+# %%
+last = board[board["period"] == board["period"].max()].set_index("stage")
+metrics["last_week_stage_share"] = {k: float(v) for k, v in last["share"].items()}
+display(Markdown(
+    f"In the last week, **{last.loc['churned', 'share']:.0%}** of persons touched so far are churned and "
+    f"**{last.loc['dormant', 'share']:.0%}** dormant (Youshu's example board showed 70% churned: the signal to "
+    f"win buyers back), against **{last.loc['prospect', 'share']:.0%}** prospects who never bought."))
+
+# %%
+flows = lifecycle.stage_flows(ds, ov["first_day"], ov["last_day"], freq="W")
+last_period = flows["period"].max()
+matrix = lifecycle.flow_matrix(flows, period=last_period)
+display(Markdown(f"Flows into the week of {pd.Timestamp(last_period).date()} (rows: stage the week before; "
+                 f"columns: stage now):"))
+display(matrix.style.format("{:,.0f}").background_gradient(cmap="Greens", axis=None))
+
+# %% [markdown]
+# ## 2. RFM summary RFM 汇总
+#
+# Per buyer, from the `pay` events (purchases on the same day count as one purchase):
+#
+# | column | definition | formula |
+# | --- | --- | --- |
+# | 消费频率 frequency | repeat purchase days | `distinct purchase days - 1` |
+# | 最近一次消费 recency (`time_since_last`) | days from the last purchase to the end of the data | `end - last purchase day` |
+# | `t_x` | days from the first to the last purchase (the recency of the BG/NBD papers) | `last - first purchase day` |
+# | `T` | the buyer's age: days from the first purchase to the end | `end - first purchase day` |
+# | 消费金额 monetary value | mean spend of the repeat purchase days, yuan | `Σ spend of days 2..x+1 / x` |
+# | 复购率 repurchase rate | share of buyers who bought again | `buyers with frequency ≥ 1 / buyers` |
+
+# %%
+summary = rfm.rfm_summary(ds)
+repurchase_rate = float((summary["frequency"] >= 1).mean())
+metrics.update({"buyers": int(len(summary)), "repurchase_rate": repurchase_rate,
+                "mean_frequency": float(summary["frequency"].mean()),
+                "mean_total_value": float(summary["total_value"].mean())})
+cols = ["frequency", "t_x", "T", "time_since_last", "total_value", "monetary_value"]
+display(summary[cols].describe().T[["mean", "25%", "50%", "75%", "max"]].style.format("{:,.1f}"))
+display(Markdown(f"复购率 repurchase rate: **{repurchase_rate:.1%}** of {len(summary):,} buyers bought on two or more days."))
+
+# %% [markdown]
+# ## 3. Repurchase 复购
+#
+# A purchase occasion is a Beijing day with a `pay` event; a repurchase is a purchase on
+# a later day.
+#
+# | metric | definition | formula |
+# | --- | --- | --- |
+# | 复购率 (w 天) repurchase rate within w days | first-time buyers who bought again within w days of their first purchase, among those observed for w days | `buyers with a 2nd purchase day ≤ first + w / buyers with first + w ≤ end` |
+# | 复购周期 repurchase cycle | days from one purchase to the next; Kaplan-Meier `S(t)` = P(no repurchase within t days), open gaps censored at the end of the data | `1 - S(t)` = cumulative repurchase probability |
+
+# %%
+rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
+display(rates[["window_days", "buyers", "repurchasers", "rate", "not_observable"]]
+        .style.hide(axis="index").format({"rate": "{:.1%}"}))
+metrics["repurchase_rate_windows"] = {int(w): float(r) for w, r in zip(rates["window_days"], rates["rate"])}
+
+# %%
+curve = repurchase.repurchase_curve(ds, which="first")
+ax = plotting.new_axes("首购后复购曲线 cumulative repurchase after the first purchase (Kaplan-Meier)")
+ax.step(curve["days"], curve["repurchased"], where="post", color=plotting.PALETTE[0])
+ax.fill_between(curve["days"], 1 - curve["ci_upper"], 1 - curve["ci_lower"], step="post", alpha=0.2,
+                color=plotting.PALETTE[0])
+plotting.percent_axis(ax)
+ax.set_xlabel("days since the first purchase 首购后天数")
+ax.set_ylabel("repurchased 已复购");
+half = curve.loc[curve["repurchased"] >= 0.5 * curve["repurchased"].max(), "days"]
+metrics["days_to_half_of_repurchases"] = float(half.iloc[0]) if len(half) else None
+
+# %% [markdown]
+# ### Cohorts 同期群
+#
+# Buyers grouped by the month of their first purchase (cohort 同期群); period `k` is the
+# k-th month after it. 留存率 retention = `cohort members who bought in period k /
+# cohort size`.
+
+# %%
+table = cohorts.cohort_table(ds, freq="M")
+tri = cohorts.cohort_triangle(table, value="retention")
+tri.index = [pd.Timestamp(i).strftime("%Y-%m") for i in tri.index]
+ax = plotting.heatmap(tri, title="月度同期群留存 monthly cohort retention (share of buyers buying again)", fmt=".0%")
+ax.set_xlabel("months since the first purchase 首购后月数")
+ax.set_ylabel("first-purchase month 首购月份");
+metrics["month1_retention_mean"] = float(tri[1].mean()) if 1 in tri.columns else None
+
+# %% [markdown]
+# ## 4. RFM segments 客户分层
+#
+# The eight classes of Chinese CRM practice (重要价值客户 ... 一般挽留客户): each of R,
+# F and M is *high* when better than the buyers' mean (recency: fewer days since the
+# last purchase). 重要挽留客户 (high spend, low recency and frequency) are the buyers to
+# win back first.
+
+# %%
+seg = rfm.rfm_segments(summary, scheme="cn")
+table = seg.groupby("segment", as_index=False).agg(buyers=("person_id", "size"), gmv=("total_value", "sum"))
+table["buyer_share"] = table["buyers"] / table["buyers"].sum()
+table["gmv_share"] = table["gmv"] / table["gmv"].sum()
+table = table.sort_values("gmv", ascending=False)
+display(table.style.hide(axis="index").format({"gmv": "¥{:,.0f}", "buyer_share": "{:.1%}", "gmv_share": "{:.1%}"}))
+metrics["segments"] = dict(zip(table["segment"], table["buyers"].astype(int)))
+
+# %%
+long = table.melt(id_vars="segment", value_vars=["buyer_share", "gmv_share"], var_name="share of", value_name="share")
+long["share of"] = long["share of"].map({"buyer_share": "buyers 人数", "gmv_share": "GMV 成交额"})
+ax = plotting.bar(long, "segment", "share", hue="share of", horizontal=True, title="分层人数与成交额占比 buyers and GMV by segment")
+plotting.percent_axis(ax, "x")
+ax.set_ylabel("");
+
+# %% [markdown]
+# ## 5. Customer lifetime value 客户终身价值 (CLV)
+#
+# Two models fitted by maximum likelihood on the RFM summary (time unit: weeks):
+#
+# * **BG/NBD** (Fader, Hardie and Lee 2005): while *alive* a buyer purchases at a rate
+#   `λ ~ Gamma(r, α)`; after each purchase they drop out with probability
+#   `p ~ Beta(a, b)`. It gives `P(alive)` (存活概率) and the expected purchases in the
+#   next `t` weeks given `(frequency, t_x, T)`.
+# * **Gamma-Gamma** (Fader, Hardie and Lee 2005): the spend per purchase, independent of
+#   the purchase count, gives the expected spend `E[Z]` of each buyer.
+#
+# 客户终身价值 CLV over `h` weeks = `E[Z] · Σ_i (E[X(i·h/n)] - E[X((i-1)·h/n)]) / (1 + d)^i`
+# with `n` periods and discount rate `d` per period (here 26 weeks, 6 periods, 1%).
+# Buyers whose first purchase falls on the last day of the data (`T = 0`) are left out
+# of the fit: nothing has been observed about them yet.
+
+# %%
+weekly = rfm.rfm_summary(ds, time_unit="W")
+weekly = weekly[weekly["T"] > 0].copy()  # first purchase on the last day: no time observed yet
+bg = clv.BetaGeo().fit(weekly)
+gg = clv.GammaGamma().fit(weekly)
+display(bg.summary().style.format("{:.4g}"))
+pred = bg.predict(weekly, t=26.0)
+weekly["p_alive"] = pred["p_alive"].to_numpy()
+weekly["expected_purchases_26w"] = pred["expected_purchases"].to_numpy()
+weekly["clv_26w"] = gg.customer_lifetime_value(bg, weekly, horizon=26.0, periods=6, discount_rate=0.01)
+metrics.update({"bgnbd_params": {k: float(v) for k, v in bg.params_.items()},
+                "mean_p_alive": float(weekly["p_alive"].mean()),
+                "mean_clv_26w": float(weekly["clv_26w"].mean()),
+                "expected_purchases_26w": float(weekly["expected_purchases_26w"].sum()),
+                "summary": f"repurchase rate {repurchase_rate:.1%}; mean 26-week CLV "
+                           f"{plotting.yuan(weekly['clv_26w'].mean())} per buyer"})
+display(Markdown(
+    f"Mean P(alive) **{weekly['p_alive'].mean():.0%}**; expected purchases in the next 26 weeks: "
+    f"**{weekly['expected_purchases_26w'].sum():,.0f}** by {len(weekly):,} buyers; mean 26-week CLV "
+    f"**{plotting.yuan(weekly['clv_26w'].mean())}** per buyer."))
+
+# %%
+weekly["decile"] = pd.qcut(weekly["clv_26w"].rank(method="first"), 10, labels=[f"D{i}" for i in range(1, 11)])
+dec = weekly.groupby("decile", observed=True, as_index=False).agg(clv=("clv_26w", "sum"), p_alive=("p_alive", "mean"))
+dec["clv_share"] = dec["clv"] / dec["clv"].sum()
+ax = plotting.bar(dec, "decile", "clv_share", values="percent",
+                  title="预测CLV十分位占比 share of forecast 26-week CLV by buyer decile (D10 = most valuable)")
+plotting.percent_axis(ax)
+ax.set_xlabel("")
+ax.set_ylabel("share of CLV");
+
+# %%
+reports.record_metrics(metrics, output_dir, report_name)

@@ -1,0 +1,215 @@
+"""Every notebook executes on small simulated data, renders cleanly, and the metrics it
+records equal the library's own numbers computed here directly on the same dataset."""
+
+import json
+import math
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from privdomain import attribution, cases, clv, reports, rfm
+from privdomain import experiments as ex
+
+PERSONS = 2000
+SEED = 7
+_DATASETS: dict[str, object] = {}
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("notebooks")
+
+
+@pytest.fixture(scope="module")
+def kernel():
+    with reports.project_kernel() as name:
+        yield name
+
+
+def _dataset(scenario: str, root: Path):
+    if scenario not in _DATASETS:
+        _DATASETS[scenario] = reports.load_or_simulate(scenario, PERSONS, SEED, root / "data" / scenario)
+    return _DATASETS[scenario]
+
+
+def _overview(ds) -> dict:
+    ov = reports.overview(ds)
+    return {k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")}
+
+
+def _expected_case(ds) -> dict:
+    paths = attribution.build_paths(ds, window_days=30)
+    js = cases.journey_stats(paths)
+    shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
+    summary = rfm.rfm_summary(ds)
+    return {**_overview(ds), **{k: js[k] for k in ("touches_per_conversion", "channels_per_conversion",
+                                                   "multi_channel_share")},
+            "top_channel_shapley": shap.idxmax(), "top_channel_shapley_share": shap.max(),
+            "repurchase_rate": (summary["frequency"] >= 1).mean()}
+
+
+def _expected_headline(ds, headline) -> dict:
+    if headline not in cases.HEADLINE_FIGURES:
+        return {}
+    if headline == "roi_30d_over_same_day":
+        by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
+        return {"headline_value": by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]}
+    if headline == "touchpoints_per_buyer":
+        return {"headline_value": cases.journey_stats(attribution.build_paths(ds, window_days=30))[
+            "touches_per_conversion"]}
+    if headline == "repurchase_lift":
+        name = sorted(ds.read("assignments")["experiment"].unique())[0]
+        frame = ex.campaign_frame(ds, name)
+        rates = frame.groupby("arm")["repurchased"].mean()
+        return {"headline_value": (rates["treatment"] - rates["holdout"]) / rates["holdout"]}
+    if headline == "guide_order_share":
+        pays = ds.read("events", columns=["touchpoint", "channel"]).query("touchpoint == 'pay'")
+        return {"headline_value": (pays["channel"] == "guide").mean()}
+    if headline == "article_rates":
+        asg = ds.read("assignments")
+        name = sorted(asg["experiment"].unique())[0]
+        asg = asg[asg["experiment"] == name]
+        ev = ds.read("events", columns=["person_id", "ts", "touchpoint", "article_id"])
+        ev = ev[ev["touchpoint"].isin(["oa_push", "oa_article_open", "mp_click"]) & ev["article_id"].notna()]
+        pushed = ev[ev["touchpoint"] == "oa_push"].groupby(["person_id", "article_id"])["ts"].min().rename("pushed")
+        pairs = pushed.reset_index().merge(asg, on="person_id")
+        pairs = pairs[pairs["pushed"] >= pairs["assigned_at"]]
+        seen = {tp: set(map(tuple, ev.loc[ev["touchpoint"] == tp, ["person_id", "article_id"]].to_numpy()))
+                for tp in ("oa_article_open", "mp_click")}
+        key = list(map(tuple, pairs[["person_id", "article_id"]].to_numpy()))
+        pairs["opened"] = [k in seen["oa_article_open"] for k in key]
+        pairs["clicked"] = [k in seen["mp_click"] for k in key]
+        rate = pairs[pairs["opened"]].groupby("arm")["clicked"].mean()
+        return {"headline_value": rate["treatment"] / rate["holdout"]}
+    raise AssertionError(f"the test has no independent computation for headline {headline!r}")
+
+
+def _expected_attribution(ds) -> dict:
+    paths = attribution.build_paths(ds, window_days=30)
+    credit = attribution.attribute(paths, models=["last_non_direct", "markov", "shapley"])
+    out = {"conversions": int(paths["total_conversions"].sum()), "paths": len(paths)}
+    for model, label in (("last_non_direct", "last_non_direct"), ("markov_1", "markov"), ("shapley", "shapley")):
+        share = credit[credit["model"] == model].set_index("channel")["share"]
+        out[f"{label}_top_channel"] = share.idxmax()
+        out[f"{label}_top_share"] = share.max()
+    by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=reports.WINDOWS))
+    out["roi_same_day"] = by_window["roi"].iloc[0]
+    out["roi_longest_window"] = by_window["roi"].iloc[-1]
+    out["revenue_longest_over_same_day"] = by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]
+    return out
+
+
+def _expected_lifecycle(ds) -> dict:
+    summary = rfm.rfm_summary(ds)
+    seg = rfm.rfm_segments(summary, scheme="cn")["segment"].value_counts()
+    weekly = rfm.rfm_summary(ds, time_unit="W")
+    weekly = weekly[weekly["T"] > 0]
+    bg = clv.BetaGeo().fit(weekly)
+    value = clv.GammaGamma().fit(weekly).customer_lifetime_value(bg, weekly, horizon=26.0, periods=6,
+                                                                   discount_rate=0.01)
+    from privdomain import lifecycle
+
+    ov = reports.overview(ds)
+    board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
+    last = board[board["period"] == board["period"].max()]
+    from privdomain import repurchase
+
+    rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
+    return {"last_week_stage_share": dict(zip(last["stage"], last["share"].astype(float))),
+            "repurchase_rate_windows": {str(w): float(r) for w, r in zip(rates["window_days"], rates["rate"])},
+            "buyers": len(summary), "repurchase_rate": (summary["frequency"] >= 1).mean(),
+            "mean_frequency": summary["frequency"].mean(), "segments": {k: int(v) for k, v in seg.items()},
+            "mean_p_alive": bg.probability_alive(weekly).mean(), "mean_clv_26w": value.mean()}
+
+
+def _expected_experiments(ds) -> dict:
+    out = {}
+    for name in sorted(ds.read("assignments")["experiment"].unique()):
+        frame = ex.campaign_frame(ds, name)
+        rates = frame.groupby("arm")[["converted", "repurchased", "revenue"]].mean()
+        out[name] = {"uplift_repurchased": rates.loc["treatment", "repurchased"] - rates.loc["holdout", "repurchased"],
+                     "uplift_converted": rates.loc["treatment", "converted"] - rates.loc["holdout", "converted"],
+                     "uplift_revenue": rates.loc["treatment", "revenue"] - rates.loc["holdout", "revenue"],
+                     "holdout_repurchase_rate": rates.loc["holdout", "repurchased"],
+                     "relative_lift_repurchased": rates.loc["treatment", "repurchased"] / rates.loc["holdout", "repurchased"]
+                     - 1}
+    campaign = ex.simulate_campaign(max(PERSONS, 2000), effect=0.05, seed=SEED,
+                                    tier_effects={"first_time": 0.08, "2-5": 0.05, "5+": 0.01})
+    row = ex.difference_in_means(campaign, "converted").iloc[0]
+    out["known_truth"] = {"uplift_converted": row.estimate, "ci_low": row.ci_low, "ci_high": row.ci_high,
+                          "true_uplift_converted": campaign.attrs["truth"]["converted"]}
+    return out
+
+
+def _expected_funnels(ds) -> dict:
+    from privdomain import funnel
+
+    mp = funnel.funnel(ds, ["mp_visit", "product_view", "add_to_cart", "order", "pay"], window="7D")
+    ad = funnel.funnel(ds, ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"], window="30D")
+    oa = funnel.funnel(ds, ["oa_push", "oa_article_open", "mp_click", "order"], window="3D")
+    p = oa["persons"].tolist()
+    return {"mp_funnel_persons": mp["persons"].tolist(), "mp_visit_to_pay": mp["persons"].iloc[-1] / mp["persons"].iloc[0],
+            "ad_view_to_pay": ad["persons"].iloc[-1] / ad["persons"].iloc[0],
+            "oa_open_rate": p[1] / p[0], "oa_click_rate": p[2] / p[1], "oa_conversion_rate": p[3] / p[2]}
+
+
+EXPECTED = {
+    "case": _expected_case,
+    "quickstart": _overview,
+    "attribution_roi": _expected_attribution,
+    "lifecycle_clv": _expected_lifecycle,
+    "experiments": _expected_experiments,
+    "funnels_official_account": _expected_funnels,
+}
+NOTEBOOKS = list(reports.CASES) + [p.stem for p in reports.topic_sources()]
+
+
+def _same(got, want):
+    """Equal up to float rounding; JSON null stands for NaN."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and set(got) == {str(k) for k in want}
+        for k, v in want.items():
+            _same(got[str(k)], v)
+    elif isinstance(want, (list, tuple)):
+        assert isinstance(got, list) and len(got) == len(want)
+        for g, w in zip(got, want):
+            _same(g, w)
+    elif isinstance(want, str):
+        assert got == want
+    elif want is None or (isinstance(want, float) and math.isnan(want)):
+        assert got is None
+    else:
+        assert got == pytest.approx(float(want), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_executes_cleanly_and_records_the_librarys_numbers(name, root, kernel):
+    job = next(j for j in reports.plan(list(reports.CASES), PERSONS, SEED, root) if j.name == name)
+    ds = _dataset(job.scenario, root)
+    res = reports.run_job(job, root, kernel_name=kernel)
+    assert res.ok, f"{name} failed in cell {res.cell}: {res.error}"
+
+    nb = nbformat.read(str(root / res.notebook), as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.output_type == "error"]
+    stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert stderr == "", f"{name} wrote to stderr (a warning in the report): {stderr[:500]}"
+    figures = [o for o in outputs if "image/png" in o.get("data", {})]
+    assert figures, f"{name} shows no figure"
+
+    page = (root / res.html).read_text(encoding="utf-8")
+    assert "import " not in page.split("<body", 1)[1], "code cells must be hidden in the report"
+
+    metrics = json.loads((root / res.metrics).read_text())
+    kind = "case" if job.kind == "case" else name
+    if kind in EXPECTED:
+        expected = EXPECTED[kind](ds)
+        for key, want in expected.items():
+            assert key in metrics, f"{name}: metric {key!r} not recorded"
+            _same(metrics[key], want)
+    if job.kind == "case":
+        for key, want in _expected_headline(ds, metrics["headline"]).items():
+            _same(metrics[key], want)
+        assert metrics["scenario"] == name
+        assert metrics["headline"] == cases.case_story(name)["headline"]
