@@ -155,9 +155,12 @@ def make_transactions(n_rows: int, seed: int = 0) -> None:
     person = rng.choice(n_cust, size=n_rows, p=weight / weight.sum()).astype("int64")
     start = np.datetime64("2024-01-01T00:00:00", "s").astype("int64")
     seconds = rng.integers(0, 366 * 86400, n_rows)
-    # a third of the rows repeat another purchase of the same customer on the same day
-    same = rng.random(n_rows) < 0.33
-    seconds[same] = (seconds[same] // 86400) * 86400 + rng.integers(0, 86400, int(same.sum()))
+    # a third of the rows are a second purchase on a day the customer already bought:
+    # they copy the customer and day of another row, at another time of that day
+    same = np.flatnonzero(rng.random(n_rows) < 0.33)
+    other = rng.integers(0, n_rows, len(same))
+    person[same] = person[other]
+    seconds[same] = (seconds[other] // 86400) * 86400 + rng.integers(0, 86400, len(same))
     ts = (start + seconds) * 1_000_000_000  # ns
     np.save(OUT / "tx_person.npy", person)
     np.save(OUT / "tx_ts.npy", ts.astype("int64"))
