@@ -23,8 +23,12 @@ What it does, all in one run:
    and how far their channel shares are from the exact ones (percentage points).
    If an install fails the reason is printed and the comparison skipped.
 4. Generates ``--events`` raw events (numpy, ``--events/8`` persons; or the
-   simulator with ``--simulated``) and times path building (Ibis on DuckDB) plus
-   exact Markov from those events.
+   simulator with ``--simulated``, sportswear preset) and times path building (Ibis on
+   DuckDB) plus exact Markov, and the windowed ad attribution, from those events
+   (wall and CPU seconds).
+
+``--score`` instead simulates every preset (``--score-persons``) and prints each model's
+mean absolute error against the simulator's true incremental and Shapley shares.
 """
 
 from __future__ import annotations
@@ -386,22 +390,28 @@ def main() -> None:
             from privdomain.simulate import simulate
 
             folder = OUT / "simulated"
-            simulate(scenario="sportswear", persons=max(args.events // 40, 1), seed=1, out=folder, truth=False)
+            # the sportswear preset makes about 8.4 events per person
+            simulate(scenario="sportswear", persons=max(args.events * 10 // 84, 1), seed=1, out=folder, truth=False)
         else:
             folder = make_events(args.events)
         print(f"  generated/loaded in {time.perf_counter() - t0:.1f} s: {folder}")
+        campaigns = str(folder) if (Path(folder) / "campaigns.parquet").exists() else None
         code = (
-            "import time, json, resource\n"
+            "import time, json, resource, os\n"
             "from privdomain import attribution\n"
             "t0 = time.perf_counter()\n"
+            "c0 = sum(os.times()[:2])\n"
             f"pt = attribution.build_paths({str(folder)!r}, window_days=30, report=False)\n"
             "t1 = time.perf_counter()\n"
+            "c1 = sum(os.times()[:2])\n"
             "r = attribution.markov(pt)\n"
             "t2 = time.perf_counter()\n"
-            f"ad = attribution.ad_attribution({str(folder)!r})\n"
+            "c2 = sum(os.times()[:2])\n"
+            f"ad = attribution.ad_attribution({str(folder)!r}, campaigns={campaigns!r})\n"
             "t3 = time.perf_counter()\n"
+            "c3 = sum(os.times()[:2])\n"
             "print(json.dumps({'paths': len(pt), 'build': t1 - t0, 'markov': t2 - t1, 'ad': t3 - t2,"
-            " 'ad_orders': int(ad[ad.window == 90]['orders'].sum()),"
+            " 'ad_orders': int(ad[ad.window == 90]['orders'].sum()), 'build_cpu': c1 - c0, 'ad_cpu': c3 - c2,"
             " 'peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
         )
         p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
@@ -409,10 +419,11 @@ def main() -> None:
             print("  failed:", p.stderr.strip()[-500:])
         else:
             r = json.loads(p.stdout.strip().splitlines()[-1])
-            print(f"  build_paths (Ibis/DuckDB): {r['build']:.2f} s -> {r['paths']:,} distinct paths; "
+            print(f"  build_paths (Ibis/DuckDB): {r['build']:.2f} s ({r['build_cpu']:.1f} CPU-s) -> "
+                  f"{r['paths']:,} distinct paths; "
                   f"exact Markov: {r['markov']:.3f} s; total {r['build'] + r['markov']:.2f} s; "
                   f"peak RSS {r['peak_mb']:.0f} MB")
-            print(f"  ad_attribution (5 windows, clicks, fission depth 3): {r['ad']:.2f} s; "
+            print(f"  ad_attribution (5 windows, clicks, fission depth 3): {r['ad']:.2f} s ({r['ad_cpu']:.1f} CPU-s); "
                   f"{r['ad_orders']:,} purchases credited at 90 days")
 
 
