@@ -220,3 +220,54 @@ def test_cli_simulate_writes_a_valid_dataset(tmp_path):
     assert (out / "truth" / "shapley.parquet").exists()
     bad = CliRunner().invoke(app, ["simulate", "--scenario", "no_such", "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "unknown scenario" in bad.output
+
+
+def _stage_by_hand(t, reach, tau, buys):
+    """The stage definitions of docs/simulator.md, one person at a time."""
+    if t < reach:
+        return None
+    if t >= tau:
+        return "churned"
+    past = [b for b in buys if b <= t]
+    if not past:
+        return "prospect"
+    last = past[-1]
+    gap = t - last
+    if gap < 30 and len(past) == 1:
+        return "new"
+    if gap < 30 and last - past[-2] >= 90:
+        return "resurrected"
+    if gap < 90 and sum(1 for b in past if b > t - 365) >= 3:
+        return "loyal"
+    if gap < 90:
+        return "active"
+    return "dormant"
+
+
+def test_truth_stages_match_a_per_person_reading_of_the_definitions(tmp_path):
+    ds = simulate("tea", persons=600, seed=9, out=tmp_path, truth=True, shapley_sample=200)
+    ev = ds.read(columns=["person_id", "ts", "touchpoint", "order_id"])
+    t0 = pd.Timestamp("2024-01-01", tz="Asia/Shanghai")
+    days = (ev["ts"] - t0).dt.total_seconds() / 86400
+    paid_orders = set(ev.loc[ev.touchpoint == "pay", "order_id"])
+    is_buy = (ev.touchpoint == "order") & ev.order_id.isin(paid_orders)
+    buys = days[is_buy].groupby(ev.loc[is_buy, "person_id"]).apply(sorted).to_dict()
+    reach = days.groupby(ev["person_id"]).min().to_dict()
+    tau = pd.read_parquet(tmp_path / "truth" / "persons.parquet").set_index("person_id")["dropout_day"].to_dict()
+    st = pd.read_parquet(tmp_path / "truth" / "stages.parquet")
+    st["from"] = (st.valid_from - t0).dt.total_seconds() / 86400
+    st["to"] = ((st.valid_to - t0).dt.total_seconds() / 86400).fillna(np.inf)
+    rng = np.random.default_rng(0)
+    checked = 0
+    for pid, g in st.groupby("person_id"):
+        lo, hi, stage = g["from"].to_numpy(), g["to"].to_numpy(), g["stage"].to_numpy()
+        for t in np.r_[rng.uniform(0, 366, 12), [b + d for b in buys.get(pid, [])[:2] for d in (29.9, 30.1, 91.0)]]:
+            if t >= 366:
+                continue
+            i = np.flatnonzero((lo <= t) & (t < hi))
+            want = _stage_by_hand(t, reach[pid], tau[pid], buys.get(pid, []))
+            got = stage[i[0]] if len(i) else None
+            assert got == want, (pid, t, got, want)
+            checked += 1
+    assert checked > 5000
+    assert set(st.groupby("person_id").size().index) == set(reach)

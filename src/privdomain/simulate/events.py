@@ -177,12 +177,14 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     sr = W["share_rows"]
     buf.add(W["share_t"], person[sr], "share", "mp_openid")
     ev = buf.concat()
-    keep = ev["t"] < D
-    ev = {c: v[keep] for c, v in ev.items()}
-    sec_of_day = np.floor(ev["t"] * 86400.0).astype(np.int64)
-    order = np.lexsort((ev["tp"], ev["person"], sec_of_day))
-    ev = {c: v[order] for c, v in ev.items()}
-    ev["sec"] = sec_of_day[order]
+    keep = np.flatnonzero(ev["t"] < D)
+    sec = np.floor(ev["t"][keep] * 86400.0).astype(np.int64)
+    # one sort key: (second, person, touchpoint); a stable sort keeps ties in emission order
+    key = (sec << np.int64(26)) | (ev["person"][keep] << np.int64(5)) | ev["tp"][keep].astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    idx = keep[order]
+    ev = {c: v[idx] for c, v in ev.items()}
+    ev["sec"] = sec[order]
     return ev
 
 

@@ -84,7 +84,9 @@ def _poisson_rows(rng, start, end, rate):
     n = rng.poisson(rate * span)
     person = np.repeat(np.arange(len(start)), n)
     t = start[person] + rng.random(len(person)) * span[person]
-    return person, t
+    # waking hours: keep the day, spread the time of day over 09:00-22:00
+    day = np.floor(t)
+    return person, day + (9.0 + 13.0 * (t - day)) / 24.0
 
 
 def _scheduled_rows(times, start, end):
@@ -163,7 +165,10 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
     nonpool = np.flatnonzero(~pool)
     ref = np.full(n, -1)
     if pool.any() and len(nonpool):
-        ref[pool] = nonpool[rng.integers(0, len(nonpool), int(pool.sum()))]
+        # friends are more often brought by keen customers: referrer drawn with weight interest
+        w = np.cumsum(tr["interest"][nonpool])
+        pick = np.searchsorted(w, rng.random(int(pool.sum())) * w[-1], "right")
+        ref[pool] = nonpool[np.minimum(pick, len(nonpool) - 1)]
     B["referrer"] = ref
     fis = sc.sections.get("fission", {})
     B["accept"] = rng.random(n) < fis.get("accept_rate", 0.0)

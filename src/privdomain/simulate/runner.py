@@ -105,7 +105,9 @@ def _run_block(args) -> dict[str, Any]:
         "assignments": _assignments(B, sc, s_ns),
     }
     if want_truth:
-        res["stages"] = truth.stages_block(B, W, s_ns)
+        first = np.full(n, np.inf)
+        np.minimum.at(first, ev["person"], ev["sec"] / 86400.0)
+        res["stages"] = truth.stages_block(B, W, s_ns, first)
         res["incrementality"] = truth.incrementality_block(B, W, mode, assignment)
         res["experiments"] = truth.experiments_block(B)
         res["traits"] = truth.traits_frame(B)

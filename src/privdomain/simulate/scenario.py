@@ -311,6 +311,8 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
         c.fail("end", f"must be after start ({start.isoformat()})", end.isoformat())
     persons = c.value("persons", raw.get("persons", DEFAULTS["persons"]), INT1)
     block_size = c.value("block_size", raw.get("block_size", DEFAULTS["block_size"]), INT1)
+    if block_size > 1_000_000:
+        c.fail("block_size", "must be an integer <= 1000000", block_size)
     cycle = c.value("cycle_days", raw.get("cycle_days", DEFAULTS["cycle_days"]), POS)
     sections: dict[str, dict[str, Any]] = {}
     for ch in [*SWITCHABLE, "mini_program"]:

@@ -49,6 +49,7 @@ from .scenario import Scenario
 
 STAGES = ["prospect", "new", "active", "loyal", "dormant", "churned", "resurrected"]
 NEW_DAYS, ACTIVE_DAYS, LOYAL_WINDOW, LOYAL_MIN = 30.0, 90.0, 365.0, 3
+EPS = 1e-7  # days (under 10 ms): absorbs float rounding at the 30/90/365-day boundaries
 
 
 def world_totals(w: dict) -> tuple[int, int]:
@@ -68,7 +69,7 @@ def stage_code(t, reach, tau, last, prev, first, count365):
     """Stage (index into STAGES) at times t given purchase facts (vectorised)."""
     code = np.full(len(t), -1, dtype=np.int8)
     bought = np.isfinite(last)
-    gap = t - last
+    gap = t - last + EPS  # a change point at purchase + 30 days already belongs to the next stage
     code[bought & (gap >= ACTIVE_DAYS)] = STAGES.index("dormant")
     code[bought & (gap < ACTIVE_DAYS)] = STAGES.index("active")
     code[bought & (gap < ACTIVE_DAYS) & (count365 >= LOYAL_MIN)] = STAGES.index("loyal")
@@ -79,15 +80,19 @@ def stage_code(t, reach, tau, last, prev, first, count365):
     return code
 
 
-def stages_block(B: dict, w: dict, start_ns: int) -> pd.DataFrame:
-    """Stage intervals of the persons of one block in the factual world."""
+def stages_block(B: dict, w: dict, start_ns: int, first_event: np.ndarray) -> pd.DataFrame:
+    """Stage intervals of the persons of one block in the factual world.
+
+    ``first_event`` is each person's first event time (days; inf if none): the
+    person is reached (a prospect) from then on.
+    """
     n, D = B["n"], B["D"]
     paid = w["paid"]
     pp = w["purchase_person"][paid].astype(np.int64)
     pt = w["purchase_tp"][paid]
     o = np.lexsort((pt, pp))
     pp, pt = pp[o], pt[o]
-    reach = np.minimum(w["reach"], _first_touch(B, w))
+    reach = first_event
     tau = B["tau"]
     # candidate change points: reach, tau, each purchase + 0/30/90/365 days
     cp_p = [np.arange(n), np.arange(n)] + [pp] * 4
@@ -99,8 +104,9 @@ def stages_block(B: dict, w: dict, start_ns: int) -> pd.DataFrame:
     o = np.lexsort((cp_t, cp_p))
     cp_p, cp_t = cp_p[o], cp_t[o]
     # purchase facts at each change point: index of the last purchase at or before t
-    key_p = pp * 1e5 + pt  # persons < 1e5 per block; days < 1e5
-    key_c = cp_p * 1e5 + cp_t
+    span = D + LOYAL_WINDOW + 35.0  # person-major keys that stay exact to ~1e-8 days
+    key_p = pp * span + pt
+    key_c = cp_p * span + cp_t
     j = np.searchsorted(key_p, key_c, "right") - 1
     start_of = np.searchsorted(pp, cp_p, "left")
     has = (j >= start_of) & (j >= 0)
@@ -109,7 +115,7 @@ def stages_block(B: dict, w: dict, start_ns: int) -> pd.DataFrame:
     last = np.where(has, last, np.nan)
     prev = np.where(has & (jj - 1 >= start_of), pt[np.maximum(jj - 1, 0)] if len(pt) else 0, -np.inf)
     first = np.where(has, pt[np.minimum(start_of, max(len(pt) - 1, 0))] if len(pt) else 0, np.nan)
-    k365 = np.searchsorted(key_p, cp_p * 1e5 + cp_t - LOYAL_WINDOW, "left")
+    k365 = np.searchsorted(key_p, key_c - LOYAL_WINDOW + EPS, "left")
     count = np.where(has, jj - np.maximum(k365, start_of) + 1, 0)
     last = np.where(has, last, np.inf * 0 + np.nan)
     code = stage_code(cp_t, reach[cp_p], tau[cp_p], np.where(has, last, np.nan), prev,
