@@ -40,6 +40,7 @@ from .randomised import (
     difference_in_means,
     heterogeneous_effects,
     logit_ame,
+    ratio_effect,
     relative_lift,
 )
 from .synthetic import (
@@ -82,6 +83,7 @@ __all__ = [
     "power_mean",
     "power_proportion",
     "pretrend_check",
+    "ratio_effect",
     "relative_lift",
     "sample_size_mean",
     "sample_size_proportion",

@@ -56,6 +56,7 @@ def campaign_frame(
     pre_days: int = 90,
     tiers: Mapping[str, tuple[int, int | None]] | None = None,
     arm_sep: str | None = ":",
+    counts: Sequence[str] = (),
     assignments: TableLike | None = None,
     con: Any | None = None,
 ) -> pd.DataFrame:
@@ -74,7 +75,10 @@ def campaign_frame(
       an inclusive ``(min, max)`` range; default :data:`TEA_TIERS`), unless every
       arm label reads ``"<segment><arm_sep><arm>"`` (e.g. ``"regular:treatment"``,
       arms randomised within tiers, as the simulator writes them): then the label
-      is split into ``segment`` and ``arm`` (``attrs["segment_from"]`` says which).
+      is split into ``segment`` and ``arm`` (``attrs["segment_from"]`` says which);
+    * ``n_<touchpoint>`` for each touchpoint in ``counts``: its events in the window
+      (e.g. ``counts=("oa_article_open", "mp_click")`` for an article click rate per
+      open, see :func:`privdomain.experiments.randomised.ratio_effect`).
 
     Parameters
     ----------
@@ -113,8 +117,7 @@ def campaign_frame(
         raise ValueError(f"window_days and pre_days must be > 0, got {window_days}, {pre_days}")
     a = to_table(assignments if assignments is not None else data, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select("person_id", "arm", "assigned_at")
-    counts = execute(a.group_by("person_id").agg(k=a.count()).filter(lambda t: t.k > 1).count(), con=con)
-    dup = int(counts)
+    dup = int(execute(a.group_by("person_id").agg(k=a.count()).filter(lambda t: t.k > 1).count(), con=con))
     if dup:
         raise ValueError(f"assignments: person_id must be assigned once per experiment: {dup} person(s) have more")
     e = to_table(data, "events", con=con)
@@ -162,6 +165,15 @@ def campaign_frame(
         "repurchased": ((df["orders"] >= 1) & (df["prior_purchases"] + df["orders"] >= 2)).astype("int64"),
         "revenue": df["revenue_fen"].astype("int64") / 100,
     })
+    if counts:
+        ev = e.filter(e.touchpoint.isin(list(counts))).select(cpid=e.person_id, cts=e.ts, ctp=e.touchpoint)
+        cj = a.join(ev, a.person_id == ev.cpid)
+        cj = cj.filter((cj.cts >= cj.assigned_at) & (cj.cts < cj.assigned_at + ibis.interval(days=window_days)))
+        wide = execute(cj.group_by([cj.person_id, cj.ctp]).agg(k=cj.count()), con=con)
+        wide = wide.pivot_table(index="person_id", columns="ctp", values="k", aggfunc="sum", fill_value=0)
+        for tp in counts:
+            col = wide[tp] if tp in wide.columns else pd.Series(dtype="int64")
+            out[f"n_{tp}"] = out["person_id"].map(col).fillna(0).astype("int64").to_numpy()
     out.attrs["assigned"] = len(out)
     out.attrs["segment_from"] = "arm label" if split else "prior purchases"
     out.attrs["arms"] = {str(k): int(v) for k, v in out["arm"].value_counts().sort_index().items()}
