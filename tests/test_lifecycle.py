@@ -125,16 +125,15 @@ def test_resurrected_stage_can_be_switched_off():
     assert "resurrected" not in set(lifecycle_board(ev, day(0)[:10], day(200)[:10], model=m).stage)
 
 
-def test_new_takes_priority_over_resurrected_within_the_new_window():
-    m = StageModel(new_days=35, dormant_days=20, churn_days=40)
-    ev = events_frame([pay(1, 0), pay(1, 25)])
-    assert stage_on(ev, 24, m) == "dormant"
-    assert stage_on(ev, 25, m) == "new"
-    assert stage_on(ev, 35, m) == "resurrected"
+def test_second_purchase_within_the_new_window_ends_new():
+    ev = events_frame([pay(1, 0), pay(1, 10)])
+    assert stage_on(ev, 9) == "new"
+    assert stage_on(ev, 10) == "active"
+    assert stage_on(ev, 10, StageModel(loyal_purchases=2)) == "loyal"
 
 
 def test_intervals_tile_each_person_without_gaps_and_merge_same_stage():
-    ev = events_frame([(1, day(0), "oa_follow"), pay(1, 5), pay(1, 20), pay(1, 50), (2, day(3), "sms")])
+    ev = events_frame([(1, day(0), "oa_follow"), pay(1, 5), pay(1, 20), pay(1, 50), pay(1, 60), (2, day(3), "sms")])
     iv = stage_intervals(ev)
     p1 = iv[iv.person_id == 1]
     assert p1.stage.tolist() == ["prospect", "new", "active", "loyal", "dormant", "churned"]

@@ -23,7 +23,8 @@ stage          rule (defaults in brackets)
 prospect       touched, no purchase yet (no pay event on or before ``d``)
 churned        ``r >= churn_days`` (180): no purchase in the last ``churn_days`` days
 dormant        ``r >= dormant_days`` (90): no purchase in the last ``dormant_days`` days
-new            ``d - p1 < new_days`` (30): the first purchase was within ``new_days``
+new            one purchase day so far (``c = 1``) and ``d - p1 < new_days`` (30): a
+               first-time buyer; a second purchase day ends ``new``
 resurrected    ``L`` was a *returning* purchase (``L - previous purchase day >=
                resurrect_gap_days``, by default ``dormant_days``: the person was
                dormant or churned when buying) and ``r < resurrected_days`` (30);
@@ -71,8 +72,8 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, _check_events, _day, _day_number
-from .backend import TableLike, execute, to_table
+from ._days import DateLike, _day, _day_number, _raw_events
+from .backend import TableLike, execute
 from .schema import AD_VIEWS, PURCHASE
 
 __all__ = [
@@ -141,7 +142,8 @@ class StageModel:
     Parameters
     ----------
     new_days
-        A buyer is ``new`` while ``day - first purchase day < new_days``.
+        A first-time buyer (one purchase day so far) is ``new`` while
+        ``day - first purchase day < new_days``.
     dormant_days
         ``dormant`` once ``dormant_days`` days have passed without a purchase.
     churn_days
@@ -251,12 +253,7 @@ def _to_dates(days: np.ndarray | pd.Series) -> pd.Series:
 
 
 def _events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:
-    _check_events(events, needed)
-    t = to_table(events, "events", con=con)
-    missing = [c for c in needed if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing column(s) {missing}; lifecycle stages need {list(needed)}")
-    return t
+    return _raw_events(events, con, needed)
 
 
 # ----------------------------------------------------------------------------- intervals
@@ -264,9 +261,10 @@ def _events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.T
 
 def _purchase_intervals(t: ir.Table, m: StageModel) -> ir.Table:
     """Unmerged stage pieces ``person_id, stage, start, end`` (day numbers, end exclusive)."""
-    t = t.mutate(day=_day(t.ts))
-    first = t.group_by("person_id").agg(first_day=t.day.min())
+    first = t.group_by("person_id").agg(first_ts=t.ts.min())
+    first = first.select("person_id", first_day=_day(first.first_ts))
     pay = t.filter(t.touchpoint == PURCHASE)
+    pay = pay.mutate(day=_day(pay.ts))
     pdays = pay.group_by(["person_id", "day"]).agg(fen=pay.amount_fen.sum().fill_null(0).cast("int64"))
     w = ibis.window(group_by="person_id", order_by="day")
     cw = ibis.cumulative_window(group_by="person_id", order_by="day")
@@ -283,9 +281,13 @@ def _purchase_intervals(t: ir.Table, m: StageModel) -> ir.Table:
     if m.loyal_value_fen is not None:
         loyal = loyal | (p.cum_fen >= m.loyal_value_fen)
     base_stage = ibis.ifelse(loyal, "loyal", "active")
-    base_start = ibis.greatest(p.day, new_end)
+    # only the first purchase opens a "new" piece; a second purchase day ends it
+    base_start = ibis.ifelse(p.cnt == 1, ibis.greatest(p.day, new_end), p.day)
+    first_rows = p.filter(p.cnt == 1)
     pieces = [
-        p.select("person_id", stage=ibis.literal("new"), start=p.day, end=ibis.least(recent_end, new_end)),
+        first_rows.select("person_id", stage=ibis.literal("new"), start=first_rows.day,
+                          end=ibis.least(ibis.least(first_rows.nxt, first_rows.day + m.dormant_days),
+                                         first_rows.p1 + m.new_days)),
     ]
     if m.resurrected_days is not None:
         returning = (p.day - p.prev >= m.gap).fill_null(False)
@@ -294,7 +296,7 @@ def _purchase_intervals(t: ir.Table, m: StageModel) -> ir.Table:
             p.filter(returning).select(
                 "person_id",
                 stage=ibis.literal("resurrected"),
-                start=base_start,
+                start=p.day,
                 end=ibis.least(recent_end, res_end),
             )
         )

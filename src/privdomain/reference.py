@@ -222,7 +222,7 @@ def lifecycle_stage(history: dict, day: int, model=None) -> str | None:
         return "churned"
     if recency >= m.dormant_days:
         return "dormant"
-    if day - bought[0] < m.new_days:
+    if len(bought) == 1 and day - bought[0] < m.new_days:
         return "new"
     if (m.resurrected_days is not None and len(bought) >= 2 and last - bought[-2] >= m.gap
             and recency < m.resurrected_days):
