@@ -214,12 +214,11 @@ def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
     )
     order = [base.ts, base.is_pay, base.event_id]
     ahead = ibis.window(group_by=base.person_id, order_by=order, rows=(0, None))
-    whole = ibis.window(group_by=base.person_id)
     pay_ts = ibis.cases((base.is_pay == 1, base.ts), else_=None)
     seq = base.mutate(
         remaining=base.is_pay.sum().over(ahead),
         next_pay_ts=pay_ts.min().over(ahead),
-        last_ts=base.ts.max().over(whole),
+        last_ts=base.ts.max().over(ahead),  # the frame runs to the end: the last event
     )
     seq = seq.mutate(conv_ts=ibis.coalesce(seq.next_pay_ts, seq.last_ts))
     secs = (seq.conv_ts.epoch_seconds() - seq.ts.epoch_seconds()).cast("float64")
