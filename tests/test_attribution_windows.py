@@ -246,3 +246,18 @@ def test_a_dataset_folder_gives_the_same_answers_as_the_frames(tmp_path):
     pd.testing.assert_frame_equal(attribution.build_paths(ds), attribution.build_paths(ev))
     m = multi_level_roi(ds, campaigns=ds)
     assert set(m["campaign_id"]) == {1, 2, 3}
+
+
+def test_the_roi_curve_counts_fission_revenue_from_the_friends_arrival_day():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "moments_ad_click", click(7)),
+        (1, "2024-05-01 10:05", "share"),
+        (2, "2024-05-03 09:00", "mp_visit", {"referrer_person_id": 1}),
+        (2, "2024-05-05 09:00", "pay", pay(1, 50_000)),   # day 2 after the friend's arrival
+        (1, "2024-05-04 09:00", "pay", pay(2, 10_000)),   # day 3 after the click
+    ])
+    c = roi_curve(ev, campaigns=CAMPAIGNS, max_days=5).query("campaign_id == 7").set_index("day")
+    assert c["revenue"].tolist() == [0.0, 0.0, 500.0, 600.0, 600.0]
+    assert c.loc[4, "roi"] == 6.0 and np.isnan(c.loc[0, "roi_over_same_day"])
+    m = multi_level_roi(ev, campaigns=CAMPAIGNS).set_index("campaign_id").loc[7]
+    assert m.acquired == 2 and m.revenue_7d == 600.0 and np.isnan(m.long_over_immediate_30)
