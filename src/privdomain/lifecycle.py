@@ -74,7 +74,7 @@ import pandas as pd
 
 from ._days import DateLike, _day, _day_number, _raw_events
 from .backend import TableLike, execute
-from .schema import AD_VIEWS, PURCHASE
+from .schema import AD_VIEWS, PURCHASE, TIMEZONE
 
 __all__ = [
     "STAGES",
@@ -88,6 +88,7 @@ __all__ = [
     "lifecycle_board",
     "stage_flows",
     "flow_matrix",
+    "stage_agreement",
     "purchase_gaps",
     "repurchase_rate",
     "repurchase_curve",
@@ -681,6 +682,82 @@ def flow_matrix(flows: pd.DataFrame, period: DateLike | None = None, stages: tup
         stages = AIPL_STAGES if seen & set(AIPL_STAGES) else STAGES
     m = f.pivot_table(index="from_stage", columns="to_stage", values="persons", aggfunc="sum", fill_value=0)
     return m.reindex(index=[ENTRY, *stages], columns=list(stages), fill_value=0).astype("int64")
+
+
+def stage_agreement(
+    events: TableLike,
+    truth: pd.DataFrame | str | Any,
+    dates: Any,
+    model: Model | None = None,
+    *,
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """Confusion counts of computed stages against true stage intervals (e.g. the simulator's truth).
+
+    Parameters
+    ----------
+    events
+        Events (pandas frame, dataset path or Ibis table).
+    truth
+        ``person_id, stage, valid_from, valid_to`` intervals (timezone-aware instants,
+        ``valid_to`` null = open), or a dataset folder holding ``truth/stages.parquet``.
+    dates
+        Beijing days to compare on; the true stage is read at the end of each day
+        (the last instant before midnight), the computed one for that day.
+    model
+        The stage model to compute (default :class:`StageModel`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date``, ``true_stage``, ``stage``, ``persons``: counts of persons per pair of
+        stages (``"(absent)"`` when a person is in one population and not the other).
+        ``.attrs["agreement"]`` is the pooled share of persons whose stages agree and
+        ``.attrs["agreement_by_date"]`` the share per date.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-01-01 09:00", "mp_visit")])
+    >>> tr = pd.DataFrame({"person_id": [1], "stage": ["prospect"],
+    ...     "valid_from": pd.to_datetime(["2024-01-01 09:00"]).tz_localize("Asia/Shanghai"), "valid_to": pd.NaT})
+    >>> stage_agreement(ev, tr, ["2024-01-05"]).attrs["agreement"]
+    1.0
+    """
+    import os
+    from pathlib import Path
+
+    from .io import Dataset
+
+    if isinstance(truth, Dataset):
+        truth = truth.path
+    if isinstance(truth, (str, os.PathLike)):
+        p = Path(truth)
+        truth = pd.read_parquet(p / "truth" / "stages.parquet" if p.is_dir() else p)
+    vf, vt = truth["valid_from"], truth["valid_to"]
+    if not isinstance(vf.dtype, pd.DatetimeTZDtype):
+        raise ValueError("truth: valid_from must be timezone-aware instants")
+    vf = vf.dt.tz_convert(TIMEZONE).dt.tz_localize(None).to_numpy()
+    vt = pd.to_datetime(vt, utc=True).dt.tz_convert(TIMEZONE).dt.tz_localize(None).to_numpy()
+    ours = stage_intervals(events, model, con=con)
+    parts, by_date = [], {}
+    for d in pd.to_datetime(list(dates)):
+        day = d.tz_convert(TIMEZONE).tz_localize(None).normalize() if d.tzinfo else d.normalize()
+        end = np.datetime64(day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+        tmask = (vf <= end) & (np.isnat(vt) | (vt > end))
+        t_at = pd.DataFrame({"person_id": truth["person_id"].to_numpy()[tmask],
+                             "true_stage": truth["stage"].to_numpy()[tmask]})
+        omask = (ours["valid_from"] <= day) & (ours["valid_to"].isna() | (ours["valid_to"] > day))
+        o_at = ours.loc[omask, ["person_id", "stage"]]
+        m = t_at.merge(o_at, on="person_id", how="outer").fillna({"true_stage": "(absent)", "stage": "(absent)"})
+        by_date[day] = float((m["true_stage"] == m["stage"]).mean()) if len(m) else np.nan
+        parts.append(m.groupby(["true_stage", "stage"], as_index=False).size().rename(columns={"size": "persons"})
+                     .assign(date=day))
+    out = pd.concat(parts, ignore_index=True)[["date", "true_stage", "stage", "persons"]]
+    total = out["persons"].sum()
+    out.attrs["agreement"] = float(out.loc[out.true_stage == out.stage, "persons"].sum() / total) if total else np.nan
+    out.attrs["agreement_by_date"] = pd.Series(by_date, name="agreement")
+    return out
 
 
 from .cohorts import cohort_table, cohort_triangle, ltv_curve  # noqa: E402,F401
