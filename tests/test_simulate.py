@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import privdomain
 from privdomain import schema
@@ -271,3 +273,18 @@ def test_truth_stages_match_a_per_person_reading_of_the_definitions(tmp_path):
             checked += 1
     assert checked > 5000
     assert set(st.groupby("person_id").size().index) == set(reach)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.sampled_from(["apparel", "beauty", "eyewear", "sportswear", "tea"]),
+       persons=st.integers(1, 250), seed=st.integers(0, 2**31 - 1))
+def test_any_small_run_is_valid_and_its_orders_are_consistent(tmp_path_factory, name, persons, seed):
+    ds = simulate(name, persons=persons, seed=seed, out=tmp_path_factory.mktemp("h"), truth=False)
+    assert privdomain.validate(ds.path).ok
+    ev = ds.read()
+    assert ev["person_id"].between(0, persons - 1).all()
+    orders = ev[ev.touchpoint == "order"].set_index("order_id")["ts"]
+    for tp in ("pay", "refund"):
+        rows = ev[ev.touchpoint == tp]
+        assert (rows["ts"].to_numpy() > orders.reindex(rows["order_id"]).to_numpy()).all()
+    assert ev["ts"].is_monotonic_increasing  # one block: sorted by time
