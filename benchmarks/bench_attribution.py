@@ -3,7 +3,7 @@
 Usage::
 
     .venv/bin/python benchmarks/bench_attribution.py [--customers 1000000] [--channels 8]
-        [--events 20000000] [--no-peers] [--no-events]
+        [--events 20000000] [--no-peers] [--no-events] [--simulated] [--quick] [--score]
 
 What it does, all in one run:
 
@@ -307,6 +307,7 @@ def main() -> None:
     ap.add_argument("--channels", type=int, default=8)
     ap.add_argument("--events", type=int, default=20_000_000)
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="smoke run: 100k customers, 1M events, one repeat")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-events", action="store_true")
     ap.add_argument("--simulated", action="store_true", help="use privdomain.simulate for the raw events")
@@ -316,6 +317,8 @@ def main() -> None:
     ap.add_argument("--worker")
     ap.add_argument("--table")
     args = ap.parse_args()
+    if args.quick:
+        args.customers, args.events, args.repeat = min(args.customers, 100_000), min(args.events, 1_000_000), 1
     if args.worker:
         print(json.dumps(worker(args.worker, args.table, args.repeat)))
         return
