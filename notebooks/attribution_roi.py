@@ -53,7 +53,7 @@ display(Markdown(
     f"{int(paths['total_null'].sum()):,} non-converting journeys. Left out (counted, not lost): "
     f"{paths.attrs.get('touches_outside_window', 0):,} touches older than the window, "
     f"{paths.attrs.get('purchases_without_touch', 0):,} purchases with no touch in their window."))
-display(cases.top_paths(paths, n=10).style.hide(axis="index").format(
+display(cases.top_paths(paths, n=10).style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}"}))
 
 # %% [markdown]
@@ -132,15 +132,16 @@ if ad.attrs.get("unattributed_purchases") is not None:
                      f"no ad at the longest window (organic, store, or older clicks)."))
 
 # %%
-curve = cases.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows) + 1))
+curve = cases.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows)))
 ax = plotting.line(curve, "day", "roi", marker=None,
                    title="累计ROI随归因天数上升 cumulative ROI by days since the click")
 for w in windows:
-    if w < len(curve):
-        ax.axvline(w, color="#bbb", linewidth=0.8)
-        ax.annotate(f"{'same day' if w == 0 else f'{w}d'}: {curve['roi'].iloc[w]:.2f}", (w, curve["roi"].iloc[w]),
+    d = max(w - 1, 0)  # curve day d = window d + 1; window 0 (same day) = day 0
+    if d < len(curve):
+        ax.axvline(d, color="#bbb", linewidth=0.8)
+        ax.annotate(f"{'same day' if w == 0 else f'{w}d'}: {curve['roi'].iloc[d]:.2f}", (d, curve["roi"].iloc[d]),
                     textcoords="offset points", xytext=(4, -12), fontsize=9)
-ax.set_xlabel("days since the ad click 点击后天数")
+ax.set_xlabel("days since the ad click (0 = the same day) 点击后天数")
 ax.set_ylabel("ROI");
 
 # %%

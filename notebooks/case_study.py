@@ -11,7 +11,7 @@
 #     name: python3
 # ---
 
-# %% [markdown]
+# %% [markdown] tags=["remove-cell"]
 # <small>Case study template 案例研究模板: the `scenario` parameter picks the case
 # (beauty, tea, sportswear, apparel, eyewear), its simulated data and its story
 # (`notebooks/cases.yaml`).</small>
@@ -68,7 +68,7 @@ display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journe
 # %%
 paths = attribution.build_paths(ds, window_days=30)
 routes = cases.top_paths(paths, n=8)
-display(routes.style.hide(axis="index").format({"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}",
+display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format({"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}",
                                                  "conversions": "{:,}", "journeys": "{:,}"}))
 
 # %% [markdown]

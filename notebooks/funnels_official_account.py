@@ -16,8 +16,8 @@
 #
 # A funnel (漏斗) counts how many persons go through a sequence of steps within a time
 # window, and where they drop out. This notebook builds the Mini Program purchase
-# funnel, the ad-to-purchase funnel, and the Official Account's article funnel (the
-# "three article rates" 图文三率 of Youshu's Official Account board).
+# funnel and the ad-to-purchase funnel, and the "three article rates" (图文三率) of
+# Youshu's Official Account board.
 
 # %% tags=["parameters"]
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
@@ -31,7 +31,7 @@ report_name = "funnels_official_account"  # name of the report and its metrics f
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import funnel, plotting, reports
+from privdomain import cases, funnel, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -62,16 +62,14 @@ metrics["mp_funnel_persons"] = mp["persons"].astype(int).tolist()
 metrics["mp_visit_to_pay"] = float(mp["conversion_from_first"].iloc[-1])
 
 # %%
-strict = funnel.funnel(ds, MP_STEPS, window="7D", mode="strict")
-both = mp[["step_name", "persons"]].rename(columns={"persons": "ordered 有序"})
-both["strict 严格"] = strict["persons"].to_numpy()
-both["median time from previous step (min)"] = (mp["median_seconds"] / 60).round(1)
-display(both.style.hide(axis="index").format(precision=1))
+steps = mp[["step_name", "persons", "conversion_from_previous", "conversion_from_first"]].copy()
+steps["median minutes from previous step"] = (mp["median_seconds"] / 60).round(1)
+display(steps.style.hide(axis="index").format({"conversion_from_previous": "{:.1%}", "conversion_from_first": "{:.1%}",
+                                                "persons": "{:,}"}, precision=1))
 display(Markdown(
     f"Of {int(mp['persons'].iloc[0]):,} persons who visited the Mini Program, "
-    f"**{mp['conversion_from_first'].iloc[-1]:.1%}** paid within 7 days (ordered). Strict mode counts only "
-    f"those who went straight from one step to the next: "
-    f"**{strict['conversion_from_first'].iloc[-1]:.1%}**."))
+    f"**{mp['conversion_from_first'].iloc[-1]:.1%}** paid within 7 days. A **strict** funnel "
+    f"(`mode=\"strict\"`) would count only those who went straight from each step to the next."))
 
 # %% [markdown]
 # ## 2. From ad to purchase 广告到购买
@@ -86,26 +84,24 @@ plotting.funnel(ad["step_name"].tolist(), ad["persons"], title="广告漏斗 Mom
 metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 
 # %% [markdown]
-# ## 3. The Official Account's article funnel 公众号图文漏斗
+# ## 3. The Official Account board: three article rates 公众号图文三率
 #
-# Youshu's Official Account board reports the **three article rates** (图文三率):
+# Youshu's Official Account board reports, for each article, the **three article rates**
+# (图文三率), counted here over (person, article) pairs:
 #
 # | metric | definition | formula |
 # | --- | --- | --- |
-# | 打开率 open rate | readers who opened the article among those who received it | `persons who opened / persons who received` |
-# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `persons who clicked / persons who opened` |
-# | 转化率 conversion rate | persons who ordered among those who clicked | `persons who ordered / persons who clicked` |
-#
-# As a funnel: received (`oa_push`) → opened (`oa_article_open`) → clicked into the
-# Mini Program (`mp_click`) → ordered (`order`), within 3 days of receiving.
+# | 打开率 open rate | readers who opened the article among those who received it | `pairs opened / pairs received` |
+# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `pairs clicked / pairs opened` |
+# | 转化率 conversion rate | readers who ordered in the Mini Program within a day of the click | `pairs ordered / pairs clicked` |
 
 # %%
-OA_STEPS = ["oa_push", "oa_article_open", "mp_click", "order"]
-oa = funnel.funnel(ds, OA_STEPS, window="3D")
-rates = {"打开率 open rate": float(oa["conversion_from_previous"].iloc[1]),
-         "点击率 click rate": float(oa["conversion_from_previous"].iloc[2]),
-         "转化率 conversion rate": float(oa["conversion_from_previous"].iloc[3])}
-plotting.funnel(oa["step_name"].tolist(), oa["persons"], title="公众号图文漏斗 article funnel (3-day window)")
+ar = cases.article_rates(ds).iloc[0]
+rates = {"打开率 open rate": float(ar["open_rate"]), "点击率 click rate": float(ar["click_rate"]),
+         "转化率 conversion rate": float(ar["conversion_rate"])}
+plotting.funnel(["received 收到", "opened 打开", "clicked 点击", "ordered 下单"],
+                [ar["received"], ar["opened"], ar["clicked"], ar["ordered"]],
+                title="公众号图文三率 article funnel over (reader, article) pairs")
 display(Markdown(" · ".join(f"{k}: **{v:.1%}**" for k, v in rates.items())))
 metrics.update({"oa_open_rate": rates["打开率 open rate"], "oa_click_rate": rates["点击率 click rate"],
                 "oa_conversion_rate": rates["转化率 conversion rate"],

@@ -33,7 +33,7 @@ report_name = "quickstart"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import plotting, reports, touchpoints
+from privdomain import backend, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -46,15 +46,15 @@ ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 # timezone-aware timestamp in Beijing time, the touchpoint (`oa_article_open`,
 # `mp_visit`, `pay`, ...), its channel family and the ids of what was touched
 # (campaign, article, live stream, store, guide, order). Money is in integer fen
-# (1 yuan = 100 fen).
+# (1 yuan = 100 fen). The first rows below come from the Ibis/DuckDB view of the table,
+# which shows timestamps as Beijing wall-clock time.
 
 # %%
 manifest = ds.manifest
 pd.Series(manifest["row_counts"], name="rows").to_frame()
 
 # %%
-events = ds.read("events")
-events.head(8)
+backend.execute(ds.table("events").head(8))  # the first rows, without loading the table
 
 # %% [markdown]
 # ## 2. Headline numbers 核心指标

@@ -160,16 +160,17 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
     ws = sorted(set(windows) | {0, 30})
     by_window = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=ws))
-    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(ws) + 1))
+    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(ws)))
     ax = plotting.line(curve, "day", "over_same_day", marker=None,
                        title="30天ROI与当日ROI之比 revenue credited by day since the click, as a multiple of same-day")
     for w in ws:
-        if w < len(curve):
-            v = curve["over_same_day"].iloc[w]
-            ax.scatter([w], [v], color=plotting.PALETTE[3], zorder=3)
-            ax.annotate(f"{'same day' if w == 0 else f'{w} days'}: {v:.2f}x", (w, v), textcoords="offset points",
+        d = max(w - 1, 0)  # curve day d holds the revenue of window d + 1 (window 0 = same day = day 0)
+        if d < len(curve):
+            v = curve["over_same_day"].iloc[d]
+            ax.scatter([d], [v], color=plotting.PALETTE[3], zorder=3)
+            ax.annotate(f"{'same day' if w == 0 else f'{w} days'}: {v:.2f}x", (d, v), textcoords="offset points",
                         xytext=(5, -14), fontsize=9)
-    ax.set_xlabel("days since the ad click 点击后天数")
+    ax.set_xlabel("days since the ad click (0 = the same day) 点击后天数")
     ax.set_ylabel("x same-day revenue 当日倍数")
     value = float(by_window.loc[by_window["window"] == 30, "over_same_day"].iloc[0])
     return {"value": value, "text": f"{value:.2f} x", "label": "30-day ROI / same-day ROI 30天ROI ÷ 当日ROI",
@@ -313,6 +314,58 @@ def article_rates_by_arm(data: Any, experiment: str, assignments: Any | None = N
     return out
 
 
+def article_rates(data: Any, con: Any | None = None) -> pd.DataFrame:
+    """The Official Account's three article rates (图文三率) over (person, article) pairs.
+
+    * ``received``: pairs with an ``oa_push``; ``opened``: of those, pairs with an
+      ``oa_article_open``; ``clicked``: of those, pairs with an ``mp_click`` (clicked from
+      the article into the Mini Program); ``ordered``: of those, pairs whose person placed
+      a Mini Program ``order`` within one day after the first click;
+    * 打开率 ``open_rate`` = opened / received; 点击率 ``click_rate`` = clicked / opened;
+      转化率 ``conversion_rate`` = ordered / clicked.
+
+    One row. (Youshu counts users per article; a pair is one user and one article.)
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:05", "oa_article_open", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:06", "mp_click", {"article_id": 9}),
+    ...     (1, "2024-05-02 20:00", "order", {"order_id": 1, "amount_fen": 100}),
+    ...     (2, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (2, "2024-05-02 11:00", "oa_article_open", {"article_id": 9}),
+    ...     (3, "2024-05-02 10:00", "oa_push", {"article_id": 9})])
+    >>> article_rates(ev)[["received", "opened", "clicked", "ordered", "open_rate", "conversion_rate"]].values.tolist()
+    [[3.0, 2.0, 1.0, 1.0, 0.6666666666666666, 1.0]]
+    """
+    import ibis
+
+    from .backend import execute, to_table
+
+    e = to_table(data, "events", con=con)
+    oa = e.filter(e.touchpoint.isin(["oa_push", "oa_article_open", "mp_click"]) & e.article_id.notnull())
+    pairs = oa.group_by(["person_id", "article_id"]).agg(
+        pushed=(oa.touchpoint == "oa_push").any(),
+        opened=(oa.touchpoint == "oa_article_open").any(),
+        click_ts=oa.ts.min(where=oa.touchpoint == "mp_click"),
+    )
+    pairs = pairs.filter(pairs.pushed)
+    pairs = pairs.mutate(clicked=pairs.opened & pairs.click_ts.notnull())
+    orders = e.filter((e.touchpoint == "order") & (e.channel == "mini_program")).select(o_pid=e.person_id, o_ts=e.ts)
+    clicked = pairs.filter(pairs.clicked)
+    hit = clicked.inner_join(orders, [clicked.person_id == orders.o_pid, orders.o_ts >= clicked.click_ts,
+                                      orders.o_ts <= clicked.click_ts + ibis.interval(days=1)])
+    ordered = hit.select("person_id", "article_id").distinct().count()
+    one, zero = ibis.literal(1), ibis.literal(0)
+    row = execute(pairs.aggregate(received=pairs.count(), opened=ibis.ifelse(pairs.opened, one, zero).sum(),
+                                  clicked=ibis.ifelse(pairs.clicked, one, zero).sum()), con=con).iloc[0]
+    n_ordered = int(execute(ordered, con=con))
+    rec, opn, clk = (float(row[k] or 0) for k in ("received", "opened", "clicked"))
+    return pd.DataFrame([{
+        "received": rec, "opened": opn, "clicked": clk, "ordered": float(n_ordered),
+        "open_rate": opn / rec if rec else np.nan, "click_rate": clk / opn if opn else np.nan,
+        "conversion_rate": n_ordered / clk if clk else np.nan}])
+
+
 def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     from . import plotting
 
@@ -342,7 +395,7 @@ def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
     from .simulate import calibration, load_scenario
 
     sc = load_scenario(scenario)
-    ev = ds.read("events")
+    ev = ds.read("events", columns=["person_id", "ts", "touchpoint", "channel", "article_id", "amount_fen"])
     value = calibration.headline(sc, ev)
     cal = sc.calibration
     return {"figure": cal["figure"], "headline": cal["headline"], "target": cal["target"],

@@ -362,13 +362,19 @@ def _header_cell(job: Job):
 
 
 def render_html(nb, html_path: str | os.PathLike, title: str, hide_code: bool = True) -> Path:
-    """Render a notebook node to a standalone HTML file (code cells hidden by default)."""
+    """Render a notebook node to a standalone HTML file (code cells hidden by default).
+
+    Cells tagged ``remove-cell`` (notes for someone editing the notebook) are left out.
+    """
     import logging
 
     from nbconvert import HTMLExporter
 
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # not the alt-text notice on every figure
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
     exporter = HTMLExporter(template_name="lab")
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"remove-cell"}, enabled=True), True)
     exporter.exclude_input = hide_code
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
