@@ -80,7 +80,7 @@ def random_events(seed: int, persons: int = 40) -> pd.DataFrame:
 @pytest.mark.parametrize("seed,window", [(0, 30), (1, 7), (2, 0.5)])
 def test_build_paths_equals_the_per_person_reference_on_random_events(seed, window):
     ev = random_events(seed)
-    got = build_paths(ev, window_days=window, report=False)
+    got = build_paths(ev, window_days=window)
     ref = reference.attribution_paths(ev, window_days=window)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), ref, check_dtype=False)
 

@@ -244,8 +244,7 @@ def journey_touches(events: TableLike, window_days: float | None = 30, con: Any 
     return j if window_days is None else j.filter(j.days_before <= window_days)
 
 
-def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None,
-                report: bool = True) -> pd.DataFrame:
+def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None) -> pd.DataFrame:
     """Build the path table from events (Ibis; runs on DuckDB by default).
 
     Parameters
@@ -255,8 +254,6 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     window_days
         Conversion window: touches more than this many days before the purchase
         (or before the last touch of a non-converting journey) are left out.
-    report
-        Kept for compatibility; the counts below are always computed (same query).
 
     Returns
     -------
