@@ -119,7 +119,6 @@ def chain(j: Journeys, order: int = 1):
 
 def _solve(Q, r: np.ndarray, removed: np.ndarray | None) -> float:
     """Absorption value from start: solve (I - Q) x = r with removed states fixed at 0."""
-    size = Q.shape[0]
     if removed is not None and removed.any():
         keep = ~removed
         Q = Q[keep][:, keep]
@@ -130,7 +129,6 @@ def _solve(Q, r: np.ndarray, removed: np.ndarray | None) -> float:
     else:
         A = sp.identity(Q.shape[0], format="csc") - sp.csc_matrix(Q)
         x = spla.spsolve(A, r)
-    del size
     return float(x[0])
 
 
