@@ -59,8 +59,10 @@ def test_coupon_tier_arms_differ_by_the_true_effect(tmp_path):
             continue
         diff = g.loc[g.treated, "y"].mean() - g.loc[~g.treated, "y"].mean()
         se = np.sqrt(g.loc[g.treated, "y"].var() / g.treated.sum() + g.loc[~g.treated, "y"].var() / (~g.treated).sum())
-        assert abs(diff - truth.loc[tier, "true_effect"]) < 3.5 * se + 0.01, tier
-        assert truth.loc[tier, "true_effect"] > 0
+        eff = truth.loc[f"{tier}:treatment", "true_effect"]
+        assert truth.loc[f"{tier}:treatment", "control_arm"] == f"{tier}:holdout"
+        assert abs(diff - eff) < 3.5 * se + 0.01, tier
+        assert eff > 0
 
 
 def test_shapley_credit_adds_up_to_the_channels_total_effect():

@@ -202,13 +202,16 @@ def experiments_block(B: dict) -> list[dict]:
 def experiments_frame(sc: Scenario, sums: list[dict]) -> pd.DataFrame:
     """truth/experiments.parquet: one row per experiment arm with the true effect."""
     if not sums:
-        return pd.DataFrame(columns=["experiment", "arm", "outcome", "true_effect", "unit", "persons"])
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in ["experiment", "arm", "outcome", "true_effect",
+                                                                   "unit", "control_arm"]}).astype(
+            {"true_effect": "float64"}).assign(persons=pd.Series(dtype="int64"))
     df = pd.DataFrame(sums).groupby(["experiment", "arm"], sort=False, as_index=False).sum()
     rows = []
     for r in df.itertuples():
         if r.experiment == "coupon_tiers":
             eff = (r.y1 - r.y0) / r.n if r.n else float("nan")
-            rows.append({"experiment": r.experiment, "arm": r.arm, "outcome": "repurchase_30d" if
+            rows.append({"experiment": r.experiment, "arm": f"{r.arm}:treatment", "control_arm": f"{r.arm}:holdout",
+                         "outcome": "repurchase_30d" if
                          sc.experiments["coupon_tiers"]["days"] == 30 else
                          f"repurchase_{sc.experiments['coupon_tiers']['days']}d",
                          "true_effect": eff, "unit": "difference in probability (treatment - holdout)",
@@ -216,11 +219,13 @@ def experiments_frame(sc: Scenario, sums: list[dict]) -> pd.DataFrame:
         else:
             ex = sc.experiments[r.experiment]
             cr = sc.sections["official_account"]["click_rate"]
-            rows.append({"experiment": r.experiment, "arm": r.arm, "outcome": "article_click_given_open",
+            rows.append({"experiment": r.experiment, "arm": "treatment", "control_arm": "holdout",
+                         "outcome": "article_click_given_open",
                          "true_effect": cr * (ex["click_multiplier"] - 1.0),
                          "unit": "difference in probability of mp_click given oa_article_open",
                          "persons": int(r.n)})
-    return pd.DataFrame(rows)
+    cols = ["experiment", "arm", "outcome", "true_effect", "unit", "control_arm", "persons"]
+    return pd.DataFrame(rows)[cols]
 
 
 def shapley(sc: Scenario, seed: int, persons: int, sample: int = 4000, treat: str = "none") -> pd.DataFrame:
