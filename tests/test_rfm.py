@@ -223,3 +223,28 @@ def test_a_dataset_folder_gives_the_same_summary_as_its_events_frame(tmp_path):
     pd.testing.assert_frame_equal(a, b)
     assert a.attrs["n_non_purchase"] == 1
     assert row(a, 1).t_x == 8
+
+
+def test_holdout_counts_purchase_days_after_the_calibration_end_for_calibration_customers_only():
+    tx = tx_frame([
+        (1, "2024-01-01", 10), (1, "2024-01-20", 5),  # calibration
+        (1, "2024-02-02 09:00", 7), (1, "2024-02-02 18:00", 3), (1, "2024-02-20", 4),  # holdout: two days
+        (1, "2024-03-05", 99),  # after the holdout
+        (2, "2024-02-10", 50),  # first purchase in the holdout: not a calibration customer
+    ])
+    s = rfm_summary(tx, value_col="amount", observation_end="2024-01-31", holdout_end="2024-02-29")
+    assert s.person_id.tolist() == [1]
+    r = row(s, 1)
+    assert (r.frequency, r.frequency_holdout, r.value_holdout, r.duration_holdout) == (1, 2, 14, 29)
+    assert s.attrs["n_holdout"] == 4 and s.attrs["n_after_observation_end"] == 5
+    with pytest.raises(ValueError, match="needs observation_end"):
+        rfm_summary(tx, value_col="amount", holdout_end="2024-02-29")
+
+
+def test_cdnow_holdout_equals_an_independent_pandas_count():
+    cd = read_cdnow()
+    s = rfm_summary(cd, "customer", "date", "dollars", "1997-09-30", time_unit="W", holdout_end="1998-06-30")
+    window = cd[(cd.date > "1997-09-30") & (cd.date <= "1998-06-30")]
+    expected = window.groupby("customer").date.nunique().reindex(s.customer, fill_value=0)
+    np.testing.assert_array_equal(s.frequency_holdout.to_numpy(), expected.to_numpy())
+    assert s.duration_holdout.iloc[0] == 39.0  # weeks 40-78

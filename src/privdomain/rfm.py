@@ -91,6 +91,7 @@ def rfm_summary(
     monetary: str = "repeat",
     value_scale: float | None = None,
     purchases_only: bool = True,
+    holdout_end: str | _dt.date | pd.Timestamp | None = None,
     con: Any | None = None,
 ) -> pd.DataFrame:
     """Recency, frequency, monetary value and age per person, from a transaction log.
@@ -132,6 +133,13 @@ def rfm_summary(
         yuan), else 1.
     purchases_only
         Keep only ``touchpoint == "pay"`` rows when the table has a ``touchpoint`` column.
+    holdout_end
+        End of a holdout period after ``observation_end`` (needs it). Adds, for the
+        persons of the calibration summary, ``frequency_holdout`` (purchases in
+        ``(observation_end, holdout_end]``, same-day purchases merged as in calibration),
+        ``value_holdout`` (their spend) and ``duration_holdout`` (the holdout length in
+        ``time_unit``): what a CLV model's ``expected_purchases(duration_holdout, summary)``
+        should predict. ``attrs["n_holdout"]`` counts the purchase rows in the window.
     con
         Optional Ibis connection.
 
@@ -141,8 +149,9 @@ def rfm_summary(
         One row per person, sorted by person: ``person_id`` (named ``person_col``),
         ``frequency``, ``t_x``, ``T``, ``time_since_last``, ``n_purchases`` (rows before
         merging), ``first_purchase``, ``last_purchase`` and, with a value column,
-        ``total_value`` and ``monetary_value``. ``attrs`` holds the conventions used and
-        the counts of rows left out.
+        ``total_value`` and ``monetary_value``; with ``holdout_end`` also
+        ``frequency_holdout``, ``value_holdout``, ``duration_holdout``. ``attrs`` holds the
+        conventions used and the counts of rows left out.
 
     Examples
     --------
@@ -158,6 +167,8 @@ def rfm_summary(
     if merge_period not in ("D", None):
         raise ValueError(f"merge_period must be 'D' or None, got {merge_period!r}")
     unit_days = _unit_days(time_unit)
+    if holdout_end is not None and observation_end is None:
+        raise ValueError("rfm_summary: holdout_end needs observation_end (the end of the calibration period)")
     if value_scale is None:
         value_scale = 100.0 if value_col == "amount_fen" else 1.0
 
@@ -238,6 +249,10 @@ def rfm_summary(
         aggs["_total"] = g._v.sum()
         aggs["_first_v"] = g._v.argmin(tnum)
     res = execute(g.group_by("_p").agg(**aggs), con=con)
+    hold = None
+    if holdout_end is not None:
+        hold, hend = _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, tdt, merge_period,
+                              end, _as_timestamp(holdout_end), con)
 
     # -- small per-person arithmetic in numpy ----------------------------------------------
     res = res.sort_values("_p", kind="stable").reset_index(drop=True)
@@ -273,6 +288,16 @@ def rfm_summary(
         else:
             mv = total / k
         out["monetary_value"] = mv
+    if hold is not None:
+        h = pd.DataFrame({person_col: out[person_col].to_numpy()}).merge(
+            hold.rename(columns={"_p": person_col}), on=person_col, how="left")
+        out["frequency_holdout"] = h["_k"].fillna(0).to_numpy(dtype="float64")
+        if value_col:
+            out["value_holdout"] = h["_v"].fillna(0).to_numpy(dtype="float64") / value_scale
+        span = (hend - end).total_seconds() / 86400.0
+        out["duration_holdout"] = span / unit_days
+        out.attrs["holdout_end"] = hend
+        out.attrs["n_holdout"] = int(hold.attrs.get("n_rows", 0))
     out.attrs.update({
         "observation_end": end if end is not None else (to_time(np.array([end_num]))[0] if len(res) else None),
         "time_unit": time_unit,
@@ -284,6 +309,34 @@ def rfm_summary(
         "n_after_observation_end": counts.get("n_after_observation_end", 0),
     })
     return out
+
+
+def _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, tdt, merge_period, end, hend, con):
+    """Per-person purchases (merged by day when ``merge_period="D"``) in (end, holdout_end]."""
+    if merge_period == "D":
+        hend = hend.normalize()
+        if day_col:
+            inside = t[day_col] <= int((hend - pd.Timestamp("1970-01-01")).days)
+        else:
+            bound = hend + pd.Timedelta(days=1)
+            inside = t[time_col] < (ibis.date(bound.date()) if tdt.is_date() else ibis.timestamp(bound.to_pydatetime()))
+    else:
+        inside = t[time_col] <= (ibis.date(hend.date()) if tdt.is_date() else ibis.timestamp(hend.to_pydatetime()))
+    if hend <= end:
+        raise ValueError(f"rfm_summary: holdout_end ({hend}) must be after observation_end ({end})")
+    conds = [c for c in (is_purchase, after, inside) if c is not None]
+    h = t.filter(*conds)
+    if merge_period == "D":
+        day = h[day_col] if day_col else (h[time_col] if tdt.is_date() else h[time_col].date())
+        unit = h.group_by(_p=h[person_col], _d=day).agg(_n=h.count(), **({"_v": h[value_col].sum()} if value_col else {}))
+    else:
+        unit = h.mutate(_p=h[person_col], _n=ibis.literal(1), **({"_v": h[value_col]} if value_col else {}))
+    aggs = {"_k": unit.count(), "_rows": unit._n.sum()}
+    if value_col:
+        aggs["_v"] = unit._v.sum()
+    hold = execute(unit.group_by("_p").agg(**aggs), con=con)
+    hold.attrs["n_rows"] = int(hold["_rows"].sum()) if len(hold) else 0
+    return hold.drop(columns="_rows"), hend
 
 
 _NS_PER_DAY = 86_400_000_000_000
