@@ -835,7 +835,11 @@ def test_tea_coupon_tiers_estimates_cover_the_simulators_true_effects(tea_datase
     interval must hold those truths.
     """
     truth = pd.read_parquet(tea_dataset.path / "truth" / "experiments.parquet")
-    truth = truth[truth["experiment"] == "coupon_tiers"].set_index("arm")
+    truth = truth[truth["experiment"] == "coupon_tiers"]
+    # one row per tier, comparing the arms "<tier>:treatment" and "<tier>:holdout"
+    assert set(truth["arm"].str.split(":").str[1]) == {"treatment"}
+    assert set(truth["control_arm"].str.split(":").str[1]) == {"holdout"}
+    truth = truth.set_index(truth["arm"].str.split(":").str[0])
     assert set(truth["outcome"]) == {"repurchase_30d"}
     frame = ex.campaign_frame(tea_dataset, "coupon_tiers", window_days=30)
     assert frame.attrs["segment_from"] == "arm label"
@@ -861,7 +865,7 @@ def test_apparel_article_redesign_click_rate_effect_covers_the_simulators_truth(
     ds = simulate(scenario="apparel", persons=20_000, seed=1, out=tmp_path / "apparel", truth=True)
     truth = pd.read_parquet(ds.path / "truth" / "experiments.parquet").set_index("experiment")
     row = truth.loc["article_redesign"]
-    assert row["outcome"] == "article_click_given_open"
+    assert (row["outcome"], row["arm"], row["control_arm"]) == ("article_click_given_open", "treatment", "holdout")
     f = ex.campaign_frame(ds, "article_redesign", window_days=31, counts=("oa_article_open", "mp_click"))
     assert len(f) == row["persons"]
     r = ex.ratio_effect(f, "n_mp_click", "n_oa_article_open").iloc[0]
