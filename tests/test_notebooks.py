@@ -156,6 +156,20 @@ def _expected_funnels(ds) -> dict:
             "oa_conversion_rate": rates["conversion_rate"]}
 
 
+def _expected_simulate(ds) -> dict:
+    import pandas as pd
+
+    from privdomain import identity, validate
+
+    ev = ds.read("events", columns=["person_id", "id_type", "id_value"]).drop_duplicates(["id_type", "id_value"])
+    quality = identity.score(identity.unify(ev, ds.read("id_links")), ev)
+    inc = pd.read_parquet(ds.path / "truth" / "incrementality.parquet")
+    return {"valid": True, "identity": quality,
+            "row_counts": {k: int(v) for k, v in ds.manifest["row_counts"].items()},
+            "true_incremental_share": dict(zip(inc["channel"], inc["share_conversions"])),
+            "_validate": validate(ds.path).ok}
+
+
 EXPECTED = {
     "case": _expected_case,
     "quickstart": _overview,
@@ -163,6 +177,7 @@ EXPECTED = {
     "lifecycle_clv": _expected_lifecycle,
     "experiments": _expected_experiments,
     "funnels_official_account": _expected_funnels,
+    "simulate_and_inspect": _expected_simulate,
 }
 NOTEBOOKS = list(reports.CASES) + [p.stem for p in reports.topic_sources()]
 
@@ -207,6 +222,8 @@ def test_notebook_executes_cleanly_and_records_the_librarys_numbers(name, root, 
     kind = "case" if job.kind == "case" else name
     if kind in EXPECTED:
         expected = EXPECTED[kind](ds)
+        if "_validate" in expected:
+            assert expected.pop("_validate"), "the simulated dataset must pass validation"
         for key, want in expected.items():
             assert key in metrics, f"{name}: metric {key!r} not recorded"
             _same(metrics[key], want)
