@@ -45,7 +45,8 @@ def check_rfm(x: np.ndarray, tx: np.ndarray, T: np.ndarray, cols: Sequence[str],
     rules = [
         (fcol, "must be a non-negative integer", (x < 0) | (x != np.round(x))),
         (rcol, "must be >= 0", tx < 0),
-        (tcol, "must be > 0", T <= 0),
+        (tcol, "must be > 0 (customers first seen at the observation end carry no information: "
+               f"fit on summary[summary[{tcol!r}] > 0])", T <= 0),
         (rcol, f"must be <= {tcol}", tx > T * (1 + 1e-12)),
         (rcol, f"must be 0 when {fcol} is 0", (x == 0) & (tx != 0)),
     ]
