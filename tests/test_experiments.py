@@ -721,6 +721,8 @@ def test_rollout_panel_feeds_did():
     r = ex.did(panel, "purchases").iloc[0]
     assert r["estimate"] == pytest.approx(2.0)
     assert ex.did(panel, "gmv").iloc[0]["estimate"] == pytest.approx(20.0)
+    es = ex.event_study(panel, "purchases", leads=2, lags=2).set_index("relative_period")
+    assert es["estimate"].to_dict() == pytest.approx({-2: 0.0, -1: 0.0, 0: 2.0, 1: 2.0, 2: 2.0}, abs=1e-9)
 
 
 # ---------------------------------------------------------------------------------------
