@@ -248,5 +248,5 @@ def test_cdnow_holdout_forecast_is_close_to_the_actual_repeat_purchases():
 
 def test_customers_first_seen_at_the_observation_end_are_refused_with_a_hint():
     s = pd.DataFrame({"frequency": [0, 1, 0], "t_x": [0.0, 2.0, 0.0], "T": [0.0, 5.0, 4.0]})
-    with pytest.raises(ValueError, match=r"'T' must be > 0 .*summary\[summary\['T'\] > 0\]; 1 row"):
+    with pytest.raises(ValueError, match=r"'T' must be > 0 .*summary\[summary\['T'\] > 0\]\); 1 row"):
         BetaGeo().fit(s)
