@@ -136,6 +136,15 @@ print(json.dumps({"seconds": el, "import_seconds": imp,
                   "rows": len(b), "population_last": int(b.population.iloc[-1])}))
 """
 
+_FLOWS = """
+import resource, sys, time, json
+from privdomain.lifecycle import stage_flows
+t = time.perf_counter()
+f = stage_flows(sys.argv[1], sys.argv[2], sys.argv[3], freq=sys.argv[4])
+el = time.perf_counter() - t
+print(json.dumps({"seconds": el, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rows": len(f)}))
+"""
+
 _PANDAS = """
 import resource, sys, time, json
 import numpy as np, pandas as pd
@@ -246,6 +255,12 @@ def main() -> int:
         print(f"privdomain lifecycle_board, {a.persons:,} persons: {ours['seconds']:.2f} s "
               f"(+ {ours['import_seconds']:.1f} s package import), peak {ours['peak_mb']:.0f} MB "
               f"({'meets' if ok else 'MISSES'} <= 10 s and <= 2 GB); load average now {os.getloadavg()[0]:.1f}")
+
+    for freq in ("W", "D"):
+        fl = run(py, _FLOWS, data, START, END, freq)
+        if fl:
+            print(f"privdomain stage_flows ({'weekly' if freq == 'W' else 'daily'}), {a.persons:,} persons: "
+                  f"{fl['seconds']:.2f} s, peak {fl['peak_mb']:.0f} MB, {fl['rows']:,} flow rows")
 
     small = data.parent / (data.name + f"_{a.peer_persons}")
     meta_s = ensure_data(small, a.peer_persons, a.events_per_person / 2, a.source)

@@ -88,7 +88,7 @@ def random_events(draw):
 
 @given(ev=random_events(), freq=st.sampled_from(["W", "M"]), cohort_on=st.sampled_from(["first_purchase", "first_touch"]),
        active_on=st.sampled_from(["purchase", "any"]), as_of=st.integers(30, 110))
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_cohort_table_equals_the_per_person_reference(ev, freq, cohort_on, active_on, as_of):
     got = cohort_table(ev, freq=freq, cohort_on=cohort_on, active_on=active_on, as_of=day(as_of)[:10])
     ref = reference.cohort_table(ev, freq, cohort_on, active_on, DAY0 + as_of)

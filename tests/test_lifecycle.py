@@ -236,7 +236,7 @@ MODELS = st.sampled_from([SMALL, StageModel(new_days=3, dormant_days=6, churn_da
                           StageModel(new_days=15, dormant_days=5, churn_days=30, resurrected_days=2,
                                      resurrect_gap_days=8),
                           AIPLModel(window_days=7), AIPLModel(window_days=1, loyalty_purchases=3)])
-PROPS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _snapshot_days(start: str, end: str, freq: str) -> list[int]:
@@ -275,7 +275,7 @@ def test_stage_counts_sum_to_population_first_touched_by_each_date(ev, model, fr
 
 
 @given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W"]))
-@settings(PROPS, max_examples=20)
+@settings(PROPS, max_examples=12)
 def test_flows_out_of_each_stage_equal_the_previous_count_and_flows_in_the_next(ev, model, freq):
     start, end = "2023-12-28", "2024-03-20"
     b = lifecycle_board(ev, start, end, freq=freq, model=model)
@@ -299,7 +299,7 @@ def test_flows_out_of_each_stage_equal_the_previous_count_and_flows_in_the_next(
 
 
 @given(ev=random_events(span=120), model=MODELS)
-@settings(PROPS, max_examples=15)
+@settings(PROPS, max_examples=8)
 def test_merged_and_raw_intervals_give_the_same_stage_every_day(ev, model):
     for merge in (True, False):
         iv = stage_intervals(ev, model, merge=merge)

@@ -97,7 +97,7 @@ def random_pays(draw):
     return events_frame(rows)
 
 
-PROPS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @given(ev=random_pays(), as_of=st.integers(20, 90))
