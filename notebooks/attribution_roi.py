@@ -121,12 +121,16 @@ ax.set_ylabel("");
 # | 投资回报率 ROI | revenue per yuan spent | `(direct + fission revenue) / spend` |
 # | 即时 / 短期 / 长期 ROI immediate, short-term, long-term ROI | ROI at the same day, 7 (15) and 30 days | `ROI(W)` for `W` = 0, 7, 15, 30 |
 # | 长尾倍数 long-tail multiple | how much the same-day view misses | `revenue(30 days) / revenue(same day)` |
+#
+# Spend is the scenario's budget whatever the number of simulated persons, so ROI levels
+# are only realistic at the scenario's own size; the long-tail multiple does not depend
+# on spend.
 
 # %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
 by_window = cases.roi_by_window(ad)
 display(by_window.style.hide(axis="index").format({"spend": "¥{:,.0f}", "revenue": "¥{:,.0f}",
-        "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.2f}", "over_same_day": "{:.2f}x"}))
+        "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.3g}", "over_same_day": "{:.2f}x"}))
 if ad.attrs.get("unattributed_purchases") is not None:
     display(Markdown(f"{ad.attrs['unattributed_purchases']:,} of {ad.attrs['purchases']:,} purchases are credited to "
                      f"no ad at the longest window (organic, store, or older clicks)."))
@@ -139,7 +143,7 @@ for w in windows:
     d = max(w - 1, 0)  # curve day d = window d + 1; window 0 (same day) = day 0
     if d < len(curve):
         ax.axvline(d, color="#bbb", linewidth=0.8)
-        ax.annotate(f"{'same day' if w == 0 else f'{w}d'}: {curve['roi'].iloc[d]:.2f}", (d, curve["roi"].iloc[d]),
+        ax.annotate(f"{'same day' if w == 0 else f'{w}d'}: {curve['roi'].iloc[d]:.3g}", (d, curve["roi"].iloc[d]),
                     textcoords="offset points", xytext=(4, -12), fontsize=9)
 ax.set_xlabel("days since the ad click (0 = the same day) 点击后天数")
 ax.set_ylabel("ROI");
@@ -148,12 +152,44 @@ ax.set_ylabel("ROI");
 mlr = attribution.multi_level_roi(ds, campaigns=ds)
 display(mlr[["campaign_id", "channel", "spend", "roi_same_day", "roi_7d", "roi_15d", "roi_30d",
              "long_over_immediate_30", "acquired", "repurchase_revenue"]]
-        .style.hide(axis="index").format(precision=2))
+        .style.hide(axis="index").format({"spend": "¥{:,.0f}", "roi_same_day": "{:.3g}", "roi_7d": "{:.3g}",
+                                          "roi_15d": "{:.3g}", "roi_30d": "{:.3g}", "long_over_immediate_30": "{:.2f}x",
+                                          "repurchase_revenue": "¥{:,.0f}"}))
 metrics["roi_same_day"] = float(by_window["roi"].iloc[0])
 metrics["roi_longest_window"] = float(by_window["roi"].iloc[-1])
 metrics["revenue_longest_over_same_day"] = float(by_window["over_same_day"].iloc[-1])
-metrics["summary"] = (f"ad ROI same day {by_window['roi'].iloc[0]:.2f}, {windows[-1]} days "
-                      f"{by_window['roi'].iloc[-1]:.2f} ({by_window['over_same_day'].iloc[-1]:.1f} x)")
+metrics["summary"] = (f"ad ROI same day {by_window['roi'].iloc[0]:.3g}, {windows[-1]} days "
+                      f"{by_window['roi'].iloc[-1]:.3g} ({by_window['over_same_day'].iloc[-1]:.1f} x)")
+
+# %% [markdown]
+# ## 5. Scoring the models against the truth 与真值比较
+#
+# The simulator knows each channel's true credit: its **incremental** conversions (lost
+# when the same persons are re-simulated without the channel) and its **Shapley** credit
+# over re-simulated coalitions of channels. A model's error is the mean absolute gap
+# between its channel shares and the true shares, in percentage points:
+#
+# `MAE(model) = 100 / |C| · Σ over channels c of |share_model(c) - share_true(c)|`
+#
+# `uniform` (every channel `1/|C|`) is the baseline a useful model must beat; the rank
+# correlation (秩相关) tells whether the model at least orders the channels right.
+
+# %%
+scores = attribution.score(credit, ds)
+conv = scores[scores["metric"] == "conversions"].copy()
+conv["model"] = conv["model"].replace({"markov_1": "markov"})
+ax = plotting.bar(conv.sort_values("mae_pp"), "model", "mae_pp", hue="truth", horizontal=True,
+                  title="归因模型误差 model error against the true credit (lower is better)")
+ax.set_xlabel("mean absolute error, percentage points 平均绝对误差")
+ax.set_ylabel("")
+table = conv.pivot(index="model", columns="truth", values="mae_pp").sort_values("incremental")
+display(table.style.format("{:.1f}").background_gradient(cmap="Greens_r", axis=None))
+best = table["incremental"].idxmin()
+display(Markdown(f"Closest to the true incremental credit here: **{best}** "
+                 f"({table.loc[best, 'incremental']:.1f} points on average per channel). Observational models "
+                 f"share credit among the channels a journey *touched*; the truth counts what a channel *caused*."))
+metrics["mae_pp_incremental"] = {m: float(v) for m, v in table["incremental"].items()}
+metrics["best_model_incremental"] = str(best)
 
 # %%
 for model in ("last_non_direct", "markov", "shapley"):

@@ -93,6 +93,13 @@ def _expected_attribution(ds) -> dict:
         share = credit[credit["model"] == model].set_index("channel")["share"]
         out[f"{label}_top_channel"] = share.idxmax()
         out[f"{label}_top_share"] = share.max()
+    full = attribution.attribute(paths, models=["first_touch", "last_touch", "last_non_direct", "linear",
+                                                "position_based", "markov", "shapley"])
+    sc = attribution.score(full, ds)
+    inc = sc[(sc["metric"] == "conversions") & (sc["truth"] == "incremental")]
+    mae = {m.replace("markov_1", "markov"): v for m, v in zip(inc["model"], inc["mae_pp"])}
+    out["mae_pp_incremental"] = mae
+    out["best_model_incremental"] = min(mae, key=mae.get)
     by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=reports.WINDOWS))
     out["roi_same_day"] = by_window["roi"].iloc[0]
     out["roi_longest_window"] = by_window["roi"].iloc[-1]
