@@ -325,6 +325,11 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
     # Mini Program visits (organic, never switched off)
     sec = sc.sections["mini_program"]
     person, t = _poisson_rows(rng, reach, end, sec["visits_per_month"] / MONTH)
+    # an organic arrival is itself a Mini Program visit (at t0)
+    first = np.flatnonzero((B["pool"] if phase == 1 else (~B["pool"] & (B["entry"] == "mini_program"))) &
+                           (B["t0"] < D))
+    person = np.concatenate([first, person])
+    t = np.concatenate([B["t0"][first], t])
     p = sec["conversion"] * interest[person] * _aff(B, "mini_program")[person]
     tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
     _append(R, person=person, kind=K["mp"], t=t, p=p, u=rng.random(len(t)), tp=tp)

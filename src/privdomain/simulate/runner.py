@@ -78,7 +78,8 @@ def static_tables(sc: Scenario) -> dict[str, pd.DataFrame]:
     return {"campaigns": campaigns, "products": products_frame(sc), "articles": articles, "lives": lives}
 
 
-def _run_block(args) -> dict[str, Any]:
+def _run_block(args, write=None) -> dict[str, Any]:
+    """Simulate one block and write its events part (through ``write(frame, path)`` if given)."""
     sc, seed, b, n, offset, out, want_truth = args
     B = make_block(sc, seed, b, n, offset)
     assignment = prepare_experiments(B)
@@ -88,8 +89,8 @@ def _run_block(args) -> dict[str, Any]:
     ev = E.block_events(B, W, mode, assignment)
     frame = E.events_frame(B, ev, s_ns)
     if out is not None:
-        folder = Path(out) / "events"
-        io._write_parquet(frame, folder / f"part-{b:05d}.parquet")
+        path = Path(out) / "events" / f"part-{b:05d}.parquet"
+        (write or io._write_parquet)(frame, path)
     n_events = len(frame)
     del frame
     crm = W["crm"]
@@ -216,8 +217,23 @@ def simulate(
             for res in ex.map(_run_block, todo):
                 take(res)
     else:
-        for args in todo:
-            take(_run_block(args))
+        # write block b's events in a thread while block b + 1 is simulated (Arrow releases the GIL);
+        # at most one part in flight keeps memory bounded
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = []
+
+            def write(frame, path):
+                for f in pending:
+                    f.result()
+                pending.clear()
+                pending.append(pool.submit(io._write_parquet, frame, path))
+
+            for args in todo:
+                take(_run_block(args, write))
+            for f in pending:
+                f.result()
     if bar is not None:
         bar.close()
     tables = static_tables(sc)
