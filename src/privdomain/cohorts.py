@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import ibis
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -47,11 +48,11 @@ from .schema import PURCHASE
 __all__ = ["cohort_table", "cohort_triangle", "ltv_curve"]
 
 
-def _period_key(day: ir.IntegerValue, ts: ir.TimestampValue, freq: str) -> ir.IntegerValue:
+def _period_key(day: ir.IntegerValue, date: ir.DateValue, freq: str) -> ir.IntegerValue:
     """Week: the Monday's day number; month: year * 12 + month - 1."""
     if freq == "W":
         return day - (day + 3) % 7  # day 0 (1970-01-01) was a Thursday
-    return (ts.year() * 12 + ts.month() - 1).cast("int64")
+    return (date.year() * 12 + date.month() - 1).cast("int64")
 
 
 def _key_of_day(day: int, freq: str) -> int:
@@ -142,22 +143,25 @@ def cohort_table(
     after = int(execute(t0.filter(_day(t0.ts) > d).count(), con=con))
     t = t0.mutate(day=_day(t0.ts))
     t = t.filter(t.day <= d)
-    t = t.mutate(key=_period_key(t.day, t.ts, f))
-    anchor = t.filter(t.touchpoint == PURCHASE) if cohort_on == "first_purchase" else t
+    # one row per person and day (activity, purchase, revenue), then period keys on dates
+    is_pay = (t.touchpoint == PURCHASE).cast("int64")
+    daily = t.group_by(["person_id", "day"]).agg(
+        paid=is_pay.max(), fen=ibis.ifelse(t.touchpoint == PURCHASE, t.amount_fen, 0).sum().fill_null(0))
+    date = ibis.date("1970-01-01") + daily.day.as_interval("D")
+    daily = daily.mutate(key=_period_key(daily.day, date, f))
+    anchor = daily.filter(daily.paid == 1) if cohort_on == "first_purchase" else daily
     acq = anchor.group_by("person_id").agg(ckey=anchor.key.min())
     seg = person_segment(t, by, persons, cohort_on, con)
     members = acq.join(seg, "person_id")
     sizes = execute(members.group_by(["segment", "ckey"]).agg(size=members.count()), con=con)
 
-    act = t.filter(t.touchpoint == PURCHASE) if active_on == "purchase" else t
-    act = act.select("person_id", "key").distinct()
-    aj = act.join(members, "person_id")
-    aj = aj.filter(aj.key >= aj.ckey)
-    active = execute(aj.group_by(["segment", "ckey", "key"]).agg(active=aj.count()), con=con)
-    pays = t.filter(t.touchpoint == PURCHASE)
-    pj = pays.join(members, "person_id")
-    pj = pj.filter(pj.key >= pj.ckey)
-    revenue = execute(pj.group_by(["segment", "ckey", "key"]).agg(fen=pj.amount_fen.sum().fill_null(0)), con=con)
+    act = daily.filter(daily.paid == 1) if active_on == "purchase" else daily
+    j = act.join(members, "person_id")
+    j = j.filter(j.key >= j.ckey)
+    cells = execute(j.group_by(["segment", "ckey", "key"]).agg(active=j.person_id.nunique(), fen=j.fen.sum()),
+                    con=con)
+    active = cells[["segment", "ckey", "key", "active"]].copy()
+    revenue = cells[["segment", "ckey", "key", "fen"]].copy()
 
     last_key = _key_of_day(d, f)
     cols = ["segment", "cohort", "period", "cohort_size", "active", "retention", "revenue", "arpu", "cum_ltv",

@@ -42,7 +42,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from ._days import DateLike, _check_events, _day, _day_number
+from ._days import DateLike, _day, _day_number, _raw_events
 from .backend import TableLike, execute, to_table
 from .schema import PURCHASE
 
@@ -55,12 +55,7 @@ def _events(events: TableLike, con: Any | None, by: str | None, persons: TableLi
     needed = ("person_id", "ts", "touchpoint")
     if by is not None and persons is None:
         needed = (*needed, by)
-    _check_events(events, needed)
-    t = to_table(events, "events", con=con)
-    missing = [c for c in needed if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing column(s) {missing}")
-    return t
+    return _raw_events(events, con, needed)
 
 
 def _as_of(t: ir.Table, as_of: DateLike | None, con: Any | None) -> int:
