@@ -288,3 +288,13 @@ def test_any_small_run_is_valid_and_its_orders_are_consistent(tmp_path_factory, 
         rows = ev[ev.touchpoint == tp]
         assert (rows["ts"].to_numpy() > orders.reindex(rows["order_id"]).to_numpy()).all()
     assert ev["ts"].is_monotonic_increasing  # one block: sorted by time
+
+
+def test_simulate_refuses_to_replace_a_folder_that_is_not_a_dataset(tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(ValueError, match="not a dataset folder"):
+        simulate("tea", persons=10, out=tmp_path, truth=False)
+    assert (tmp_path / "notes.txt").exists()
+    ds = simulate("tea", persons=10, out=tmp_path / "d", truth=False)
+    simulate("tea", persons=12, out=ds.path, truth=False)  # a dataset folder is replaced
+    assert ds.manifest["persons"] == 12

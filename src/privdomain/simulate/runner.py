@@ -168,7 +168,8 @@ def simulate(
     seed
         The seed: same scenario, persons and seed give byte-identical files.
     out
-        Output folder (default ``synthetic/data/<scenario>``); replaced if it exists.
+        Output folder (default ``synthetic/data/<scenario>``); an existing dataset folder (or
+        empty folder) is replaced; any other existing folder is refused (ValueError).
     truth
         Also write the ground truth in ``out/truth/``.
     workers
@@ -188,6 +189,9 @@ def simulate(
         raise ValueError(f"persons: must be >= 1 (got {n})")
     root = Path(out if out is not None else Path("synthetic/data") / sc.name)
     if root.exists():
+        if root.is_file() or (any(root.iterdir()) and not (root / io.MANIFEST).exists()):
+            raise ValueError(f"out: {root} exists and is not a dataset folder (no {io.MANIFEST}); "
+                             f"refusing to replace it")
         shutil.rmtree(root)
     (root / "events").mkdir(parents=True)
     todo = [(sc, seed, b, size, off, str(root), truth) for b, size, off in blocks(sc, n)]
