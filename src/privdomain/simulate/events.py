@@ -59,14 +59,26 @@ class _Buf:
              "idt": np.full(n, IDT[idt], np.int8)}
         for c in IDCOLS:
             v = ids.get(c)
-            d[c] = np.full(n, -1, np.int64) if v is None else np.broadcast_to(np.asarray(v, np.int64), (n,))
+            if v is not None:
+                d[c] = np.broadcast_to(np.asarray(v, np.int64), (n,))
         self.parts.append(d)
 
     def concat(self) -> dict[str, np.ndarray]:
-        keys = ["t", "person", "tp", "ch", "idt", *IDCOLS]
+        keys = ["t", "person", "tp", "ch", "idt"]
         if not self.parts:
-            return {k: np.zeros(0) for k in keys}
-        return {k: np.concatenate([p[k] for p in self.parts]) for k in keys}
+            return {k: np.zeros(0) for k in [*keys, *IDCOLS]}
+        out = {k: np.concatenate([p[k] for p in self.parts]) for k in keys}
+        total = len(out["t"])
+        for c in IDCOLS:  # absent ids are -1 (null); fill only the parts that carry the column
+            col = np.full(total, -1, np.int64)
+            at = 0
+            for p in self.parts:
+                m = len(p["t"])
+                if c in p:
+                    col[at:at + m] = p[c]
+                at += m
+            out[c] = col
+        return out
 
 
 def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.ndarray | None = None) -> pa.Array:
