@@ -177,6 +177,15 @@ def _expected_simulate(ds) -> dict:
             "_validate": validate(ds.path).ok}
 
 
+def _expected_touchpoints(ds) -> dict:
+    ev = ds.read("events", columns=["event_id", "ts", "person_id", "touchpoint", "channel", "amount_fen"])
+    pays = ev[ev["touchpoint"] == "pay"].sort_values(["ts", "event_id"])
+    pays = pays.assign(repeat=pays.duplicated("person_id"), gmv=pays["amount_fen"].astype(float) / 100)
+    by = pays.groupby("channel").agg(gmv=("gmv", "sum"), repeat=("repeat", "mean"))
+    return {"events_by_touchpoint": ev["touchpoint"].value_counts().to_dict(),
+            "gmv_by_channel": by["gmv"].to_dict(), "repeat_share_by_channel": by["repeat"].to_dict()}
+
+
 EXPECTED = {
     "case": _expected_case,
     "quickstart": _overview,
@@ -185,6 +194,7 @@ EXPECTED = {
     "experiments": _expected_experiments,
     "funnels_official_account": _expected_funnels,
     "simulate_and_inspect": _expected_simulate,
+    "touchpoints_channels": _expected_touchpoints,
 }
 NOTEBOOKS = list(reports.CASES) + [p.stem for p in reports.topic_sources()]
 

@@ -248,6 +248,65 @@ def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
     return out.sort_values(["orders", "channel"], ascending=[False, True]).reset_index(drop=True)
 
 
+def channel_transitions(paths: pd.DataFrame) -> pd.DataFrame:
+    """Moves between channels inside journeys (a channel-level touchpoint map), from a path table.
+
+    Each journey of :func:`privdomain.attribution.build_paths` is read as
+    ``(start) > c1 > c2 > ... > (purchase)`` or ``... > (no purchase)``; a move
+    ``a -> b`` is two consecutive steps (repeats of one channel included: ``a -> a``).
+    ``journeys`` counts the moves over all journeys (each path weighted by its journeys).
+
+    Returns ``from_channel``, ``to_channel``, ``journeys``, ``share_of_from`` (流转占比 =
+    moves a -> b / moves out of a).
+
+    >>> pt = pd.DataFrame({"path": ["ad > oa", "oa"], "total_conversions": [2, 0],
+    ...                    "total_conversion_value": [20.0, 0.0], "total_null": [1, 3]})
+    >>> channel_transitions(pt)[["from_channel", "to_channel", "journeys"]].values.tolist()
+    [['(start)', 'ad', 3], ['(start)', 'oa', 3], ['ad', 'oa', 3], ['oa', '(no purchase)', 4], ['oa', '(purchase)', 2]]
+    """
+    rows: dict[tuple[str, str], int] = {}
+    for path, conv, null in zip(paths["path"], paths["total_conversions"], paths["total_null"]):
+        steps = ["(start)", *path.split(SEP)]
+        weight = int(conv) + int(null)
+        for a, b in zip(steps[:-1], steps[1:]):
+            rows[(a, b)] = rows.get((a, b), 0) + weight
+        for end, n in (("(purchase)", int(conv)), ("(no purchase)", int(null))):
+            if n:
+                rows[(steps[-1], end)] = rows.get((steps[-1], end), 0) + n
+    out = pd.DataFrame([(a, b, n) for (a, b), n in rows.items()], columns=["from_channel", "to_channel", "journeys"])
+    out = out.sort_values(["from_channel", "to_channel"]).reset_index(drop=True)
+    out["share_of_from"] = out["journeys"] / out.groupby("from_channel")["journeys"].transform("sum")
+    return out
+
+
+def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
+    """Paid orders and GMV per order channel, split into first and repeat purchases.
+
+    A pay event is a **first purchase** (首购) when it is the person's earliest pay
+    (ties: lowest event id), else a **repeat purchase** (复购). Returns ``channel``,
+    ``buyer_type`` (``first`` / ``repeat``), ``orders``, ``gmv`` (yuan).
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 1000}),
+    ...     (1, "2024-05-09 10:00", "pay", {"order_id": 2, "amount_fen": 500, "channel": "guide"})])
+    >>> orders_by_buyer_type(ev)[["channel", "buyer_type", "orders"]].values.tolist()
+    [['guide', 'repeat', 1], ['mini_program', 'first', 1]]
+    """
+    import ibis
+
+    from .backend import execute, to_table
+    from .schema import PURCHASE
+
+    t = to_table(data, "events", con=con)
+    pay = t.filter(t.touchpoint == PURCHASE)
+    w = ibis.window(group_by=pay.person_id, order_by=[pay.ts, pay.event_id])
+    pay = pay.mutate(buyer_type=ibis.ifelse(ibis.row_number().over(w) == 0, "first", "repeat"))
+    out = execute(pay.group_by(["channel", "buyer_type"]).agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
+    out = pd.DataFrame({"channel": out["channel"].astype(object), "buyer_type": out["buyer_type"].astype(object),
+                        "orders": out["orders"].astype("int64"), "gmv": out["fen"].fillna(0).astype(float) / 100})
+    return out.sort_values(["channel", "buyer_type"]).reset_index(drop=True)
+
+
 def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     from . import plotting
 

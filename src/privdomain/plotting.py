@@ -199,7 +199,9 @@ def bar(data: pd.DataFrame, x: str, y: str, *, hue: str | None = None, ax: Axes 
     """
     import seaborn as sns
 
-    ax = ax or new_axes(title)
+    if ax is None:
+        n = data[x].nunique() * (data[hue].nunique() if hue else 1)
+        ax = new_axes(title, figsize=(FIGSIZE[0], max(FIGSIZE[1], 0.3 * n + 1.2)) if horizontal else None)
     if title:
         ax.set_title(title)
     if horizontal:
