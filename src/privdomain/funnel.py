@@ -70,15 +70,19 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Union
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from . import backend
 from .backend import TableLike, execute, to_table
 
 MODES = ("ordered", "strict", "unordered")
@@ -211,9 +215,63 @@ def _check_columns(t: ir.Table, needed: Sequence[str]) -> None:
         raise ValueError(f"events: missing required column(s) {missing}")
 
 
+_US = 1_000_000
+_OFFSET_US = 8 * 3600 * _US  # Asia/Shanghai, UTC+08:00 without daylight saving
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us_tz(x: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[empty-body]
+    """DuckDB's epoch_us on an instant (microseconds since 1970 UTC)."""
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us(x: dt.Timestamp()) -> dt.int64:  # type: ignore[empty-body]
+    """DuckDB's epoch_us on a naive timestamp."""
+
+
+def _on_duckdb(t: ir.Table, con: Any | None) -> bool:
+    if con is not None:
+        return getattr(con, "name", "") == "duckdb"
+    try:
+        b = t._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - unbound (pandas memtable): runs on the default DuckDB
+        return True
+    return b is None or getattr(b, "name", "") == "duckdb"
+
+
+def _events_us(events: TableLike, con: Any | None, callables: bool) -> ir.Table:
+    """The events table with ``_us``: Beijing wall-clock time as int64 microseconds.
+
+    Ordering, windows and durations only need this integer, which is much cheaper
+    for the engine than a timezone conversion per row; on DuckDB it is read from the
+    stored instant directly. Callable steps see the usual table of
+    :func:`privdomain.backend.to_table` (naive Beijing ``ts``).
+    """
+    from .io import Dataset
+
+    src = events.path if isinstance(events, Dataset) else events
+    raw = None
+    if not callables:
+        if isinstance(src, (str, os.PathLike)):
+            c = con or backend.connect()
+            raw = c.read_parquet(backend._parquet_source(Path(src), "events"))
+        elif isinstance(src, ir.Table):
+            raw = src
+    if raw is not None and "ts" in raw.columns and _on_duckdb(raw, con):
+        ty = raw.ts.type()
+        if ty.is_timestamp() and ty.timezone is not None:
+            ts_utc = raw.ts if ty == dt.Timestamp(timezone="UTC") else raw.ts.cast(dt.Timestamp(timezone="UTC"))
+            return raw.mutate(_us=_epoch_us_tz(ts_utc) + _OFFSET_US)
+    t = to_table(events, "events", con=con)
+    _check_columns(t, ["ts"])
+    if _on_duckdb(t, con):
+        return t.mutate(_us=_epoch_us(t.ts))
+    return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
+
+
 def _check_nulls(t: ir.Table, con: Any | None) -> None:
     expr = t.aggregate(
-        ts=t.ts.isnull().sum(), person_id=t.person_id.isnull().sum(), event_id=t.event_id.isnull().sum()
+        ts=t._us.isnull().sum(), person_id=t.person_id.isnull().sum(), event_id=t.event_id.isnull().sum()
     )
     counts = execute(expr, con=con).iloc[0]
     bad = {c: int(counts[c] or 0) for c in ("ts", "person_id", "event_id") if int(counts[c] or 0)}
@@ -236,13 +294,23 @@ class _Spec:
     attempts: str
     event_breakdown: bool
 
+    @property
+    def window_us(self) -> int:
+        return int(self.window / pd.Timedelta(microseconds=1))
+
 
 def _base(t: ir.Table, spec: _Spec, breakdown: str | None) -> ir.Table:
-    cols: dict[str, Any] = {"person_id": t.person_id, "event_id": t.event_id, "ts": t.ts}
-    for k, s in enumerate(spec.steps, 1):
-        cols[f"_m{k}"] = predicate(t, s.where)
-    for e, x in enumerate(spec.exclusions):
-        cols[f"_x{e}"] = predicate(t, x.where)
+    preds = [predicate(t, s.where) for s in spec.steps] + [predicate(t, x.where) for x in spec.exclusions]
+    if spec.mode != "strict":
+        # only events matching a step or an exclusion matter; filtering first lets the engine push it down
+        t = t.filter(ibis.or_(*preds))
+        preds = [predicate(t, s.where) for s in spec.steps] + [predicate(t, x.where) for x in spec.exclusions]
+    cols: dict[str, Any] = {"person_id": t.person_id, "event_id": t.event_id, "_us": t._us}
+    n = len(spec.steps)
+    for k in range(1, n + 1):
+        cols[f"_m{k}"] = preds[k - 1]
+    for e in range(len(spec.exclusions)):
+        cols[f"_x{e}"] = preds[n + e]
     if spec.event_breakdown:
         cols["_b"] = t[breakdown]
     return t.select(**cols)
@@ -256,111 +324,117 @@ def _keep(ok: ir.BooleanValue, col: ir.Value) -> ir.Value:
     return ibis.ifelse(ok, col, _null_like(col))
 
 
+def _count(flag: ir.BooleanColumn) -> ir.IntegerColumn:
+    return flag.cast("int64")
+
+
 def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
+    """Ordered and strict attempts via running counts.
+
+    ``_c{k}`` = number of step-``k`` events at or before a row (per person, in
+    ``(ts, event_id)`` order), so the first step-``k`` event after row ``p`` is the
+    step-``k`` event with ordinal ``_c{k}(p) + 1``: each step is one equi-join.
+    """
     n = len(spec.steps)
-    iv = _interval(spec.window)
-    flags = [base[f"_m{k}"] for k in range(1, n + 1)] + [base[f"_x{e}"] for e in range(len(spec.exclusions))]
-    rel = base.filter(ibis.or_(*flags)) if spec.mode == "ordered" else base
-    w = ibis.window(group_by="person_id", order_by=["ts", "event_id"])
-    rel = rel.mutate(_g=ibis.row_number().over(w))
-    fw = ibis.window(group_by="person_id", order_by="_g", rows=(1, None))
-    extra: dict[str, Any] = {}
+    W = spec.window_us
+    has_b = spec.event_breakdown
+    excl = spec.exclusions
+    cw = ibis.window(group_by="person_id", order_by=["_us", "event_id"], rows=(None, 0))
+    counts: dict[str, Any] = {"_c1": _count(base._m1).sum().over(cw)}
     if spec.mode == "ordered":
         for k in range(2, n + 1):
-            extra[f"_n{k}"] = ibis.ifelse(rel[f"_m{k}"], rel._g, None).min().over(fw)
-    for e in range(len(spec.exclusions)):
-        extra[f"_xn{e}"] = ibis.ifelse(rel[f"_x{e}"], rel._g, None).min().over(fw)
-        extra[f"_xt{e}"] = ibis.ifelse(rel[f"_x{e}"], rel.ts, None).min().over(fw)
-    if extra:
-        rel = rel.mutate(**extra)
-    has_b = spec.event_breakdown
-    excl_from: dict[int, list[int]] = {}
-    for e, x in enumerate(spec.exclusions):
-        excl_from.setdefault(x.from_step, []).append(e)
-
+            counts[f"_c{k}"] = _count(base[f"_m{k}"]).sum().over(cw)
+    for e in range(len(excl)):
+        counts[f"_cx{e}"] = _count(base[f"_x{e}"]).sum().over(cw)
+    rel = base.mutate(**counts)
     if spec.mode == "strict":
-        # step k is the (k-1)-th next event of the anchor: leads, no joins
-        lw = ibis.window(group_by="person_id", order_by="_g")
+        lw = ibis.window(group_by="person_id", order_by=["_us", "event_id"])
         leads: dict[str, Any] = {}
         for k in range(2, n + 1):
             leads[f"_lm{k}"] = rel[f"_m{k}"].lead(k - 1).over(lw)
-            leads[f"_lt{k}"] = rel.ts.lead(k - 1).over(lw)
+            leads[f"_lu{k}"] = rel._us.lead(k - 1).over(lw)
             if has_b:
                 leads[f"_lb{k}"] = rel._b.lead(k - 1).over(lw)
-            for e in excl_from.get(k, []):
-                leads[f"_lxn{e}"] = rel[f"_xn{e}"].lead(k - 1).over(lw)
-                leads[f"_lxt{e}"] = rel[f"_xt{e}"].lead(k - 1).over(lw)
+        for e, x in enumerate(excl):
+            if x.from_step > 1:
+                leads[f"_lci{e}"] = rel[f"_cx{e}"].lead(x.from_step - 1).over(lw)
+            leads[f"_lcj{e}"] = (rel[f"_cx{e}"] - _count(rel[f"_x{e}"])).lead(x.to_step - 1).over(lw)
         rel = rel.mutate(**leads) if leads else rel
         a = rel.filter(rel._m1)
         if spec.attempts == "first":
-            a = a.filter(a._g == a._g.min().over(ibis.window(group_by="person_id")))
-        cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._g, "_r1": a.ts, "_g1": a._g}
+            a = a.filter(a._c1 == 1)
+        cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._c1, "_u1": a._us}
         if has_b:
             cols["_b1"] = a._b
-        for e in excl_from.get(1, []):
-            cols[f"_exn{e}"] = a[f"_xn{e}"]
-            cols[f"_ext{e}"] = a[f"_xt{e}"]
         ok = ibis.literal(True)
+        oks = {1: ok}
         for k in range(2, n + 1):
-            ok = ok & a[f"_lm{k}"].fill_null(False) & (a[f"_lt{k}"] <= a.ts + iv).fill_null(False)
-            cols[f"_r{k}"] = _keep(ok, a[f"_lt{k}"])
-            cols[f"_g{k}"] = _keep(ok, a._g + (k - 1))
+            ok = ok & a[f"_lm{k}"].fill_null(False) & (a[f"_lu{k}"] <= a._us + W).fill_null(False)
+            oks[k] = ok
+            cols[f"_u{k}"] = _keep(ok, a[f"_lu{k}"])
             if has_b:
                 cols[f"_b{k}"] = _keep(ok, a[f"_lb{k}"])
-            for e in excl_from.get(k, []):
-                cols[f"_exn{e}"] = _keep(ok, a[f"_lxn{e}"])
-                cols[f"_ext{e}"] = _keep(ok, a[f"_lxt{e}"])
+        for e, x in enumerate(excl):
+            ci = a[f"_cx{e}"] if x.from_step == 1 else a[f"_lci{e}"]
+            cols[f"_ci{e}"] = _keep(oks[x.from_step], ci)
+            cols[f"_cj{e}"] = _keep(oks[x.to_step], a[f"_lcj{e}"])
         cur = a.select(**cols)
     else:
         a = rel.filter(rel._m1)
         if spec.attempts == "first":
-            a = a.filter(a._g == a._g.min().over(ibis.window(group_by="person_id")))
-        cols = {"person_id": a.person_id, "_a": a._g, "_r1": a.ts, "_g1": a._g}
+            a = a.filter(a._c1 == 1)
+        cols = {"person_id": a.person_id, "_a": a._c1, "_u1": a._us}
         if n >= 2:
-            cols["_c2"] = a._n2
+            cols["_k2"] = a._c2
         if has_b:
             cols["_b1"] = a._b
-        for e in excl_from.get(1, []):
-            cols[f"_exn{e}"] = a[f"_xn{e}"]
-            cols[f"_ext{e}"] = a[f"_xt{e}"]
+        for e, x in enumerate(excl):
+            if x.from_step == 1:
+                cols[f"_ci{e}"] = a[f"_cx{e}"]
         cur = a.select(**cols)
         for k in range(2, n + 1):
             s = rel.filter(rel[f"_m{k}"])
-            scols: dict[str, Any] = {"_p": s.person_id, "_sg": s._g, "_st": s.ts}
+            scols: dict[str, Any] = {"_p": s.person_id, "_o": s[f"_c{k}"], "_su": s._us}
             if k < n:
-                scols["_sn"] = s[f"_n{k + 1}"]
+                scols["_sk"] = s[f"_c{k + 1}"]
             if has_b:
                 scols["_sb"] = s._b
-            for e in excl_from.get(k, []):
-                scols[f"_sxn{e}"] = s[f"_xn{e}"]
-                scols[f"_sxt{e}"] = s[f"_xt{e}"]
+            for e, x in enumerate(excl):
+                if x.from_step == k:
+                    scols[f"_sci{e}"] = s[f"_cx{e}"]
+                if x.to_step == k:
+                    scols[f"_scj{e}"] = s[f"_cx{e}"] - _count(s[f"_x{e}"])
             s = s.select(**scols).view()
-            j = cur.left_join(s, [cur.person_id == s._p, cur[f"_c{k}"] == s._sg])
-            ok = (j._st <= j._r1 + iv).fill_null(False)
-            keep = [c for c in cur.columns if c != f"_c{k}"]
-            new: dict[str, Any] = {c: j[c] for c in keep}
-            new[f"_r{k}"] = _keep(ok, j._st)
-            new[f"_g{k}"] = _keep(ok, j._sg)
+            j = cur.left_join(s, [cur.person_id == s._p, s._o == cur[f"_k{k}"] + 1, s._su <= cur._u1 + W])
+            new: dict[str, Any] = {c: j[c] for c in cur.columns if c != f"_k{k}"}
+            new[f"_u{k}"] = j._su
             if k < n:
-                new[f"_c{k + 1}"] = _keep(ok, j._sn)
+                new[f"_k{k + 1}"] = j._sk
             if has_b:
-                new[f"_b{k}"] = _keep(ok, j._sb)
-            for e in excl_from.get(k, []):
-                new[f"_exn{e}"] = _keep(ok, j[f"_sxn{e}"])
-                new[f"_ext{e}"] = _keep(ok, j[f"_sxt{e}"])
+                new[f"_b{k}"] = j._sb
+            for e, x in enumerate(excl):
+                if x.from_step == k:
+                    new[f"_ci{e}"] = j[f"_sci{e}"]
+                if x.to_step == k:
+                    new[f"_cj{e}"] = j[f"_scj{e}"]
             cur = j.select(**new).view()
 
-    level = sum(cur[f"_r{k}"].notnull().cast("int64") for k in range(1, n + 1))
     dropped = ibis.literal(False)
-    for e, x in enumerate(spec.exclusions):
-        xn, xt = cur[f"_exn{e}"], cur[f"_ext{e}"]
-        reached_j = cur[f"_g{x.to_step}"].notnull()
-        hit = ibis.ifelse(reached_j, xn < cur[f"_g{x.to_step}"], xt <= cur._r1 + iv)
-        dropped = dropped | (cur[f"_g{x.from_step}"].notnull() & xn.notnull() & hit).fill_null(False)
-    out = {"person_id": cur.person_id, "_a": cur._a, "_sg": cur._a, "_level": level, "_start": cur._r1,
+    for e in range(len(excl)):
+        # an attempt that never reached to_step: is the next excluded event after from_step inside the window?
+        xs = rel.filter(rel[f"_x{e}"])
+        xs = xs.select(_xp=xs.person_id, _xo=xs[f"_cx{e}"], _xu=xs._us).view()
+        j = cur.left_join(xs, [cur.person_id == xs._xp, xs._xo == cur[f"_ci{e}"] + 1, xs._xu <= cur._u1 + W])
+        cur = j.select(*[j[c] for c in cur.columns], **{f"_xw{e}": j._xu.notnull()}).view()
+    for e in range(len(excl)):
+        ci, cj = cur[f"_ci{e}"], cur[f"_cj{e}"]
+        hit = ibis.ifelse(cj.notnull(), (cj - ci) > 0, cur[f"_xw{e}"])
+        dropped = dropped | (ci.notnull() & hit).fill_null(False)
+    level = sum(cur[f"_u{k}"].notnull().cast("int64") for k in range(1, n + 1))
+    out = {"person_id": cur.person_id, "_a": cur._a, "_sg": cur._a, "_level": level, "_startu": cur._u1,
            "_dropped": dropped}
     for k in range(1, n + 1):
-        out[f"_r{k}"] = cur[f"_r{k}"]
+        out[f"_u{k}"] = cur[f"_u{k}"]
         if has_b:
             out[f"_b{k}"] = cur[f"_b{k}"]
     if has_b:
@@ -372,17 +446,16 @@ def _unordered(base: ir.Table, spec: _Spec) -> ir.Table:
     if spec.exclusions:
         raise ValueError("exclusions: an unordered funnel has no 'between two steps'; use mode='ordered' or 'strict'")
     n = len(spec.steps)
-    iv = _interval(spec.window)
-    rel = base.filter(ibis.or_(*[base[f"_m{k}"] for k in range(1, n + 1)]))
-    w = ibis.window(group_by="person_id", order_by=["ts", "event_id"])
-    rel = rel.mutate(_g=ibis.row_number().over(w))
+    W = spec.window_us
+    w = ibis.window(group_by="person_id", order_by=["_us", "event_id"])
+    rel = base.mutate(_g=ibis.row_number().over(w))
     fw = ibis.window(group_by="person_id", order_by="_g", rows=(0, None))
     has_b = spec.event_breakdown
     firsts: dict[str, Any] = {}
     for k in range(1, n + 1):
         m = rel[f"_m{k}"]
         firsts[f"_fg{k}"] = ibis.ifelse(m, rel._g, None).min().over(fw)
-        firsts[f"_ft{k}"] = ibis.ifelse(m, rel.ts, None).min().over(fw)
+        firsts[f"_fu{k}"] = ibis.ifelse(m, rel._us, None).min().over(fw)
         if has_b:
             firsts[f"_fb{k}"] = (
                 ibis.ifelse(m, ibis.struct({"v": rel._b}), None).argmin(ibis.ifelse(m, rel._g, None)).over(fw)
@@ -392,52 +465,50 @@ def _unordered(base: ir.Table, spec: _Spec) -> ir.Table:
         a = a.filter(a._g == 0)
     cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._g}
     ok = ibis.literal(True)
-    comp_g = comp_t = comp_b = None
+    comp_g = comp_u = comp_b = None
     start_g = start_b = None
     starts: list[tuple[Any, Any]] = []
     levels = []
     for k in range(1, n + 1):
-        ok = ok & (a[f"_ft{k}"] <= a.ts + iv).fill_null(False)
-        fg, ft = a[f"_fg{k}"], a[f"_ft{k}"]
+        ok = ok & (a[f"_fu{k}"] <= a._us + W).fill_null(False)
+        fg, fu = a[f"_fg{k}"], a[f"_fu{k}"]
         fb = a[f"_fb{k}"]["v"] if has_b else None
         if comp_g is None:
-            comp_g, comp_t, comp_b = fg, ft, fb
+            comp_g, comp_u, comp_b = fg, fu, fb
             start_g, start_b = fg, fb
         else:
             later = fg > comp_g
             comp_g = ibis.ifelse(later, fg, comp_g)
-            comp_t = ibis.ifelse(later, ft, comp_t)
+            comp_u = ibis.ifelse(later, fu, comp_u)
             comp_b = ibis.ifelse(later, fb, comp_b) if has_b else None
             earlier = fg < start_g
             start_g = ibis.ifelse(earlier, fg, start_g)
             start_b = ibis.ifelse(earlier, fb, start_b) if has_b else None
-        cols[f"_r{k}"] = _keep(ok, comp_t)
+        cols[f"_u{k}"] = _keep(ok, comp_u)
         if has_b:
             cols[f"_b{k}"] = _keep(ok, comp_b)
         starts.append((start_g, start_b))
         levels.append(ok)
     level = sum(x.cast("int64") for x in levels)
     cols["_level"] = level
-    # the attempt's first event: the earliest first-match among the steps reached
-    sg = ibis.cases(*[(level == k, starts[k - 1][0]) for k in range(1, n + 1)], else_=None)
-    cols["_sg"] = sg
+    # the attempt's first event: the earliest first match among the steps reached
+    cols["_sg"] = ibis.cases(*[(level == k, starts[k - 1][0]) for k in range(1, n + 1)], else_=None)
     if has_b:
         cols["_bstart"] = ibis.cases(*[(level == k, starts[k - 1][1]) for k in range(1, n + 1)], else_=None)
-    # time of the start event: the earliest first-match time among the steps reached
-    start_t = None
+    start_u = None
     for k in range(1, n + 1):
-        tk = a[f"_ft{k}"]
-        start_t = tk if start_t is None else ibis.least(start_t, ibis.ifelse(levels[k - 1], tk, start_t))
-    cur = a.select(**cols, _start=start_t)
+        uk = a[f"_fu{k}"]
+        start_u = uk if start_u is None else ibis.least(start_u, ibis.ifelse(levels[k - 1], uk, start_u))
+    cur = a.select(**cols, _startu=start_u)
     cur = cur.filter(cur._level > 0)
     return cur.mutate(_dropped=ibis.literal(False))
 
 
-def _best(cur: ir.Table, n: int, has_b: bool) -> ir.Table:
+def _best(cur: ir.Table) -> ir.Table:
     """One row per person: the attempt reaching furthest, earliest start among those."""
     w = ibis.window(
         group_by="person_id",
-        order_by=[cur._dropped.asc(), cur._level.desc(), cur._start.asc(), cur._sg.asc(), cur._a.asc()],
+        order_by=[cur._dropped.asc(), cur._level.desc(), cur._startu.asc(), cur._sg.asc(), cur._a.asc()],
     )
     ranked = cur.mutate(_rank=ibis.row_number().over(w))
     return ranked.filter(ranked._rank == 0).drop("_rank")
@@ -459,7 +530,7 @@ def _person_values(t_best: ir.Table, n: int, attribution: str, has_b: bool) -> d
 @dataclass
 class _Prepared:
     spec: _Spec
-    best: ir.Table  # one row per person (kept attempts and persons whose attempts were all dropped)
+    best: ir.Table  # one row per person who entered (kept attempts and persons whose attempts were all dropped)
     breakdown: str | None
     person_breakdown: ir.Table | None
 
@@ -484,8 +555,9 @@ def _prepare(
         raise ValueError(f"attribution: must be one of {ATTRIBUTIONS}, got {attribution!r}")
     steps_ = as_steps(steps)
     excl = as_exclusions(exclusions, len(steps_))
-    t = to_table(events, "events", con=con)
-    _check_columns(t, ["event_id", "ts", "person_id"])
+    callables = any(callable(s.where) and not isinstance(s.where, (str, Mapping)) for s in [*steps_, *excl])
+    t = _events_us(events, con, callables)
+    _check_columns(t, ["event_id", "person_id"])
     _check_nulls(t, con)
     person_table = None
     event_breakdown = False
@@ -494,7 +566,7 @@ def _prepare(
             event_breakdown = True
         else:
             source = persons if persons is not None else events
-            if source is None or isinstance(source, (pd.DataFrame, ir.Table)) and source is events:
+            if isinstance(source, (pd.DataFrame, ir.Table)) and source is events:
                 raise ValueError(
                     f"breakdown: {breakdown!r} is not an events column; pass the persons table as `persons=`"
                 )
@@ -505,49 +577,81 @@ def _prepare(
     spec = _Spec(steps_, excl, parse_window(window), mode, attempts, event_breakdown)
     base = _base(t, spec, breakdown)
     cur = _unordered(base, spec) if mode == "unordered" else _ordered(base, spec)
-    best = _best(cur, len(steps_), event_breakdown)
-    return _Prepared(spec, best, breakdown, person_table)
+    return _Prepared(spec, _best(cur), breakdown, person_table)
 
 
-def _step_rows(prep: _Prepared, attribution: str) -> ir.Table:
-    """Long table: one row per (person, step reached) with breakdown value and times."""
-    n = len(prep.spec.steps)
-    best = prep.best.filter(~prep.best._dropped)
-    has_b = prep.spec.event_breakdown
+def _seconds(a: ir.IntegerValue, b: ir.IntegerValue) -> ir.FloatingValue:
+    return (a - b).cast("float64") / _US
+
+
+def _with_person_values(prep: _Prepared) -> ir.Table:
+    best = prep.best
     if prep.person_breakdown is not None:
         pb = prep.person_breakdown
-        best = best.left_join(pb, best.person_id == pb._pp).drop("_pp")
-    parts = []
+        best = best.left_join(pb, best.person_id == pb._pp).drop("_pp").view()
+    return best
+
+
+def _aggregate(prep: _Prepared, attribution: str, con: Any | None) -> pd.DataFrame:
+    """Per (value, step): persons and time-to-convert statistics, in one pass over the persons."""
+    n = len(prep.spec.steps)
+    best = _with_person_values(prep)
+    has_b = prep.spec.event_breakdown
+    kept = ~best._dropped
+    if prep.breakdown is not None and has_b and attribution == "per_step":
+        # a value per step: one row per (person, step reached)
+        parts = []
+        for k in range(1, n + 1):
+            b = best.filter(kept & (best._level >= k))
+            row: dict[str, Any] = {"value": b[f"_b{k}"], "step": ibis.literal(k, "int64"),
+                                   "dt": _seconds(b[f"_u{k}"], b[f"_u{k - 1}"]) if k > 1 else ibis.null("float64"),
+                                   "ds": _seconds(b[f"_u{k}"], b._startu)}
+            parts.append(b.select(**row))
+        rows = ibis.union(*parts, distinct=False) if n > 1 else parts[0]
+        agg = {"persons": rows.count(), "mean_seconds": rows.dt.mean(),
+               **{f"{q}_seconds": rows.dt.quantile(v) for q, v in QUANTILES.items()},
+               "median_seconds_from_start": rows.ds.quantile(0.5)}
+        raw = execute(rows.group_by(["value", "step"]).aggregate(**agg), con=con)
+        totals = execute(best.aggregate(entered=best.count(), excluded=_count(best._dropped).sum()), con=con)
+        raw.attrs["entered"] = int(totals["entered"].iloc[0] or 0)
+        raw.attrs["excluded"] = int(totals["excluded"].iloc[0] or 0)
+        return raw
+    keys: list[Any] = []
+    if prep.breakdown is not None:
+        value = best._pb if prep.person_breakdown is not None else _person_values(best, n, attribution, has_b)[1]
+        best = best.mutate(value=value)
+        keys = ["value"]
+    agg: dict[str, Any] = {"_entered": best.count(), "_excluded": _count(best._dropped).sum()}
     for k in range(1, n + 1):
-        b = best.filter(best._level >= k)
-        row: dict[str, Any] = {"person_id": b.person_id, "step": ibis.literal(k, "int64")}
-        if prep.breakdown is not None:
-            row["value"] = b._pb if prep.person_breakdown is not None else _person_values(b, n, attribution, has_b)[k]
-        rk = b[f"_r{k}"].epoch_seconds().cast("float64")
-        if k >= 2:
-            row["dt_prev"] = rk - b[f"_r{k - 1}"].epoch_seconds().cast("float64")
-        else:
-            row["dt_prev"] = ibis.null("float64")
-        row["dt_start"] = rk - b._start.epoch_seconds().cast("float64")
-        parts.append(b.select(**row))
-    return ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-
-
-def _prepare_and_rows(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con):
-    prep = _prepare(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con)
-    return prep, _step_rows(prep, attribution)
-
-
-def _attrs(prep: _Prepared, con: Any | None) -> dict[str, Any]:
-    b = prep.best
-    counts = execute(b.aggregate(entered=b.count(), excluded=b._dropped.cast("int64").sum()), con=con).iloc[0]
-    return {
-        "mode": prep.spec.mode,
-        "window": str(prep.spec.window),
-        "attempts": prep.spec.attempts,
-        "excluded_persons": int(counts["excluded"] or 0),
-        "persons_with_step1": int(counts["entered"] or 0),
-    }
+        agg[f"persons_{k}"] = _count(kept & (best._level >= k)).sum()
+        uk = _keep(kept, best[f"_u{k}"])
+        ds = _seconds(uk, best._startu)
+        agg[f"median_seconds_from_start_{k}"] = ds.quantile(0.5)
+        if k > 1:
+            dt_ = _seconds(uk, best[f"_u{k - 1}"])
+            agg[f"mean_seconds_{k}"] = dt_.mean()
+            for q, v in QUANTILES.items():
+                agg[f"{q}_seconds_{k}"] = dt_.quantile(v)
+    wide = execute(best.group_by(keys).aggregate(**agg) if keys else best.aggregate(**agg), con=con)
+    entered = int(pd.to_numeric(wide["_entered"]).fillna(0).sum()) if len(wide) else 0
+    excluded = int(pd.to_numeric(wide["_excluded"]).fillna(0).sum()) if len(wide) else 0
+    recs = []
+    for _, r in wide.iterrows():
+        for k in range(1, n + 1):
+            rec = {"step": k, "persons": int(r[f"persons_{k}"] or 0),
+                   "median_seconds_from_start": r[f"median_seconds_from_start_{k}"]}
+            for name in ("mean", *QUANTILES):
+                rec[f"{name}_seconds"] = r[f"{name}_seconds_{k}"] if k > 1 else np.nan
+            if keys:
+                rec["value"] = r["value"]
+            recs.append(rec)
+    raw = pd.DataFrame(recs, columns=[*keys, "step", "persons", "mean_seconds",
+                                      *[f"{q}_seconds" for q in QUANTILES], "median_seconds_from_start"])
+    if keys:
+        # a value whose persons were all excluded does not appear
+        raw = raw[raw.groupby("value", dropna=False)["persons"].transform("sum") > 0]
+    raw.attrs.update(entered=entered, excluded=excluded)
+    return raw
 
 
 def funnel(
@@ -615,16 +719,16 @@ def funnel(
     >>> funnel(ev, ["oa_push", "oa_article_open"], mode="ordered")["persons"].tolist()
     [2, 2]
     """
-    prep, rows = _prepare_and_rows(events, steps, window, mode, exclusions, attempts, breakdown, attribution,
-                                   persons, con)
-    keys = ["value", "step"] if breakdown is not None else ["step"]
-    agg = {"persons": rows.count(), "mean_seconds": rows.dt_prev.mean()}
-    for name, q in QUANTILES.items():
-        agg[f"{name}_seconds"] = rows.dt_prev.quantile(q)
-    agg["median_seconds_from_start"] = rows.dt_start.quantile(0.5)
-    raw = execute(rows.group_by(keys).aggregate(**agg), con=con)
+    prep = _prepare(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con)
+    raw = _aggregate(prep, attribution, con)
     out = _finish(raw, prep.spec, breakdown)
-    out.attrs.update(_attrs(prep, con))
+    out.attrs.update({
+        "mode": prep.spec.mode,
+        "window": str(prep.spec.window),
+        "attempts": prep.spec.attempts,
+        "persons_with_step1": raw.attrs["entered"],
+        "excluded_persons": raw.attrs["excluded"],
+    })
     return out
 
 
@@ -704,17 +808,26 @@ def funnel_persons(
         "person_id": b.person_id,
         "steps_reached": ibis.ifelse(b._dropped, 0, b._level),
         "excluded": b._dropped,
-        "start": b._start,
+        "start": b._startu,
     }
     for k in range(1, n + 1):
-        cols[f"ts_{k}"] = ibis.ifelse(b._dropped, ibis.null("timestamp"), b[f"_r{k}"])
+        cols[f"ts_{k}"] = ibis.ifelse(b._dropped, ibis.null("int64"), b[f"_u{k}"])
     values = _person_values(b, n, attribution, prep.spec.event_breakdown)
     for k, v in values.items():
         cols[f"value_{k}"] = ibis.ifelse(b._dropped | (b._level < k), _null_like(v), v)
     out = execute(b.select(**cols).order_by("person_id"), con=con)
+    for c in ["start", *[f"ts_{k}" for k in range(1, n + 1)]]:
+        out[c] = _us_to_timestamp(out[c])
     out["steps_reached"] = out["steps_reached"].astype("int64")
     out["excluded"] = out["excluded"].astype(bool)
     return out.reset_index(drop=True)
+
+
+def _us_to_timestamp(s: pd.Series) -> pd.Series:
+    """Int64 Beijing wall-clock microseconds -> naive datetime64[ns] (NaT for nulls)."""
+    arr = pd.array(pd.to_numeric(s, errors="coerce"), dtype="Int64")
+    ts = pd.Series((arr.fillna(0).to_numpy("int64") * 1000).astype("datetime64[ns]"), index=s.index)
+    return ts.mask(np.asarray(arr.isna()))
 
 
 def time_to_convert(
@@ -770,8 +883,7 @@ def time_to_convert(
         if len(edges) < 2 or np.any(np.diff(edges) <= 0):
             raise ValueError("bins: explicit edges must be at least two strictly increasing numbers (seconds)")
     b = prep.best.filter((~prep.best._dropped) & (prep.best._level >= to_step))
-    dt = b[f"_r{to_step}"].epoch_seconds().cast("float64") - b[f"_r{from_step}"].epoch_seconds().cast("float64")
-    d = b.select(dt=dt)
+    d = b.select(dt=_seconds(b[f"_u{to_step}"], b[f"_u{from_step}"]))
     idx = d.dt.bucket(list(map(float, edges)), closed="left", close_extreme=True)
     binned = d.mutate(bin=idx)
     agg = binned.group_by("bin").aggregate(persons=binned.count())
