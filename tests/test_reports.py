@@ -2,6 +2,7 @@
 
 import json
 import math
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -60,9 +61,14 @@ def built(tmp_path_factory):
     (out / "tea.html").write_text("old report")
     (out / "tea.metrics.json").write_text("{}")
     simulated = []
-    results = reports.build_reports(["beauty", "tea"], persons=123, seed=9, out=out, topics=False,
-                                    notebooks=nbdir, progress=False, jobs=2,
-                                    simulate=lambda *args: simulated.append(args))
+    here = os.getcwd()
+    os.chdir(root)  # a relative output folder, two notebooks at once (the `make report` situation)
+    try:
+        results = reports.build_reports(["beauty", "tea"], persons=123, seed=9, out="out", topics=False,
+                                        notebooks=nbdir, progress=False, jobs=2,
+                                        simulate=lambda *args: simulated.append(args))
+    finally:
+        os.chdir(here)
     return out, results, simulated
 
 

@@ -467,7 +467,7 @@ def run_job(job: Job, out: str | os.PathLike, kernel_name: str = KERNEL_NAME, ti
     import nbformat
     import papermill as pm
 
-    out = Path(out)
+    out = Path(out).resolve()
     nbdir = out / "notebooks"
     nbdir.mkdir(parents=True, exist_ok=True)
     staging = Path(job.parameters["output_dir"])
@@ -481,9 +481,9 @@ def run_job(job: Job, out: str | os.PathLike, kernel_name: str = KERNEL_NAME, ti
     error = cell = None
     try:
         nb = load_source(job.source)
+        # no cwd: papermill would chdir the whole process, which other threads share
         pm.execute_notebook(nb, str(executed), parameters=job.parameters, kernel_name=kernel_name,
-                            progress_bar=False, request_save_on_cell_execute=False, cwd=str(job.source.parent),
-                            execution_timeout=timeout)
+                            progress_bar=False, request_save_on_cell_execute=False, execution_timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - every failure is reported, none stops the run
         error = (f"{exc.ename}: {exc.evalue}" if hasattr(exc, "ename")
                  else "".join(traceback.format_exception_only(type(exc), exc)).strip())
@@ -497,7 +497,21 @@ def run_job(job: Job, out: str | os.PathLike, kernel_name: str = KERNEL_NAME, ti
             cell, error, res.ok = bad, error or msg, False
             error = f"{error} (in: {where})" if where else error
         done.cells.insert(0, _header_cell(job))
+    try:
+        _finish_job(job, res, done, out, staging, cell, error)
+    except Exception as exc:  # noqa: BLE001 - a rendering failure fails this report only
+        res.ok, res.html, res.metrics = False, None, None
+        res.error = "rendering failed: " + "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        _clear(out, job.name)
+    shutil.rmtree(staging, ignore_errors=True)
+    return res
+
+
+def _finish_job(job: Job, res: Result, done: Any, out: Path, staging: Path, cell: int | None,
+                error: str | None) -> None:
     if res.ok:
+        if done is None:
+            raise RuntimeError(f"the executed notebook {out / 'notebooks' / (job.name + '.ipynb')} is missing")
         render_html(done, out / f"{job.name}.html", job.title)
         res.html = f"{job.name}.html"
         staged = metrics_path(staging, job.name)
@@ -510,8 +524,6 @@ def run_job(job: Job, out: str | os.PathLike, kernel_name: str = KERNEL_NAME, ti
         if done is not None:
             render_html(done, out / f"{job.name}.failed.html", f"FAILED: {job.title}", hide_code=False)
             res.failed_html = f"{job.name}.failed.html"
-    shutil.rmtree(staging, ignore_errors=True)
-    return res
 
 
 # ---------------------------------------------------------------------------- build
@@ -555,7 +567,7 @@ def build_reports(cases: Sequence[str] = CASES, persons: int = 50_000, seed: int
     """
     from tqdm.auto import tqdm
 
-    out = Path(out)
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     all_jobs = plan(cases, persons, seed, out, topics=topics, notebooks=notebooks)
     simulate = simulate or (lambda s, n, k, d: load_or_simulate(s, n, k, d, force=True))
