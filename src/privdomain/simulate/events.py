@@ -205,7 +205,11 @@ def events_frame(B: dict, ev: dict, start_ns: int) -> pd.DataFrame:
     n_ev = len(ev["t"])
     gid = ev["person"] + B["offset"]
     codes = ev["idt"].astype(np.int64) * B["n"] + ev["person"]
-    used, inv = np.unique(codes, return_inverse=True)
+    # distinct (id type, person) codes without sorting: codes are small integers
+    present = np.bincount(codes, minlength=len(schema.ID_TYPES) * B["n"]) > 0
+    used = np.flatnonzero(present)
+    remap = np.cumsum(present) - 1
+    inv = remap[codes]
     idt_u = (used // B["n"]).astype(np.int8)
     pers_u = used % B["n"]
     phones = population.phone_numbers(pers_u + B["offset"], B["prof"]["prefix"][pers_u], B["seed"])
