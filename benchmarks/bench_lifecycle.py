@@ -205,7 +205,9 @@ def run(python: str, code: str, *args: str, timeout: int = 1800, capped: bool = 
     p = subprocess.run([python, "-c", textwrap.dedent(code), *map(str, args)], capture_output=True, text=True,
                        timeout=timeout, cwd=ROOT, env=env, preexec_fn=_limit_memory if capped else None)
     if p.returncode:
-        print(f"  failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
+        lines = [ln for ln in p.stderr.splitlines() if ln.strip() and "PostHog" not in ln]
+        errors = [ln for ln in lines if "Error" in ln or "Exception" in ln]
+        print(f"  failed: {(errors or lines or [str(p.returncode)])[-1].strip()}")
         return None
     return json.loads(p.stdout.strip().splitlines()[-1])
 
