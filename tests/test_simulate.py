@@ -284,9 +284,12 @@ def test_any_small_run_is_valid_and_its_orders_are_consistent(tmp_path_factory, 
     ev = ds.read()
     assert ev["person_id"].between(0, persons - 1).all()
     orders = ev[ev.touchpoint == "order"].set_index("order_id")["ts"]
+    pays = ev[ev.touchpoint == "pay"].set_index("order_id")["ts"]
     for tp in ("pay", "refund"):
         rows = ev[ev.touchpoint == tp]
         assert (rows["ts"].to_numpy() > orders.reindex(rows["order_id"]).to_numpy()).all()
+    refunds = ev[ev.touchpoint == "refund"]
+    assert (refunds["ts"].to_numpy() > pays.reindex(refunds["order_id"]).to_numpy()).all()  # refunds follow payment
     assert ev["ts"].is_monotonic_increasing  # one block: sorted by time
 
 

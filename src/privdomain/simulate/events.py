@@ -165,7 +165,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
         amt = W["amount_fen"]
         ref = np.where(k == K["friend"], ref_global[pp], -1)
         paid = sec["paid"]
-        refund = paid & sec["refund"] & (tpp + sec["refund_delay"] < D)
+        refund = paid & sec["refund"] & (tpp + 2 * MIN + sec["refund_delay"] < D)
         mpm = ~np.isin(k, list(ORDER_KIND_CHANNEL))
         buf.add(tpp[mpm] - 3 * MIN, pp[mpm], "product_view", "mp_openid", product_id=prod[mpm],
                 referrer_person_id=ref[mpm])
@@ -184,7 +184,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
             buf.add(tpp[sel][ps] + MIN, pp[sel][ps], "pay", idt, chan,
                     **{c: v[ps] for c, v in common.items()})
             rs = refund[sel]
-            buf.add(tpp[sel][rs] + sec["refund_delay"][sel][rs], pp[sel][rs], "refund", idt, chan,
+            buf.add(tpp[sel][rs] + 2 * MIN + sec["refund_delay"][sel][rs], pp[sel][rs], "refund", idt, chan,
                     **{c: v[rs] for c, v in common.items()})
     sr = W["share_rows"]
     buf.add(W["share_t"], person[sr], "share", "mp_openid")
