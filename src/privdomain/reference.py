@@ -749,3 +749,46 @@ def cohort_table(events: pd.DataFrame, freq: str, cohort_on: str, active_on: str
         for k in range(steps(c, key(as_of)) + 1):
             rows.append((start(c), k, size[c], len(active[(c, k)]), revenue[(c, k)]))
     return pd.DataFrame(rows, columns=["cohort", "period", "cohort_size", "active", "revenue_fen"])
+
+
+def article_rates(events: pd.DataFrame, window="7D", by="article", articles: pd.DataFrame | None = None,
+                  purchase: str = "pay") -> pd.DataFrame:
+    """Reference for :func:`privdomain.officialaccount.article_rates` (no period filter): loops over rows."""
+    w = pd.Timedelta(window)
+    acc = dict(zip(articles["article_id"], articles["account"])) if articles is not None else {}
+    sets: dict = defaultdict(lambda: defaultdict(set))
+    counts: dict = defaultdict(lambda: defaultdict(int))
+    clicks = defaultdict(list)  # person -> [(ts, key)]
+    pays = defaultdict(list)  # person -> [(ts, event_id, amount)]
+    for r in events.itertuples(index=False):
+        if r.touchpoint == purchase:
+            pays[r.person_id].append((r.ts, r.event_id, int(r.amount_fen)))
+        if r.touchpoint not in ("oa_push", "oa_article_open", "mp_click", "share") or pd.isna(r.article_id):
+            continue
+        key = int(r.article_id) if by == "article" else acc.get(int(r.article_id))
+        if key is None:
+            continue
+        sets[key][r.touchpoint].add(r.person_id)
+        counts[key][r.touchpoint] += 1
+        if r.touchpoint == "mp_click":
+            clicks[r.person_id].append((r.ts, key))
+    driven: dict = defaultdict(dict)  # key -> {pay event id: (person, amount)}
+    for person, cl in clicks.items():
+        for cts, key in cl:
+            for pts, pid, amount in pays.get(person, []):
+                if cts <= pts <= cts + w:
+                    driven[key][pid] = (person, amount)
+    rows = []
+    for key in sorted(sets):
+        d = driven.get(key, {})
+        rec = {"key": key, "received": len(sets[key]["oa_push"]), "opened": len(sets[key]["oa_article_open"]),
+               "clicked": len(sets[key]["mp_click"]), "ordered": len({p for p, _ in d.values()})}
+        rec["open_rate"] = rec["opened"] / rec["received"] if rec["received"] else float("nan")
+        rec["click_rate"] = rec["clicked"] / rec["opened"] if rec["opened"] else float("nan")
+        rec["conversion_rate"] = rec["ordered"] / rec["clicked"] if rec["clicked"] else float("nan")
+        rec.update(reads=counts[key]["oa_article_open"], shares=counts[key]["share"], orders=len(d),
+                   gmv=sum(a for _, a in d.values()) / 100)
+        rows.append(rec)
+    cols = ["key", "received", "opened", "clicked", "ordered", "open_rate", "click_rate", "conversion_rate",
+            "reads", "shares", "orders", "gmv"]
+    return pd.DataFrame(rows, columns=cols).rename(columns={"key": "article_id" if by == "article" else "account"})

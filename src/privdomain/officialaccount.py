@@ -1,0 +1,220 @@
+"""The Official Account board (公众号看板): the three article rates (图文三率), reads, shares, GMV.
+
+Definitions (per article push, or per account over a period)
+-------------------------------------------------------------
+* ``received`` = persons with an ``oa_push`` event of the article;
+* ``opened`` = persons with an ``oa_article_open`` of it; ``reads`` = its open events;
+* ``clicked`` = persons with an ``mp_click`` of it (clicked from the article into the
+  Mini Program);
+* ``ordered`` = clickers with a purchase (a ``pay`` event, :data:`privdomain.schema.PURCHASE`)
+  at or after one of their clicks of the article and at most ``window`` after it;
+  ``orders`` = those pay events, ``gmv`` = the sum of their ``amount_fen`` / 100 (yuan);
+* ``shares`` = ``share`` events carrying the article id;
+* open rate = opened / received, click rate = clicked / opened, conversion rate =
+  ordered / clicked (NaN when the denominator is 0).
+
+Persons are counted as sets, not checked against each other: a person who opened a
+shared copy without receiving the push counts as opened. Attribution is not
+exclusive: a pay within the window after clicks on two articles counts for both, so
+GMV summed over articles can exceed the shop's GMV. The window is stated in the
+output (``attribution_window``) and in ``attrs``.
+
+Examples
+--------
+>>> from privdomain.examples import events_frame
+>>> from privdomain.officialaccount import article_rates
+>>> ev = events_frame([
+...     (1, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
+...     (2, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
+...     (1, "2024-05-01 09:00", "oa_article_open", {"article_id": 5}),
+...     (1, "2024-05-01 09:01", "mp_click", {"article_id": 5}),
+...     (1, "2024-05-03 20:00", "pay", {"order_id": 1, "amount_fen": 19900})])
+>>> article_rates(ev)[["received", "opened", "clicked", "ordered", "open_rate", "gmv"]].values.tolist()
+[[2.0, 1.0, 1.0, 1.0, 0.5, 199.0]]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from .backend import TableLike, execute, to_table
+from .funnel import _events_us, parse_window
+from .schema import PURCHASE, TIMEZONE
+
+ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
+
+
+def _local_us(value: Any) -> int:
+    ts = pd.Timestamp(value)
+    if ts.tzinfo is not None:
+        ts = ts.tz_convert(TIMEZONE).tz_localize(None)
+    return int((ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(microseconds=1))
+
+
+def article_rates(
+    events: TableLike,
+    window: str | pd.Timedelta = "7D",
+    *,
+    by: str = "article",
+    articles: TableLike | None = None,
+    start: Any = None,
+    end: Any = None,
+    purchase: str = PURCHASE,
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """Open, click and conversion rates, reads, shares, orders and GMV per article or account.
+
+    Parameters
+    ----------
+    events
+        Events as a pandas frame, dataset path or Ibis table.
+    window
+        Attribution window after a click for a purchase to count (default 7 days).
+    by
+        ``"article"`` (one row per article) or ``"account"`` (persons counted once per
+        account over all its articles; needs the ``articles`` table).
+    articles
+        The articles table (``article_id``, ``account``, ``title``, ``published_at``);
+        read from the dataset when ``events`` is a dataset path. Adds the article's
+        account, title and publication time to the output.
+    start, end
+        Keep the articles first pushed in ``[start, end)`` (Beijing time when naive).
+        All events of a kept article count, also those after ``end``.
+    purchase
+        The touchpoint that counts as ordering: ``"pay"`` (default, a paid order) or
+        ``"order"`` (an order placed, paid or not); ``gmv`` sums those events' amounts.
+    con
+        Optional Ibis connection.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``article_id`` (or ``account``), [``account``, ``title``, ``published_at``],
+        ``received``, ``opened``, ``clicked``, ``ordered``, ``open_rate``,
+        ``click_rate``, ``conversion_rate``, ``reads``, ``shares``, ``orders``, ``gmv``
+        (yuan), ``attribution_window``; sorted by key. ``attrs``: ``window``, ``start``,
+        ``end``, ``articles``.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 08:00", "oa_push", {"article_id": 1}),
+    ...     (1, "2024-05-01 08:05", "oa_article_open", {"article_id": 1})])
+    >>> article_rates(ev)[["article_id", "open_rate", "attribution_window"]].values.tolist()
+    [[1, 1.0, '7 days']]
+    """
+    if by not in ("article", "account"):
+        raise ValueError(f"by: must be 'article' or 'account', got {by!r}")
+    w = parse_window(window)
+    w_us = int(w / pd.Timedelta(microseconds=1))
+    t = _events_us(events, con, callables=False)
+    missing = [c for c in ("person_id", "event_id", "touchpoint", "article_id", "amount_fen") if c not in t.columns]
+    if missing:
+        raise ValueError(f"events: missing required column(s) {missing}")
+    meta = _articles_table(events, articles, con)
+    if by == "account" and meta is None:
+        raise ValueError("by='account' needs the articles table (article_id -> account): pass `articles=`")
+
+    art = t.filter(t.touchpoint.isin(ARTICLE_TOUCHPOINTS) & t.article_id.notnull())
+    art = art.select("person_id", "event_id", "touchpoint", "article_id", "_us")
+    if start is not None or end is not None:
+        pushes = art.filter(art.touchpoint == "oa_push").group_by("article_id").aggregate(_first=art._us.min())
+        cond = ibis.literal(True)
+        if start is not None:
+            cond = cond & (pushes._first >= _local_us(start))
+        if end is not None:
+            cond = cond & (pushes._first < _local_us(end))
+        kept = pushes.filter(cond).select(_kid=pushes.article_id)
+        art = art.join(kept, art.article_id == kept._kid).drop("_kid")
+    key = "article_id"
+    if by == "account":
+        m = meta.select(_mid=meta.article_id, account=meta.account)
+        art = art.join(m, art.article_id == m._mid).drop("_mid")
+        key = "account"
+
+    tp = art.touchpoint
+    counts = art.group_by(key).aggregate(
+        received=art.person_id.nunique(where=tp == "oa_push"),
+        opened=art.person_id.nunique(where=tp == "oa_article_open"),
+        clicked=art.person_id.nunique(where=tp == "mp_click"),
+        reads=(tp == "oa_article_open").cast("int64").sum(),
+        shares=(tp == "share").cast("int64").sum(),
+    )
+    clicks = art.filter(tp == "mp_click").select("person_id", key, _cu=art._us)
+    if purchase not in ("pay", "order"):
+        raise ValueError(f"purchase: must be 'pay' or 'order', got {purchase!r}")
+    pays = t.filter(t.touchpoint == purchase)
+    pays = pays.select(_pp=pays.person_id, _pid=pays.event_id, _pu=pays._us, _amt=pays.amount_fen)
+    j = clicks.join(pays, [clicks.person_id == pays._pp, pays._pu >= clicks._cu, pays._pu <= clicks._cu + w_us])
+    driven = j.select(key, "person_id", "_pid", "_amt").distinct()
+    conv = driven.group_by(key).aggregate(
+        ordered=driven.person_id.nunique(), orders=driven.count(), _gmv_fen=driven._amt.sum()
+    )
+    conv = conv.rename(_ck=key)
+    out_expr = counts.left_join(conv, counts[key] == conv._ck).drop("_ck")
+    out = execute(out_expr, con=con)
+    for c in ("received", "opened", "clicked", "ordered", "reads", "shares", "orders"):
+        out[c] = pd.to_numeric(out[c]).fillna(0).astype("int64")
+    out["gmv"] = pd.to_numeric(out["_gmv_fen"]).fillna(0).astype("float64") / 100
+    out = out.drop(columns="_gmv_fen")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["open_rate"] = _ratio(out["opened"], out["received"])
+        out["click_rate"] = _ratio(out["clicked"], out["opened"])
+        out["conversion_rate"] = _ratio(out["ordered"], out["clicked"])
+    out["attribution_window"] = _describe(w)
+    cols = [key]
+    if by == "article" and meta is not None:
+        info = execute(meta.select(*[c for c in ("article_id", "account", "title", "published_at")
+                                     if c in meta.columns]), con=con)
+        out = out.merge(info, on="article_id", how="left")
+        cols += [c for c in ("account", "title", "published_at") if c in info.columns]
+    cols += ["received", "opened", "clicked", "ordered", "open_rate", "click_rate", "conversion_rate",
+             "reads", "shares", "orders", "gmv", "attribution_window"]
+    out = out[cols].sort_values(key, kind="stable").reset_index(drop=True)
+    out.attrs.update({"window": str(w), "purchase": purchase, "start": None if start is None else str(start),
+                      "end": None if end is None else str(end), "articles": len(out)})
+    return out
+
+
+def pooled_rates(board: pd.DataFrame) -> dict[str, float]:
+    """The three rates pooled over the rows of :func:`article_rates` (sums of counts).
+
+    >>> pooled_rates(pd.DataFrame({"received": [10, 30], "opened": [2, 6], "clicked": [1, 1], "ordered": [1, 0]}))
+    {'open_rate': 0.2, 'click_rate': 0.25, 'conversion_rate': 0.5}
+    """
+    s = board[["received", "opened", "clicked", "ordered"]].sum()
+    return {
+        "open_rate": float(s["opened"] / s["received"]) if s["received"] else float("nan"),
+        "click_rate": float(s["clicked"] / s["opened"]) if s["opened"] else float("nan"),
+        "conversion_rate": float(s["ordered"] / s["clicked"]) if s["clicked"] else float("nan"),
+    }
+
+
+def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
+    return (num / den.where(den > 0)).astype("float64")
+
+
+def _describe(w: pd.Timedelta) -> str:
+    if w % pd.Timedelta(days=1) == pd.Timedelta(0):
+        d = w // pd.Timedelta(days=1)
+        return f"{d} day" if d == 1 else f"{d} days"
+    return str(w)
+
+
+def _articles_table(events: TableLike, articles: TableLike | None, con: Any | None):
+    from pathlib import Path
+
+    from .io import Dataset
+
+    if articles is not None:
+        return to_table(articles, "articles", con=con)
+    src = events.path if isinstance(events, Dataset) else events
+    if isinstance(src, (str, Path)) and Path(src).is_dir() and (Path(src) / "articles.parquet").exists():
+        return to_table(src, "articles", con=con)
+    return None
+
+
