@@ -314,3 +314,20 @@ def test_merged_and_raw_intervals_give_the_same_stage_every_day(ev, model):
 
 def test_aipl_stages_constant():
     assert AIPLModel().stages == AIPL_STAGES
+
+
+def test_pandas_parquet_and_ibis_inputs_give_the_same_board_and_intervals(tmp_path):
+    # day boundaries must be Beijing days whichever path the timestamps take (naive or instants)
+    from privdomain import backend, io
+
+    ev = events_frame([(1, day(0, "00:00"), "mp_visit"), pay(1, 3, hour="23:59"), pay(1, 40, hour="00:00"),
+                       (2, day(1, "23:59"), "oa_push"), pay(2, 2, hour="00:01"), pay(3, 100)])
+    ds = io.write_dataset(tmp_path / "d", {"events": ev})
+    con = backend.connect()
+    tbl = con.read_parquet(str(tmp_path / "d" / "events" / "*.parquet"))
+    for model in (StageModel(), AIPLModel(window_days=20)):
+        want = lifecycle_board(ev, day(0)[:10], day(150)[:10], model=model)
+        for src in (ds, str(tmp_path / "d"), tbl):
+            got = lifecycle_board(src, day(0)[:10], day(150)[:10], model=model)
+            pd.testing.assert_frame_equal(got, want)
+        pd.testing.assert_frame_equal(stage_intervals(tbl, model), stage_intervals(ev, model))

@@ -48,6 +48,8 @@ def test_purchases_after_as_of_are_ignored_and_counted():
     g = purchase_gaps(ev, as_of=day(10)[:10])
     assert g[["gap_days", "repurchased"]].values.tolist() == [[10, False]]
     assert g.attrs["pays_after_as_of"] == 1
+    assert repurchase_rate(ev, windows=(5,), as_of=day(10)[:10]).attrs["pays_after_as_of"] == 1
+    assert repurchase_curve(ev, as_of=day(10)[:10]).attrs["pays_after_as_of"] == 1
 
 
 def test_segment_by_channel_of_first_purchase_and_by_persons_table():

@@ -12,7 +12,8 @@ Purchase model (:class:`StageModel`, the default)
 -------------------------------------------------
 A *purchase day* is a day with at least one ``pay`` event; purchase frequency counts
 purchase days (several orders on one day are one purchase occasion) and purchase value
-sums ``amount_fen`` of the pay events. At day ``d`` let ``p1`` be the first purchase day,
+sums ``amount_fen`` of the pay events (a pay event without an amount counts as a purchase
+of value 0; ``order`` and ``refund`` events do not change stages, they are touches). At day ``d`` let ``p1`` be the first purchase day,
 ``L`` the last purchase day on or before ``d``, ``r = d - L`` the recency in days,
 ``c`` the number of purchase days up to ``L`` and ``v`` their value. The stage is the
 first rule that holds:

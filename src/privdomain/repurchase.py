@@ -197,6 +197,8 @@ def repurchase_rate(
         ``segment``, ``window_days``, ``buyers`` (first purchase with a fully observed
         window), ``repurchasers``, ``rate`` (NaN when no buyer is observable),
         ``not_observable`` (buyers whose window ends after ``as_of``: excluded).
+        Pay events after ``as_of`` are ignored; their count is in
+        ``.attrs["pays_after_as_of"]`` (also for the curve and the cycle).
 
     Examples
     --------
@@ -231,6 +233,7 @@ def repurchase_rate(
     out = out.astype({"window_days": "int64", "buyers": "int64", "repurchasers": "int64",
                       "rate": "float64", "not_observable": "int64"})
     out.attrs["as_of"] = pd.Timestamp(d, unit="D")
+    out.attrs["pays_after_as_of"] = _after(t, d, con)
     return out
 
 
@@ -276,7 +279,9 @@ def _gap_counts(
     if which == "first":
         g = g.filter(g.number == 1)
     counts = execute(g.group_by(["segment", "gap_days", "repurchased"]).agg(n=g.count()), con=con)
-    return counts.sort_values(["segment", "gap_days", "repurchased"]).reset_index(drop=True), d
+    counts = counts.sort_values(["segment", "gap_days", "repurchased"]).reset_index(drop=True)
+    counts.attrs["pays_after_as_of"] = _after(t, d, con)
+    return counts, d
 
 
 def repurchase_curve(
@@ -323,6 +328,7 @@ def repurchase_curve(
     [[10.0, 2.0, 1.0, 0.5]]
     """
     counts, d = _gap_counts(events, which, as_of, by, persons, con)
+    after = counts.attrs["pays_after_as_of"]
     zero = counts[(counts.gap_days == 0) & ~counts.repurchased.astype(bool)]
     counts = counts.drop(zero.index)
     frames = []
@@ -334,7 +340,8 @@ def repurchase_curve(
         frames.append(f.assign(segment=seg))
     cols = ["segment", "days", "at_risk", "repurchases", "censored", "survival", "repurchased", "ci_lower", "ci_upper"]
     out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
-    out.attrs.update(as_of=pd.Timestamp(d, unit="D"), censored_at_zero=int(zero["n"].sum()), which=which)
+    out.attrs.update(as_of=pd.Timestamp(d, unit="D"), censored_at_zero=int(zero["n"].sum()), which=which,
+                     pays_after_as_of=after)
     return out
 
 
@@ -388,5 +395,5 @@ def repurchase_cycle(
                      float((times[status] * obs).sum() / obs.sum()) if obs.sum() else np.nan))
     cols = ["segment", "gaps", "repurchases", "censored", "median_days", "q25_days", "q75_days", "mean_observed_gap"]
     out = pd.DataFrame(rows, columns=cols)
-    out.attrs.update(as_of=pd.Timestamp(d, unit="D"), which=which)
+    out.attrs.update(as_of=pd.Timestamp(d, unit="D"), which=which, pays_after_as_of=counts.attrs["pays_after_as_of"])
     return out
