@@ -329,3 +329,11 @@ def test_a_channel_switched_off_leaves_no_touch_of_it_and_costs_conversions():
             assert not np.isfinite(w["joins"]["official_account"]).any()
         assert w["paid"].sum() <= base["paid"].sum() + 5, c   # saturation can shift a few purchases
     assert run_world(B, off={"store"})["paid"].sum() < base["paid"].sum()
+
+
+def test_a_friends_first_event_is_the_shared_visit(beauty):
+    ev = beauty.read()
+    friends = ev.loc[ev["referrer_person_id"].notna(), "person_id"].unique()
+    first = ev[ev.person_id.isin(friends)].sort_values(["person_id", "ts", "event_id"]).groupby("person_id").first()
+    assert (first["touchpoint"] == "mp_visit").all()
+    assert first["referrer_person_id"].notna().all()

@@ -67,6 +67,7 @@ GATE_OF = {"store": "store", "oa": "official_account", "group": "group", "guide"
 MEMBER = ["guide", "official_account", "group", "live"]
 INF = np.inf
 MONTH = 30.4
+LEAD = 4.0 / 1440  # a Mini Program purchase comes at least 4 minutes after its trigger (view, cart, order)
 ROWCOLS = ["person", "kind", "gate", "t", "item", "p", "u", "tp", "e1", "e2", "uc", "parent", "sat", "t2"]
 
 
@@ -306,7 +307,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         camp = campaign_id(s, np.searchsorted(campaign_windows(sc, s), t, "right") - 1)
         tclick = t + 0.5 / 1440
         p = np.where(clicked, sec["conversion"] * interest[person] * _aff(B, s)[person], 0.0)
-        tp = tclick + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        tp = tclick + LEAD + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
         _append(R, person=person, kind=K["ad"], gate=chans.index(s), t=t, item=camp, p=p, u=rng.random(len(t)),
                 tp=tp, e1=clicked)
         arr[s + "_click"] = _first_by_person(n, person[clicked], tclick[clicked])
@@ -331,7 +332,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
     person = np.concatenate([first, person])
     t = np.concatenate([B["t0"][first], t])
     p = sec["conversion"] * interest[person] * _aff(B, "mini_program")[person]
-    tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+    tp = t + LEAD + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
     _append(R, person=person, kind=K["mp"], t=t, p=p, u=rng.random(len(t)), tp=tp)
     # Official Account article pushes
     if sc.has("official_account"):
@@ -344,7 +345,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         uc = rng.random(m)
         clicked = opened & (uc < sec["click_rate"])
         topen = t + exponential(rng.random(m), 0.1)
-        tp = topen + 1.0 / 1440 + lognormal_delay(rng.random(m), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        tp = topen + 1.0 / 1440 + LEAD + lognormal_delay(rng.random(m), sec["delay"]["median_days"], sec["delay"]["sigma"])
         _append(R, person=person, kind=K["oa"], gate=chans.index("official_account"), t=t, item=item + 1,
                 p=np.where(clicked, sec["conversion_rate"], 0.0), u=rng.random(m), tp=tp, e1=opened, e2=clicked,
                 uc=uc, sat=False, t2=topen - t)
@@ -355,7 +356,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         sec = sc.sections[ch]
         person, t = _poisson_rows(rng, joins[ch], end, sec[rate_key] / per)
         p = sec["conversion"] * interest[person] * _aff(B, ch)[person]
-        tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        tp = t + LEAD + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
         item = B["guide"][person] if ch == "guide" else 0
         _append(R, person=person, kind=K[kind], gate=chans.index(ch), t=t, item=item, p=p, u=rng.random(len(t)),
                 tp=tp)
@@ -375,7 +376,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         sec = sc.sections["fission"]
         who = np.flatnonzero(np.isfinite(B["friend_lb"]) & B["pool"])
         m = len(who)
-        dl = lognormal_delay(rng.random(m), 0.02, 1.0)
+        dl = LEAD + lognormal_delay(rng.random(m), 0.02, 1.0)
         # t and tp are set per world (the friend's arrival); tp here stores the delay
         _append(R, person=who, kind=K["friend"], gate=chans.index("fission"), t=B["friend_lb"][who],
                 p=sec["conversion"] * interest[who], u=rng.random(m), tp=dl)
@@ -404,7 +405,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         keep = t < end[person]
         par, person, t = par[keep], person[keep], t[keep]
         p = sec["conversion"] * interest[person] * _aff(B, "qr_code")[person]
-        tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        tp = t + LEAD + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
         _append(R2, person=person, kind=K["qr"], gate=chans.index("qr_code"), t=t, p=p, u=rng.random(len(t)),
                 tp=tp, parent=par + base)
     if sc.has("sms"):
@@ -413,7 +414,7 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         person, item = _scheduled_rows(times, crm_lb, np.minimum(tau + 60.0, D))
         t = times[item]
         p = sec["conversion"] * interest[person] * _aff(B, "sms")[person]
-        tp = t + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
+        tp = t + LEAD + lognormal_delay(rng.random(len(t)), sec["delay"]["median_days"], sec["delay"]["sigma"])
         _append(R2, person=person, kind=K["sms"], gate=chans.index("sms"), t=t, item=item + 1, p=p,
                 u=rng.random(len(t)), tp=tp)
     R2 = _finish_rows(R2)
