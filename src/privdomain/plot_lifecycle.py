@@ -19,6 +19,7 @@ Examples
 
 from __future__ import annotations
 
+import matplotlib.dates as mdates
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -26,7 +27,7 @@ from matplotlib.axes import Axes
 
 from .lifecycle import AIPL_STAGES, ENTRY, STAGES, flow_matrix
 
-__all__ = ["STAGE_COLORS", "plot_stage_area", "plot_stage_flows", "plot_retention_triangle",
+__all__ = ["STAGE_COLORS", "plot_stage_area", "plot_stage_flows", "plot_stage_sankey", "plot_retention_triangle",
            "plot_repurchase_curve", "plot_ltv_curve"]
 
 #: One colour per stage (warm = recent buyers, grey/red = lapsing), AIPL stages included.
@@ -84,6 +85,9 @@ def plot_stage_area(board: pd.DataFrame, ax: Axes | None = None, share: bool = F
                  alpha=0.9)
     ax.set_ylabel("share of persons" if share else "persons")
     ax.set_xlabel("")
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, reverse=True)
     ax.set_title("Lifecycle stages")
     ax.margins(x=0)
@@ -143,6 +147,78 @@ def plot_stage_flows(
     title = "Stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}")
     ax.set_title(title)
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    return ax
+
+
+def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axes | None = None,
+                      include_stays: bool = True) -> Axes:
+    """Sankey (alluvial) chart of stage flows: stages at the previous snapshot (left) to this one (right).
+
+    Band widths are persons; ``period`` selects one period (None sums all periods);
+    ``include_stays=False`` leaves out persons who stayed in their stage.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> f = pd.DataFrame({"period": pd.to_datetime(["2024-01-08"] * 3), "from_stage": ["active", "active", "new"],
+    ...                   "to_stage": ["active", "dormant", "active"], "persons": [8, 2, 3]})
+    >>> len(plot_stage_sankey(f).patches) >= 3
+    True
+    """
+    from matplotlib.patches import PathPatch, Rectangle
+    from matplotlib.path import Path as MPath
+
+    ax = _ax(ax, (8.0, 5.0))
+    m = flow_matrix(flows, period=period)
+    vals = m.to_numpy(dtype=float)
+    if not include_stays:
+        for i, r in enumerate(m.index):
+            if r in m.columns:
+                vals[i, list(m.columns).index(r)] = 0.0
+    rows = [i for i in range(vals.shape[0]) if vals[i].sum() > 0]
+    cols = [j for j in range(vals.shape[1]) if vals[:, j].sum() > 0]
+    total = vals.sum()
+    if total <= 0:
+        ax.set_axis_off()
+        return ax
+    gap = 0.02 * total
+    w = 0.04
+
+    def starts(sizes):
+        out, y = [], 0.0
+        for v in sizes:
+            out.append(y)
+            y += v + gap
+        return out
+
+    left = dict(zip(rows, starts([vals[i].sum() for i in rows])))
+    right = dict(zip(cols, starts([vals[:, j].sum() for j in cols])))
+    lcur, rcur = dict(left), dict(right)
+    for i in rows:
+        for j in cols:
+            v = vals[i, j]
+            if v <= 0:
+                continue
+            y0, y1 = lcur[i], rcur[j]
+            lcur[i] += v
+            rcur[j] += v
+            verts = [(w, y0), (0.5, y0), (0.5, y1), (1 - w, y1), (1 - w, y1 + v), (0.5, y1 + v), (0.5, y0 + v),
+                     (w, y0 + v), (w, y0)]
+            codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4,
+                     MPath.CURVE4, MPath.CURVE4, MPath.CLOSEPOLY]
+            color = STAGE_COLORS.get(m.index[i], "#bbbbbb")
+            ax.add_patch(PathPatch(MPath(verts, codes), facecolor=color, edgecolor="none", alpha=0.45))
+    for side, pos, names, sums in (("left", left, m.index, vals.sum(axis=1)), ("right", right, m.columns,
+                                                                              vals.sum(axis=0))):
+        x = 0.0 if side == "left" else 1 - w
+        for k, y in pos.items():
+            ax.add_patch(Rectangle((x, y), w, sums[k], facecolor=STAGE_COLORS.get(names[k], "#999999")))
+            ax.text(-0.01 if side == "left" else 1.01, y + sums[k] / 2, f"{names[k]} {int(sums[k]):,}",
+                    ha="right" if side == "left" else "left", va="center", fontsize=8)
+    ax.set_xlim(-0.25, 1.25)
+    ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)
+    ax.set_axis_off()
+    ax.set_title("Stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}"))
     return ax
 
 
