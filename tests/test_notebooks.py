@@ -67,6 +67,8 @@ def _expected_headline(ds, headline) -> dict:
         pays = ds.read("events", columns=["touchpoint", "channel"]).query("touchpoint == 'pay'")
         return {"headline_value": (pays["channel"] == "guide").mean()}
     if headline == "article_rates":
+        import pandas as pd
+
         asg = ds.read("assignments")
         name = sorted(asg["experiment"].unique())[0]
         asg = asg[asg["experiment"] == name]
@@ -74,7 +76,11 @@ def _expected_headline(ds, headline) -> dict:
         ev = ev[ev["touchpoint"].isin(["oa_push", "oa_article_open", "mp_click"]) & ev["article_id"].notna()]
         pushed = ev[ev["touchpoint"] == "oa_push"].groupby(["person_id", "article_id"])["ts"].min().rename("pushed")
         pairs = pushed.reset_index().merge(asg, on="person_id")
-        pairs = pairs[pairs["pushed"] >= pairs["assigned_at"]]
+        from privdomain.simulate import load_scenario
+
+        days = load_scenario(ds.manifest["scenario"]).experiments[name]["days"]
+        pairs = pairs[(pairs["pushed"] >= pairs["assigned_at"])
+                      & (pairs["pushed"] < pairs["assigned_at"] + pd.Timedelta(days=days))]
         seen = {tp: set(map(tuple, ev.loc[ev["touchpoint"] == tp, ["person_id", "article_id"]].to_numpy()))
                 for tp in ("oa_article_open", "mp_click")}
         key = list(map(tuple, pairs[["person_id", "article_id"]].to_numpy()))

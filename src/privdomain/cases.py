@@ -209,12 +209,16 @@ def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     control = frame.loc[frame["arm"] != "treatment", "repurchased"].mean()
     rates = frame.groupby(["segment", "arm"], as_index=False)["repurchased"].mean()
     overall = frame.groupby("arm", as_index=False)["repurchased"].mean().assign(segment="all 全部")
+    tiers = list(frame.groupby("segment")["prior_purchases"].mean().sort_values().index)
     table = pd.concat([overall, rates], ignore_index=True)
+    table["segment"] = pd.Categorical(table["segment"], ["all 全部", *tiers], ordered=True)
+    table = table.sort_values(["segment", "arm"]).reset_index(drop=True)
     ax = plotting.bar(table, "segment", "repurchased", hue="arm", values="percent",
                       title=f"复购率: 实验组 vs 对照组 repurchase rate, treatment vs holdout ({name})")
     plotting.percent_axis(ax)
     ax.set_xlabel("coupon tier 会员分层")
     ax.set_ylabel("repurchase rate 复购率")
+    ax.legend(title="arm", loc="upper left")
     value = float(dim["estimate"] / control) if control > 0 else float("nan")
     return {"value": value, "text": f"{value:+.0%}", "label": "relative lift in repurchase rate 复购率相对提升",
             "table": table, "ax": ax, "experiment": name,
@@ -324,12 +328,13 @@ def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
                           "orders` (the channel of the pay event)."}
 
 
-def article_rates_by_arm(data: Any, experiment: str, assignments: Any | None = None,
+def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
                          con: Any | None = None) -> pd.DataFrame:
     """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
 
     For the persons assigned in ``experiment`` and the articles pushed to them at or
-    after their assignment: ``received`` = pairs with an ``oa_push``, ``opened`` = of
+    after their assignment (and, with ``days``, less than ``days`` days after it: the
+    experiment's window): ``received`` = pairs with an ``oa_push``, ``opened`` = of
     those, pairs with an ``oa_article_open``, ``clicked`` = of those, pairs with an
     ``mp_click``; ``open_rate`` = opened / received (打开率), ``click_rate`` = clicked /
     opened (点击率). One row per ``arm``. ``data`` is a dataset (with an
@@ -361,6 +366,8 @@ def article_rates_by_arm(data: Any, experiment: str, assignments: Any | None = N
     )
     j = flags.inner_join(a, flags.person_id == a.pid)
     j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
+    if days is not None:
+        j = j.filter(j.pushed_at < j.t0 + ibis.interval(days=int(days)))
     one, zero = ibis.literal(1), ibis.literal(0)
     expr = j.group_by("arm").agg(received=j.count(), opened=ibis.ifelse(j.opened, one, zero).sum(),
                                  clicked=ibis.ifelse(j.opened & j.clicked, one, zero).sum())
@@ -427,9 +434,11 @@ def article_rates(data: Any, con: Any | None = None) -> pd.DataFrame:
 
 def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     from . import plotting
+    from .simulate import load_scenario
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
-    table = article_rates_by_arm(ds, name)
+    days = load_scenario(ds.manifest["scenario"]).experiments.get(name, {}).get("days")
+    table = article_rates_by_arm(ds, name, days=days)
     ax = plotting.bar(table, "arm", "click_rate", values="percent",
                       title=f"改版前后点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
     plotting.percent_axis(ax)
@@ -440,7 +449,8 @@ def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     return {"value": value, "text": f"{value:.2f} x", "label": "click rate, redesigned / old articles 点击率倍数",
             "table": table, "ax": ax, "experiment": name,
             "definition": "点击率 click rate = `(person, article) pairs clicked into the Mini Program / pairs opened`, "
-                          "for articles pushed after assignment; the multiple is `click rate of the redesigned "
+                          f"for articles pushed in the {days} days after assignment (the redesign window); the "
+                          "multiple is `click rate of the redesigned "
                           "articles (treatment) / click rate of the old ones (holdout)`."}
 
 
