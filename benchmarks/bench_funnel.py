@@ -10,6 +10,9 @@ that both give the same persons per step and the same median times to convert.
 Data: the ``apparel`` scenario of the simulator (700k persons ~ 20.5M events),
 generated once into ``/tmp/bench_data`` and reused.
 
+Both variants run with the same DuckDB ``memory_limit`` (default 2GB; DuckDB spills
+past it), which keeps the peak resident memory of each process under 3 GB.
+
 Usage: ``python benchmarks/bench_funnel.py [--persons 700000] [--repeat 2] [--quick]``
 """
 
@@ -69,14 +72,17 @@ FROM b
 """
 
 
-def child(variant: str, name: str, path: Path, repeat: int) -> None:
+def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -> None:
     steps = FUNNELS[name]
+    setting = f"SET memory_limit = '{memory_limit}'"
     best = None
     for _ in range(repeat):
         t0 = time.perf_counter()
         if variant == "privdomain":
+            from privdomain import backend
             from privdomain.funnel import funnel
 
+            backend.connect().raw_sql(setting)
             out = funnel(path, steps, window=f"{WINDOW_DAYS}D")
             persons = out["persons"].tolist()
             medians = out["median_seconds"].tolist()[1:]
@@ -84,6 +90,7 @@ def child(variant: str, name: str, path: Path, repeat: int) -> None:
             import duckdb
 
             con = duckdb.connect()
+            con.sql(setting)
             r = con.sql(hand_sql(path, steps)).fetchone()
             persons, medians = list(r[:4]), [float(x) for x in r[4:]]
         sec = time.perf_counter() - t0
@@ -92,8 +99,9 @@ def child(variant: str, name: str, path: Path, repeat: int) -> None:
     print(json.dumps({"seconds": best, "peak_mb": peak, "persons": persons, "medians": medians}))
 
 
-def run(variant: str, name: str, path: Path, repeat: int) -> dict:
-    cmd = [sys.executable, __file__, "--child", variant, "--funnel", name, "--data", str(path), "--repeat", str(repeat)]
+def run(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", variant, "--funnel", name, "--data", str(path), "--repeat", str(repeat),
+           "--memory-limit", memory_limit]
     res = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
@@ -104,22 +112,24 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs per variant (best time reported)")
     ap.add_argument("--quick", action="store_true", help="50k persons, one run: a smoke test")
     ap.add_argument("--funnels", default="shop,article")
+    ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit, the same for both variants")
     ap.add_argument("--child", choices=["privdomain", "duckdb_sql"])
     ap.add_argument("--funnel")
     ap.add_argument("--data")
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.funnel, Path(args.data), args.repeat)
+        child(args.child, args.funnel, Path(args.data), args.repeat, args.memory_limit)
         return 0
     persons, repeat = (50_000, 1) if args.quick else (args.persons, args.repeat)
     path = dataset(persons)
     import duckdb
 
     n_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}/events/*.parquet')").fetchone()[0]
-    print(f"data: {path} ({persons:,} persons, {n_events:,} events); window {WINDOW_DAYS} days; best of {repeat}")
+    print(f"data: {path} ({persons:,} persons, {n_events:,} events); window {WINDOW_DAYS} days; best of {repeat}; "
+          f"DuckDB memory_limit {args.memory_limit} for both")
     ok = True
     for name in args.funnels.split(","):
-        res = {v: run(v, name, path, repeat) for v in ("duckdb_sql", "privdomain")}
+        res = {v: run(v, name, path, repeat, args.memory_limit) for v in ("duckdb_sql", "privdomain")}
         a, b = res["privdomain"], res["duckdb_sql"]
         agree = a["persons"] == b["persons"] and all(
             abs(x - y) < 1e-6 for x, y in zip(a["medians"], b["medians"]))

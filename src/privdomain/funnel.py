@@ -504,8 +504,18 @@ def _unordered(base: ir.Table, spec: _Spec) -> ir.Table:
     return cur.mutate(_dropped=ibis.literal(False))
 
 
-def _best(cur: ir.Table) -> ir.Table:
+def _best(cur: ir.Table, spec: _Spec) -> ir.Table:
     """One row per person: the attempt reaching furthest, earliest start among those."""
+    if spec.mode != "unordered":
+        # _a (the anchor's ordinal among the person's step-1 events) follows the start time, so one
+        # int64 key orders attempts: kept first, then furthest step, then earliest start
+        n = len(spec.steps)
+        key = _count(cur._dropped) * 2**52 + (n - cur._level) * 2**40 + cur._a
+        cur = cur.mutate(_key=key)
+        mins = cur.group_by("person_id").aggregate(_kmin=cur._key.min())
+        mins = mins.select(_kp=mins.person_id, _kmin=mins._kmin).view()
+        j = cur.join(mins, [cur.person_id == mins._kp, cur._key == mins._kmin])
+        return j.select(*[j[c] for c in cur.columns if c != "_key"]).view()
     w = ibis.window(
         group_by="person_id",
         order_by=[cur._dropped.asc(), cur._level.desc(), cur._startu.asc(), cur._sg.asc(), cur._a.asc()],
@@ -577,7 +587,7 @@ def _prepare(
     spec = _Spec(steps_, excl, parse_window(window), mode, attempts, event_breakdown)
     base = _base(t, spec, breakdown)
     cur = _unordered(base, spec) if mode == "unordered" else _ordered(base, spec)
-    return _Prepared(spec, _best(cur), breakdown, person_table)
+    return _Prepared(spec, _best(cur, spec), breakdown, person_table)
 
 
 def _seconds(a: ir.IntegerValue, b: ir.IntegerValue) -> ir.FloatingValue:
