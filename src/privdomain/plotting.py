@@ -200,8 +200,8 @@ def bar(data: pd.DataFrame, x: str, y: str, *, hue: str | None = None, ax: Axes 
     import seaborn as sns
 
     if ax is None:
-        n = data[x].nunique() * (data[hue].nunique() if hue else 1)
-        ax = new_axes(title, figsize=(FIGSIZE[0], max(FIGSIZE[1], 0.3 * n + 1.2)) if horizontal else None)
+        rows = data[x].nunique() * (1 + 0.3 * (data[hue].nunique() - 1) if hue else 1)
+        ax = new_axes(title, figsize=(FIGSIZE[0], max(FIGSIZE[1], 0.3 * rows + 1.2)) if horizontal else None)
     if title:
         ax.set_title(title)
     if horizontal:
