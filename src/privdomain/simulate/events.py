@@ -92,7 +92,7 @@ def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.nda
     if phones is not None:
         ph = idt == IDT["phone_hash"]
         if ph.any():
-            vals = np.asarray(out.to_pylist(), dtype=object)
+            vals = out.to_numpy(zero_copy_only=False).astype(object)
             vals[ph] = population.phone_hash(phones[ph])
             out = pa.array(vals, pa.string())
     return out
@@ -214,7 +214,7 @@ def events_frame(B: dict, ev: dict, start_ns: int) -> pd.DataFrame:
     pers_u = used % B["n"]
     phones = population.phone_numbers(pers_u + B["offset"], B["prof"]["prefix"][pers_u], B["seed"])
     strings = id_strings(B["seed"], pers_u + B["offset"], idt_u, phones)
-    id_value = pd.Categorical.from_codes(inv.astype(np.int32), categories=pd.Index(strings.to_pylist(),
+    id_value = pd.Categorical.from_codes(inv.astype(np.int32), categories=pd.Index(strings.to_numpy(zero_copy_only=False),
                                                                                       dtype=object))
     ts = pd.DatetimeIndex((start_ns + ev["sec"] * 1_000_000_000).astype("datetime64[ns]")).tz_localize("UTC")
     df = {
@@ -253,8 +253,8 @@ def id_links_frame(B: dict, ev: dict, crm: np.ndarray) -> pd.DataFrame:
         ph = population.phone_numbers(g, B["prof"]["prefix"][who], B["seed"])
         va = id_strings(B["seed"], g, np.full(len(who), IDT[a]), ph)
         vb = id_strings(B["seed"], g, np.full(len(who), IDT[b]), ph)
-        parts.append(pd.DataFrame({"id_type_a": a, "id_value_a": np.asarray(va.to_pylist(), dtype=object),
-                                   "id_type_b": b, "id_value_b": np.asarray(vb.to_pylist(), dtype=object),
+        parts.append(pd.DataFrame({"id_type_a": a, "id_value_a": va.to_numpy(zero_copy_only=False).astype(object),
+                                   "id_type_b": b, "id_value_b": vb.to_numpy(zero_copy_only=False).astype(object),
                                    "source": src}))
     if not parts:
         return schema.empty("id_links")
