@@ -107,7 +107,8 @@ for n, f in frames.items():
     display(Markdown(f"`{n}`, outcome: repurchased" + (f" (tiers without a holdout at this size, left out: "
                                                      f"{', '.join(dropped)})" if dropped else "")))
     h = het.attrs.get("heterogeneity", {})
-    tr = truth_fx[truth_fx["experiment"] == n].rename(columns={"arm": "segment", "true_effect": "simulated truth"})
+    tr = truth_fx[truth_fx["experiment"] == n].rename(columns={"true_effect": "simulated truth"})
+    tr = tr.assign(segment=tr["arm"].astype(str).str.split(":").str[0])  # arms read "<tier>:treatment"
     het = het.merge(tr[["segment", "simulated truth"]], on="segment", how="left")
     display(het[["segment", "n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj", "simulated truth"]]
             .style.hide(axis="index").format(precision=4))

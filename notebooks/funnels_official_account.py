@@ -65,7 +65,7 @@ metrics["mp_visit_to_pay"] = float(mp["conversion_from_first"].iloc[-1])
 steps = mp[["step_name", "persons", "conversion_from_previous", "conversion_from_first"]].copy()
 steps["median minutes from previous step"] = (mp["median_seconds"] / 60).round(1)
 display(steps.style.hide(axis="index").format({"conversion_from_previous": "{:.1%}", "conversion_from_first": "{:.1%}",
-                                                "persons": "{:,}"}, precision=1))
+                                                "persons": "{:,}"}, precision=1, na_rep="—"))
 display(Markdown(
     f"Of {int(mp['persons'].iloc[0]):,} persons who visited the Mini Program, "
     f"**{mp['conversion_from_first'].iloc[-1]:.1%}** paid within 7 days. A **strict** funnel "
