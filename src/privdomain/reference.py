@@ -792,3 +792,56 @@ def article_rates(events: pd.DataFrame, window="7D", by="article", articles: pd.
     cols = ["key", "received", "opened", "clicked", "ordered", "open_rate", "click_rate", "conversion_rate",
             "reads", "shares", "orders", "gmv"]
     return pd.DataFrame(rows, columns=cols).rename(columns={"key": "article_id" if by == "article" else "account"})
+
+
+def channel_cube(events: pd.DataFrame, windows=(1, 7, 30)) -> pd.DataFrame:
+    """Reference for :func:`privdomain.channel_cube.channel_cube`: a loop over persons and their pays."""
+    order_tps = {"order", "pay", "refund"}
+    ev = events.sort_values(["person_id", "ts", "event_id"], kind="stable")
+    channels = sorted({c for c, tp in zip(ev["channel"], ev["touchpoint"]) if tp not in order_tps})
+    cells: dict = {(c, d): {"orders": 0, "gmv": 0, "buyers": {}} for c in channels for d in windows}
+    for _, g in ev.groupby("person_id", sort=True):
+        first_day = g["ts"].iloc[0].tz_convert(TIMEZONE).date()
+        touches = [(ts, ch) for ts, ch, tp in zip(g["ts"], g["channel"], g["touchpoint"]) if tp not in order_tps]
+        pays = [(ts, int(a)) for ts, a, tp in zip(g["ts"], g["amount_fen"], g["touchpoint"]) if tp == "pay"]
+        for rank, (pts, amount) in enumerate(pays):
+            for d in windows:
+                for ch in channels:
+                    before = [ts for ts, c in touches if c == ch and pd.Timedelta(0) <= pts - ts <= pd.Timedelta(days=d)]
+                    if not before:
+                        continue
+                    cell = cells[(ch, d)]
+                    cell["orders"] += 1
+                    cell["gmv"] += amount
+                    person = g["person_id"].iloc[0]
+                    if person not in cell["buyers"]:  # pays are visited in order: this is the first credited one
+                        touch_day = max(before).tz_convert(TIMEZONE).date()
+                        kind = "repeat" if rank > 0 else ("first_visit" if first_day == touch_day else "returning")
+                        cell["buyers"][person] = kind
+    rows = []
+    for (ch, d), cell in sorted(cells.items()):
+        kinds = list(cell["buyers"].values())
+        rows.append({"channel": ch, "window_days": d, "orders": cell["orders"], "buyers": len(kinds),
+                     "gmv": cell["gmv"] / 100, "first_visit_buyers": kinds.count("first_visit"),
+                     "returning_visitor_buyers": kinds.count("returning"), "repeat_buyers": kinds.count("repeat")})
+    return pd.DataFrame(rows, columns=["channel", "window_days", "orders", "buyers", "gmv", "first_visit_buyers",
+                                       "returning_visitor_buyers", "repeat_buyers"])
+
+
+def touchpoint_flows(events: pd.DataFrame, gap="30min") -> pd.DataFrame:
+    """Reference for :func:`privdomain.touchpoints.touchpoint_flows` (touchpoint level, no entry/exit)."""
+    g = pd.Timedelta(gap)
+    moves: dict = defaultdict(int)
+    movers: dict = defaultdict(set)
+    ev = events.sort_values(["person_id", "ts", "event_id"], kind="stable")
+    for person, grp in ev.groupby("person_id", sort=True):
+        rows = list(zip(grp["ts"], grp["touchpoint"]))
+        for (t0, a), (t1, b) in zip(rows[:-1], rows[1:]):
+            if t1 - t0 <= g:
+                moves[(a, b)] += 1
+                movers[(a, b)].add(person)
+    out = pd.DataFrame([(a, b, n, len(movers[(a, b)])) for (a, b), n in moves.items()],
+                       columns=["source", "target", "transitions", "persons"])
+    out["share_of_source"] = out["transitions"] / out.groupby("source")["transitions"].transform("sum")
+    out = out.sort_values(["transitions", "source", "target"], ascending=[False, True, True], kind="stable")
+    return out.reset_index(drop=True)
