@@ -29,7 +29,7 @@ report_name = "case_study"  # name of the report and its metrics file
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, plotting, reports, rfm
+from privdomain import attribution, cases, lifecycle, plotting, reports, rfm
 
 plotting.use_style()
 story = cases.case_story(scenario)
@@ -107,6 +107,35 @@ kpis = pd.DataFrame([
     ("人均订单 orders per buyer", f"{ov['orders_per_buyer']:.2f}"),
 ], columns=["metric", "value"])
 display(kpis.style.hide(axis="index"))
+
+# %% [markdown]
+# ### The Official Account board and the lifecycle board 公众号看板与生命周期大盘
+#
+# * 图文三率 the three article rates, over (reader, article) pairs: 打开率 open rate =
+#   `opened / received`, 点击率 click rate = `clicked into the Mini Program / opened`,
+#   转化率 conversion rate = `ordered within a day of the click / clicked`.
+# * 生命周期阶段 lifecycle stage of every person touched so far, on the last day: 潜在
+#   prospect (never bought), 新客 new (first purchase within 30 days), 活跃 active, 忠诚
+#   loyal (3+ purchase days), 回流 resurrected, 沉睡 dormant (no purchase for 90 days),
+#   流失 churned (none for 180 days); 阶段占比 share = `persons in the stage / persons`.
+
+# %%
+ar = cases.article_rates(ds).iloc[0]
+if ar["received"] > 0:
+    metrics["article_rates"] = {k: float(ar[k]) for k in ("open_rate", "click_rate", "conversion_rate")}
+    display(Markdown("**公众号 Official Account:** " + " · ".join(
+        f"{zh} {en}: **{ar[k]:.1%}**" for zh, en, k in (("打开率", "open rate", "open_rate"),
+                                                       ("点击率", "click rate", "click_rate"),
+                                                       ("转化率", "conversion rate", "conversion_rate")))
+        + f" (over {int(ar['received']):,} article deliveries)."))
+board = lifecycle.lifecycle_board(ds, ov["last_day"], ov["last_day"])
+board = board.assign(stage=pd.Categorical(board["stage"], list(lifecycle.STAGES), ordered=True)).sort_values("stage")
+metrics["stage_share_end"] = dict(zip(board["stage"].astype(str), board["share"].astype(float)))
+ax = plotting.bar(board, "stage", "share", values="percent",
+                  title=f"生命周期大盘 persons by lifecycle stage on {ov['last_day']}")
+plotting.percent_axis(ax)
+ax.set_xlabel("")
+ax.set_ylabel("share of persons 人数占比");
 
 # %% [markdown]
 # ### Which channels earn the sales 渠道贡献
@@ -199,6 +228,12 @@ display(Markdown(f"复购率 repurchase rate: **{repurchase_rate:.1%}** of buyer
 
 # %%
 bullets = list(story["next_steps"])
+stages = metrics["stage_share_end"]
+lapsed = stages.get("dormant", 0) + stages.get("churned", 0)
+buyers_share = 1 - stages.get("prospect", 0)
+if buyers_share > 0 and lapsed / buyers_share > 0.5:
+    bullets.append(f"Over half of the buyers ({lapsed / buyers_share:.0%}) are dormant or churned on the last day: "
+                   f"plan a win-back wave (复购召回) to the dormant first, who may still buy.")
 bullets.append(f"The channel with the largest Shapley share here is **{metrics['top_channel_shapley']}** "
                f"({metrics['top_channel_shapley_share']:.0%} of conversions): protect its budget and "
                f"test what happens without it before cutting it.")

@@ -43,7 +43,16 @@ def _expected_case(ds) -> dict:
     js = cases.journey_stats(paths)
     shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
     summary = rfm.rfm_summary(ds)
-    return {**_overview(ds), **{k: js[k] for k in ("touches_per_conversion", "channels_per_conversion",
+    from privdomain import lifecycle
+    from privdomain.simulate import calibration
+
+    last = reports.overview(ds)["last_day"]
+    board = lifecycle.lifecycle_board(ds, last, last)
+    extra = {"stage_share_end": dict(zip(board["stage"], board["share"].astype(float)))}
+    ev = ds.read("events", columns=["person_id", "ts", "touchpoint", "channel", "article_id"])
+    if (ev["touchpoint"] == "oa_push").any():
+        extra["article_rates"] = calibration.article_rates(ev)  # the simulator's own pandas measurement
+    return {**extra, **_overview(ds), **{k: js[k] for k in ("touches_per_conversion", "channels_per_conversion",
                                                    "multi_channel_share")},
             "top_channel_shapley": shap.idxmax(), "top_channel_shapley_share": shap.max(),
             "repurchase_rate": (summary["frequency"] >= 1).mean()}
