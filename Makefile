@@ -28,7 +28,7 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 
 bench: install
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/privdomain bench
 
 clean:
 	rm -rf $(VENV) reports/* synthetic/data

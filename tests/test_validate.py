@@ -249,3 +249,4 @@ def _persons(ids):
         "crm_join_date": pd.Series([pd.NaT] * n, dtype="datetime64[ns, Asia/Shanghai]"),
         "name": ["张三"] * n, "phone": ["13800000000"] * n, "acquisition_channel": ["moments_ad"] * n,
     })
+

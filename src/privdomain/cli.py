@@ -95,6 +95,43 @@ def report(
         raise typer.Exit(1)
 
 
+@app.command()
+def bench(
+    name: list[str] = typer.Option(None, "--only", help="Run only these benchmarks (e.g. funnel, clv); repeat."),
+    quick: bool = typer.Option(False, "--quick", help="Smaller sizes, for a smoke run (scripts that support it)."),
+    listing: bool = typer.Option(False, "--list", help="List the benchmark scripts and exit."),
+) -> None:
+    """Run the speed and memory benchmarks in benchmarks/ (figures and ratios; see docs/benchmarks.md)."""
+    import subprocess
+    import sys
+
+    folder = next((f for f in (Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks")
+                   if f.is_dir()), None)
+    if folder is None:
+        typer.echo("error: no benchmarks/ folder here; run from a clone of the repository", err=True)
+        raise typer.Exit(2)
+    scripts = sorted(folder.glob("bench_*.py"))
+    if listing:
+        typer.echo("\n".join(s.stem.removeprefix("bench_") for s in scripts))
+        return
+    if name:
+        known = {s.stem.removeprefix("bench_"): s for s in scripts}
+        unknown = [n for n in name if n not in known]
+        if unknown:
+            typer.echo(f"error: unknown benchmark {', '.join(unknown)}; choose from {', '.join(known)}", err=True)
+            raise typer.Exit(2)
+        scripts = [known[n] for n in name]
+    failed = []
+    for script in scripts:
+        typer.echo(f"=== {script.name} ===")
+        flags = ["--quick"] if quick and "--quick" in script.read_text() else []
+        if subprocess.call([sys.executable, str(script), *flags]):
+            failed.append(script.name)
+    if failed:
+        typer.echo(f"failed: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     app()
 

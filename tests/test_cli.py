@@ -1,0 +1,25 @@
+"""The command line: help everywhere, bench discovery."""
+
+import pytest
+from typer.testing import CliRunner
+
+from privdomain.cli import app
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize("command", ["validate", "simulate", "report", "bench"])
+def test_every_subcommand_has_help(command):
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_bench_lists_the_benchmark_scripts():
+    result = runner.invoke(app, ["bench", "--list"])
+    assert result.exit_code == 0
+    assert {"simulate", "funnel", "attribution", "clv", "lifecycle"} <= set(result.output.split())
+
+
+def test_bench_rejects_an_unknown_name():
+    result = runner.invoke(app, ["bench", "--only", "nope"])
+    assert result.exit_code == 2 and "unknown benchmark nope" in result.output
