@@ -106,7 +106,7 @@ kpis = pd.DataFrame([
     ("客单价 average order value", plotting.yuan(ov["aov_yuan"])),
     ("人均订单 orders per buyer", f"{ov['orders_per_buyer']:.2f}"),
 ], columns=["metric", "value"])
-display(kpis.style.hide(axis="index"))
+display(kpis.style.hide(axis="index").set_properties(subset=["metric"], **{"text-align": "left"}))
 
 # %% [markdown]
 # ### The Official Account board and the lifecycle board 公众号看板与生命周期大盘

@@ -82,7 +82,7 @@ table = pd.DataFrame([
     ("人均订单 orders per buyer", f"{ov['orders_per_buyer']:.2f}"),
     ("period 周期", f"{ov['first_day']} to {ov['last_day']} ({ov['days']} days)"),
 ], columns=["metric", "value"])
-display(table.style.hide(axis="index"))
+display(table.style.hide(axis="index").set_properties(subset=["metric"], **{"text-align": "left"}))
 reports.record_metrics({**{k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")},
                         "summary": f"GMV {plotting.yuan(ov['gmv_yuan'])} from {ov['buyers']:,} buyers "
                                    f"({plotting.percent(ov['buyer_rate'])} of persons)"}, output_dir, report_name)
