@@ -111,7 +111,9 @@ def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -
 def run(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -> dict:
     cmd = [sys.executable, __file__, "--child", variant, "--funnel", name, "--data", str(path), "--repeat", str(repeat),
            "--memory-limit", memory_limit]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(f"{variant} on funnel {name} failed:\n{res.stderr[-2000:]}")
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
