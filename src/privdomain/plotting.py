@@ -248,6 +248,63 @@ def funnel(steps: Sequence[str], counts: Sequence[float], *, ax: Axes | None = N
     return ax
 
 
+def sankey(flows: pd.DataFrame, *, value: str = "transitions", top: int = 12, ax: Axes | None = None,
+           title: str | None = None) -> Axes:
+    """Two-column Sankey of flows (``source`` -> ``target``), e.g. from
+    :func:`privdomain.touchpoints.touchpoint_flows`: band widths are ``value``.
+
+    The ``top`` largest flows are drawn; sources stack on the left, targets on the right.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> f = pd.DataFrame({"source": ["oa_push", "oa_push"], "target": ["oa_article_open", "mp_visit"],
+    ...                   "transitions": [30, 10]})
+    >>> len(sankey(f).patches)
+    2
+    """
+    import numpy as np
+    from matplotlib.patches import PathPatch
+    from matplotlib.path import Path as MPath
+
+    f = flows.nlargest(top, value)[["source", "target", value]].reset_index(drop=True)
+    ax = ax or new_axes(title, figsize=(9.0, 5.0))
+    if title:
+        ax.set_title(title)
+    total = float(f[value].sum()) or 1.0
+    gap = 0.02
+    src = f.groupby("source", sort=False)[value].sum().sort_values(ascending=False)
+    tgt = f.groupby("target", sort=False)[value].sum().sort_values(ascending=False)
+
+    def starts(sizes: pd.Series) -> dict:
+        pos, out = 0.0, {}
+        for name, size in sizes.items():
+            out[name] = pos
+            pos += size / total + gap
+        return out
+
+    s0, t0 = starts(src), starts(tgt)
+    s_off, t_off = dict(s0), dict(t0)
+    colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(src.index)}
+    for r in f.sort_values(["source", value], ascending=[True, False]).itertuples(index=False):
+        h = getattr(r, value) / total
+        ys, yt = s_off[r.source], t_off[r.target]
+        s_off[r.source] += h
+        t_off[r.target] += h
+        verts = [(0.1, ys), (0.5, ys), (0.5, yt), (0.9, yt), (0.9, yt + h), (0.5, yt + h), (0.5, ys + h),
+                 (0.1, ys + h), (0.1, ys)]
+        codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4,
+                 MPath.CURVE4, MPath.CURVE4, MPath.CLOSEPOLY]
+        ax.add_patch(PathPatch(MPath(verts, codes), facecolor=colours[r.source], alpha=0.55, lw=0))
+    for names, x, ha, base in ((src, 0.09, "right", s0), (tgt, 0.91, "left", t0)):
+        for name, size in names.items():
+            ax.text(x, base[name] + size / total / 2, f"{name} ({size:,.0f})", ha=ha, va="center", fontsize=8)
+    height = max(max(s_off.values(), default=0), max(t_off.values(), default=0))
+    ax.set_xlim(-0.45, 1.45)
+    ax.set_ylim(float(np.round(height, 3)) + gap, -gap)
+    ax.axis("off")
+    return ax
+
+
 def heatmap(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None, fmt: str = ".0%",
             cmap: str = "Greens", annot: bool = True) -> Axes:
     """Annotated heatmap of a wide table (e.g. a cohort retention matrix)."""
