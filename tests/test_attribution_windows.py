@@ -261,3 +261,14 @@ def test_the_roi_curve_counts_fission_revenue_from_the_friends_arrival_day():
     assert c.loc[4, "roi"] == 6.0 and np.isnan(c.loc[0, "roi_over_same_day"])
     m = multi_level_roi(ev, campaigns=CAMPAIGNS).set_index("campaign_id").loc[7]
     assert m.acquired == 2 and m.revenue_7d == 600.0 and np.isnan(m.long_over_immediate_30)
+
+
+def test_multi_level_roi_without_any_ad_touch_is_empty_with_every_column():
+    from privdomain.attribution import multi_level_roi
+    from privdomain.examples import events_frame
+
+    ev = events_frame([(1, "2024-05-01 10:00", "store_visit"),
+                       (1, "2024-05-01 10:05", "pay", {"order_id": 1, "amount_fen": 500})])
+    out = multi_level_roi(ev)
+    assert out.empty
+    assert {"roi_same_day", "roi_30d", "revenue_90d", "long_over_immediate_30"} <= set(out.columns)

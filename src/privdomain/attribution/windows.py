@@ -394,8 +394,10 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
     aa = ad_attribution(events, campaigns, windows=WINDOWS, touch=touch, fission_depth=fission_depth, con=con)
     names = {0: "same_day", 7: "7d", 15: "15d", 30: "30d", 90: "90d"}
     aa = aa.assign(w=aa["window"].map(names))
-    wide_roi = aa.pivot(index="campaign_id", columns="w", values="roi").add_prefix("roi_")
-    wide_rev = aa.pivot(index="campaign_id", columns="w", values="revenue").add_prefix("revenue_")
+    # reindex: a scenario without ad touches still gets every column (and no rows)
+    wide_roi = aa.pivot(index="campaign_id", columns="w", values="roi").reindex(columns=list(names.values()))
+    wide_rev = aa.pivot(index="campaign_id", columns="w", values="revenue").reindex(columns=list(names.values()))
+    wide_roi, wide_rev = wide_roi.add_prefix("roi_"), wide_rev.add_prefix("revenue_")
     base = aa[aa.window == 0].set_index("campaign_id")[["channel", "spend"]]
     out = base.join(wide_roi).join(wide_rev)
     with np.errstate(divide="ignore", invalid="ignore"):
