@@ -98,6 +98,14 @@ def test_who_converted_first_visit_returning_visitor_and_repeat_buyer():
     assert (r.buyers, r.first_visit_buyers, r.returning_visitor_buyers, r.repeat_buyers) == (3, 1, 1, 1)
 
 
+def test_the_order_channel_says_where_the_credited_order_happened():
+    ev = events_frame([(1, "2024-05-01 10:00", "sms"), pay(1, "2024-05-01 11:00", 100, channel="live"),
+                       pay(1, "2024-05-01 12:00", 300)])
+    out = channel_cube(ev, windows=[1], by_order_channel=True)
+    assert out[["channel", "order_channel", "orders", "gmv"]].values.tolist() == [
+        ["sms", "live", 1, 1.0], ["sms", "mini_program", 1, 3.0]]
+
+
 def test_the_buyer_is_judged_at_their_first_credited_pay():
     # two pays after the same sms: the buyer is a first-visit buyer (first pay), not a repeat buyer
     ev = events_frame([(1, "2024-05-01 10:00", "sms"), pay(1, "2024-05-01 11:00", 100), pay(1, "2024-05-02 11:00", 100)])

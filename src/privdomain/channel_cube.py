@@ -69,13 +69,15 @@ def _credited(events: TableLike, windows: list[int], con: Any | None):
     touches = touches.select(_tp=touches.person_id, channel=touches.channel, _tu=touches._us)
     pays = t.filter(t.touchpoint == PURCHASE)
     pw = ibis.window(group_by="person_id", order_by=["_us", "event_id"])
-    pays = pays.select("person_id", "event_id", "_us", "amount_fen", "product_id").mutate(
+    pays = pays.select("person_id", "event_id", "_us", "amount_fen", "product_id",
+                       order_channel=pays.channel).mutate(
         _prank=ibis.row_number().over(pw))
     firsts = t.group_by("person_id").aggregate(_first_us=t._us.min())
     firsts = firsts.select(_fp=firsts.person_id, _first_us=firsts._first_us)
     span = max(windows) * _DAY_US
     j = pays.join(touches, [pays.person_id == touches._tp, touches._tu <= pays._us, touches._tu >= pays._us - span])
-    cred = j.group_by(["person_id", "event_id", "_us", "amount_fen", "product_id", "_prank", "channel"]).aggregate(
+    cred = j.group_by(["person_id", "event_id", "_us", "amount_fen", "product_id", "order_channel", "_prank",
+                       "channel"]).aggregate(
         _last_touch=j._tu.max())
     cred = cred.join(firsts, cred.person_id == firsts._fp).drop("_fp")
     return cred
@@ -85,6 +87,7 @@ def channel_cube(
     events: TableLike,
     windows: Sequence[int] = (1, 7, 30),
     *,
+    by_order_channel: bool = False,
     con: Any | None = None,
 ) -> pd.DataFrame:
     """Orders, buyers, GMV and who converted, per channel and attribution window.
@@ -95,6 +98,10 @@ def channel_cube(
         Events as a pandas frame, dataset path or Ibis table.
     windows
         Windows in days between a touch and a pay (default 1, 7 and 30).
+    by_order_channel
+        Also split by where the order happened (the pay event's ``channel``:
+        mini_program, live, store, guide...): an ``order_channel`` column after
+        ``channel``; then only cells with a credited pay are listed.
 
     Returns
     -------
@@ -121,7 +128,7 @@ def channel_cube(
         c = cred.filter(cred._us - cred._last_touch <= d * _DAY_US)
         parts.append(c.mutate(window_days=ibis.literal(d, "int64")))
     cells = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    keys = ["channel", "window_days"]
+    keys = ["channel", "order_channel", "window_days"] if by_order_channel else ["channel", "window_days"]
     totals = cells.group_by(keys).aggregate(orders=cells.count(), buyers=cells.person_id.nunique(),
                                             _gmv_fen=cells.amount_fen.sum())
     # the buyer's first credited pay in the cell: the smallest pay rank
@@ -136,14 +143,18 @@ def channel_cube(
         returning_visitor_buyers=(~repeat & ~same_day).cast("int64").sum(),
     )
     credited = execute(totals.join(who, keys), con=con)
-    t = _events_us(events, con, callables=False)
-    channels = execute(t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS)).select("channel").distinct(), con=con)
-    grid = channels.merge(pd.DataFrame({"window_days": ws}), how="cross")
-    out = grid.merge(credited, on=keys, how="left")
+    if by_order_channel:
+        out = credited
+    else:
+        t = _events_us(events, con, callables=False)
+        channels = execute(t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS)).select("channel").distinct(), con=con)
+        grid = channels.merge(pd.DataFrame({"window_days": ws}), how="cross")
+        out = grid.merge(credited, on=keys, how="left")
     for col in ("orders", "buyers", "first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"):
         out[col] = pd.to_numeric(out[col]).fillna(0).astype("int64")
     out["gmv"] = pd.to_numeric(out["_gmv_fen"]).fillna(0).astype("float64") / 100
-    out = out[COLUMNS].sort_values(keys, kind="stable").reset_index(drop=True)
+    cols = COLUMNS[:1] + ["order_channel"] + COLUMNS[1:] if by_order_channel else COLUMNS
+    out = out[cols].sort_values(keys, kind="stable").reset_index(drop=True)
     out.attrs.update({"windows": ws})
     return out
 
