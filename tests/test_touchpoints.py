@@ -163,3 +163,17 @@ def test_live_board_counts_each_session_and_its_phases():
     assert "warmup_persons" not in live_board(ev).columns
     prods = live_products(ev)
     assert prods[["live_id", "product_id", "clicks", "orders", "gmv"]].values.tolist() == [[1, 5, 1, 1, 99.0]]
+
+
+def test_every_board_gives_the_same_result_from_pandas_a_dataset_path_and_an_ibis_table(tmp_path):
+    rng = np.random.default_rng(4)
+    ev = _random_events(rng, 90, tps=("sms", "mp_visit", "live_view", "product_view", "pay", "mp_click"))
+    ev["live_id"] = pd.array(np.where(ev["touchpoint"].isin(["live_view", "product_view", "pay"]), 1, None),
+                             dtype="Int64")
+    ev["product_id"] = pd.array(np.where(ev["touchpoint"].isin(["product_view", "pay"]), 2, None), dtype="Int64")
+    ds = io.write_dataset(tmp_path / "ds", {"events": ev})
+    table = ibis.duckdb.connect().create_table("ev", ev)
+    for fn in (touchpoint_flows, touchpoint_nodes, live_board, live_products, channel_products):
+        a = fn(ev)
+        pd.testing.assert_frame_equal(a, fn(ds.path))
+        pd.testing.assert_frame_equal(a, fn(table))
