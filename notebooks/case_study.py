@@ -164,6 +164,7 @@ ax.set_ylabel("");
 
 # %%
 shap = credit[credit["model"] == "shapley"].set_index("channel")["share"]
+shap = shap.drop([c for c in attribution.DIRECT if c in shap.index])  # marketing channels, not the checkout
 metrics["top_channel_shapley"] = str(shap.idxmax())
 metrics["top_channel_shapley_share"] = float(shap.max())
 
@@ -234,7 +235,7 @@ buyers_share = 1 - stages.get("prospect", 0)
 if buyers_share > 0 and lapsed / buyers_share > 0.5:
     bullets.append(f"Over half of the buyers ({lapsed / buyers_share:.0%}) are dormant or churned on the last day: "
                    f"plan a win-back wave (复购召回) to the dormant first, who may still buy.")
-bullets.append(f"The channel with the largest Shapley share here is **{metrics['top_channel_shapley']}** "
+bullets.append(f"The marketing channel with the largest Shapley share here is **{metrics['top_channel_shapley']}** "
                f"({metrics['top_channel_shapley_share']:.0%} of conversions): protect its budget and "
                f"test what happens without it before cutting it.")
 display(Markdown("\n".join(f"* {b}" for b in bullets)))

@@ -42,6 +42,7 @@ def _expected_case(ds) -> dict:
     paths = attribution.build_paths(ds, window_days=30)
     js = cases.journey_stats(paths)
     shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
+    shap = shap[~shap.index.isin(attribution.DIRECT)]
     summary = rfm.rfm_summary(ds)
     from privdomain import lifecycle
     from privdomain.simulate import calibration
