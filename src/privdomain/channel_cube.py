@@ -123,26 +123,46 @@ def channel_cube(
     """
     ws = _windows(windows)
     cred = _credited(events, ws, con)
-    parts = []
+    cells = ["channel", "order_channel"] if by_order_channel else ["channel"]
+    gap = cred._us - cred._last_touch
+    # one pass over the credited rows: per (cell, buyer) and window, the buyer's orders, GMV and
+    # first credited pay (the smallest pay rank) with the touch that credits it
+    per: dict[str, Any] = {"_first_us": cred._first_us.min()}
     for d in ws:
-        c = cred.filter(cred._us - cred._last_touch <= d * _DAY_US)
-        parts.append(c.mutate(window_days=ibis.literal(d, "int64")))
-    cells = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    keys = ["channel", "order_channel", "window_days"] if by_order_channel else ["channel", "window_days"]
-    totals = cells.group_by(keys).aggregate(orders=cells.count(), buyers=cells.person_id.nunique(),
-                                            _gmv_fen=cells.amount_fen.sum())
-    # the buyer's first credited pay in the cell: the smallest pay rank
-    per_buyer = cells.group_by([*keys, "person_id"]).aggregate(
-        _first_rank=cells._prank.min(), _touch=cells._last_touch.argmin(cells._prank),
-        _first_us=cells._first_us.min())
-    repeat = per_buyer._first_rank > 0
-    same_day = (per_buyer._first_us // _DAY_US) == (per_buyer._touch // _DAY_US)
-    who = per_buyer.group_by(keys).aggregate(
-        repeat_buyers=repeat.cast("int64").sum(),
-        first_visit_buyers=(~repeat & same_day).cast("int64").sum(),
-        returning_visitor_buyers=(~repeat & ~same_day).cast("int64").sum(),
-    )
-    credited = execute(totals.join(who, keys), con=con)
+        f = gap <= d * _DAY_US
+        per[f"_o{d}"] = f.cast("int64").sum()
+        per[f"_g{d}"] = cred.amount_fen.sum(where=f)
+        per[f"_r{d}"] = cred._prank.min(where=f)
+        per[f"_t{d}"] = cred._last_touch.argmin(cred._prank, where=f)
+    pb = cred.group_by([*cells, "person_id"]).aggregate(**per)
+    agg: dict[str, Any] = {}
+    for d in ws:
+        bought = pb[f"_r{d}"].notnull()
+        repeat = bought & (pb[f"_r{d}"] > 0)
+        fresh = bought & (pb[f"_r{d}"] == 0)
+        same_day = (pb._first_us // _DAY_US) == (pb[f"_t{d}"] // _DAY_US)
+        agg.update({
+            f"orders_{d}": pb[f"_o{d}"].sum(), f"gmv_{d}": pb[f"_g{d}"].sum(),
+            f"buyers_{d}": bought.cast("int64").sum(), f"repeat_{d}": repeat.cast("int64").sum(),
+            f"first_{d}": (fresh & same_day).cast("int64").sum(),
+            f"returning_{d}": (fresh & ~same_day).cast("int64").sum(),
+        })
+    wide = execute(pb.group_by(cells).aggregate(**agg), con=con)
+    long = []
+    for d in ws:
+        part = wide[cells].copy()
+        part["window_days"] = d
+        part["orders"] = wide[f"orders_{d}"]
+        part["buyers"] = wide[f"buyers_{d}"]
+        part["_gmv_fen"] = wide[f"gmv_{d}"]
+        part["first_visit_buyers"] = wide[f"first_{d}"]
+        part["returning_visitor_buyers"] = wide[f"returning_{d}"]
+        part["repeat_buyers"] = wide[f"repeat_{d}"]
+        long.append(part)
+    credited = pd.concat(long, ignore_index=True)
+    keys = [*cells, "window_days"]
+    if by_order_channel:
+        credited = credited[pd.to_numeric(credited["orders"]).fillna(0) > 0]
     if by_order_channel:
         out = credited
     else:
