@@ -15,9 +15,10 @@
 # # Touchpoint map and channel cube 触点地图与渠道魔方
 #
 # Where does traffic come from and where does it go? Youshu's **touchpoint map**
-# (触点地图) shows the volume of each touchpoint and the flows between them; its
-# **channel cube** (渠道魔方) shows, for each channel, the orders and GMV it brings,
-# from first-time or returning buyers. This notebook draws both from the events.
+# (触点地图) shows the volume of each touchpoint, its click-through and conversion rates
+# and the flows between touchpoints; its **channel cube** (渠道魔方) shows, for each
+# channel, the orders and GMV within days of a touch and who converted (first visit,
+# returning visitor, repeat buyer). This notebook draws both from the events.
 
 # %% tags=["parameters"]
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
@@ -31,78 +32,102 @@ report_name = "touchpoints_channels"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, plotting, reports, touchpoints
+from privdomain import cases, channel_cube, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 metrics = {}
 
 # %% [markdown]
-# ## 1. Touchpoint volume 触点流量
+# ## 1. Every touchpoint: volume, click-through, conversion 触点流量与转化
 #
 # | metric | definition | formula |
 # | --- | --- | --- |
 # | 触点事件数 events | touches of the touchpoint | `count of events` |
-# | 触点人数 persons per day | distinct persons touching it on a Beijing day | `persons(d, k)` |
-# | 日均触达人数 mean daily reach | average over days of the daily persons | `Σ_d persons(d, k) / days` |
+# | 触点人数 persons | distinct persons who touched it | `count of persons` |
+# | 点击率 click-through rate | persons who went on to the Mini Program (a click into it or a visit) within 7 days of a touch | `persons clicked through / persons` |
+# | 转化率 conversion rate | persons who paid within 7 days after a touch | `persons converted / persons` |
 
 # %%
-vol = touchpoints.daily_volume(ds)
-days = vol["day"].nunique()
-reach = (vol.groupby("touchpoint", as_index=False)
-         .agg(events=("events", "sum"), person_days=("persons", "sum")))
-reach["mean_daily_reach"] = reach["person_days"] / days
-reach = reach.sort_values("events", ascending=False)
-ax = plotting.bar(reach, "touchpoint", "mean_daily_reach", horizontal=True, values="int",
-                  title="日均触达人数 mean persons per day, by touchpoint")
-ax.set_xlabel("persons per day 日均人数")
+nodes = touchpoints.touchpoint_nodes(ds, window="7D")
+checkout = ["product_view", "add_to_cart", "order", "pay", "refund"]  # steps of the purchase itself
+top = nodes[~nodes["node"].isin(checkout)].head(15)
+display(top[["node", "events", "persons", "click_through_rate", "conversion_rate"]].style.hide(axis="index")
+        .format({"events": "{:,}", "persons": "{:,}", "click_through_rate": "{:.1%}", "conversion_rate": "{:.1%}"}))
+ax = plotting.bar(top.sort_values("conversion_rate", ascending=False), "node", "conversion_rate", horizontal=True,
+                  values="percent", title="触点7日转化率 persons who paid within 7 days of a touch (busiest touchpoints)")
+plotting.percent_axis(ax, "x")
 ax.set_ylabel("")
-metrics["events_by_touchpoint"] = dict(zip(reach["touchpoint"], reach["events"].astype(int)))
+metrics["events_by_touchpoint"] = dict(zip(nodes["node"], nodes["events"].astype(int)))
+metrics["conversion_rate_by_touchpoint"] = dict(zip(nodes["node"], nodes["conversion_rate"].astype(float)))
 
 # %% [markdown]
 # ## 2. The touchpoint map 触点地图
 #
-# The journeys before each purchase (and after the last one), read at the level of
-# channels: from where people start, where they go next, and where they end (a purchase
-# or not). 流转占比 = `moves from a to b / all moves out of a` (each row sums to 100%).
+# Where people go next. A **session** is a run of a person's events with no pause longer
+# than a day; within it, each event leads to the next one (a move `from → to`), the
+# first event is entered from `(entry)` and the last one leads to `(exit)`. Read at the
+# level of channel families: 流转占比 share = `moves from a to b / all moves out of a`
+# (each row sums to 100%).
 
 # %%
-paths = attribution.build_paths(ds, window_days=30)
-moves = cases.channel_transitions(paths)
-matrix = moves.pivot(index="from_channel", columns="to_channel", values="share_of_from").fillna(0)
-first = ["(start)"] + [c for c in matrix.index if c != "(start)"]
-ends = [c for c in matrix.columns if c.startswith("(")]
-matrix = matrix.reindex(index=first, columns=[c for c in matrix.columns if c not in ends] + ends)
-ax = plotting.heatmap(matrix, title="触点地图 where journeys go next (share of moves out of each channel)", fmt=".0%")
+flows = touchpoints.touchpoint_flows(ds, gap="1D", level="channel", entry_exit=True)
+matrix = flows.pivot(index="source", columns="target", values="share_of_source").fillna(0)
+rows = ["(entry)"] + sorted(c for c in matrix.index if c != "(entry)")
+cols = sorted(c for c in matrix.columns if c != "(exit)") + ["(exit)"]
+matrix = matrix.reindex(index=rows, columns=cols, fill_value=0)
+ax = plotting.heatmap(matrix, title="触点地图 where people go next, by channel (share of moves out of each row)", fmt=".0%")
 ax.set_xlabel("next 下一步")
 ax.set_ylabel("from 来自");
 
 # %%
-start = moves[moves["from_channel"] == "(start)"].sort_values("journeys", ascending=False)
-closing = moves[moves["to_channel"] == "(purchase)"].sort_values("journeys", ascending=False)
+entry = flows[flows["source"] == "(entry)"].sort_values("transitions", ascending=False)
+moves = flows[~flows["source"].str.startswith("(") & ~flows["target"].str.startswith("(")
+              & (flows["source"] != flows["target"])].sort_values("transitions", ascending=False)
 display(Markdown(
-    f"Journeys start most often at **{start['to_channel'].iloc[0]}** ({start['share_of_from'].iloc[0]:.0%} of "
-    f"journeys) and the last touch before a purchase is most often **{closing['from_channel'].iloc[0]}** "
-    f"({closing['journeys'].iloc[0] / closing['journeys'].sum():.0%} of purchases)."))
-metrics["top_start_channel"] = str(start["to_channel"].iloc[0])
-metrics["top_closing_channel"] = str(closing["from_channel"].iloc[0])
+    f"Sessions start most often at **{entry['target'].iloc[0]}** ({entry['share_of_source'].iloc[0]:.0%} of sessions); "
+    f"the busiest move between two channels is **{moves['source'].iloc[0]} → {moves['target'].iloc[0]}** "
+    f"({moves['transitions'].iloc[0]:,} moves by {moves['persons'].iloc[0]:,} persons)."))
+metrics["top_entry_channel"] = str(entry["target"].iloc[0])
+metrics["top_move"] = f"{moves['source'].iloc[0]} > {moves['target'].iloc[0]}"
 
 # %% [markdown]
 # ## 3. The channel cube 渠道魔方
 #
-# For each channel where orders happen (the Mini Program, a live stream, a store, a
-# WeCom guide): paid orders, GMV, and who bought: a **first purchase** (首购, the
-# person's first paid order) or a **repeat purchase** (复购).
+# For each channel, the purchases made within 7 days of a touch in it, and who made them:
 #
 # | metric | definition | formula |
 # | --- | --- | --- |
-# | 订单数 orders | paid orders placed in the channel | `count of pay events` |
-# | 成交额 GMV | amount paid in the channel, yuan | `Σ amount_fen / 100` |
-# | 复购占比 repeat share | orders that were repeat purchases | `repeat orders / orders` |
+# | 7日订单 orders within 7 days | pays within 7 days after a touch in the channel (one pay counts for every channel touched) | `count of credited pays` |
+# | 7日成交额 GMV within 7 days | their amount, yuan | `Σ amount_fen / 100` |
+# | 首访客 first-visit buyers | no earlier purchase; first seen on the day of the crediting touch | `count of buyers` |
+# | 回访客 returning-visitor buyers | no earlier purchase; seen on an earlier day | `count of buyers` |
+# | 复购客 repeat buyers | had paid before | `count of buyers` |
 
 # %%
-cube = cases.orders_by_buyer_type(ds)
-wide = cube.pivot(index="channel", columns="buyer_type", values=["orders", "gmv"]).fillna(0)
+cube = channel_cube.channel_cube(ds, windows=(1, 7, 30))
+week = cube[cube["window_days"] == 7].sort_values("gmv", ascending=False)
+display(week[["channel", "orders", "buyers", "gmv", "first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"]]
+        .style.hide(axis="index").format({"gmv": "¥{:,.0f}", "orders": "{:,}", "buyers": "{:,}"}))
+who = week.melt(id_vars="channel", value_vars=["first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"],
+                var_name="buyer", value_name="persons")
+who["buyer"] = who["buyer"].map({"first_visit_buyers": "first visit 首访", "returning_visitor_buyers": "returning 回访",
+                                 "repeat_buyers": "repeat 复购"})
+ax = plotting.bar(who, "channel", "persons", hue="buyer", horizontal=True,
+                  title="渠道魔方 buyers within 7 days of a touch, by channel and who converted")
+ax.set_ylabel("")
+metrics["gmv_7d_by_channel"] = dict(zip(week["channel"], week["gmv"].astype(float)))
+
+# %% [markdown]
+# ### Where the orders happened 下单渠道
+#
+# The channel of the pay event: the Mini Program, a live stream, a store or a WeCom guide,
+# split into first purchases (首购, the person's first paid order) and repeat purchases
+# (复购). 复购占比 repeat share = `repeat orders / orders`.
+
+# %%
+placed = cases.orders_by_buyer_type(ds)
+wide = placed.pivot(index="channel", columns="buyer_type", values=["orders", "gmv"]).fillna(0)
 wide.columns = [f"{a}_{b}" for a, b in wide.columns]
 wide["orders"] = wide.filter(like="orders_").sum(axis=1)
 wide["gmv"] = wide.filter(like="gmv_").sum(axis=1)
@@ -110,16 +135,11 @@ wide["repeat_share"] = wide.get("orders_repeat", 0) / wide["orders"]
 wide = wide.sort_values("gmv", ascending=False)
 display(wide[["orders", "gmv", "repeat_share"]].style.format({"orders": "{:,.0f}", "gmv": "¥{:,.0f}",
                                                                "repeat_share": "{:.1%}"}))
-ax = plotting.bar(cube.assign(buyer_type=cube["buyer_type"].map({"first": "first purchase 首购",
-                                                                 "repeat": "repeat purchase 复购"})),
-                  "channel", "gmv", hue="buyer_type", values="yuan", title="渠道成交额 GMV by order channel and buyer")
-plotting.yuan_axis(ax)
-ax.set_xlabel("")
 metrics["gmv_by_channel"] = {k: float(v) for k, v in wide["gmv"].items()}
 metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share"].items()}
 
 # %%
-top = wide.index[0]
-metrics["summary"] = (f"journeys start at {metrics['top_start_channel']}; most GMV through {top} "
-                      f"({wide.loc[top, 'gmv'] / wide['gmv'].sum():.0%})")
+place = wide.index[0]
+metrics["summary"] = (f"sessions start at {metrics['top_entry_channel']}; most GMV placed through {place} "
+                      f"({wide.loc[place, 'gmv'] / wide['gmv'].sum():.0%})")
 reports.record_metrics(metrics, output_dir, report_name)

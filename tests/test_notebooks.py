@@ -194,11 +194,18 @@ def _expected_simulate(ds) -> dict:
 
 
 def _expected_touchpoints(ds) -> dict:
+    from privdomain import channel_cube, touchpoints
+
     ev = ds.read("events", columns=["event_id", "ts", "person_id", "touchpoint", "channel", "amount_fen"])
     pays = ev[ev["touchpoint"] == "pay"].sort_values(["ts", "event_id"])
     pays = pays.assign(repeat=pays.duplicated("person_id"), gmv=pays["amount_fen"].astype(float) / 100)
     by = pays.groupby("channel").agg(gmv=("gmv", "sum"), repeat=("repeat", "mean"))
+    nodes = touchpoints.touchpoint_nodes(ds, window="7D")
+    cube = channel_cube.channel_cube(ds, windows=(1, 7, 30))
+    week = cube[cube["window_days"] == 7]
     return {"events_by_touchpoint": ev["touchpoint"].value_counts().to_dict(),
+            "conversion_rate_by_touchpoint": dict(zip(nodes["node"], nodes["conversion_rate"])),
+            "gmv_7d_by_channel": dict(zip(week["channel"], week["gmv"])),
             "gmv_by_channel": by["gmv"].to_dict(), "repeat_share_by_channel": by["repeat"].to_dict()}
 
 
