@@ -31,7 +31,7 @@ report_name = "funnels_official_account"  # name of the report and its metrics f
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import cases, funnel, plotting, reports
+from privdomain import funnel, officialaccount, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -84,27 +84,37 @@ plotting.funnel(ad["step_name"].tolist(), ad["persons"], title="广告漏斗 Mom
 metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 
 # %% [markdown]
-# ## 3. The Official Account board: three article rates 公众号图文三率
+# ## 3. The Official Account board: three article rates 公众号看板：图文三率
 #
 # Youshu's Official Account board reports, for each article, the **three article rates**
-# (图文三率), counted here over (person, article) pairs:
+# (图文三率), counting persons per article:
 #
 # | metric | definition | formula |
 # | --- | --- | --- |
-# | 打开率 open rate | readers who opened the article among those who received it | `pairs opened / pairs received` |
-# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `pairs clicked / pairs opened` |
-# | 转化率 conversion rate | readers who ordered in the Mini Program within a day of the click | `pairs ordered / pairs clicked` |
+# | 打开率 open rate | readers who opened the article among those who received it | `persons opened / persons received` |
+# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `persons clicked / persons opened` |
+# | 转化率 conversion rate | clickers who paid within 7 days of the click | `persons paid / persons clicked` |
+# | 成交额 GMV | what those purchases paid, yuan | `Σ amount_fen / 100` |
+#
+# Pooled over all articles, each rate is the sum of the numerators over the sum of the
+# denominators.
 
 # %%
-ar = cases.article_rates(ds).iloc[0]
-rates = {"打开率 open rate": float(ar["open_rate"]), "点击率 click rate": float(ar["click_rate"]),
-         "转化率 conversion rate": float(ar["conversion_rate"])}
-plotting.funnel(["received 收到", "opened 打开", "clicked 点击", "ordered 下单"],
-                [ar["received"], ar["opened"], ar["clicked"], ar["ordered"]],
-                title="公众号图文三率 article funnel over (reader, article) pairs")
-display(Markdown(" · ".join(f"{k}: **{v:.1%}**" for k, v in rates.items())))
+board = officialaccount.article_rates(ds, window="7D")
+pooled = officialaccount.pooled_rates(board)
+rates = {"打开率 open rate": pooled["open_rate"], "点击率 click rate": pooled["click_rate"],
+         "转化率 conversion rate": pooled["conversion_rate"]}
+s = board[["received", "opened", "clicked", "ordered"]].sum()
+plotting.funnel(["received 收到", "opened 打开", "clicked 点击", "paid 支付"], s.to_list(),
+                title="公众号图文漏斗 all articles pooled (persons per article)")
+display(Markdown(" · ".join(f"{k}: **{v:.1%}**" for k, v in rates.items())
+                 + f" over {len(board):,} articles."))
+best = board.sort_values("gmv", ascending=False).head(8)
+display(best[["title", "published_at", "received", "open_rate", "click_rate", "conversion_rate", "gmv"]]
+        .style.hide(axis="index").format({"received": "{:,}", "open_rate": "{:.1%}", "click_rate": "{:.1%}",
+                                          "conversion_rate": "{:.1%}", "gmv": "¥{:,.0f}"}))
 metrics.update({"oa_open_rate": rates["打开率 open rate"], "oa_click_rate": rates["点击率 click rate"],
-                "oa_conversion_rate": rates["转化率 conversion rate"],
+                "oa_conversion_rate": rates["转化率 conversion rate"], "oa_articles": int(len(board)),
                 "summary": "article rates: " + ", ".join(f"{k.split()[1]} {v:.1%}" for k, v in rates.items())})
 
 # %% [markdown]

@@ -170,13 +170,14 @@ def _expected_funnels(ds) -> dict:
 
     mp = funnel.funnel(ds, ["mp_visit", "product_view", "add_to_cart", "order", "pay"], window="7D")
     ad = funnel.funnel(ds, ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"], window="30D")
-    from privdomain.simulate import calibration
+    from privdomain import officialaccount
 
-    rates = calibration.article_rates(ds.read("events"))  # the simulator's own pandas measurement
+    board = officialaccount.article_rates(ds, window="7D")
+    rates = officialaccount.pooled_rates(board)
     return {"mp_funnel_persons": mp["persons"].tolist(), "mp_visit_to_pay": mp["persons"].iloc[-1] / mp["persons"].iloc[0],
             "ad_view_to_pay": ad["persons"].iloc[-1] / ad["persons"].iloc[0],
             "oa_open_rate": rates["open_rate"], "oa_click_rate": rates["click_rate"],
-            "oa_conversion_rate": rates["conversion_rate"]}
+            "oa_conversion_rate": rates["conversion_rate"], "oa_articles": len(board)}
 
 
 def _expected_simulate(ds) -> dict:
