@@ -68,3 +68,13 @@ def random_events(draw):
 @given(random_events())
 def test_daily_volume_equals_per_person_reference(ev):
     pd.testing.assert_frame_equal(daily_volume(ev), reference.daily_volume(ev))
+
+
+def test_duckdb_fast_path_and_portable_cast_give_the_same_local_times(tmp_path, small_events, monkeypatch):
+    io.write_dataset(tmp_path / "ds", {"events": small_events})
+    fast = backend.execute(backend.to_table(tmp_path / "ds").select("event_id", "ts").order_by("event_id"))
+    monkeypatch.setattr(backend, "_is_duckdb", lambda t: False)
+    cast = backend.execute(backend.to_table(tmp_path / "ds").select("event_id", "ts").order_by("event_id"))
+    pd.testing.assert_frame_equal(fast, cast)
+    expected = small_events["ts"].dt.tz_localize(None).to_numpy()
+    assert (fast["ts"].to_numpy() == expected).all()

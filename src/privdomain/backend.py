@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Union
 
 import ibis
+import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
@@ -56,6 +57,7 @@ def connect(**kwargs: Any) -> Any:
     global _DEFAULT_CON
     if _DEFAULT_CON is None or kwargs:
         _DEFAULT_CON = ibis.duckdb.connect(**kwargs)
+        _DEFAULT_CON.raw_sql("SET enable_progress_bar = false")  # keep notebooks and logs clean
     return _DEFAULT_CON
 
 
@@ -118,11 +120,34 @@ def _localise_frame(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_epoch_us(x: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[empty-body]
+    """DuckDB's epoch_us on an instant: microseconds since 1970-01-01 UTC."""
+
+
+@ibis.udf.scalar.builtin(name="make_timestamp")
+def _duckdb_make_timestamp(us: dt.int64) -> dt.Timestamp():  # type: ignore[empty-body]
+    """DuckDB's make_timestamp(microseconds): a naive timestamp."""
+
+
+def _is_duckdb(t: ir.Table) -> bool:
+    try:
+        backend = t._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - unbound table
+        return False
+    return getattr(backend, "name", "") == "duckdb"
+
+
 def _localise_table(t: ir.Table) -> ir.Table:
     changes = {}
+    # DuckDB casts TIMESTAMPTZ to TIMESTAMP through its time-zone machinery (about 30x
+    # slower than integer arithmetic on 20M rows); epoch microseconds give the same value
+    fast = _is_duckdb(t)
     for name, dtype in t.schema().items():
         if dtype.is_timestamp() and dtype.timezone is not None:
-            # the instant as naive UTC, then the fixed Beijing offset
+            if fast:
+                changes[name] = _duckdb_make_timestamp(_duckdb_epoch_us(t[name]) + _OFFSET_HOURS * 3_600_000_000)
+                continue
             # the instant as naive UTC wall time (Ibis backends run their sessions in UTC)
             naive = t[name].cast(ibis.dtype("timestamp"))
             changes[name] = naive + ibis.interval(hours=_OFFSET_HOURS)
