@@ -23,3 +23,10 @@ def test_bench_lists_the_benchmark_scripts():
 def test_bench_rejects_an_unknown_name():
     result = runner.invoke(app, ["bench", "--only", "nope"])
     assert result.exit_code == 2 and "unknown benchmark nope" in result.output
+
+
+def test_every_listed_module_imports():
+    import privdomain
+
+    for name in privdomain._LAZY:
+        assert getattr(privdomain, name).__name__ == f"privdomain.{name}"

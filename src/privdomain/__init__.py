@@ -9,7 +9,9 @@ Modules (imported on first use, so ``import privdomain`` stays fast):
 simulate       the journey simulator (``privdomain.simulate(...)``)
 funnel         ordered / strict / unordered funnels, time to convert
 officialaccount the Official Account board and the three article rates
-touchpoints    touchpoint volumes and map, channel cube, live board
+touchpoints    touchpoint volumes and the touchpoint map (flows, node rates)
+channel_cube   orders, buyers and GMV per channel within 1/7/30 days
+live           the live-stream board
 attribution    windowed ad attribution, multi-level ROI, multi-touch, Markov, Shapley
 identity       ID unification (openid, unionid, phone, WeCom id)
 lifecycle      stages, lifecycle board and flows (with repurchase, cohorts)
@@ -37,6 +39,7 @@ __version__ = "0.1.0"
 _LAZY = (
     "attribution",
     "cases",
+    "channel_cube",
     "clv",
     "cohorts",
     "examples",
@@ -44,7 +47,9 @@ _LAZY = (
     "funnel",
     "identity",
     "lifecycle",
+    "live",
     "officialaccount",
+    "plot_lifecycle",
     "plotting",
     "reference",
     "reports",
