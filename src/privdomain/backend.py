@@ -57,7 +57,10 @@ def connect(**kwargs: Any) -> Any:
     global _DEFAULT_CON
     if _DEFAULT_CON is None or kwargs:
         _DEFAULT_CON = ibis.duckdb.connect(**kwargs)
-        _DEFAULT_CON.raw_sql("SET enable_progress_bar = false")  # keep notebooks and logs clean
+        try:  # keep logs clean; inside Jupyter DuckDB refuses the setting without ipywidgets
+            _DEFAULT_CON.raw_sql("SET enable_progress_bar = false")
+        except Exception:  # noqa: BLE001 - duckdb raises InvalidInputException there
+            pass
     return _DEFAULT_CON
 
 
