@@ -32,7 +32,7 @@ report_name = "touchpoints_channels"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import cases, channel_cube, plotting, reports, touchpoints
+from privdomain import cases, channel_cube, live, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -137,6 +137,38 @@ display(wide[["orders", "gmv", "repeat_share"]].style.format({"orders": "{:,.0f}
                                                                "repeat_share": "{:.1%}"}))
 metrics["gmv_by_channel"] = {k: float(v) for k, v in wide["gmv"].items()}
 metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share"].items()}
+
+# %% [markdown]
+# ### What each channel sells 渠道商品
+#
+# The top products by GMV among the purchases credited to each channel within 7 days of a
+# touch (商品排行 product ranking).
+
+# %%
+products = channel_cube.channel_products(ds, window=7, top=3)
+display(products.head(24).style.hide(axis="index"))
+
+# %% [markdown]
+# ## The live-stream board 直播看板
+#
+# Per live session (场次): 曝光 exposure = persons with any event of the session,
+# 观看人数 viewers = persons with a `live_view`, 互动 interactions = `live_interact`
+# events, 小程序访问 Mini Program visits and product views from the session, orders and
+# 成交额 GMV placed in it, 转化率 conversion rate = `buyers / viewers`; and the persons
+# seen before the start (预热 warm-up), during the stream and after it (回放 replay).
+# The product ranking gives each product's clicks (`product_view`) and orders in the
+# session, ranked.
+
+# %%
+board = live.live_board(ds, ds)
+if board.empty:
+    display(Markdown("This scenario has no live streams."))
+else:
+    display(board.sort_values("gmv", ascending=False).head(10).style.hide(axis="index")
+            .format({"gmv": "¥{:,.0f}", "conversion_rate": "{:.1%}"}))
+    ranking = live.live_products(ds)
+    display(ranking.sort_values(["live_id", "orders"], ascending=[True, False]).groupby("live_id").head(3)
+            .head(15).style.hide(axis="index"))
 
 # %%
 place = wide.index[0]
