@@ -33,7 +33,7 @@ report_name = "lifecycle_clv"  # name of the report and its metrics file
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import clv, cohorts, lifecycle, plotting, reports, repurchase, rfm
+from privdomain import clv, cohorts, lifecycle, plot_lifecycle, plotting, reports, repurchase, rfm
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -86,6 +86,8 @@ matrix = lifecycle.flow_matrix(flows, period=last_period)
 display(Markdown(f"Flows into the week of {pd.Timestamp(last_period).date()} (rows: stage the week before; "
                  f"columns: stage now):"))
 display(matrix.style.format("{:,.0f}").background_gradient(cmap="Greens", axis=None))
+# the same week as a flow chart: stages a week before (left) to stages now (right)
+ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=False)
 
 # %% [markdown]
 # ## 2. RFM summary RFM 汇总
