@@ -350,3 +350,21 @@ def test_counts_never_rise_and_unordered_ge_ordered_ge_strict(seed, n, window):
         assert np.all(np.diff(c) <= 0)
     assert np.all(counts["unordered"] >= counts["ordered"])
     assert np.all(counts["ordered"] >= counts["strict"])
+
+
+def test_nulls_in_a_dataset_folder_are_refused_from_the_parquet_footers(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from privdomain import io
+
+    ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"), (2, "2024-05-01 11:00", "mp_visit")])
+    io.write_dataset(tmp_path / "ds", {"events": ev})
+    assert io.null_counts(tmp_path / "ds", "events", ["person_id", "ts"]) == {"person_id": 0, "ts": 0}
+    part = next((tmp_path / "ds" / "events").glob("*.parquet"))
+    table = pq.read_table(part)
+    person = pa.array([1, None], type=pa.int64())
+    pq.write_table(table.set_column(table.schema.get_field_index("person_id"), "person_id", person), part)
+    assert io.null_counts(tmp_path / "ds", "events", ["person_id"]) == {"person_id": 1}
+    with pytest.raises(ValueError, match=r"person_id: 1 rows"):
+        funnel(tmp_path / "ds", ["mp_visit"])

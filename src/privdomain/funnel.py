@@ -269,12 +269,21 @@ def _events_us(events: TableLike, con: Any | None, callables: bool) -> ir.Table:
     return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
 
 
-def _check_nulls(t: ir.Table, con: Any | None) -> None:
-    expr = t.aggregate(
-        ts=t._us.isnull().sum(), person_id=t.person_id.isnull().sum(), event_id=t.event_id.isnull().sum()
-    )
-    counts = execute(expr, con=con).iloc[0]
-    bad = {c: int(counts[c] or 0) for c in ("ts", "person_id", "event_id") if int(counts[c] or 0)}
+def _check_nulls(t: ir.Table, con: Any | None, source: Any = None) -> None:
+    """Refuse nulls in the key columns; a dataset folder answers from its Parquet footers."""
+    from .io import Dataset, null_counts
+
+    keys = ("ts", "person_id", "event_id")
+    src = source.path if isinstance(source, Dataset) else source
+    counts = None
+    if isinstance(src, (str, os.PathLike)) and Path(src).is_dir():
+        counts = null_counts(src, "events", keys)
+    if counts is None:
+        expr = t.aggregate(
+            ts=t._us.isnull().sum(), person_id=t.person_id.isnull().sum(), event_id=t.event_id.isnull().sum()
+        )
+        counts = execute(expr, con=con).iloc[0]
+    bad = {c: int(counts[c] or 0) for c in keys if int(counts[c] or 0)}
     if bad:
         desc = ", ".join(f"{c}: {n} rows" for c, n in bad.items())
         raise ValueError(f"events: null values are not allowed in a funnel's key columns ({desc})")
@@ -568,7 +577,7 @@ def _prepare(
     callables = any(callable(s.where) and not isinstance(s.where, (str, Mapping)) for s in [*steps_, *excl])
     t = _events_us(events, con, callables)
     _check_columns(t, ["event_id", "person_id"])
-    _check_nulls(t, con)
+    _check_nulls(t, con, events)
     person_table = None
     event_breakdown = False
     if breakdown is not None:
