@@ -7,13 +7,11 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
-import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
 from . import backend
-from .backend import TableLike
+from .backend import TableLike, backend_name, epoch_us
 from .schema import TIMEZONE
 
 DateLike = Union[str, _dt.date, pd.Timestamp]
@@ -57,23 +55,10 @@ def _day(ts: ir.TimestampValue) -> ir.IntegerValue:
     already (see :func:`privdomain.backend.to_table`).
     """
     if ts.type().timezone is not None:
-        if _backend_name(ts) == "duckdb":
-            return ((_epoch_us(ts) + 8 * 3600 * 1_000_000) // 86_400_000_000).cast("int64")
+        if backend_name(ts) == "duckdb":
+            return ((epoch_us(ts) + 8 * 3600 * 1_000_000) // 86_400_000_000).cast("int64")
         return ((ts.epoch_seconds() + 8 * 3600) // 86400).cast("int64")
     return (ts.epoch_seconds() // 86400).cast("int64")
-
-
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _epoch_us(ts) -> dt.int64:  # DuckDB's epoch_us(TIMESTAMPTZ): microseconds since the epoch, no cast
-    ...
-
-
-def _backend_name(expr: ir.Expr) -> str | None:
-    try:
-        b = expr._find_backend(use_default=False)
-    except Exception:  # noqa: BLE001 - unbound expression
-        return None
-    return getattr(b, "name", None)
 
 
 def _raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:

@@ -124,8 +124,13 @@ def _localise_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 @ibis.udf.scalar.builtin(name="epoch_us")
-def _duckdb_epoch_us(x: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[empty-body]
-    """DuckDB's epoch_us on an instant: microseconds since 1970-01-01 UTC."""
+def epoch_us(ts) -> dt.int64:  # type: ignore[empty-body]
+    """DuckDB's ``epoch_us``: microseconds since 1970-01-01 of a timestamp (no time-zone cast).
+
+    On an instant (timezone-aware column) that is UTC microseconds; on a naive column
+    (Beijing wall-clock time inside metrics) it is Beijing wall-clock microseconds.
+    DuckDB only: check :func:`backend_name` first.
+    """
 
 
 @ibis.udf.scalar.builtin(name="make_timestamp")
@@ -133,12 +138,17 @@ def _duckdb_make_timestamp(us: dt.int64) -> dt.Timestamp():  # type: ignore[empt
     """DuckDB's make_timestamp(microseconds): a naive timestamp."""
 
 
-def _is_duckdb(t: ir.Table) -> bool:
+def backend_name(expr: ir.Expr) -> str | None:
+    """Name of the backend an expression is bound to (``"duckdb"``, ``"pyspark"``...), None if unbound."""
     try:
-        backend = t._find_backend(use_default=False)
-    except Exception:  # noqa: BLE001 - unbound table
-        return False
-    return getattr(backend, "name", "") == "duckdb"
+        backend = expr._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001 - unbound expression
+        return None
+    return getattr(backend, "name", None)
+
+
+def _is_duckdb(t: ir.Table) -> bool:
+    return backend_name(t) == "duckdb"
 
 
 def _localise_table(t: ir.Table) -> ir.Table:
@@ -149,7 +159,7 @@ def _localise_table(t: ir.Table) -> ir.Table:
     for name, dtype in t.schema().items():
         if dtype.is_timestamp() and dtype.timezone is not None:
             if fast:
-                changes[name] = _duckdb_make_timestamp(_duckdb_epoch_us(t[name]) + _OFFSET_HOURS * 3_600_000_000)
+                changes[name] = _duckdb_make_timestamp(epoch_us(t[name]) + _OFFSET_HOURS * 3_600_000_000)
                 continue
             # the instant as naive UTC wall time (Ibis backends run their sessions in UTC)
             naive = t[name].cast(ibis.dtype("timestamp"))

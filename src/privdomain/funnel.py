@@ -77,7 +77,6 @@ from pathlib import Path
 from typing import Any, Union
 
 import ibis
-import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
@@ -216,56 +215,28 @@ def _check_columns(t: ir.Table, needed: Sequence[str]) -> None:
 
 
 _US = 1_000_000
-_OFFSET_US = 8 * 3600 * _US  # Asia/Shanghai, UTC+08:00 without daylight saving
-
-
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _epoch_us_tz(x: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[empty-body]
-    """DuckDB's epoch_us on an instant (microseconds since 1970 UTC)."""
-
-
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _epoch_us(x: dt.Timestamp()) -> dt.int64:  # type: ignore[empty-body]
-    """DuckDB's epoch_us on a naive timestamp."""
 
 
 def _on_duckdb(t: ir.Table, con: Any | None) -> bool:
     if con is not None:
         return getattr(con, "name", "") == "duckdb"
-    try:
-        b = t._find_backend(use_default=False)
-    except Exception:  # noqa: BLE001 - unbound (pandas memtable): runs on the default DuckDB
-        return True
-    return b is None or getattr(b, "name", "") == "duckdb"
+    name = backend.backend_name(t)
+    return name is None or name == "duckdb"  # unbound (pandas memtable): runs on the default DuckDB
 
 
 def _events_us(events: TableLike, con: Any | None, callables: bool) -> ir.Table:
     """The events table with ``_us``: Beijing wall-clock time as int64 microseconds.
 
     Ordering, windows and durations only need this integer, which is much cheaper
-    for the engine than a timezone conversion per row; on DuckDB it is read from the
-    stored instant directly. Callable steps see the usual table of
-    :func:`privdomain.backend.to_table` (naive Beijing ``ts``).
+    for the engine than timestamp arithmetic; on DuckDB it is read with ``epoch_us``
+    from the naive Beijing ``ts`` of :func:`privdomain.backend.to_table` (which itself
+    avoids a per-row time-zone cast there). ``callables`` is kept for the callers'
+    signature: callable steps see that same table.
     """
-    from .io import Dataset
-
-    src = events.path if isinstance(events, Dataset) else events
-    raw = None
-    if not callables:
-        if isinstance(src, (str, os.PathLike)):
-            c = con or backend.connect()
-            raw = c.read_parquet(backend._parquet_source(Path(src), "events"))
-        elif isinstance(src, ir.Table):
-            raw = src
-    if raw is not None and "ts" in raw.columns and _on_duckdb(raw, con):
-        ty = raw.ts.type()
-        if ty.is_timestamp() and ty.timezone is not None:
-            ts_utc = raw.ts if ty == dt.Timestamp(timezone="UTC") else raw.ts.cast(dt.Timestamp(timezone="UTC"))
-            return raw.mutate(_us=_epoch_us_tz(ts_utc) + _OFFSET_US)
     t = to_table(events, "events", con=con)
     _check_columns(t, ["ts"])
     if _on_duckdb(t, con):
-        return t.mutate(_us=_epoch_us(t.ts))
+        return t.mutate(_us=backend.epoch_us(t.ts))
     return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
 
 
