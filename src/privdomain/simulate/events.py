@@ -25,6 +25,8 @@ WeCom (external id <-> unionid), each missing with the scenario's
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -47,6 +49,8 @@ ORDER_KIND_CHANNEL = {K["store"]: "store", K["guide"]: "guide", K["live"]: "live
 
 
 class _Buf:
+    """Event parts as emitted (dense columns per part, sparse id columns only where a part has them)."""
+
     def __init__(self):
         self.parts: list[dict] = []
 
@@ -63,19 +67,29 @@ class _Buf:
                 d[c] = np.broadcast_to(np.asarray(v, np.int64), (n,))
         self.parts.append(d)
 
-    def concat(self) -> dict[str, np.ndarray]:
+    def dense(self) -> dict[str, np.ndarray]:
         keys = ["t", "person", "tp", "ch", "idt"]
         if not self.parts:
-            return {k: np.zeros(0) for k in [*keys, *IDCOLS]}
-        out = {k: np.concatenate([p[k] for p in self.parts]) for k in keys}
-        total = len(out["t"])
-        for c in IDCOLS:  # absent ids are -1 (null); fill only the parts that carry the column
-            col = np.full(total, -1, np.int64)
+            return {"t": np.zeros(0), "person": np.zeros(0, np.int64),
+                    **{k: np.zeros(0, np.int8) for k in keys[2:]}}
+        return {k: np.concatenate([p[k] for p in self.parts]) for k in keys}
+
+    def sparse(self, pos: np.ndarray, size: int) -> dict[str, np.ndarray]:
+        """The id columns in output order: ``pos[i]`` is row i's output position (-1: dropped).
+
+        Scatters each part's values to their positions, so only the rows that carry an id
+        are moved (absent ids are -1, null).
+        """
+        out = {}
+        for c in IDCOLS:
+            col = np.full(size, -1, np.int64)
             at = 0
             for p in self.parts:
                 m = len(p["t"])
                 if c in p:
-                    col[at:at + m] = p[c]
+                    where = pos[at:at + m]
+                    ok = where >= 0
+                    col[where[ok]] = p[c][ok] if p[c].strides[0] else p[c][0]
                 at += m
             out[c] = col
         return out
@@ -188,48 +202,81 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
                     **{c: v[rs] for c, v in common.items()})
     sr = W["share_rows"]
     buf.add(W["share_t"], person[sr], "share", "mp_openid")
-    ev = buf.concat()
+    ev = buf.dense()
     keep = np.flatnonzero(ev["t"] < D)
     sec = np.floor(ev["t"][keep] * 86400.0).astype(np.int64)
-    # one sort key: (second, person, touchpoint); a stable sort keeps ties in emission order
+    # one sort key: (second, person, touchpoint); ties keep their emission order. Keys are
+    # nearly always distinct, so the fast unstable sort is tried first and kept if no key repeats
     key = (sec << np.int64(26)) | (ev["person"][keep] << np.int64(5)) | ev["tp"][keep].astype(np.int64)
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)
+    ks = key[order]
+    if len(ks) > 1 and not (ks[1:] > ks[:-1]).all():
+        order = np.argsort(key, kind="stable")
     idx = keep[order]
-    ev = {c: v[idx] for c, v in ev.items()}
-    ev["sec"] = sec[order]
-    return ev
+    pos = np.full(len(ev["t"]), -1, np.int64)
+    pos[idx] = np.arange(len(idx), dtype=np.int64)
+    out = {c: v[idx] for c, v in ev.items() if c != "t"}
+    out.update(buf.sparse(pos, len(idx)))
+    out["sec"] = sec[order]
+    return out
 
 
-def events_frame(B: dict, ev: dict, start_ns: int) -> pd.DataFrame:
-    """Schema events frame of one block (categorical text columns, nullable Int64 ids)."""
-    n_ev = len(ev["t"])
-    gid = ev["person"] + B["offset"]
+_CATEGORIES = {"id_type": schema.ID_TYPES, "touchpoint": schema.TOUCHPOINTS, "channel": schema.CHANNELS}
+
+
+@functools.cache
+def events_schema() -> pa.Schema:
+    """Arrow schema of a simulated events part, with the pandas metadata that makes
+    ``read_parquet`` give categoricals, tz-aware ``ts`` and nullable ``Int64`` ids."""
+    one = {"event_id": np.zeros(1, np.int64),
+           "ts": pd.DatetimeIndex([0], dtype="datetime64[ns]").tz_localize("UTC").tz_convert(schema.TIMEZONE),
+           "person_id": np.zeros(1, np.int64)}
+    for c in ("id_type", "id_value", "touchpoint", "channel"):
+        one[c] = pd.Categorical.from_codes([0], categories=_CATEGORIES.get(c, ["x"]))
+    for c in IDCOLS:
+        one[c] = pd.array([1], dtype="Int64")
+    sch = pa.Schema.from_pandas(pd.DataFrame(one), preserve_index=False)
+    i = sch.get_field_index("id_value")
+    return sch.set(i, pa.field("id_value", pa.dictionary(pa.int32(), pa.string())))
+
+
+def _dictionary(codes: np.ndarray, values: pa.Array) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(codes), values)
+
+
+def events_table(B: dict, ev: dict, start_ns: int) -> pa.Table:
+    """Schema events of one block as an Arrow table (dictionary text columns, nullable ids).
+
+    Built straight from the numpy columns (no pandas frame in between); read back with
+    pandas it gives the schema's dtypes (categoricals, tz-aware ``ts``, ``Int64`` ids).
+    """
+    n_ev = len(ev["sec"])
     codes = ev["idt"].astype(np.int64) * B["n"] + ev["person"]
     # distinct (id type, person) codes without sorting: codes are small integers
     present = np.bincount(codes, minlength=len(schema.ID_TYPES) * B["n"]) > 0
     used = np.flatnonzero(present)
-    remap = np.cumsum(present) - 1
-    inv = remap[codes]
+    remap = (np.cumsum(present) - 1).astype(np.int32)
     idt_u = (used // B["n"]).astype(np.int8)
     pers_u = used % B["n"]
     phones = population.phone_numbers(pers_u + B["offset"], B["prof"]["prefix"][pers_u], B["seed"])
     strings = id_strings(B["seed"], pers_u + B["offset"], idt_u, phones)
-    id_value = pd.Categorical.from_codes(inv.astype(np.int32), categories=pd.Index(strings.to_numpy(zero_copy_only=False),
-                                                                                      dtype=object))
-    ts = pd.DatetimeIndex((start_ns + ev["sec"] * 1_000_000_000).astype("datetime64[ns]")).tz_localize("UTC")
-    df = {
-        "event_id": (np.int64(B["block"]) << np.int64(32)) + np.arange(n_ev, dtype=np.int64),
-        "ts": ts.tz_convert(schema.TIMEZONE),
-        "person_id": gid.astype(np.int64),
-        "id_type": pd.Categorical.from_codes(ev["idt"].astype(np.int8), categories=schema.ID_TYPES),
-        "id_value": id_value,
-        "touchpoint": pd.Categorical.from_codes(ev["tp"].astype(np.int8), categories=schema.TOUCHPOINTS),
-        "channel": pd.Categorical.from_codes(ev["ch"].astype(np.int8), categories=schema.CHANNELS),
-    }
-    for c in IDCOLS:
-        v = ev[c]
-        df[c] = pd.arrays.IntegerArray(np.where(v < 0, 0, v).astype(np.int64), v < 0)
-    return pd.DataFrame(df)
+    ts_ns = (start_ns + ev["sec"] * 1_000_000_000).view("datetime64[ns]")
+    cols = [
+        pa.array((np.int64(B["block"]) << np.int64(32)) + np.arange(n_ev, dtype=np.int64)),
+        pa.array(ts_ns, pa.timestamp("ns", tz=schema.TIMEZONE)),
+        pa.array(ev["person"] + B["offset"]),
+        _dictionary(ev["idt"].astype(np.int8), _category_values("id_type")),
+        _dictionary(remap[codes], strings),
+        _dictionary(ev["tp"].astype(np.int8), _category_values("touchpoint")),
+        _dictionary(ev["ch"].astype(np.int8), _category_values("channel")),
+    ]
+    cols += [pa.array(ev[c], mask=ev[c] < 0) for c in IDCOLS]
+    return pa.Table.from_arrays(cols, schema=events_schema())
+
+
+@functools.cache
+def _category_values(column: str) -> pa.Array:
+    return pa.array(_CATEGORIES[column], pa.string())
 
 
 def id_links_frame(B: dict, ev: dict, crm: np.ndarray) -> pd.DataFrame:

@@ -87,7 +87,7 @@ def _run_block(args, write=None) -> dict[str, Any]:
     W = run_world(B, treat=mode, assignment=assignment)
     s_ns = start_ns(sc)
     ev = E.block_events(B, W, mode, assignment)
-    frame = E.events_frame(B, ev, s_ns)
+    frame = E.events_table(B, ev, s_ns)
     if out is not None:
         path = Path(out) / "events" / f"part-{b:05d}.parquet"
         (write or io._write_parquet)(frame, path)
