@@ -74,42 +74,63 @@ class _Buf:
                     **{k: np.zeros(0, np.int8) for k in keys[2:]}}
         return {k: np.concatenate([p[k] for p in self.parts]) for k in keys}
 
-    def sparse(self, pos: np.ndarray, size: int) -> dict[str, np.ndarray]:
+    def sparse(self, pos: np.ndarray, size: int) -> dict[str, pa.Array]:
         """The id columns in output order: ``pos[i]`` is row i's output position (-1: dropped).
 
         Scatters each part's values to their positions, so only the rows that carry an id
-        are moved (absent ids are -1, null).
+        are touched; the rest are null (a validity bitmap over zeroed values).
         """
         out = {}
         for c in IDCOLS:
-            col = np.full(size, -1, np.int64)
+            values = np.zeros(size, np.int64)
+            valid = np.zeros(size, bool)
             at = 0
             for p in self.parts:
                 m = len(p["t"])
                 if c in p:
                     where = pos[at:at + m]
                     ok = where >= 0
-                    col[where[ok]] = p[c][ok] if p[c].strides[0] else p[c][0]
+                    v = p[c][ok] if p[c].strides[0] else p[c][0]  # a part may carry -1 (null) too
+                    values[where[ok]] = np.maximum(v, 0)
+                    valid[where[ok]] = v >= 0
                 at += m
-            out[c] = col
+            nulls = size - int(np.count_nonzero(valid))
+            bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
+            out[c] = pa.Array.from_buffers(pa.int64(), size, [bitmap, pa.py_buffer(values)], null_count=nulls)
         return out
 
 
 def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.ndarray | None = None) -> pa.Array:
-    """The id value strings of (person, id type) pairs."""
+    """The id value strings of (person, id type) pairs.
+
+    ``phone_hash`` values are :func:`population.phone_hash` of ``phones`` (when given),
+    so a store or SMS row carries the hash of the CRM number.
+    """
     key = (np.uint64(int(seed) & 0xFFFFFFFF) << np.uint64(40)) ^ (person_id.astype(np.uint64) * np.uint64(8) +
                                                                   idt.astype(np.uint64))
     h = mix(mix(key))
-    digits = pc.cast(pa.array(h), pa.string())
-    prefixes = np.array([ID_PREFIX[t] for t in schema.ID_TYPES], dtype=object)[idt]
-    out = pc.binary_join_element_wise(pa.array(prefixes, pa.string()), digits, "")
     if phones is not None:
         ph = idt == IDT["phone_hash"]
         if ph.any():
-            vals = out.to_numpy(zero_copy_only=False).astype(object)
-            vals[ph] = population.phone_hash(phones[ph])
-            out = pa.array(vals, pa.string())
-    return out
+            h[ph] = mix(phones[ph].astype(np.uint64) ^ np.uint64(population.PHONE_SALT))
+    digits = pc.cast(pa.array(h), pa.string())
+    return pc.binary_join_element_wise(_prefixes().take(pa.array(np.asarray(idt, np.int8))), digits, "")
+
+
+@functools.cache
+def _prefixes() -> pa.Array:
+    return pa.array([ID_PREFIX[t] for t in schema.ID_TYPES], pa.string())
+
+
+def block_ids(B: dict) -> pa.Array:
+    """Every id string of a block's persons, at ``id_type_code * n + person`` (computed once)."""
+    if "_ids" not in B:
+        n = B["n"]
+        person = np.tile(np.arange(n, dtype=np.int64), len(schema.ID_TYPES))
+        idt = np.repeat(np.arange(len(schema.ID_TYPES), dtype=np.int8), n)
+        phones = population.phone_numbers(person + B["offset"], B["prof"]["prefix"][person], B["seed"])
+        B["_ids"] = id_strings(B["seed"], person + B["offset"], idt, phones)
+    return B["_ids"]
 
 
 def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
@@ -206,12 +227,14 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     keep = np.flatnonzero(ev["t"] < D)
     sec = np.floor(ev["t"][keep] * 86400.0).astype(np.int64)
     # one sort key: (second, person, touchpoint); ties keep their emission order. Keys are
-    # nearly always distinct, so the fast unstable sort is tried first and kept if no key repeats
+    # nearly always distinct: the fast unstable sort, then the few tied runs put back in order
     key = (sec << np.int64(26)) | (ev["person"][keep] << np.int64(5)) | ev["tp"][keep].astype(np.int64)
     order = np.argsort(key)
     ks = key[order]
-    if len(ks) > 1 and not (ks[1:] > ks[:-1]).all():
-        order = np.argsort(key, kind="stable")
+    tie = ks[1:] == ks[:-1]
+    if tie.any():
+        r = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
+        order[r] = order[r][np.lexsort((order[r], ks[r]))]
     idx = keep[order]
     pos = np.full(len(ev["t"]), -1, np.int64)
     pos[idx] = np.arange(len(idx), dtype=np.int64)
@@ -256,10 +279,7 @@ def events_table(B: dict, ev: dict, start_ns: int) -> pa.Table:
     present = np.bincount(codes, minlength=len(schema.ID_TYPES) * B["n"]) > 0
     used = np.flatnonzero(present)
     remap = (np.cumsum(present) - 1).astype(np.int32)
-    idt_u = (used // B["n"]).astype(np.int8)
-    pers_u = used % B["n"]
-    phones = population.phone_numbers(pers_u + B["offset"], B["prof"]["prefix"][pers_u], B["seed"])
-    strings = id_strings(B["seed"], pers_u + B["offset"], idt_u, phones)
+    strings = block_ids(B).take(pa.array(used))
     ts_ns = (start_ns + ev["sec"] * 1_000_000_000).view("datetime64[ns]")
     cols = [
         pa.array((np.int64(B["block"]) << np.int64(32)) + np.arange(n_ev, dtype=np.int64)),
@@ -270,7 +290,7 @@ def events_table(B: dict, ev: dict, start_ns: int) -> pa.Table:
         _dictionary(ev["tp"].astype(np.int8), _category_values("touchpoint")),
         _dictionary(ev["ch"].astype(np.int8), _category_values("channel")),
     ]
-    cols += [pa.array(ev[c], mask=ev[c] < 0) for c in IDCOLS]
+    cols += [ev[c] for c in IDCOLS]
     return pa.Table.from_arrays(cols, schema=events_schema())
 
 
@@ -279,7 +299,7 @@ def _category_values(column: str) -> pa.Array:
     return pa.array(_CATEGORIES[column], pa.string())
 
 
-def id_links_frame(B: dict, ev: dict, crm: np.ndarray) -> pd.DataFrame:
+def id_links_table(B: dict, ev: dict, crm: np.ndarray) -> pa.Table:
     """Pairs of ids known to be one person, with some links missing (see module doc)."""
     sc, n = B["sc"], B["n"]
     seen = np.zeros((n, len(schema.ID_TYPES)), dtype=bool)
@@ -291,18 +311,16 @@ def id_links_frame(B: dict, ev: dict, crm: np.ndarray) -> pd.DataFrame:
              ("mp_openid", "unionid", "platform", seen[:, IDT["mp_openid"]], miss["platform"], 52),
              ("wecom_external_id", "unionid", "wecom", seen[:, IDT["wecom_external_id"]], miss["wecom"], 53),
              ("unionid", "phone_hash", "membership", member & seen.any(axis=1), miss["membership"], 54)]
+    ids = block_ids(B)
     parts = []
     for a, b, src, has, p_miss, salt in specs:
         who = np.flatnonzero(has & (hash_uniform(pkeys, salt) >= p_miss))
         if not len(who):
             continue
-        g = who + B["offset"]
-        ph = population.phone_numbers(g, B["prof"]["prefix"][who], B["seed"])
-        va = id_strings(B["seed"], g, np.full(len(who), IDT[a]), ph)
-        vb = id_strings(B["seed"], g, np.full(len(who), IDT[b]), ph)
-        parts.append(pd.DataFrame({"id_type_a": a, "id_value_a": va.to_numpy(zero_copy_only=False).astype(object),
-                                   "id_type_b": b, "id_value_b": vb.to_numpy(zero_copy_only=False).astype(object),
-                                   "source": src}))
+        k = len(who)
+        parts.append(pa.table({"id_type_a": pa.repeat(a, k), "id_value_a": ids.take(pa.array(IDT[a] * n + who)),
+                               "id_type_b": pa.repeat(b, k), "id_value_b": ids.take(pa.array(IDT[b] * n + who)),
+                               "source": pa.repeat(src, k)}))
     if not parts:
-        return schema.empty("id_links")
-    return pd.concat(parts, ignore_index=True)
+        return pa.table({c: pa.array([], pa.string()) for c in schema.empty("id_links").columns})
+    return pa.concat_tables(parts)

@@ -128,15 +128,15 @@ def _strings(values: list[str], codes: np.ndarray) -> pa.Array:
     return pa.array(values, type=pa.string()).take(pa.array(codes))
 
 
-def persons_frame(
+def persons_table(
     person_id: np.ndarray,
     prof: dict[str, np.ndarray],
     acquisition: np.ndarray,
     crm_join_ns: np.ndarray,
     purchases: np.ndarray,
     seed: int,
-) -> pd.DataFrame:
-    """The CRM ``persons`` table (schema.PERSONS) of one block.
+) -> pa.Table:
+    """The CRM ``persons`` table (schema.PERSONS) of one block, as Arrow.
 
     ``crm_join_ns`` is the CRM join instant (int64 ns UTC, or -1 when the person
     never joined: then name and phone are null). ``purchases`` is the number of
@@ -144,33 +144,33 @@ def persons_frame(
     platinum).
     """
     v = vocabularies()
-    n = len(person_id)
     cities = v["cities"]
     female = prof["female"]
     ff, fm = v["first_female"], v["first_male"]
     first_idx = np.where(female, (prof["first"] * len(ff)).astype(int), (prof["first"] * len(fm)).astype(int))
-    first = np.where(female, np.asarray(ff, dtype=object)[np.minimum(first_idx, len(ff) - 1)],
-                     np.asarray(fm, dtype=object)[np.minimum(first_idx, len(fm) - 1)])
-    names = pc.binary_join_element_wise(_strings(v["last"], prof["last"]), pa.array(first, type=pa.string()), "")
+    first = pc.if_else(pa.array(female), _strings(ff, np.minimum(first_idx, len(ff) - 1)),
+                       _strings(fm, np.minimum(first_idx, len(fm) - 1)))
+    names = pc.binary_join_element_wise(_strings(v["last"], prof["last"]), first, "")
     member = crm_join_ns >= 0
     phone = pc.cast(pa.array(phone_numbers(person_id, prof["prefix"], seed)), pa.string())
-    level = np.select([purchases >= 6, purchases >= 3, purchases >= 1], ["platinum", "gold", "silver"], "none")
-    level = np.where(member, level, "none")
-    join = pd.to_datetime(np.where(member, crm_join_ns, np.iinfo(np.int64).min).astype("datetime64[ns]"), utc=True)
-    join = join.tz_convert(schema.TIMEZONE).astype(f"datetime64[ns, {schema.TIMEZONE}]")
+    level = np.select([purchases >= 6, purchases >= 3, purchases >= 1], [3, 2, 1], 0)
+    level = np.where(member, level, 0)
+    join = pa.array(np.where(member, crm_join_ns, 0).view("datetime64[ns]"), pa.timestamp("ns", tz=schema.TIMEZONE),
+                    mask=~member)
     null_mask = pa.array(~member)
-    return pd.DataFrame({
-        "person_id": person_id.astype(np.int64),
-        "gender": np.where(female, "female", "male").astype(object),
-        "age_band": np.asarray(AGE_BANDS, dtype=object)[prof["age"]],
-        "province": cities["province"].to_numpy(object)[prof["city"]],
-        "city": cities["city"].to_numpy(object)[prof["city"]],
-        "city_tier": cities["tier"].to_numpy(np.int64)[prof["city"]],
-        "occupation": np.asarray(v["jobs"], dtype=object)[prof["job"]],
-        "device": np.asarray(DEVICES, dtype=object)[prof["device"]],
-        "member_level": level.astype(object),
+    none = pa.scalar(None, pa.string())
+    return pa.table({
+        "person_id": pa.array(person_id.astype(np.int64)),
+        "gender": _strings(["male", "female"], female.astype(np.int8)),
+        "age_band": _strings(AGE_BANDS, prof["age"]),
+        "province": _strings(cities["province"].tolist(), prof["city"]),
+        "city": _strings(cities["city"].tolist(), prof["city"]),
+        "city_tier": pa.array(cities["tier"].to_numpy(np.int64)[prof["city"]]),
+        "occupation": _strings(v["jobs"], prof["job"]),
+        "device": _strings(DEVICES, prof["device"]),
+        "member_level": _strings(["none", "silver", "gold", "platinum"], level),
         "crm_join_date": join,
-        "name": pc.if_else(null_mask, pa.scalar(None, pa.string()), names).to_pandas().astype(object),
-        "phone": pc.if_else(null_mask, pa.scalar(None, pa.string()), phone).to_pandas().astype(object),
-        "acquisition_channel": np.asarray(acquisition, dtype=object),
-    }, index=pd.RangeIndex(n))
+        "name": pc.if_else(null_mask, none, names),
+        "phone": pc.if_else(null_mask, none, phone),
+        "acquisition_channel": pa.array(np.asarray(acquisition, dtype=object), pa.string()),
+    })

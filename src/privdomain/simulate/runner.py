@@ -101,8 +101,8 @@ def _run_block(args, write=None) -> dict[str, Any]:
     pid = np.arange(n, dtype=np.int64) + offset
     res: dict[str, Any] = {
         "block": b, "events": n_events,
-        "persons": population.persons_frame(pid, B["prof"], acq, crm_ns, paid_count, seed),
-        "id_links": E.id_links_frame(B, ev, crm),
+        "persons": population.persons_table(pid, B["prof"], acq, crm_ns, paid_count, seed),
+        "id_links": E.id_links_table(B, ev, crm),
         "assignments": _assignments(B, sc, s_ns),
     }
     if want_truth:
@@ -240,9 +240,9 @@ def simulate(
                 f.result()
     if bar is not None:
         bar.close()
-    tables = static_tables(sc)
-    tables["persons"] = pd.concat(collected["persons"], ignore_index=True)
-    tables["id_links"] = pd.concat(collected["id_links"], ignore_index=True)
+    tables: dict[str, pd.DataFrame | pa.Table] = {**static_tables(sc)}
+    tables["persons"] = pa.concat_tables(collected["persons"])
+    tables["id_links"] = pa.concat_tables(collected["id_links"])
     tables["assignments"] = pd.concat(collected["assignments"], ignore_index=True)
     counts = {"events": n_events}
     for name, df in tables.items():
