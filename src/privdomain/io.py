@@ -97,6 +97,44 @@ def _write_parquet(data: pd.DataFrame | pa.Table, path: Path) -> None:
     pq.write_table(table, path, **writer_options(table.schema))
 
 
+class TableSink:
+    """Append Arrow tables to one Parquet file in arrival order, in row groups of about ``rows``.
+
+    Lets a producer write a large table block by block, without holding it all, with the
+    writer settings of :func:`writer_options`; :meth:`close` returns the rows written.
+    """
+
+    def __init__(self, path: str | os.PathLike, rows: int = 1_000_000):
+        self.path = Path(path)
+        self.rows = rows
+        self.buffer: list[pa.Table] = []
+        self.buffered = 0
+        self.written = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.buffered += len(table)
+        if self.buffered >= self.rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        table = pa.concat_tables(self.buffer)
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, table.schema, **writer_options(table.schema))
+        self.writer.write_table(table, row_group_size=len(table) or None)
+        self.written += len(table)
+        self.buffer, self.buffered = [], 0
+
+    def close(self) -> int:
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+        return self.written
+
+
 class EventWriter:
     """Append event blocks to ``dataset/events/part-NNNNN.parquet`` (bounded memory)."""
 

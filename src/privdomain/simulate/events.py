@@ -80,23 +80,28 @@ class _Buf:
         Scatters each part's values to their positions, so only the rows that carry an id
         are touched; the rest are null (a validity bitmap over zeroed values).
         """
+        values = {c: np.zeros(size, np.int64) for c in IDCOLS}
+        valid = {c: np.zeros(size, bool) for c in IDCOLS}
+        at = 0
+        for p in self.parts:
+            m = len(p["t"])
+            cols = [c for c in IDCOLS if c in p]
+            if cols:
+                where = pos[at:at + m]
+                ok = where >= 0
+                every = bool(ok.all())
+                w = where if every else where[ok]
+                for c in cols:
+                    v = p[c] if p[c].strides[0] == 0 or every else p[c][ok]
+                    v = v[0] if v.strides[0] == 0 else v  # a constant column
+                    values[c][w] = np.maximum(v, 0)  # a part may carry -1 (null) too
+                    valid[c][w] = v >= 0
+            at += m
         out = {}
         for c in IDCOLS:
-            values = np.zeros(size, np.int64)
-            valid = np.zeros(size, bool)
-            at = 0
-            for p in self.parts:
-                m = len(p["t"])
-                if c in p:
-                    where = pos[at:at + m]
-                    ok = where >= 0
-                    v = p[c][ok] if p[c].strides[0] else p[c][0]  # a part may carry -1 (null) too
-                    values[where[ok]] = np.maximum(v, 0)
-                    valid[where[ok]] = v >= 0
-                at += m
-            nulls = size - int(np.count_nonzero(valid))
-            bitmap = pa.py_buffer(np.packbits(valid, bitorder="little")) if nulls else None
-            out[c] = pa.Array.from_buffers(pa.int64(), size, [bitmap, pa.py_buffer(values)], null_count=nulls)
+            nulls = size - int(np.count_nonzero(valid[c]))
+            bitmap = pa.py_buffer(np.packbits(valid[c], bitorder="little")) if nulls else None
+            out[c] = pa.Array.from_buffers(pa.int64(), size, [bitmap, pa.py_buffer(values[c])], null_count=nulls)
         return out
 
 

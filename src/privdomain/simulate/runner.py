@@ -200,14 +200,20 @@ def simulate(
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc=f"simulate {sc.name}", unit="block")
-    collected: dict[str, list] = {k: [] for k in ("persons", "id_links", "assignments", "stages", "traits",
-                                                  "experiments")}
+    collected: dict[str, list] = {k: [] for k in ("assignments", "stages", "traits", "experiments")}
     incr: dict[str, list[int]] = {}
     n_events = 0
+    # persons and id links go to their files block by block, as the blocks arrive in order
+    sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links")}
+
+    def put(f, *args):  # how a sink write runs: here, or in the writer thread on one worker
+        f(*args)
 
     def take(res):
         nonlocal n_events
         n_events += res["events"]
+        for k, sink in sinks.items():
+            put(sink.write, res.pop(k))
         for k in collected:
             if k in res:
                 collected[k].append(res[k])
@@ -222,7 +228,7 @@ def simulate(
                 take(res)
     else:
         # write block b's events in a thread while block b + 1 is simulated (Arrow releases the GIL);
-        # at most one part in flight keeps memory bounded
+        # at most one events part in flight keeps memory bounded
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -234,17 +240,20 @@ def simulate(
                 pending.clear()
                 pending.append(pool.submit(io._write_parquet, frame, path))
 
+            def put(f, *args):  # noqa: F811 (queued behind the events part in flight)
+                pending.append(pool.submit(f, *args))
+
             for args in todo:
                 take(_run_block(args, write))
             for f in pending:
                 f.result()
     if bar is not None:
         bar.close()
-    tables: dict[str, pd.DataFrame | pa.Table] = {**static_tables(sc)}
-    tables["persons"] = pa.concat_tables(collected["persons"])
-    tables["id_links"] = pa.concat_tables(collected["id_links"])
-    tables["assignments"] = pd.concat(collected["assignments"], ignore_index=True)
     counts = {"events": n_events}
+    for k, sink in sinks.items():
+        counts[k] = sink.close()
+    tables: dict[str, pd.DataFrame] = {**static_tables(sc)}
+    tables["assignments"] = pd.concat(collected["assignments"], ignore_index=True)
     for name, df in tables.items():
         io._write_parquet(df, root / f"{name}.parquet")
         counts[name] = len(df)
