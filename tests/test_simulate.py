@@ -337,3 +337,25 @@ def test_a_friends_first_event_is_the_shared_visit(beauty):
     first = ev[ev.person_id.isin(friends)].sort_values(["person_id", "ts", "event_id"]).groupby("person_id").first()
     assert (first["touchpoint"] == "mp_visit").all()
     assert first["referrer_person_id"].notna().all()
+
+
+def test_ad_spend_is_the_budget_scaled_to_the_persons_simulated():
+    from privdomain.simulate.runner import static_tables
+
+    sc = load_scenario("beauty")
+    budget_fen = 100 * sum(sc.sections[s]["budget_yuan"] for s in ("moments_ad", "search_ad", "channels_ad"))
+    for persons in (sc.persons, sc.persons // 4, 3 * sc.persons):
+        spend = static_tables(sc, persons)["campaigns"]["spend_fen"].sum()
+        assert spend == pytest.approx(budget_fen * persons / sc.persons, abs=20)  # one fen of rounding per campaign
+
+
+@pytest.mark.parametrize("persons", [4000, 12000])
+def test_ad_roi_is_realistic_at_any_population_size(tmp_path, persons):
+    # spend follows the audience, so 30-day ROI stays in a plausible band (1-4x) whatever the size
+    from privdomain import attribution
+    from privdomain.cases import roi_by_window
+
+    ds = simulate("beauty", persons=persons, seed=3, out=tmp_path, truth=False)
+    r = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30])).set_index("window")["roi"]
+    assert 1.0 < r[30] < 4.0
+    assert r[0] < r[30]

@@ -43,8 +43,14 @@ def _ts(sc: Scenario, days: np.ndarray) -> pd.Series:
     return pd.Series(idx.tz_convert(schema.TIMEZONE))
 
 
-def static_tables(sc: Scenario) -> dict[str, pd.DataFrame]:
-    """campaigns, products, articles, lives of a scenario (no randomness)."""
+def static_tables(sc: Scenario, persons: int | None = None) -> dict[str, pd.DataFrame]:
+    """campaigns, products, articles, lives of a scenario (no randomness).
+
+    An ad surface's ``budget_yuan`` is its spend for the scenario's ``persons``; a run
+    of ``persons`` persons spends in proportion (the simulated persons are the
+    audience the budget buys), split equally over the surface's campaigns.
+    """
+    scale = (persons if persons is not None else sc.persons) / sc.persons
     from .journeys import schedule
 
     D = sc.days
@@ -56,7 +62,7 @@ def static_tables(sc: Scenario) -> dict[str, pd.DataFrame]:
         starts = campaign_windows(sc, s)
         k = len(starts)
         ends = np.r_[starts[1:], D]
-        spend = round(sec["budget_yuan"] * 100 / k)
+        spend = round(sec["budget_yuan"] * 100 * scale / k)
         for i in range(k):
             camps.append((campaign_id(s, i), f"{s}_{i + 1:02d}", s, starts[i], ends[i], spend))
     cf = pd.DataFrame(camps, columns=["campaign_id", "name", "channel", "s", "e", "spend_fen"])
@@ -252,7 +258,7 @@ def simulate(
     counts = {"events": n_events}
     for k, sink in sinks.items():
         counts[k] = sink.close()
-    tables: dict[str, pd.DataFrame] = {**static_tables(sc)}
+    tables: dict[str, pd.DataFrame] = {**static_tables(sc, n)}
     tables["assignments"] = pd.concat(collected["assignments"], ignore_index=True)
     for name, df in tables.items():
         io._write_parquet(df, root / f"{name}.parquet")
