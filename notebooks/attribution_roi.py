@@ -122,9 +122,9 @@ ax.set_ylabel("");
 # | 即时 / 短期 / 长期 ROI immediate, short-term, long-term ROI | ROI at the same day, 7 (15) and 30 days | `ROI(W)` for `W` = 0, 7, 15, 30 |
 # | 长尾倍数 long-tail multiple | how much the same-day view misses | `revenue(30 days) / revenue(same day)` |
 #
-# Spend is the scenario's budget whatever the number of simulated persons, so ROI levels
-# are only realistic at the scenario's own size; the long-tail multiple does not depend
-# on spend.
+# Spend is the scenario's budget scaled to the number of simulated persons (the audience
+# the budget buys), so ROI levels are comparable across sizes; the presets are calibrated
+# to a 30-day ROI of about 2. The long-tail multiple does not depend on spend.
 
 # %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
