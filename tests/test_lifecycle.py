@@ -177,6 +177,17 @@ def test_weekly_board_snapshots_at_the_end_of_iso_weeks():
     assert b.groupby("period").population.first().tolist() == [1, 2, 2]
 
 
+def test_monthly_board_is_the_daily_board_on_each_month_end():
+    ev = events_frame([(1, day(0), "mp_visit"), pay(1, 2), pay(1, 40), (2, day(20), "sms"), pay(3, 50)])
+    monthly = lifecycle_board(ev, "2024-01-01", "2024-03-31", freq="M")
+    daily = lifecycle_board(ev, "2024-01-01", "2024-03-31", freq="D")
+    ends = pd.to_datetime(["2024-01-31", "2024-02-29", "2024-03-31"])
+    on_ends = daily[daily.period.isin(ends)].reset_index(drop=True)
+    assert sorted(set(monthly.period.astype(str))) == ["2024-01-01", "2024-02-01", "2024-03-01"]
+    assert monthly.persons.tolist() == on_ends.persons.tolist()
+    assert monthly.stage.tolist() == on_ends.stage.tolist()
+
+
 def test_flows_count_active_to_dormant_in_the_week_it_happened():
     # bought on Mon 2024-01-01 (day 0): dormant from day 90 = 2024-03-31 (a Sunday)
     ev = events_frame([pay(1, 0), pay(2, 0), pay(2, 60)])
@@ -200,6 +211,8 @@ def test_bad_input_raises_clear_errors():
     with pytest.raises(ValueError, match="before start"):
         lifecycle_board(ev, "2024-01-05", "2024-01-02")
     with pytest.raises(ValueError, match="freq"):
+        lifecycle_board(ev, "2024-01-01", "2024-01-05", freq="Q")
+    with pytest.raises(ValueError, match="no month ends"):
         lifecycle_board(ev, "2024-01-01", "2024-01-05", freq="M")
     with pytest.raises(ValueError, match="churn_days"):
         StageModel(dormant_days=100, churn_days=90)
@@ -240,11 +253,11 @@ PROPS = settings(max_examples=15, deadline=None, suppress_health_check=[HealthCh
 
 
 def _snapshot_days(start: str, end: str, freq: str) -> list[int]:
-    days = pd.date_range(start, end, freq="D" if freq == "D" else "W-SUN")
+    days = pd.date_range(start, end, freq={"D": "D", "W": "W-SUN", "M": "ME"}[freq])
     return [(d - pd.Timestamp("1970-01-01")).days for d in days]
 
 
-@given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W"]))
+@given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W", "M"]))
 @PROPS
 def test_board_equals_the_per_person_per_day_reference(ev, model, freq):
     start, end = "2023-12-28", "2024-03-20"
@@ -259,7 +272,7 @@ def test_board_equals_the_per_person_per_day_reference(ev, model, freq):
     assert got == sorted(zip(ref.snapshot, ref.stage, ref.persons))
 
 
-@given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W"]))
+@given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W", "M"]))
 @PROPS
 def test_stage_counts_sum_to_population_first_touched_by_each_date(ev, model, freq):
     start, end = "2023-12-25", "2024-03-31"
@@ -274,7 +287,7 @@ def test_stage_counts_sum_to_population_first_touched_by_each_date(ev, model, fr
     assert set(b.stage) == set(model.stages)
 
 
-@given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W"]))
+@given(ev=random_events(), model=MODELS, freq=st.sampled_from(["D", "W", "M"]))
 @settings(PROPS, max_examples=12)
 def test_flows_out_of_each_stage_equal_the_previous_count_and_flows_in_the_next(ev, model, freq):
     start, end = "2023-12-28", "2024-03-20"

@@ -451,18 +451,41 @@ def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, 
 
 @dataclass(frozen=True)
 class _Snapshots:
-    t0: int  # day number of the first snapshot
-    step: int  # days between snapshots
-    k: int  # number of snapshots
+    days: np.ndarray  # day number of each snapshot (the last day of its period), ascending
+    starts: np.ndarray  # day number of the first day of each period
     freq: str
 
     @property
-    def days(self) -> np.ndarray:
-        return self.t0 + self.step * np.arange(self.k, dtype="int64")
+    def k(self) -> int:
+        return len(self.days)
 
     @property
     def period_starts(self) -> np.ndarray:
-        return self.days - (self.step - 1)
+        return self.starts
+
+    def covered(self, start: ir.IntegerValue, end: ir.IntegerValue) -> tuple[ir.IntegerValue, ir.IntegerValue]:
+        """First and last snapshot index an interval ``[start, end)`` covers (kf > kl: none)."""
+        first, last = int(self.days[0]), int(self.days[-1])
+        if self.freq == "M":
+            # month ends: the first covered is the end of start's month, the last is the end
+            # of the month before end's (end is exclusive); clip first so dates stay in range
+            m0 = _month_number(ibis.literal(first))
+            kf = _month_number(ibis.greatest(start, first)) - m0
+            kl = _month_number(ibis.least(end, last + 1)) - 1 - m0
+            return kf, kl
+        step = 1 if self.freq == "D" else 7
+        kf = (ibis.greatest(start - first, 0) + (step - 1)) // step
+        kl = ibis.least((end - 1 - first) // step, self.k - 1)
+        return kf, kl
+
+
+def _month_number(day: ir.IntegerValue) -> ir.IntegerValue:
+    """Months since year 0 of a day number (days since 1970-01-01)."""
+    d = ibis.date("1970-01-01") + day.as_interval("D")
+    return d.year() * 12 + d.month() - 1
+
+
+_FREQS = "freq must be 'D' (daily), 'W' (ISO weeks) or 'M' (calendar months)"
 
 
 def _snapshots(start: DateLike, end: DateLike, freq: str) -> _Snapshots:
@@ -471,22 +494,33 @@ def _snapshots(start: DateLike, end: DateLike, freq: str) -> _Snapshots:
         raise ValueError(f"end ({end}) is before start ({start})")
     f = str(freq).upper()
     if f == "D":
-        return _Snapshots(s, 1, e - s + 1, "D")
+        days = np.arange(s, e + 1, dtype="int64")
+        return _Snapshots(days, days, "D")
     if f == "W":
         # weeks are ISO weeks (Monday-Sunday); day 0 (1970-01-01) was a Thursday
         t0 = s + (6 - (s + 3) % 7) % 7
         if t0 > e:
             raise ValueError(f"no week ends (Sunday) between {start} and {end}: widen the range or use freq='D'")
-        return _Snapshots(t0, 7, (e - t0) // 7 + 1, "W")
-    raise ValueError(f"freq must be 'D' (daily) or 'W' (ISO weeks), got {freq!r}")
+        days = np.arange(t0, e + 1, 7, dtype="int64")
+        return _Snapshots(days, days - 6, "W")
+    if f == "M":
+        epoch = np.datetime64("1970-01-01", "D")
+        months = np.arange(np.datetime64(int(s), "D").astype("datetime64[M]"),
+                           np.datetime64(int(e), "D").astype("datetime64[M]") + 1)
+        firsts = (months.astype("datetime64[D]") - epoch).astype("int64")
+        lasts = ((months + 1).astype("datetime64[D]") - epoch).astype("int64") - 1
+        keep = (lasts >= s) & (lasts <= e)
+        if not keep.any():
+            raise ValueError(f"no month ends between {start} and {end}: widen the range or use freq='D' or 'W'")
+        return _Snapshots(lasts[keep], firsts[keep], "M")
+    raise ValueError(f"{_FREQS}, got {freq!r}")
 
 
 def _covering(u: ir.Table, snap: _Snapshots) -> ir.Table:
     """Intervals that cover at least one snapshot, with the first/last snapshot index covered."""
-    last = snap.t0 + snap.step * (snap.k - 1)
-    u = u.filter((u.end - 1 >= snap.t0) & (u.start <= last))
-    kf = (ibis.greatest(u.start - snap.t0, 0) + (snap.step - 1)) // snap.step
-    kl = ibis.least((u.end - 1 - snap.t0) // snap.step, snap.k - 1)
+    first, last = int(snap.days[0]), int(snap.days[-1])
+    u = u.filter((u.end - 1 >= first) & (u.start <= last))
+    kf, kl = snap.covered(u.start, u.end)
     u = u.mutate(kf=kf.cast("int64"), kl=kl.cast("int64"))
     return u.filter(u.kf <= u.kl)
 
@@ -532,11 +566,13 @@ def lifecycle_board(
     *,
     con: Any | None = None,
 ) -> pd.DataFrame:
-    """Persons per stage per day or week: the lifecycle board (用户生命周期大盘).
+    """Persons per stage per day, week or month: the lifecycle board (用户生命周期大盘).
 
     Stage counts are taken at each snapshot: the end of every Beijing day in
-    ``[start, end]`` (``freq="D"``) or the end (Sunday) of every ISO week whose Sunday
-    lies in ``[start, end]`` (``freq="W"``). Computed from stage-change intervals by a
+    ``[start, end]`` (``freq="D"``), the end (Sunday) of every ISO week whose Sunday
+    lies in ``[start, end]`` (``freq="W"``) or the last day of every calendar month
+    whose last day lies in ``[start, end]`` (``freq="M"``). Computed from stage-change
+    intervals by a
     sweep (no person x day table).
 
     Parameters
@@ -546,7 +582,7 @@ def lifecycle_board(
     start, end
         First and last day of the range (dates or date strings, Beijing days).
     freq
-        ``"D"`` or ``"W"``.
+        ``"D"``, ``"W"`` or ``"M"``.
     model
         :class:`StageModel` (default) or :class:`AIPLModel`.
     con
@@ -556,7 +592,8 @@ def lifecycle_board(
     -------
     pandas.DataFrame
         One row per period and stage (zeros included, stages in display order):
-        ``period`` (datetime64: the day, or the Monday of the week), ``stage``,
+        ``period`` (datetime64: the day, the Monday of the week or the first day of the
+        month), ``stage``,
         ``persons`` (int64), ``population`` (persons first touched on or before the
         snapshot: the sum of ``persons`` over stages), ``share`` = persons / population.
 
@@ -588,7 +625,7 @@ def stage_flows(
     *,
     con: Any | None = None,
 ) -> pd.DataFrame:
-    """Flows between stages per period: a transition matrix per day or week, long format.
+    """Flows between stages per period: a transition matrix per day, week or month, long format.
 
     For each period after the first snapshot, a person counts once, from the stage they
     had at the previous snapshot to the stage they have at this one (``from_stage ==
@@ -603,7 +640,8 @@ def stage_flows(
     Returns
     -------
     pandas.DataFrame
-        ``period`` (datetime64: the day or the Monday of the week the flow happened in),
+        ``period`` (datetime64: the day, the Monday of the week or the first day of the
+        month the flow happened in),
         ``from_stage``, ``to_stage``, ``persons`` (int64, > 0 only); sorted by period,
         then stage order. See :func:`flow_matrix` for one period as a square matrix.
 
