@@ -12,6 +12,8 @@ randomised  treatment / holdout effects: difference in means (HC), relative lift
             multiple-comparison correction
 did         difference-in-differences with unit and period effects, event study,
             pre-trend check
+staggered   group-time DiD (Callaway & Sant'Anna) for staggered roll-outs whose
+            effect varies by cohort or time
 power       sample size, minimum detectable effect and power for a proportion or a mean
 drivers     touchpoints associated with purchase (logit odds ratios)
 data        from a dataset: per-person experiment frames, per-person touchpoint
@@ -43,6 +45,7 @@ from .randomised import (
     ratio_effect,
     relative_lift,
 )
+from .staggered import group_time_att, staggered_did
 from .synthetic import (
     TIERS,
     baseline_conversion,
@@ -56,6 +59,8 @@ from .synthetic import (
 __all__ = [
     "ASSOCIATION_NOTE",
     "TEA_TIERS",
+    "group_time_att",
+    "staggered_did",
     "campaign_frame",
     "confounding_table",
     "event_study_plot",

@@ -28,7 +28,9 @@ jointly (cluster-robust Wald, F with ``G - 1`` denominator degrees of freedom).
 Caveat: with staggered adoption *and* effects that change over time or differ by
 adoption cohort, TWFE mixes already-treated units into the comparison group and
 can be biased (Goodman-Bacon 2021; Sun & Abraham 2021). The estimates here are
-right when the effect is the same for every cohort, which the tests simulate.
+right when the effect is the same for every cohort and period; otherwise use
+:func:`privdomain.experiments.staggered_did` (Callaway & Sant'Anna group-time
+effects), which the tests show unbiased where TWFE is not.
 """
 
 from __future__ import annotations

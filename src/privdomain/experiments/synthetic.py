@@ -209,10 +209,12 @@ def simulate_panel(
     pretrend: float = 0.0,
     rho: float = 0.5,
     noise: float = 1.0,
+    dynamic: float = 0.0,
 ) -> pd.DataFrame:
     """A balanced unit x period panel with a change rolled out to some units.
 
-    ``y_it = a_i + g_t + effect * D_it + pretrend * E_i * t + e_it`` where ``a_i``
+    ``y_it = a_i + g_t + (effect + dynamic * (t - first_treated_i)) * D_it
+    + pretrend * E_i * t + e_it`` where ``a_i``
     and ``g_t`` are unit and period effects, ``E_i`` marks ever-treated units,
     ``D_it = E_i * 1{t >= first_treated_i}`` and ``e_it`` is AR(1) within unit
     (coefficient ``rho``), so observations of one unit are correlated and
@@ -220,13 +222,17 @@ def simulate_panel(
     ``periods // 3 .. periods - 2`` (``staggered=True``) or is ``periods // 2``
     for every treated unit. With ``pretrend != 0`` treated units drift away from
     the others before the change: parallel trends fails and a DiD estimate is
-    biased by ``pretrend`` times the average post-minus-pre period distance.
+    biased by ``pretrend`` times the average post-minus-pre period distance. With
+    ``dynamic != 0`` the effect grows with the time since the change, the case where
+    two-way fixed effects is biased under staggered adoption and
+    :func:`privdomain.experiments.staggered_did` is not.
 
     Returns
     -------
     pandas.DataFrame
         ``unit, period, first_treated`` (Int64, null for never-treated), ``treated``
-        (0/1 = ``D_it``), ``y``; ``attrs["truth"] = {"effect": effect}``.
+        (0/1 = ``D_it``), ``y``; ``attrs["truth"] = {"effect": effect, "att": ...}``
+        where ``att`` is the average effect over treated unit-periods.
 
     Examples
     --------
@@ -253,7 +259,8 @@ def simulate_panel(
         e[:, t] = rho * e[:, t - 1] + innov[:, t]
     t = np.arange(periods)
     d = ever[:, None] & (t[None, :] >= first[:, None])
-    y = a[:, None] + g[None, :] + effect * d + pretrend * ever[:, None] * t[None, :] + e
+    tau = (effect + dynamic * (t[None, :] - first[:, None])) * d
+    y = a[:, None] + g[None, :] + tau + pretrend * ever[:, None] * t[None, :] + e
     df = pd.DataFrame(
         {
             "unit": np.repeat(np.arange(units, dtype=np.int64), periods),
@@ -264,7 +271,7 @@ def simulate_panel(
         }
     )
     df.loc[df["first_treated"] < 0, "first_treated"] = pd.NA
-    df.attrs["truth"] = {"effect": float(effect)}
+    df.attrs["truth"] = {"effect": float(effect), "att": float(tau[d].mean()) if d.any() else float("nan")}
     return df
 
 
