@@ -149,4 +149,3 @@ def test_simulated_conversion_rate_matches_the_configured_rate(simulated):
     week = pooled_rates(article_rates(simulated.path, end="2024-10-01", purchase="order", window="7D"))
     paid = pooled_rates(article_rates(simulated.path, end="2024-10-01", purchase="pay", window="1D"))
     assert week["conversion_rate"] >= pooled_rates(board)["conversion_rate"] >= paid["conversion_rate"]
-    assert ok, msg
