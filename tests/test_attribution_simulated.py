@@ -72,3 +72,31 @@ def test_truth_channels_are_channels_of_the_built_paths(sportswear, credit):
     modelled = set(credit["channel"])
     # every channel the simulator can switch off appears in the paths (fission may be too rare to show)
     assert set(truth["channel"]) - {"fission"} <= modelled
+
+
+def test_multi_level_fission_credit_follows_the_simulated_chains(tmp_path):
+    from privdomain.attribution.windows import credited_purchases
+    from privdomain.backend import execute
+
+    ds = simulate(scenario="beauty", persons=12000, seed=3, out=tmp_path / "beauty", truth=False)
+    ev = ds.read(columns=["event_id", "person_id", "ts", "referrer_person_id"])
+    # referral depth of each friend, from the events: referrer, her referrer, ...
+    first = ev.sort_values(["person_id", "ts", "event_id"]).groupby("person_id").first()
+    ref = first["referrer_person_id"].dropna().astype("int64")
+    depth = pd.Series(1, index=ref.index)
+    up = ref
+    while True:
+        up = up.map(ref).dropna().astype("int64")
+        if up.empty:
+            break
+        depth[up.index] += 1
+    assert depth.max() >= 2
+    fis = {d: attribution.ad_attribution(ds, campaigns=ds, windows=(30,), fission_depth=d) for d in (1, 3)}
+    orders = {d: int(r["fission_orders"].sum()) for d, r in fis.items()}
+    cp = execute(credited_purchases(ds.path, fission_depth=3))
+    deep = cp[(cp["f_depth"] >= 2) & ~(cp["d_days"] < 30) & (cp["f_days"] < 30)]
+    # friends of friends bring purchases that only the deeper reading credits
+    assert len(deep) > 0
+    assert orders[3] - orders[1] == len(deep)
+    # and they are purchases of persons at least that deep in a simulated chain
+    assert (depth.reindex(deep["person_id"].to_numpy()).to_numpy() >= deep["f_depth"].to_numpy()).all()

@@ -359,3 +359,123 @@ def test_ad_roi_is_realistic_at_any_population_size(tmp_path, persons):
     r = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30])).set_index("window")["roi"]
     assert 1.0 < r[30] < 4.0
     assert r[0] < r[30]
+
+
+# ---------------------------------------------------------------- multi-level fission
+def _with_depth(name: str, depth: int):
+    sc = load_scenario(name)
+    return sc.replace(fission={**sc.to_dict()["fission"], "depth": depth})
+
+
+def _referral_chains(ev: pd.DataFrame) -> pd.DataFrame:
+    """Per friend (a person whose first event carries a referrer): referrer, arrival and chain depth,
+    read from the events alone by walking referrer to referrer."""
+    first = ev.sort_values(["person_id", "ts", "event_id"]).groupby("person_id").first()
+    fr = first[first["referrer_person_id"].notna()]
+    ref = fr["referrer_person_id"].astype("int64")
+    depth = pd.Series(1, index=fr.index)
+    up = ref.copy()
+    for _ in range(20):  # a chain longer than 20 would fail the depth assertions anyway
+        nxt = up.map(ref)
+        if nxt.isna().all():
+            break
+        depth = depth + nxt.notna()
+        up = nxt.dropna().astype("int64").reindex(up.index)
+    return pd.DataFrame({"referrer": ref, "arrival": fr["ts"], "depth": depth})
+
+
+@pytest.fixture(scope="module")
+def beauty_events(tmp_path_factory):
+    ds = simulate("beauty", persons=12000, seed=3, out=tmp_path_factory.mktemp("beauty_fission"), truth=False)
+    return ds.read(columns=["event_id", "person_id", "ts", "touchpoint", "referrer_person_id"])
+
+
+def test_beauty_fission_brings_friends_of_friends(beauty_events):
+    ch = _referral_chains(beauty_events)
+    assert load_scenario("beauty").sections["fission"]["depth"] == 3
+    # a referrer who was herself brought by a share: chains deeper than one level
+    assert ch["referrer"].isin(ch.index).sum() >= 5
+    assert (ch["depth"] >= 2).sum() >= 5
+    assert ch["depth"].max() <= 3
+
+
+def test_every_referrer_shared_before_the_friend_arrived(beauty_events):
+    ev = beauty_events
+    ch = _referral_chains(ev)
+    first_share = ev[ev.touchpoint == "share"].groupby("person_id")["ts"].min()
+    shared = first_share.reindex(ch["referrer"].to_numpy()).to_numpy()
+    assert not pd.isna(shared).any()
+    assert (shared < ch["arrival"].to_numpy()).all()
+    # every event that carries a referrer names the friend's one referrer
+    refd = ev[ev["referrer_person_id"].notna()]
+    assert (refd["referrer_person_id"].astype("int64").to_numpy() ==
+            ch["referrer"].reindex(refd["person_id"].to_numpy()).to_numpy()).all()
+    # a referred referrer arrived before her own share (the chain runs forward in time)
+    arr_ref = ch["arrival"].reindex(ch["referrer"].to_numpy()).to_numpy()
+    deep = ~pd.isna(arr_ref)
+    assert (arr_ref[deep] < shared[deep]).all()
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_referral_chains_never_exceed_the_depth_setting(tmp_path, depth):
+    ds = simulate(_with_depth("beauty", depth), persons=8000, seed=5, out=tmp_path, truth=True, shapley_sample=200)
+    ch = _referral_chains(ds.read(columns=["event_id", "person_id", "ts", "referrer_person_id"]))
+    assert len(ch) > 0
+    assert ch["depth"].max() <= depth
+    entry = pd.read_parquet(ds.path / "truth" / "persons.parquet").set_index("person_id")["entry_channel"]
+    assert (entry.reindex(ch.index) == "fission").all()
+    if depth == 1:
+        # one level: friends of friends are absent, every referrer is a customer who did not come by fission
+        assert not ch["referrer"].isin(ch.index).any()
+        assert (entry.reindex(ch["referrer"].to_numpy()) != "fission").all()
+    else:
+        assert ch["depth"].max() >= 2
+
+
+def test_fission_levels_and_lower_bounds_hold_in_every_world():
+    from privdomain.simulate.journeys import make_block, run_world
+
+    sc = _with_depth("beauty", 3)
+    B = make_block(sc, seed=4, block=0, n=6000)
+    lv, ref, pool = B["level"], B["referrer"], B["pool"]
+    assert ((lv > 0) == pool).all() and lv.max() == 3
+    has = ref >= 0
+    assert (lv[ref[has]] == lv[has] - 1).all()  # a level-k friend's referrer is at level k - 1
+    assert (ref[~pool] == -1).all()
+    for off in [set(), {"moments_ad"}, {"official_account", "live"}, {"fission"}]:
+        w = run_world(B, off=off)
+        fr = np.isfinite(w["friend"])
+        if "fission" in off:
+            assert not fr.any()
+            continue
+        assert fr.any()
+        # the friend comes after her referrer's first share, and never before make_block's lower bound
+        assert (w["friend"][fr] >= B["friend_lb"][fr] - 1e-9).all()
+        assert (w["friend"][fr] < B["t0"][fr]).all()
+        first_share = np.full(B["n"], np.inf)
+        np.minimum.at(first_share, B["rows"]["person"][w["share_rows"]], w["share_t"])
+        assert (first_share[ref[fr]] < w["friend"][fr]).all()
+
+
+def test_depth_one_keeps_every_friend_at_one_level():
+    from privdomain.simulate.journeys import make_block, run_world
+
+    B = make_block(_with_depth("beauty", 1), seed=4, block=0, n=6000)
+    assert (B["level"] == B["pool"]).all()
+    w = run_world(B)
+    fr = np.flatnonzero(np.isfinite(w["friend"]))
+    assert len(fr) and not B["pool"][B["referrer"][fr]].any()
+
+
+@pytest.mark.parametrize("depth, rule", [(0, "must be an integer between 1 and 10"),
+                                         (11, "must be an integer between 1 and 10"),
+                                         (2.5, "must be an integer"), ("3", "must be an integer")])
+def test_bad_fission_depth_names_the_key_and_the_rule(depth, rule):
+    raw = load_scenario("beauty").to_dict()
+    raw.pop("channels")
+    raw["fission"]["depth"] = depth
+    with pytest.raises(ScenarioError) as e:
+        parse_scenario(raw, source="bad.yaml")
+    assert str(e.value).startswith(f"bad.yaml: fission.depth: {rule}")
+    raw["fission"].pop("depth")
+    assert parse_scenario(raw).sections["fission"]["depth"] == 3  # the default

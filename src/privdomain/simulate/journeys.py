@@ -30,12 +30,17 @@ One block of persons is simulated in two steps.
    * after-sale touches (product QR scans after a purchase, SMS to CRM members)
      are realised from the first pass of purchases and can add repurchases in
      cycles without one;
-   * fission: paid purchases are shared with probability ``share_rate``;
-     each "pool" person (entry channel ``fission``) has one potential referrer
-     in the block and is brought by the referrer's first share (if they accept
-     and it comes before they would have arrived on their own, at ``t0``); a
-     friend gets a coupon touch that can convert at once. With fission off,
-     pool persons arrive organically at ``t0`` (Mini Program visits).
+   * fission: paid purchases are shared with probability ``share_rate``.
+     The "pool" persons (entry channel ``fission``) are friends at levels
+     1..``depth`` (:func:`fission_levels`); everyone else is level 0. A level-k
+     friend has one potential referrer at level k - 1, drawn among those whose
+     earliest possible share precedes the friend's own arrival ``t0``, and is
+     brought by the referrer's first share in the world (if she accepts and it
+     comes before ``t0``), so friends bring friends of friends. Levels are
+     realised in order, each from the purchases of the level above; a friend
+     gets a coupon touch that can convert at once. With fission off, or without
+     a share in time, pool persons arrive organically at ``t0`` (Mini Program
+     visits).
 
 Secondary draws of a purchase (paid, product, refund, share...) are a hash of
 the row's key, so they are the same in every world.
@@ -160,33 +165,93 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
             delay = rng.exponential(max(sec["join_delay_days"], 1e-9), n) if sec["join_delay_days"] > 0 else \
                 np.zeros(n)
             B["edges"][(parent, c)] = (ok, delay)
-    # fission pool
+    # fission pool: levels 1..depth (level 0 = everyone who does not enter by fission)
     pool = entry_name == "fission"
     B["pool"] = pool
-    nonpool = np.flatnonzero(~pool)
-    ref = np.full(n, -1)
-    if pool.any() and len(nonpool):
-        # friends are more often brought by keen customers: referrer drawn with weight interest
-        w = np.cumsum(tr["interest"][nonpool])
-        pick = np.searchsorted(w, rng.random(int(pool.sum())) * w[-1], "right")
-        ref[pool] = nonpool[np.minimum(pick, len(nonpool) - 1)]
-    B["referrer"] = ref
     fis = sc.sections.get("fission", {})
+    depth = int(fis.get("depth", 1))
+    level = fission_levels(B["key"], pool, depth, sc.entry.get("fission", 0.0))
+    B["level"], B["depth"] = level, depth
+    B["u_ref"] = np.zeros(n)
+    B["u_ref"][pool] = rng.random(int(pool.sum()))  # picks the referrer (see _draw_referrers)
+    B["referrer"] = np.full(n, -1)
     B["accept"] = rng.random(n) < fis.get("accept_rate", 0.0)
     B["friend_delay"] = rng.exponential(fis.get("friend_delay_days", 1.0), n)
     B["max_mult"] = _max_multiplier(sc)
-    # candidate touches, phase 0 (everyone but the pool), then phase 1 (the pool)
-    B["rows"] = _empty_rows()
-    reach0 = _entry_times(B, _all_on(B), np.full(n, INF), phase=0)
+    # candidate touches level by level: level 0 (everyone but the pool), then the pool's levels 1..depth,
+    # each from the earliest its referrers (level k - 1) could have shared
+    B["row_parts"], B["phase_rows"] = [], []
+    B["friend_lb"] = np.full(n, INF)
+    reach0 = _entry_times(B, _all_on(B), B["friend_lb"], phase=0)
     _add_phase_rows(B, rng, reach0, phase=0)
-    lb_share = _potential_first_share(B)
-    friend_lb = np.full(n, INF)
-    ok = pool & (ref >= 0) & B["accept"]
-    friend_lb[ok] = lb_share[ref[ok]] + B["friend_delay"][ok]
-    B["friend_lb"] = friend_lb
-    reach1 = _entry_times(B, _all_on(B), friend_lb, phase=1)
-    _add_phase_rows(B, rng, reach1, phase=1)
+    for k in range(1, depth + 1):
+        lb_share = _potential_first_share(B, B["row_parts"][-2:], B["phase_rows"][k - 1][0])
+        _draw_referrers(B, k, lb_share)
+        ref = B["referrer"]
+        ok = (level == k) & (ref >= 0) & B["accept"]
+        B["friend_lb"][ok] = lb_share[ref[ok]] + B["friend_delay"][ok]
+        reach_k = _entry_times(B, _all_on(B), B["friend_lb"], phase=k)
+        _add_phase_rows(B, rng, reach_k, phase=k)
+    # the rows of every level, concatenated once
+    parts = B.pop("row_parts")
+    B["rows"] = {c: np.concatenate([q[c] for q in parts]) for c in ROWCOLS}
     return B
+
+
+def _draw_referrers(B, k: int, lb_share: np.ndarray) -> None:
+    """Referrers of the level-``k`` friends: level-(k-1) persons who could share in time.
+
+    A friend's referrer is drawn, with weight interest (keen customers bring more
+    friends), among the level-(k-1) persons whose earliest possible first share
+    (``lb_share``, the lower bound over all worlds) comes before the friend's own
+    arrival ``t0``; none (-1) if there is no such person. Whether the share really
+    happens, and in time, is decided per world (:func:`run_world`).
+    """
+    lv, t0 = B["level"], B["t0"]
+    who = np.flatnonzero(lv == k)
+    cand = np.flatnonzero((lv == k - 1) & np.isfinite(lb_share))
+    B["referrer"][who] = -1
+    if not len(who) or not len(cand):
+        return
+    order = np.argsort(lb_share[cand], kind="stable")
+    cand = cand[order]
+    ls = lb_share[cand]
+    w = np.cumsum(B["interest"][cand])
+    m = np.searchsorted(ls, t0[who], "left")  # candidates sharing before the friend's arrival
+    has = m > 0
+    who, m = who[has], m[has]
+    pick = np.searchsorted(w, B["u_ref"][who] * w[m - 1], "right")
+    B["referrer"][who] = cand[np.minimum(pick, m - 1)]
+
+
+def fission_levels(key: np.uint64, pool: np.ndarray, depth: int, share: float) -> np.ndarray:
+    """Referral level per person: 0 outside the fission pool, 1..``depth`` in it.
+
+    A pool person's referrer is taken to be anyone at all, so it is in the pool
+    itself with probability ``share`` (the scenario's ``entry.fission``): the level
+    is geometric, ``P(k) = (1 - share) share^(k-1)``, conditioned on ``k <= depth``.
+    Every person then has about ``share`` potential friends one level below,
+    whatever their own level. The draw is a hash of the block key and the person
+    (no generator state is used).
+
+    >>> pool = np.array([False, True, True, True])
+    >>> fission_levels(np.uint64(7), pool, 1, 0.25).tolist()
+    [0, 1, 1, 1]
+    >>> lv = fission_levels(np.uint64(7), np.ones(100_000, bool), 3, 0.25)
+    >>> [round(float(np.mean(lv == k)), 2) for k in (1, 2, 3)]
+    [0.76, 0.19, 0.05]
+    """
+    n = len(pool)
+    level = pool.astype(np.int8)
+    if depth <= 1 or not pool.any():
+        return level
+    q = min(max(float(share), 0.0), 1.0)
+    # cumulative probabilities of levels 1..depth
+    w = np.full(depth, 1.0) if q >= 1.0 else (1.0 - q) * q ** np.arange(depth)
+    cdf = np.cumsum(w) / w.sum()
+    u = hash_uniform(key + np.arange(n, dtype=np.uint64), 21)
+    lv = 1 + np.searchsorted(cdf[:-1], u, "right")
+    return np.where(pool, lv, 0).astype(np.int8)
 
 
 def _max_multiplier(sc: Scenario) -> float:
@@ -225,23 +290,28 @@ def _finish_rows(R) -> dict:
 
 
 def _entry_times(B, off, friend_time, phase: int) -> dict[str, np.ndarray]:
-    """Arrival time per entry route (inf where the person does not arrive that way)."""
+    """Arrival time per entry route of the persons of one level (inf elsewhere).
+
+    ``phase`` is the fission level: 0 for everyone outside the pool, k >= 1 for
+    the pool persons of level k (``friend_time``: when their referrer's share
+    brings them; inf when it does not).
+    """
     e, t0, pool = B["entry"], B["t0"], B["pool"]
     out = {}
-    in_phase = pool if phase == 1 else ~pool
+    if phase >= 1:
+        in_phase = B["level"] == phase  # friends arrive by fission or on their own only (no other key)
+        fis_on = not _is_off(B, off, "fission")
+        ft = np.where(in_phase & fis_on & (friend_time < t0), friend_time, INF)
+        out["fission"] = ft
+        out["mini_program"] = np.where(in_phase & ~np.isfinite(ft), t0, INF)
+        return out
     for ch in ENTRY_CHANNELS:
         if ch in ("fission", "mini_program"):
             continue
         on = not _is_off(B, off, ch)
-        out[ch] = np.where(in_phase & (e == ch) & on, t0, INF)
-    if phase == 1:
-        fis_on = not _is_off(B, off, "fission")
-        ft = np.where(pool & fis_on & (friend_time < t0), friend_time, INF)
-        out["fission"] = ft
-        out["mini_program"] = np.where(pool & ~np.isfinite(ft), t0, INF)
-    else:
-        out["fission"] = np.full(B["n"], INF)
-        out["mini_program"] = np.where(~pool & (e == "mini_program"), t0, INF)
+        out[ch] = np.where(~pool & (e == ch) & on, t0, INF)
+    out["fission"] = np.full(B["n"], INF)
+    out["mini_program"] = np.where(~pool & (e == "mini_program"), t0, INF)
     return out
 
 
@@ -262,6 +332,8 @@ def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
             continue
         t = src.get(c, np.full(n, INF)) if c == "official_account" else np.full(n, INF)
         for parent in sc.sections[c]["join"]:
+            if parent not in src:  # nobody arrives that way (a friend never arrives by an ad)
+                continue
             ok, delay = B["edges"][(parent, c)]
             t = np.minimum(t, np.where(ok, src.get(parent, np.full(n, INF)) + delay, INF))
         src[c] = t
@@ -284,16 +356,16 @@ def _aff(B, channel: str) -> np.ndarray:
 
 
 def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
-    """Generate the candidate touches of one phase from lower-bound arrival/join times."""
+    """Generate the candidate touches of one fission level (``phase``) from lower-bound arrival/join times."""
     sc, n, D = B["sc"], B["n"], B["D"]
     R = _empty_rows()
     interest, tau = B["interest"], B["tau"]
     end = np.minimum(tau, D)
     chans = sc.channels
     arr = dict(entry)
-    # ads (phase 0 only: the pool never arrives by ads)
+    # ads (level 0 only: the pool never arrives by ads)
     for s in AD_SURFACES:
-        if not sc.has(s) or phase == 1:
+        if not sc.has(s) or phase >= 1:
             continue
         sec = sc.sections[s]
         who = np.flatnonzero(arr[s] < INF)
@@ -327,8 +399,8 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
     sec = sc.sections["mini_program"]
     person, t = _poisson_rows(rng, reach, end, sec["visits_per_month"] / MONTH)
     # an organic arrival is itself a Mini Program visit (at t0)
-    first = np.flatnonzero((B["pool"] if phase == 1 else (~B["pool"] & (B["entry"] == "mini_program"))) &
-                           (B["t0"] < D))
+    first = np.flatnonzero(((B["level"] == phase) if phase >= 1 else (~B["pool"] & (B["entry"] == "mini_program")))
+                           & (B["t0"] < D))
     person = np.concatenate([first, person])
     t = np.concatenate([B["t0"][first], t])
     p = sec["conversion"] * interest[person] * _aff(B, "mini_program")[person]
@@ -372,25 +444,19 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         tp = t + rng.random(m) * sec["hours"] / 24 * 0.4
         _append(R, person=person, kind=K["live"], gate=chans.index("live"), t=t, item=item + 1, p=p,
                 u=rng.random(m), tp=tp, e1=rng.random(m) < sec["interact_rate"])
-    if phase == 1 and sc.has("fission"):
+    if phase >= 1 and sc.has("fission"):
         sec = sc.sections["fission"]
-        who = np.flatnonzero(np.isfinite(B["friend_lb"]) & B["pool"])
+        who = np.flatnonzero(np.isfinite(B["friend_lb"]) & (B["level"] == phase))
         m = len(who)
         dl = LEAD + lognormal_delay(rng.random(m), 0.02, 1.0)
         # t and tp are set per world (the friend's arrival); tp here stores the delay
         _append(R, person=who, kind=K["friend"], gate=chans.index("fission"), t=B["friend_lb"][who],
                 p=sec["conversion"] * interest[who], u=rng.random(m), tp=dl)
     R = _finish_rows(R)
-    # after-sale touches from the potential purchases of this phase
+    # after-sale touches from the potential purchases of this level
     R2 = _empty_rows()
-    base = len(B["rows"]["person"]) if isinstance(B["rows"]["person"], np.ndarray) else 0
-    tp_eff = np.where(R["kind"] == K["friend"], R["t"] + R["tp"], R["tp"])
-    pot = (R["u"] < np.minimum(R["p"] * B["max_mult"], 1.0)) & (tp_eff < end[R["person"]])
-    if sc.has("official_account") and "article_redesign" in sc.experiments:
-        ex = sc.experiments["article_redesign"]
-        oa = (R["kind"] == K["oa"]) & R["e1"] & (R["uc"] < sc.sections["official_account"]["click_rate"] *
-                                                  ex["click_multiplier"])
-        pot |= oa & (R["u"] < sc.sections["official_account"]["conversion_rate"]) & (tp_eff < end[R["person"]])
+    base = B["phase_rows"][-1][1] if B["phase_rows"] else 0
+    pot, tp_eff = _potential(B, R)
     pidx = np.flatnonzero(pot)
     crm_lb = _first_by_person(n, R["person"][pidx], tp_eff[pidx])
     if sc.has("store") and phase == 0:
@@ -418,26 +484,47 @@ def _add_phase_rows(B, rng, entry: dict[str, np.ndarray], phase: int) -> None:
         _append(R2, person=person, kind=K["sms"], gate=chans.index("sms"), t=t, item=item + 1, p=p,
                 u=rng.random(len(t)), tp=tp)
     R2 = _finish_rows(R2)
-    allrows = {c: np.concatenate([np.asarray(B["rows"][c], dtype=R[c].dtype) if len(B["rows"][c]) else
-                                  np.zeros(0, R[c].dtype), R[c], R2[c]]) for c in ROWCOLS}
-    B["rows"] = allrows
-    B.setdefault("phase_rows", []).append((base, len(allrows["person"])))
+    # B["phase_rows"][k]: the row range [a, b) of level k (a person's rows all lie in her level's range)
+    B["row_parts"] += [R, R2]
+    B["phase_rows"].append((base, base + len(R["person"]) + len(R2["person"])))
     if phase == 0:
         B["arrivals0_lb"] = arr
 
 
-def _potential_first_share(B) -> np.ndarray:
-    """Earliest possible first share per person over all worlds (for the pool's lower bound)."""
-    sc, n, R = B["sc"], B["n"], B["rows"]
+def _potential(B, R) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate rows that convert in some world, and their earliest purchase times.
+
+    A friend's coupon row holds its earliest arrival in ``t`` and its delay in ``tp``.
+    """
+    sc = B["sc"]
+    end = np.minimum(B["tau"], B["D"])[R["person"]]
+    tp_eff = np.where(R["kind"] == K["friend"], R["t"] + R["tp"], R["tp"])
+    pot = (R["u"] < np.minimum(R["p"] * B["max_mult"], 1.0)) & (tp_eff < end)
+    if sc.has("official_account") and "article_redesign" in sc.experiments:
+        ex = sc.experiments["article_redesign"]
+        oa = (R["kind"] == K["oa"]) & R["e1"] & (R["uc"] < sc.sections["official_account"]["click_rate"] *
+                                                  ex["click_multiplier"])
+        pot |= oa & (R["u"] < sc.sections["official_account"]["conversion_rate"]) & (tp_eff < end)
+    return pot, tp_eff
+
+
+def _potential_first_share(B, parts: list[dict], base: int) -> np.ndarray:
+    """Earliest possible first share per person over all worlds, from the rows of one level.
+
+    ``parts`` are the level's consecutive row parts, the first at row ``base``.
+    A lower bound of when the level's persons can first bring a friend of the next level.
+    """
+    sc, n = B["sc"], B["n"]
     out = np.full(n, INF)
     if not sc.has("fission"):
         return out
-    end = np.minimum(B["tau"], B["D"])
-    pot = (R["u"] < np.minimum(R["p"] * B["max_mult"], 1.0)) & (R["tp"] < end[R["person"]])
-    idx = np.flatnonzero(pot)
-    d = _secondary(B, idx)
-    ok = d["paid"] & d["share"]
-    np.minimum.at(out, R["person"][idx[ok]], R["tp"][idx[ok]] + d["share_delay"][ok])
+    for R in parts:
+        pot, tp_eff = _potential(B, R)
+        idx = np.flatnonzero(pot)
+        d = _secondary(B, idx + base)
+        ok = d["paid"] & d["share"]
+        np.minimum.at(out, R["person"][idx[ok]], tp_eff[idx[ok]] + d["share_delay"][ok])
+        base += len(R["person"])
     return out
 
 
@@ -488,40 +575,52 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     # experiments change probabilities
     p = _apply_experiments(B, p, treat, assignment)
     out = {"off": frozenset(off), "treat": treat}
-    # ---- phase 0
-    arr0 = _entry_times(B, offm, np.full(n, INF), phase=0)
-    arr0 = _ad_clicks(B, arr0, offm, phase_range=B["phase_rows"][0])
-    joins0 = _joins(B, arr0, offm)
-    reach0 = _reach(arr0)
-    buy0, real0 = _phase_purchases(B, B["phase_rows"][0], t, tp, p, gate_on, joins0, reach0, arr0, offm)
-    # ---- fission: the pool's arrival
+    # ---- level 0: everyone outside the fission pool
+    arr = _entry_times(B, offm, np.full(n, INF), phase=0)
+    arr = _ad_clicks(B, arr, offm, phase_range=B["phase_rows"][0])
+    joins = _joins(B, arr, offm)
+    reach = _reach(arr)
+    buy, real = _phase_purchases(B, B["phase_rows"][0], t, tp, p, gate_on, joins, reach, arr, offm)
+    buys, reals = [buy], [real]
+    arrival = dict(arr)
     friend = np.full(n, INF)
-    if sc.has("fission") and not offm[chans.index("fission")]:
-        first_share = _first_share(B, buy0, n, tp)
-        ok = B["pool"] & (B["referrer"] >= 0) & B["accept"]
-        friend[ok] = first_share[B["referrer"][ok]] + B["friend_delay"][ok]
-    a, b = B["phase_rows"][1]
-    fr = np.flatnonzero(kind[a:b] == K["friend"]) + a
-    arr1 = _entry_times(B, offm, friend, phase=1)
-    if len(fr):
-        ft = arr1["fission"][person[fr]]
-        t[fr] = ft
-        tp[fr] = ft + R["tp"][fr]
-    joins1 = _joins(B, arr1, offm)
-    reach1 = _reach(arr1)
-    buy1, real1 = _phase_purchases(B, B["phase_rows"][1], t, tp, p, gate_on, joins1, reach1, arr1, offm)
-    realised = np.concatenate([real0, real1])
-    rows = np.concatenate([buy0, buy1])
+    fis_on = sc.has("fission") and not offm[chans.index("fission")]
+    # ---- levels 1..depth: a level-k friend arrives after the first share of her referrer (level k - 1)
+    for k in range(1, B["depth"] + 1):
+        lk = B["level"] == k
+        ft = np.full(n, INF)
+        if fis_on:
+            first_share = _first_share(B, buy, n, tp)
+            ok = lk & (B["referrer"] >= 0) & B["accept"]
+            ft[ok] = first_share[B["referrer"][ok]] + B["friend_delay"][ok]
+        a, b = B["phase_rows"][k]
+        fr = np.flatnonzero(kind[a:b] == K["friend"]) + a
+        arr = _entry_times(B, offm, ft, phase=k)
+        if len(fr):
+            at = arr["fission"][person[fr]]
+            t[fr] = at
+            tp[fr] = at + R["tp"][fr]
+        jk = _joins(B, arr, offm)
+        rk = _reach(arr)
+        buy, real = _phase_purchases(B, B["phase_rows"][k], t, tp, p, gate_on, jk, rk, arr, offm)
+        buys.append(buy)
+        reals.append(real)
+        joins = {c: np.where(lk, jk[c], joins[c]) for c in MEMBER}
+        reach = np.where(lk, rk, reach)
+        arrival = {c: np.minimum(arrival.get(c, INF), arr.get(c, INF)) for c in set(arrival) | set(arr)}
+        friend = np.minimum(friend, arr["fission"])
+    realised = np.concatenate(reals)
+    rows = np.concatenate(buys)
     rows.sort()
     sec = _secondary(B, rows)
     pr = person[rows]
     out.update({
         "t": t, "tp_all": tp, "realised": realised, "purchase_rows": rows, "purchase_person": pr,
         "purchase_tp": tp[rows], "paid": sec["paid"], "secondary": sec,
-        "joins": {c: np.where(B["pool"], joins1[c], joins0[c]) for c in MEMBER if c in joins0},
-        "arrival": {k: np.minimum(arr0.get(k, INF), arr1.get(k, INF)) for k in set(arr0) | set(arr1)},
-        "friend": np.where(np.isfinite(arr1["fission"]), arr1["fission"], INF),
-        "reach": np.where(B["pool"], reach1, reach0),
+        "joins": {c: joins[c] for c in MEMBER},
+        "arrival": arrival,
+        "friend": friend,
+        "reach": reach,
     })
     from .orders import amounts
 
@@ -553,7 +652,6 @@ def _ad_clicks(B, arr, offm, phase_range):
 
 
 def _phase_purchases(B, rng_, t, tp, p, gate_on, joins, reach, arr, offm):
-    sc = B["sc"]
     a, b = rng_
     R = B["rows"]
     person = R["person"][a:b]
@@ -582,7 +680,7 @@ def _phase_purchases(B, rng_, t, tp, p, gate_on, joins, reach, arr, offm):
     keep1 = _dedupe(B, c1 + a, person[c1], tpp[c1], R["sat"][a:b][c1], tp)
     # CRM join: first purchase, or the store visit
     crm = _first_by_person(B["n"], R["person"][keep1], tp[keep1])
-    if sc.has("store"):
+    if "store" in arr:  # friends never arrive at a store
         crm = np.minimum(crm, arr["store"])
     # after-sale touches
     ms = kind == K["sms"]

@@ -71,6 +71,8 @@ PROB = ("num", 0.0, 1.0)
 POS = ("pos", 0.0, None)
 INT1 = ("int", 1, None)
 INT0 = ("int", 0, None)
+#: longest referral chain the simulator follows (each level is one more pass over the block)
+MAX_FISSION_DEPTH = 10
 DELAY = {"median_days": POS, "sigma": NUM}
 
 DEFAULTS: dict[str, Any] = {
@@ -82,6 +84,7 @@ DEFAULTS: dict[str, Any] = {
     "traits": {"interest_shape": 2.0, "affinity_sigma": 0.4, "lifetime_days": 365.0, "lifetime_shape": 2.0,
                "organic_share": 0.0},
     "mini_program": {"visits_per_month": 0.3, "conversion": 0.02, "delay": {"median_days": 0.05, "sigma": 1.0}},
+    "fission": {"depth": 3},
     "orders": {"pay_rate": 0.9, "refund_rate": 0.04, "refund_delay_days": 5.0, "second_item_rate": 0.15},
     "ids": {"missing": {"platform": 0.05, "membership": 0.3, "wecom": 0.1}},
     "experiments": {},
@@ -101,7 +104,8 @@ SECTION_RULES: dict[str, dict[str, Any]] = {
     "mini_program": {"visits_per_month": NUM, "conversion": PROB, "delay": DELAY},
     "sms": {"per_month": NUM, "conversion": PROB, "delay": DELAY},
     "qr_code": {"scan_rate": PROB, "scan_delay_days": POS, "conversion": PROB, "delay": DELAY},
-    "fission": {"share_rate": PROB, "accept_rate": PROB, "conversion": PROB, "friend_delay_days": POS},
+    "fission": {"share_rate": PROB, "accept_rate": PROB, "conversion": PROB, "friend_delay_days": POS,
+                "depth": ("int", 1, MAX_FISSION_DEPTH)},
     "orders": {"pay_rate": PROB, "refund_rate": PROB, "refund_delay_days": POS, "second_item_rate": PROB},
     "traits": {"interest_shape": POS, "affinity_sigma": NUM, "lifetime_days": POS, "lifetime_shape": POS,
                "organic_share": PROB},
@@ -236,8 +240,11 @@ class _Checker:
         if kind == "int":
             if isinstance(v, bool) or not isinstance(v, int):
                 self.fail(key, "must be an integer", v)
-            if v < rule[1]:
-                self.fail(key, f"must be an integer >= {rule[1]}", v)
+            lo, hi = rule[1], rule[2]
+            if hi is not None and not lo <= v <= hi:
+                self.fail(key, f"must be an integer between {lo} and {hi}", v)
+            if v < lo:
+                self.fail(key, f"must be an integer >= {lo}", v)
             return int(v)
         if kind == "str":
             if not isinstance(v, str):
@@ -319,7 +326,8 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
         if ch not in raw and ch != "mini_program":
             continue
         rules = SECTION_RULES["ad" if ch in AD_SURFACES else ch]
-        sections[ch] = c.section(ch, raw.get(ch, {}), rules, DEFAULTS.get(ch) if ch == "mini_program" else None)
+        sections[ch] = c.section(ch, raw.get(ch, {}), rules,
+                                 DEFAULTS.get(ch) if ch in ("mini_program", "fission") else None)
     for ch, sec in sections.items():
         if "join" in sec:
             join = c.mapping(f"{ch}.join", sec["join"])
