@@ -10,8 +10,11 @@ that both give the same persons per step and the same median times to convert.
 Data: the ``apparel`` scenario of the simulator (700k persons ~ 20.5M events),
 generated once into ``/tmp/bench_data`` and reused.
 
-Both variants run with the same DuckDB ``memory_limit`` (default 2GB; DuckDB spills
-past it), which keeps the peak resident memory of each process under 3 GB.
+Both variants run with the same DuckDB ``memory_limit`` and spill folder: the
+package's defaults (:func:`privdomain.backend.default_settings`, 2 GB; DuckDB spills
+past it), which privdomain applies on its own and the SQL variant sets explicitly.
+``--memory-limit`` overrides both (through ``PRIVDOMAIN_MEMORY_LIMIT`` for
+privdomain). Peak memory is the peak resident set size (ru_maxrss) of each process.
 
 Usage: ``python benchmarks/bench_funnel.py [--persons 700000] [--repeat 2] [--quick]``
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -79,27 +83,27 @@ FROM b
 """
 
 
-def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -> None:
+def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str | None) -> None:
     steps = FUNNELS[name]
-    setting = f"SET memory_limit = '{memory_limit}'"
+    if memory_limit:
+        os.environ["PRIVDOMAIN_MEMORY_LIMIT"] = memory_limit
     import duckdb  # imports are not timed
 
     from privdomain import backend
     from privdomain.funnel import funnel
 
+    settings = backend.default_settings()
     best = None
     for _ in range(repeat):
         t0 = time.perf_counter()
         if variant == "privdomain":
-            backend.connect().raw_sql(setting)
-            out = funnel(path, steps, window=f"{WINDOW_DAYS}D")
+            out = funnel(path, steps, window=f"{WINDOW_DAYS}D")  # the package's default connection
             persons = out["persons"].tolist()
             cols = ["p25_seconds", "median_seconds", "p75_seconds", "p90_seconds", "mean_seconds"]
             medians = [float(out.loc[k, c]) for k in (1, 2, 3) for c in cols]
             medians += out["median_seconds_from_start"].astype(float).tolist()
         else:
-            con = duckdb.connect()
-            con.sql(setting)
+            con = duckdb.connect(config=settings)
             r = con.sql(hand_sql(path, steps)).fetchone()
             persons, medians = list(r[:4]), [float(x) for x in r[4:]]
         sec = time.perf_counter() - t0
@@ -108,9 +112,10 @@ def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -
     print(json.dumps({"seconds": best, "peak_mb": peak, "persons": persons, "medians": medians}))
 
 
-def run(variant: str, name: str, path: Path, repeat: int, memory_limit: str) -> dict:
-    cmd = [sys.executable, __file__, "--child", variant, "--funnel", name, "--data", str(path), "--repeat", str(repeat),
-           "--memory-limit", memory_limit]
+def run(variant: str, name: str, path: Path, repeat: int, memory_limit: str | None) -> dict:
+    cmd = [sys.executable, __file__, "--child", variant, "--funnel", name, "--data", str(path), "--repeat", str(repeat)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
     res = subprocess.run(cmd, capture_output=True, text=True)
     if res.returncode:
         raise SystemExit(f"{variant} on funnel {name} failed:\n{res.stderr[-2000:]}")
@@ -123,7 +128,8 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="runs per variant (best time reported)")
     ap.add_argument("--quick", action="store_true", help="50k persons, one run: a smoke test")
     ap.add_argument("--funnels", default="shop,article")
-    ap.add_argument("--memory-limit", default="2GB", help="DuckDB memory_limit, the same for both variants")
+    ap.add_argument("--memory-limit", default=None,
+                    help="DuckDB memory_limit for both variants (default: the package's, 2GB)")
     ap.add_argument("--child", choices=["privdomain", "duckdb_sql"])
     ap.add_argument("--funnel")
     ap.add_argument("--data")
@@ -136,8 +142,11 @@ def main() -> int:
     import duckdb
 
     n_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}/events/*.parquet')").fetchone()[0]
+    from privdomain import backend
+
+    limit = args.memory_limit or backend.default_settings()["memory_limit"]
     print(f"data: {path} ({persons:,} persons, {n_events:,} events); window {WINDOW_DAYS} days; best of {repeat}; "
-          f"DuckDB memory_limit {args.memory_limit} for both")
+          f"DuckDB memory_limit {limit} for both")
     ok = True
     for name in args.funnels.split(","):
         res = {v: run(v, name, path, repeat, args.memory_limit) for v in ("duckdb_sql", "privdomain")}

@@ -78,3 +78,19 @@ def test_duckdb_fast_path_and_portable_cast_give_the_same_local_times(tmp_path, 
     pd.testing.assert_frame_equal(fast, cast)
     expected = small_events["ts"].dt.tz_localize(None).to_numpy()
     assert (fast["ts"].to_numpy() == expected).all()
+
+
+def test_default_connection_limits_duckdb_memory_and_the_user_can_override_it(monkeypatch, tmp_path):
+    from privdomain import backend
+
+    monkeypatch.setattr(backend, "_DEFAULT_CON", None)
+    monkeypatch.setenv("PRIVDOMAIN_MEMORY_LIMIT", "1GB")
+    monkeypatch.setenv("PRIVDOMAIN_TEMP_DIRECTORY", str(tmp_path / "spill"))
+    con = backend.connect()
+    limit, temp = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    assert limit == "953.6 MiB" and temp == str(tmp_path / "spill")
+    con = backend.connect(memory_limit="512MB")
+    assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
+    monkeypatch.delenv("PRIVDOMAIN_MEMORY_LIMIT")
+    monkeypatch.setattr(backend, "_DEFAULT_CON", None)
+    assert backend.default_settings()["memory_limit"] == backend.MEMORY_LIMIT == "2GB"
