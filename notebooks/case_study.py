@@ -29,7 +29,7 @@ report_name = "case_study"  # name of the report and its metrics file
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, lifecycle, plotting, reports, rfm
+from privdomain import attribution, cases, lifecycle, officialaccount, plotting, reports, rfm
 
 plotting.use_style()
 story = cases.case_story(scenario)
@@ -113,14 +113,16 @@ display(kpis.style.hide(axis="index").set_properties(subset=["metric"], **{"text
 #
 # * 图文三率 the three article rates, over (reader, article) pairs: 打开率 open rate =
 #   `opened / received`, 点击率 click rate = `clicked into the Mini Program / opened`,
-#   转化率 conversion rate = `ordered within a day of the click / clicked`.
+#   转化率 conversion rate = `ordered in the Mini Program within a day of the click / clicked`
+#   (the Official Account board, `officialaccount.article_rates`, pooled over the articles).
 # * 生命周期阶段 lifecycle stage of every person touched so far, on the last day: 潜在
 #   prospect (never bought), 新客 new (first purchase within 30 days), 活跃 active, 忠诚
 #   loyal (3+ purchase days), 回流 resurrected, 沉睡 dormant (no purchase for 90 days),
 #   流失 churned (none for 180 days); 阶段占比 share = `persons in the stage / persons`.
 
 # %%
-ar = cases.article_rates(ds).iloc[0]
+oa = officialaccount.article_rates(ds, window="1D", purchase={"touchpoint": "order", "channel": "mini_program"})
+ar = {**officialaccount.pooled_rates(oa), "received": int(oa["received"].sum())}
 if ar["received"] > 0:
     metrics["article_rates"] = {k: float(ar[k]) for k in ("open_rate", "click_rate", "conversion_rate")}
     display(Markdown("**公众号 Official Account:** " + " · ".join(

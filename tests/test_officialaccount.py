@@ -69,6 +69,30 @@ def test_order_placed_or_paid():
     assert article_rates(ev, purchase="order").iloc[0].ordered == 1
 
 
+def test_purchase_may_be_a_filter_on_the_order_events():
+    ev = events_frame(_push_open_click(1, 1) + _push_open_click(2, 1) + [
+        (1, "2024-05-01 10:00", "order", {"order_id": 1, "amount_fen": 900, "channel": "mini_program"}),
+        (2, "2024-05-01 10:00", "order", {"order_id": 2, "amount_fen": 500, "channel": "store"})])
+    mp = article_rates(ev, purchase={"touchpoint": "order", "channel": "mini_program"}).iloc[0]
+    assert (mp.ordered, mp.orders, mp.gmv) == (1, 1, 9.0)
+    assert article_rates(ev, purchase="order").iloc[0].ordered == 2
+    with pytest.raises(ValueError, match="purchase: the touchpoint"):
+        article_rates(ev, purchase={"channel": "store"})
+    with pytest.raises(ValueError, match=r"purchase: column\(s\) \['shop'\]"):
+        article_rates(ev, purchase={"touchpoint": "order", "shop": 1})
+
+
+def test_article_pairs_flag_each_person_and_article_once():
+    from privdomain.backend import execute
+    from privdomain.officialaccount import article_pairs
+
+    ev = events_frame(_push_open_click(1, 1) + [(1, "2024-05-03 08:00", "oa_push", {"article_id": 1}),
+                                                (2, "2024-05-01 09:00", "oa_article_open", {"article_id": 1})])
+    got = execute(article_pairs(ev)).sort_values("person_id").reset_index(drop=True)
+    assert got[["person_id", "opened", "clicked"]].values.tolist() == [[1, True, True], [2, True, False]]
+    assert got["pushed_at"].iloc[0] == pd.Timestamp("2024-05-01 08:00") and pd.isna(got["pushed_at"].iloc[1])
+
+
 def test_per_account_counts_each_person_once_and_period_keeps_articles_pushed_in_it():
     ev = events_frame(_push_open_click(1, 1) + _push_open_click(1, 2, "2024-05-09") + _push_open_click(2, 3))
     arts = pd.DataFrame({"article_id": [1, 2, 3], "account": ["a", "a", "b"], "title": ["t1", "t2", "t3"],

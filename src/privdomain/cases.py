@@ -354,16 +354,11 @@ def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, as
     import ibis
 
     from .backend import execute, to_table
+    from .officialaccount import article_pairs
 
     a = to_table(assignments if assignments is not None else data, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
-    e = to_table(data, "events", con=con)
-    e = e.filter(e.touchpoint.isin(["oa_push", "oa_article_open", "mp_click"]) & e.article_id.notnull())
-    flags = e.group_by(["person_id", "article_id"]).agg(
-        pushed_at=e.ts.min(where=e.touchpoint == "oa_push"),
-        opened=(e.touchpoint == "oa_article_open").any(),
-        clicked=(e.touchpoint == "mp_click").any(),
-    )
+    flags = article_pairs(data, con=con)
     j = flags.inner_join(a, flags.person_id == a.pid)
     j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
     if days is not None:
@@ -378,58 +373,6 @@ def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, as
     out["open_rate"] = out["opened"] / out["received"].where(out["received"] > 0)
     out["click_rate"] = out["clicked"] / out["opened"].where(out["opened"] > 0)
     return out
-
-
-def article_rates(data: Any, con: Any | None = None) -> pd.DataFrame:
-    """The Official Account's three article rates (图文三率) over (person, article) pairs.
-
-    * ``received``: pairs with an ``oa_push``; ``opened``: of those, pairs with an
-      ``oa_article_open``; ``clicked``: of those, pairs with an ``mp_click`` (clicked from
-      the article into the Mini Program); ``ordered``: of those, pairs whose person placed
-      a Mini Program ``order`` within one day after the first click;
-    * 打开率 ``open_rate`` = opened / received; 点击率 ``click_rate`` = clicked / opened;
-      转化率 ``conversion_rate`` = ordered / clicked.
-
-    One row. (Youshu counts users per article; a pair is one user and one article.)
-
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
-    ...     (1, "2024-05-02 10:05", "oa_article_open", {"article_id": 9}),
-    ...     (1, "2024-05-02 10:06", "mp_click", {"article_id": 9}),
-    ...     (1, "2024-05-02 20:00", "order", {"order_id": 1, "amount_fen": 100}),
-    ...     (2, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
-    ...     (2, "2024-05-02 11:00", "oa_article_open", {"article_id": 9}),
-    ...     (3, "2024-05-02 10:00", "oa_push", {"article_id": 9})])
-    >>> article_rates(ev)[["received", "opened", "clicked", "ordered", "open_rate", "conversion_rate"]].values.tolist()
-    [[3.0, 2.0, 1.0, 1.0, 0.6666666666666666, 1.0]]
-    """
-    import ibis
-
-    from .backend import execute, to_table
-
-    e = to_table(data, "events", con=con)
-    oa = e.filter(e.touchpoint.isin(["oa_push", "oa_article_open", "mp_click"]) & e.article_id.notnull())
-    pairs = oa.group_by(["person_id", "article_id"]).agg(
-        pushed=(oa.touchpoint == "oa_push").any(),
-        opened=(oa.touchpoint == "oa_article_open").any(),
-        click_ts=oa.ts.min(where=oa.touchpoint == "mp_click"),
-    )
-    pairs = pairs.filter(pairs.pushed)
-    pairs = pairs.mutate(clicked=pairs.opened & pairs.click_ts.notnull())
-    orders = e.filter((e.touchpoint == "order") & (e.channel == "mini_program")).select(o_pid=e.person_id, o_ts=e.ts)
-    clicked = pairs.filter(pairs.clicked)
-    hit = clicked.inner_join(orders, [clicked.person_id == orders.o_pid, orders.o_ts >= clicked.click_ts,
-                                      orders.o_ts <= clicked.click_ts + ibis.interval(days=1)])
-    ordered = hit.select("person_id", "article_id").distinct().count()
-    one, zero = ibis.literal(1), ibis.literal(0)
-    row = execute(pairs.aggregate(received=pairs.count(), opened=ibis.ifelse(pairs.opened, one, zero).sum(),
-                                  clicked=ibis.ifelse(pairs.clicked, one, zero).sum()), con=con).iloc[0]
-    n_ordered = int(execute(ordered, con=con))
-    rec, opn, clk = (float(row[k] or 0) for k in ("received", "opened", "clicked"))
-    return pd.DataFrame([{
-        "received": rec, "opened": opn, "clicked": clk, "ordered": float(n_ordered),
-        "open_rate": opn / rec if rec else np.nan, "click_rate": clk / opn if opn else np.nan,
-        "conversion_rate": n_ordered / clk if clk else np.nan}])
 
 
 def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:

@@ -35,14 +35,16 @@ Examples
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
 from .backend import TableLike, execute, to_table
-from .funnel import _events_us, parse_window
+from .funnel import _events_us, parse_window, predicate
 from .schema import PURCHASE, TIMEZONE
 
 ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
@@ -63,7 +65,7 @@ def article_rates(
     articles: TableLike | None = None,
     start: Any = None,
     end: Any = None,
-    purchase: str = PURCHASE,
+    purchase: str | Mapping[str, Any] = PURCHASE,
     con: Any | None = None,
 ) -> pd.DataFrame:
     """Open, click and conversion rates, reads, shares, orders and GMV per article or account.
@@ -85,8 +87,10 @@ def article_rates(
         Keep the articles first pushed in ``[start, end)`` (Beijing time when naive).
         All events of a kept article count, also those after ``end``.
     purchase
-        The touchpoint that counts as ordering: ``"pay"`` (default, a paid order) or
-        ``"order"`` (an order placed, paid or not); ``gmv`` sums those events' amounts.
+        What counts as ordering: ``"pay"`` (default, a paid order), ``"order"`` (an order
+        placed, paid or not), or a filter mapping on event columns whose touchpoint is
+        one of those, e.g. ``{"touchpoint": "order", "channel": "mini_program"}`` (orders
+        placed in the Mini Program); ``gmv`` sums those events' amounts.
     con
         Optional Ibis connection.
 
@@ -119,23 +123,10 @@ def article_rates(
     if by == "account" and meta is None:
         raise ValueError("by='account' needs the articles table (article_id -> account): pass `articles=`")
 
-    art = t.filter(t.touchpoint.isin(ARTICLE_TOUCHPOINTS) & t.article_id.notnull())
-    art = art.select("person_id", "event_id", "touchpoint", "article_id", "_us")
-    if start is not None or end is not None:
-        pushes = art.filter(art.touchpoint == "oa_push").group_by("article_id").aggregate(_first=art._us.min())
-        cond = ibis.literal(True)
-        if start is not None:
-            cond = cond & (pushes._first >= _local_us(start))
-        if end is not None:
-            cond = cond & (pushes._first < _local_us(end))
-        kept = pushes.filter(cond).select(_kid=pushes.article_id)
-        art = art.join(kept, art.article_id == kept._kid).drop("_kid")
-    key = "article_id"
-    if by == "account":
-        m = meta.select(_mid=meta.article_id, account=meta.account)
-        art = art.join(m, art.article_id == m._mid).drop("_mid")
-        key = "account"
-
+    _check_purchase(purchase, t)
+    key = "article_id" if by == "article" else "account"
+    scan = _Scan(events, con, t)
+    art = _article_events(scan, ARTICLE_TOUCHPOINTS, by, meta, start, end)
     tp = art.touchpoint
     counts = art.group_by(key).aggregate(
         received=art.person_id.nunique(where=tp == "oa_push"),
@@ -144,10 +135,10 @@ def article_rates(
         reads=(tp == "oa_article_open").cast("int64").sum(),
         shares=(tp == "share").cast("int64").sum(),
     )
-    clicks = art.filter(tp == "mp_click").select("person_id", key, _cu=art._us)
-    if purchase not in ("pay", "order"):
-        raise ValueError(f"purchase: must be 'pay' or 'order', got {purchase!r}")
-    pays = t.filter(t.touchpoint == purchase)
+    clicks = _article_events(scan, ["mp_click"], by, meta, start, end)
+    clicks = clicks.select("person_id", key, _cu=clicks._us)
+    p = scan.table()
+    pays = p.filter(predicate(p, purchase))
     pays = pays.select(_pp=pays.person_id, _pid=pays.event_id, _pu=pays._us, _amt=pays.amount_fen)
     j = clicks.join(pays, [clicks.person_id == pays._pp, pays._pu >= clicks._cu, pays._pu <= clicks._cu + w_us])
     driven = j.select(key, "person_id", "_pid", "_amt").distinct()
@@ -175,9 +166,94 @@ def article_rates(
     cols += ["received", "opened", "clicked", "ordered", "open_rate", "click_rate", "conversion_rate",
              "reads", "shares", "orders", "gmv", "attribution_window"]
     out = out[cols].sort_values(key, kind="stable").reset_index(drop=True)
-    out.attrs.update({"window": str(w), "purchase": purchase, "start": None if start is None else str(start),
+    out.attrs.update({"window": str(w), "purchase": purchase if isinstance(purchase, str) else dict(purchase), "start": None if start is None else str(start),
                       "end": None if end is None else str(end), "articles": len(out)})
     return out
+
+
+def _check_purchase(purchase: Any, t: ir.Table) -> None:
+    tp = purchase.get("touchpoint") if isinstance(purchase, Mapping) else purchase
+    if tp not in ("pay", "order"):
+        raise ValueError(f"purchase: the touchpoint must be 'pay' or 'order', got {purchase!r}")
+    if isinstance(purchase, Mapping):
+        missing = [c for c in purchase if c not in t.columns]
+        if missing:
+            raise ValueError(f"purchase: column(s) {missing} are not in the events table")
+
+
+class _Scan:
+    """Fresh reads of the events: one per use for a dataset path (see :func:`_article_events`)."""
+
+    def __init__(self, events: TableLike, con: Any | None, first: ir.Table) -> None:
+        self.events, self.con, self.first, self.used = events, con, first, False
+
+    def table(self) -> ir.Table:
+        # A Parquet path read anew for each part of the query lets DuckDB push each part's filter
+        # and columns into its own scan; one shared table would be materialised in full (every
+        # column of every matching row) and scanned again by each part.
+        if not self.used:
+            self.used = True
+            return self.first
+        if isinstance(self.events, (pd.DataFrame, ir.Table)):
+            return self.first
+        return _events_us(self.events, self.con, callables=False)
+
+
+def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table | None,
+                    start: Any, end: Any) -> ir.Table:
+    """Article events of the given touchpoints: ``person_id``, ``touchpoint``, the key, ``_us``.
+
+    Keeps the articles first pushed in ``[start, end)``; with ``by="account"`` the key is
+    the article's account.
+    """
+    t = scan.table()
+    art = t.filter(t.touchpoint.isin(touchpoints).fill_null(False) & t.article_id.notnull())
+    art = art.select("person_id", "touchpoint", "article_id", "ts", "_us")
+    if start is not None or end is not None:
+        p = scan.table()
+        p = p.filter((p.touchpoint == "oa_push").fill_null(False) & p.article_id.notnull())
+        pushes = p.group_by("article_id").aggregate(_first=p._us.min())
+        cond = ibis.literal(True)
+        if start is not None:
+            cond = cond & (pushes._first >= _local_us(start))
+        if end is not None:
+            cond = cond & (pushes._first < _local_us(end))
+        kept = pushes.filter(cond).select(_kid=pushes.article_id)
+        art = art.join(kept, art.article_id == kept._kid).drop("_kid")
+    if by == "account":
+        m = meta.select(_mid=meta.article_id, account=meta.account)
+        art = art.join(m, art.article_id == m._mid).drop("_mid", "article_id")
+    return art
+
+
+def article_pairs(events: TableLike, con: Any | None = None) -> ir.Table:
+    """One row per (person, article) with an Official Account event of the article (Ibis table).
+
+    ``person_id``, ``article_id``, ``pushed_at`` (the first ``oa_push`` of the article to the
+    person, naive Beijing time; null when it was never pushed to them), ``opened`` (an
+    ``oa_article_open``), ``clicked`` (an ``mp_click`` into the Mini Program). The same
+    article events as :func:`article_rates`; for measures over (person, article) pairs such
+    as the rates of an experiment's arms (:func:`privdomain.cases.article_rates_by_arm`).
+
+    >>> from privdomain.backend import execute
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
+    ...     (1, "2024-05-01 09:00", "oa_article_open", {"article_id": 5})])
+    >>> execute(article_pairs(ev))[["person_id", "article_id", "opened", "clicked"]].values.tolist()
+    [[1, 5, True, False]]
+    """
+    t = _events_us(events, con, callables=False)
+    missing = [c for c in ("person_id", "touchpoint", "article_id") if c not in t.columns]
+    if missing:
+        raise ValueError(f"events: missing required column(s) {missing}")
+    art = _article_events(_Scan(events, con, t), ["oa_push", "oa_article_open", "mp_click"], "article",
+                          None, None, None)
+    tp = art.touchpoint
+    return art.group_by(["person_id", "article_id"]).aggregate(
+        pushed_at=art.ts.min(where=tp == "oa_push"),
+        opened=(tp == "oa_article_open").any(),
+        clicked=(tp == "mp_click").any(),
+    )
 
 
 def pooled_rates(board: pd.DataFrame) -> dict[str, float]:
