@@ -7,7 +7,7 @@ attempt reaching furthest is reported), timed in the same run. Each variant runs
 its own process so that its peak memory (ru_maxrss) is its own. The script checks
 that both give the same persons per step and the same median times to convert.
 
-Data: the ``apparel`` scenario of the simulator (700k persons ~ 20.5M events),
+Data: the ``apparel`` scenario of the simulator (700k persons ~ 20.7M events),
 generated once into ``/tmp/bench_data`` and reused.
 
 Both variants run with the same DuckDB ``memory_limit`` and spill folder: the

@@ -61,7 +61,7 @@ def default_settings() -> dict[str, str]:
       large sorts, joins and aggregates of a funnel or board on 20M events to disk
       and the process stays under about 2.5 GB resident (at little cost in speed on
       these workloads). Raise it on a larger machine (``"8GB"``) or give DuckDB's
-      default back with ``"80%"``.
+      default back with ``"none"`` (80% of the memory).
     * ``temp_directory``: ``$PRIVDOMAIN_TEMP_DIRECTORY`` or ``privdomain_duckdb``
       under the system temporary folder (:func:`tempfile.gettempdir`): where DuckDB
       spills. An in-memory DuckDB connection has no spill folder of its own.
