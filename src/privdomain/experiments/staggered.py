@@ -49,7 +49,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._tidy import require_columns, require_finite, tidy, wald
+from ._tidy import require_finite, tidy, wald
+from .did import _check_panel
 
 CONTROLS = ("never", "notyet")
 AGGREGATIONS = ("simple", "dynamic", "group")
@@ -57,15 +58,8 @@ AGGREGATIONS = ("simple", "dynamic", "group")
 
 def _wide(panel: pd.DataFrame, outcome: str, unit: str, period: str, first_treated: str):
     """Outcome as a unit x period matrix, the periods, and each unit's cohort (inf = never)."""
-    require_columns(panel, [unit, period, first_treated, outcome], "panel")
+    _check_panel(panel, [unit, period, first_treated, outcome], unit, period)
     require_finite(panel, [outcome, period], "panel")
-    for c in (unit, period):
-        nulls = int(panel[c].isna().sum())
-        if nulls:
-            raise ValueError(f"panel: column {c!r} must not be null: {nulls} row(s) break it")
-    dup = int(panel.duplicated([unit, period]).sum())
-    if dup:
-        raise ValueError(f"panel: ({unit}, {period}) must be unique: {dup} duplicated row(s)")
     Y = panel.pivot(index=unit, columns=period, values=outcome).sort_index(axis=1)
     missing = int(Y.isna().to_numpy().sum())
     if missing:
