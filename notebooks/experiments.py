@@ -253,7 +253,7 @@ ax.errorbar(dyn.exposure + 0.1, dyn.estimate, yerr=[dyn.estimate - dyn.ci_low, d
             fmt="s", color=plotting.PALETTE[2], capsize=3, label="Callaway & Sant'Anna")
 e = dyn.exposure[dyn.exposure >= 0]
 ax.plot(e, 0.5 + 0.5 * e, "--", color=plotting.PALETTE[3], label="simulated truth 真实效应")
-ax.plot([], [], "o-", color=plotting.PALETTE[0], label="TWFE event study 事件研究")
+ax.plot([], [], "o-", color=plotting.PALETTE[1], label="TWFE event study 事件研究")
 ax.legend(loc="lower right");
 
 # %%

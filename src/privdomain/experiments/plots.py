@@ -24,7 +24,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-_GREEN, _BLUE, _GREY, _RED = "#2e7d5b", "#4c72b0", "#8c8c8c", "#c44e52"
+from ..plotting import PALETTE
+
+_GREEN, _BLUE, _GREY, _RED = PALETTE[0], PALETTE[1], PALETTE[7], PALETTE[3]  # the package palette
 
 
 def _axes(ax: Axes | None, size=(7.0, 4.0)) -> Axes:
