@@ -10,11 +10,11 @@ that both give the same persons per step and the same median times to convert.
 Data: the ``apparel`` scenario of the simulator (700k persons ~ 20.7M events),
 generated once into ``/tmp/bench_data`` and reused.
 
-Both variants run with the same DuckDB ``memory_limit`` and spill folder: the
-package's defaults (:func:`privdomain.backend.default_settings`, 2 GB; DuckDB spills
-past it), which privdomain applies on its own and the SQL variant sets explicitly.
-``--memory-limit`` overrides both (through ``PRIVDOMAIN_MEMORY_LIMIT`` for
-privdomain). Peak memory is the peak resident set size (ru_maxrss) of each process.
+Both variants run with the same DuckDB settings: the package's defaults
+(:func:`privdomain.backend.default_settings`: a spill folder in the system temp folder,
+DuckDB's own memory limit), which privdomain applies on its own and the SQL variant
+sets explicitly. ``--memory-limit 2GB`` sets one limit for both (through
+``PRIVDOMAIN_MEMORY_LIMIT`` for privdomain). Peak memory is the peak resident set size (ru_maxrss) of each process.
 
 Usage: ``python benchmarks/bench_funnel.py [--persons 700000] [--repeat 2] [--quick]``
 """
@@ -129,7 +129,7 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="50k persons, one run: a smoke test")
     ap.add_argument("--funnels", default="shop,article")
     ap.add_argument("--memory-limit", default=None,
-                    help="DuckDB memory_limit for both variants (default: the package's, 2GB)")
+                    help="DuckDB memory_limit for both variants (default: the package's, DuckDB's own)")
     ap.add_argument("--child", choices=["privdomain", "duckdb_sql"])
     ap.add_argument("--funnel")
     ap.add_argument("--data")
@@ -144,7 +144,7 @@ def main() -> int:
     n_events = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}/events/*.parquet')").fetchone()[0]
     from privdomain import backend
 
-    limit = args.memory_limit or backend.default_settings()["memory_limit"]
+    limit = args.memory_limit or backend.default_settings().get("memory_limit", "DuckDB's default (80% of RAM)")
     print(f"data: {path} ({persons:,} persons, {n_events:,} events); window {WINDOW_DAYS} days; best of {repeat}; "
           f"DuckDB memory_limit {limit} for both")
     ok = True

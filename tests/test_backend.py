@@ -80,7 +80,7 @@ def test_duckdb_fast_path_and_portable_cast_give_the_same_local_times(tmp_path, 
     assert (fast["ts"].to_numpy() == expected).all()
 
 
-def test_default_connection_limits_duckdb_memory_and_the_user_can_override_it(monkeypatch, tmp_path):
+def test_default_connection_spills_to_the_temp_folder_and_the_user_can_limit_its_memory(monkeypatch, tmp_path):
     from privdomain import backend
 
     monkeypatch.setattr(backend, "_DEFAULT_CON", None)
@@ -91,6 +91,12 @@ def test_default_connection_limits_duckdb_memory_and_the_user_can_override_it(mo
     assert limit == "953.6 MiB" and temp == str(tmp_path / "spill")
     con = backend.connect(memory_limit="512MB")
     assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
+    # by default no limit is imposed (DuckDB's own, 80% of memory) and spills go to the temp folder
     monkeypatch.delenv("PRIVDOMAIN_MEMORY_LIMIT")
+    monkeypatch.delenv("PRIVDOMAIN_TEMP_DIRECTORY")
+    settings = backend.default_settings()
+    assert "memory_limit" not in settings and backend.MEMORY_LIMIT is None
+    assert settings["temp_directory"].endswith("privdomain_duckdb")
+    monkeypatch.setenv("PRIVDOMAIN_MEMORY_LIMIT", "none")
+    assert "memory_limit" not in backend.default_settings()
     monkeypatch.setattr(backend, "_DEFAULT_CON", None)
-    assert backend.default_settings()["memory_limit"] == backend.MEMORY_LIMIT == "2GB"

@@ -49,35 +49,37 @@ _OFFSET_HOURS = 8  # Asia/Shanghai, fixed offset since 1991
 _DEFAULT_CON = None
 
 
-MEMORY_LIMIT = "2GB"
-"""Default DuckDB ``memory_limit`` of :func:`connect` (override: ``PRIVDOMAIN_MEMORY_LIMIT``)."""
+MEMORY_LIMIT: str | None = None
+"""Default DuckDB ``memory_limit`` of :func:`connect`: None keeps DuckDB's own (80% of the
+machine's memory); ``PRIVDOMAIN_MEMORY_LIMIT`` sets one for the process."""
 
 
 def default_settings() -> dict[str, str]:
     """The DuckDB settings :func:`connect` applies unless told otherwise.
 
-    * ``memory_limit``: ``$PRIVDOMAIN_MEMORY_LIMIT`` or :data:`MEMORY_LIMIT` (2 GB).
-      DuckDB's own default is 80% of the machine's memory; with 2 GB it spills the
-      large sorts, joins and aggregates of a funnel or board on 20M events to disk
-      and the process stays under about 2.5 GB resident (at little cost in speed on
-      these workloads). Raise it on a larger machine (``"8GB"``) or give DuckDB's
-      default back with ``"none"`` (80% of the memory).
     * ``temp_directory``: ``$PRIVDOMAIN_TEMP_DIRECTORY`` or ``privdomain_duckdb``
       under the system temporary folder (:func:`tempfile.gettempdir`): where DuckDB
-      spills. An in-memory DuckDB connection has no spill folder of its own.
+      spills large sorts, joins and aggregates (an in-memory DuckDB connection has no
+      spill folder of its own, or writes ``.tmp`` into the working directory).
+    * ``memory_limit``: only when ``$PRIVDOMAIN_MEMORY_LIMIT`` is set (e.g. ``"2GB"``
+      on a small laptop); otherwise DuckDB's default, 80% of the memory. A low limit
+      makes DuckDB spill where it can, but some operators cannot spill (the ordered
+      ``string_agg`` of :func:`privdomain.attribution.build_paths` needs about 2.5 GB
+      on 20M events and fails under a 2 GB limit), so none is imposed by default. The
+      funnels and boards stay under 3 GB on 20M events without one (docs/benchmarks.md).
 
     >>> import os
-    >>> sorted(default_settings())
-    ['memory_limit', 'temp_directory']
+    >>> "temp_directory" in default_settings()
+    True
     """
     import tempfile
 
-    return {
-        "memory_limit": os.environ.get("PRIVDOMAIN_MEMORY_LIMIT", MEMORY_LIMIT),
-        "temp_directory": os.environ.get(
-            "PRIVDOMAIN_TEMP_DIRECTORY", str(Path(tempfile.gettempdir()) / "privdomain_duckdb")
-        ),
-    }
+    out = {"temp_directory": os.environ.get("PRIVDOMAIN_TEMP_DIRECTORY",
+                                            str(Path(tempfile.gettempdir()) / "privdomain_duckdb"))}
+    limit = os.environ.get("PRIVDOMAIN_MEMORY_LIMIT", MEMORY_LIMIT)
+    if limit and limit.lower() != "none":
+        out["memory_limit"] = limit
+    return out
 
 
 def connect(**kwargs: Any) -> Any:
@@ -85,8 +87,8 @@ def connect(**kwargs: Any) -> Any:
 
     Keyword arguments are passed to :func:`ibis.duckdb.connect` on first use (or
     make a new default connection when given later). Unless given, the DuckDB
-    settings of :func:`default_settings` apply: a ``memory_limit`` of 2 GB and a
-    spill folder in the system temporary folder. Override them per process with
+    settings of :func:`default_settings` apply: a spill folder in the system
+    temporary folder and DuckDB's own memory limit. Override them per process with
     the environment variables ``PRIVDOMAIN_MEMORY_LIMIT`` /
     ``PRIVDOMAIN_TEMP_DIRECTORY``, per connection with
     ``connect(memory_limit="8GB", temp_directory="/scratch/duckdb")``, or on the
