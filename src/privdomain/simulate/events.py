@@ -117,7 +117,7 @@ def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.nda
     if phones is not None:
         ph = idt == IDT["phone_hash"]
         if ph.any():
-            h[ph] = mix(phones[ph].astype(np.uint64) ^ np.uint64(population.PHONE_SALT))
+            h[ph] = population.phone_digest(phones[ph])
     digits = pc.cast(pa.array(h), pa.string())
     return pc.binary_join_element_wise(_prefixes().take(pa.array(np.asarray(idt, np.int8))), digits, "")
 
@@ -131,10 +131,11 @@ def block_ids(B: dict) -> pa.Array:
     """Every id string of a block's persons, at ``id_type_code * n + person`` (computed once)."""
     if "_ids" not in B:
         n = B["n"]
-        person = np.tile(np.arange(n, dtype=np.int64), len(schema.ID_TYPES))
-        idt = np.repeat(np.arange(len(schema.ID_TYPES), dtype=np.int8), n)
-        phones = population.phone_numbers(person + B["offset"], B["prof"]["prefix"][person], B["seed"])
-        B["_ids"] = id_strings(B["seed"], person + B["offset"], idt, phones)
+        gid = np.arange(n, dtype=np.int64) + B["offset"]
+        phones = population.phone_numbers(gid, B["prof"]["prefix"], B["seed"])
+        k = len(schema.ID_TYPES)
+        idt = np.repeat(np.arange(k, dtype=np.int8), n)
+        B["_ids"] = id_strings(B["seed"], np.tile(gid, k), idt, np.tile(phones, k))
     return B["_ids"]
 
 

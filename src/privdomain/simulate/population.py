@@ -111,17 +111,22 @@ def phone_numbers(person_id: np.ndarray, prefix_code: np.ndarray, seed: int) -> 
     return np.asarray(MOBILE_PREFIXES, dtype=np.int64)[prefix_code] * 10**8 + low
 
 
+def phone_digest(phone: np.ndarray) -> np.ndarray:
+    """The 64-bit hash behind a ``phone_hash`` id (splitmix64 of the salted number)."""
+    from .rng import mix
+
+    return mix(np.asarray(phone).astype(np.uint64) ^ np.uint64(PHONE_SALT))
+
+
 def phone_hash(phone: np.ndarray | list) -> np.ndarray:
-    """The ``phone_hash`` id of phone numbers (``"ph"`` + splitmix64 of the number).
+    """The ``phone_hash`` id of phone numbers (``"ph"`` + :func:`phone_digest` of the number).
 
     >>> phone_hash(["13800000000"]).tolist() == phone_hash([13800000000]).tolist()
     True
     """
-    p = np.asarray([int(x) for x in phone] if not isinstance(phone, np.ndarray) else phone).astype(np.uint64)
-    from .rng import mix
-
-    h = mix(p ^ np.uint64(PHONE_SALT))
-    return np.asarray(pc.binary_join_element_wise("ph", pc.cast(pa.array(h), pa.string()), ""), dtype=object)
+    p = np.asarray([int(x) for x in phone] if not isinstance(phone, np.ndarray) else phone)
+    digits = pc.cast(pa.array(phone_digest(p)), pa.string())
+    return np.asarray(pc.binary_join_element_wise("ph", digits, ""), dtype=object)
 
 
 def _strings(values: list[str], codes: np.ndarray) -> pa.Array:
