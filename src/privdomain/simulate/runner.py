@@ -22,8 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from .. import io, schema
 from . import events as E
@@ -212,14 +210,15 @@ def simulate(
     # persons and id links go to their files block by block, as the blocks arrive in order
     sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links")}
 
-    def put(f, *args):  # how a sink write runs: here, or in the writer thread on one worker
-        f(*args)
-
-    def take(res):
+    def take(res, defer=None):
+        """Collect a block's results; ``defer(f, x)`` runs the sink writes elsewhere (else here)."""
         nonlocal n_events
         n_events += res["events"]
         for k, sink in sinks.items():
-            put(sink.write, res.pop(k))
+            if defer is None:
+                sink.write(res.pop(k))
+            else:
+                defer(sink.write, res.pop(k))
         for k in collected:
             if k in res:
                 collected[k].append(res[k])
@@ -246,11 +245,11 @@ def simulate(
                 pending.clear()
                 pending.append(pool.submit(io._write_parquet, frame, path))
 
-            def put(f, *args):  # noqa: F811 (queued behind the events part in flight)
-                pending.append(pool.submit(f, *args))
+            def defer(f, x):  # queued in the writer thread behind the events part in flight
+                pending.append(pool.submit(f, x))
 
             for args in todo:
-                take(_run_block(args, write))
+                take(_run_block(args, write), defer)
             for f in pending:
                 f.result()
     if bar is not None:
@@ -271,20 +270,16 @@ def simulate(
     return io.Dataset(root)
 
 
-def _write(df: pd.DataFrame, path: Path) -> None:
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
-
-
 def write_truth(root: Path, sc: Scenario, seed: int, n: int, collected, incr, shapley_sample: int) -> None:
     t = root / "truth"
     t.mkdir(exist_ok=True)
-    _write(pd.concat(collected["stages"], ignore_index=True), t / "stages.parquet")
-    _write(pd.concat(collected["traits"], ignore_index=True), t / "persons.parquet")
-    _write(truth.incrementality_frame(incr), t / "incrementality.parquet")
-    _write(truth.experiments_frame(sc, [r for part in collected["experiments"] for r in part]),
+    io._write_parquet(pd.concat(collected["stages"], ignore_index=True), t / "stages.parquet")
+    io._write_parquet(pd.concat(collected["traits"], ignore_index=True), t / "persons.parquet")
+    io._write_parquet(truth.incrementality_frame(incr), t / "incrementality.parquet")
+    io._write_parquet(truth.experiments_frame(sc, [r for part in collected["experiments"] for r in part]),
            t / "experiments.parquet")
     sh = truth.shapley(sc, seed, n, sample=shapley_sample)
-    _write(sh, t / "shapley.parquet")
+    io._write_parquet(sh, t / "shapley.parquet")
     params = sc.to_dict()
     params["seed"] = int(seed)
     params["persons"] = n
