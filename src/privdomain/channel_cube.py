@@ -60,10 +60,7 @@ def _windows(windows: Sequence[int]) -> list[int]:
 
 def _credited(events: TableLike, windows: list[int], con: Any | None):
     """Ibis table: one row per (pay, channel touched within the largest window)."""
-    t = _events_us(events, con, callables=False)
-    missing = [c for c in ("person_id", "event_id", "touchpoint", "channel", "amount_fen") if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing required column(s) {missing}")
+    t = _events_us(events, con, ("person_id", "event_id", "touchpoint", "channel", "amount_fen"))
     _check_nulls(t, con)
     touches = t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS))
     touches = touches.select(_tp=touches.person_id, channel=touches.channel, _tu=touches._us)
@@ -166,7 +163,7 @@ def channel_cube(
     if by_order_channel:
         out = credited
     else:
-        t = _events_us(events, con, callables=False)
+        t = _events_us(events, con)
         channels = execute(t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS)).select("channel").distinct(), con=con)
         grid = channels.merge(pd.DataFrame({"window_days": ws}), how="cross")
         out = grid.merge(credited, on=keys, how="left")

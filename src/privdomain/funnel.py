@@ -226,17 +226,17 @@ def _on_duckdb(t: ir.Table, con: Any | None) -> bool:
     return name is None or name == "duckdb"  # unbound (pandas memtable): runs on the default DuckDB
 
 
-def _events_us(events: TableLike, con: Any | None, callables: bool) -> ir.Table:
+def _events_us(events: TableLike, con: Any | None, required: Sequence[str] = ()) -> ir.Table:
     """The events table with ``_us``: Beijing wall-clock time as int64 microseconds.
 
     Ordering, windows and durations only need this integer, which is much cheaper
     for the engine than timestamp arithmetic; on DuckDB it is read with ``epoch_us``
     from the naive Beijing ``ts`` of :func:`privdomain.backend.to_table` (which itself
-    avoids a per-row time-zone cast there). ``callables`` is kept for the callers'
-    signature: callable steps see that same table.
+    avoids a per-row time-zone cast there). ``ts`` and the ``required`` columns must
+    be present (a ValueError names the missing ones).
     """
     t = to_table(events, "events", con=con)
-    _check_columns(t, ["ts"])
+    _check_columns(t, ["ts", *required])
     if _on_duckdb(t, con):
         return t.mutate(_us=backend.epoch_us(t.ts))
     return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
@@ -577,9 +577,7 @@ def _prepare(
         raise ValueError(f"attribution: must be one of {ATTRIBUTIONS}, got {attribution!r}")
     steps_ = as_steps(steps)
     excl = as_exclusions(exclusions, len(steps_))
-    callables = any(callable(s.where) and not isinstance(s.where, (str, Mapping)) for s in [*steps_, *excl])
-    t = _events_us(events, con, callables)
-    _check_columns(t, ["event_id", "person_id"])
+    t = _events_us(events, con, ["event_id", "person_id"])
     _check_nulls(t, con, events)
     person_table = None
     event_breakdown = False

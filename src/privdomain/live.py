@@ -96,10 +96,7 @@ def live_board(events: TableLike, lives: TableLike | None = None, *, con: Any | 
     >>> live_board(ev, lives)[["warmup_persons", "during_persons", "replay_persons"]].values.tolist()
     [[1, 1, 0]]
     """
-    t = _events_us(events, con, callables=False)
-    missing = [c for c in ("person_id", "touchpoint", "live_id", "amount_fen") if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing required column(s) {missing}")
+    t = _events_us(events, con, ("person_id", "touchpoint", "live_id", "amount_fen"))
     _check_nulls(t, con)
     e = t.filter(t.live_id.notnull())
     phases = _lives_frame(events, lives, con)

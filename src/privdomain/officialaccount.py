@@ -115,10 +115,7 @@ def article_rates(
         raise ValueError(f"by: must be 'article' or 'account', got {by!r}")
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    t = _events_us(events, con, callables=False)
-    missing = [c for c in ("person_id", "event_id", "touchpoint", "article_id", "amount_fen") if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing required column(s) {missing}")
+    t = _events_us(events, con, ("person_id", "event_id", "touchpoint", "article_id", "amount_fen"))
     meta = _articles_table(events, articles, con)
     if by == "account" and meta is None:
         raise ValueError("by='account' needs the articles table (article_id -> account): pass `articles=`")
@@ -196,7 +193,7 @@ class _Scan:
             return self.first
         if isinstance(self.events, (pd.DataFrame, ir.Table)):
             return self.first
-        return _events_us(self.events, self.con, callables=False)
+        return _events_us(self.events, self.con)
 
 
 def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table | None,
@@ -242,10 +239,7 @@ def article_pairs(events: TableLike, con: Any | None = None) -> ir.Table:
     >>> execute(article_pairs(ev))[["person_id", "article_id", "opened", "clicked"]].values.tolist()
     [[1, 5, True, False]]
     """
-    t = _events_us(events, con, callables=False)
-    missing = [c for c in ("person_id", "touchpoint", "article_id") if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing required column(s) {missing}")
+    t = _events_us(events, con, ("person_id", "touchpoint", "article_id"))
     art = _article_events(_Scan(events, con, t), ["oa_push", "oa_article_open", "mp_click"], "article",
                           None, None, None)
     tp = art.touchpoint

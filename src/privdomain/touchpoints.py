@@ -110,7 +110,7 @@ def touchpoint_flows(
 
     g = parse_window(gap)
     g_us = int(g / pd.Timedelta(microseconds=1))
-    t = _events_us(events, con, callables=False)
+    t = _events_us(events, con)
     _check_nulls(t, con)
     node = _node_column(t, level).cast("string")
     w = ibis.window(group_by="person_id", order_by=["_us", "event_id"])
@@ -169,7 +169,7 @@ def touchpoint_nodes(
 
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    t = _events_us(events, con, callables=False)
+    t = _events_us(events, con)
     _check_nulls(t, con)
     node = _node_column(t, level).cast("string")
     fw = ibis.window(group_by="person_id", order_by=["_us", "event_id"], rows=(1, None))
