@@ -139,7 +139,7 @@ def group_time_att(
             inf[treated] = (dy[treated] - m1) * n_units / n1
             inf[ctrl] -= (dy[ctrl] - m0) * n_units / n0
             est = float(m1 - m0)
-            se = float(np.sqrt((inf ** 2).sum()) / n_units)
+            se = _se(inf)
             lo, hi, p = wald(est, se, alpha)
             e = int(round(t - c))
             rows.append({"outcome": outcome, "term": f"ATT(g={c:g}, t={t:g})", "method": f"cs_{control}",
@@ -151,12 +151,16 @@ def group_time_att(
         raise ValueError("panel: no cohort has both a pre-period and a comparison group")
     out = tidy(rows)
     out.attrs["if"] = np.column_stack(ifs)
-    out.attrs["cohort_share"] = {float(c): float((g == c).mean()) for c in cohorts}
     out.attrs["unit_cohort"] = g
     return out
 
 
-def _aggregate(cells: pd.DataFrame, select: np.ndarray, g: np.ndarray, n_units: int) -> tuple[float, np.ndarray]:
+def _se(inf: np.ndarray) -> float:
+    """Standard error of an estimate from its per-unit influence function."""
+    return float(np.sqrt((inf ** 2).sum()) / len(inf))
+
+
+def _aggregate(cells: pd.DataFrame, select: np.ndarray, g: np.ndarray) -> tuple[float, np.ndarray]:
     """Cohort-share-weighted mean of the selected cells and its influence function."""
     IF = cells.attrs["if"][:, select]
     att = cells["estimate"].to_numpy()[select]
@@ -225,8 +229,8 @@ def staggered_did(
     for term, extra, sel in groups:
         if not sel.any():
             continue
-        est, inf = _aggregate(cells, sel, g, n_units)
-        se = float(np.sqrt((inf ** 2).sum()) / n_units)
+        est, inf = _aggregate(cells, sel, g)
+        se = _se(inf)
         lo, hi, p = wald(est, se, alpha)
         rows.append({"outcome": outcome, "term": term, "method": f"cs_{control}", "estimate": est, "std_error": se,
                      "ci_low": lo, "ci_high": hi, "p_value": p, "n": n_units, **extra,
