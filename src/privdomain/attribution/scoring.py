@@ -78,6 +78,21 @@ def _truth_shares(table: pd.DataFrame, metric: str) -> pd.Series:
     return s / s.sum() if s.sum() else s
 
 
+def _truth_shares_each(truth: Any, metrics: Sequence[str]):
+    """``(truth name, metric, true shares by channel)`` for each truth table present and metric."""
+    tables = load_truth(truth)
+    for tname, fname in TRUTHS.items():
+        if fname in tables:
+            for metric in metrics:
+                yield tname, metric, _truth_shares(tables[fname], metric)
+
+
+def _within(shares: pd.Series, channels: Sequence[str]) -> pd.Series:
+    """A model's shares on the truth's channels, renormalised to sum to 1 there."""
+    inside = shares.astype(float).reindex(channels).fillna(0.0)
+    return inside / inside.sum() if inside.sum() else inside
+
+
 def channel_gaps(attribution: pd.DataFrame, truth: Any, metrics: Sequence[str] = ("conversions", "revenue")
                  ) -> pd.DataFrame:
     """Per channel: each model's share next to the true shares (where a model is off).
@@ -95,21 +110,15 @@ def channel_gaps(attribution: pd.DataFrame, truth: Any, metrics: Sequence[str] =
     >>> channel_gaps(model, truth, metrics=["conversions"])["gap_pp"].round(6).tolist()
     [20.0, -20.0]
     """
-    tables = load_truth(truth)
     rows = []
-    for tname, fname in TRUTHS.items():
-        if fname not in tables:
-            continue
-        for metric in metrics:
-            t = _truth_shares(tables[fname], metric)
-            col = "share" if metric == "conversions" else "share_value"
-            for m, g in attribution.groupby("model", sort=True):
-                inside = g.set_index("channel")[col].astype(float).reindex(t.index).fillna(0.0)
-                norm = inside / inside.sum() if inside.sum() else inside
-                for ch in t.index:
-                    rows.append({"model": m, "truth": tname, "metric": metric, "channel": ch,
-                                 "model_share": float(norm[ch]), "true_share": float(t[ch]),
-                                 "gap_pp": float((norm[ch] - t[ch]) * 100)})
+    for tname, metric, t in _truth_shares_each(truth, metrics):
+        col = "share" if metric == "conversions" else "share_value"
+        for m, g in attribution.groupby("model", sort=True):
+            norm = _within(g.set_index("channel")[col], t.index)
+            for ch in t.index:
+                rows.append({"model": m, "truth": tname, "metric": metric, "channel": ch,
+                             "model_share": float(norm[ch]), "true_share": float(t[ch]),
+                             "gap_pp": float((norm[ch] - t[ch]) * 100)})
     return pd.DataFrame(rows, columns=["model", "truth", "metric", "channel", "model_share", "true_share", "gap_pp"])
 
 
@@ -137,35 +146,29 @@ def score(attribution: pd.DataFrame, truth: Any, scenario: str = "", metrics: Se
     for col in ("channel", "model", "share"):
         if col not in attribution.columns:
             raise ValueError(f"attribution output needs a {col!r} column")
-    tables = load_truth(truth)
     rows = []
-    for tname, fname in TRUTHS.items():
-        if fname not in tables:
-            continue
-        for metric in metrics:
-            t = _truth_shares(tables[fname], metric)
-            chans = list(t.index)
-            models = [(m, g.set_index("channel")["share" if metric == "conversions" else "share_value"])
-                      for m, g in attribution.groupby("model", sort=True)]
-            models.append(("uniform", pd.Series(1.0 / len(chans), index=chans)))
-            errs = {}
-            for m, s in models:
-                s = s.astype(float)
-                inside = s.reindex(chans).fillna(0.0)
-                outside = float(s.drop(index=[c for c in chans if c in s.index]).sum())
-                norm = inside / inside.sum() if inside.sum() else inside
-                diff = (norm - t).abs() * 100
-                errs[m] = float(diff.mean())
-                ra, rb = norm.rank(), t.rank()
-                ok = len(chans) > 1 and m != "uniform" and ra.nunique() > 1 and rb.nunique() > 1
-                rank = ra.corr(rb) if ok else float("nan")  # undefined when either side is constant
-                rows.append({"scenario": scenario, "model": m, "truth": tname, "metric": metric,
-                             "mae_pp": float(diff.mean()), "max_abs_pp": float(diff.max()),
-                             "worst_channel": str(diff.idxmax()), "rank_corr": float(rank), "channels": len(chans),
-                             "share_outside_truth": outside})
-            for r in rows:
-                if r["truth"] == tname and r["metric"] == metric:
-                    r["worse_than_uniform"] = bool(r["mae_pp"] > errs["uniform"] + 1e-12)
+    for tname, metric, t in _truth_shares_each(truth, metrics):
+        chans = list(t.index)
+        models = [(m, g.set_index("channel")["share" if metric == "conversions" else "share_value"])
+                  for m, g in attribution.groupby("model", sort=True)]
+        models.append(("uniform", pd.Series(1.0 / len(chans), index=chans)))
+        errs = {}
+        for m, s in models:
+            s = s.astype(float)
+            outside = float(s.drop(index=[c for c in chans if c in s.index]).sum())
+            norm = _within(s, chans)
+            diff = (norm - t).abs() * 100
+            errs[m] = float(diff.mean())
+            ra, rb = norm.rank(), t.rank()
+            ok = len(chans) > 1 and m != "uniform" and ra.nunique() > 1 and rb.nunique() > 1
+            rank = ra.corr(rb) if ok else float("nan")  # undefined when either side is constant
+            rows.append({"scenario": scenario, "model": m, "truth": tname, "metric": metric,
+                         "mae_pp": float(diff.mean()), "max_abs_pp": float(diff.max()),
+                         "worst_channel": str(diff.idxmax()), "rank_corr": float(rank), "channels": len(chans),
+                         "share_outside_truth": outside})
+        for r in rows:
+            if r["truth"] == tname and r["metric"] == metric:
+                r["worse_than_uniform"] = bool(r["mae_pp"] > errs["uniform"] + 1e-12)
     out = pd.DataFrame(rows, columns=COLUMNS)
     return out.sort_values(["truth", "metric", "mae_pp", "model"]).reset_index(drop=True)
 
