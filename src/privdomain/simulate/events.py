@@ -127,16 +127,32 @@ def _prefixes() -> pa.Array:
     return pa.array([ID_PREFIX[t] for t in schema.ID_TYPES], pa.string())
 
 
-def block_ids(B: dict) -> pa.Array:
-    """Every id string of a block's persons, at ``id_type_code * n + person`` (computed once)."""
+def block_ids(B: dict, codes: np.ndarray) -> pa.Array:
+    """The id strings of a block's (id type, person) ``codes`` (``id_type_code * n + person``).
+
+    Each string is computed once per block, when first asked for: the events ask for
+    the ids they carry, the id links for the pairs they list.
+    """
+    n, k = B["n"], len(schema.ID_TYPES)
     if "_ids" not in B:
-        n = B["n"]
-        gid = np.arange(n, dtype=np.int64) + B["offset"]
-        phones = population.phone_numbers(gid, B["prof"]["prefix"], B["seed"])
-        k = len(schema.ID_TYPES)
-        idt = np.repeat(np.arange(k, dtype=np.int8), n)
-        B["_ids"] = id_strings(B["seed"], np.tile(gid, k), idt, np.tile(phones, k))
-    return B["_ids"]
+        B["_ids"] = (np.full(k * n, -1, np.int64), [], 0)  # position of a code's string, chunks, count
+    where, chunks, count = B["_ids"]
+    need = np.zeros(k * n, bool)  # the codes asked for that have no string yet (codes are small integers)
+    need[codes] = True
+    new = np.flatnonzero(need & (where < 0))
+    if len(new):
+        person = new % n
+        gid = person + B["offset"]
+        idt = (new // n).astype(np.int8)
+        ph = idt == IDT["phone_hash"]
+        phones = np.zeros(len(new), np.int64)
+        phones[ph] = population.phone_numbers(gid[ph], B["prof"]["prefix"][person[ph]], B["seed"])
+        chunks.append(id_strings(B["seed"], gid, idt, phones))
+        where[new] = count + np.arange(len(new))
+        B["_ids"] = (where, chunks, count + len(new))
+    if len(chunks) > 1:
+        chunks[:] = [pa.concat_arrays(chunks)]
+    return chunks[0].take(pa.array(where[codes])) if chunks else pa.array([], pa.string())
 
 
 def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
@@ -247,6 +263,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     out = {c: v[idx] for c, v in ev.items() if c != "t"}
     out.update(buf.sparse(pos, len(idx)))
     out["sec"] = sec[order]
+    out["code"] = out["idt"].astype(np.int64) * B["n"] + out["person"]  # (id type, person): see block_ids
     return out
 
 
@@ -280,12 +297,12 @@ def events_table(B: dict, ev: dict, start_ns: int) -> pa.Table:
     pandas it gives the schema's dtypes (categoricals, tz-aware ``ts``, ``Int64`` ids).
     """
     n_ev = len(ev["sec"])
-    codes = ev["idt"].astype(np.int64) * B["n"] + ev["person"]
+    codes = ev["code"]
     # distinct (id type, person) codes without sorting: codes are small integers
     present = np.bincount(codes, minlength=len(schema.ID_TYPES) * B["n"]) > 0
     used = np.flatnonzero(present)
     remap = (np.cumsum(present) - 1).astype(np.int32)
-    strings = block_ids(B).take(pa.array(used))
+    strings = block_ids(B, used)
     ts_ns = (start_ns + ev["sec"] * 1_000_000_000).view("datetime64[ns]")
     cols = [
         pa.array((np.int64(B["block"]) << np.int64(32)) + np.arange(n_ev, dtype=np.int64)),
@@ -308,8 +325,9 @@ def _category_values(column: str) -> pa.Array:
 def id_links_table(B: dict, ev: dict, crm: np.ndarray) -> pa.Table:
     """Pairs of ids known to be one person, with some links missing (see module doc)."""
     sc, n = B["sc"], B["n"]
-    seen = np.zeros((n, len(schema.ID_TYPES)), dtype=bool)
-    seen[ev["person"], ev["idt"].astype(np.int64)] = True
+    seen = np.zeros(len(schema.ID_TYPES) * n, dtype=bool)
+    seen[ev["code"]] = True
+    seen = seen.reshape(len(schema.ID_TYPES), n).T
     miss = sc.ids["missing"]
     pkeys = (B["key"] ^ np.uint64(0x1D1D)) + np.arange(n, dtype=np.uint64)
     member = np.isfinite(crm)
@@ -317,15 +335,14 @@ def id_links_table(B: dict, ev: dict, crm: np.ndarray) -> pa.Table:
              ("mp_openid", "unionid", "platform", seen[:, IDT["mp_openid"]], miss["platform"], 52),
              ("wecom_external_id", "unionid", "wecom", seen[:, IDT["wecom_external_id"]], miss["wecom"], 53),
              ("unionid", "phone_hash", "membership", member & seen.any(axis=1), miss["membership"], 54)]
-    ids = block_ids(B)
     parts = []
     for a, b, src, has, p_miss, salt in specs:
         who = np.flatnonzero(has & (hash_uniform(pkeys, salt) >= p_miss))
         if not len(who):
             continue
         k = len(who)
-        parts.append(pa.table({"id_type_a": pa.repeat(a, k), "id_value_a": ids.take(pa.array(IDT[a] * n + who)),
-                               "id_type_b": pa.repeat(b, k), "id_value_b": ids.take(pa.array(IDT[b] * n + who)),
+        parts.append(pa.table({"id_type_a": pa.repeat(a, k), "id_value_a": block_ids(B, IDT[a] * n + who),
+                               "id_type_b": pa.repeat(b, k), "id_value_b": block_ids(B, IDT[b] * n + who),
                                "source": pa.repeat(src, k)}))
     if not parts:
         return pa.table({c: pa.array([], pa.string()) for c in schema.empty("id_links").columns})
