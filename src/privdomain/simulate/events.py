@@ -248,15 +248,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     ev = buf.dense()
     keep = np.flatnonzero(ev["t"] < D)
     sec = np.floor(ev["t"][keep] * 86400.0).astype(np.int64)
-    # one sort key: (second, person, touchpoint); ties keep their emission order. Keys are
-    # nearly always distinct: the fast unstable sort, then the few tied runs put back in order
-    key = (sec << np.int64(26)) | (ev["person"][keep] << np.int64(5)) | ev["tp"][keep].astype(np.int64)
-    order = np.argsort(key)
-    ks = key[order]
-    tie = ks[1:] == ks[:-1]
-    if tie.any():
-        r = np.flatnonzero(np.r_[tie, False] | np.r_[False, tie])
-        order[r] = order[r][np.lexsort((order[r], ks[r]))]
+    order = time_order(sec, ev["person"][keep], ev["tp"][keep])
     idx = keep[order]
     pos = np.full(len(ev["t"]), -1, np.int64)
     pos[idx] = np.arange(len(idx), dtype=np.int64)
@@ -265,6 +257,33 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     out["sec"] = sec[order]
     out["code"] = out["idt"].astype(np.int64) * B["n"] + out["person"]  # (id type, person): see block_ids
     return out
+
+
+def time_order(sec: np.ndarray, person: np.ndarray, tp: np.ndarray) -> np.ndarray:
+    """The stable order of events by (second, person, touchpoint code); ties keep their order.
+
+    When the four fields (second, person, touchpoint, position) fit in 64 bits, as they
+    do for a block of a year's events, they are packed into one unsigned key whose values
+    are sorted (a plain sort of values is three times faster than an argsort) and the
+    positions read back from its low bits; otherwise a lexicographic argsort.
+
+    >>> time_order(np.array([5, 1, 5, 1]), np.array([0, 2, 0, 1]), np.array([3, 0, 2, 0])).tolist()
+    [3, 1, 2, 0]
+    """
+    m = len(sec)
+    if m == 0:
+        return np.zeros(0, np.int64)
+    fields = [np.asarray(sec, np.int64), np.asarray(person, np.int64), np.asarray(tp, np.int64)]
+    bits = [int(f.max()).bit_length() for f in fields] + [(m - 1).bit_length()]
+    if min(int(f.min()) for f in fields) < 0 or sum(bits) > 64:
+        return np.lexsort((np.arange(m), fields[2], fields[1], fields[0]))
+    key = np.zeros(m, np.uint64)
+    shift = sum(bits)
+    for f, b in zip([*fields, np.arange(m)], bits):
+        shift -= b
+        key |= f.astype(np.uint64) << np.uint64(shift)
+    key.sort()
+    return (key & np.uint64((1 << bits[-1]) - 1)).astype(np.int64) if bits[-1] else np.zeros(m, np.int64)
 
 
 _CATEGORIES = {"id_type": schema.ID_TYPES, "touchpoint": schema.TOUCHPOINTS, "channel": schema.CHANNELS}
