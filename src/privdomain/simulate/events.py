@@ -78,9 +78,10 @@ class _Buf:
         """The id columns in output order: ``pos[i]`` is row i's output position (-1: dropped).
 
         Scatters each part's values to their positions, so only the rows that carry an id
-        are touched; the rest are null (a validity bitmap over zeroed values).
+        are touched; the rest are null: a validity bitmap over slots left unset (neither
+        Arrow nor Parquet reads a null slot's value, so the files do not depend on them).
         """
-        values = {c: np.zeros(size, np.int64) for c in IDCOLS}
+        values = {c: np.empty(size, np.int64) for c in IDCOLS}
         valid = {c: np.zeros(size, bool) for c in IDCOLS}
         at = 0
         for p in self.parts:
@@ -94,7 +95,7 @@ class _Buf:
                 for c in cols:
                     v = p[c] if p[c].strides[0] == 0 or every else p[c][ok]
                     v = v[0] if v.strides[0] == 0 else v  # a constant column
-                    values[c][w] = np.maximum(v, 0)  # a part may carry -1 (null) too
+                    values[c][w] = v
                     valid[c][w] = v >= 0
             at += m
         out = {}
