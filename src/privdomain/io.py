@@ -112,9 +112,11 @@ class TableSink:
 
     Lets a producer write a large table block by block, without holding it all, with the
     writer settings of :func:`writer_options`; :meth:`close` returns the rows written.
+    Row groups of a quarter of a million rows keep the write left for :meth:`close`
+    short (it is the producer's last step) and give readers row groups to share out.
     """
 
-    def __init__(self, path: str | os.PathLike, rows: int = 1_000_000):
+    def __init__(self, path: str | os.PathLike, rows: int = 250_000):
         self.path = Path(path)
         self.rows = rows
         self.buffer: list[pa.Table] = []
