@@ -190,12 +190,33 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
         ref = B["referrer"]
         ok = (level == k) & (ref >= 0) & B["accept"]
         B["friend_lb"][ok] = lb_share[ref[ok]] + B["friend_delay"][ok]
-        reach_k = _entry_times(B, _all_on(B), B["friend_lb"], phase=k)
-        _add_phase_rows(B, rng, reach_k, phase=k)
+        # only level-k persons have rows at level k: generate them on that sub-block (same draws)
+        who = np.flatnonzero(level == k)
+        sub = _persons_subset(B, who)
+        _add_phase_rows(sub, rng, _entry_times(sub, _all_on(B), sub["friend_lb"], phase=k), phase=k)
+        for part in B["row_parts"][-2:]:
+            part["person"] = who[part["person"]].astype(np.int32)
     # the rows of every level, concatenated once
     parts = B.pop("row_parts")
     B["rows"] = {c: np.concatenate([q[c] for q in parts]) for c in ROWCOLS}
     return B
+
+
+#: the per-person arrays a level's candidate touches are drawn from
+PERSON_ARRAYS = ["entry", "t0", "pool", "level", "interest", "tau", "affinity", "store", "guide", "friend_lb"]
+
+
+def _persons_subset(B, who: np.ndarray) -> dict:
+    """A view of block ``B`` restricted to the persons ``who`` (numbered 0..len(who)-1).
+
+    Shares the row lists, so rows added on it land in the block (with local person
+    numbers, which the caller maps back). The draws do not change: every generator call
+    of :func:`_add_phase_rows` draws per row, or per person with a rate of zero (no draw)
+    for the persons left out.
+    """
+    sub = {**B, "n": len(who), **{k: B[k][who] for k in PERSON_ARRAYS}}
+    sub["edges"] = {e: (ok[who], delay[who]) for e, (ok, delay) in B["edges"].items()}
+    return sub
 
 
 def _draw_referrers(B, k: int, lb_share: np.ndarray) -> None:
