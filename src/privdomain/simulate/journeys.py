@@ -100,9 +100,8 @@ def _scheduled_rows(times, start, end):
     k1 = np.searchsorted(times, np.minimum(end, np.inf), "left")
     cnt = np.maximum(k1 - k0, 0)
     person = np.repeat(np.arange(len(start)), cnt)
-    first = np.cumsum(cnt) - cnt
-    local = np.arange(len(person)) - np.repeat(first, cnt)
-    item = k0[person] + local
+    # item = k0[person] + the row's rank within its person, in one repeat
+    item = np.arange(len(person)) - np.repeat(np.cumsum(cnt) - cnt - k0, cnt)
     return person, item
 
 
@@ -306,8 +305,15 @@ def _finish_rows(R) -> dict:
     dtypes = {"person": np.int32, "kind": np.int8, "gate": np.int8, "t": np.float64, "item": np.int32,
               "p": np.float32, "u": np.float32, "tp": np.float64, "e1": bool, "e2": bool, "uc": np.float32,
               "parent": np.int64, "sat": bool, "t2": np.float32}
-    return {c: np.concatenate([np.asarray(a, dtype=dtypes[c]) for a in R[c]]) if R[c] else
-            np.zeros(0, dtype=dtypes[c]) for c in ROWCOLS}
+    size = sum(len(a) for a in R["person"])
+    out = {}
+    for c in ROWCOLS:  # each part is cast (and a constant broadcast) as it is copied into place
+        out[c] = np.empty(size, dtype=dtypes[c])
+        at = 0
+        for a in R[c]:
+            out[c][at:at + len(a)] = a
+            at += len(a)
+    return out
 
 
 def _entry_times(B, off, friend_time, phase: int) -> dict[str, np.ndarray]:
@@ -351,12 +357,12 @@ def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
         if not sc.has(c) or _is_off(B, off, c):
             src[c] = np.full(n, INF)
             continue
-        t = src.get(c, np.full(n, INF)) if c == "official_account" else np.full(n, INF)
+        t = src.get(c) if c == "official_account" and c in src else np.full(n, INF)
         for parent in sc.sections[c]["join"]:
             if parent not in src:  # nobody arrives that way (a friend never arrives by an ad)
                 continue
             ok, delay = B["edges"][(parent, c)]
-            t = np.minimum(t, np.where(ok, src.get(parent, np.full(n, INF)) + delay, INF))
+            t = np.minimum(t, np.where(ok, src[parent] + delay, INF))
         src[c] = t
     return src
 
