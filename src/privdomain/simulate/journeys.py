@@ -357,7 +357,7 @@ def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
         if not sc.has(c) or _is_off(B, off, c):
             src[c] = np.full(n, INF)
             continue
-        t = src.get(c) if c == "official_account" and c in src else np.full(n, INF)
+        t = src[c] if c == "official_account" and c in src else np.full(n, INF)
         for parent in sc.sections[c]["join"]:
             if parent not in src:  # nobody arrives that way (a friend never arrives by an ad)
                 continue
