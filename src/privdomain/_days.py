@@ -35,9 +35,7 @@ def _check_events(events: TableLike, needed: tuple[str, ...]) -> None:
     """Clear errors for pandas input: missing columns and nulls in required columns."""
     if not isinstance(events, pd.DataFrame):
         return
-    missing = [c for c in needed if c not in events.columns]
-    if missing:
-        raise ValueError(f"events: missing column(s) {missing}; lifecycle stages need {list(needed)}")
+    backend.require_columns(events, needed)
     for c in ("person_id", "ts"):
         n = int(events[c].isna().sum())
         if n:
@@ -79,7 +77,5 @@ def _raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> 
         t = c.read_parquet(backend._parquet_source(Path(events), "events"))
     else:
         t = backend.to_table(events, "events", con=con)
-    missing = [c for c in needed if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing column(s) {missing}; needed: {list(needed)}")
+    backend.require_columns(t, needed)
     return t

@@ -33,6 +33,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Union
 
@@ -106,6 +107,24 @@ def connect(**kwargs: Any) -> Any:
         except Exception:  # noqa: BLE001 - duckdb raises InvalidInputException there
             pass
     return _DEFAULT_CON
+
+
+def require_columns(table: pd.DataFrame | ir.Table, columns: Iterable[str], what: str = "events",
+                    why: str = "") -> None:
+    """Raise a ValueError naming every column of ``columns`` that ``table`` lacks.
+
+    ``table`` is a pandas frame or an Ibis table; ``what`` names it in the message and
+    ``why`` (optional) says what the columns are needed for.
+
+    >>> require_columns(pd.DataFrame({"a": [1]}), ["a", "b"], "frame")
+    Traceback (most recent call last):
+    ...
+    ValueError: frame: missing column(s) ['b']; got ['a']
+    """
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        need = f" ({why})" if why else ""
+        raise ValueError(f"{what}: missing column(s) {missing}{need}; got {list(table.columns)}")
 
 
 def _parquet_source(path: Path, table: str) -> str:

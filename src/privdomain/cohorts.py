@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from ._days import DateLike, _day
-from .backend import TableLike, execute
+from .backend import TableLike, execute, require_columns
 from .repurchase import _as_of, _events, person_segment
 from .schema import PURCHASE
 
@@ -137,8 +137,7 @@ def cohort_table(
     if active_on not in ("purchase", "any"):
         raise ValueError(f"active_on must be 'purchase' or 'any', got {active_on!r}")
     t0 = _events(events, con, by, persons)
-    if "amount_fen" not in t0.columns:
-        raise ValueError("events: missing column 'amount_fen' (revenue of pay events)")
+    require_columns(t0, ["amount_fen"], why="revenue of pay events")
     d = _as_of(t0, as_of, con)
     after = int(execute(t0.filter(_day(t0.ts) > d).count(), con=con))
     t = t0.mutate(day=_day(t0.ts))

@@ -208,12 +208,6 @@ def predicate(t: ir.Table, where: Where) -> ir.BooleanColumn:
     return cond.fill_null(False)
 
 
-def _check_columns(t: ir.Table, needed: Sequence[str]) -> None:
-    missing = [c for c in needed if c not in t.columns]
-    if missing:
-        raise ValueError(f"events: missing required column(s) {missing}")
-
-
 _US = 1_000_000
 _LEVEL = 2**40  # the attempt key of _best: dropped * _DROPPED + (n - level) * _LEVEL + ordinal
 _DROPPED = 2**52
@@ -236,7 +230,7 @@ def _events_us(events: TableLike, con: Any | None, required: Sequence[str] = ())
     be present (a ValueError names the missing ones).
     """
     t = to_table(events, "events", con=con)
-    _check_columns(t, ["ts", *required])
+    backend.require_columns(t, ["ts", *required])
     if _on_duckdb(t, con):
         return t.mutate(_us=backend.epoch_us(t.ts))
     return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)

@@ -26,6 +26,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from .backend import require_columns
+
 
 def _keys(id_type: pd.Series, id_value: pd.Series) -> pd.Series:
     return id_type.astype(str) + "\x1f" + id_value.astype(str)
@@ -49,12 +51,8 @@ def unify(ids: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
         appearance) and ``component_size`` (how many distinct ids the person has
         across ``ids`` and ``links``).
     """
-    for col in ("id_type", "id_value"):
-        if col not in ids.columns:
-            raise ValueError(f"ids: required column {col!r} is missing")
-    for col in ("id_type_a", "id_value_a", "id_type_b", "id_value_b"):
-        if col not in links.columns:
-            raise ValueError(f"id_links: required column {col!r} is missing")
+    require_columns(ids, ("id_type", "id_value"), "ids")
+    require_columns(links, ("id_type_a", "id_value_a", "id_type_b", "id_value_b"), "id_links")
     nulls = int(links[["id_value_a", "id_value_b"]].isna().any(axis=1).sum())
     if nulls:
         raise ValueError(f"id_links: {nulls} rows have a null id_value_a or id_value_b (rule: links join two ids)")

@@ -254,10 +254,6 @@ def _to_dates(days: np.ndarray | pd.Series) -> pd.Series:
     return pd.Series(out)
 
 
-def _events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:
-    return _raw_events(events, con, needed)
-
-
 # ----------------------------------------------------------------------------- intervals
 
 
@@ -360,12 +356,12 @@ def _merge(u: ir.Table) -> ir.Table:
 
 def _interval_expr(events: TableLike, model: Model, con: Any | None) -> ir.Table:
     if isinstance(model, AIPLModel):
-        t = _events(events, con, ("person_id", "ts", "touchpoint"))
+        t = _raw_events(events, con, ("person_id", "ts", "touchpoint"))
         return _aipl_intervals(t, model)
     needed = ("person_id", "ts", "touchpoint", "amount_fen")
     if isinstance(events, pd.DataFrame) and "amount_fen" not in events.columns and model.loyal_value_fen is None:
         events = events.assign(amount_fen=pd.array([pd.NA] * len(events), dtype="Int64"))
-    t = _events(events, con, needed)
+    t = _raw_events(events, con, needed)
     return _purchase_intervals(t, model)
 
 

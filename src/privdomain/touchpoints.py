@@ -18,7 +18,7 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from .backend import TableLike, execute, to_table
+from .backend import TableLike, execute, require_columns, to_table
 
 
 def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
@@ -60,8 +60,7 @@ MP_ENTRY = ("mp_click", "mp_visit")
 def _node_column(t, level: str):
     if level not in ("touchpoint", "channel"):
         raise ValueError(f"level: must be 'touchpoint' or 'channel', got {level!r}")
-    if level not in t.columns:
-        raise ValueError(f"events: missing required column {level!r}")
+    require_columns(t, [level])
     return t[level]
 
 

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ..backend import require_columns  # noqa: F401  (the estimators' column check)
+
 RESULT_COLUMNS = ["outcome", "term", "method", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n"]
 
 
@@ -45,13 +47,6 @@ def tidy(rows: Iterable[dict], extra: Sequence[str] = ()) -> pd.DataFrame:
     if "n" in df.columns:
         df["n"] = df["n"].astype("int64")
     return df.reset_index(drop=True)
-
-
-def require_columns(df: pd.DataFrame, columns: Iterable[str], what: str = "frame") -> None:
-    """Raise a ValueError naming every missing column."""
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"{what}: missing column(s) {missing}; got {list(df.columns)}")
 
 
 def require_finite(df: pd.DataFrame, columns: Iterable[str], what: str = "frame") -> None:
