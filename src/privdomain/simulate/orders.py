@@ -114,8 +114,4 @@ def repurchase_in_window(B: dict, w: dict, ex: dict) -> np.ndarray:
     return np.bincount(w["purchase_person"][m], minlength=B["n"]) > 0
 
 
-def article_click_prob(B: dict) -> float:
-    return float(B["sc"].sections["official_account"]["click_rate"])
-
-
 __all__ = ["products_frame", "amounts", "prepare_experiments", "repurchase_in_window", "K"]

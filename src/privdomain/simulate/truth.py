@@ -145,14 +145,6 @@ def stages_block(B: dict, w: dict, start_ns: int, first_event: np.ndarray) -> pd
     })
 
 
-def _first_touch(B, w) -> np.ndarray:
-    R = B["rows"]
-    m = w["realised"]
-    out = np.full(B["n"], INF)
-    np.minimum.at(out, R["person"][m], w["t"][m])
-    return out
-
-
 def incrementality_block(B: dict, w: dict, treat: str, assignment: dict | None) -> dict[str, list[int]]:
     """Per channel: [conversions, revenue, conversions_without, revenue_without] of one block."""
     conv, rev = world_totals(w)
