@@ -63,12 +63,6 @@ from .scenario import AD_SURFACES, ENTRY_CHANNELS, Scenario
 
 KINDS = ["ad", "store", "mp", "oa", "group", "guide", "live", "sms", "qr", "friend"]
 K = {k: i for i, k in enumerate(KINDS)}
-#: where the order of a purchase triggered by each kind happens
-ORDER_CHANNEL = {"ad": "mini_program", "store": "store", "mp": "mini_program", "oa": "mini_program",
-                 "group": "mini_program", "guide": "guide", "live": "live", "sms": "mini_program",
-                 "qr": "mini_program", "friend": "mini_program"}
-GATE_OF = {"store": "store", "oa": "official_account", "group": "group", "guide": "guide", "live": "live",
-           "sms": "sms", "qr": "qr_code", "friend": "fission"}
 MEMBER = ["guide", "official_account", "group", "live"]
 INF = np.inf
 MONTH = 30.4
