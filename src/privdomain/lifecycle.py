@@ -568,8 +568,7 @@ def lifecycle_board(
     ``[start, end]`` (``freq="D"``), the end (Sunday) of every ISO week whose Sunday
     lies in ``[start, end]`` (``freq="W"``) or the last day of every calendar month
     whose last day lies in ``[start, end]`` (``freq="M"``). Computed from stage-change
-    intervals by a
-    sweep (no person x day table).
+    intervals by a sweep (no person x day table).
 
     Parameters
     ----------
@@ -589,9 +588,9 @@ def lifecycle_board(
     pandas.DataFrame
         One row per period and stage (zeros included, stages in display order):
         ``period`` (datetime64: the day, the Monday of the week or the first day of the
-        month), ``stage``,
-        ``persons`` (int64), ``population`` (persons first touched on or before the
-        snapshot: the sum of ``persons`` over stages), ``share`` = persons / population.
+        month), ``stage``, ``persons`` (int64), ``population`` (persons first touched on
+        or before the snapshot: the sum of ``persons`` over stages), ``share`` = persons /
+        population.
 
     Examples
     --------
