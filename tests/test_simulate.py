@@ -497,3 +497,22 @@ def test_event_time_order_is_the_stable_lexicographic_order(seed, m, wide):
     assert order.tolist() == expected
     for got, f in zip(fields, (sec, person, tp)):
         assert got.tolist() == f[expected].tolist()
+
+
+@pytest.mark.parametrize("name", ["beauty", "apparel"])
+def test_fission_levels_drawn_on_their_persons_equal_levels_drawn_on_the_whole_block(monkeypatch, name):
+    """Drawing a level's candidate touches on the sub-block of its persons is only a
+    shortcut: on the whole block (everyone else has no rows at that level) the rows and
+    the draws are the same, so every per-person array the draw reads is carried over."""
+    from privdomain.simulate import journeys
+
+    sc = load_scenario(name)
+    fast = journeys.make_block(sc, seed=3, block=0, n=3000)
+    whole = journeys._add_level_rows
+    monkeypatch.setattr(journeys, "_add_level_rows",
+                        lambda B, rng, k, who: whole(B, rng, k, np.arange(B["n"])))
+    slow = journeys.make_block(sc, seed=3, block=0, n=3000)
+    assert int((fast["level"] >= 2).sum()) > 0  # friends of friends are drawn
+    for c in journeys.ROWCOLS:
+        np.testing.assert_array_equal(fast["rows"][c], slow["rows"][c], err_msg=c)
+    assert fast["phase_rows"] == slow["phase_rows"]

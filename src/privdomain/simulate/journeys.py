@@ -183,12 +183,7 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
         ref = B["referrer"]
         ok = (level == k) & (ref >= 0) & B["accept"]
         B["friend_lb"][ok] = lb_share[ref[ok]] + B["friend_delay"][ok]
-        # only level-k persons have rows at level k: generate them on that sub-block (same draws)
-        who = np.flatnonzero(level == k)
-        sub = _persons_subset(B, who)
-        _add_phase_rows(sub, rng, _entry_times(sub, _all_on(B), sub["friend_lb"], phase=k), phase=k)
-        for part in B["row_parts"][-2:]:
-            part["person"] = who[part["person"]].astype(np.int32)
+        _add_level_rows(B, rng, k, np.flatnonzero(level == k))
     # the rows of every level, concatenated once
     parts = B.pop("row_parts")
     B["rows"] = {c: np.concatenate([q[c] for q in parts]) for c in ROWCOLS}
@@ -197,6 +192,18 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
 
 #: the per-person arrays a level's candidate touches are drawn from
 PERSON_ARRAYS = ["entry", "t0", "pool", "level", "interest", "tau", "affinity", "store", "guide", "friend_lb"]
+
+
+def _add_level_rows(B, rng, k: int, who: np.ndarray) -> None:
+    """The candidate touches of fission level ``k`` >= 1, drawn on the sub-block of ``who``.
+
+    Only level-k persons have rows at level k, so ``who`` is them (any superset, such as
+    the whole block, gives the same rows: a test checks it).
+    """
+    sub = _persons_subset(B, who)
+    _add_phase_rows(sub, rng, _entry_times(sub, _all_on(B), sub["friend_lb"], phase=k), phase=k)
+    for part in B["row_parts"][-2:]:
+        part["person"] = who[part["person"]].astype(np.int32)
 
 
 def _persons_subset(B, who: np.ndarray) -> dict:
