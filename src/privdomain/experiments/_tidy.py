@@ -17,8 +17,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ..backend import require_columns  # noqa: F401  (the estimators' column check)
-
 RESULT_COLUMNS = ["outcome", "term", "method", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n"]
 
 

@@ -42,7 +42,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ._tidy import require_columns, require_finite, tidy, wald
+from ..backend import require_columns
+from ._tidy import require_finite, tidy, wald
 
 _DUMMY_LIMIT = 30  # units; above this "auto" demeans (same estimate, less memory and time)
 

@@ -24,7 +24,8 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy import stats
 
-from ._tidy import require_columns, require_finite, tidy
+from ..backend import require_columns
+from ._tidy import require_finite, tidy
 
 ASSOCIATION_NOTE = (
     "odds ratios are associations between touchpoints and purchase, not causal effects: "

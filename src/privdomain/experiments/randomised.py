@@ -40,7 +40,8 @@ import statsmodels.api as sm
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from ._tidy import require_columns, require_finite, tidy, wald
+from ..backend import require_columns
+from ._tidy import require_finite, tidy, wald
 
 _EXTRA = ["n_treatment", "n_control", "control_mean", "treatment_mean", "relative_lift"]
 
