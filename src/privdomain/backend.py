@@ -141,8 +141,11 @@ def _parquet_source(path: Path, table: str) -> str:
     raise FileNotFoundError(f"{path} is neither a dataset folder nor a Parquet file")
 
 
-def to_table(data: TableLike, table: str = "events", con: Any | None = None) -> ir.Table:
+def to_table(data: TableLike, table: str = "events", con: Any | None = None, localise: bool = True) -> ir.Table:
     """Return ``data`` as an Ibis table with timestamps in naive Beijing time.
+
+    This is the raw reader: it resolves the input and checks nothing. Metrics read
+    events through :func:`privdomain.events.read`, which checks them first.
 
     Parameters
     ----------
@@ -153,6 +156,9 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None) -> 
         Which table of a dataset folder to open (``events``, ``persons``, ...).
     con
         Ibis connection used to read Parquet paths; the default DuckDB one if None.
+    localise
+        Turn timezone-aware timestamps into naive Beijing time (see the module
+        docstring); False keeps them as they are.
     """
     from .io import Dataset  # local: io imports backend
 
@@ -161,8 +167,7 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None) -> 
     if isinstance(data, ir.Table):
         t = data
     elif isinstance(data, pd.DataFrame):
-        t = ibis.memtable(_localise_frame(data))
-        return t
+        return ibis.memtable(_localise_frame(data) if localise else _plain_frame(data))
     elif isinstance(data, (str, os.PathLike)):
         con = con or connect()
         t = con.read_parquet(_parquet_source(Path(data), table))
@@ -170,7 +175,12 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None) -> 
         raise TypeError(
             f"expected a pandas DataFrame, a dataset path or an Ibis table, got {type(data).__name__}"
         )
-    return _localise_table(t)
+    return localise_table(t) if localise else t
+
+
+def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
+    cat_cols = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
+    return df.assign(**{c: df[c].astype(object) for c in cat_cols}) if cat_cols else df
 
 
 def _localise_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +224,8 @@ def _is_duckdb(t: ir.Table) -> bool:
     return backend_name(t) == "duckdb"
 
 
-def _localise_table(t: ir.Table) -> ir.Table:
+def localise_table(t: ir.Table) -> ir.Table:
+    """``t`` with every timezone-aware timestamp column as naive Beijing wall-clock time."""
     changes = {}
     # DuckDB casts TIMESTAMPTZ to TIMESTAMP through its time-zone machinery (about 30x
     # slower than integer arithmetic on 20M rows); epoch microseconds give the same value

@@ -239,10 +239,11 @@ def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
     [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
     """
-    from .backend import execute, to_table
+    from . import events as events_layer
+    from .backend import execute
     from .schema import PURCHASE
 
-    t = to_table(data, "events", con=con)
+    t = events_layer.read(data, con=con)
     pay = t.filter(t.touchpoint == PURCHASE)
     out = execute(pay.group_by("channel").agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
     out = pd.DataFrame({"channel": out["channel"].astype(object), "orders": out["orders"].astype("int64"),
@@ -298,10 +299,11 @@ def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
     """
     import ibis
 
-    from .backend import execute, to_table
+    from . import events as events_layer
+    from .backend import execute
     from .schema import PURCHASE
 
-    t = to_table(data, "events", con=con)
+    t = events_layer.read(data, con=con)
     pay = t.filter(t.touchpoint == PURCHASE)
     w = ibis.window(group_by=pay.person_id, order_by=[pay.ts, pay.event_id])
     pay = pay.mutate(buyer_type=ibis.ifelse(ibis.row_number().over(w) == 0, "first", "repeat"))

@@ -42,8 +42,8 @@ from typing import Any
 import ibis
 import pandas as pd
 
+from . import events as events_layer
 from .backend import TableLike, execute
-from .funnel import _check_nulls, _events_us
 from .schema import ORDER_TOUCHPOINTS, PURCHASE
 
 _DAY_US = 86400 * 1_000_000
@@ -60,8 +60,7 @@ def _windows(windows: Sequence[int]) -> list[int]:
 
 def _credited(events: TableLike, windows: list[int], con: Any | None):
     """Ibis table: one row per (pay, channel touched within the largest window)."""
-    t = _events_us(events, con, ("person_id", "event_id", "touchpoint", "channel", "amount_fen"))
-    _check_nulls(t, con)
+    t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "channel", "amount_fen"), micros=True)
     touches = t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS))
     touches = touches.select(_tp=touches.person_id, channel=touches.channel, _tu=touches._us)
     pays = t.filter(t.touchpoint == PURCHASE)
@@ -163,7 +162,7 @@ def channel_cube(
     if by_order_channel:
         out = credited
     else:
-        t = _events_us(events, con)
+        t = events_layer.read(events, con=con, micros=True)
         channels = execute(t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS)).select("channel").distinct(), con=con)
         grid = channels.merge(pd.DataFrame({"window_days": ws}), how="cross")
         out = grid.merge(credited, on=keys, how="left")

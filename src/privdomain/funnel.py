@@ -70,10 +70,8 @@ Examples
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Union
 
 import ibis
@@ -81,7 +79,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from . import backend
+from . import events as events_layer
 from .backend import TableLike, execute, to_table
 
 MODES = ("ordered", "strict", "unordered")
@@ -213,47 +211,24 @@ _LEVEL = 2**40  # the attempt key of _best: dropped * _DROPPED + (n - level) * _
 _DROPPED = 2**52
 
 
-def _on_duckdb(t: ir.Table, con: Any | None) -> bool:
-    if con is not None:
-        return getattr(con, "name", "") == "duckdb"
-    name = backend.backend_name(t)
-    return name is None or name == "duckdb"  # unbound (pandas memtable): runs on the default DuckDB
-
-
-def _events_us(events: TableLike, con: Any | None, required: Sequence[str] = ()) -> ir.Table:
-    """The events table with ``_us``: Beijing wall-clock time as int64 microseconds.
-
-    Ordering, windows and durations only need this integer, which is much cheaper
-    for the engine than timestamp arithmetic; on DuckDB it is read with ``epoch_us``
-    from the naive Beijing ``ts`` of :func:`privdomain.backend.to_table` (which itself
-    avoids a per-row time-zone cast there). ``ts`` and the ``required`` columns must
-    be present (a ValueError names the missing ones).
-    """
-    t = to_table(events, "events", con=con)
-    backend.require_columns(t, ["ts", *required])
-    if _on_duckdb(t, con):
-        return t.mutate(_us=backend.epoch_us(t.ts))
-    return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
-
-
-def _check_nulls(t: ir.Table, con: Any | None, source: Any = None) -> None:
-    """Refuse nulls in the key columns; a dataset folder answers from its Parquet footers."""
-    from .io import Dataset, null_counts
-
-    keys = ("ts", "person_id", "event_id")
-    src = source.path if isinstance(source, Dataset) else source
-    counts = None
-    if isinstance(src, (str, os.PathLike)) and Path(src).is_dir():
-        counts = null_counts(src, "events", keys)
-    if counts is None:
-        expr = t.aggregate(
-            ts=t._us.isnull().sum(), person_id=t.person_id.isnull().sum(), event_id=t.event_id.isnull().sum()
-        )
-        counts = execute(expr, con=con).iloc[0]
-    bad = {c: int(counts[c] or 0) for c in keys if int(counts[c] or 0)}
-    if bad:
-        desc = ", ".join(f"{c}: {n} rows" for c, n in bad.items())
-        raise ValueError(f"events: null values are not allowed in a funnel's key columns ({desc})")
+def _require_step_names(steps: Sequence[Step], exclusions: Sequence[Exclusion], t: ir.Table, source: Any) -> None:
+    """Refuse a step or exclusion that names an unknown touchpoint or channel (a typo gives 0, not an error)."""
+    tps = events_layer.known_touchpoints(source)
+    chans = events_layer.known_channels(source)
+    for kind, where in [*(("step", s.where) for s in steps), *(("exclusion", e.where) for e in exclusions)]:
+        if isinstance(where, Step):
+            where = where.where
+        if isinstance(where, str):
+            events_layer.require_known(kind, where, tps)
+        elif isinstance(where, Mapping):
+            for col, value in where.items():
+                if col not in t.columns:
+                    raise ValueError(f"{kind} filter: column {col!r} is not in the events table")
+                values = list(value) if isinstance(value, (list, tuple, set, frozenset)) else [value]
+                if col == "touchpoint":
+                    events_layer.require_known(f"{kind} touchpoint", values, tps)
+                elif col == "channel":
+                    events_layer.require_known(f"{kind} channel", values, chans)
 
 
 # --------------------------------------------------------------------------------------
@@ -571,8 +546,8 @@ def _prepare(
         raise ValueError(f"attribution: must be one of {ATTRIBUTIONS}, got {attribution!r}")
     steps_ = as_steps(steps)
     excl = as_exclusions(exclusions, len(steps_))
-    t = _events_us(events, con, ["event_id", "person_id"])
-    _check_nulls(t, con, events)
+    t = events_layer.read(events, con=con, columns=["event_id", "person_id"], micros=True)
+    _require_step_names(steps_, excl, t, events)
     person_table = None
     event_breakdown = False
     if breakdown is not None:

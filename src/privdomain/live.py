@@ -37,8 +37,8 @@ from typing import Any
 import ibis
 import pandas as pd
 
+from . import events as events_layer
 from .backend import TableLike, execute, to_table
-from .funnel import _check_nulls, _events_us
 from .schema import PURCHASE
 
 VISITS = ["mp_visit", "product_view"]
@@ -96,8 +96,7 @@ def live_board(events: TableLike, lives: TableLike | None = None, *, con: Any | 
     >>> live_board(ev, lives)[["warmup_persons", "during_persons", "replay_persons"]].values.tolist()
     [[1, 1, 0]]
     """
-    t = _events_us(events, con, ("person_id", "touchpoint", "live_id", "amount_fen"))
-    _check_nulls(t, con)
+    t = events_layer.read(events, con=con, columns=("person_id", "touchpoint", "live_id", "amount_fen"), micros=True)
     e = t.filter(t.live_id.notnull())
     phases = _lives_frame(events, lives, con)
     if phases is not None:
@@ -155,7 +154,7 @@ def live_products(events: TableLike, *, con: Any | None = None) -> pd.DataFrame:
     >>> live_products(ev)[["product_id", "clicks", "orders", "click_rank", "order_rank"]].values.tolist()
     [[8, 1, 0, 1, 2], [9, 0, 1, 2, 1]]
     """
-    t = to_table(events, "events", con=con)
+    t = events_layer.read(events, con=con)
     e = t.filter(t.live_id.notnull() & t.product_id.notnull() & t.touchpoint.isin(["product_view", PURCHASE]))
     is_pay = e.touchpoint == PURCHASE
     agg = e.group_by(["live_id", "product_id"]).aggregate(

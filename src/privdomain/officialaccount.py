@@ -43,8 +43,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from . import events as events_layer
 from .backend import TableLike, execute, to_table
-from .funnel import _events_us, parse_window, predicate
+from .funnel import parse_window, predicate
 from .schema import PURCHASE, TIMEZONE
 
 ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
@@ -115,7 +116,7 @@ def article_rates(
         raise ValueError(f"by: must be 'article' or 'account', got {by!r}")
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    t = _events_us(events, con, ("person_id", "event_id", "touchpoint", "article_id", "amount_fen"))
+    t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "article_id", "amount_fen"), micros=True)
     meta = _articles_table(events, articles, con)
     if by == "account" and meta is None:
         raise ValueError("by='account' needs the articles table (article_id -> account): pass `articles=`")
@@ -193,7 +194,7 @@ class _Scan:
             return self.first
         if isinstance(self.events, (pd.DataFrame, ir.Table)):
             return self.first
-        return _events_us(self.events, self.con)
+        return events_layer.read(self.events, con=self.con, micros=True)
 
 
 def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table | None,
@@ -239,7 +240,7 @@ def article_pairs(events: TableLike, con: Any | None = None) -> ir.Table:
     >>> execute(article_pairs(ev))[["person_id", "article_id", "opened", "clicked"]].values.tolist()
     [[1, 5, True, False]]
     """
-    t = _events_us(events, con, ("person_id", "touchpoint", "article_id"))
+    t = events_layer.read(events, con=con, columns=("person_id", "touchpoint", "article_id"), micros=True)
     art = _article_events(_Scan(events, con, t), ["oa_push", "oa_article_open", "mp_click"], "article",
                           None, None, None)
     tp = art.touchpoint

@@ -50,6 +50,8 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from . import backend
+from . import events as events_layer
 from .backend import TableLike, execute, to_table
 from .schema import PURCHASE
 
@@ -182,8 +184,12 @@ def rfm_summary(
     cols = [person_col, time_col] + ([value_col] if value_col else [])
     day_col = None  # an integer column of Beijing epoch days, precomputed for pandas input
     if isinstance(transactions, pd.DataFrame) and merge_period == "D":
+        backend.require_columns(transactions, cols, "rfm_summary")
+        events_layer.check(transactions, con=con, time_col=time_col, dates_ok=True)
         transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only)
-    t = to_table(transactions, "events", con=con)
+        t = to_table(transactions, "events", con=con)
+    else:
+        t = events_layer.read(transactions, con=con, time_col=time_col, dates_ok=True)
     missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:
         raise ValueError(f"rfm_summary: column(s) {missing} not in the table (columns: {list(t.columns)})")

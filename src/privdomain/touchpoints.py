@@ -18,7 +18,8 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from .backend import TableLike, execute, require_columns, to_table
+from . import events as events_layer
+from .backend import TableLike, execute, require_columns
 
 
 def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
@@ -37,7 +38,7 @@ def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
     pandas.DataFrame
         ``day`` (date), ``touchpoint``, ``events``, ``persons``; sorted by day, touchpoint.
     """
-    t = to_table(events, "events", con=con)
+    t = events_layer.read(events, con=con)
     expr = (
         t.group_by(day=t.ts.date(), touchpoint=t.touchpoint)
         .agg(events=t.count(), persons=t.person_id.nunique())
@@ -105,12 +106,11 @@ def touchpoint_flows(
     >>> touchpoint_flows(ev)[["source", "target", "transitions"]].values.tolist()
     [['mp_click', 'mp_visit', 1], ['oa_article_open', 'mp_click', 1]]
     """
-    from .funnel import _check_nulls, _events_us, parse_window
+    from .funnel import parse_window
 
     g = parse_window(gap)
     g_us = int(g / pd.Timedelta(microseconds=1))
-    t = _events_us(events, con)
-    _check_nulls(t, con)
+    t = events_layer.read(events, con=con, micros=True)
     node = _node_column(t, level).cast("string")
     w = ibis.window(group_by="person_id", order_by=["_us", "event_id"])
     rel = t.select(person_id=t.person_id, _us=t._us, node=node, event_id=t.event_id)
@@ -163,13 +163,12 @@ def touchpoint_nodes(
     >>> touchpoint_nodes(ev).set_index("node").loc["sms", ["persons", "click_through_rate", "conversion_rate"]].tolist()
     [2.0, 0.5, 0.5]
     """
-    from .funnel import _check_nulls, _events_us, parse_window
+    from .funnel import parse_window
     from .schema import PURCHASE
 
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    t = _events_us(events, con)
-    _check_nulls(t, con)
+    t = events_layer.read(events, con=con, micros=True)
     node = _node_column(t, level).cast("string")
     fw = ibis.window(group_by="person_id", order_by=["_us", "event_id"], rows=(1, None))
     is_through = t.touchpoint.isin(list(through))

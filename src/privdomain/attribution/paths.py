@@ -52,8 +52,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .. import events as events_layer
 from .. import schema
-from ..backend import TableLike, execute, to_table
+from ..backend import TableLike, execute
 
 SEP = " > "
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
@@ -200,7 +201,7 @@ def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
     ``conv_ts`` = the next pay's time, or the person's last event time for the
     trailing non-converting journey (its last touch).
     """
-    t = to_table(events, "events", con=con)
+    t = events_layer.read(events, con=con)
     for col in ("person_id", "ts", "touchpoint", "channel", "event_id", "amount_fen"):
         if col not in t.columns:
             raise ValueError(f"events need a {col!r} column to build journeys")

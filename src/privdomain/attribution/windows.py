@@ -59,6 +59,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute, to_table
 
@@ -97,7 +98,7 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     """
     if fission_depth < 0:
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
-    t = to_table(events, "events", con=con)
+    t = events_layer.read(events, con=con)
     for col in ("event_id", "person_id", "ts", "touchpoint", "campaign_id", "amount_fen", "referrer_person_id"):
         if col not in t.columns:
             raise ValueError(f"events need a {col!r} column for ad attribution")
@@ -189,7 +190,7 @@ def _per_window(groups: pd.DataFrame, windows: Sequence[int]) -> pd.DataFrame:
 
 
 def _ad_volume(events: TableLike, con: Any | None) -> ibis.Table:
-    t = to_table(events, "events", con=con)
+    t = events_layer.read(events, con=con)
     ad = t.filter(t.campaign_id.notnull() & t.touchpoint.isin(schema.AD_VIEWS + schema.AD_CLICKS))
     return ad.group_by(campaign_id=ad.campaign_id.cast("int64")).agg(
         exposures=ad.touchpoint.isin(schema.AD_VIEWS).cast("int64").sum(),

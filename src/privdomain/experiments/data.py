@@ -23,6 +23,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from .. import events as events_layer
 from ..backend import TableLike, execute, to_table
 from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
@@ -120,7 +121,7 @@ def campaign_frame(
     dup = int(execute(a.group_by("person_id").agg(k=a.count()).filter(lambda t: t.k > 1).count(), con=con))
     if dup:
         raise ValueError(f"assignments: person_id must be assigned once per experiment: {dup} person(s) have more")
-    e = to_table(data, "events", con=con)
+    e = events_layer.read(data, con=con)
     pay = e.filter(e.touchpoint == PURCHASE).select(
         pid=e.person_id, ts=e.ts, fen=e.amount_fen.fill_null(0).cast("int64")
     )
@@ -219,7 +220,7 @@ def touchpoint_frame(
     >>> touchpoint_frame(ev).values.tolist()
     [[1, 1, 1, 0], [2, 0, 0, 1]]
     """
-    e = to_table(events, "events", con=con)
+    e = events_layer.read(events, con=con)
     first = e.filter(e.touchpoint == PURCHASE).group_by("person_id").agg(first_pay=e.ts.min())
     persons = e.select("person_id").distinct()
     skip = list(ORDER_TOUCHPOINTS) + [tp for tp, ch in CHANNEL_OF.items() if ch in set(exclude_channels)]
@@ -284,7 +285,7 @@ def rollout_panel(
         raise ValueError(f"freq must be 'day' or 'week', got {freq!r}")
     if "unit" not in rollout.columns or "first_treated" not in rollout.columns:
         raise ValueError(f"rollout needs columns 'unit' and 'first_treated'; got {list(rollout.columns)}")
-    e = to_table(events, "events", con=con)
+    e = events_layer.read(events, con=con)
     pay = e.filter(e.touchpoint == PURCHASE)
     no_unit = int(execute(pay.filter(pay[unit].isnull()).count(), con=con))
     pay = pay.filter(pay[unit].notnull())

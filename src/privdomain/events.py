@@ -1,0 +1,651 @@
+"""The events layer: every metric reads its events through :func:`read`, which checks them first.
+
+A metric given events (a pandas frame, a dataset folder, a :class:`privdomain.io.Dataset`
+or an Ibis table) calls :func:`read`, which resolves the input to an Ibis table and,
+before any metric runs, refuses what would make the metric silently wrong:
+
+* **a dataset folder** must have its manifest, and its Parquet files must be the ones
+  the manifest lists, with the row counts it records (:func:`privdomain.io.verify_files`,
+  from the Parquet footers alone); a missing, stray or truncated part is named;
+* **timestamps** must be timestamps with a time zone. A naive column is refused unless
+  its zone is stated (:func:`assume_timezone`); text and integer (epoch) columns are
+  refused;
+* **key columns** (``event_id``, ``ts``, ``person_id``, ``touchpoint``) must be
+  non-null, ``event_id`` unique (a file loaded twice is caught);
+* **every touchpoint and channel** in the data must be known (the WeChat vocabulary of
+  :mod:`privdomain.schema`, plus any the dataset's manifest declares), and every step,
+  touchpoint or channel name a caller passes must be known too (:func:`require_known`,
+  with a "did you mean" suggestion);
+* **purchase amounts** (``amount_fen``) must be whole numbers of fen, non-negative, and
+  present on every ``pay`` row.
+
+A broken rule raises one :class:`privdomain.errors.DataError` naming the table, the
+column, the rule, how many rows break it and a few examples.
+
+What it costs: one aggregate query (and, for event ids, one read of the ``event_id``
+column) per input. A dataset folder is checked once per version of its files in a
+process (the result is kept, keyed by the files' paths, sizes and modification times),
+so a notebook that runs ten metrics on one dataset pays for the check once; later
+metrics check only the Parquet footers. docs/benchmarks.md records the cost on 20M
+events.
+
+Time inside metrics
+-------------------
+:func:`read` returns ``ts`` as **naive Beijing wall-clock time** (UTC+08:00; China has
+no daylight saving since 1991), so ``ts.date()`` and ``ts.truncate("W")`` are Beijing
+days and weeks on every engine (see :mod:`privdomain.backend`). With ``localise=False``
+an instant column is kept as it is, for day-level work that computes Beijing days from
+epoch seconds (:func:`day`).
+
+Examples
+--------
+>>> import pandas as pd
+>>> from privdomain import events
+>>> from privdomain.examples import events_frame
+>>> ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"),
+...                    (1, "2024-05-01 10:05", "pay", {"order_id": 1, "amount_fen": 9900})])
+>>> events.read(ev).count().execute()
+2
+>>> events.read(pd.concat([ev, ev]))  # a frame loaded twice
+Traceback (most recent call last):
+...
+privdomain.errors.DataError: events: column 'event_id' must be unique: 2 row(s) break it (e.g. 0, 1); a table loaded twice?
+>>> naive = ev.assign(ts=ev.ts.dt.tz_localize(None))
+>>> events.read(naive)
+Traceback (most recent call last):
+...
+privdomain.errors.DataError: events: column 'ts' must be timezone-aware: 2 row(s) break it; state the zone of naive times with privdomain.events.assume_timezone(events, "UTC") (or "Asia/Shanghai")
+>>> events.read(events.assume_timezone(naive, "Asia/Shanghai")).count().execute()
+2
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+
+from . import backend, io, schema
+from .backend import TableLike
+from .errors import DataError, DatasetError, UsageError
+
+__all__ = [
+    "read",
+    "check",
+    "EventsCheck",
+    "assume_timezone",
+    "known_touchpoints",
+    "known_channels",
+    "require_known",
+    "with_us",
+    "day",
+    "OFFSET_HOURS",
+    "KEYS",
+]
+
+OFFSET_HOURS = 8
+"""Beijing time is UTC+08:00 all year (no daylight saving since 1991)."""
+_OFFSET_US = OFFSET_HOURS * 3_600_000_000
+_US = 1_000_000
+
+KEYS = ("event_id", "ts", "person_id", "touchpoint")
+"""Columns that must never be null where they are present."""
+
+_CACHE: dict[tuple, EventsCheck] = {}
+_CACHE_MAX = 32
+
+
+@dataclass(frozen=True)
+class EventsCheck:
+    """What :func:`check` found: the events passed every rule, and these are their totals.
+
+    Attributes
+    ----------
+    rows : int
+        Number of events.
+    touchpoints : dict
+        Rows per touchpoint.
+    first, last : pandas.Timestamp or None
+        The earliest and latest event (Beijing time, naive), None without rows.
+    columns : tuple of str
+        The columns of the table.
+    pay_without_amount : int
+        Purchase rows with no ``amount_fen``: an error for every metric that reads amounts.
+    """
+
+    rows: int
+    touchpoints: dict[str, int] = field(default_factory=dict)
+    first: pd.Timestamp | None = None
+    last: pd.Timestamp | None = None
+    columns: tuple[str, ...] = ()
+    pay_without_amount: int = 0
+
+
+# --------------------------------------------------------------------------------------
+# vocabulary
+# --------------------------------------------------------------------------------------
+
+
+def _manifest_of(source: Any) -> dict[str, Any]:
+    if isinstance(source, io.Dataset):
+        source = source.path
+    if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
+        try:
+            return io.read_manifest(source)
+        except (FileNotFoundError, ValueError):
+            return {}
+    return {}
+
+
+def known_touchpoints(source: Any = None) -> dict[str, str]:
+    """The touchpoints events may carry, each with its channel family.
+
+    The WeChat vocabulary of :data:`privdomain.schema.CHANNEL_OF`, plus the touchpoints a
+    dataset folder's manifest declares under ``"touchpoints"`` (``{name: channel}``).
+
+    >>> known_touchpoints()["pay"]
+    'mini_program'
+    """
+    out = dict(schema.CHANNEL_OF)
+    declared = _manifest_of(source).get("touchpoints") or {}
+    if isinstance(declared, Mapping):
+        out.update({str(k): str(v) for k, v in declared.items()})
+    return out
+
+
+def known_channels(source: Any = None) -> list[str]:
+    """The channel families events may carry (:data:`privdomain.schema.CHANNELS` plus declared ones).
+
+    >>> "official_account" in known_channels()
+    True
+    """
+    return list(dict.fromkeys([*schema.CHANNELS, *known_touchpoints(source).values()]))
+
+
+def require_known(kind: str, names: Any, known: Iterable[str]) -> None:
+    """Raise :class:`privdomain.errors.UsageError` for a name not in ``known`` ("did you mean").
+
+    ``names`` is one name or a collection of names; ``kind`` says what they are
+    (``"touchpoint"``, ``"step"``, ``"channel"``) in the message.
+
+    >>> require_known("step", ["mp_visit", "payy"], known_touchpoints())
+    Traceback (most recent call last):
+    ...
+    privdomain.errors.UsageError: unknown step 'payy'; did you mean 'pay'? Known: add_to_cart, ...
+    """
+    known = list(known)
+    pool = set(known)
+    values = [names] if isinstance(names, str) or not isinstance(names, Iterable) else list(names)
+    for v in values:
+        if v not in pool:
+            err = UsageError.unknown(kind, v, known)
+            msg = str(err)
+            head, _, listed = msg.partition(" Known: ")
+            if len(known) > 12:  # keep the message to a line: the suggestion and a few names
+                listed = ", ".join(sorted(known)[:1]) + ", ..."
+            raise UsageError(f"{head} Known: {listed}")
+
+
+# --------------------------------------------------------------------------------------
+# time zones
+# --------------------------------------------------------------------------------------
+
+
+def _fixed_offset_hours(zone: str) -> float | None:
+    """The zone's UTC offset in hours when it has been constant since 1992, else None."""
+    if zone.upper() in ("UTC", "Z", "GMT"):
+        return 0.0
+    try:
+        tz = zoneinfo.ZoneInfo(zone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
+        raise UsageError(f"assume_timezone: unknown time zone {zone!r} (use an IANA name such as 'UTC')") from e
+    probes = [_dt.datetime(y, m, 15, 12) for y in (1992, 2000, 2010, 2020, 2024) for m in (1, 4, 7, 10)]
+    offsets = {tz.utcoffset(p) for p in probes}
+    if len(offsets) != 1:
+        return None
+    return offsets.pop().total_seconds() / 3600
+
+
+def assume_timezone(events: TableLike, zone: str, column: str = "ts") -> TableLike:
+    """State the time zone of naive timestamps: the same events with ``column`` timezone-aware.
+
+    Naive timestamps are ambiguous: an export may write UTC or Beijing wall-clock time
+    without saying so, and reading UTC as Beijing time moves every event by eight hours
+    (and 1 in 3 of them to another day). Metrics refuse naive times; this function is
+    how a caller says what they are. It never changes its input.
+
+    Parameters
+    ----------
+    events
+        A pandas frame or an Ibis table whose ``column`` is naive.
+    zone
+        An IANA time zone (``"UTC"``, ``"Asia/Shanghai"``, ``"Europe/Berlin"``). For
+        Ibis tables the zone must have a fixed offset (no daylight saving); convert
+        such data in pandas.
+    column
+        The time column.
+
+    Returns
+    -------
+    The same kind of input with ``column`` as instants.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"ts": pd.to_datetime(["2024-05-01 16:30"])})
+    >>> str(assume_timezone(df, "UTC")["ts"].dt.tz_convert("Asia/Shanghai")[0])
+    '2024-05-02 00:30:00+08:00'
+    """
+    if isinstance(events, pd.DataFrame):
+        if column not in events.columns:
+            raise UsageError(f"assume_timezone: no column {column!r}; got {list(events.columns)}")
+        s = events[column]
+        if isinstance(s.dtype, pd.DatetimeTZDtype):
+            raise UsageError(f"assume_timezone: column {column!r} already has a time zone ({s.dtype.tz})")
+        if not pd.api.types.is_datetime64_dtype(s.dtype):
+            raise DataError("events", column, "must be a timestamp", len(s), s.head(3).tolist())
+        _fixed_offset_hours(zone)  # validates the name
+        try:
+            aware = s.dt.tz_localize(zone, ambiguous="raise", nonexistent="raise")
+        except Exception as e:  # noqa: BLE001 - pytz/zoneinfo raise several kinds
+            raise DataError("events", column, f"must be a valid local time in {zone}", 1,
+                            hint=str(e)[:200]) from None
+        return events.assign(**{column: aware})
+    if isinstance(events, ir.Table):
+        dtype = events[column].type()
+        if not dtype.is_timestamp() or dtype.timezone is not None:
+            raise UsageError(f"assume_timezone: column {column!r} must be a naive timestamp, got {dtype}")
+        hours = _fixed_offset_hours(zone)
+        if hours is None:
+            raise UsageError(f"assume_timezone: {zone} has daylight saving; convert such data in pandas")
+        utc = events[column] - ibis.interval(seconds=int(hours * 3600))
+        return events.mutate(**{column: utc.cast(ibis.dtype("timestamp('UTC')"))})
+    raise UsageError("assume_timezone: give a pandas frame or an Ibis table (load a dataset folder first)")
+
+
+# --------------------------------------------------------------------------------------
+# resolving and checking
+# --------------------------------------------------------------------------------------
+
+
+def _folder(data: Any) -> Path | None:
+    if isinstance(data, io.Dataset):
+        return Path(data.path)
+    if isinstance(data, (str, os.PathLike)):
+        p = Path(data)
+        if p.is_dir():
+            return p
+        if not p.exists() and "*" not in str(p):
+            raise DatasetError(p, "does not exist")
+    return None
+
+
+def _verify_folder(root: Path) -> None:
+    """The folder's manifest exists and its events files match it (Parquet footers only)."""
+    verify = getattr(io, "verify_files", None)
+    if verify is not None:
+        verify(root, ["events"])
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        manifest = io.read_manifest(root)
+    except FileNotFoundError:
+        raise DatasetError(root, f"not a dataset folder: no {io.MANIFEST} (the output of an interrupted run?)") from None
+    expected = manifest.get("row_counts", {}).get("events")
+    files = io.table_files(root, "events")
+    rows = 0
+    for f in files:
+        try:
+            rows += pq.ParquetFile(f).metadata.num_rows
+        except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid / OSError
+            raise DatasetError(f, f"unreadable Parquet file (truncated?): {e}") from None
+    if expected is not None and rows != int(expected):
+        raise DatasetError(root, f"events: the Parquet files hold {rows:,} rows, the manifest says {int(expected):,} "
+                                 "(a missing, stray or truncated part file)")
+
+
+def _fingerprint(root: Path) -> tuple:
+    files = []
+    for f in sorted([root / io.MANIFEST, *root.glob("events/*.parquet"), *root.glob("events.parquet")]):
+        try:
+            st = f.stat()
+        except FileNotFoundError:
+            continue
+        files.append((f.name, st.st_size, st.st_mtime_ns))
+    return (str(root.resolve()), tuple(files))
+
+
+def _check_ts_type(t: ir.Table, column: str, dates_ok: bool) -> None:
+    dtype = t[column].type()
+    if dtype.is_timestamp():
+        if dtype.timezone is None:
+            n = int(backend.execute(t.count()))
+            if n and dates_ok:  # calendar dates stored as midnight timestamps have no zone to get wrong
+                n = int(backend.execute(t.filter(t[column] != t[column].truncate("D")).count()))
+            if n:
+                raise DataError("events", column, "must be timezone-aware", n,
+                                hint=f'state the zone of naive times with privdomain.events.assume_timezone(events, "UTC") '
+                                     f'(or "{schema.TIMEZONE}")')
+        return
+    if dates_ok and dtype.is_date():
+        return
+    n = int(backend.execute(t.count()))
+    if not n:
+        return
+    kind = "integers (epoch numbers?)" if dtype.is_integer() else "text" if dtype.is_string() else str(dtype)
+    raise DataError("events", column, "must be a timestamp with a time zone", n,
+                    examples=backend.execute(t[column].limit(3)).tolist(),
+                    hint=f"got {kind}; parse it first (pandas.to_datetime(..., utc=True) for epoch seconds or "
+                         "ISO text with offsets)")
+
+
+def _frame_precheck(df: pd.DataFrame, time_col: str, dates_ok: bool) -> pd.DataFrame:
+    """Checks that pandas answers better than the engine: text/object times, fractional amounts."""
+    if time_col in df.columns:
+        s = df[time_col]
+        if s.dtype == object and len(s):
+            kinds = {type(v).__name__ for v in s.dropna().head(1000)}
+            if kinds <= {"Timestamp", "datetime"}:
+                try:
+                    conv = pd.to_datetime(s, utc=False)
+                except (ValueError, TypeError) as e:  # mixed time zones
+                    raise DataError("events", time_col, "must be timestamps in one time zone", len(s),
+                                    s.head(3).tolist(), hint=str(e)[:120]) from None
+                df = df.assign(**{time_col: conv})
+            elif not (dates_ok and kinds <= {"date"}):
+                raise DataError("events", time_col, "must be a timestamp with a time zone", int(s.notna().sum()),
+                                s.dropna().head(3).tolist(),
+                                hint="got text; parse it first, e.g. pandas.to_datetime(col, format='ISO8601')")
+    if "amount_fen" in df.columns:
+        a = df["amount_fen"]
+        if pd.api.types.is_float_dtype(a.dtype):
+            vals = a.to_numpy(dtype="float64", na_value=np.nan)
+            frac = np.isfinite(vals) & (vals != np.round(vals))
+            bad = int(frac.sum()) + int(np.isinf(vals).sum())
+            if bad:
+                raise DataError("events", "amount_fen", "must be whole numbers of fen", bad,
+                                vals[frac | np.isinf(vals)][:3].tolist(),
+                                hint="money is integer fen (1 yuan = 100 fen); round or convert exactly before")
+            df = df.assign(amount_fen=pd.array(np.where(np.isnan(vals), 0, vals).astype("int64"),
+                                                dtype="Int64").where(~np.isnan(vals), pd.NA))
+        elif a.dtype == object and len(a):
+            raise DataError("events", "amount_fen", "must be whole numbers of fen", int(a.notna().sum()),
+                            a.dropna().head(3).tolist(), hint="got text or mixed values")
+    return df
+
+
+def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None) -> EventsCheck:
+    """The one aggregate query: nulls, vocabulary, amounts and time range by touchpoint."""
+    cols = set(t.columns)
+    if "touchpoint" in cols:
+        tp_type = t.touchpoint.type()
+        if not tp_type.is_string():
+            raise DataError("events", "touchpoint", "must be text (a touchpoint name)", 1, hint=f"got {tp_type}")
+    keys = [c for c in ("touchpoint", "channel") if c in cols]
+    metrics: dict[str, ir.Value] = {"n": t.count()}
+    for c in KEYS:
+        if c in cols and c != "touchpoint":
+            metrics[f"null_{c}"] = t[c].isnull().sum()
+    if time_col in cols and time_col != "ts":
+        metrics[f"null_{time_col}"] = t[time_col].isnull().sum()
+    has_amount = "amount_fen" in cols
+    pay_without_amount = 0
+    if has_amount:
+        atype = t.amount_fen.type()
+        if not atype.is_integer():
+            if atype.is_floating() or atype.is_decimal():
+                whole = (t.amount_fen.notnull() & (t.amount_fen != t.amount_fen.round(0))).sum()
+                metrics["frac_amount"] = whole
+            else:
+                raise DataError("events", "amount_fen", "must be whole numbers of fen", 1, hint=f"got {atype}")
+        metrics["neg_amount"] = (t.amount_fen < 0).fill_null(False).sum()
+        metrics["null_amount"] = t.amount_fen.isnull().sum()
+    tcol = t[time_col] if time_col in cols else None
+    if tcol is not None and (tcol.type().is_timestamp() or tcol.type().is_date()):
+        metrics["first"] = tcol.min()
+        metrics["last"] = tcol.max()
+    expr = t.group_by(keys).aggregate(**metrics) if keys else t.aggregate(**metrics)
+    g = backend.execute(expr, con=con)
+    rows = int(g["n"].sum()) if len(g) else 0
+    for c in [*KEYS, time_col]:
+        col = f"null_{c}"
+        if col in g.columns:
+            n = int(g[col].sum())
+            if n:
+                raise DataError("events", c, "must not be null", n)
+    if "touchpoint" in keys:
+        n = int(g["touchpoint"].isna().sum() and g.loc[g["touchpoint"].isna(), "n"].sum())
+        if n:
+            raise DataError("events", "touchpoint", "must not be null", n)
+        vocab = known_touchpoints(source)
+        unknown = g.loc[~g["touchpoint"].isin(list(vocab))]
+        if len(unknown):
+            names = unknown.groupby("touchpoint")["n"].sum().sort_values(ascending=False)
+            first = str(names.index[0])
+            hint = str(UsageError.unknown("touchpoint", first, list(vocab))).split(" Known:")[0]
+            raise DataError("events", "touchpoint", "must be a known touchpoint", int(names.sum()),
+                            list(names.index[:5]),
+                            hint=f"{hint.replace('unknown touchpoint', 'for')}; declare your own touchpoints in the "
+                                 f"dataset manifest (\"touchpoints\": {{name: channel}})")
+    if "channel" in keys:
+        chans = known_channels(source)
+        bad = g.loc[g["channel"].notna() & ~g["channel"].isin(chans)]
+        if len(bad):
+            names = bad.groupby("channel")["n"].sum().sort_values(ascending=False)
+            raise DataError("events", "channel", "must be a known channel", int(names.sum()), list(names.index[:5]),
+                            hint=str(UsageError.unknown("channel", str(names.index[0]), chans)).split(" Known:")[0])
+    if has_amount:
+        if "frac_amount" in g.columns and int(g["frac_amount"].sum()):
+            raise DataError("events", "amount_fen", "must be whole numbers of fen", int(g["frac_amount"].sum()),
+                            hint="money is integer fen (1 yuan = 100 fen)")
+        n = int(g["neg_amount"].sum())
+        if n:
+            raise DataError("events", "amount_fen", "must not be negative", n,
+                            hint="a refund is its own 'refund' event with a positive amount")
+        if "touchpoint" in keys:
+            pays = g.loc[g["touchpoint"] == schema.PURCHASE]
+            pay_without_amount = int(pays["null_amount"].sum()) if len(pays) else 0
+    counts: dict[str, int] = {}
+    if "touchpoint" in keys and len(g):
+        counts = {str(k): int(v) for k, v in g.groupby("touchpoint")["n"].sum().items()}
+    first = last = None
+    if "first" in g.columns and len(g):
+        first, last = g["first"].min(), g["last"].max()
+        first = None if pd.isna(first) else pd.Timestamp(first)
+        last = None if pd.isna(last) else pd.Timestamp(last)
+        if first is not None and first.tzinfo is not None:
+            first = first.tz_convert(schema.TIMEZONE).tz_localize(None)
+            last = last.tz_convert(schema.TIMEZONE).tz_localize(None)
+    return EventsCheck(rows=rows, touchpoints=counts, first=first, last=last, columns=tuple(t.columns),
+                       pay_without_amount=pay_without_amount)
+
+
+def _unique_ids_frame(df: pd.DataFrame) -> None:
+    if "event_id" not in df.columns or df.empty:
+        return
+    dup = df["event_id"].duplicated(keep=False)
+    if dup.any():
+        vals = df.loc[dup, "event_id"].drop_duplicates()
+        raise DataError("events", "event_id", "must be unique", int(dup.sum()) - len(vals), vals.head(5).tolist(),
+                        hint="a table loaded twice?")
+
+
+def _unique_ids_folder(root: Path, t: ir.Table, con: Any | None) -> None:
+    """Event ids of a folder are unique: each file strictly increasing and the files' ranges disjoint.
+
+    That reads one integer column (no hashing of 20M ids); files that are not sorted by
+    ``event_id`` fall back to counting distinct ids on the engine.
+    """
+    import pyarrow.parquet as pq
+
+    files = io.table_files(root, "events")
+    ranges = []
+    for f in files:
+        pf = pq.ParquetFile(f)
+        if "event_id" not in pf.schema_arrow.names:
+            return
+        a = pf.read(columns=["event_id"]).column(0).to_numpy()
+        if len(a) and not (np.diff(a) > 0).all():
+            return _unique_ids_engine(t, con)
+        if len(a):
+            ranges.append((int(a[0]), int(a[-1])))
+    ranges.sort()
+    if any(lo <= prev_hi for (_, prev_hi), (lo, _) in zip(ranges, ranges[1:])):
+        return _unique_ids_engine(t, con)
+
+
+def _unique_ids_engine(t: ir.Table, con: Any | None) -> None:
+    dups = t.group_by("event_id").aggregate(k=t.count()).filter(lambda x: x.k > 1)
+    res = backend.execute(dups.aggregate(ids=dups.count(), extra=(dups.k - 1).sum()), con=con)
+    n = int(res["extra"].iloc[0] or 0)
+    if n:
+        ex = backend.execute(dups.event_id.limit(5), con=con).tolist()
+        raise DataError("events", "event_id", "must be unique", n, ex, hint="a table loaded twice?")
+
+
+def check(events: TableLike, *, con: Any | None = None, time_col: str = "ts", dates_ok: bool = False) -> EventsCheck:
+    """Check events against every rule of the events layer; return their totals.
+
+    Parameters
+    ----------
+    events
+        A pandas frame, a dataset folder, a :class:`privdomain.io.Dataset` or an Ibis table.
+    con
+        Ibis connection to read a folder with (the default DuckDB one if None).
+    time_col
+        The time column (``ts`` for privdomain events).
+    dates_ok
+        Accept calendar dates as the time column (day-level transaction data): a date
+        column, or naive timestamps that are all at midnight.
+
+    Returns
+    -------
+    EventsCheck
+
+    Raises
+    ------
+    privdomain.errors.DataError
+        A rule is broken (column, rule, row count, examples).
+    privdomain.errors.DatasetError
+        A dataset folder does not match its manifest.
+
+    >>> from privdomain.examples import events_frame
+    >>> check(events_frame([(1, "2024-05-01 10:00", "sms")])).touchpoints
+    {'sms': 1}
+    """
+    _, result = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
+    return result
+
+
+def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: bool) -> tuple[ir.Table, EventsCheck]:
+    """The raw (unlocalised) Ibis table of ``events`` and its check result."""
+    root = _folder(events)
+    if root is not None:
+        _verify_folder(root)
+        key = _fingerprint(root)
+        t = backend.to_table(root, "events", con=con, localise=False)
+        hit = _CACHE.get(key)
+        if hit is None:
+            if time_col in t.columns:
+                _check_ts_type(t, time_col, dates_ok)
+            hit = _aggregate_check(t, root, time_col, con)
+            if "event_id" in t.columns:
+                _unique_ids_folder(root, t, con)
+            if len(_CACHE) >= _CACHE_MAX:
+                _CACHE.pop(next(iter(_CACHE)))
+            _CACHE[key] = hit
+        return t, hit
+    if isinstance(events, pd.DataFrame):
+        df = _frame_precheck(events, time_col, dates_ok)
+        _unique_ids_frame(df)
+        t = backend.to_table(df, "events", localise=False)
+    elif isinstance(events, ir.Table):
+        t = events
+    elif isinstance(events, (str, os.PathLike)):  # one Parquet file or a glob: no manifest to check
+        t = backend.to_table(events, "events", con=con, localise=False)
+    else:
+        raise UsageError(f"events: expected a pandas DataFrame, a dataset folder or an Ibis table, "
+                         f"got {type(events).__name__}")
+    if time_col in t.columns:
+        _check_ts_type(t, time_col, dates_ok)
+    result = _aggregate_check(t, events, time_col, con)
+    if "event_id" in t.columns and not isinstance(events, pd.DataFrame):
+        _unique_ids_engine(t, con)
+    return t, result
+
+
+def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = (), localise: bool = True,
+         time_col: str = "ts", dates_ok: bool = False, micros: bool = False) -> ir.Table:
+    """Checked events as an Ibis table: what every metric reads.
+
+    Parameters
+    ----------
+    events
+        A pandas frame, a dataset folder, a :class:`privdomain.io.Dataset` or an Ibis table.
+    con
+        Ibis connection to read a folder with (the default DuckDB one if None).
+    columns
+        Columns the caller needs besides ``time_col`` (a ValueError names missing ones).
+    localise
+        Return ``time_col`` as naive Beijing wall-clock time (True), or keep instants as
+        they are (False; for day arithmetic with :func:`day`).
+    time_col, dates_ok
+        See :func:`check`.
+    micros
+        Add ``_us``, Beijing time as int64 microseconds (:func:`with_us`).
+
+    Returns
+    -------
+    ibis.expr.types.Table
+
+    >>> from privdomain.examples import events_frame
+    >>> t = read(events_frame([(1, "2024-05-01 23:30", "sms")]), columns=["person_id"])
+    >>> str(t.execute()["ts"][0])
+    '2024-05-01 23:30:00'
+    """
+    if isinstance(events, (ir.Table, pd.DataFrame)):
+        backend.require_columns(events, [time_col, *columns])
+    t, result = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
+    backend.require_columns(t, [time_col, *columns])
+    if "amount_fen" in columns and result.pay_without_amount:
+        raise DataError("events", "amount_fen", f"must be present on every {schema.PURCHASE!r} row",
+                        result.pay_without_amount, hint="a purchase without an amount would leave GMV short")
+    if isinstance(events, pd.DataFrame):  # pandas localises cheaper than the engine
+        t = backend.to_table(_frame_precheck(events, time_col, dates_ok), "events", localise=localise)
+    elif localise:
+        t = backend.localise_table(t)
+    return with_us(t, con) if micros else t
+
+
+def with_us(t: ir.Table, con: Any | None = None) -> ir.Table:
+    """``t`` with ``_us``: its naive Beijing ``ts`` as int64 microseconds (cheap ordering and windows).
+
+    On DuckDB ``epoch_us`` reads it without a time-zone cast; elsewhere epoch seconds.
+    """
+    on_duckdb = (getattr(con, "name", "") == "duckdb") if con is not None else \
+        backend.backend_name(t) in (None, "duckdb")
+    if on_duckdb:
+        return t.mutate(_us=backend.epoch_us(t.ts))
+    return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
+
+
+def day(ts: ir.TimestampValue) -> ir.IntegerValue:
+    """Beijing day number (days since 1970-01-01) of a timestamp inside an Ibis expression.
+
+    An instant column gives its Beijing day from epoch time plus the fixed UTC+08:00
+    offset (no per-row time-zone cast, the dominant cost on large Parquet tables); a
+    naive column is Beijing wall-clock time already (:func:`read`).
+    """
+    if ts.type().timezone is not None:
+        if backend.backend_name(ts) == "duckdb":
+            return ((backend.epoch_us(ts) + _OFFSET_US) // 86_400_000_000).cast("int64")
+        return ((ts.epoch_seconds() + OFFSET_HOURS * 3600) // 86400).cast("int64")
+    return (ts.epoch_seconds() // 86400).cast("int64")
