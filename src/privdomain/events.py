@@ -342,7 +342,7 @@ def _check_ts_type(t: ir.Table, column: str, dates_ok: bool) -> None:
         return
     kind = "integers (epoch numbers?)" if dtype.is_integer() else "text" if dtype.is_string() else str(dtype)
     raise DataError("events", column, "must be a timestamp with a time zone", n,
-                    examples=backend.execute(t[column].limit(3)).tolist(),
+                    examples=backend.execute(t.select(column).limit(3))[column].tolist(),
                     hint=f"got {kind}; parse it first (pandas.to_datetime(..., utc=True) for epoch seconds or "
                          "ISO text with offsets)")
 
@@ -374,8 +374,7 @@ def _frame_precheck(df: pd.DataFrame, time_col: str, dates_ok: bool) -> pd.DataF
                 raise DataError("events", "amount_fen", "must be whole numbers of fen", bad,
                                 vals[frac | np.isinf(vals)][:3].tolist(),
                                 hint="money is integer fen (1 yuan = 100 fen); round or convert exactly before")
-            df = df.assign(amount_fen=pd.array(np.where(np.isnan(vals), 0, vals).astype("int64"),
-                                                dtype="Int64").where(~np.isnan(vals), pd.NA))
+            df = df.assign(amount_fen=pd.Series(vals, index=df.index).astype("Int64"))
         elif a.dtype == object and len(a):
             raise DataError("events", "amount_fen", "must be whole numbers of fen", int(a.notna().sum()),
                             a.dropna().head(3).tolist(), hint="got text or mixed values")
@@ -471,7 +470,7 @@ def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None) -
 def _unique_ids_frame(df: pd.DataFrame) -> None:
     if "event_id" not in df.columns or df.empty:
         return
-    dup = df["event_id"].duplicated(keep=False)
+    dup = df["event_id"].duplicated(keep=False) & df["event_id"].notna()
     if dup.any():
         vals = df.loc[dup, "event_id"].drop_duplicates()
         raise DataError("events", "event_id", "must be unique", int(dup.sum()) - len(vals), vals.head(5).tolist(),
@@ -507,7 +506,7 @@ def _unique_ids_engine(t: ir.Table, con: Any | None) -> None:
     res = backend.execute(dups.aggregate(ids=dups.count(), extra=(dups.k - 1).sum()), con=con)
     n = int(res["extra"].iloc[0] or 0)
     if n:
-        ex = backend.execute(dups.event_id.limit(5), con=con).tolist()
+        ex = backend.execute(dups.select("event_id").limit(5), con=con)["event_id"].tolist()
         raise DataError("events", "event_id", "must be unique", n, ex, hint="a table loaded twice?")
 
 
