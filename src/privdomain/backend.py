@@ -42,11 +42,10 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
-from .schema import TIMEZONE
+from .schema import TIMEZONE, UTC_OFFSET_HOURS
 
 TableLike = Union[pd.DataFrame, str, os.PathLike, ir.Table, "Any"]
 
-_OFFSET_HOURS = 8  # Asia/Shanghai, fixed offset since 1991
 _DEFAULT_CON = None
 
 
@@ -233,11 +232,11 @@ def localise_table(t: ir.Table) -> ir.Table:
     for name, dtype in t.schema().items():
         if dtype.is_timestamp() and dtype.timezone is not None:
             if fast:
-                changes[name] = _duckdb_make_timestamp(epoch_us(t[name]) + _OFFSET_HOURS * 3_600_000_000)
+                changes[name] = _duckdb_make_timestamp(epoch_us(t[name]) + UTC_OFFSET_HOURS * 3_600_000_000)
                 continue
             # the instant as naive UTC wall time (Ibis backends run their sessions in UTC)
             naive = t[name].cast(ibis.dtype("timestamp"))
-            changes[name] = naive + ibis.interval(hours=_OFFSET_HOURS)
+            changes[name] = naive + ibis.interval(hours=UTC_OFFSET_HOURS)
     return t.mutate(**changes) if changes else t
 
 

@@ -92,7 +92,7 @@ __all__ = [
     "KEYS",
 ]
 
-OFFSET_HOURS = 8
+OFFSET_HOURS = schema.UTC_OFFSET_HOURS
 """Beijing time is UTC+08:00 all year (no daylight saving since 1991)."""
 _OFFSET_US = OFFSET_HOURS * 3_600_000_000
 _US = 1_000_000

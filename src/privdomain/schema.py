@@ -44,6 +44,8 @@ import pandera.pandas as pa
 
 SCHEMA_VERSION = "1.0"
 TIMEZONE = "Asia/Shanghai"
+#: Beijing time is UTC+08:00 all year (no daylight saving since 1991): metrics use this fixed offset.
+UTC_OFFSET_HOURS = 8
 PURCHASE = "pay"
 
 #: Every touchpoint (event type) with the channel family it belongs to.
