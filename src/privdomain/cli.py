@@ -246,7 +246,14 @@ def report(
                                 topics=all_cases if topics is None else topics, jobs=jobs)
     except ReportsInterrupted as exc:
         _print_results(exc.results, out)
-        raise
+        if _debug_wanted():
+            raise
+        code = _fail(exc)
+        # the index is written and the kernels are dead; do not wait at exit for the worker
+        # threads still blocked on those kernels (or for ZeroMQ's teardown)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     failed = [r for r in results if not r.ok]
     _print_results(results, out)
     if failed:

@@ -58,6 +58,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
 import json
 import math
@@ -654,14 +655,9 @@ def render_html(nb, html_path: str | os.PathLike, title: str, hide_code: bool = 
 _FONT_STACK = '"privdomain CJK", system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif'
 
 
-def embed_cjk_font(page: str) -> str:
-    """Embed a subset of the CJK font holding exactly the page's non-ASCII characters.
-
-    So that Chinese text renders on a reader's machine without CJK fonts: the subset
-    (tens of kB for a report) is put into the page as a base64 ``@font-face`` and
-    put first in the page's font stacks, so that the browser takes from it exactly
-    the page's Chinese characters.
-    """
+@functools.lru_cache(maxsize=16)
+def _font_style(chars: str) -> str:
+    """The ``<style>`` embedding the CJK font subset for ``chars`` (cached: the index is written often)."""
     import base64
     import io
 
@@ -670,9 +666,6 @@ def embed_cjk_font(page: str) -> str:
 
     from .plotting import find_cjk_font
 
-    chars = "".join(sorted({c for c in page if ord(c) > 127}))
-    if not chars:
-        return page
     opts = subset.Options()
     opts.notdef_outline = True
     opts.layout_features = []  # no OpenType layout: plain horizontal text needs none
@@ -683,11 +676,25 @@ def embed_cjk_font(page: str) -> str:
     buf = io.BytesIO()
     font.save(buf)
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    style = ("<style>@font-face{font-family:\"privdomain CJK\";"
-             f"src:url(data:font/otf;base64,{data}) format(\"opentype\");}}"
-             f":root{{--jp-content-font-family:{_FONT_STACK};--jp-ui-font-family:{_FONT_STACK};"
-             f"--jp-code-font-family:\"privdomain CJK\",Menlo,Consolas,\"DejaVu Sans Mono\",monospace;}}"
-             f"body{{font-family:{_FONT_STACK};}}</style>")
+    return ("<style>@font-face{font-family:\"privdomain CJK\";"
+            f"src:url(data:font/otf;base64,{data}) format(\"opentype\");}}"
+            f":root{{--jp-content-font-family:{_FONT_STACK};--jp-ui-font-family:{_FONT_STACK};"
+            f"--jp-code-font-family:\"privdomain CJK\",Menlo,Consolas,\"DejaVu Sans Mono\",monospace;}}"
+            f"body{{font-family:{_FONT_STACK};}}</style>")
+
+
+def embed_cjk_font(page: str) -> str:
+    """Embed a subset of the CJK font holding exactly the page's non-ASCII characters.
+
+    So that Chinese text renders on a reader's machine without CJK fonts: the subset
+    (tens of kB for a report) is put into the page as a base64 ``@font-face`` and
+    put first in the page's font stacks, so that the browser takes from it exactly
+    the page's Chinese characters.
+    """
+    chars = "".join(sorted({c for c in page if ord(c) > 127}))
+    if not chars:
+        return page
+    style = _font_style(chars)
     return page.replace("</head>", style + "\n</head>", 1) if "</head>" in page else style + page
 
 
@@ -1231,7 +1238,7 @@ def _run_notebooks(run: _Run, ready: list[Job], work: Path, jobs: int, timeout: 
         if run.stop.is_set():
             run.kill_kernels()
             for t in threads:  # a short grace, so that threads see the dead kernels and stop quietly
-                t.join(timeout=0.2)
+                t.join(timeout=0.1)
 
 
 # ---------------------------------------------------------------------------- index
