@@ -13,6 +13,7 @@ usage problem, 130 for Ctrl-C (SIGINT), 143 for SIGTERM during ``report``.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -76,6 +77,8 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
         return (2 if isinstance(exc, UsageError) else 1), _one_line(str(exc))
     if type(exc).__name__ == "ScenarioError":
         return 2, _one_line(str(exc))
+    if isinstance(exc, json.JSONDecodeError):
+        return 1, _one_line(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if isinstance(exc, UnicodeDecodeError):
         return 1, _one_line(f"cannot read text as {exc.encoding}: byte {exc.object[exc.start:exc.start + 1]!r} at "
                             f"position {exc.start} ({exc.reason}); save the file as UTF-8")
@@ -186,7 +189,16 @@ def validate(
     if not path.exists():
         typer.echo(f"error: {path}: no such file or folder", err=True)
         raise typer.Exit(1)
-    report = validate_dataset(path)
+    try:
+        report = validate_dataset(path)
+    except Exception as exc:  # noqa: BLE001 - whatever the reader raises, one line naming the input
+        if _debug_wanted():
+            raise
+        code, message = describe_error(exc)
+        if not message.startswith("internal error") and str(path) not in message:
+            message = f"{path}: {message}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(code) from None
     if report.ok:
         typer.echo(f"{path}: " + report.summary())
         return
