@@ -158,7 +158,7 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
     if stamp.exists():
         stamp.unlink()
     ds = simulate(scenario=scenario, persons=int(persons), seed=int(seed), out=folder, truth=True)
-    stamp.write_text(json.dumps(wanted) + "\n")
+    atomic_write(stamp, json.dumps(wanted) + "\n")
     return ds
 
 
