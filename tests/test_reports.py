@@ -57,7 +57,9 @@ def built(tmp_path_factory):
     (nbdir / "case_study.py").write_text(TINY, encoding="utf-8")
     out = root / "out"
     out.mkdir()
-    # leftovers of an earlier successful tea build must not survive a failed one
+    # leftovers of an earlier successful tea build (in a folder an earlier run marked as
+    # its own) must not survive a failed one
+    (out / reports.MARKER).write_text('{"generator": "privdomain report"}\n')
     (out / "tea.html").write_text("old report")
     (out / "tea.metrics.json").write_text("{}")
     simulated = []
@@ -112,7 +114,7 @@ def test_a_failed_report_leaves_nothing_that_looks_complete(built):
     assert not (out / "tea.metrics.json").exists()
     failed = (out / "tea.failed.html").read_text(encoding="utf-8")
     assert "tea is broken on purpose" in failed and "SECRET_CODE_MARKER" in failed  # code shown for debugging
-    assert not (out / "_work").exists()
+    assert not list(out.glob(".privdomain-work-*"))  # the run's own work folder is gone
 
 
 def test_index_links_every_report_and_marks_the_failure(built):

@@ -1,10 +1,164 @@
-"""The ``privdomain`` command line: ``validate``, ``simulate``, ``report``, ``bench``."""
+"""The ``privdomain`` command line: ``validate``, ``simulate``, ``report``, ``bench``.
+
+Every user error ends in exactly one ``error: ...`` line on stderr and a non-zero exit
+code, never a traceback: privdomain's own errors (:class:`privdomain.errors.PrivdomainError`,
+the simulator's ``ScenarioError``), bad values, missing or unreadable files, unreadable
+Parquet, YAML or text, and bad options (``--persons 0``). ``--debug`` (or the
+environment variable ``PRIVDOMAIN_DEBUG=1``) shows the traceback instead. An
+unexpected exception (a bug) prints ``error: internal error: <type>: <message> (run
+with --debug for the traceback)``. Exit codes: 1 for a data or file problem, 2 for a
+usage problem, 130 for Ctrl-C (SIGINT), 143 for SIGTERM during ``report``.
+"""
 
 from __future__ import annotations
 
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
+
+try:  # typer >= 0.22 carries its own copy of click
+    from typer._click import exceptions as _cx
+    from typer._click.globals import get_current_context as _current_context
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as _cx
+    from click import get_current_context as _current_context
+
+_NoArgsIsHelp = getattr(_cx, "NoArgsIsHelpError", ())
+_PASS_THROUGH = (typer.Exit, typer.Abort, _cx.ClickException, SystemExit)
+
+__all__ = ["app", "main", "describe_error"]
+
+_MAX_MESSAGE = 500
+_DEBUG_ENV = "PRIVDOMAIN_DEBUG"
+
+
+def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _debug_wanted() -> bool:
+    ctx = _current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("debug"):
+        return True
+    return os.environ.get(_DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _filename(exc: OSError) -> str:
+    name = exc.filename if exc.filename is not None else ""
+    return f"{name}: " if name != "" else ""
+
+
+def describe_error(exc: BaseException) -> tuple[int, str]:
+    """The exit code and the one-line message (without ``error: ``) the command line shows for ``exc``.
+
+    Examples
+    --------
+    >>> describe_error(FileNotFoundError(2, "No such file or directory", "x.csv"))
+    (1, 'x.csv: no such file or folder')
+    >>> describe_error(RuntimeError("boom"))[1]
+    'internal error: RuntimeError: boom (run with --debug for the traceback)'
+    """
+    from .errors import PrivdomainError, UsageError
+
+    if isinstance(exc, KeyboardInterrupt):
+        return 130, "interrupted"
+    code = getattr(exc, "exit_code", None)
+    if isinstance(exc, PrivdomainError):
+        if isinstance(code, int) and code > 0:
+            return code, _one_line(str(exc))
+        return (2 if isinstance(exc, UsageError) else 1), _one_line(str(exc))
+    if type(exc).__name__ == "ScenarioError":
+        return 2, _one_line(str(exc))
+    if isinstance(exc, json.JSONDecodeError):
+        return 1, _one_line(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
+    if isinstance(exc, UnicodeDecodeError):
+        return 1, _one_line(f"cannot read text as {exc.encoding}: byte {exc.object[exc.start:exc.start + 1]!r} at "
+                            f"position {exc.start} ({exc.reason}); save the file as UTF-8")
+    if isinstance(exc, FileNotFoundError):
+        return 1, _one_line(f"{_filename(exc)}no such file or folder" if exc.filename else str(exc))
+    if isinstance(exc, IsADirectoryError):
+        return 1, _one_line(f"{_filename(exc)}is a folder, a file was expected" if exc.filename else str(exc))
+    if isinstance(exc, NotADirectoryError):
+        return 1, _one_line(f"{_filename(exc)}is not a folder" if exc.filename else str(exc))
+    if isinstance(exc, PermissionError):
+        return 1, _one_line(f"{_filename(exc)}permission denied" if exc.filename else str(exc))
+    if isinstance(exc, OSError):
+        return 1, _one_line(f"{_filename(exc)}{exc.strerror or exc}")
+    yaml = sys.modules.get("yaml")
+    if yaml is not None and isinstance(exc, yaml.YAMLError):
+        return 2, _one_line(f"invalid YAML: {exc}")
+    arrow = sys.modules.get("pyarrow.lib")
+    if arrow is not None and isinstance(exc, (arrow.ArrowInvalid, arrow.ArrowException)):
+        return 1, _one_line(f"cannot read the data (not a valid Parquet/Arrow file?): {exc}")
+    if isinstance(exc, ValueError):
+        return 1, _one_line(str(exc) or type(exc).__name__)
+    return 1, _one_line(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)")
+
+
+def _fail(exc: BaseException) -> int:
+    code, message = describe_error(exc)
+    typer.echo(f"error: {message}", err=True)
+    return code
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn any exception of a command into one ``error:`` line and an exit code (``--debug``: re-raise)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _PASS_THROUGH:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if _debug_wanted():
+                raise
+            raise typer.Exit(_fail(exc)) from None
+
+    return wrapper
+
+
+class _Group(TyperGroup):
+    """The root group: usage errors as one ``error:`` line; a backstop for anything a command let out."""
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+            code = rv if isinstance(rv, int) else 0
+        except _NoArgsIsHelp as exc:
+            exc.show()
+            code = exc.exit_code
+        except _cx.UsageError as exc:
+            hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+            typer.echo(f"error: {_one_line(exc.format_message())}{hint}", err=True)
+            code = exc.exit_code
+        except _cx.ClickException as exc:
+            typer.echo(f"error: {_one_line(exc.format_message())}", err=True)
+            code = exc.exit_code
+        except typer.Abort:
+            typer.echo("error: aborted", err=True)
+            code = 1
+        except SystemExit:
+            raise
+        except (Exception, KeyboardInterrupt) as exc:
+            if "--debug" in argv or _debug_wanted():
+                raise
+            code = _fail(exc)
+        if not standalone_mode:
+            return code
+        sys.exit(code)
+
 
 app = typer.Typer(
     name="privdomain",
@@ -12,15 +166,20 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_Group,
 )
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug: bool = typer.Option(False, "--debug", envvar=_DEBUG_ENV,
+                               help="Show the full traceback of an error (also PRIVDOMAIN_DEBUG=1)."),
+) -> None:
     """Private-domain (私域) analytics for the WeChat ecosystem."""
 
 
 @app.command()
+@_guard
 def validate(
     path: Path = typer.Argument(..., help="A dataset folder, or an events CSV / Parquet file."),
 ) -> None:
@@ -28,9 +187,18 @@ def validate(
     from .validate import validate_dataset
 
     if not path.exists():
-        typer.echo(f"error: {path} does not exist", err=True)
+        typer.echo(f"error: {path}: no such file or folder", err=True)
         raise typer.Exit(1)
-    report = validate_dataset(path)
+    try:
+        report = validate_dataset(path)
+    except Exception as exc:  # noqa: BLE001 - whatever the reader raises, one line naming the input
+        if _debug_wanted():
+            raise
+        code, message = describe_error(exc)
+        if not message.startswith("internal error") and str(path) not in message:
+            message = f"{path}: {message}"
+        typer.echo(f"error: {message}", err=True)
+        raise typer.Exit(code) from None
     if report.ok:
         typer.echo(f"{path}: " + report.summary())
         return
@@ -39,39 +207,43 @@ def validate(
 
 
 @app.command()
+@_guard
 def simulate(
     scenario: str = typer.Option("beauty", "--scenario", help="A preset name or a scenario YAML path."),
-    persons: int = typer.Option(None, "--persons", help="Population size (default: the scenario's)."),
-    seed: int = typer.Option(1, "--seed", help="Seed: same seed, same bytes."),
+    persons: int = typer.Option(None, "--persons", min=1, help="Population size (default: the scenario's)."),
+    seed: int = typer.Option(1, "--seed", min=0, help="Seed: same seed, same bytes."),
     out: Path = typer.Option(None, "--out", help="Output folder (default synthetic/data/<scenario>)."),
     truth: bool = typer.Option(False, "--truth/--no-truth", help="Also write the ground truth in OUT/truth/."),
-    workers: int = typer.Option(1, "--workers", help="Processes over person blocks (output does not change)."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Processes over person blocks (output does not change)."),
 ) -> None:
     """Simulate a scenario and write a dataset folder (with a progress bar)."""
-    from .simulate import ScenarioError
     from .simulate import simulate as run
 
-    try:
-        ds = run(scenario, persons=persons, seed=seed, out=out, truth=truth, workers=workers, progress=True)
-    except ScenarioError as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(2) from None
+    ds = run(scenario, persons=persons, seed=seed, out=out, truth=truth, workers=workers, progress=True)
     counts = ds.manifest["row_counts"]
     typer.echo(f"{ds.path}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 
 
 @app.command()
+@_guard
 def report(
     case: list[str] = typer.Option(None, "--case", help="A case to build (repeat for several): beauty, tea, sportswear, apparel, eyewear."),
     all_cases: bool = typer.Option(False, "--all", help="Build every case study and the topic notebooks."),
     persons: int = typer.Option(50_000, "--persons", min=100, help="Simulated persons per scenario."),
-    seed: int = typer.Option(7, "--seed", help="Simulation seed."),
-    out: Path = typer.Option(Path("reports"), "--out", help="Output folder (index.html, one HTML per report)."),
+    seed: int = typer.Option(7, "--seed", min=0, help="Simulation seed."),
+    out: Path = typer.Option(Path("reports"), "--out",
+                             help="Output folder (index.html, one HTML per report): new, empty, or one an earlier "
+                                  "`privdomain report` wrote; any other folder is refused untouched."),
     topics: bool = typer.Option(None, "--topics/--no-topics", help="Also run the topic notebooks (default: with --all)."),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Notebooks run at once."),
 ) -> None:
-    """Simulate the cases and run the notebooks into HTML reports with an index (exit 1 if any fails)."""
-    from .reports import CASES, build_reports
+    """Simulate the cases and run the notebooks into HTML reports with an index (exit 1 if any fails).
+
+    Ctrl-C or SIGTERM stops the running notebooks at once: the index marks the reports
+    not finished as interrupted (their previous pages stay, marked stale) and the
+    command exits 130 (SIGINT) or 143 (SIGTERM).
+    """
+    from .reports import CASES, ReportsInterrupted, build_reports
 
     if not all_cases and not case:
         typer.echo("error: give --case NAME or --all", err=True)
@@ -81,21 +253,37 @@ def report(
     if unknown:
         typer.echo(f"error: unknown case {', '.join(unknown)}; choose from {', '.join(CASES)}", err=True)
         raise typer.Exit(2)
-    results = build_reports(cases, persons=persons, seed=seed, out=out, topics=all_cases if topics is None else topics,
-                            jobs=jobs)
+    try:
+        results = build_reports(cases, persons=persons, seed=seed, out=out,
+                                topics=all_cases if topics is None else topics, jobs=jobs)
+    except ReportsInterrupted as exc:
+        _print_results(exc.results, out)
+        if _debug_wanted():
+            raise
+        code = _fail(exc)
+        # the index is written and the kernels are dead; do not wait at exit for the worker
+        # threads still blocked on those kernels (or for ZeroMQ's teardown)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     failed = [r for r in results if not r.ok]
-    for r in results:
-        status = "ok    " if r.ok else "FAILED"
-        where = f" cell {r.cell}" if r.cell is not None else ""
-        detail = f"{out / r.html}" if r.ok else f"{where}: {r.error}"
-        typer.echo(f"{status} {r.name:<28} {r.seconds:6.1f} s  {detail}", err=not r.ok)
-    typer.echo(f"index: {out / 'index.html'}")
+    _print_results(results, out)
     if failed:
         typer.echo(f"{len(failed)} of {len(results)} reports failed", err=True)
         raise typer.Exit(1)
 
 
+def _print_results(results: list, out: Path) -> None:
+    for r in results:
+        status = {"ok": "ok    ", "failed": "FAILED", "interrupted": "INTERRUPTED"}.get(r.status, r.status.upper())
+        where = f" cell {r.cell}" if r.cell is not None else ""
+        detail = f"{out / r.html}" if r.ok else f"{where}: {r.error}"
+        typer.echo(f"{status} {r.name:<28} {r.seconds:6.1f} s  {detail}", err=not r.ok)
+    typer.echo(f"index: {out / 'index.html'}")
+
+
 @app.command()
+@_guard
 def bench(
     name: list[str] = typer.Option(None, "--only", help="Run only these benchmarks (e.g. funnel, clv); repeat."),
     quick: bool = typer.Option(False, "--quick", help="Smaller sizes, for a smoke run (scripts that support it)."),
