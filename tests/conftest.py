@@ -1,5 +1,11 @@
+import os
+import tempfile
+
 import pandas as pd
 import pytest
+
+# the events layer keeps passed checks of dataset folders on disk: the suite keeps its own
+os.environ.setdefault("PRIVDOMAIN_CACHE_DIR", tempfile.mkdtemp(prefix="privdomain-test-cache-"))
 
 from privdomain.examples import events_frame
 

@@ -8,6 +8,7 @@ a per-person computation. Cases that read files assert with hashes that no input
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -288,3 +289,18 @@ def test_the_check_agrees_with_a_brute_force_count_on_random_bad_rows():
     with pytest.raises(DataError) as err:
         channel_cube.channel_cube(ev)
     assert err.value.count == expected and err.value.column == "amount_fen"
+
+
+def test_a_passed_folder_check_is_reused_by_a_later_process_only_while_the_files_are_unchanged(folder, monkeypatch):
+    events.check(folder)
+    events._CACHE.clear()  # as in a new process: only the copy on disk is left
+    calls = []
+    monkeypatch.setattr(events, "_aggregate_check", lambda *a, **k: calls.append(1))
+    assert events.check(folder).rows == 7 and calls == []
+    part = next((folder / "events").glob("*.parquet"))
+    st = part.stat()
+    os.utime(part, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # rewritten a second later: checked again
+    events._CACHE.clear()
+    with pytest.raises(AttributeError):  # the stub returns None: proof that the check ran again
+        events.check(folder).rows
+    assert calls == [1]

@@ -22,12 +22,13 @@ before any metric runs, refuses what would make the metric silently wrong:
 A broken rule raises one :class:`privdomain.errors.DataError` naming the table, the
 column, the rule, how many rows break it and a few examples.
 
-What it costs: one aggregate query (and, for event ids, one read of the ``event_id``
-column) per input. A dataset folder is checked once per version of its files in a
-process (the result is kept, keyed by the files' paths, sizes and modification times),
-so a notebook that runs ten metrics on one dataset pays for the check once; later
-metrics check only the Parquet footers. docs/benchmarks.md records the cost on 20M
-events.
+What it costs: two small group-by queries (and, for event ids, one read of the
+``event_id`` column) per input. A dataset folder is checked once per version of its
+files: the result is kept, keyed by the files' paths, sizes and modification times, in
+the process and in ``$PRIVDOMAIN_CACHE_DIR`` (default ``~/.cache/privdomain``), so ten
+metrics in a notebook, or the notebooks of a report run in their own kernels, pay for
+the full check once; later metrics check only the manifest and the Parquet footers.
+docs/benchmarks.md records the cost on 20M events.
 
 Time inside metrics
 -------------------
@@ -62,6 +63,8 @@ privdomain.errors.DataError: events: column 'ts' must be timezone-aware: 2 row(s
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import json
 import os
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
@@ -100,6 +103,8 @@ _US = 1_000_000
 KEYS = ("event_id", "ts", "person_id", "touchpoint")
 """Columns that must never be null where they are present."""
 
+CHECK_VERSION = 1
+"""Bumped whenever a rule changes, so results kept on disk by an older version are not reused."""
 _CACHE: dict[tuple, EventsCheck] = {}
 _CACHE_MAX = 32
 
@@ -312,6 +317,43 @@ def _verify_folder(root: Path) -> None:
                                  "(a missing, stray or truncated part file)")
 
 
+def _cache_dir() -> Path:
+    base = os.environ.get("PRIVDOMAIN_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or
+                                                          Path.home() / ".cache") / "privdomain"
+    return Path(base) / "checks"
+
+
+def _disk_key(key: tuple) -> str:
+    return hashlib.sha256(repr((CHECK_VERSION, key)).encode()).hexdigest()
+
+
+def _disk_get(key: tuple) -> EventsCheck | None:
+    """A folder's check result kept from an earlier process, if its files have not changed since."""
+    try:
+        d = json.loads((_cache_dir() / f"{_disk_key(key)}.json").read_text())
+        return EventsCheck(rows=int(d["rows"]), touchpoints={str(k): int(v) for k, v in d["touchpoints"].items()},
+                           first=None if d["first"] is None else pd.Timestamp(d["first"]),
+                           last=None if d["last"] is None else pd.Timestamp(d["last"]),
+                           columns=tuple(d["columns"]), pay_without_amount=int(d["pay_without_amount"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _disk_put(key: tuple, res: EventsCheck) -> None:
+    """Keep a passed check for later processes (a notebook kernel, the next CLI run); best effort."""
+    try:
+        folder = _cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        d = {"rows": res.rows, "touchpoints": res.touchpoints, "columns": list(res.columns),
+             "first": None if res.first is None else res.first.isoformat(),
+             "last": None if res.last is None else res.last.isoformat(), "pay_without_amount": res.pay_without_amount}
+        tmp = folder / f".{_disk_key(key)}.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(d))
+        os.replace(tmp, folder / f"{_disk_key(key)}.json")
+    except OSError:
+        pass
+
+
 def _fingerprint(root: Path) -> tuple:
     files = []
     for f in sorted([root / io.MANIFEST, *root.glob("events/*.parquet"), *root.glob("events.parquet")]):
@@ -381,64 +423,91 @@ def _frame_precheck(df: pd.DataFrame, time_col: str, dates_ok: bool) -> pd.DataF
     return df
 
 
-def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None) -> EventsCheck:
-    """The one aggregate query: nulls, vocabulary, amounts and time range by touchpoint."""
+def _footer_stats(root: Path, columns: Sequence[str], time_col: str) -> dict[str, Any] | None:
+    """Null counts of ``columns`` and the time range of a folder's events from the Parquet footers alone.
+
+    None when a file lacks a column or its statistics (the caller then counts on the engine).
+    """
+    import pyarrow.parquet as pq
+
+    nulls = dict.fromkeys(columns, 0)
+    lo = hi = None
+    for f in io.table_files(root, "events"):
+        meta = pq.ParquetFile(f).metadata
+        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
+        if any(c not in names for c in [*columns, time_col]):
+            return None
+        for rg in range(meta.num_row_groups):
+            group = meta.row_group(rg)
+            for c in [*columns, time_col]:
+                stats = group.column(names.index(c)).statistics
+                if stats is None or not stats.has_null_count or (c == time_col and not stats.has_min_max
+                                                                  and group.num_rows > stats.null_count):
+                    return None
+                if c in nulls:
+                    nulls[c] += stats.null_count
+                if c == time_col and stats.has_min_max:
+                    lo = stats.min if lo is None else min(lo, stats.min)
+                    hi = stats.max if hi is None else max(hi, stats.max)
+    return {"nulls": nulls, "first": lo, "last": hi}
+
+
+def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None, root: Path | None = None) -> EventsCheck:
+    """Nulls, vocabulary, amounts and time range: two small group-bys (and the footers of a folder)."""
     cols = set(t.columns)
     if "touchpoint" in cols:
         tp_type = t.touchpoint.type()
         if not tp_type.is_string():
             raise DataError("events", "touchpoint", "must be text (a touchpoint name)", 1, hint=f"got {tp_type}")
-    keys = [c for c in ("touchpoint", "channel") if c in cols]
+    nullable = [c for c in dict.fromkeys([*KEYS, time_col]) if c in cols and c != "touchpoint"]
+    footers = _footer_stats(root, nullable, time_col) if root is not None and time_col in cols else None
     metrics: dict[str, ir.Value] = {"n": t.count()}
-    for c in KEYS:
-        if c in cols and c != "touchpoint":
+    if footers is None:
+        for c in nullable:
             metrics[f"null_{c}"] = t[c].isnull().sum()
-    if time_col in cols and time_col != "ts":
-        metrics[f"null_{time_col}"] = t[time_col].isnull().sum()
     has_amount = "amount_fen" in cols
     pay_without_amount = 0
     if has_amount:
         atype = t.amount_fen.type()
         if not atype.is_integer():
             if atype.is_floating() or atype.is_decimal():
-                whole = (t.amount_fen.notnull() & (t.amount_fen != t.amount_fen.round(0))).sum()
-                metrics["frac_amount"] = whole
+                metrics["frac_amount"] = (t.amount_fen.notnull() & (t.amount_fen != t.amount_fen.round(0))).sum()
             else:
                 raise DataError("events", "amount_fen", "must be whole numbers of fen", 1, hint=f"got {atype}")
         metrics["neg_amount"] = (t.amount_fen < 0).fill_null(False).sum()
         metrics["null_amount"] = t.amount_fen.isnull().sum()
     tcol = t[time_col] if time_col in cols else None
-    if tcol is not None and (tcol.type().is_timestamp() or tcol.type().is_date()):
+    if footers is None and tcol is not None and (tcol.type().is_timestamp() or tcol.type().is_date()):
         metrics["first"] = tcol.min()
         metrics["last"] = tcol.max()
-    expr = t.group_by(keys).aggregate(**metrics) if keys else t.aggregate(**metrics)
-    g = backend.execute(expr, con=con)
+    by = ["touchpoint"] if "touchpoint" in cols else []
+    g = backend.execute(t.group_by(by).aggregate(**metrics) if by else t.aggregate(**metrics), con=con)
     rows = int(g["n"].sum()) if len(g) else 0
-    for c in [*KEYS, time_col]:
-        col = f"null_{c}"
-        if col in g.columns:
-            n = int(g[col].sum())
-            if n:
-                raise DataError("events", c, "must not be null", n)
-    if "touchpoint" in keys:
-        n = int(g["touchpoint"].isna().sum() and g.loc[g["touchpoint"].isna(), "n"].sum())
+    null_counts = footers["nulls"] if footers is not None else {
+        c: int(g[f"null_{c}"].sum()) for c in nullable}
+    for c in nullable:
+        if null_counts.get(c):
+            raise DataError("events", c, "must not be null", int(null_counts[c]))
+    if by:
+        n = int(g.loc[g["touchpoint"].isna(), "n"].sum())
         if n:
             raise DataError("events", "touchpoint", "must not be null", n)
         vocab = known_touchpoints(source)
         unknown = g.loc[~g["touchpoint"].isin(list(vocab))]
         if len(unknown):
-            names = unknown.groupby("touchpoint")["n"].sum().sort_values(ascending=False)
+            names = unknown.set_index("touchpoint")["n"].sort_values(ascending=False)
             first = str(names.index[0])
             hint = str(UsageError.unknown("touchpoint", first, list(vocab))).split(" Known:")[0]
             raise DataError("events", "touchpoint", "must be a known touchpoint", int(names.sum()),
                             list(names.index[:5]),
                             hint=f"{hint.replace('unknown touchpoint', 'for')}; declare your own touchpoints in the "
                                  f"dataset manifest (\"touchpoints\": {{name: channel}})")
-    if "channel" in keys:
+    if "channel" in cols:
+        gc = backend.execute(t.group_by("channel").aggregate(n=t.count()), con=con)
         chans = known_channels(source)
-        bad = g.loc[g["channel"].notna() & ~g["channel"].isin(chans)]
+        bad = gc.loc[gc["channel"].notna() & ~gc["channel"].isin(chans)]
         if len(bad):
-            names = bad.groupby("channel")["n"].sum().sort_values(ascending=False)
+            names = bad.set_index("channel")["n"].sort_values(ascending=False)
             raise DataError("events", "channel", "must be a known channel", int(names.sum()), list(names.index[:5]),
                             hint=str(UsageError.unknown("channel", str(names.index[0]), chans)).split(" Known:")[0])
     if has_amount:
@@ -449,22 +518,21 @@ def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None) -
         if n:
             raise DataError("events", "amount_fen", "must not be negative", n,
                             hint="a refund is its own 'refund' event with a positive amount")
-        if "touchpoint" in keys:
+        if by:
             pays = g.loc[g["touchpoint"] == schema.PURCHASE]
             pay_without_amount = int(pays["null_amount"].sum()) if len(pays) else 0
-    counts: dict[str, int] = {}
-    if "touchpoint" in keys and len(g):
-        counts = {str(k): int(v) for k, v in g.groupby("touchpoint")["n"].sum().items()}
-    first = last = None
-    if "first" in g.columns and len(g):
-        first, last = g["first"].min(), g["last"].max()
-        first = None if pd.isna(first) else pd.Timestamp(first)
-        last = None if pd.isna(last) else pd.Timestamp(last)
-        if first is not None and first.tzinfo is not None:
-            first = first.tz_convert(schema.TIMEZONE).tz_localize(None)
-            last = last.tz_convert(schema.TIMEZONE).tz_localize(None)
+    counts = {str(k): int(v) for k, v in g.set_index("touchpoint")["n"].items()} if by and len(g) else {}
+    first, last = (footers["first"], footers["last"]) if footers is not None else (
+        (g["first"].min(), g["last"].max()) if "first" in g.columns and len(g) else (None, None))
+    first = None if first is None or pd.isna(first) else _beijing(first)
+    last = None if last is None or pd.isna(last) else _beijing(last)
     return EventsCheck(rows=rows, touchpoints=counts, first=first, last=last, columns=tuple(t.columns),
                        pay_without_amount=pay_without_amount)
+
+
+def _beijing(value: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(value)
+    return ts.tz_convert(schema.TIMEZONE).tz_localize(None) if ts.tzinfo is not None else ts
 
 
 def _unique_ids_frame(df: pd.DataFrame) -> None:
@@ -551,16 +619,17 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
         _verify_folder(root)
         key = _fingerprint(root)
         t = backend.to_table(root, "events", con=con, localise=False)
-        hit = _CACHE.get(key)
+        hit = _CACHE.get(key) or _disk_get(key)
         if hit is None:
             if time_col in t.columns:
                 _check_ts_type(t, time_col, dates_ok)
-            hit = _aggregate_check(t, root, time_col, con)
+            hit = _aggregate_check(t, root, time_col, con, root=root)
             if "event_id" in t.columns:
                 _unique_ids_folder(root, t, con)
-            if len(_CACHE) >= _CACHE_MAX:
-                _CACHE.pop(next(iter(_CACHE)))
-            _CACHE[key] = hit
+            _disk_put(key, hit)
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = hit
         return t, hit
     if isinstance(events, pd.DataFrame):
         df = _frame_precheck(events, time_col, dates_ok)
