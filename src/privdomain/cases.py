@@ -9,6 +9,8 @@ articles' (see ``docs/domain.md``), not results of this package.
 Examples
 --------
 >>> import pandas as pd
+
+from . import events as events_layer
 >>> pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa"], "total_conversions": [2, 1, 0],
 ...                    "total_conversion_value": [200.0, 50.0, 0.0], "total_null": [5, 3, 9]})
 >>> top_paths(pt, n=2)[["path", "conversions"]].values.tolist()
@@ -25,6 +27,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from . import events as events_layer
 
 SEP = " > "
 
@@ -239,7 +243,6 @@ def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
     [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
     """
-    from . import events as events_layer
     from .backend import execute
     from .schema import PURCHASE
 
@@ -299,7 +302,6 @@ def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
     """
     import ibis
 
-    from . import events as events_layer
     from .backend import execute
     from .schema import PURCHASE
 
@@ -355,10 +357,10 @@ def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, as
     """
     import ibis
 
-    from .backend import execute, to_table
+    from .backend import execute
     from .officialaccount import article_pairs
 
-    a = to_table(assignments if assignments is not None else data, "assignments", con=con)
+    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
     flags = article_pairs(data, con=con)
     j = flags.inner_join(a, flags.person_id == a.pid)

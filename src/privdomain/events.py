@@ -83,6 +83,7 @@ from .errors import DataError, DatasetError, UsageError
 
 __all__ = [
     "read",
+    "table",
     "check",
     "EventsCheck",
     "assume_timezone",
@@ -292,11 +293,11 @@ def _folder(data: Any) -> Path | None:
     return None
 
 
-def _verify_folder(root: Path) -> None:
-    """The folder's manifest exists and its events files match it (Parquet footers only)."""
+def _verify_folder(root: Path, table: str = "events") -> None:
+    """The folder's manifest exists and the table's files match it (Parquet footers only)."""
     verify = getattr(io, "verify_files", None)
     if verify is not None:
-        verify(root, ["events"])
+        verify(root, [table])
         return
     import pyarrow.parquet as pq
 
@@ -304,8 +305,8 @@ def _verify_folder(root: Path) -> None:
         manifest = io.read_manifest(root)
     except FileNotFoundError:
         raise DatasetError(root, f"not a dataset folder: no {io.MANIFEST} (the output of an interrupted run?)") from None
-    expected = manifest.get("row_counts", {}).get("events")
-    files = io.table_files(root, "events")
+    expected = manifest.get("row_counts", {}).get(table)
+    files = io.table_files(root, table)
     rows = 0
     for f in files:
         try:
@@ -313,8 +314,26 @@ def _verify_folder(root: Path) -> None:
         except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid / OSError
             raise DatasetError(f, f"unreadable Parquet file (truncated?): {e}") from None
     if expected is not None and rows != int(expected):
-        raise DatasetError(root, f"events: the Parquet files hold {rows:,} rows, the manifest says {int(expected):,} "
+        raise DatasetError(root, f"{table}: the Parquet files hold {rows:,} rows, the manifest says {int(expected):,} "
                                  "(a missing, stray or truncated part file)")
+
+
+def table(data: TableLike, name: str, *, con: Any | None = None) -> ir.Table:
+    """Another table of a dataset (``persons``, ``campaigns``, ``articles``...) as an Ibis table.
+
+    A dataset folder is checked against its manifest first (as :func:`read` does for
+    events); a frame or an Ibis table is taken as it is. Timestamps come back as naive
+    Beijing time.
+
+    >>> import pandas as pd
+    >>> table(pd.DataFrame({"person_id": [1]}), "persons").count().execute()
+    1
+    """
+    root = _folder(data)
+    if root is not None:
+        _verify_folder(root, name)
+        return backend.to_table(root, name, con=con)
+    return backend.to_table(data, name, con=con)
 
 
 def _cache_dir() -> Path:

@@ -80,7 +80,7 @@ import numpy as np
 import pandas as pd
 
 from . import events as events_layer
-from .backend import TableLike, execute, to_table
+from .backend import TableLike, execute
 
 MODES = ("ordered", "strict", "unordered")
 ATTEMPTS = ("every", "first")
@@ -559,7 +559,7 @@ def _prepare(
                 raise ValueError(
                     f"breakdown: {breakdown!r} is not an events column; pass the persons table as `persons=`"
                 )
-            person_table = to_table(source, "persons", con=con)
+            person_table = events_layer.table(source, "persons", con=con)
             if breakdown not in person_table.columns:
                 raise ValueError(f"breakdown: {breakdown!r} is neither an events nor a persons column")
             person_table = person_table.select(_pp=person_table.person_id, _pb=person_table[breakdown])

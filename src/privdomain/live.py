@@ -38,7 +38,7 @@ import ibis
 import pandas as pd
 
 from . import events as events_layer
-from .backend import TableLike, execute, to_table
+from .backend import TableLike, execute
 from .schema import PURCHASE
 
 VISITS = ["mp_visit", "product_view"]
@@ -53,7 +53,7 @@ def _lives_frame(events: TableLike, lives: TableLike | None, con: Any | None) ->
             lives = src
         else:
             return None
-    lt = to_table(lives, "lives", con=con)
+    lt = events_layer.table(lives, "lives", con=con)
     df = execute(lt.select("live_id", "start", "end"), con=con)
     if df.empty:
         return None

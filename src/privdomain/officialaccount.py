@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from . import events as events_layer
-from .backend import TableLike, execute, to_table
+from .backend import TableLike, execute
 from .funnel import parse_window, predicate
 from .schema import PURCHASE, TIMEZONE
 
@@ -282,10 +282,10 @@ def _articles_table(events: TableLike, articles: TableLike | None, con: Any | No
     from .io import Dataset
 
     if articles is not None:
-        return to_table(articles, "articles", con=con)
+        return events_layer.table(articles, "articles", con=con)
     src = events.path if isinstance(events, Dataset) else events
     if isinstance(src, (str, Path)) and Path(src).is_dir() and (Path(src) / "articles.parquet").exists():
-        return to_table(src, "articles", con=con)
+        return events_layer.table(src, "articles", con=con)
     return None
 
 

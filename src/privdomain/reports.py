@@ -185,10 +185,11 @@ def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
     >>> o["buyers"], o["gmv_yuan"], o["buyer_rate"], o["days"]
     (1, 99.0, 0.5, 3)
     """
-    from .backend import execute, to_table
+    from . import events as events_layer
+    from .backend import execute
     from .schema import PURCHASE
 
-    t = to_table(data, "events", con=con)
+    t = events_layer.read(data, con=con, columns=("person_id", "touchpoint", "order_id", "amount_fen"))
     pay = t.touchpoint == PURCHASE
     expr = t.aggregate(events=t.count(), persons=t.person_id.nunique(), buyers=t.person_id.nunique(where=pay),
                        orders=t.order_id.nunique(where=pay), gmv_fen=t.amount_fen.sum(where=pay),

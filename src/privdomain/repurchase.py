@@ -42,8 +42,9 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
+from . import events as events_layer
 from ._days import DateLike, _day, _day_number, _raw_events
-from .backend import TableLike, execute, to_table
+from .backend import TableLike, execute
 from .schema import PURCHASE
 
 __all__ = ["purchase_gaps", "repurchase_rate", "repurchase_curve", "repurchase_cycle"]
@@ -83,7 +84,7 @@ def person_segment(
     if by is None:
         return base.select("person_id").distinct().mutate(segment=ibis.literal(ALL))
     if persons is not None:
-        p = to_table(persons, "persons", con=con)
+        p = events_layer.table(persons, "persons", con=con)
         if by not in p.columns:
             raise ValueError(f"persons: no column {by!r} to segment by")
         ids = base.select("person_id").distinct()

@@ -61,7 +61,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from .. import schema
-from ..backend import TableLike, execute, to_table
+from ..backend import TableLike, execute
 
 WINDOWS = (0, 7, 15, 30, 90)
 
@@ -206,7 +206,7 @@ def _campaign_frame(events: TableLike, campaigns: Any | None, con: Any | None) -
     if campaigns is None:
         vol["spend"] = np.nan
         return vol
-    camp = campaigns if isinstance(campaigns, pd.DataFrame) else execute(to_table(campaigns, "campaigns", con=con))
+    camp = campaigns if isinstance(campaigns, pd.DataFrame) else execute(events_layer.table(campaigns, "campaigns", con=con))
     for col in ("campaign_id", "spend_fen"):
         if col not in camp.columns:
             raise ValueError(f"campaigns need a {col!r} column")

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import events as events_layer
-from ..backend import TableLike, execute, to_table
+from ..backend import TableLike, execute
 from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
 
@@ -116,7 +116,7 @@ def campaign_frame(
     """
     if window_days <= 0 or pre_days <= 0:
         raise ValueError(f"window_days and pre_days must be > 0, got {window_days}, {pre_days}")
-    a = to_table(assignments if assignments is not None else data, "assignments", con=con)
+    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select("person_id", "arm", "assigned_at")
     dup = int(execute(a.group_by("person_id").agg(k=a.count()).filter(lambda t: t.k > 1).count(), con=con))
     if dup:
