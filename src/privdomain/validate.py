@@ -464,13 +464,15 @@ def amount_warnings(events: pd.DataFrame, products: pd.DataFrame | None = None) 
     and not warned about.
     """
     out = []
-    pay = events[events["touchpoint"].astype(object) == schema.PURCHASE]
+    events = events.reset_index(drop=True)
+    is_pay = (events["touchpoint"].astype(object) == schema.PURCHASE).to_numpy()
+    pay = events[is_pay]
     amounts = pd.to_numeric(pay["amount_fen"], errors="coerce")
     positive = amounts[amounts > 0]
     if len(positive) and positive.median() < YUAN_MEDIAN_FEN:
         out.append(Problem("events", "amount_fen", f"amounts look like yuan, not fen: the median paid amount is "
                                                    f"{positive.median():g} fen (under 1 yuan); multiply yuan by 100",
-                           len(positive), _rows((amounts > 0).to_numpy())[1]))
+                           *_rows(events.index.isin(positive.index))))
     if products is not None and len(products) and "price_fen" in products:
         price = pd.to_numeric(products["price_fen"], errors="coerce")
         pos = price[price > 0]
@@ -558,6 +560,9 @@ def _file_report(p: Path) -> Report:
             return Report(problems=[Problem("events", "", f"not a readable Parquet file (truncated or corrupt: "
                                                           f"{short_repr(msg, 120)})", 0, file=name)])
         return check_frame(df, "events")[0]
+    if suffix in (".xlsx", ".xls", ".xlsm", ".numbers", ".ods"):
+        return Report(problems=[Problem("events", "", f"unsupported file type {p.suffix!r}: a spreadsheet; export "
+                                                      f"it as CSV (UTF-8) and validate the .csv", 0, file=name)])
     return Report(problems=[Problem("events", "", f"unsupported file type {p.suffix or '(no suffix)'!r}: give an "
                                                   f"events CSV (.csv, UTF-8) or Parquet (.parquet) file, or a "
                                                   f"dataset folder", 0, file=name)])
