@@ -3,10 +3,22 @@
 A dataset folder holds one Parquet table per entity and a small manifest::
 
     dataset/
-      dataset.json          schema version, scenario, seed, row counts
+      dataset.json          schema version, scenario, seed, row counts, files
       events/part-00000.parquet, part-00001.parquet, ...   (written in blocks)
       persons.parquet  id_links.parquet  campaigns.parquet  products.parquet ...
       truth/                ground truth of a simulated dataset (optional)
+
+The manifest is the authority on what the dataset holds. ``row_counts`` names its
+tables (schema tables only: a name that is a path is refused) and ``files`` lists
+every Parquet file, ``truth/`` included, with its row count (relative POSIX paths).
+Readers go through :func:`verify_files`, which compares the folder with the manifest
+from the Parquet footers alone (milliseconds: about 2 ms for a 1M-event dataset): a
+missing, stray, truncated or rewritten file is named, never silently read or skipped.
+No function here opens a file outside the dataset folder because of what a manifest
+says (paths are checked, symlinks out of the folder are refused). Writers call
+:func:`write_manifest` last, after every table and ``truth/`` are written; a second
+call refreshes ``files``. A manifest without ``files`` (written by an older
+privdomain) is checked by table totals alone.
 
 Examples
 --------
@@ -15,7 +27,9 @@ Examples
 >>> d = tempfile.mkdtemp()
 >>> ds = io.write_dataset(d, {"products": pd.DataFrame({"product_id": [1], "name": ["tea"],
 ...     "category": ["drink"], "price_fen": [1900]})}, meta={"seed": 1})
->>> io.read_manifest(d)["row_counts"]
+>>> io.read_manifest(d)["row_counts"], io.read_manifest(d)["files"]
+({'products': 1}, {'products.parquet': 1})
+>>> io.verify_files(d)
 {'products': 1}
 """
 
@@ -35,6 +49,11 @@ import pyarrow.parquet as pq
 
 from . import schema
 from .errors import DatasetError, PrivdomainError, UsageError, short_repr
+
+__all__ = ["MANIFEST", "Dataset", "TableSink", "EventWriter", "writer_options", "write_dataset", "write_manifest",
+           "read_manifest", "open_dataset", "verify_files", "check_files", "table_files", "read_table",
+           "read_dataset", "file_table", "read_events_csv", "null_counts", "ManifestMissing", "ManifestError",
+           "FilesError", "FilesMissing", "FileProblem", "CSVImportError", "DatasetError"]
 
 MANIFEST = "dataset.json"
 NEWLINE = b"\n"

@@ -352,7 +352,8 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     for name, col in spec.schema.columns.items():
         if name not in out.columns:
             if col.nullable and str(col.dtype) == "Int64":
-                out[name] = pd.array([pd.NA] * len(out), dtype="Int64")
+                n = len(out)
+                out[name] = pd.arrays.IntegerArray(np.zeros(n, dtype="int64"), np.ones(n, dtype=bool))
             continue
         dt = str(col.dtype)
         s = out[name]

@@ -434,9 +434,12 @@ def _event_rules(df: pd.DataFrame) -> Report:
                              *_rows(orphan)))
     known = df["touchpoint"].isin(schema.TOUCHPOINTS) & df["channel"].isin(schema.CHANNELS)
     if known.any():
-        pairs = {(tp, ch) for tp, chs in schema.ALLOWED_CHANNELS.items() for ch in chs}
-        tp, ch = df["touchpoint"].astype(object), df["channel"].astype(object)
-        ok = pd.Series([(a, b) in pairs for a, b in zip(tp, ch)], index=df.index, dtype=bool)
+        tp_codes, tps = pd.factorize(df["touchpoint"].astype(object))
+        ch_codes, chs = pd.factorize(df["channel"].astype(object))
+        allowed = np.array([[c in schema.ALLOWED_CHANNELS.get(t, ()) for c in chs] for t in tps], dtype=bool)
+        ok = np.zeros(len(df), dtype=bool)
+        have = (tp_codes >= 0) & (ch_codes >= 0)
+        ok[have] = allowed[tp_codes[have], ch_codes[have]]
         wrong = known & ~ok
         if wrong.any():
             ex = df.loc[wrong, ["touchpoint", "channel"]].astype(str).drop_duplicates().head(3)
