@@ -290,6 +290,10 @@ CASES = [
          "touchpoint", "'Pay' (did you mean 'pay'?)", 5),
     Case("null-person-id", edit_events(lambda d: d.assign(person_id=d["person_id"].astype("Int64").mask(
         d.index.isin(d.index[:2])))), "person_id", "null where a value is required", 2),
+    Case("text-column-holds-lists", edit_events(lambda d: d.assign(id_value=[[1, 2]] * len(d))), "id_value",
+         "values must be text, got ndarray", None),
+    Case("integer-column-holds-booleans", edit_events(lambda d: d.assign(person_id=d["person_id"] % 2 == 0)),
+         "person_id", "wrong dtype bool: must be integers", None),
     Case("amounts-in-yuan", edit_events(lambda d: d.assign(amount_fen=d["amount_fen"] // 100)), "amount_fen",
          "look like yuan", None, warning=True),
     # --- single files

@@ -306,10 +306,21 @@ def _category_problems(df: pd.DataFrame, table: str, name: str, allowed: list[st
 def check_frame(df: pd.DataFrame, table: str, *, text_timestamps: bool = False) -> tuple[Report, pd.DataFrame]:
     """Validate one table; return the report and the conformed frame.
 
-    ``text_timestamps`` accepts timestamp text with UTC offsets (a CSV import).
+    ``text_timestamps`` accepts timestamp text with UTC offsets (a CSV import). A
+    frame so odd that a check itself fails gives a problem naming the failure, not
+    a traceback.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
+    try:
+        return _check_frame(df, table, text_timestamps)
+    except Exception as e:  # noqa: BLE001 - an unforeseen value becomes a reported problem
+        msg = short_repr(str(e), 160)
+        return Report(problems=[Problem(table, "", f"could not be checked ({type(e).__name__}: {msg})", 0)],
+                      row_counts={table: len(df)}), df
+
+
+def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool) -> tuple[Report, pd.DataFrame]:
     spec = schema.TABLES[table]
     report = Report(row_counts={table: len(df)})
     probs = report.problems
@@ -348,9 +359,17 @@ def check_frame(df: pd.DataFrame, table: str, *, text_timestamps: bool = False) 
                     and not (want == "Int64" and s.isna().all()):
                 probs.append(_int_problem(s, table, name, want))
                 bad_cols.add(name)
-        elif want in ("str", "object") and not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
-            probs.append(Problem(table, name, f"wrong dtype {s.dtype}: must be text", *_rows(s.notna())))
-            bad_cols.add(name)
+        elif want in ("str", "object"):
+            if not (s.dtype == object or pd.api.types.is_string_dtype(s.dtype)):
+                probs.append(Problem(table, name, f"wrong dtype {s.dtype}: must be text", *_rows(s.notna())))
+                bad_cols.add(name)
+            elif s.dtype == object:
+                not_text = np.array([not (isinstance(v, str) or _is_missing(v)) for v in s.to_numpy()], dtype=bool)
+                if not_text.any():
+                    kinds = sorted({type(v).__name__ for v in s[not_text].head(100)})
+                    probs.append(Problem(table, name, f"values must be text, got {', '.join(kinds)}",
+                                         *_rows(not_text)))
+                    bad_cols.add(name)
 
     df = schema.conform(df, table)
     for name in present:
@@ -369,7 +388,7 @@ def check_frame(df: pd.DataFrame, table: str, *, text_timestamps: bool = False) 
         probs.extend(_from_pandera(err, table))
 
     if table == "events" and not {"event_id", "touchpoint", "channel", "order_id", "amount_fen"} & bad_cols:
-        ev = _event_rules(df)
+        ev = _event_rules(df, bad_cols)
         probs.extend(ev.problems)
         report.warnings.extend(ev.warnings)
         report.warnings.extend(amount_warnings(df))
@@ -402,7 +421,7 @@ def _rule_text(check: str) -> str:
 # --- events -------------------------------------------------------------------------------
 
 
-def _event_rules(df: pd.DataFrame) -> Report:
+def _event_rules(df: pd.DataFrame, bad_cols: set[str] = frozenset()) -> Report:
     out = Report()
     probs = out.problems
     dup = df["event_id"].duplicated(keep=False)
@@ -412,7 +431,7 @@ def _event_rules(df: pd.DataFrame) -> Report:
             rule += " (every row appears more than once: was a file loaded twice?)"
         probs.append(Problem("events", "event_id", rule, *_rows(dup)))
     else:
-        same = df.drop(columns=["event_id"]).duplicated(keep=False)
+        same = df.drop(columns=["event_id", *sorted(bad_cols & set(df.columns))]).duplicated(keep=False)
         if same.any():
             rule = "rows identical in every column but event_id"
             if same.mean() >= 0.5:
@@ -621,7 +640,11 @@ def validate_dataset(path: str | os.PathLike) -> Report:
         if spec.required and name not in manifest.get("row_counts", {}):
             report.problems.append(Problem(name, "", "required table is missing from the dataset", 0))
     bad_tables = {q.table for q in report.problems}
-    _dataset_rules(p, manifest, frames, counts, bad_tables, report)
+    try:
+        _dataset_rules(p, manifest, frames, counts, bad_tables, report)
+    except Exception as e:  # noqa: BLE001 - an unforeseen value becomes a reported problem
+        report.problems.append(Problem("dataset", "", f"references could not be checked ({type(e).__name__}: "
+                                                      f"{short_repr(str(e), 160)})", 0))
     return report
 
 
