@@ -199,6 +199,12 @@ def _truncated_copy(root: Path) -> Path:
     return f
 
 
+def _prices_in_yuan(root: Path) -> Path:
+    pr = pd.read_parquet(root / "products.parquet")
+    put(root, "products", pr.assign(price_fen=pr["price_fen"] // 100))
+    return root
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -296,6 +302,8 @@ CASES = [
          "person_id", "wrong dtype bool: must be integers", None),
     Case("amounts-in-yuan", edit_events(lambda d: d.assign(amount_fen=d["amount_fen"] // 100)), "amount_fen",
          "look like yuan", None, warning=True),
+    Case("prices-in-yuan", lambda root: _prices_in_yuan(root), "price_fen", "prices look like yuan", 5,
+         warning=True),
     # --- single files
     Case("csv-zero-byte", csv_file("events.csv", raw=b""), None, "the file is empty (0 bytes)"),
     Case("csv-header-only", csv_file("events.csv", raw=(",".join(schema.EVENTS.columns) + "\n").encode()), None,

@@ -391,7 +391,9 @@ def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool) -> tuple[R
         ev = _event_rules(df, bad_cols)
         probs.extend(ev.problems)
         report.warnings.extend(ev.warnings)
-        report.warnings.extend(amount_warnings(df))
+        report.warnings.extend(amount_warnings(events=df))
+    if table == "products" and "price_fen" not in bad_cols:
+        report.warnings.extend(amount_warnings(products=df))
     return report, df
 
 
@@ -469,47 +471,55 @@ def _event_rules(df: pd.DataFrame, bad_cols: set[str] = frozenset()) -> Report:
     return out
 
 
-def amount_warnings(events: pd.DataFrame, products: pd.DataFrame | None = None) -> list[Problem]:
+def amount_warnings(events: pd.DataFrame | None = None, products: pd.DataFrame | None = None) -> list[Problem]:
     """Warnings when amounts look like yuan in a fen column.
 
-    The heuristic (documented, deliberately conservative): a brand's paid amounts
-    are rarely below one yuan, so
+    The heuristic (deliberately conservative; warnings, never problems): a brand's
+    paid amounts and prices are rarely below one yuan, so
 
-    * events: the median positive ``amount_fen`` of ``pay`` rows is below
+    * ``events``: the median positive ``amount_fen`` of ``pay`` rows is below
       :data:`YUAN_MEDIAN_FEN` (100 fen = 1 yuan);
-    * products: the median positive ``price_fen`` is below 100 fen;
-    * both: where pay rows carry a ``product_id``, the median ratio of the paid
-      amount to the product's price is below 1/20 (amounts 100 times smaller than
-      prices: one column in yuan, the other in fen).
+    * ``products``: the median positive ``price_fen`` is below 100 fen;
+    * both given: where pay rows carry a ``product_id``, the median ratio of the
+      paid amount to the product's price is below 1/20 (amounts about 100 times
+      smaller than prices: one of the two columns is in yuan).
 
     Amounts that are all whole multiples of 100 are normal (prices in whole yuan)
-    and not warned about.
+    and not warned about; a fractional amount is a problem of its own.
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"touchpoint": ["pay", "pay"], "amount_fen": [89, 29]})
+    >>> [w.rule.split(":")[0] for w in amount_warnings(ev)]
+    ['amounts look like yuan, not fen']
     """
-    out = []
-    events = events.reset_index(drop=True)
-    is_pay = (events["touchpoint"].astype(object) == schema.PURCHASE).to_numpy()
-    pay = events[is_pay]
-    amounts = pd.to_numeric(pay["amount_fen"], errors="coerce")
-    positive = amounts[amounts > 0]
-    if len(positive) and positive.median() < YUAN_MEDIAN_FEN:
-        out.append(Problem("events", "amount_fen", f"amounts look like yuan, not fen: the median paid amount is "
-                                                   f"{positive.median():g} fen (under 1 yuan); multiply yuan by 100",
-                           *_rows(events.index.isin(positive.index))))
-    if products is not None and len(products) and "price_fen" in products:
-        price = pd.to_numeric(products["price_fen"], errors="coerce")
-        pos = price[price > 0]
-        if len(pos) and pos.median() < YUAN_MEDIAN_FEN:
-            out.append(Problem("products", "price_fen", f"prices look like yuan, not fen: the median price is "
-                                                        f"{pos.median():g} fen (under 1 yuan)", len(pos)))
-        elif len(positive) and "product_id" in products:
-            by_id = pd.Series(price.to_numpy(), index=products["product_id"].to_numpy())
-            by_id = by_id[~by_id.index.duplicated()]
-            ratio = (amounts / pay["product_id"].map(by_id)).replace([np.inf, -np.inf], np.nan).dropna()
-            ratio = ratio[ratio > 0]
-            if len(ratio) and ratio.median() < 0.05:
-                out.append(Problem("events", "amount_fen", f"paid amounts are about 1/{1 / ratio.median():.0f} of "
-                                                           f"the product prices: one of them is in yuan?",
-                                   len(ratio)))
+    out: list[Problem] = []
+    amounts = pd.Series(dtype="float64")
+    pay = None
+    if events is not None and len(events):
+        events = events.reset_index(drop=True)
+        pay = events[(events["touchpoint"].astype(object) == schema.PURCHASE).to_numpy()]
+        amounts = pd.to_numeric(pay["amount_fen"], errors="coerce")
+        positive = amounts[amounts > 0]
+        if len(positive) and positive.median() < YUAN_MEDIAN_FEN:
+            out.append(Problem("events", "amount_fen", f"amounts look like yuan, not fen: the median paid amount is "
+                                                       f"{positive.median():g} fen (under 1 yuan); multiply yuan "
+                                                       f"by 100", *_rows(events.index.isin(positive.index))))
+    if products is None or not len(products) or "price_fen" not in products:
+        return out
+    price = pd.to_numeric(products["price_fen"], errors="coerce")
+    pos = price[price > 0]
+    if len(pos) and pos.median() < YUAN_MEDIAN_FEN:
+        out.append(Problem("products", "price_fen", f"prices look like yuan, not fen: the median price is "
+                                                    f"{pos.median():g} fen (under 1 yuan)", *_rows(price > 0)))
+    elif pay is not None and len(pay) and "product_id" in products and "product_id" in pay:
+        by_id = pd.Series(price.to_numpy(), index=products["product_id"].to_numpy())
+        by_id = by_id[~by_id.index.duplicated()]
+        ratio = (amounts / pd.to_numeric(pay["product_id"].map(by_id), errors="coerce"))
+        ratio = ratio.replace([np.inf, -np.inf], np.nan).dropna()
+        ratio = ratio[ratio > 0]
+        if len(ratio) and ratio.median() < 0.05:
+            out.append(Problem("events", "amount_fen", f"paid amounts are about 1/{1 / ratio.median():.0f} of the "
+                                                       f"product prices: one of the two is in yuan?", len(ratio)))
     return out
 
 
@@ -666,6 +676,13 @@ def _table_of(key: str) -> str:
             "article_id": "articles", "live_id": "lives"}[key]
 
 
+def _beijing_day(text: str) -> pd.Timestamp:
+    """Midnight (Beijing) of the day ``text`` names (a date, or a timestamp with or without offset)."""
+    t = pd.Timestamp(text)
+    t = t.tz_localize(schema.TIMEZONE) if t.tzinfo is None else t.tz_convert(schema.TIMEZONE)
+    return t.normalize()
+
+
 def _dataset_rules(p: Path, manifest: dict, frames: dict[str, pd.DataFrame], counts: dict[str, int],
                    bad: set[str], report: Report) -> None:
     """Rules across tables: the manifest's period, references, truth persons, amounts in yuan."""
@@ -676,11 +693,8 @@ def _dataset_rules(p: Path, manifest: dict, frames: dict[str, pd.DataFrame], cou
     probs = report.problems
     ev = frames.get("events") if "events" not in bad else None
     if ev is not None and "start" in manifest and "end" in manifest and len(ev):
-        start = pd.Timestamp(manifest["start"]).tz_localize(None).tz_localize(schema.TIMEZONE) \
-            if pd.Timestamp(manifest["start"]).tzinfo is None else pd.Timestamp(manifest["start"])
-        end_day = pd.Timestamp(manifest["end"])
-        end = (end_day.tz_localize(schema.TIMEZONE) if end_day.tzinfo is None else end_day).normalize() \
-            + pd.Timedelta(days=1)
+        start = _beijing_day(manifest["start"])
+        end = _beijing_day(manifest["end"]) + pd.Timedelta(days=1)
         outside = (ev["ts"] < start) | (ev["ts"] >= end)
         if outside.any():
             probs.append(Problem("events", "ts", f"outside the manifest's period {manifest['start']} to "
@@ -697,9 +711,9 @@ def _dataset_rules(p: Path, manifest: dict, frames: dict[str, pd.DataFrame], cou
             prob = _ids_in(ev, col, ref, key, "events", "id")
             if prob:
                 probs.append(prob)
-        report.warnings.extend(w for w in amount_warnings(ev, frames.get("products") if "products" not in bad
-                                                          else None) if w.table == "products"
-                               or "product prices" in w.rule)
+        products = frames.get("products") if "products" not in bad else None
+        if products is not None:  # only the comparison of the two: each alone was checked with its table
+            report.warnings.extend(w for w in amount_warnings(ev, products) if "product prices" in w.rule)
     if persons is not None:
         asg = frames.get("assignments") if "assignments" not in bad else None
         if asg is not None:
