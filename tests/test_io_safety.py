@@ -227,6 +227,16 @@ def test_read_dataset_opens_only_the_tables_the_manifest_lists(ds, small_events)
 
 def test_read_table_reads_a_truth_table_through_the_checks(ds):
     assert io.read_table(ds, "truth/stages")["person_id"].tolist() == [1, 2]
+    shutil.copy(ds / "truth" / "stages.parquet", ds / "truth" / "other.parquet")
+    assert io.read_table(ds, "truth/stages")["person_id"].tolist() == [1, 2], "a stray elsewhere does not matter"
+    with pytest.raises(io.FilesError, match=r"truth/other.parquet: stray file"):
+        io.verify_files(ds)
+    with pytest.raises(io.FilesMissing, match=r"lists no truth/other.parquet"):
+        io.read_table(ds, "truth/other")
+    m = manifest(ds)
+    del m["files"]
+    save(ds, m)
+    assert io.read_table(ds, "truth/other")["person_id"].tolist() == [1, 2], "an old manifest reads what is there"
 
 
 def test_verify_files_reads_footers_only(ds, monkeypatch):

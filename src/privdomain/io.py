@@ -556,8 +556,15 @@ def _inspect(root: Path, manifest: Mapping[str, Any], tables: list[str], truth_s
         on_disk = _found(root, t)
         if listed is None:
             expected = None
-            if truth:  # an old manifest does not list truth/: nothing to compare with
-                files_of[t], counts[t] = [], 0
+            if truth:  # an old manifest does not list truth/: the file on disk, if readable
+                if not on_disk:
+                    problems.append(FileProblem(t, f"{t}.parquet", "missing", "missing"))
+                    continue
+                n, prob = _footer_rows(root, on_disk[0], t)
+                if prob:
+                    problems.append(prob)
+                else:
+                    files_of[t], counts[t] = on_disk, n
                 continue
         else:
             expected = {k: v for k, v in listed.items() if file_table(k) == t}
@@ -610,7 +617,7 @@ def _inspect(root: Path, manifest: Mapping[str, Any], tables: list[str], truth_s
             files_of[t] = sorted(expected)
         if ok:
             counts[t] = total
-    if listed is not None and (truth_strays or any(t.startswith(TRUTH + "/") for t in tables)):
+    if listed is not None and truth_strays:
         known = {k for k in listed if k.startswith(TRUTH + "/")}
         if known:
             for rel in _found(root, TRUTH):
