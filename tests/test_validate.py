@@ -225,6 +225,11 @@ def test_cli_dataset_manifest_disagreeing_with_files(tmp_path, small_events):
     manifest["row_counts"]["events"] = 11
     (ds.path / "dataset.json").write_text(json.dumps(manifest))
     result = runner.invoke(app, ["validate", str(ds.path)])
+    assert result.exit_code == 1
+    assert "row_counts says 11 rows for events but its files entries sum to 10" in result.output
+    del manifest["files"]  # a manifest written before files were listed: table totals are compared
+    (ds.path / "dataset.json").write_text(json.dumps(manifest))
+    result = runner.invoke(app, ["validate", str(ds.path)])
     assert result.exit_code == 1 and "manifest says 11 rows, files hold 10" in result.output
 
 

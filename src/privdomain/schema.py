@@ -26,9 +26,18 @@ paid (``amount_fen`` = amount paid), a ``refund`` event a refund of an earlier
 order (``amount_fen`` = amount refunded). Metrics count a purchase (conversion,
 buyer, GMV) on the **pay** event: :data:`PURCHASE`.
 
+Privacy
+-------
+``persons.name`` and ``persons.phone`` are optional columns: a brand that does not
+hold them (or must not share them) leaves them out, and every table check passes
+without them (:attr:`TableSpec.optional`). When present they may be null. No metric
+reads them; reports never show them.
+
 Examples
 --------
 >>> from privdomain import schema
+>>> schema.ALLOWED_CHANNELS["pay"]
+('mini_program', 'live', 'store', 'guide')
 >>> schema.PURCHASE
 'pay'
 >>> schema.CHANNEL_OF["oa_article_open"]
@@ -39,6 +48,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
@@ -95,6 +105,14 @@ ORDER_TOUCHPOINTS = ["order", "pay", "refund"]
 #: Where an order may happen: an order/pay/refund row's channel.
 ORDER_CHANNELS = ["mini_program", "live", "store", "guide"]
 ID_TYPES = ["oa_openid", "mp_openid", "unionid", "wecom_external_id", "phone_hash"]
+#: The channels each touchpoint may carry: its family (:data:`CHANNEL_OF`), and for
+#: order/pay/refund any of :data:`ORDER_CHANNELS` (an order placed in the Mini Program,
+#: during a live stream, in a store or through a WeCom guide). A row whose channel is
+#: not among its touchpoint's is inconsistent (:func:`privdomain.validate.validate`
+#: counts such rows).
+ALLOWED_CHANNELS: dict[str, tuple[str, ...]] = {
+    tp: tuple(ORDER_CHANNELS) if tp in ORDER_TOUCHPOINTS else (ch,) for tp, ch in CHANNEL_OF.items()
+}
 
 _ID = pd.Int64Dtype()
 
@@ -124,6 +142,8 @@ class TableSpec:
     key: tuple[str, ...] = ()
     required: bool = True
     doc: str = ""
+    optional: tuple[str, ...] = ()
+    """Columns a table may lack altogether (they are checked when present)."""
 
     @property
     def columns(self) -> list[str]:
@@ -252,7 +272,8 @@ ASSIGNMENTS = pa.DataFrameSchema(
 
 TABLES: dict[str, TableSpec] = {
     "events": TableSpec("events", EVENTS, key=("event_id",), doc="one row per touch"),
-    "persons": TableSpec("persons", PERSONS, key=("person_id",), doc="CRM profile per person"),
+    "persons": TableSpec("persons", PERSONS, key=("person_id",), doc="CRM profile per person",
+                         optional=("name", "phone")),
     "id_links": TableSpec("id_links", ID_LINKS, required=False, doc="pairs of ids known to be one person"),
     "campaigns": TableSpec("campaigns", CAMPAIGNS, key=("campaign_id",), required=False, doc="ad campaigns"),
     "products": TableSpec("products", PRODUCTS, key=("product_id",), required=False, doc="catalogue"),
@@ -280,6 +301,47 @@ def empty(table: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def whole_numbers(s: pd.Series) -> pd.Series | None:
+    """``s`` as ``Int64`` when every value is a whole number, exactly; else None.
+
+    Floats convert only when whole (``9900.0``; ``1989.9999`` is never rounded or
+    truncated) and finite; an object column only when it holds integers or whole
+    floats (never text or booleans). Nulls stay null.
+
+    >>> whole_numbers(pd.Series([9900.0, None])).tolist()
+    [9900, <NA>]
+    >>> whole_numbers(pd.Series([19.9 * 100])) is None
+    True
+    """
+    dtype = s.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return None
+    if pd.api.types.is_integer_dtype(dtype):
+        return s.astype("Int64")
+    if pd.api.types.is_float_dtype(dtype):
+        v = s.to_numpy(dtype="float64", na_value=np.nan)
+        ok = np.isnan(v) | (np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 2**63))
+        if not ok.all():
+            return None
+        return s.astype("Int64")
+    if pd.api.types.is_object_dtype(dtype):
+        for v in s:
+            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                continue
+            if isinstance(v, (bool, np.bool_)):
+                return None
+            if isinstance(v, (int, np.integer)):
+                continue
+            if isinstance(v, (float, np.floating)) and np.isfinite(v) and v == round(v):
+                continue
+            return None
+        try:
+            return s.astype("Int64")
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return None
+
+
 def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     """Return a copy with the table's columns in schema order and canonical dtypes.
 
@@ -292,15 +354,15 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
     for name, col in spec.schema.columns.items():
         if name not in out.columns:
             if col.nullable and str(col.dtype) == "Int64":
-                out[name] = pd.array([pd.NA] * len(out), dtype="Int64")
+                n = len(out)
+                out[name] = pd.arrays.IntegerArray(np.zeros(n, dtype="int64"), np.ones(n, dtype=bool))
             continue
         dt = str(col.dtype)
         s = out[name]
-        if dt == "Int64" and str(s.dtype) != "Int64":
-            try:
-                out[name] = s.astype("Int64")
-            except (TypeError, ValueError):
-                pass
+        if dt in ("Int64", "int64") and str(s.dtype) not in ("Int64", "int64"):
+            exact = whole_numbers(s)
+            if exact is not None:
+                out[name] = exact if dt == "Int64" or exact.isna().any() else exact.astype("int64")
         elif dt.startswith("datetime64") and isinstance(s.dtype, pd.DatetimeTZDtype):
             out[name] = s.dt.tz_convert(TIMEZONE).astype(f"datetime64[ns, {TIMEZONE}]")
         elif dt in ("str", "object") and isinstance(s.dtype, pd.CategoricalDtype):
