@@ -235,7 +235,7 @@ def test_cli_dataset_manifest_disagreeing_with_files(tmp_path, small_events):
 
 def test_cli_missing_path(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "nope")])
-    assert result.exit_code == 1 and "does not exist" in result.output
+    assert result.exit_code == 1 and "no such file or folder" in result.output
 
 
 def test_every_command_has_help():

@@ -295,27 +295,10 @@ def _folder(data: Any) -> Path | None:
 
 def _verify_folder(root: Path, table: str = "events") -> None:
     """The folder's manifest exists and the table's files match it (Parquet footers only)."""
-    verify = getattr(io, "verify_files", None)
-    if verify is not None:
-        verify(root, [table])
-        return
-    import pyarrow.parquet as pq
-
     try:
-        manifest = io.read_manifest(root)
-    except FileNotFoundError:
+        io.verify_files(root, [table])
+    except io.ManifestMissing:
         raise DatasetError(root, f"not a dataset folder: no {io.MANIFEST} (the output of an interrupted run?)") from None
-    expected = manifest.get("row_counts", {}).get(table)
-    files = io.table_files(root, table)
-    rows = 0
-    for f in files:
-        try:
-            rows += pq.ParquetFile(f).metadata.num_rows
-        except Exception as e:  # noqa: BLE001 - pyarrow raises ArrowInvalid / OSError
-            raise DatasetError(f, f"unreadable Parquet file (truncated?): {e}") from None
-    if expected is not None and rows != int(expected):
-        raise DatasetError(root, f"{table}: the Parquet files hold {rows:,} rows, the manifest says {int(expected):,} "
-                                 "(a missing, stray or truncated part file)")
 
 
 def table(data: TableLike, name: str, *, con: Any | None = None) -> ir.Table:
