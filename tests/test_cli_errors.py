@@ -237,11 +237,20 @@ def test_yaml_and_arrow_errors_are_described_on_one_line():
 
 
 def test_debug_shows_the_traceback(inputs, monkeypatch):
+    import importlib
+
+    def broken(path):
+        raise pa.lib.ArrowInvalid("Parquet magic bytes not found")
+
+    monkeypatch.setattr(importlib.import_module("privdomain.validate"), "validate_dataset", broken)
     result = runner.invoke(app, ["--debug", "validate", str(inputs / "truncated.parquet")])
     assert isinstance(result.exception, pa.lib.ArrowInvalid)  # re-raised, so a traceback is printed
     monkeypatch.setenv("PRIVDOMAIN_DEBUG", "1")
     result = runner.invoke(app, ["validate", str(inputs / "truncated.parquet")])
     assert isinstance(result.exception, pa.lib.ArrowInvalid)
+    monkeypatch.delenv("PRIVDOMAIN_DEBUG")
+    result = runner.invoke(app, ["validate", str(inputs / "truncated.parquet")])
+    assert result.exit_code == 1 and "Traceback" not in result.output
 
 
 def test_a_bug_is_an_internal_error_line_even_outside_the_commands(monkeypatch):

@@ -159,15 +159,11 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None, loc
         Turn timezone-aware timestamps into naive Beijing time (see the module
         docstring); False keeps them as they are.
     """
-    from .io import Dataset  # local: io imports backend
-
-    if isinstance(data, Dataset):
-        data = data.path
     if isinstance(data, ir.Table):
         t = data
     elif isinstance(data, pd.DataFrame):
         return ibis.memtable(_localise_frame(data) if localise else _plain_frame(data))
-    elif isinstance(data, (str, os.PathLike)):
+    elif isinstance(data, (str, os.PathLike)):  # a path, or a privdomain.io.Dataset (os.PathLike)
         con = con or connect()
         t = con.read_parquet(_parquet_source(Path(data), table))
     else:
