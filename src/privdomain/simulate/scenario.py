@@ -174,15 +174,17 @@ def read_yaml(path: str | os.PathLike) -> Any:
         raise ScenarioError(f"{name}: not valid UTF-8 text: byte offset {e.start} (line {line}, "
                             f"byte {raw[e.start:e.start + 1]!r}) cannot be decoded; re-save the file as "
                             f"UTF-8 (a GBK or GB18030 file must be converted)") from None
-    loader = StrictLoader(text.removeprefix("\ufeff"), source=path.name)
+    loader = None
     try:
+        loader = StrictLoader(text.removeprefix("\ufeff"), source=path.name)
         return loader.get_single_data()
     except yaml.YAMLError as e:
         raise ScenarioError(f"{path.name}: not valid YAML: {short_repr(str(e), 400)[1:-1]}") from None
     except RecursionError:
         raise ScenarioError(f"{path.name}: nested too deeply to be a scenario") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _presets_dir() -> Path:
