@@ -250,10 +250,12 @@ def simulate(
     seed = checked["seed"]
     phone_key, key_source = _phone_key(seed, key)
     given = Path(out) if out is not None else DEFAULT_ROOT / check_name(sc.name, sc.source or "scenario")
-    root, plan = _check_out(given)
+    root = _resolve_out(given)
     parent = root.parent
+    if parent.is_dir():
+        _clean_stale(parent, root.name)  # may restore a dataset a killed run had set aside
+    plan = _classify_out(root, given)
     parent.mkdir(parents=True, exist_ok=True)
-    _clean_stale(parent, root.name)
     tmp = parent / _temp_name(root.name)
     tmp.mkdir()
     try:
@@ -338,12 +340,21 @@ def _entries(folder: Path) -> list[tuple[str, Path, bool]]:
 
 
 def _foreign(folder: Path, own: set[str]) -> list[str]:
-    """Entries of ``folder`` the simulator did not write (links are never its own)."""
-    return sorted(rel for rel, p, _ in _entries(folder) if rel not in own or p.is_symlink())
+    """Entries of ``folder`` the simulator did not write (links are never its own); a foreign
+    folder is listed once, as ``name/``, without its contents."""
+    found = []
+    for rel, p, is_dir in sorted(_entries(folder)):
+        if rel in own and not p.is_symlink():
+            continue
+        if any(rel.startswith(f) for f in found if f.endswith("/")):
+            continue
+        found.append(rel + "/" if is_dir else rel)
+    return found
 
 
-def _check_out(given: Path) -> tuple[Path, dict[str, Any]]:
-    """Where to write, and what is there now: nothing, an empty folder or a simulator's dataset."""
+def _resolve_out(given: Path) -> Path:
+    """The folder to write (symbolic links resolved), checked: not a root, not the working folder,
+    under a folder one may write in."""
     if str(given).strip() == "":
         raise UsageError("out: must be a folder path (got an empty path)")
     root = Path(os.path.realpath(given))
@@ -359,12 +370,17 @@ def _check_out(given: Path) -> tuple[Path, dict[str, Any]]:
             if not os.access(up, os.W_OK | os.X_OK):
                 raise UsageError(f"out: no permission to write in {up}")
             break
+    return root
+
+
+def _classify_out(root: Path, given: Path) -> dict[str, Any]:
+    """What is at ``root`` now: nothing, an empty folder or a simulator's dataset (else UsageError)."""
     if not os.path.lexists(root):
-        return root, {"kind": "new"}
+        return {"kind": "new"}
     if not root.is_dir():
         raise UsageError(f"out: {given} exists and is a file, not a folder; refusing to replace it")
     if not any(root.iterdir()):
-        return root, {"kind": "empty"}
+        return {"kind": "empty"}
     manifest = root / io.MANIFEST
     meta: Any = None
     if manifest.is_file() and not manifest.is_symlink():
@@ -383,10 +399,10 @@ def _check_out(given: Path) -> tuple[Path, dict[str, Any]]:
                          f"block_size; refusing to replace it (nothing was changed)")
     foreign = _foreign(root, own)
     if foreign:
-        raise UsageError(f"out: {given} holds {len(foreign)} file(s) the simulator did not write "
+        raise UsageError(f"out: {given} holds {len(foreign)} file(s) or folder(s) the simulator did not write "
                          f"({', '.join(short_repr(f, 80) for f in foreign[:5])}{', ...' if len(foreign) > 5 else ''});"
                          f" refusing to replace it (nothing was changed): move them out or give another folder")
-    return root, {"kind": "replace", "own": own, "given": given}
+    return {"kind": "replace", "own": own, "given": given}
 
 
 def _temp_name(name: str, kind: str = "partial") -> str:
@@ -485,7 +501,7 @@ def _commit(tmp: Path, root: Path, plan: dict[str, Any]) -> None:
         return
     foreign = _foreign(root, plan["own"])  # files may have been added during the run
     if foreign:
-        raise UsageError(f"out: {plan['given']} gained file(s) the simulator did not write during the run "
+        raise UsageError(f"out: {plan['given']} gained file(s) or folder(s) the simulator did not write during the run "
                          f"({', '.join(short_repr(f, 80) for f in foreign[:5])}); it was left as it was")
     if _exchange(tmp, root):
         _remove_own(tmp)  # now the old dataset
