@@ -68,6 +68,10 @@ def assert_untouched(tmp_path: Path, before: dict[str, str]) -> None:
     ({"key": b"short"}, "key: must be at least 16 bytes (got 5)"),
     ({"key": 12345}, "key: must be bytes or text (got int)"),
     ({"scenario": 42}, "scenario: must be a preset name, a YAML path or a Scenario (got int 42)"),
+    ({"out": 42}, "out: must be a folder path (got int 42)"),
+    ({"out": ""}, "out: must be a folder path (got an empty path)"),
+    ({"out": "bad\x00name"}, "out: a path cannot hold a NUL character"),
+    ({"out": "x" * 230}, "out: the folder name is too long (230 bytes; at most 200)"),
 ])
 def test_a_bad_argument_is_refused_and_nothing_on_disk_changes(tmp_path, prev, kwargs, message):
     before = snapshot(tmp_path)

@@ -243,6 +243,7 @@ def simulate(
         A bad argument, or an ``out`` that is not safe to write (see above).
     """
     checked = _check_arguments(persons, seed, workers, truth, progress, shapley_sample, key)
+    _check_out_argument(out)
     sc = load_scenario(scenario)
     n = checked["persons"] if checked["persons"] is not None else sc.persons
     if n > MAX_PERSONS:
@@ -295,6 +296,20 @@ def _check_arguments(persons, seed, workers, truth, progress, shapley_sample, ke
     if key is not None:
         as_key(key, "key")
     return out
+
+
+def _check_out_argument(out: Any) -> None:
+    if out is None:
+        return
+    if not isinstance(out, (str, os.PathLike)):
+        raise UsageError(f"out: must be a folder path (got {type(out).__name__} {short_repr(out)})")
+    text = os.fspath(out)
+    if isinstance(text, bytes):
+        text = os.fsdecode(text)
+    if "\x00" in text:
+        raise UsageError(f"out: a path cannot hold a NUL character (got {short_repr(text)})")
+    if text.strip() == "":
+        raise UsageError("out: must be a folder path (got an empty path)")
 
 
 def _phone_key(seed: int, key: bytes | str | None) -> tuple[bytes, str]:
@@ -355,11 +370,11 @@ def _foreign(folder: Path, own: set[str]) -> list[str]:
 def _resolve_out(given: Path) -> Path:
     """The folder to write (symbolic links resolved), checked: not a root, not the working folder,
     under a folder one may write in."""
-    if str(given).strip() == "":
-        raise UsageError("out: must be a folder path (got an empty path)")
     root = Path(os.path.realpath(given))
     if root.parent == root:
         raise UsageError(f"out: {given} is a file-system root; give a folder for the dataset")
+    if len(os.fsencode(root.name)) > 200:
+        raise UsageError(f"out: the folder name is too long ({len(os.fsencode(root.name))} bytes; at most 200)")
     cwd = Path(os.path.realpath(os.getcwd()))
     if root == cwd or root in cwd.parents:
         raise UsageError(f"out: {given} is the working folder or holds it; give a folder of its own")
@@ -536,11 +551,11 @@ def _sigterm_raises():
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
-    signal.signal(signal.SIGTERM, stop)
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, workers: int, progress: bool,
