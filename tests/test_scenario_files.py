@@ -55,6 +55,17 @@ def test_a_number_too_large_for_a_float_is_refused(tmp_path):
     assert "official_account.open_rate: must be a finite number" in msg and len(msg) < 400
 
 
+def test_an_integer_too_long_to_read_is_refused_with_its_line(tmp_path):
+    f = write(tmp_path, TEA.replace("\npersons: 20000\n", "\npersons: " + "9" * 5000 + "\n", 1))
+    msg = load_refused(f)
+    assert "a number of 5000 characters is too long (line " in msg and len(msg) < 200
+
+
+def test_a_yaml_syntax_error_is_one_line_naming_the_file_and_line(tmp_path):
+    msg = load_refused(write(tmp_path, "name: [tea\n"))
+    assert msg.startswith("bad.yaml: not valid YAML:") and "line 2" in msg and "\n" not in msg
+
+
 def test_a_duplicate_key_is_named_with_both_lines(tmp_path):
     lines = TEA.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("cycle_days:"))

@@ -145,6 +145,15 @@ class StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _construct_int(loader: StrictLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > 1000:  # Python refuses to read integers of more than 4300 digits
+        loader._fail(node.start_mark, f"a number of {len(node.value)} characters is too long")
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 def read_yaml(path: str | os.PathLike) -> Any:
     """Read a scenario file with :class:`StrictLoader`; every failure is a ScenarioError naming the file."""
     path = Path(path)
@@ -179,7 +188,8 @@ def read_yaml(path: str | os.PathLike) -> Any:
         loader = StrictLoader(text.removeprefix("\ufeff"), source=path.name)
         return loader.get_single_data()
     except yaml.YAMLError as e:
-        raise ScenarioError(f"{path.name}: not valid YAML: {short_repr(str(e), 400)[1:-1]}") from None
+        text = " ".join(str(e).split())
+        raise ScenarioError(f"{path.name}: not valid YAML: {text[:400]}{'...' if len(text) > 400 else ''}") from None
     except RecursionError:
         raise ScenarioError(f"{path.name}: nested too deeply to be a scenario") from None
     finally:
