@@ -427,7 +427,8 @@ def _temp_name(name: str, kind: str = "partial") -> str:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    """Whether process ``pid`` may still be running (when unsure: yes, so its folder is left alone)."""
+    if pid == os.getpid() or os.name != "posix":  # os.kill(pid, 0) would end the process on Windows
         return True
     try:
         os.kill(pid, 0)
