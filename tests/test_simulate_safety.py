@@ -306,24 +306,26 @@ import sys, time
 from privdomain import io
 from privdomain.simulate import simulate
 write = io._write_parquet
-def slow(data, path):  # a slow disk: every events part takes a while, so the run is caught mid-way
+def slow(data, path):  # a slow disk: every events and truth file takes a while, so the run is caught mid-way
     write(data, path)
-    if "events" in str(path):
+    if "events" in str(path) or "truth" in str(path):
         time.sleep(0.25)
 io._write_parquet = slow
 simulate(sys.argv[1], persons=int(sys.argv[2]), seed=5, out=sys.argv[3], truth=True, shapley_sample=50)
 """
 
 
-def _start_and_signal(tmp_path: Path, out: Path, sig: int) -> subprocess.CompletedProcess:
-    """Run a 4,000-person simulation in blocks of 400 into ``out``; send ``sig`` once a part is written."""
+def _start_and_signal(tmp_path: Path, out: Path, sig: int, when: str = "events/part-*.parquet"
+                      ) -> subprocess.CompletedProcess:
+    """Run a 4,000-person simulation in blocks of 400 into ``out``; send ``sig`` once a file
+    matching ``when`` is in its temporary folder."""
     sc = tmp_path / "blocks.yaml"
     sc.write_text(TEA.replace("\npersons: 20000\n", "\npersons: 20000\nblock_size: 400\n", 1), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     proc = subprocess.Popen([sys.executable, "-c", SLOW_RUN, str(sc), "4000", str(out)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not list(out.parent.glob(f".{out.name}.partial-{proc.pid}-*/events/part-*.parquet")):
+    while not list(out.parent.glob(f".{out.name}.partial-{proc.pid}-*/{when}")):
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the run never wrote an events part"
         time.sleep(0.01)
@@ -364,3 +366,17 @@ def test_sigkill_of_a_first_run_leaves_no_folder_at_the_target(tmp_path):
     assert not out.exists()
     with pytest.raises((FileNotFoundError, ValueError)):
         io.open_dataset(out)
+
+
+def test_sigkill_while_writing_truth_leaves_the_previous_dataset_and_no_manifest_in_the_partial_folder(tmp_path,
+                                                                                                      prev):
+    before = snapshot(prev)
+    res = _start_and_signal(tmp_path, prev, signal.SIGKILL, when="truth/stages.parquet")
+    assert res.returncode == -signal.SIGKILL
+    assert snapshot(prev) == before
+    (partial,) = temp_folders(tmp_path)
+    assert (partial / "truth" / "stages.parquet").exists() and not (partial / "dataset.json").exists()
+    with pytest.raises((FileNotFoundError, ValueError), match="dataset.json"):
+        privdomain.validate(partial)
+    with pytest.raises((FileNotFoundError, ValueError)):
+        io.open_dataset(partial)
