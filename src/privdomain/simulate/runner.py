@@ -636,8 +636,8 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
         write_truth(root, sc, seed, n, collected, incr, shapley_sample)
     meta = {"scenario": sc.name, "seed": int(seed), "persons": n, "start": sc.start.isoformat(),
             "end": sc.end.isoformat(), "block_size": sc.block_size, "simulator": SIMULATOR,
-            "truth": [f"truth/{f}" for f in TRUTH_FILES] if want_truth else [], "phone_hash_key": key_source}
-    io.write_manifest(root, counts, meta)  # last: a folder without it is not a dataset
+            "phone_hash_key": key_source}
+    io.write_manifest(root, counts, meta)  # last, after truth/: a folder without it is not a dataset
 
 
 def write_truth(root: Path, sc: Scenario, seed: int, n: int, collected, incr, shapley_sample: int) -> None:
