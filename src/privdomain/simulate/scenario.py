@@ -39,7 +39,7 @@ import yaml
 
 from ..errors import PrivdomainError, UsageError, short_repr
 
-__all__ = ["Scenario", "ScenarioError", "StrictLoader", "check_name", "list_scenarios", "load_scenario",
+__all__ = ["Scenario", "ScenarioError", "StrictLoader", "check_name", "list_scenarios", "load_scenario", "looks_like_path",
            "parse_scenario", "read_yaml"]
 
 AD_SURFACES = ["moments_ad", "search_ad", "channels_ad"]
