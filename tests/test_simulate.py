@@ -128,7 +128,7 @@ def test_id_links_join_surface_ids_of_one_person(beauty):
 
 
 def test_phone_hash_of_the_crm_phone_is_the_store_id(tmp_path):
-    from privdomain.simulate.population import phone_hash
+    from privdomain.simulate.population import phone_hash, phone_key
 
     ds = simulate("tea", persons=500, seed=1, out=tmp_path, truth=False)
     ev = ds.read()
@@ -136,7 +136,7 @@ def test_phone_hash_of_the_crm_phone_is_the_store_id(tmp_path):
     st = ev[ev.touchpoint == "store_visit"].drop_duplicates("person_id")
     phones = persons.loc[st["person_id"], "phone"]
     assert phones.notna().all()
-    assert list(phone_hash(phones.tolist())) == st["id_value"].astype(str).tolist()
+    assert list(phone_hash(phones.tolist(), phone_key(1))) == st["id_value"].astype(str).tolist()
 
 
 def test_truth_files_have_the_contract_columns(beauty):
@@ -295,7 +295,7 @@ def test_any_small_run_is_valid_and_its_orders_are_consistent(tmp_path_factory, 
 
 def test_simulate_refuses_to_replace_a_folder_that_is_not_a_dataset(tmp_path):
     (tmp_path / "notes.txt").write_text("keep me")
-    with pytest.raises(ValueError, match="not a dataset folder"):
+    with pytest.raises(ValueError, match="not a dataset the simulator wrote"):
         simulate("tea", persons=10, out=tmp_path, truth=False)
     assert (tmp_path / "notes.txt").exists()
     ds = simulate("tea", persons=10, out=tmp_path / "d", truth=False)

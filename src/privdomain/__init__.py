@@ -51,6 +51,7 @@ _LAZY = (
     "officialaccount",
     "plot_lifecycle",
     "plotting",
+    "privacy",
     "reference",
     "reports",
     "repurchase",

@@ -12,9 +12,11 @@ WeCom guide            ``wecom_external_id`` (add, chat, guide orders)
 store, SMS             ``phone_hash`` (the member's phone at the till / in the CRM)
 =====================  ==================================================
 
-An id value is a prefix plus a 64-bit hash of (seed, person, id type), so it
-does not reveal the person; ``phone_hash`` is :func:`population.phone_hash` of
-the CRM phone. ``id_links`` holds the pairs the platform knows (openid <->
+An id value is a prefix plus a 64-bit mix of (seed, person, id type): distinct
+per person, and reversible to the seed and person id (both in the dataset anyway).
+``phone_hash`` is :func:`population.phone_hash` of the CRM phone: a keyed hash
+(SipHash-2-4 under :func:`population.phone_key`), so it does not give the phone
+number back. ``id_links`` holds the pairs the platform knows (openid <->
 unionid), membership sign-up (unionid <-> phone_hash, CRM members only) and
 WeCom (external id <-> unionid), each missing with the scenario's
 ``ids.missing`` probability.
@@ -106,11 +108,13 @@ class _Buf:
         return out
 
 
-def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.ndarray | None = None) -> pa.Array:
+def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.ndarray | None = None,
+               phone_key: bytes | None = None) -> pa.Array:
     """The id value strings of (person, id type) pairs.
 
-    ``phone_hash`` values are :func:`population.phone_hash` of ``phones`` (when given),
-    so a store or SMS row carries the hash of the CRM number.
+    ``phone_hash`` values are :func:`population.phone_hash` of ``phones`` (when given)
+    under ``phone_key`` (default: :func:`population.phone_key` of the seed), so a store
+    or SMS row carries the keyed hash of the CRM number.
     """
     key = (np.uint64(int(seed) & 0xFFFFFFFF) << np.uint64(40)) ^ (person_id.astype(np.uint64) * np.uint64(8) +
                                                                   idt.astype(np.uint64))
@@ -118,7 +122,8 @@ def id_strings(seed: int, person_id: np.ndarray, idt: np.ndarray, phones: np.nda
     if phones is not None:
         ph = idt == IDT["phone_hash"]
         if ph.any():
-            h[ph] = population.phone_digest(phones[ph])
+            key = phone_key if phone_key is not None else population.phone_key(seed)
+            h[ph] = population.phone_digest(phones[ph], key)
     digits = pc.cast(pa.array(h), pa.string())
     return pc.binary_join_element_wise(_prefixes().take(pa.array(np.asarray(idt, np.int8))), digits, "")
 
@@ -148,7 +153,7 @@ def block_ids(B: dict, codes: np.ndarray) -> pa.Array:
         ph = idt == IDT["phone_hash"]
         phones = np.zeros(len(new), np.int64)
         phones[ph] = population.phone_numbers(gid[ph], B["prof"]["prefix"][person[ph]], B["seed"])
-        chunks.append(id_strings(B["seed"], gid, idt, phones))
+        chunks.append(id_strings(B["seed"], gid, idt, phones, B.get("phone_key")))
         where[new] = count + np.arange(len(new))
         B["_ids"] = (where, chunks, count + len(new))
     if len(chunks) > 1:

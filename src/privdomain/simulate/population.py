@@ -23,6 +23,8 @@ True
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 
 import numpy as np
@@ -54,7 +56,8 @@ DEVICES = ["ios", "android", "other"]
 DEVICE_P = [0.32, 0.66, 0.02]
 MOBILE_PREFIXES = [130, 131, 132, 133, 135, 136, 137, 138, 139, 150, 151, 152, 155, 156, 157, 158, 159,
                    166, 176, 177, 178, 180, 181, 182, 183, 185, 186, 187, 188, 189, 191, 198, 199]
-PHONE_SALT = 0x5EED_0F_F0E
+#: the domain string of the ``phone_hash`` key (see :func:`phone_key`)
+PHONE_DOMAIN = b"privdomain.simulate/phone_hash/v2"
 _MULT = 48_271 * 2 + 1  # odd and not a multiple of 5: a bijection modulo 10**8
 
 
@@ -111,21 +114,48 @@ def phone_numbers(person_id: np.ndarray, prefix_code: np.ndarray, seed: int) -> 
     return np.asarray(MOBILE_PREFIXES, dtype=np.int64)[prefix_code] * 10**8 + low
 
 
-def phone_digest(phone: np.ndarray) -> np.ndarray:
-    """The 64-bit hash behind a ``phone_hash`` id (splitmix64 of the salted number)."""
-    from .rng import mix
+def phone_key(seed: int, key: bytes | str | None = None) -> bytes:
+    """The 16-byte SipHash key behind the ``phone_hash`` ids of a run.
 
-    return mix(np.asarray(phone).astype(np.uint64) ^ np.uint64(PHONE_SALT))
+    With ``key`` (bytes or UTF-8 text, at least 16 bytes; see
+    :func:`privdomain.privacy.as_key`) it is ``HMAC-SHA256(key, PHONE_DOMAIN)[:16]``, so
+    whoever lacks that key cannot recompute the ids. Without one it is derived from the
+    seed, ``HMAC-SHA256(PHONE_DOMAIN, "seed:<seed>")[:16]``: the same seed gives the same
+    bytes, and the ids are no longer a public bijection of the phone; but the seed is
+    in ``dataset.json``, so anyone holding the dataset can derive the key and try every
+    phone number. Pass a key (``simulate(key=...)`` or ``PRIVDOMAIN_KEY``) for ids that
+    cannot be traced back without it.
+
+    >>> len(phone_key(1)), phone_key(1) == phone_key(1) != phone_key(2)
+    (16, True)
+    """
+    from ..privacy import as_key
+
+    if key is None:
+        return hmac.new(PHONE_DOMAIN, f"seed:{int(seed)}".encode(), hashlib.sha256).digest()[:16]
+    return hmac.new(as_key(key), PHONE_DOMAIN, hashlib.sha256).digest()[:16]
 
 
-def phone_hash(phone: np.ndarray | list) -> np.ndarray:
-    """The ``phone_hash`` id of phone numbers (``"ph"`` + :func:`phone_digest` of the number).
+def phone_digest(phone: np.ndarray, key: bytes) -> np.ndarray:
+    """The 64-bit keyed hash behind a ``phone_hash`` id: SipHash-2-4 of the number under ``key``.
 
-    >>> phone_hash(["13800000000"]).tolist() == phone_hash([13800000000]).tolist()
+    ``key`` is a 16-byte key from :func:`phone_key`. Without the key the hash cannot be
+    inverted (it used to be an unkeyed bijection of the salted number).
+    """
+    from ..privacy import siphash24
+
+    return siphash24(np.asarray(phone).astype(np.int64), key)
+
+
+def phone_hash(phone: np.ndarray | list, key: bytes) -> np.ndarray:
+    """The ``phone_hash`` id of phone numbers (``"ph"`` + :func:`phone_digest` of the number, in decimal).
+
+    >>> k = phone_key(1)
+    >>> phone_hash(["13800000000"], k).tolist() == phone_hash([13800000000], k).tolist()
     True
     """
     p = np.asarray([int(x) for x in phone] if not isinstance(phone, np.ndarray) else phone)
-    digits = pc.cast(pa.array(phone_digest(p)), pa.string())
+    digits = pc.cast(pa.array(phone_digest(p, key)), pa.string())
     return np.asarray(pc.binary_join_element_wise("ph", digits, ""), dtype=object)
 
 

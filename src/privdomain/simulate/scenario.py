@@ -8,6 +8,12 @@ Presets live in ``synthetic/scenarios/*.yaml`` (shipped as package data under
 ``privdomain/scenarios``). :func:`load_scenario` validates every key and raises
 :class:`ScenarioError` naming the key and the broken rule.
 
+Scenario files are read strictly (:class:`StrictLoader`): UTF-8 text of at most
+1 MB; no YAML aliases or merge keys (so an alias bomb fails at its first alias);
+no duplicate keys (named with their line); keys are text; dates stay text until the
+checker reads them (``2024-02-30`` is an error naming the key); numbers must be
+finite. A message shows at most 200 characters of an offending value.
+
 Examples
 --------
 >>> from privdomain.simulate.scenario import load_scenario, list_scenarios
@@ -22,12 +28,19 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from ..errors import PrivdomainError, UsageError, short_repr
+
+__all__ = ["Scenario", "ScenarioError", "StrictLoader", "check_name", "list_scenarios", "load_scenario", "looks_like_path",
+           "parse_scenario", "read_yaml"]
 
 AD_SURFACES = ["moments_ad", "search_ad", "channels_ad"]
 #: switchable channel families the simulator knows, in the order of the membership graph
@@ -44,8 +57,144 @@ JOIN_PARENTS = {
 HEADLINES = ["touchpoints_per_buyer", "repurchase_lift", "roi_30d_over_same_day", "article_rates", "guide_order_share"]
 
 
-class ScenarioError(ValueError):
+class ScenarioError(PrivdomainError, ValueError):
     """A scenario file breaks a rule; the message names the file, the key and the rule."""
+
+
+#: largest scenario file read (a scenario is a few kB; this bounds memory and time)
+MAX_FILE_BYTES = 1_000_000
+#: deepest nesting of YAML collections read (a scenario nests four levels)
+MAX_DEPTH = 32
+#: largest population a scenario may ask for
+MAX_PERSONS = 10**9
+#: a scenario name: letters, digits, ``_``, ``-`` and ``.`` (no ``..``), at most 64 characters
+NAME_PATTERN = re.compile(r"[^\W_][\w.-]{0,63}")
+
+
+def check_name(name: Any, source: str = "scenario") -> str:
+    """``name`` if it is a safe scenario name (it names ``synthetic/data/<name>``), else ScenarioError.
+
+    A name is a single folder name: it starts with a letter or digit and holds only
+    letters, digits, ``_``, ``-`` and ``.``, never ``..``; so no ``/``, ``\\``, absolute
+    path or parent folder can take the default output out of ``synthetic/data/``.
+
+    >>> check_name("tea")
+    'tea'
+    >>> check_name("../../etc")
+    Traceback (most recent call last):
+    ...
+    privdomain.simulate.scenario.ScenarioError: scenario: name: must be a plain folder name (letters, digits, _ - .; no '/', '\\' or '..') (got '../../etc')
+    """
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name) or ".." in name:
+        raise ScenarioError(f"{source}: name: must be a plain folder name (letters, digits, _ - .; "
+                            f"no '/', '\\' or '..') (got {short_repr(name)})")
+    return name
+
+
+class StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses what a scenario never needs and an attacker would use.
+
+    * aliases (``*name``) and merge keys (``<<``): an alias bomb fails at its first alias,
+      in bounded time and memory;
+    * duplicate keys in a mapping (named with both lines) and keys that are not text;
+    * nesting deeper than :data:`MAX_DEPTH`;
+    * dates are not resolved (they stay text and are checked where a date is expected,
+      so an impossible date is named with its key).
+    """
+
+    yaml_implicit_resolvers = {
+        k: [(tag, rx) for tag, rx in v if tag != "tag:yaml.org,2002:timestamp"]
+        for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def __init__(self, stream, source: str = "scenario"):
+        super().__init__(stream)
+        self.source = source
+        self._depth = 0
+
+    def _fail(self, mark, problem: str) -> None:
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ScenarioError(f"{self.source}: {problem}{where}")
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.get_event()
+            self._fail(event.start_mark, f"YAML aliases are not allowed (found *{short_repr(event.anchor, 40)[1:-1]})")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            self._fail(self.peek_event().start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):
+            return super().construct_mapping(node, deep=deep)
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self._fail(key_node.start_mark, "YAML merge keys (<<) are not allowed")
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if not isinstance(key, str):
+                self._fail(key_node.start_mark, f"key {short_repr(key)} is not text (quote it)")
+            if key in seen:
+                self._fail(None, f"duplicate key {short_repr(key)} at lines {seen[key]} and {line}")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def _construct_int(loader: StrictLoader, node: yaml.ScalarNode) -> int:
+    if len(node.value) > 1000:  # Python refuses to read integers of more than 4300 digits
+        loader._fail(node.start_mark, f"a number of {len(node.value)} characters is too long")
+    return yaml.SafeLoader.construct_yaml_int(loader, node)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """Read a scenario file with :class:`StrictLoader`; every failure is a ScenarioError naming the file."""
+    path = Path(path)
+    name = str(path)
+    try:
+        if path.is_dir():
+            raise ScenarioError(f"{name}: is a folder, not a scenario file")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioError(f"{name}: {size:,} bytes is too large for a scenario file "
+                                f"(at most {MAX_FILE_BYTES:,})")
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError(f"{name}: no such scenario file") from None
+    except OSError as e:
+        raise ScenarioError(f"{name}: cannot be read ({e.strerror or e})") from None
+    if not raw.strip():
+        raise ScenarioError(f"{name}: the scenario file is empty")
+    if b"\x00" in raw:
+        at = raw.index(b"\x00")
+        raise ScenarioError(f"{name}: not a text file (a NUL byte at byte offset {at}); "
+                            f"a scenario is UTF-8 YAML text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ScenarioError(f"{name}: not valid UTF-8 text: byte offset {e.start} (line {line}, "
+                            f"byte {raw[e.start:e.start + 1]!r}) cannot be decoded; re-save the file as "
+                            f"UTF-8 (a GBK or GB18030 file must be converted)") from None
+    loader = None
+    try:
+        loader = StrictLoader(text.removeprefix("\ufeff"), source=path.name)
+        return loader.get_single_data()
+    except yaml.YAMLError as e:
+        text = " ".join(str(e).split())
+        raise ScenarioError(f"{path.name}: not valid YAML: {text[:400]}{'...' if len(text) > 400 else ''}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path.name}: nested too deeply to be a scenario") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def _presets_dir() -> Path:
@@ -199,21 +348,38 @@ def load_scenario(scenario: str | os.PathLike | Scenario) -> Scenario:
     ['moments_ad', 'search_ad']
     """
     if isinstance(scenario, Scenario):
+        check_name(scenario.name, scenario.source or "scenario")
         return scenario
-    text = str(scenario)
-    path = Path(text)
-    if not path.suffix and not path.exists():
-        path = _presets_dir() / f"{text}.yaml"
-        if not path.exists():
-            raise ScenarioError(f"unknown scenario {text!r}: not a file and not a preset "
-                                f"(presets: {', '.join(list_scenarios())})")
-    if not path.exists():
-        raise ScenarioError(f"{path}: no such scenario file")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        raise ScenarioError(f"{path.name}: not valid YAML: {e}") from None
-    return parse_scenario(raw, source=path.name)
+    path = _scenario_path(scenario)
+    return parse_scenario(read_yaml(path), source=path.name)
+
+
+def looks_like_path(text: str) -> bool:
+    """A scenario given as text is a file when it looks like a path (``/``, ``\\``, ``.yaml``, ``.yml``).
+
+    Anything else is a preset name, whatever the working directory holds: a folder or
+    file called ``beauty`` there does not hijack the preset ``beauty``.
+
+    >>> looks_like_path("beauty"), looks_like_path("my/beauty"), looks_like_path("beauty.yaml")
+    (False, True, True)
+    """
+    return "/" in text or "\\" in text or text.lower().endswith((".yaml", ".yml"))
+
+
+def _scenario_path(scenario: str | os.PathLike) -> Path:
+    """The file of a preset name or a scenario path (see :func:`looks_like_path`)."""
+    if isinstance(scenario, os.PathLike):
+        return Path(scenario)
+    if not isinstance(scenario, str):
+        raise UsageError(f"scenario: must be a preset name, a YAML path or a Scenario "
+                         f"(got {type(scenario).__name__} {short_repr(scenario)})")
+    if looks_like_path(scenario):
+        return Path(scenario)
+    presets = list_scenarios()
+    if scenario not in presets:
+        hint = UsageError.unknown("scenario", scenario, presets)
+        raise ScenarioError(f"{hint}; a scenario file is given by a path (with '/' or ending in .yaml)")
+    return _presets_dir() / f"{scenario}.yaml"
 
 
 class _Checker:
@@ -221,8 +387,8 @@ class _Checker:
         self.source = source or "scenario"
 
     def fail(self, key: str, rule: str, value: Any = None) -> None:
-        got = "" if value is None else f" (got {value!r})"
-        raise ScenarioError(f"{self.source}: {key}: {rule}{got}")
+        got = "" if value is None else f" (got {short_repr(value)})"
+        raise ScenarioError(f"{self.source}: {short_repr(key)[1:-1]}: {rule}{got}")
 
     def value(self, key: str, v: Any, rule: Any) -> Any:
         kind = rule[0]
@@ -230,6 +396,12 @@ class _Checker:
             lo, hi = rule[1], rule[2]
             if isinstance(v, bool) or not isinstance(v, (int, float)):
                 self.fail(key, "must be a number", v)
+            try:
+                finite = math.isfinite(float(v))
+            except OverflowError:
+                finite = False
+            if not finite:
+                self.fail(key, "must be a finite number", v)
             if kind == "pos" and not v > lo:
                 self.fail(key, f"must be a number > {lo:g}", v)
             if kind == "num" and v < lo:
@@ -258,10 +430,12 @@ class _Checker:
             if isinstance(v, dt.datetime):
                 v = v.date()
             if isinstance(v, str):
+                if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", v):
+                    self.fail(key, "must be a date YYYY-MM-DD", v)
                 try:
                     v = dt.date.fromisoformat(v)
-                except ValueError:
-                    self.fail(key, "must be a date YYYY-MM-DD", v)
+                except ValueError as e:
+                    self.fail(key, f"is not a real date ({e})", v)
             if not isinstance(v, dt.date):
                 self.fail(key, "must be a date YYYY-MM-DD", v)
             return v
@@ -304,19 +478,24 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
     privdomain.simulate.scenario.ScenarioError: x.yaml: start: required key is missing
     """
     c = _Checker(source)
+    if raw is None:
+        c.fail("(top level)", "the scenario is empty")
     raw = c.mapping("(top level)", raw)
-    unknown = sorted(k for k in raw if k not in TOP_KEYS)
+    unknown = sorted(str(k) for k in raw if k not in TOP_KEYS)
     if unknown:
         c.fail(unknown[0], f"unknown key (allowed: {', '.join(sorted(TOP_KEYS))})")
     for k in ("name", "start", "end", "entry", "products"):
         if k not in raw:
             c.fail(k, "required key is missing")
-    name = c.value("name", raw["name"], ("str",))
+    name = check_name(c.value("name", raw["name"], ("str",)), c.source)
     start = c.value("start", raw["start"], ("date",))
     end = c.value("end", raw["end"], ("date",))
     if end <= start:
         c.fail("end", f"must be after start ({start.isoformat()})", end.isoformat())
     persons = c.value("persons", raw.get("persons", DEFAULTS["persons"]), INT1)
+    if persons > MAX_PERSONS:
+        c.fail("persons", f"must be an integer <= {MAX_PERSONS:_} (a larger population would not fit on disk)",
+               persons)
     block_size = c.value("block_size", raw.get("block_size", DEFAULTS["block_size"]), INT1)
     if block_size > 1_000_000:
         c.fail("block_size", "must be an integer <= 1000000", block_size)
