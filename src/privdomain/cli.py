@@ -74,9 +74,8 @@ def describe_error(exc: BaseException) -> tuple[int, str]:
     if isinstance(exc, PrivdomainError):
         if isinstance(code, int) and code > 0:
             return code, _one_line(str(exc))
-        return (2 if isinstance(exc, UsageError) else 1), _one_line(str(exc))
-    if type(exc).__name__ == "ScenarioError":
-        return 2, _one_line(str(exc))
+        usage = isinstance(exc, UsageError) or type(exc).__name__ == "ScenarioError"  # a wrong argument or file
+        return (2 if usage else 1), _one_line(str(exc))
     if isinstance(exc, json.JSONDecodeError):
         return 1, _one_line(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")
     if isinstance(exc, UnicodeDecodeError):
