@@ -304,3 +304,14 @@ def test_a_passed_folder_check_is_reused_by_a_later_process_only_while_the_files
     with pytest.raises(AttributeError):  # the stub returns None: proof that the check ran again
         events.check(folder)
     assert calls == [1]
+
+
+def test_an_ibis_table_is_checked_once_per_process_until_the_cache_is_cleared(monkeypatch):
+    t = ibis.memtable(shop_events())
+    events.check(t)
+    calls = []
+    real = events._aggregate_check
+    monkeypatch.setattr(events, "_aggregate_check", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert events.check(t).rows == 7 and calls == []
+    events.clear_cache()
+    assert events.check(t).rows == 7 and calls == [1]

@@ -28,6 +28,8 @@ files: the result is kept, keyed by the files' paths, sizes and modification tim
 the process and in ``$PRIVDOMAIN_CACHE_DIR`` (default ``~/.cache/privdomain``), so ten
 metrics in a notebook, or the notebooks of a report run in their own kernels, pay for
 the full check once; later metrics check only the manifest and the Parquet footers.
+An Ibis table is checked once per process (:func:`clear_cache` forgets it, for data
+that changed behind a database table); a pandas frame is checked on every call.
 docs/benchmarks.md records the cost on 20M events.
 
 Time inside metrics
@@ -85,6 +87,7 @@ __all__ = [
     "read",
     "table",
     "check",
+    "clear_cache",
     "EventsCheck",
     "assume_timezone",
     "known_touchpoints",
@@ -629,9 +632,7 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
             if "event_id" in t.columns:
                 _unique_ids_folder(root, t, con)
             _disk_put(key, hit)
-        if len(_CACHE) >= _CACHE_MAX:
-            _CACHE.pop(next(iter(_CACHE)))
-        _CACHE[key] = hit
+        _remember(key, hit)
         return t, hit
     if isinstance(events, pd.DataFrame):
         df = _frame_precheck(events, time_col, dates_ok)
@@ -644,12 +645,32 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
     else:
         raise UsageError(f"events: expected a pandas DataFrame, a dataset folder or an Ibis table, "
                          f"got {type(events).__name__}")
+    key = ("ibis", t.op(), time_col, dates_ok) if isinstance(events, ir.Table) else None
+    if key is not None and key in _CACHE:
+        return t, _CACHE[key]
     if time_col in t.columns:
         _check_ts_type(t, time_col, dates_ok)
     result = _aggregate_check(t, events, time_col, con)
     if "event_id" in t.columns and not isinstance(events, pd.DataFrame):
         _unique_ids_engine(t, con)
+    if key is not None:
+        _remember(key, result)
     return t, result
+
+
+def _remember(key: tuple, result: EventsCheck) -> None:
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = result
+
+
+def clear_cache() -> None:
+    """Forget every check result kept in this process (not those kept on disk for folders).
+
+    An Ibis table is checked once per process: call this after changing the data behind
+    a database table that metrics have already read.
+    """
+    _CACHE.clear()
 
 
 def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = (), localise: bool = True,
