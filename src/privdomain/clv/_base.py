@@ -103,6 +103,7 @@ class FittedModel:
                   maxiter: int, tol: float) -> None:
         total = float(w.sum())
         f = self._objective(data, w)
+        self._fit_data = (data, w)  # unique rows and weights: for profile likelihoods
         analytic = f(np.asarray(initial if initial is not None else self._initial, dtype="float64"))[1] is not None
 
         def negll(u: np.ndarray):
@@ -189,12 +190,57 @@ class FittedModel:
             raise ValueError(f"{type(self).__name__} is not fitted: call .fit(summary) first")
         return self.params_.to_numpy()
 
-    def summary(self) -> pd.DataFrame:
-        """Estimates with standard errors and Wald 95% intervals (one row per parameter)."""
+    def summary(self, interval: str = "log", level: float = 0.95) -> pd.DataFrame:
+        """Estimates, standard errors and intervals that stay inside the parameter's domain.
+
+        Every parameter of these models is positive, so the interval is computed for
+        :math:`\\log\\theta` and mapped back (``interval="log"``, the default; delta method):
+
+        .. math::
+
+            \\mathrm{se}(\\log\\hat\\theta) = \\mathrm{se}(\\hat\\theta)/\\hat\\theta,\\qquad
+            [\\hat\\theta\\, e^{-z\\,\\mathrm{se}_{\\log}},\\ \\hat\\theta\\, e^{z\\,\\mathrm{se}_{\\log}}]
+
+        with :math:`z` the normal quantile of ``level`` (1.96 for 95%). Both bounds are
+        positive and the interval is asymmetric, as the likelihood of a shape parameter
+        near 0 is. ``interval="profile"``: the profile-likelihood interval
+        :math:`\\{\\theta_j: 2(\\ell(\\hat\\theta) - \\max_{\\theta_{-j}} \\ell(\\theta_j,
+        \\theta_{-j})) \\le \\chi^2_{1,\\mathrm{level}}\\}` (see
+        :func:`privdomain.clv.intervals.profile_interval`; slower: a few dozen refits).
+        ``interval="wald"``: the symmetric :math:`\\hat\\theta \\pm z\\,\\mathrm{se}` of
+        earlier versions, which can cross 0 -- kept for comparison only.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per parameter: ``estimate``, ``se`` (natural scale), ``se_log`` (of
+            :math:`\\log\\theta`), ``lower_95``, ``upper_95`` (named after ``level``, e.g.
+            ``lower_90``), ``interval`` (the method). Where the Hessian cannot be inverted
+            the standard errors and bounds are missing (NaN).
+        """
+        from scipy.stats import norm
+
         self._require_fit()
+        if interval not in ("log", "profile", "wald"):
+            raise ValueError(f"interval must be 'log', 'profile' or 'wald', got {interval!r}")
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}")
         est, se = self.params_, self.standard_errors_
-        return pd.DataFrame({"estimate": est, "se": se, "lower_95": est - 1.959964 * se,
-                             "upper_95": est + 1.959964 * se})
+        se_log = se / est
+        z = float(norm.ppf(0.5 + level / 2))
+        if interval == "log":
+            lower, upper = est * np.exp(-z * se_log), est * np.exp(z * se_log)
+        elif interval == "wald":
+            lower, upper = est - z * se, est + z * se
+        else:
+            from .intervals import profile_interval
+
+            bounds = [profile_interval(self, name, level=level) for name in self.param_names]
+            lower = pd.Series([b[0] for b in bounds], index=est.index)
+            upper = pd.Series([b[1] for b in bounds], index=est.index)
+        pct = f"{round(level * 100):d}" if abs(level * 100 - round(level * 100)) < 1e-9 else f"{level * 100:g}"
+        return pd.DataFrame({"estimate": est, "se": se, "se_log": se_log, f"lower_{pct}": lower,
+                             f"upper_{pct}": upper, "interval": interval})
 
     def __repr__(self) -> str:
         if self.params_ is None:
