@@ -331,6 +331,20 @@ class TransactionModel(FittedModel):
             return self._expected_new(p, t)
         return self._expected_conditional(p, t, *self._rows(summary))
 
+    def probability_of_purchases(self, n: int | np.ndarray, t: float | np.ndarray) -> np.ndarray:
+        """P(X(t) = n): probability that a new customer makes exactly ``n`` repeat purchases
+        in ``(0, t]`` (the distribution behind the period-transactions check; lifetimes'
+        ``probability_of_n_purchases_up_to_time``). ``n`` and ``t`` broadcast."""
+        p = self._require_fit()
+        n, t = np.broadcast_arrays(np.asarray(n, dtype="float64"), np.asarray(t, dtype="float64"))
+        if (n < 0).any() or (n != np.round(n)).any():
+            raise ValueError("probability_of_purchases: n must be whole numbers >= 0")
+        if (t < 0).any():
+            raise ValueError("probability_of_purchases: t must be >= 0")
+        with np.errstate(all="ignore"):
+            out = self._prob_count(p, n, t)
+        return np.clip(out, 0.0, 1.0)
+
     def predict(self, summary: pd.DataFrame, t: float) -> pd.DataFrame:
         """Per-customer predictions: ``p_alive`` and ``expected_purchases`` in ``t``."""
         return pd.DataFrame({"p_alive": self.probability_alive(summary),
@@ -340,6 +354,9 @@ class TransactionModel(FittedModel):
         raise NotImplementedError
 
     def _expected_new(self, p, t):  # pragma: no cover
+        raise NotImplementedError
+
+    def _prob_count(self, p, n, t):  # pragma: no cover
         raise NotImplementedError
 
     def _expected_conditional(self, p, t, x, tx, T):  # pragma: no cover
@@ -375,6 +392,22 @@ def _at_a_near_one(fn, p, *args):
     lo, hi = np.array(p, dtype="float64"), np.array(p, dtype="float64")
     lo[2], hi[2] = 1 - 2e-4, 1 + 2e-4
     return (fn(lo, *args) + fn(hi, *args)) / 2
+
+
+def log_nbd_pmf(r, alpha, n, t) -> np.ndarray:
+    """log P(N(t) = n) for Poisson counts with a Gamma(r, alpha) rate: the NBD
+    :math:`\\frac{\\Gamma(r+n)}{\\Gamma(r)\\,n!}(\\frac{\\alpha}{\\alpha+t})^r(\\frac{t}{\\alpha+t})^n`."""
+    from scipy.special import gammaln, xlogy
+
+    return (gammaln(r + n) - gammaln(r) - gammaln(n + 1) + r * (np.log(alpha) - np.log(alpha + t))
+            + xlogy(n, t) - n * np.log(alpha + t))
+
+
+def nbd_sf(r, alpha, n, t) -> np.ndarray:
+    """P(N(t) >= n) for the same NBD (1 at n = 0)."""
+    from scipy.stats import nbinom
+
+    return np.where(n <= 0, 1.0, nbinom.sf(n - 1, r, alpha / (alpha + t)))
 
 
 def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

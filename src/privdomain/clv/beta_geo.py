@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, safe_hyp2f1
+from ._base import BetaGeoFamily, _at_a_near_one, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["BetaGeo"]
 
@@ -78,6 +78,15 @@ class BetaGeo(BetaGeoFamily):
         xs = np.maximum(x, 1.0)
         log_odds_dead = np.log(a) - np.log(b + xs - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
         return np.where(x > 0, expit(-log_odds_dead), 1.0)
+
+    def _prob_count(self, p, n, t):
+        # FHL (2005) eq. 8: alive through n purchases with exactly n in (0, t], or dropped out
+        # right after the n-th (n >= 1) having made at least n
+        r, alpha, a, b = p
+        ns = np.maximum(n, 1.0)
+        alive = np.exp(betaln(a, b + n) - betaln(a, b) + log_nbd_pmf(r, alpha, n, t))
+        dead = np.where(n > 0, np.exp(betaln(a + 1, b + ns - 1) - betaln(a, b)) * nbd_sf(r, alpha, n, t), 0.0)
+        return alive + dead
 
     def _expected_new(self, p, t):
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides

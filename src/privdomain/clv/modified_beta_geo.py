@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, safe_hyp2f1
+from ._base import BetaGeoFamily, _at_a_near_one, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -68,6 +68,14 @@ class ModifiedBetaGeo(BetaGeoFamily):
         r, alpha, a, b = p
         log_odds_dead = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
         return expit(-log_odds_dead)
+
+    def _prob_count(self, p, n, t):
+        # dropout chances at time 0 and after each purchase: alive through n + 1 chances with
+        # exactly n purchases in (0, t], or dropped out at the n-th chance having made at least n
+        r, alpha, a, b = p
+        alive = np.exp(betaln(a, b + n + 1) - betaln(a, b) + log_nbd_pmf(r, alpha, n, t))
+        dead = np.exp(betaln(a + 1, b + n) - betaln(a, b)) * nbd_sf(r, alpha, n, t)
+        return alive + dead
 
     def _expected_new(self, p, t):
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
