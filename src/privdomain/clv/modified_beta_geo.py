@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, log_nbd_pmf, nbd_sf, safe_hyp2f1
+from ._base import BetaGeoFamily, _at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -78,6 +78,10 @@ class ModifiedBetaGeo(BetaGeoFamily):
         return alive + dead
 
     def _expected_new(self, p, t):
+        r, alpha, a, b = p
+        if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
+            # survive the chance at time 0 (1 - p), then as BG/NBD: b/(a+b) E_{Beta(a, b+1)}[...]
+            return b / (a + b) * expected_by_quadrature(r, alpha, a, b + 1, t)
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
             return _at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
@@ -86,6 +90,9 @@ class ModifiedBetaGeo(BetaGeoFamily):
         return b / (a - 1) * (1 - (1 - z) ** (a - 1) * safe_hyp2f1(a + b - r, a - 1, a + b, z))
 
     def _expected_conditional(self, p, t, x, tx, T):
+        r, alpha, a, b = p
+        if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
+            return expected_by_quadrature(r + x, alpha + T, a, b + x + 1, t) * self._p_alive(p, x, tx, T)
         if abs(p[2] - 1) < 1e-4:
             return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p
