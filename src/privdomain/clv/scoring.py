@@ -177,7 +177,8 @@ def p_alive_calibration(p_alive: Any, alive: Any, bins: int | list[float] = 5, l
         centre = (share + z * z / (2 * n)) / (1 + z * z / n)
         half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
         rows.append({"bin": f"{edges[k]:.0%}-{edges[k + 1]:.0%}", "n": n, "mean_p_alive": float(p[m].mean()),
-                     "alive_share": share, "lower": max(centre - half, 0.0), "upper": min(centre + half, 1.0)})
+                     "alive_share": share, "lower": min(max(centre - half, 0.0), share),
+                     "upper": max(min(centre + half, 1.0), share)})
     pct = f"{level * 100:g}"
     return pd.DataFrame(rows).rename(columns={"lower": f"lower_{pct}", "upper": f"upper_{pct}"})
 
