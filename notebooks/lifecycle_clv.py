@@ -318,9 +318,9 @@ display(ch.style.hide(axis="index").format({c: "{:.3f}" for c in ["actual_mean",
 ax = plotting.new_axes(f"校准期/验证期 holdout purchases per buyer: actual vs BG/NBD "
                        f"(calibration to {(cal_end - pd.Timedelta(days=1)).date()}, {holdout_weeks} weeks held out)")
 xs = np.arange(len(ch))
-ax.errorbar(xs, ch["actual_mean"], yerr=1.96 * ch["actual_se"].fillna(0), fmt="o-", capsize=3,
+ax.errorbar(xs, ch["actual_mean"].to_numpy(), yerr=1.96 * ch["actual_se"].fillna(0).to_numpy(), fmt="o-", capsize=3,
             color=plotting.PALETTE[0], label="actual 实际 (±1.96 se)")
-ax.plot(xs, ch["predicted_mean"], "s--", color=plotting.PALETTE[1], label="BG/NBD predicted 预测")
+ax.plot(xs, ch["predicted_mean"].to_numpy(), "s--", color=plotting.PALETTE[1], label="BG/NBD predicted 预测")
 ax.set_xticks(xs, [f"{g}\nn={n:,}" for g, n in zip(ch["calibration_purchases"], ch["n"])])
 ax.set_xlabel("repeat purchases in calibration 校准期复购次数")
 ax.set_ylabel("purchases in the holdout 验证期购买次数")
@@ -353,9 +353,9 @@ if has_truth:
     ax = plotting.new_axes("P(alive) 校准 calibration against the truth: forecast vs share truly alive, by bin")
     for i, label in enumerate(dict.fromkeys(["BG/NBD", best])):
         tab = clv.p_alive_calibration(forecasts[label], alive, bins=5)
-        ax.errorbar(tab["mean_p_alive"], tab["alive_share"],
-                    yerr=[(tab["alive_share"] - tab["lower_95"]).clip(lower=0),
-                          (tab["upper_95"] - tab["alive_share"]).clip(lower=0)],
+        share = tab["alive_share"].to_numpy()
+        ax.errorbar(tab["mean_p_alive"].to_numpy(), share,
+                    yerr=np.vstack([share - tab["lower_95"].to_numpy(), tab["upper_95"].to_numpy() - share]).clip(0),
                     fmt="o-", capsize=3, color=plotting.PALETTE[i], label=f"{label} (n per bin: "
                     f"{', '.join(f'{n:,}' for n in tab['n'])})")
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":", label="perfect calibration")
