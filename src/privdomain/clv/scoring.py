@@ -22,7 +22,7 @@ Examples
 --------
 >>> import numpy as np
 >>> from privdomain.clv.scoring import p_alive_score
->>> p_alive_score(np.array([0.9, 0.8, 0.2, 0.1]), np.array([True, True, False, False]))["brier"].round(3)
+>>> round(float(p_alive_score(np.array([0.9, 0.8, 0.2, 0.1]), np.array([True, True, False, False]))["brier"]), 3)
 0.025
 """
 
