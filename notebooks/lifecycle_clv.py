@@ -214,7 +214,9 @@ weekly = weekly[weekly["T"] > 0].copy()  # first purchase on the last day: no ti
 bg = clv.BetaGeo().fit(weekly)
 gg = clv.GammaGamma().fit(weekly)
 fit = bg.summary()
-display(fit.drop(columns="interval").style.format("{:.4g}", na_rep="n/a"))
+display(fit.drop(columns="interval").rename(columns={
+    "estimate": "估计值 estimate", "se": "标准误 se", "se_log": "se of log", "lower_95": "95% lower 下限",
+    "upper_95": "95% upper 上限"}).style.format("{:.4g}", na_rep="n/a"))
 unbounded = fit.index[~np.isfinite(fit["se"])].tolist()
 display(Markdown(
     "95% intervals on the log scale (`estimate · exp(±1.96 · se_log)`, `se_log = se / estimate`): every "
@@ -286,12 +288,16 @@ else:
 # %%
 pt = clv.period_transactions(bg, weekly, max_frequency=7)
 fit_test = clv.chi_square(pt, n_params=4)
-display(pt.style.hide(axis="index").format({"expected": "{:,.1f}", "observed_share": "{:.1%}",
-                                            "expected_share": "{:.1%}"}))
+display(pt.rename(columns={"repeat_purchases": "复购次数 repeat purchases", "observed": "实际 observed buyers",
+                           "expected": "预期 expected buyers", "observed_share": "observed share",
+                           "expected_share": "expected share"})
+        .style.hide(axis="index").format({"预期 expected buyers": "{:,.1f}", "observed share": "{:.1%}",
+                                          "expected share": "{:.1%}"}))
 long = pt.melt(id_vars="repeat_purchases", value_vars=["observed", "expected"], var_name="which", value_name="buyers")
 long["which"] = long["which"].map({"observed": "observed 实际", "expected": "BG/NBD expected 模型预期"})
 ax = plotting.bar(long, "repeat_purchases", "buyers", hue="which", values="int",
                   title=f"购买次数分布 buyers by repeat purchases: observed vs BG/NBD (n = {len(weekly):,})")
+ax.legend(title="")
 ax.set_xlabel("repeat purchases since the first 复购次数")
 ax.set_ylabel("buyers 人数");
 if fit_test["df"] >= 1:
@@ -312,20 +318,28 @@ bg_cal = clv.BetaGeo().fit(cal)
 ch = clv.calibration_holdout(bg_cal, cal, max_frequency=5)
 score = clv.purchase_score(bg_cal.expected_purchases(float(cal["duration_holdout"].iloc[0]), cal),
                            cal["frequency_holdout"])
-display(ch.style.hide(axis="index").format({c: "{:.3f}" for c in ["actual_mean", "actual_se", "predicted_mean",
-                                                                 "difference"]} | {
-    "actual_total": "{:,.0f}", "predicted_total": "{:,.1f}"}, na_rep="n/a (one buyer)"))
+names = {"calibration_purchases": "校准期复购 calibration repeat purchases", "n": "buyers n",
+         "actual_mean": "actual mean 实际", "actual_se": "se of actual", "predicted_mean": "predicted mean 预测",
+         "actual_total": "actual total", "predicted_total": "predicted total", "difference": "predicted - actual"}
+display(ch.rename(columns=names).style.hide(axis="index").format(
+    {names[c]: "{:.3f}" for c in ["actual_mean", "actual_se", "predicted_mean", "difference"]}
+    | {names["actual_total"]: "{:,.0f}", names["predicted_total"]: "{:,.1f}"}, na_rep="n/a (one buyer)"))
 ax = plotting.new_axes(f"校准期/验证期 holdout purchases per buyer: actual vs BG/NBD "
                        f"(calibration to {(cal_end - pd.Timedelta(days=1)).date()}, {holdout_weeks} weeks held out)")
 xs = np.arange(len(ch))
-ax.errorbar(xs, ch["actual_mean"].to_numpy(), yerr=1.96 * ch["actual_se"].fillna(0).to_numpy(), fmt="o-", capsize=3,
+half = 1.96 * ch["actual_se"].fillna(0).to_numpy()
+mean = ch["actual_mean"].to_numpy()
+ax.errorbar(xs, mean, yerr=[np.minimum(half, mean), half], fmt="o-", capsize=3,  # counts are never below 0
             color=plotting.PALETTE[0], label="actual 实际 (±1.96 se)")
 ax.plot(xs, ch["predicted_mean"].to_numpy(), "s--", color=plotting.PALETTE[1], label="BG/NBD predicted 预测")
 ax.set_xticks(xs, [f"{g}\nn={n:,}" for g, n in zip(ch["calibration_purchases"], ch["n"])])
 ax.set_xlabel("repeat purchases in calibration 校准期复购次数")
 ax.set_ylabel("purchases in the holdout 验证期购买次数")
 ax.legend(loc="upper left");
+few = ch.loc[ch["n"] < 30, "calibration_purchases"].tolist()
 display(Markdown(
+    (f"Groups {', '.join(few)} have fewer than 30 buyers: their actual means are too noisy to judge the model. "
+     if few else "") +
     f"Over the {holdout_weeks} held-out weeks the model predicted **{score['predicted_total']:,.0f}** purchase "
     f"days by {len(cal):,} calibration buyers; they made **{score['actual_total']:,.0f}** "
     f"({show(score['total_error'], '{:+.0%}'.format, 'n/a: no purchases in the holdout')}); mean absolute "
