@@ -277,8 +277,8 @@ else:
 #   (`E_k = Σ_i P(X(T_i) = k)`), beside how many did; Pearson's
 #   `X² = Σ (observed - expected)² / expected` over groups with expected ≥ 5, with
 #   `groups - 1 - 4` degrees of freedom.
-# * **Calibration / holdout 校准期与验证期**: fit on the data up to `holdout_weeks` before
-#   the end, predict each buyer's purchases in the held-out weeks, compare with what they
+# * **Calibration / holdout 校准期与验证期**: fit on the data up to the last weeks (13 by
+#   default, the parameter `holdout_weeks`), predict each buyer's purchases in the held-out weeks, compare with what they
 #   bought, by the number of repeat purchases in calibration (mean ± 1.96 se).
 # * **Against the truth 对照真实值** (simulated data only): the simulator knows who has
 #   left for good (their latent dropout time has passed). P(alive) is scored by the
@@ -379,7 +379,7 @@ if has_truth:
     plotting.percent_axis(ax)
     ax.set_xlabel("forecast P(alive) 预测存活概率")
     ax.set_ylabel("truly alive 真实存活占比")
-    ax.legend(loc="upper left");
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
     bgs = scores.iloc[0]
     display(Markdown(
         f"The truth: **{bgs['truly alive']:.0%}** of these buyers had not left for good at the end of the data; "

@@ -100,8 +100,10 @@ def test_profile_interval_names_an_unknown_parameter(cdnow):
 
 
 def test_gamma_gamma_intervals_are_positive_too(cdnow):
-    tab = GammaGamma().fit(cdnow).summary()
-    assert (tab["lower_95"] > 0).all() and (tab["upper_95"] > tab["estimate"]).all()
+    gg = GammaGamma().fit(cdnow)
+    for kind in ("log", "profile"):
+        tab = gg.summary(interval=kind)
+        assert (tab["lower_95"] > 0).all() and (tab["upper_95"] > tab["estimate"]).all(), tab
 
 
 # -- period transactions --------------------------------------------------------------------------
