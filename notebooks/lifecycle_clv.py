@@ -28,8 +28,12 @@ windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "lifecycle_clv"  # name of the report and its metrics file
+holdout_weeks = 13  # CLV model check: the last weeks held out to test the forecast
 
 # %%
+from pathlib import Path
+
+import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
@@ -200,35 +204,192 @@ ax.set_ylabel("");
 # of the fit: nothing has been observed about them yet.
 
 # %%
+def show(value, fmt, missing="n/a"):
+    """A number formatted, or "n/a (reason)" when it is missing (never "nan")."""
+    return fmt(value) if value is not None and np.isfinite(value) else missing
+
+
 weekly = rfm.rfm_summary(ds, time_unit="W")
 weekly = weekly[weekly["T"] > 0].copy()  # first purchase on the last day: no time observed yet
 bg = clv.BetaGeo().fit(weekly)
 gg = clv.GammaGamma().fit(weekly)
-display(bg.summary().style.format("{:.4g}"))
+fit = bg.summary()
+display(fit.drop(columns="interval").rename(columns={
+    "estimate": "估计值 estimate", "se": "标准误 se", "se_log": "se of log", "lower_95": "95% lower 下限",
+    "upper_95": "95% upper 上限"}).style.format("{:.4g}", na_rep="n/a"))
+unbounded = fit.index[~np.isfinite(fit["se"])].tolist()
+display(Markdown(
+    "95% intervals on the log scale (`estimate · exp(±1.96 · se_log)`, `se_log = se / estimate`): every "
+    "parameter is positive, so the interval is too (a symmetric `estimate ± 1.96 se` can cross zero). "
+    + (f"**n/a** for {', '.join(unbounded)}: the likelihood is flat there (with {len(weekly):,} buyers the "
+       "fit sends them towards infinity, i.e. the same dropout probability for everyone), so the data "
+       "cannot bound them." if unbounded else "")))
 pred = bg.predict(weekly, t=26.0)
 weekly["p_alive"] = pred["p_alive"].to_numpy()
 weekly["expected_purchases_26w"] = pred["expected_purchases"].to_numpy()
 weekly["clv_26w"] = gg.customer_lifetime_value(bg, weekly, horizon=26.0, periods=6, discount_rate=0.01)
+mean_clv = float(weekly["clv_26w"].mean())
 metrics.update({"bgnbd_params": {k: float(v) for k, v in bg.params_.items()},
+                "bgnbd_intervals": {k: [float(lo), float(hi)] for k, lo, hi in
+                                    zip(fit.index, fit["lower_95"], fit["upper_95"])},
                 "mean_p_alive": float(weekly["p_alive"].mean()),
-                "mean_clv_26w": float(weekly["clv_26w"].mean()),
+                "mean_clv_26w": mean_clv,
                 "expected_purchases_26w": float(weekly["expected_purchases_26w"].sum()),
                 "summary": f"repurchase rate {repurchase_rate:.1%}; mean 26-week CLV "
-                           f"{plotting.yuan(weekly['clv_26w'].mean())} per buyer"})
+                           f"{show(mean_clv, plotting.yuan, 'n/a')} per buyer"})
+once = float((weekly["frequency"] == 0).mean())
 display(Markdown(
     f"Mean P(alive) **{weekly['p_alive'].mean():.0%}**; expected purchases in the next 26 weeks: "
-    f"**{weekly['expected_purchases_26w'].sum():,.0f}** by {len(weekly):,} buyers; mean 26-week CLV "
-    f"**{plotting.yuan(weekly['clv_26w'].mean())}** per buyer."))
+    f"**{show(weekly['expected_purchases_26w'].sum(), '{:,.0f}'.format)}** by {len(weekly):,} buyers; mean "
+    f"26-week CLV **{show(mean_clv, plotting.yuan, 'n/a (the model gives no forecast)')}** per buyer. "
+    f"Read P(alive) with care: BG/NBD lets a buyer drop out only right after a repeat purchase, so the "
+    f"{once:.0%} of buyers who bought once have P(alive) = 100% by construction; section 6 scores it."))
 
 # %%
-weekly["decile"] = pd.qcut(weekly["clv_26w"].rank(method="first"), 10, labels=[f"D{i}" for i in range(1, 11)])
-dec = weekly.groupby("decile", observed=True, as_index=False).agg(clv=("clv_26w", "sum"), p_alive=("p_alive", "mean"))
-dec["clv_share"] = dec["clv"] / dec["clv"].sum()
-ax = plotting.bar(dec, "decile", "clv_share", values="percent",
-                  title="预测CLV十分位占比 share of forecast 26-week CLV by buyer decile (D10 = most valuable)")
-plotting.percent_axis(ax)
-ax.set_xlabel("")
-ax.set_ylabel("share of CLV");
+# value groups by rank (ties broken by order): deciles, or fewer groups when there are few buyers
+valued = weekly[np.isfinite(weekly["clv_26w"])]
+groups = int(min(10, max(1, len(valued) // 10)))
+if groups >= 2:
+    valued = valued.assign(decile=pd.qcut(valued["clv_26w"].rank(method="first"), groups,
+                                          labels=[f"D{i}" for i in range(1, groups + 1)]))
+    dec = valued.groupby("decile", observed=True, as_index=False).agg(
+        buyers=("clv_26w", "size"), clv=("clv_26w", "sum"), p_alive=("p_alive", "mean"))
+    dec["clv_share"] = dec["clv"] / dec["clv"].sum()
+    name = "十分位 decile" if groups == 10 else f"{groups} equal groups"
+    ax = plotting.bar(dec, "decile", "clv_share", values="percent",
+                      title=f"预测CLV占比 share of forecast 26-week CLV by buyer {name} (D{groups} = most valuable; "
+                            f"{dec['buyers'].min():,}-{dec['buyers'].max():,} buyers each)")
+    plotting.percent_axis(ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("share of CLV");
+else:
+    display(Markdown(f"n/a: {len(valued)} buyers with a CLV forecast, too few to split into value groups."))
+
+# %% [markdown]
+# ## 6. Model checks 模型检验
+#
+# A forecast is only as good as the model behind it. Three checks (Fader, Hardie and Lee
+# 2005; lifetimes' `plot_period_transactions` and
+# `plot_calibration_purchases_vs_holdout_purchases`):
+#
+# * **Period transactions 购买次数分布**: how many buyers the fitted model expects to have
+#   made 0, 1, 2, ... repeat purchases in their own time since the first purchase
+#   (`E_k = Σ_i P(X(T_i) = k)`), beside how many did; Pearson's
+#   `X² = Σ (observed - expected)² / expected` over groups with expected ≥ 5, with
+#   `groups - 1 - 4` degrees of freedom.
+# * **Calibration / holdout 校准期与验证期**: fit on the data up to the last weeks (13 by
+#   default, the parameter `holdout_weeks`), predict each buyer's purchases in the held-out weeks, compare with what they
+#   bought, by the number of repeat purchases in calibration (mean ± 1.96 se).
+# * **Against the truth 对照真实值** (simulated data only): the simulator knows who has
+#   left for good (their latent dropout time has passed). P(alive) is scored by the
+#   Brier score `mean (P(alive) - alive)²`, against `share · (1 - share)` of the best
+#   constant forecast (skill = 1 - Brier / reference; below 0: worse than knowing the share).
+
+# %%
+pt = clv.period_transactions(bg, weekly, max_frequency=7)
+fit_test = clv.chi_square(pt, n_params=4)
+display(pt.rename(columns={"repeat_purchases": "复购次数 repeat purchases", "observed": "实际 observed buyers",
+                           "expected": "预期 expected buyers", "observed_share": "observed share",
+                           "expected_share": "expected share"})
+        .style.hide(axis="index").format({"预期 expected buyers": "{:,.1f}", "observed share": "{:.1%}",
+                                          "expected share": "{:.1%}"}))
+long = pt.melt(id_vars="repeat_purchases", value_vars=["observed", "expected"], var_name="which", value_name="buyers")
+long["which"] = long["which"].map({"observed": "observed 实际", "expected": "BG/NBD expected 模型预期"})
+ax = plotting.bar(long, "repeat_purchases", "buyers", hue="which", values="int",
+                  title=f"购买次数分布 buyers by repeat purchases: observed vs BG/NBD (n = {len(weekly):,})")
+ax.legend(title="")
+ax.set_xlabel("repeat purchases since the first 复购次数")
+ax.set_ylabel("buyers 人数");
+if fit_test["df"] >= 1:
+    verdict = (f"X² = {fit_test['chi_square']:.1f} on {fit_test['df']:.0f} df, p = "
+               f"{'< 0.001' if fit_test['p_value'] < 0.001 else format(fit_test['p_value'], '.3f')}")
+else:
+    verdict = (f"X² = {fit_test['chi_square']:.1f}; p-value n/a: only {fit_test['groups']:.0f} groups have "
+               f"5 or more expected buyers, too few to test a 4-parameter model")
+display(Markdown(f"Period-transactions fit: {verdict}."))
+metrics["period_transactions_chi_square"] = {k: float(v) for k, v in fit_test.items()}
+
+# %%
+end = pd.Timestamp(ov["last_day"]) + pd.Timedelta(days=1)  # the end of the last day
+cal_end = end - pd.Timedelta(weeks=holdout_weeks)
+cal = rfm.rfm_summary(ds, time_unit="W", observation_end=cal_end, holdout_end=end)
+cal = cal[cal["T"] > 0].copy()
+bg_cal = clv.BetaGeo().fit(cal)
+ch = clv.calibration_holdout(bg_cal, cal, max_frequency=5)
+score = clv.purchase_score(bg_cal.expected_purchases(float(cal["duration_holdout"].iloc[0]), cal),
+                           cal["frequency_holdout"])
+names = {"calibration_purchases": "校准期复购 calibration repeat purchases", "n": "buyers n",
+         "actual_mean": "actual mean 实际", "actual_se": "se of actual", "predicted_mean": "predicted mean 预测",
+         "actual_total": "actual total", "predicted_total": "predicted total", "difference": "predicted - actual"}
+display(ch.rename(columns=names).style.hide(axis="index").format(
+    {names[c]: "{:.3f}" for c in ["actual_mean", "actual_se", "predicted_mean", "difference"]}
+    | {names["actual_total"]: "{:,.0f}", names["predicted_total"]: "{:,.1f}"}, na_rep="n/a (one buyer)"))
+ax = plotting.new_axes(f"校准期/验证期 holdout purchases per buyer: actual vs BG/NBD "
+                       f"(calibration to {(cal_end - pd.Timedelta(days=1)).date()}, {holdout_weeks} weeks held out)")
+xs = np.arange(len(ch))
+half = 1.96 * ch["actual_se"].fillna(0).to_numpy()
+mean = ch["actual_mean"].to_numpy()
+ax.errorbar(xs, mean, yerr=[np.minimum(half, mean), half], fmt="o-", capsize=3,  # counts are never below 0
+            color=plotting.PALETTE[0], label="actual 实际 (±1.96 se)")
+ax.plot(xs, ch["predicted_mean"].to_numpy(), "s--", color=plotting.PALETTE[1], label="BG/NBD predicted 预测")
+ax.set_xticks(xs, [f"{g}\nn={n:,}" for g, n in zip(ch["calibration_purchases"], ch["n"])])
+ax.set_xlabel("repeat purchases in calibration 校准期复购次数")
+ax.set_ylabel("purchases in the holdout 验证期购买次数")
+ax.legend(loc="upper left");
+few = ch.loc[ch["n"] < 30, "calibration_purchases"].tolist()
+display(Markdown(
+    (f"Groups {', '.join(few)} have fewer than 30 buyers: their actual means are too noisy to judge the model. "
+     if few else "") +
+    f"Over the {holdout_weeks} held-out weeks the model predicted **{score['predicted_total']:,.0f}** purchase "
+    f"days by {len(cal):,} calibration buyers; they made **{score['actual_total']:,.0f}** "
+    f"({show(score['total_error'], '{:+.0%}'.format, 'n/a: no purchases in the holdout')}); mean absolute "
+    f"error per buyer {score['mae']:.2f}."))
+metrics["holdout"] = {k: float(v) for k, v in score.items()}
+
+# %%
+has_truth = (Path(ds.path) / "truth" / "stages.parquet").exists()
+if has_truth:
+    alive = clv.truth_alive(ds, end, weekly["person_id"]).to_numpy()
+    rows, forecasts = [], {}
+    for label, model in [("BG/NBD", bg), ("modified BG/NBD", clv.ModifiedBetaGeo().fit(weekly)),
+                         ("Pareto/NBD", clv.ParetoNBD().fit(weekly))]:
+        forecasts[label] = model.probability_alive(weekly)
+        sc = clv.p_alive_score(forecasts[label], alive)
+        chi = clv.chi_square(clv.period_transactions(model, weekly), n_params=4)
+        rows.append({"model": label, "buyers": int(sc["n"]), "mean P(alive)": sc["mean_p_alive"],
+                     "truly alive": sc["alive_share"], "Brier": sc["brier"], "reference": sc["brier_reference"],
+                     "skill": sc["brier_skill"], "period X²": chi["chi_square"]})
+    scores = pd.DataFrame(rows)
+    display(scores.style.hide(axis="index").format({"mean P(alive)": "{:.1%}", "truly alive": "{:.1%}",
+                                                    "Brier": "{:.3f}", "reference": "{:.3f}", "skill": "{:+.2f}",
+                                                    "period X²": "{:.1f}"}, na_rep="n/a"))
+    best = scores.loc[scores["Brier"].idxmin(), "model"]
+    ax = plotting.new_axes("P(alive) 校准 calibration against the truth: forecast vs share truly alive, by bin")
+    for i, label in enumerate(dict.fromkeys(["BG/NBD", best])):
+        tab = clv.p_alive_calibration(forecasts[label], alive, bins=5)
+        share = tab["alive_share"].to_numpy()
+        ax.errorbar(tab["mean_p_alive"].to_numpy(), share,
+                    yerr=np.vstack([share - tab["lower_95"].to_numpy(), tab["upper_95"].to_numpy() - share]).clip(0),
+                    fmt="o-", capsize=3, color=plotting.PALETTE[i], label=f"{label} (n per bin: "
+                    f"{', '.join(f'{n:,}' for n in tab['n'])})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":", label="perfect calibration")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    plotting.percent_axis(ax, "x")
+    plotting.percent_axis(ax)
+    ax.set_xlabel("forecast P(alive) 预测存活概率")
+    ax.set_ylabel("truly alive 真实存活占比")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
+    bgs = scores.iloc[0]
+    display(Markdown(
+        f"The truth: **{bgs['truly alive']:.0%}** of these buyers had not left for good at the end of the data; "
+        f"BG/NBD's mean P(alive) is **{bgs['mean P(alive)']:.0%}** (Brier {bgs['Brier']:.3f} against "
+        f"{bgs['reference']:.3f} for the constant share). The best-scoring model here is **{best}**."))
+    metrics["p_alive_truth"] = {r["model"]: {k: float(r[k]) for k in ["mean P(alive)", "truly alive", "Brier",
+                                                                     "reference", "skill"]} for r in rows}
+else:
+    display(Markdown("n/a: this dataset has no `truth/` folder (not simulated), so P(alive) cannot be scored "
+                     "against who truly left."))
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)

@@ -139,7 +139,24 @@ def _expected_lifecycle(ds) -> dict:
     from privdomain import repurchase
 
     rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
-    return {"last_week_stage_share": dict(zip(last["stage"], last["share"].astype(float))),
+    # model checks: period-transactions fit, the 13-week holdout and P(alive) against the truth
+    import pandas as pd
+
+    fit_test = clv.chi_square(clv.period_transactions(bg, weekly, max_frequency=7), n_params=4)
+    end = pd.Timestamp(ov["last_day"]) + pd.Timedelta(days=1)
+    cal = rfm.rfm_summary(ds, time_unit="W", observation_end=end - pd.Timedelta(weeks=13), holdout_end=end)
+    cal = cal[cal["T"] > 0]
+    bg_cal = clv.BetaGeo().fit(cal)
+    holdout = clv.purchase_score(bg_cal.expected_purchases(13.0, cal), cal["frequency_holdout"])
+    alive = clv.truth_alive(ds, end, weekly["person_id"])
+    truth = {}
+    for label, model in [("BG/NBD", bg), ("modified BG/NBD", clv.ModifiedBetaGeo().fit(weekly)),
+                         ("Pareto/NBD", clv.ParetoNBD().fit(weekly))]:
+        sc = clv.p_alive_score(model.probability_alive(weekly), alive)
+        truth[label] = {"mean P(alive)": sc["mean_p_alive"], "truly alive": sc["alive_share"],
+                        "Brier": sc["brier"], "reference": sc["brier_reference"], "skill": sc["brier_skill"]}
+    return {"period_transactions_chi_square": dict(fit_test), "holdout": dict(holdout), "p_alive_truth": truth,
+            "last_week_stage_share": dict(zip(last["stage"], last["share"].astype(float))),
             "repurchase_rate_windows": {str(w): float(r) for w, r in zip(rates["window_days"], rates["rate"])},
             "buyers": len(summary), "repurchase_rate": (summary["frequency"] >= 1).mean(),
             "mean_frequency": summary["frequency"].mean(), "segments": {k: int(v) for k, v in seg.items()},

@@ -4,9 +4,15 @@
 * :class:`ParetoNBD` -- Pareto/NBD (Schmittlein, Morrison and Colombo 1987)
 * :class:`ModifiedBetaGeo` -- modified BG/NBD (Batislam et al. 2007)
 * :class:`GammaGamma` -- spend per transaction and :meth:`GammaGamma.customer_lifetime_value`
+* :mod:`~privdomain.clv.checks` -- fit checks: :func:`period_transactions` with
+  :func:`chi_square`, :func:`calibration_holdout`
+* :mod:`~privdomain.clv.scoring` -- scoring against the simulator's truth:
+  :func:`truth_alive`, :func:`p_alive_score`, :func:`p_alive_calibration`, :func:`purchase_score`
+* :mod:`~privdomain.clv.intervals` -- profile-likelihood intervals (``summary(interval="profile")``)
 
 All fit by maximum likelihood (BFGS on log-parameters, log-space likelihoods,
-standard errors from the inverse Hessian) on an RFM summary from
+standard errors from the inverse Hessian; ``summary()`` gives intervals on the log
+scale, never below 0) on an RFM summary from
 :func:`privdomain.rfm.rfm_summary`: ``frequency`` (repeat purchases), ``t_x`` (time of the
 last purchase **since the first**), ``T`` (time since the first purchase) and, for
 Gamma-Gamma, ``monetary_value`` (mean of the repeat purchases). Identical customers are
@@ -28,9 +34,11 @@ Examples
 """
 
 from .beta_geo import BetaGeo
+from .checks import calibration_holdout, chi_square, period_transactions
 from .gamma_gamma import GammaGamma
 from .modified_beta_geo import ModifiedBetaGeo
 from .pareto_nbd import ParetoNBD
+from .scoring import p_alive_calibration, p_alive_score, purchase_score, truth_alive
 from .simulate import simulate_beta_geo, simulate_gamma_gamma, simulate_modified_beta_geo, simulate_pareto_nbd
 
 __all__ = [
@@ -42,4 +50,11 @@ __all__ = [
     "simulate_pareto_nbd",
     "simulate_modified_beta_geo",
     "simulate_gamma_gamma",
+    "period_transactions",
+    "chi_square",
+    "calibration_holdout",
+    "truth_alive",
+    "p_alive_score",
+    "p_alive_calibration",
+    "purchase_score",
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, safe_hyp2f1
+from ._base import BetaGeoFamily, _at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["BetaGeo"]
 
@@ -79,7 +79,19 @@ class BetaGeo(BetaGeoFamily):
         log_odds_dead = np.log(a) - np.log(b + xs - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
         return np.where(x > 0, expit(-log_odds_dead), 1.0)
 
+    def _prob_count(self, p, n, t):
+        # FHL (2005) eq. 8: alive through n purchases with exactly n in (0, t], or dropped out
+        # right after the n-th (n >= 1) having made at least n
+        r, alpha, a, b = p
+        ns = np.maximum(n, 1.0)
+        alive = np.exp(betaln(a, b + n) - betaln(a, b) + log_nbd_pmf(r, alpha, n, t))
+        dead = np.where(n > 0, np.exp(betaln(a + 1, b + ns - 1) - betaln(a, b)) * nbd_sf(r, alpha, n, t), 0.0)
+        return alive + dead
+
     def _expected_new(self, p, t):
+        r, alpha, a, b = p
+        if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
+            return expected_by_quadrature(r, alpha, a, b, t)
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
             return _at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
@@ -88,6 +100,9 @@ class BetaGeo(BetaGeoFamily):
         return (a + b - 1) / (a - 1) * (1 - (1 - z) ** (a - 1) * safe_hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z))
 
     def _expected_conditional(self, p, t, x, tx, T):
+        r, alpha, a, b = p
+        if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
+            return expected_by_quadrature(r + x, alpha + T, a, b + x, t) * self._p_alive(p, x, tx, T)
         if abs(p[2] - 1) < 1e-4:
             return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, safe_hyp2f1
+from ._base import BetaGeoFamily, _at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -69,7 +69,19 @@ class ModifiedBetaGeo(BetaGeoFamily):
         log_odds_dead = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
         return expit(-log_odds_dead)
 
+    def _prob_count(self, p, n, t):
+        # dropout chances at time 0 and after each purchase: alive through n + 1 chances with
+        # exactly n purchases in (0, t], or dropped out at the n-th chance having made at least n
+        r, alpha, a, b = p
+        alive = np.exp(betaln(a, b + n + 1) - betaln(a, b) + log_nbd_pmf(r, alpha, n, t))
+        dead = np.exp(betaln(a + 1, b + n) - betaln(a, b)) * nbd_sf(r, alpha, n, t)
+        return alive + dead
+
     def _expected_new(self, p, t):
+        r, alpha, a, b = p
+        if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
+            # survive the chance at time 0 (1 - p), then as BG/NBD: b/(a+b) E_{Beta(a, b+1)}[...]
+            return b / (a + b) * expected_by_quadrature(r, alpha, a, b + 1, t)
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
             return _at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
@@ -78,6 +90,9 @@ class ModifiedBetaGeo(BetaGeoFamily):
         return b / (a - 1) * (1 - (1 - z) ** (a - 1) * safe_hyp2f1(a + b - r, a - 1, a + b, z))
 
     def _expected_conditional(self, p, t, x, tx, T):
+        r, alpha, a, b = p
+        if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
+            return expected_by_quadrature(r + x, alpha + T, a, b + x + 1, t) * self._p_alive(p, x, tx, T)
         if abs(p[2] - 1) < 1e-4:
             return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, gammaln
 
-from ._base import TransactionModel, _index, _wdot, safe_hyp2f1
+from ._base import TransactionModel, _index, _wdot, log_nbd_pmf, safe_hyp2f1
 
 __all__ = ["ParetoNBD"]
 
@@ -128,6 +128,19 @@ class ParetoNBD(TransactionModel):
         if abs(s - 1) < 1e-10:
             return -lq
         return -np.expm1((s - 1) * lq) / (s - 1)
+
+    def _prob_count(self, p, n, t):
+        # lifetime tau ~ Pareto II(s, beta): P(tau > t) NBD(n; t) + int_0^t f(y) NBD(n; y) dy,
+        # the integral by 96-point Gauss-Legendre on y = t u (smooth integrand)
+        r, alpha, s, beta = p
+        n, t = np.broadcast_arrays(n, t)
+        survive = np.exp(s * (np.log(beta) - np.log(beta + t)) + log_nbd_pmf(r, alpha, n, t))
+        u, wq = np.polynomial.legendre.leggauss(96)
+        u, wq = (u + 1) / 2, wq / 2
+        y = t[..., None] * u
+        log_f = np.log(s) - np.log(beta) + (s + 1) * (np.log(beta) - np.log(beta + y))
+        integral = t * np.sum(wq * np.exp(log_f + log_nbd_pmf(r, alpha, n[..., None], y)), axis=-1)
+        return survive + integral
 
     def _expected_new(self, p, t):
         r, alpha, s, beta = p
