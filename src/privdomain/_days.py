@@ -9,14 +9,14 @@ import ibis.expr.types as ir
 import pandas as pd
 
 from . import events as events_layer
-from .backend import TableLike
+from .backend import TableLike, execute
 from .schema import TIMEZONE
 
 DateLike = Union[str, _dt.date, pd.Timestamp]
 _EPOCH = pd.Timestamp("1970-01-01")
 
 
-def _day_number(value: DateLike, name: str) -> int:
+def day_number(value: DateLike, name: str) -> int:
     """A date-like as a Beijing day number (days since 1970-01-01)."""
     try:
         ts = pd.Timestamp(value)
@@ -29,14 +29,32 @@ def _day_number(value: DateLike, name: str) -> int:
     return int((ts.normalize() - _EPOCH).days)
 
 
-_day = events_layer.day
+day = events_layer.day
 
 
-def _raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:
+def raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:
     """Checked events (:func:`privdomain.events.read`) for day-level work, instants kept as they are.
 
-    Use :func:`_day` on ``ts`` (not wall-clock accessors): an instant gives its Beijing
+    Use :func:`day` on ``ts`` (not wall-clock accessors): an instant gives its Beijing
     day from epoch time, without a per-row time-zone cast.
     """
     cols = [c for c in needed if c != "ts"]
     return events_layer.read(events, con=con, columns=cols, localise=False)
+
+
+def segment_events(events: TableLike, con: Any | None, by: str | None, persons: TableLike | None) -> ir.Table:
+    """Checked events for a per-segment metric: the segment column ``by`` is needed unless ``persons`` has it."""
+    needed = ("person_id", "ts", "touchpoint")
+    if by is not None and persons is None:
+        needed = (*needed, by)
+    return raw_events(events, con, needed)
+
+
+def as_of_day(t: ir.Table, as_of: DateLike | None, con: Any | None) -> int:
+    """``as_of`` as a Beijing day number; by default the day of the last event."""
+    if as_of is not None:
+        return day_number(as_of, "as_of")
+    last = execute(t.select(d=day(t.ts)).d.max(), con=con)
+    if last is None or pd.isna(last):
+        raise ValueError("events: no rows, so as_of cannot default to the last event day; pass as_of")
+    return int(last)

@@ -40,9 +40,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, _day
+from ._days import DateLike, as_of_day, day, segment_events
 from .backend import TableLike, execute, require_columns
-from .repurchase import _as_of, _events, person_segment
+from .repurchase import person_segment
 from .schema import PURCHASE
 
 __all__ = ["cohort_table", "cohort_triangle", "ltv_curve"]
@@ -136,11 +136,11 @@ def cohort_table(
         raise ValueError(f"cohort_on must be 'first_purchase' or 'first_touch', got {cohort_on!r}")
     if active_on not in ("purchase", "any"):
         raise ValueError(f"active_on must be 'purchase' or 'any', got {active_on!r}")
-    t0 = _events(events, con, by, persons)
+    t0 = segment_events(events, con, by, persons)
     require_columns(t0, ["amount_fen"], why="revenue of pay events")
-    d = _as_of(t0, as_of, con)
-    after = int(execute(t0.filter(_day(t0.ts) > d).count(), con=con))
-    t = t0.mutate(day=_day(t0.ts))
+    d = as_of_day(t0, as_of, con)
+    after = int(execute(t0.filter(day(t0.ts) > d).count(), con=con))
+    t = t0.mutate(day=day(t0.ts))
     t = t.filter(t.day <= d)
     # one row per person and day (activity, purchase, revenue), then period keys on dates
     is_pay = (t.touchpoint == PURCHASE).cast("int64")

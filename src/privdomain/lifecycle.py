@@ -73,7 +73,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, _day, _day_number, _raw_events
+from ._days import DateLike, day, day_number, raw_events
 from .backend import TableLike, execute
 from .schema import AD_VIEWS, PURCHASE, TIMEZONE
 
@@ -260,9 +260,9 @@ def _to_dates(days: np.ndarray | pd.Series) -> pd.Series:
 def _purchase_intervals(t: ir.Table, m: StageModel) -> ir.Table:
     """Unmerged stage pieces ``person_id, stage, start, end`` (day numbers, end exclusive)."""
     first = t.group_by("person_id").agg(first_ts=t.ts.min())
-    first = first.select("person_id", first_day=_day(first.first_ts))
+    first = first.select("person_id", first_day=day(first.first_ts))
     pay = t.filter(t.touchpoint == PURCHASE)
-    pay = pay.mutate(day=_day(pay.ts))
+    pay = pay.mutate(day=day(pay.ts))
     pdays = pay.group_by(["person_id", "day"]).agg(fen=pay.amount_fen.sum().fill_null(0).cast("int64"))
     w = ibis.window(group_by="person_id", order_by="day")
     cw = ibis.cumulative_window(group_by="person_id", order_by="day")
@@ -316,7 +316,7 @@ def _purchase_intervals(t: ir.Table, m: StageModel) -> ir.Table:
 
 def _aipl_intervals(t: ir.Table, m: AIPLModel) -> ir.Table:
     """Merged AIPL intervals ``person_id, stage, start, end`` (day numbers, end exclusive)."""
-    t = t.mutate(day=_day(t.ts))
+    t = t.mutate(day=day(t.ts))
     level = (
         ibis.cases(
             (t.touchpoint == PURCHASE, 3),
@@ -356,12 +356,12 @@ def _merge(u: ir.Table) -> ir.Table:
 
 def _interval_expr(events: TableLike, model: Model, con: Any | None) -> ir.Table:
     if isinstance(model, AIPLModel):
-        t = _raw_events(events, con, ("person_id", "ts", "touchpoint"))
+        t = raw_events(events, con, ("person_id", "ts", "touchpoint"))
         return _aipl_intervals(t, model)
     needed = ("person_id", "ts", "touchpoint", "amount_fen")
     if isinstance(events, pd.DataFrame) and "amount_fen" not in events.columns and model.loyal_value_fen is None:
         events = events.assign(amount_fen=pd.array([pd.NA] * len(events), dtype="Int64"))
-    t = _raw_events(events, con, needed)
+    t = raw_events(events, con, needed)
     return _purchase_intervals(t, model)
 
 
@@ -434,7 +434,7 @@ def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, 
     [[1, 'new']]
     """
     model = _model(model)
-    d = _day_number(date, "date")
+    d = day_number(date, "date")
     u = _interval_expr(events, model, con)
     u = u.filter((u.start <= d) & (u.end > d)).select("person_id", "stage").order_by("person_id")
     df = execute(u, con=con)
@@ -485,7 +485,7 @@ _FREQS = "freq must be 'D' (daily), 'W' (ISO weeks) or 'M' (calendar months)"
 
 
 def _snapshots(start: DateLike, end: DateLike, freq: str) -> _Snapshots:
-    s, e = _day_number(start, "start"), _day_number(end, "end")
+    s, e = day_number(start, "start"), day_number(end, "end")
     if e < s:
         raise ValueError(f"end ({end}) is before start ({start})")
     f = str(freq).upper()
@@ -776,17 +776,17 @@ def stage_agreement(
     ours = stage_intervals(events, model, con=con)
     parts, by_date = [], {}
     for d in pd.to_datetime(list(dates)):
-        day = d.tz_convert(TIMEZONE).tz_localize(None).normalize() if d.tzinfo else d.normalize()
-        end = np.datetime64(day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
+        on_day = d.tz_convert(TIMEZONE).tz_localize(None).normalize() if d.tzinfo else d.normalize()
+        end = np.datetime64(on_day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
         tmask = (vf <= end) & (np.isnat(vt) | (vt > end))
         t_at = pd.DataFrame({"person_id": truth["person_id"].to_numpy()[tmask],
                              "true_stage": truth["stage"].to_numpy()[tmask]})
-        omask = (ours["valid_from"] <= day) & (ours["valid_to"].isna() | (ours["valid_to"] > day))
+        omask = (ours["valid_from"] <= on_day) & (ours["valid_to"].isna() | (ours["valid_to"] > on_day))
         o_at = ours.loc[omask, ["person_id", "stage"]]
         m = t_at.merge(o_at, on="person_id", how="outer").fillna({"true_stage": "(absent)", "stage": "(absent)"})
-        by_date[day] = float((m["true_stage"] == m["stage"]).mean()) if len(m) else np.nan
+        by_date[on_day] = float((m["true_stage"] == m["stage"]).mean()) if len(m) else np.nan
         parts.append(m.groupby(["true_stage", "stage"], as_index=False).size().rename(columns={"size": "persons"})
-                     .assign(date=day))
+                     .assign(date=on_day))
     out = pd.concat(parts, ignore_index=True)[["date", "true_stage", "stage", "persons"]]
     total = out["persons"].sum()
     out.attrs["agreement"] = float(out.loc[out.true_stage == out.stage, "persons"].sum() / total) if total else np.nan

@@ -43,29 +43,13 @@ from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from . import events as events_layer
-from ._days import DateLike, _day, _day_number, _raw_events
+from ._days import DateLike, as_of_day, day, segment_events
 from .backend import TableLike, execute
 from .schema import PURCHASE
 
 __all__ = ["purchase_gaps", "repurchase_rate", "repurchase_curve", "repurchase_cycle"]
 
 ALL = "all"
-
-
-def _events(events: TableLike, con: Any | None, by: str | None, persons: TableLike | None) -> ir.Table:
-    needed = ("person_id", "ts", "touchpoint")
-    if by is not None and persons is None:
-        needed = (*needed, by)
-    return _raw_events(events, con, needed)
-
-
-def _as_of(t: ir.Table, as_of: DateLike | None, con: Any | None) -> int:
-    if as_of is not None:
-        return _day_number(as_of, "as_of")
-    last = execute(t.select(d=_day(t.ts)).d.max(), con=con)
-    if last is None or pd.isna(last):
-        raise ValueError("events: no rows, so as_of cannot default to the last event day; pass as_of")
-    return int(last)
 
 
 def person_segment(
@@ -97,7 +81,7 @@ def person_segment(
 
 
 def _purchase_days(t: ir.Table, as_of: int) -> ir.Table:
-    t = t.mutate(day=_day(t.ts))
+    t = t.mutate(day=day(t.ts))
     pay = t.filter((t.touchpoint == PURCHASE) & (t.day <= as_of))
     pdays = pay.select("person_id", "day").distinct()
     w = ibis.window(group_by="person_id", order_by="day")
@@ -130,8 +114,8 @@ def purchase_gaps(
     >>> purchase_gaps(ev, as_of="2024-01-31")[["number", "gap_days", "repurchased"]].values.tolist()
     [[1, 10, True], [2, 20, False]]
     """
-    t = _events(events, con, by, persons)
-    d = _as_of(t, as_of, con)
+    t = segment_events(events, con, by, persons)
+    d = as_of_day(t, as_of, con)
     g = _gap_expr(t, d, by, persons, con)
     df = execute(g.order_by(["person_id", "number"]), con=con)
     out = pd.DataFrame(
@@ -150,7 +134,7 @@ def purchase_gaps(
 
 
 def _after(t: ir.Table, as_of: int, con: Any | None) -> int:
-    e = t.filter((t.touchpoint == PURCHASE) & (_day(t.ts) > as_of)).count()
+    e = t.filter((t.touchpoint == PURCHASE) & (day(t.ts) > as_of)).count()
     return int(execute(e, con=con))
 
 
@@ -212,8 +196,8 @@ def repurchase_rate(
     ws = [int(w) for w in windows]
     if not ws or min(ws) < 1:
         raise ValueError(f"windows must be positive numbers of days, got {list(windows)}")
-    t = _events(events, con, by, persons)
-    d = _as_of(t, as_of, con)
+    t = segment_events(events, con, by, persons)
+    d = as_of_day(t, as_of, con)
     p = _purchase_days(t, d)
     first = p.filter(p.number == 1)
     seg = person_segment(t, by, persons, "first_purchase", con)
@@ -274,8 +258,8 @@ def _gap_counts(
 ) -> tuple[pd.DataFrame, int]:
     if which not in ("all", "first"):
         raise ValueError(f"which must be 'all' (every gap between purchases) or 'first' (first to second), got {which!r}")
-    t = _events(events, con, by, persons)
-    d = _as_of(t, as_of, con)
+    t = segment_events(events, con, by, persons)
+    d = as_of_day(t, as_of, con)
     g = _gap_expr(t, d, by, persons, con)
     if which == "first":
         g = g.filter(g.number == 1)

@@ -35,7 +35,7 @@ import pandas as pd
 
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
-from .rules import DIRECT, RULES, _time_decay_events, rule_based
+from .rules import DIRECT, RULES, time_decay_events, rule_based
 from .scoring import channel_gaps, load_truth, score, score_scenarios
 from .shapley import shapley
 from .windows import WINDOWS, ad_attribution, credited_purchases, multi_level_roi, roi_curve
@@ -68,7 +68,7 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
     rules = [m for m in models if m in RULES]
     for m in rules:
         if from_events and m == "time_decay":  # touch ages in days need the events
-            frames.append(_time_decay_events(data, half_life, window_days, j.channels, con))
+            frames.append(time_decay_events(data, half_life, window_days, j.channels, con))
         else:
             frames.append(rule_based(j, models=[m], half_life=half_life, position_weights=position_weights,
                                      direct=direct))

@@ -116,7 +116,7 @@ def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def _time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
+def time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
                        con: Any | None) -> pd.DataFrame:
     """Time decay with real touch ages (days) from events, in Ibis."""
     if half_life <= 0:
@@ -183,7 +183,7 @@ def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
     frames = []
     for m in models:
         if m == "time_decay":
-            frames.append(_time_decay_events(data, half_life, window_days, j.channels, con))
+            frames.append(time_decay_events(data, half_life, window_days, j.channels, con))
         else:
             frames.append(_rules_on_journeys(j, [m], **kw))
     out = pd.concat(frames, ignore_index=True)

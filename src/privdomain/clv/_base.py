@@ -11,7 +11,7 @@ from scipy.optimize import minimize
 from statsmodels.tools.numdiff import approx_hess3
 
 
-def _wdot(a: np.ndarray, b: np.ndarray) -> float:
+def wdot(a: np.ndarray, b: np.ndarray) -> float:
     """Dot product of two vectors without BLAS (multi-threaded BLAS dot products stall
     badly on a busy machine; a plain multiply-and-sum is as fast single-threaded)."""
     return float(np.add.reduce(np.multiply(a, b)))
@@ -95,7 +95,7 @@ class FittedModel:
         """
 
         def f(params: np.ndarray):
-            return float(_wdot(w, self._loglik(params, *data))), None
+            return float(wdot(w, self._loglik(params, *data))), None
 
         return f
 
@@ -386,7 +386,7 @@ def safe_hyp2f1(a, b, c, z) -> np.ndarray:
     return out.reshape(np.shape(a)) if np.ndim(a) else out[0]
 
 
-def _at_a_near_one(fn, p, *args):
+def at_a_near_one(fn, p, *args):
     """Evaluate ``fn`` at a = 1 +- 2e-4 and average (BG/NBD expectations divide 0 by 0 at
     a = 1; the function is smooth there, so the mean is exact to ~1e-8)."""
     lo, hi = np.array(p, dtype="float64"), np.array(p, dtype="float64")
@@ -432,7 +432,7 @@ def expected_by_quadrature(r_post, scale, a, b_post, t, nodes: int = 64) -> np.n
     return (g @ w).reshape(r_post.shape)
 
 
-def _index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def unique_index(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u, inv = np.unique(values, return_inverse=True)
     return u, inv.ravel()
 
@@ -455,9 +455,9 @@ class BetaGeoFamily(TransactionModel):
         from scipy.special import digamma, gammaln
 
         x, tx, T = data
-        xu, ix = _index(x)
-        Tu, iT = _index(T)
-        tu, it = _index(tx)
+        xu, ix = unique_index(x)
+        Tu, iT = unique_index(T)
+        tu, it = unique_index(tx)
         nu = len(xu)
         wx = np.bincount(ix, weights=w, minlength=nu)
         xw = x * w
@@ -474,17 +474,17 @@ class BetaGeoFamily(TransactionModel):
             w2 = np.exp(e2 - m)
             w3 = 1.0 - w2
             a1 = gammaln(r + xu) - gammaln(r) + r * np.log(alpha)
-            total = float(_wdot(wx, a1) + _wdot(w, m))
+            total = float(wdot(wx, a1) + wdot(w, m))
             ww2, ww3 = w * w2, w * w3
             sw2 = np.bincount(ix, weights=ww2, minlength=nu)
             sw3 = np.bincount(ix, weights=ww3, minlength=nu)
             inv2 = ww2 / (alpha + Tu)[iT]
             inv3 = ww3 / (alpha + tu)[it]
-            g_r = float(_wdot(wx, digamma(r + xu) - digamma(r) + np.log(alpha)) - _wdot(ww2, lT) - _wdot(ww3, lt))
-            g_alpha = float(r * w.sum() / alpha - r * (inv2.sum() + inv3.sum()) - _wdot(xw, w2 / (alpha + Tu)[iT])
-                            - _wdot(xw, w3 / (alpha + tu)[it]))
-            g_a = float(_wdot(sw2, d2a) + _wdot(sw3, np.where(np.isfinite(d3a), d3a, 0.0)))
-            g_b = float(_wdot(sw2, d2b) + _wdot(sw3, np.where(np.isfinite(d3b), d3b, 0.0)))
+            g_r = float(wdot(wx, digamma(r + xu) - digamma(r) + np.log(alpha)) - wdot(ww2, lT) - wdot(ww3, lt))
+            g_alpha = float(r * w.sum() / alpha - r * (inv2.sum() + inv3.sum()) - wdot(xw, w2 / (alpha + Tu)[iT])
+                            - wdot(xw, w3 / (alpha + tu)[it]))
+            g_a = float(wdot(sw2, d2a) + wdot(sw3, np.where(np.isfinite(d3a), d3a, 0.0)))
+            g_b = float(wdot(sw2, d2b) + wdot(sw3, np.where(np.isfinite(d3b), d3b, 0.0)))
             return total, np.array([g_r, g_alpha, g_a, g_b])
 
         return f

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
+from ._base import BetaGeoFamily, at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["BetaGeo"]
 
@@ -93,7 +93,7 @@ class BetaGeo(BetaGeoFamily):
         if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
             return expected_by_quadrature(r, alpha, a, b, t)
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
-            return _at_a_near_one(self._expected_new, p, t)
+            return at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
         z = t / (alpha + t)
         # (1-z)^r 2F1(r, b; a+b-1; z) = (1-z)^(a-1) 2F1(a+b-1-r, a-1; a+b-1; z)  (Euler)
@@ -104,7 +104,7 @@ class BetaGeo(BetaGeoFamily):
         if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
             return expected_by_quadrature(r + x, alpha + T, a, b + x, t) * self._p_alive(p, x, tx, T)
         if abs(p[2] - 1) < 1e-4:
-            return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
+            return at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p
         z = t / (alpha + T + t)
         # ((alpha+T)/(alpha+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; z) by Euler's transformation

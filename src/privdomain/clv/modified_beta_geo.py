@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import betaln, digamma, expit, gammaln
 
-from ._base import BetaGeoFamily, _at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
+from ._base import BetaGeoFamily, at_a_near_one, expected_by_quadrature, log_nbd_pmf, nbd_sf, safe_hyp2f1
 
 __all__ = ["ModifiedBetaGeo"]
 
@@ -83,7 +83,7 @@ class ModifiedBetaGeo(BetaGeoFamily):
             # survive the chance at time 0 (1 - p), then as BG/NBD: b/(a+b) E_{Beta(a, b+1)}[...]
             return b / (a + b) * expected_by_quadrature(r, alpha, a, b + 1, t)
         if abs(p[2] - 1) < 1e-4:  # removable singularity at a = 1 (0/0): the mean of both sides
-            return _at_a_near_one(self._expected_new, p, t)
+            return at_a_near_one(self._expected_new, p, t)
         r, alpha, a, b = p
         z = t / (alpha + t)
         # (1-z)^r 2F1(r, b+1; a+b; z) = (1-z)^(a-1) 2F1(a+b-r, a-1; a+b; z)  (Euler)
@@ -94,7 +94,7 @@ class ModifiedBetaGeo(BetaGeoFamily):
         if a + b > 200:  # a concentrated dropout probability: the closed form loses precision, then overflows
             return expected_by_quadrature(r + x, alpha + T, a, b + x + 1, t) * self._p_alive(p, x, tx, T)
         if abs(p[2] - 1) < 1e-4:
-            return _at_a_near_one(self._expected_conditional, p, t, x, tx, T)
+            return at_a_near_one(self._expected_conditional, p, t, x, tx, T)
         r, alpha, a, b = p
         z = t / (alpha + T + t)
         bracket = 1 - np.exp((a - 1) * np.log1p(-z)) * safe_hyp2f1(a + b - r, a - 1, a + b + x, z)

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, gammaln
 
-from ._base import TransactionModel, _index, _wdot, log_nbd_pmf, safe_hyp2f1
+from ._base import TransactionModel, log_nbd_pmf, safe_hyp2f1, unique_index, wdot
 
 __all__ = ["ParetoNBD"]
 
@@ -95,11 +95,11 @@ class ParetoNBD(TransactionModel):
         """Weighted log-likelihood with the hypergeometric terms evaluated once per distinct
         (x, t_x) and (x, T) pair; the gradient is left to finite differences."""
         x, tx, T = data
-        xu, ix = _index(x)
-        tu, it = _index(tx)
-        Tu, iT = _index(T)
-        kx, ikx = _index(ix * len(tu) + it)  # distinct (x, t_x)
-        kT, ikT = _index(ix * len(Tu) + iT)  # distinct (x, T)
+        xu, ix = unique_index(x)
+        tu, it = unique_index(tx)
+        Tu, iT = unique_index(T)
+        kx, ikx = unique_index(ix * len(tu) + it)  # distinct (x, t_x)
+        kT, ikT = unique_index(ix * len(Tu) + iT)  # distinct (x, T)
         x_a, tx_a = xu[kx // len(tu)], tu[kx % len(tu)]
         x_b, T_b = xu[kT // len(Tu)], Tu[kT % len(Tu)]
         wx = np.bincount(ix, weights=w, minlength=len(xu))
@@ -113,7 +113,7 @@ class ParetoNBD(TransactionModel):
             log_a0 = np.where(d < 0, la + np.log(-np.expm1(np.minimum(d, -1e-300))), -np.inf)
             first = -(r + x) * np.log(alpha + Tu)[iT] - s * np.log(beta + Tu)[iT]
             second = np.log(s) - np.log(r + s + x) + log_a0
-            return float(_wdot(wx, a1) + _wdot(w, np.logaddexp(first, second))), None
+            return float(wdot(wx, a1) + wdot(w, np.logaddexp(first, second))), None
 
         return f
 

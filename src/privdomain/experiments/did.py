@@ -48,7 +48,7 @@ from ._tidy import require_finite, tidy, wald
 _DUMMY_LIMIT = 30  # units; above this "auto" demeans (same estimate, less memory and time)
 
 
-def _check_panel(df: pd.DataFrame, cols: Sequence[str], unit: str, period: str) -> None:
+def check_panel(df: pd.DataFrame, cols: Sequence[str], unit: str, period: str) -> None:
     require_columns(df, cols, "panel")
     for c in (unit, period):
         nulls = int(df[c].isna().sum())
@@ -157,7 +157,7 @@ def did(
     (True, 60)
     """
     cluster = cluster or unit
-    _check_panel(panel, [unit, period, treated, outcome, cluster, *covariates], unit, period)
+    check_panel(panel, [unit, period, treated, outcome, cluster, *covariates], unit, period)
     require_finite(panel, [outcome, treated, *covariates], "panel")
     d = panel[treated].to_numpy(dtype=float)
     bad = int(((d != 0) & (d != 1)).sum())
@@ -217,7 +217,7 @@ def event_study(
     [-3, -2, -1, 0, 1, 2, 3]
     """
     cluster = cluster or unit
-    _check_panel(panel, [unit, period, first_treated, outcome, cluster, *covariates], unit, period)
+    check_panel(panel, [unit, period, first_treated, outcome, cluster, *covariates], unit, period)
     require_finite(panel, [outcome, period, *covariates], "panel")
     ks, D, _ = _relative_periods(panel, period, first_treated, leads, lags, -1)
     if D.shape[1] == 0 or not (D.sum(axis=0) > 0).all():

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ._tidy import require_finite, tidy, wald
-from .did import _check_panel
+from .did import check_panel
 
 CONTROLS = ("never", "notyet")
 AGGREGATIONS = ("simple", "dynamic", "group")
@@ -58,7 +58,7 @@ AGGREGATIONS = ("simple", "dynamic", "group")
 
 def _wide(panel: pd.DataFrame, outcome: str, unit: str, period: str, first_treated: str):
     """Outcome as a unit x period matrix, the periods, and each unit's cohort (inf = never)."""
-    _check_panel(panel, [unit, period, first_treated, outcome], unit, period)
+    check_panel(panel, [unit, period, first_treated, outcome], unit, period)
     require_finite(panel, [outcome, period], "panel")
     Y = panel.pivot(index=unit, columns=period, values=outcome).sort_index(axis=1)
     missing = int(Y.isna().to_numpy().sum())
