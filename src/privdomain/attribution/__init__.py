@@ -35,7 +35,7 @@ import pandas as pd
 
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
-from .rules import DIRECT, RULES, time_decay_events, rule_based
+from .rules import DIRECT, RULES, rule_based, time_decay_events
 from .scoring import channel_gaps, load_truth, score, score_scenarios
 from .shapley import shapley
 from .windows import WINDOWS, ad_attribution, credited_purchases, multi_level_roi, roi_curve
