@@ -129,7 +129,60 @@ def use_style(context: str = "notebook") -> CJKFont:
         "figure.autolayout": False,
         "figure.constrained_layout.use": True,
     })
+    _describe_figures_in_ipython()
     return font
+
+
+def figure_title(fig) -> str:
+    """The text a screen reader is given for a figure: its titles, or else its axis labels.
+
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots(); _ = ax.set_title("复购率 repurchase rate"); _ = ax.set_xlabel("week")
+    >>> figure_title(fig)
+    'Figure: 复购率 repurchase rate'
+    >>> plt.close(fig)
+    """
+    parts = []
+    if getattr(fig, "_suptitle", None) is not None and fig._suptitle.get_text():
+        parts.append(fig._suptitle.get_text())
+    for ax in fig.axes:
+        for loc in ("left", "center", "right"):
+            if ax.get_title(loc):
+                parts.append(ax.get_title(loc))
+    if not parts:
+        parts = [f"{ax.get_ylabel()} by {ax.get_xlabel()}" for ax in fig.axes if ax.get_xlabel() and ax.get_ylabel()]
+    text = "; ".join(dict.fromkeys(p.replace("\n", " ").strip() for p in parts if p.strip()))
+    return f"Figure: {text}" if text else "Figure without a title"
+
+
+def _describe_figures_in_ipython() -> None:
+    """In a notebook kernel, give each figure's PNG output its title as ``alt`` metadata.
+
+    The HTML reports (:func:`privdomain.reports.render_html`) turn it into the image's
+    alt text, so a screen reader reads the figure's title instead of nothing.
+    """
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "display_formatter"):
+        return
+    from matplotlib.figure import Figure
+
+    formatter = shell.display_formatter
+    if getattr(formatter.format, "_privdomain_alt", False):
+        return
+    base = formatter.format
+
+    def format_with_alt(obj, include=None, exclude=None):
+        data, meta = base(obj, include=include, exclude=exclude)
+        if isinstance(obj, Figure) and "image/png" in data:
+            meta = {**meta, "image/png": {**meta.get("image/png", {}), "alt": figure_title(obj)}}
+        return data, meta
+
+    format_with_alt._privdomain_alt = True  # type: ignore[attr-defined]
+    formatter.format = format_with_alt
 
 
 def label(zh: str, en: str) -> str:

@@ -646,8 +646,46 @@ def render_html(nb, html_path: str | os.PathLike, title: str, hide_code: bool = 
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
     path = Path(html_path)
-    atomic_write(path, embed_cjk_font(body))
+    atomic_write(path, embed_cjk_font(offline_page(body, figure_alts(nb))))
     return path
+
+
+def figure_alts(nb) -> list[str]:
+    """The alt text of each PNG output of a notebook, in order (see :func:`privdomain.plotting.figure_title`)."""
+    out = []
+    for cell in nb.cells:
+        if "remove-cell" in cell.get("metadata", {}).get("tags", []):
+            continue
+        for o in cell.get("outputs", []):
+            if "image/png" in o.get("data", {}):
+                md = o.get("metadata", {}).get("image/png", {})
+                out.append(str(md.get("alt") or "Figure without a title"))
+    return out
+
+
+def offline_page(page: str, alts: list[str] | None = None) -> str:
+    """A report page that works offline and for screen readers.
+
+    Drops every ``<script src=...>`` loaded from the network (require.js and MathJax from a
+    CDN, often unreachable in mainland China; no report uses them) and the MathJax set-up,
+    and gives each output figure its alt text (``alts``, in page order).
+
+    >>> offline_page('<script src="https://cdn.x/require.js"></script><p>ok</p>')
+    '<p>ok</p>'
+    """
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page, features="html.parser")
+    for tag in soup.find_all("script"):
+        src = tag.get("src", "")
+        text = tag.string or ""
+        if src.startswith(("http:", "https:", "//")) or "MathJax" in text:
+            tag.decompose()
+    imgs = soup.select("div.jp-RenderedImage img")
+    if alts is not None and len(alts) == len(imgs):
+        for img, alt in zip(imgs, alts):
+            img["alt"] = alt
+    return str(soup)
 
 
 # the CJK subset first: it holds only the page's non-ASCII characters, so Latin text
