@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 PERSONS ?= 50000
 SEED    ?= 7
 
-.PHONY: install report test lint bench clean
+.PHONY: install report test lint bench lab clean
 
 $(BIN)/privdomain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ lint: install
 
 bench: install
 	$(BIN)/privdomain bench
+
+# JupyterLab on the notebooks (installed into .venv on first use; jupytext opens the .py sources)
+$(VENV)/.lab: $(BIN)/privdomain
+	$(BIN)/python -m pip install --quiet -e ".[dev,lab]"
+	touch $(VENV)/.lab
+
+lab: $(VENV)/.lab
+	$(BIN)/jupyter lab notebooks
 
 clean:
 	rm -rf $(VENV) reports/* synthetic/data
