@@ -315,3 +315,10 @@ def test_an_ibis_table_is_checked_once_per_process_until_the_cache_is_cleared(mo
     assert events.check(t).rows == 7 and calls == []
     events.clear_cache()
     assert events.check(t).rows == 7 and calls == [1]
+
+
+def test_no_events_give_empty_results_not_errors():
+    ev = shop_events().iloc[:0]
+    assert funnel(ev, SHOP)["persons"].tolist() == [0, 0, 0]
+    assert len(rfm.rfm_summary(ev)) == 0
+    assert events.check(ev).rows == 0

@@ -462,7 +462,7 @@ def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None, r
     cols = set(t.columns)
     if "touchpoint" in cols:
         tp_type = t.touchpoint.type()
-        if not tp_type.is_string():
+        if not (tp_type.is_string() or tp_type.is_null()):  # null: an empty pandas column of objects
             raise DataError("events", "touchpoint", "must be text (a touchpoint name)", 1, hint=f"got {tp_type}")
     nullable = [c for c in dict.fromkeys([*KEYS, time_col]) if c in cols and c != "touchpoint"]
     footers = _footer_stats(root, nullable, time_col) if root is not None and time_col in cols else None
