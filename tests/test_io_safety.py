@@ -274,3 +274,18 @@ def test_csv_import_errors_name_the_file(tmp_path, data, message):
         io.read_events_csv(f)
     assert str(f) in str(err.value) and isinstance(err.value, ValueError)
     assert f.read_bytes() == data
+
+
+def test_timestamps_are_stored_in_microseconds_and_finer_values_are_refused(tmp_path):
+    import pyarrow.parquet as pq
+
+    from privdomain.examples import events_frame
+
+    ev = events_frame([(1, "2024-05-01 10:00:00.123456", "mp_visit")])
+    ds = io.write_dataset(tmp_path / "ds", {"events": ev})
+    part = next((tmp_path / "ds" / "events").glob("*.parquet"))
+    assert "timeUnit=microseconds" in str(pq.ParquetFile(part).schema.column(ev.columns.get_loc("ts")))
+    assert io.read_table(ds.path, "events")["ts"].tolist() == ev["ts"].tolist()
+    finer = ev.assign(ts=ev.ts + pd.Timedelta(nanoseconds=7))
+    with pytest.raises(Exception, match="lose data"):
+        io.write_dataset(tmp_path / "ns", {"events": finer})

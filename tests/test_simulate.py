@@ -164,7 +164,7 @@ def test_truth_files_have_the_contract_columns(beauty):
 
 def test_truth_timestamps_are_beijing_time(beauty):
     st = pd.read_parquet(beauty.path / "truth" / "stages.parquet")
-    assert str(st["valid_from"].dtype) == "datetime64[ns, Asia/Shanghai]"
+    assert isinstance(st["valid_from"].dtype, pd.DatetimeTZDtype) and str(st["valid_from"].dt.tz) == "Asia/Shanghai"
     assert set(st["stage"]) <= {"prospect", "new", "active", "loyal", "dormant", "churned", "resurrected"}
 
 
