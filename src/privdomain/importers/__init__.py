@@ -23,10 +23,11 @@ kind               function
 from __future__ import annotations
 
 from ._core import ImportError_, ImportResult, detect_encoding, sha256_file, to_minor_units
+from .orders import YOUSHU_STATUS, import_mp_orders, import_youshu_orders
 from .table import import_table, load_mapping, parse_pairs
 
 __all__ = ["ImportError_", "ImportResult", "KINDS", "YOUSHU_STATUS", "detect_encoding", "import_mp_orders",
            "import_table", "import_youshu_orders", "load_mapping", "parse_pairs", "sha256_file", "to_minor_units"]
 
 #: Import kinds and their functions.
-KINDS = {"table": import_table}
+KINDS = {"table": import_table, "youshu-orders": import_youshu_orders, "mp-orders": import_mp_orders}
