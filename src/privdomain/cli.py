@@ -235,15 +235,38 @@ def report(
                                   "`privdomain report` wrote; any other folder is refused untouched."),
     topics: bool = typer.Option(None, "--topics/--no-topics", help="Also run the topic notebooks (default: with --all)."),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Notebooks run at once."),
+    data: Path = typer.Option(None, "--data", help="Your own dataset folder (e.g. from `privdomain import`): run "
+                                                   "the topic notebooks that apply to it; it is only read, never "
+                                                   "simulated over or written."),
 ) -> None:
     """Simulate the cases and run the notebooks into HTML reports with an index (exit 1 if any fails).
+
+    With ``--data DIR`` nothing is simulated: the topic notebooks that apply to the
+    dataset in DIR run on it, and the index lists the topics skipped and why.
 
     Ctrl-C or SIGTERM stops the running notebooks at once: the index marks the reports
     not finished as interrupted (their previous pages stay, marked stale) and the
     command exits 130 (SIGINT) or 143 (SIGTERM).
     """
-    from .reports import CASES, ReportsInterrupted, build_reports
+    from .reports import CASES, ReportsInterrupted, build_data_reports, build_reports
 
+    if data is not None:
+        if case or all_cases:
+            typer.echo("error: --data runs the topic notebooks on your dataset; give it without --case/--all", err=True)
+            raise typer.Exit(2)
+        try:
+            results, skipped = build_data_reports(data, out, jobs=jobs)
+        except ReportsInterrupted as exc:
+            _print_results(exc.results, out)
+            raise
+        for name, why in skipped.items():
+            typer.echo(f"skipped {name:<28} {why}")
+        failed = [r for r in results if not r.ok]
+        _print_results(results, out)
+        if failed:
+            typer.echo(f"{len(failed)} of {len(results)} reports failed", err=True)
+            raise typer.Exit(1)
+        return
     if not all_cases and not case:
         typer.echo("error: give --case NAME or --all", err=True)
         raise typer.Exit(2)
