@@ -210,15 +210,19 @@ def _json_chunks(p: Path, enc: str, rows: int) -> Iterator[pd.DataFrame]:
         yield pd.json_normalize(buf)
 
 
-def check_columns(where: str, wanted: Mapping[str, str], present: Sequence[str]) -> None:
-    """Every mapped source column is in the file, else a did-you-mean naming the field and column."""
+def check_columns(where: str, wanted: Mapping[str, str], present: Sequence[str], fmt: str = "") -> None:
+    """Every mapped source column is in the file, else a did-you-mean naming the field and column.
+
+    ``fmt``: the name of a fixed format (``a Youshu order file``) whose columns are required.
+    """
     cols = [str(c) for c in present]
     for target, col in wanted.items():
         if col not in cols:
-            err = UsageError.unknown("column", col, cols)
-            msg = str(err)
-            raise ImportError_(f"{where}: {target} is mapped to {msg.replace('unknown column', 'column', 1)} "
-                               f"(rule: every mapped column must be in the file)")
+            msg = str(UsageError.unknown("column", col, cols)).replace("unknown column", "column", 1)
+            if fmt:
+                raise ImportError_(f"{where}: no {msg.replace('column ', '', 1)} (rule: {fmt} has the column "
+                                   f"{col!r})")
+            raise ImportError_(f"{where}: {target} is mapped to {msg} (rule: every mapped column must be in the file)")
 
 
 # ----------------------------------------------------------------------------- values

@@ -103,6 +103,9 @@ def _col(chunk: pd.DataFrame, name: str) -> pd.Series | None:
 def _text(s: pd.Series | None, n: int) -> pd.Series:
     if s is None:
         return pd.Series([None] * n, dtype=object)
+    if pd.api.types.is_float_dtype(s.dtype):
+        whole = schema.whole_numbers(s)
+        s = whole if whole is not None else s
     t = s.astype("string").str.strip()
     ok = (t.notna() & (t != "")).fillna(False).to_numpy(dtype=bool)
     out = t.astype(object).reset_index(drop=True)
@@ -227,7 +230,7 @@ def import_youshu_orders(
             for chunk in read_chunks(src, chunk_rows):
                 where = src.path.name
                 need = {c: c for c in ("external_order_id", "create_time", "order_status")}
-                check_columns(where, need, list(chunk.columns))
+                check_columns(where, need, list(chunk.columns), "a Youshu order record")
                 chunk = chunk.reset_index(drop=True)
                 n = len(chunk)
                 rows += n
@@ -369,7 +372,7 @@ def import_mp_orders(
             for chunk in read_chunks(src, chunk_rows):
                 where = src.path.name
                 check_columns(where, {c: c for c in ("order_id", "openid", "create_time", "total_fee", "status")},
-                              list(chunk.columns))
+                              list(chunk.columns), "a Mini Program order export")
                 chunk = chunk.reset_index(drop=True)
                 n = len(chunk)
                 rows += n
