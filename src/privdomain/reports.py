@@ -153,6 +153,11 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
 
     folder = Path(data_dir) if data_dir else default_data_dir(scenario)
     if os.environ.get(DATA_ENV):  # a `privdomain report --data` run: the dataset is read, never simulated
+        if not (folder / "dataset.json").is_file():
+            from .errors import DatasetError
+
+            raise DatasetError(folder, "not a dataset folder (no dataset.json); a report on your own data reads "
+                                       "datasets and never simulates")
         return open_dataset(folder)
     if (folder / "dataset.json").exists() and not (folder / PARAMS_FILE).exists():
         try:
