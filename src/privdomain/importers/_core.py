@@ -257,51 +257,67 @@ def to_minor_units(values: pd.Series, *, digits: int, unit: str, where: str, col
     """
     if unit not in ("major", "minor"):
         raise UsageError.unknown("money unit", unit, ["major", "minor"])
-    present = values.notna()
+    import pyarrow.compute as pc
+
+    present = values.notna().to_numpy()
     if pd.api.types.is_float_dtype(values.dtype):
         text = values[present].map(repr)
     else:
         text = values[present].astype(str)
-    text = text.str.replace(_MONEY_JUNK, "", regex=True)
-    text = text.str.replace(r"^([+-]?\d+(?:\.\d*)?)[eE]([+-]?\d+)$", lambda m: _expand(m), regex=True)
-    parts = text.str.extract(_NUM)
-    ok = parts[1].notna() & ((parts[1] != "") | parts[2].fillna("").ne(""))
+    arr = pa.array(text.to_numpy(dtype=object), type=pa.string())
+    arr = pc.replace_substring_regex(arr, _MONEY_JUNK.pattern, "")
+    expo = pc.match_substring_regex(arr, "^[+-]?[0-9]*[.]?[0-9]*[eE][+-]?[0-9]+$").to_numpy(zero_copy_only=False)
+    if expo.any():  # scientific notation (rare): expanded exactly by decimal
+        py = arr.to_pylist()
+        arr = pa.array([_expand_text(t) if e else t for t, e in zip(py, expo)], type=pa.string())
+    parts = pc.extract_regex(arr, r"^(?P<sign>[+-]?)(?P<whole>[0-9]*)(?:[.](?P<frac>[0-9]*))?$")
+    matched = parts.is_valid().to_numpy(zero_copy_only=False)
+    sign, whole, frac = (pc.fill_null(pc.struct_field(parts, i), "") for i in range(3))
+    nonempty = pc.or_(pc.greater(pc.utf8_length(whole), 0), pc.greater(pc.utf8_length(frac), 0))
+    ok = matched & pc.fill_null(nonempty, False).to_numpy(zero_copy_only=False)
+    given = values[present]
     if not ok.all():
-        bad = values[present][~ok.to_numpy()]
+        bad = given[~ok]
         raise DataError(where, column, "must be an amount of money (a number)", len(bad), bad.head(5).tolist())
-    neg = parts[0] == "-"
+    neg = pc.equal(sign, "-").to_numpy(zero_copy_only=False)
     if neg.any():
-        bad = values[present][neg.to_numpy()]
+        bad = given[neg]
         raise DataError(where, column, "must not be negative", int(neg.sum()), bad.head(5).tolist(),
                         hint="a refund is its own refund event with a positive amount")
     scale = digits if unit == "major" else 0
-    frac = parts[2].fillna("")
-    extra = frac.str.slice(scale)
-    fractional = extra.str.strip("0") != ""
+    extra = pc.utf8_slice_codeunits(frac, scale, 1 << 30)
+    fractional = pc.match_substring_regex(extra, "[1-9]").to_numpy(zero_copy_only=False)
     if fractional.any():
-        bad = values[present][fractional.to_numpy()]
+        bad = given[fractional]
         what = f"1/{10 ** digits} of the currency" if unit == "major" else "the minor unit"
         raise DataError(where, column, f"must be whole minor units (at most {scale} decimals: {what})",
                         int(fractional.sum()), bad.head(5).tolist(),
                         hint="an amount is never rounded or truncated on import; check --unit")
-    whole = parts[1].replace("", "0")
-    frac = frac.str.slice(0, scale).str.pad(scale, side="right", fillchar="0") if scale else None
-    digits_text = whole + frac if frac is not None else whole
-    lengths = digits_text.str.lstrip("0").str.len()
-    if (lengths > 18).any():
-        raise DataError(where, column, "must be below 10**18 minor units", int((lengths > 18).sum()),
-                        values[present][(lengths > 18).to_numpy()].head(5).tolist())
-    ints = digits_text.astype("int64") if len(digits_text) else pd.Series([], dtype="int64")
+    whole = pc.if_else(pc.equal(whole, ""), "0", whole)
+    if scale:
+        head = pc.utf8_rpad(pc.utf8_slice_codeunits(frac, 0, scale), width=scale, padding="0")
+        digits_text = pc.binary_join_element_wise(whole, head, "")
+    else:
+        digits_text = whole
+    long = pc.greater(pc.utf8_length(pc.utf8_ltrim(digits_text, characters="0")), 18).to_numpy(
+        zero_copy_only=False)
+    if long.any():
+        raise DataError(where, column, "must be below 10**18 minor units", int(long.sum()),
+                        given[long].head(5).tolist())
+    ints = pc.cast(digits_text, pa.int64()).to_numpy(zero_copy_only=False)
     out = pd.array(np.zeros(len(values), dtype="int64"), dtype="Int64")
-    out[~present.to_numpy()] = pd.NA
-    out[present.to_numpy()] = ints.to_numpy()
+    out[~present] = pd.NA
+    out[present] = ints
     return pd.Series(out, index=values.index, name=column)
 
 
-def _expand(m: re.Match) -> str:
-    from decimal import Decimal
+def _expand_text(text: str) -> str:
+    from decimal import Decimal, InvalidOperation
 
-    return format(Decimal(m.group(0)), "f")
+    try:
+        return format(Decimal(text), "f")
+    except InvalidOperation:
+        return text
 
 
 def parse_times(values: pd.Series, *, tz: str, fmt: str | None, where: str, column: str) -> pd.Series:
@@ -489,7 +505,8 @@ class DatasetBuilder:
             tbl = pa.Table.from_pandas(block.reset_index(drop=True), preserve_index=False)
             pq.write_table(tbl, self.tmp / "stage" / f"{self.parts:06d}.parquet")
             self.parts += 1
-            self.ids.update(zip(block["id_type"].astype(str), block["id_value"].astype(str)))
+            distinct = block[["id_type", "id_value"]].astype(str).drop_duplicates()
+            self.ids.update(zip(distinct["id_type"], distinct["id_value"]))
         if links is not None and len(links):
             self.links.append(links[_LINKS].drop_duplicates())
 

@@ -248,7 +248,7 @@ def _block(chunk: pd.DataFrame, mapping: Mapping[str, str], row0: int, where: st
     builder.rows_kept += len(chunk)
     out = pd.DataFrame({"id_type": id_type, "id_value": person.astype(object)}, index=chunk.index)
     out["ts"] = parse_times(chunk[mapping["ts"]], tz=vocab.timezone, fmt=time_format, where=where,
-                            column=mapping["ts"]).to_numpy()
+                            column=mapping["ts"])
     if out["ts"].isna().any():
         bad = out["ts"].isna()
         raise DataError(where, mapping["ts"], "must not be empty (every event has a time)", int(bad.sum()))
