@@ -368,3 +368,36 @@ def test_cli_import_errors_are_one_line_naming_the_column(tmp_path):
     lines = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "no 'external_order_id'" in lines[0] and "a Youshu order record" in lines[0]
     assert "mp_orders_sample.csv" in lines[0]
+
+
+# ---------------------------------------------------------------------------- WeCom contacts
+
+WECOM = DATA / "wecom_contacts_sample.jsonl"
+
+
+def test_wecom_contacts_become_wecom_add_events_by_guide_and_unionid_links(tmp_path):
+    before = hashes(WECOM)
+    r = importers.import_wecom_contacts(WECOM, tmp_path / "ds")
+    assert validate(r.dataset.path).ok and hashes(WECOM) == before
+    ev = io.read_table(r.dataset.path, "events")
+    assert (ev["touchpoint"] == "wecom_add").all() and (ev["channel"] == "guide").all() and len(ev) == 4
+    assert r.dropped == {"contact without a follow_user (no guide, no add time)": 1}
+    assert ev["person_id"].nunique() == 2  # wmEXT_0001 and wmEXT_0004 share UNION_A
+    man = io.read_manifest(r.dataset.path)
+    assert ev.groupby("guide_id").size()[man["guides"]["zhangsan"]] == 2
+    assert man["state"] == {"store_sh_01": 1, "live_0503": 1, "ad_moments": 1}
+    assert str(ev.sort_values("ts")["ts"].iloc[0]) == "2024-05-01 10:00:00+08:00"
+
+
+def test_wecom_round_trip_gives_equal_adds_per_guide_and_funnel(simulated, tmp_path):
+    src = export.export_wecom_contacts(simulated, tmp_path / "contacts.jsonl")
+    ds = importers.import_wecom_contacts(src, tmp_path / "ds").dataset.path
+    assert validate(ds).ok
+
+    def per_guide(d: Path) -> pd.Series:
+        ev = io.read_table(d, "events")
+        adds = ev[ev.touchpoint == "wecom_add"]
+        return adds.groupby("guide_id").agg(adds=("event_id", "size"), persons=("person_id", "nunique"))
+
+    pd.testing.assert_frame_equal(per_guide(simulated), per_guide(ds))
+    pd.testing.assert_frame_equal(funnel.funnel(simulated, ["wecom_add"]), funnel.funnel(ds, ["wecom_add"]))

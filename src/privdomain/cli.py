@@ -415,6 +415,19 @@ def import_mp_cmd(
                                   status_map=_pairs(status_map, "--status-map"), encoding=encoding))
 
 
+@import_app.command("wecom-contacts")
+@_guard
+def import_wecom_cmd(
+    sources: list[Path] = typer.Argument(..., help="WeCom external-contact records: JSON lines, JSON or CSV."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (new, empty, or an earlier import)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding (default: detected)."),
+) -> None:
+    """Import WeCom external contacts (wecom_add events by guide, unionid links)."""
+    from .importers import import_wecom_contacts
+
+    _import_done(import_wecom_contacts(sources, out, encoding=encoding))
+
+
 @app.command()
 @_guard
 def bench(

@@ -15,6 +15,7 @@ kind               function
 ``table``          :func:`import_table`: any CSV / Excel / Parquet with a mapping
 ``youshu-orders``  :func:`import_youshu_orders`: Youshu data-api order records
 ``mp-orders``      :func:`import_mp_orders`: a Mini Program order export
+``wecom-contacts`` :func:`import_wecom_contacts`: WeCom external contacts
 =================  ==========================================================
 
 :mod:`privdomain.importers.export` writes a dataset out in these formats.
@@ -25,9 +26,11 @@ from __future__ import annotations
 from ._core import ImportError_, ImportResult, detect_encoding, sha256_file, to_minor_units
 from .orders import YOUSHU_STATUS, import_mp_orders, import_youshu_orders
 from .table import import_table, load_mapping, parse_pairs
+from .wecom import import_wecom_contacts
 
 __all__ = ["ImportError_", "ImportResult", "KINDS", "YOUSHU_STATUS", "detect_encoding", "import_mp_orders",
-           "import_table", "import_youshu_orders", "load_mapping", "parse_pairs", "sha256_file", "to_minor_units"]
+           "import_table", "import_wecom_contacts", "import_youshu_orders", "load_mapping", "parse_pairs", "sha256_file", "to_minor_units"]
 
 #: Import kinds and their functions.
-KINDS = {"table": import_table, "youshu-orders": import_youshu_orders, "mp-orders": import_mp_orders}
+KINDS = {"table": import_table, "youshu-orders": import_youshu_orders, "mp-orders": import_mp_orders,
+         "wecom-contacts": import_wecom_contacts}

@@ -2,7 +2,7 @@
 
 An importer turns each chunk of its source into a *staged block*: a frame with
 ``ts`` (UTC instants), ``id_type``, ``id_value``, ``touchpoint``, ``channel``,
-``order_id``, ``amount_fen``, ``product_id`` and, optionally, id links. The
+``order_id``, ``amount_fen``, ``product_id``, ``guide_id`` and, optionally, id links. The
 :class:`DatasetBuilder` stages the blocks as Parquet, runs identity unification
 (:func:`privdomain.identity.unify`) over every id and link once all chunks are read,
 then writes the dataset folder (events in blocks, ``persons``, ``id_links``, the
@@ -41,7 +41,7 @@ CHUNK_ROWS = 200_000
 #: Encodings tried, in order, when a CSV's encoding is not declared.
 ENCODINGS = ("utf-8-sig", "gb18030")
 GENERATOR = "privdomain import"
-_STAGED = ["ts", "id_type", "id_value", "touchpoint", "channel", "order_id", "amount_fen", "product_id"]
+_STAGED = ["ts", "id_type", "id_value", "touchpoint", "channel", "order_id", "amount_fen", "product_id", "guide_id"]
 _LINKS = ["id_type_a", "id_value_a", "id_type_b", "id_value_b", "source"]
 
 
@@ -187,7 +187,10 @@ def _json_chunks(p: Path, enc: str, rows: int) -> Iterator[pd.DataFrame]:
                 doc = json.load(fh)
             except json.JSONDecodeError as e:
                 raise ImportError_(f"{p}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
-        records = doc.get("orders", doc.get("list", [doc])) if isinstance(doc, dict) else doc
+        records = doc
+        if isinstance(doc, dict):
+            key = next((k for k in ("orders", "external_contact_list", "list") if isinstance(doc.get(k), list)), None)
+            records = doc[key] if key else [doc]
         for start in range(0, len(records), rows):
             yield pd.json_normalize(records[start:start + rows])
         return
@@ -499,7 +502,7 @@ class DatasetBuilder:
         """Stage one block of events (columns of :data:`_STAGED`) and its id links."""
         block = block.reindex(columns=_STAGED)
         if len(block):
-            for c in ("order_id", "amount_fen", "product_id"):
+            for c in ("order_id", "amount_fen", "product_id", "guide_id"):
                 block[c] = block[c].astype("Int64")
             block["ts"] = pd.to_datetime(block["ts"], utc=True)
             tbl = pa.Table.from_pandas(block.reset_index(drop=True), preserve_index=False)
@@ -539,7 +542,7 @@ class DatasetBuilder:
             next_id += len(block)
             block["person_id"] = key.reindex(idx).to_numpy().astype("int64")
             block["ts"] = block["ts"].dt.tz_convert(schema.TIMEZONE)
-            for c in ("campaign_id", "article_id", "live_id", "store_id", "guide_id", "referrer_person_id"):
+            for c in ("campaign_id", "article_id", "live_id", "store_id", "referrer_person_id"):
                 block[c] = pd.array([pd.NA] * len(block), dtype="Int64")
             writer.write(schema.conform(block, "events"))
         persons = pd.DataFrame({"person_id": np.arange(int(unified["unified_id"].max()) + 1, dtype="int64")})

@@ -7,7 +7,9 @@
 * :func:`export_youshu_orders`: one Youshu data-api order record per order (JSON
   lines), read back with :func:`privdomain.importers.import_youshu_orders`;
 * :func:`export_mp_orders`: a Mini Program order export (CSV), read back with
-  :func:`privdomain.importers.import_mp_orders`.
+  :func:`privdomain.importers.import_mp_orders`;
+* :func:`export_wecom_contacts`: WeCom external-contact records (JSON lines), read
+  back with :func:`privdomain.importers.import_wecom_contacts`.
 
 The person is written as the brand's own user id (``user_id``, Youshu) or as a
 union id (``unionid``, Mini Program export): one id per person, as a brand that has
@@ -26,7 +28,8 @@ import pandas as pd
 from .. import io, schema
 from ..errors import UsageError
 
-__all__ = ["export_table", "export_youshu_orders", "export_mp_orders", "TABLE_MAPPING", "yuan_text"]
+__all__ = ["export_table", "export_youshu_orders", "export_mp_orders", "export_wecom_contacts", "TABLE_MAPPING",
+           "yuan_text"]
 
 #: The mapping that reads :func:`export_table`'s CSV back.
 TABLE_MAPPING = {"ts": "ts", "person_id": "person_id", "event": "event", "amount": "amount",
@@ -195,3 +198,32 @@ def export_mp_orders(data: str | os.PathLike | io.Dataset | pd.DataFrame, path: 
         "product_id": rec["product_id"].astype("Int64"),
     })
     return _write_csv(out, path, encoding)
+
+
+def export_wecom_contacts(data: str | os.PathLike | io.Dataset | pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write WeCom external-contact records (``externalcontact/get`` shape) as JSON lines.
+
+    One record per contact (``external_userid``: the ``wecom_external_id`` of the
+    ``wecom_add`` events), with ``unionid`` standing for the person (``union-<person_id>``)
+    and one ``follow_user`` entry per add: the guide's ``userid`` (its ``guide_id``) and
+    ``createtime`` (epoch seconds).
+    """
+    ev, _ = _events(data)
+    adds = ev[(ev["touchpoint"] == "wecom_add") & (ev["id_type"] == "wecom_external_id")].sort_values("event_id")
+    if adds.empty:
+        raise UsageError("the dataset has no wecom_add events with a wecom_external_id to export")
+    if adds["guide_id"].isna().any():
+        raise UsageError(f"{int(adds['guide_id'].isna().sum())} wecom_add event(s) have no guide_id; a WeCom "
+                         f"contact is always added by a guide")
+    secs = (pd.to_datetime(adds["ts"], utc=True).astype("int64") // 1_000_000_000).tolist()
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    records: dict[str, dict] = {}
+    for ext, person, guide, t in zip(adds["id_value"], adds["person_id"], adds["guide_id"], secs):
+        rec = records.setdefault(ext, {"external_contact": {"external_userid": ext, "type": 1,
+                                                            "unionid": f"union-{int(person)}"}, "follow_user": []})
+        rec["follow_user"].append({"userid": str(int(guide)), "createtime": int(t), "add_way": 1})
+    with open(p, "w", encoding="utf-8") as fh:
+        for rec in records.values():
+            fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return p
