@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import channel_cube, clv, events, funnel, importers, io, rfm, schema
+from privdomain import attribution, channel_cube, clv, events, funnel, importers, io, rfm, schema
 from privdomain.cli import app
 from privdomain.errors import DataError, DatasetError, PrivdomainError, UsageError
 from privdomain.importers import export
@@ -307,7 +307,7 @@ def _pay_by_channel(ds: Path) -> pd.DataFrame:
     return pay.groupby("channel")["amount_fen"].agg(["count", "sum"]).astype("int64")
 
 
-def test_table_round_trip_gives_equal_funnel_rfm_and_channel_cube(simulated, tmp_path):
+def test_table_round_trip_gives_equal_funnel_rfm_channel_cube_and_attribution(simulated, tmp_path):
     csv = export.export_table(simulated, tmp_path / "events.csv")
     r = importers.import_table(csv, tmp_path / "ds", export.TABLE_MAPPING, unit="yuan")
     ds = r.dataset.path
@@ -316,6 +316,7 @@ def test_table_round_trip_gives_equal_funnel_rfm_and_channel_cube(simulated, tmp
     pd.testing.assert_frame_equal(funnel.funnel(simulated, steps, window="7D"), funnel.funnel(ds, steps, window="7D"))
     pd.testing.assert_frame_equal(_rfm(simulated), _rfm(ds))
     pd.testing.assert_frame_equal(channel_cube.channel_cube(simulated), channel_cube.channel_cube(ds))
+    pd.testing.assert_frame_equal(attribution.attribute(simulated), attribution.attribute(ds))
 
 
 @pytest.mark.parametrize("kind", ["youshu-orders", "mp-orders"])

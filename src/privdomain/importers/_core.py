@@ -2,7 +2,8 @@
 
 An importer turns each chunk of its source into a *staged block*: a frame with
 ``ts`` (UTC instants), ``id_type``, ``id_value``, ``touchpoint``, ``channel``,
-``order_id``, ``amount_fen``, ``product_id``, ``guide_id`` and, optionally, id links. The
+``order_id``, ``amount_fen``, the other id columns, ``referrer_value`` (the referrer's id,
+of the row's id type) and, optionally, id links. The
 :class:`DatasetBuilder` stages the blocks as Parquet, runs identity unification
 (:func:`privdomain.identity.unify`) over every id and link once all chunks are read,
 then writes the dataset folder (events in blocks, ``persons``, ``id_links``, the
@@ -41,7 +42,8 @@ CHUNK_ROWS = 200_000
 #: Encodings tried, in order, when a CSV's encoding is not declared.
 ENCODINGS = ("utf-8-sig", "gb18030")
 GENERATOR = "privdomain import"
-_STAGED = ["ts", "id_type", "id_value", "touchpoint", "channel", "order_id", "amount_fen", "product_id", "guide_id"]
+_IDS = ["order_id", "amount_fen", "product_id", "guide_id", "campaign_id", "article_id", "live_id", "store_id"]
+_STAGED = ["ts", "id_type", "id_value", "touchpoint", "channel", *_IDS, "referrer_value"]
 _LINKS = ["id_type_a", "id_value_a", "id_type_b", "id_value_b", "source"]
 
 
@@ -502,14 +504,17 @@ class DatasetBuilder:
         """Stage one block of events (columns of :data:`_STAGED`) and its id links."""
         block = block.reindex(columns=_STAGED)
         if len(block):
-            for c in ("order_id", "amount_fen", "product_id", "guide_id"):
+            for c in _IDS:
                 block[c] = block[c].astype("Int64")
+            block["referrer_value"] = block["referrer_value"].astype(object)
             block["ts"] = pd.to_datetime(block["ts"], utc=True)
             tbl = pa.Table.from_pandas(block.reset_index(drop=True), preserve_index=False)
             pq.write_table(tbl, self.tmp / "stage" / f"{self.parts:06d}.parquet")
             self.parts += 1
             distinct = block[["id_type", "id_value"]].astype(str).drop_duplicates()
             self.ids.update(zip(distinct["id_type"], distinct["id_value"]))
+            ref = block.loc[block["referrer_value"].notna(), ["id_type", "referrer_value"]].astype(str).drop_duplicates()
+            self.ids.update(zip(ref["id_type"], ref["referrer_value"]))
         if links is not None and len(links):
             self.links.append(links[_LINKS].drop_duplicates())
 
@@ -542,8 +547,13 @@ class DatasetBuilder:
             next_id += len(block)
             block["person_id"] = key.reindex(idx).to_numpy().astype("int64")
             block["ts"] = block["ts"].dt.tz_convert(schema.TIMEZONE)
-            for c in ("campaign_id", "article_id", "live_id", "store_id", "referrer_person_id"):
-                block[c] = pd.array([pd.NA] * len(block), dtype="Int64")
+            ref = block.pop("referrer_value")
+            has = ref.notna().to_numpy()
+            referrer = pd.array([pd.NA] * len(block), dtype="Int64")
+            if has.any():
+                ridx = pd.MultiIndex.from_arrays([block["id_type"].astype(str)[has], ref[has].astype(str)])
+                referrer[has] = key.reindex(ridx).to_numpy().astype("int64")
+            block["referrer_person_id"] = referrer
             writer.write(schema.conform(block, "events"))
         persons = pd.DataFrame({"person_id": np.arange(int(unified["unified_id"].max()) + 1, dtype="int64")})
         _write(persons, final / "persons.parquet")

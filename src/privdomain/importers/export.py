@@ -2,7 +2,8 @@
 
 * :func:`export_table`: every event as a CSV row (``ts`` with its UTC offset,
   ``person_id``, ``event``, ``amount`` in yuan, ``order_id``, ``product_id``,
-  ``channel``), read back with :func:`privdomain.importers.import_table` and
+  ``channel``, ``referrer`` and the campaign, article, live, store and guide ids),
+  read back with :func:`privdomain.importers.import_table` and
   :data:`TABLE_MAPPING`;
 * :func:`export_youshu_orders`: one Youshu data-api order record per order (JSON
   lines), read back with :func:`privdomain.importers.import_youshu_orders`;
@@ -33,7 +34,9 @@ __all__ = ["export_table", "export_youshu_orders", "export_mp_orders", "export_w
 
 #: The mapping that reads :func:`export_table`'s CSV back.
 TABLE_MAPPING = {"ts": "ts", "person_id": "person_id", "event": "event", "amount": "amount",
-                 "order_id": "order_id", "product_id": "product_id", "channel": "channel"}
+                 "order_id": "order_id", "product_id": "product_id", "channel": "channel", "referrer": "referrer",
+                 "campaign_id": "campaign_id", "article_id": "article_id", "live_id": "live_id",
+                 "store_id": "store_id", "guide_id": "guide_id"}
 _STATUS = {("order",): 1110, ("order", "pay"): 1180, ("order", "pay", "refund"): 1290}
 _MP_STATUS = {("order",): "NOTPAY", ("order", "pay"): "SUCCESS", ("order", "pay", "refund"): "REFUND"}
 _CHAN_TYPE = {"guide": "guide", "live": "live"}
@@ -87,6 +90,9 @@ def export_table(data: str | os.PathLike | io.Dataset | pd.DataFrame, path: str 
         "order_id": ev["order_id"].astype("Int64").astype("string"),
         "product_id": ev["product_id"].astype("Int64").astype("string"),
         "channel": ev["channel"].astype(str),
+        "referrer": ev["referrer_person_id"].astype("Int64").astype("string"),
+        **{c: ev[c].astype("Int64").astype("string") for c in ("campaign_id", "article_id", "live_id", "store_id",
+                                                               "guide_id")},
     })
     return _write_csv(out, path, encoding)
 

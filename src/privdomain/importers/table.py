@@ -13,6 +13,9 @@ field              meaning
 ``order_id``       the order (any text; generated from the row number if absent)
 ``product_id``     the product (any text)
 ``channel``        the channel family of the row
+``referrer``       the person whose share brought this one (an id like ``person_id``)
+``campaign_id``,   what the row belongs to (any text: whole numbers are kept, other
+``article_id``...  text becomes a stable 62-bit id)
 ``unionid`` ...    other ids of the same person (``unionid``, ``mp_openid``,
                    ``oa_openid``, ``wecom_external_id``, ``phone``, ``phone_hash``,
                    ``member_id``, ``user_id``): written as id links and unified
@@ -51,7 +54,9 @@ from ._core import (
 __all__ = ["import_table", "load_mapping", "FIELDS", "LINK_FIELDS", "parse_pairs"]
 
 #: The fields a mapping may name (besides the id link fields).
-FIELDS = ("ts", "person_id", "event", "amount", "order_id", "product_id", "channel")
+FIELDS = ("ts", "person_id", "event", "amount", "order_id", "product_id", "channel", "referrer", "campaign_id",
+          "article_id", "live_id", "store_id", "guide_id")
+_ID_FIELDS = ("product_id", "campaign_id", "article_id", "live_id", "store_id", "guide_id")
 #: Id link fields: another id of the row's person, with its id type.
 LINK_FIELDS = {"unionid": "unionid", "mp_openid": "mp_openid", "oa_openid": "oa_openid",
                "wecom_external_id": "wecom_external_id", "phone": "phone_hash", "phone_hash": "phone_hash",
@@ -311,8 +316,12 @@ def _block(chunk: pd.DataFrame, mapping: Mapping[str, str], row0: int, where: st
                              f"(map order_id=COLUMN)")
         out["order_id"] = pd.array(rows.to_numpy(), dtype="Int64")
         out.loc[~is_order, "order_id"] = pd.NA
-    if "product_id" in mapping:
-        out["product_id"] = stable_id(chunk[mapping["product_id"]])
+    for f in _ID_FIELDS:
+        if f in mapping:
+            out[f] = stable_id(chunk[mapping[f]])
+    if "referrer" in mapping:
+        ref = chunk[mapping["referrer"]].astype("string").str.strip()
+        out["referrer_value"] = ref.where(ref.notna() & (ref != ""), None).astype(object)
     links = []
     for field_, col in mapping.items():
         if field_ not in LINK_FIELDS:
