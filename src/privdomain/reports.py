@@ -1465,6 +1465,10 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
     from . import events as events_layer
     from . import io
 
+    folder = Path(notebooks) if notebooks else notebooks_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebook folder at {folder}: the reports are built from a source checkout "
+                                f"of privdomain (its notebooks/ folder; install it with pip install -e .)")
     root = Path(data_dir)
     manifest = io.read_manifest(root)
     io.verify_files(root)
@@ -1473,7 +1477,7 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
     counts = events_layer.check(root).touchpoints
     run: list[Path] = []
     skipped: dict[str, str] = {}
-    for src in topic_sources(notebooks):
+    for src in topic_sources(folder):
         need = TOPIC_NEEDS.get(src.stem)
         if need is None:
             skipped[src.stem] = "not known to apply to your own data"
