@@ -402,3 +402,14 @@ def test_wecom_round_trip_gives_equal_adds_per_guide_and_funnel(simulated, tmp_p
 
     pd.testing.assert_frame_equal(per_guide(simulated), per_guide(ds))
     pd.testing.assert_frame_equal(funnel.funnel(simulated, ["wecom_add"]), funnel.funnel(ds, ["wecom_add"]))
+
+
+def test_excel_without_openpyxl_names_the_missing_package(tmp_path, monkeypatch):
+    import sys
+
+    book = tmp_path / "orders.xlsx"
+    book.write_bytes(b"PK\x03\x04 not really a workbook")
+    monkeypatch.setitem(sys.modules, "openpyxl", None)
+    with pytest.raises(PrivdomainError, match=r"orders.xlsx: reading Excel needs openpyxl"):
+        importers.import_table(book, tmp_path / "ds", "ts=t,person_id=u")
+    assert not (tmp_path / "ds").exists()
