@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import attribution, channel_cube, clv, events, funnel, importers, io, rfm, schema
+from privdomain import attribution, channel_cube, clv, events, funnel, importers, io, officialaccount, rfm, schema
 from privdomain.cli import app
 from privdomain.errors import DataError, DatasetError, PrivdomainError, UsageError
 from privdomain.importers import export
@@ -413,3 +413,53 @@ def test_excel_without_openpyxl_names_the_missing_package(tmp_path, monkeypatch)
     with pytest.raises(PrivdomainError, match=r"orders.xlsx: reading Excel needs openpyxl"):
         importers.import_table(book, tmp_path / "ds", "ts=t,person_id=u")
     assert not (tmp_path / "ds").exists()
+
+
+# -------------------------------------------------------------------------- OA articles
+
+ARTICLES = DATA / "oa_article_summary_sample.json"
+
+
+def test_oa_articles_are_added_to_an_imported_dataset_as_daily_aggregates(tmp_path):
+    ds = importers.import_mp_orders(MP, tmp_path / "ds").dataset.path
+    before = hashes(ARTICLES)
+    r = importers.import_oa_articles(ARTICLES, ds)
+    assert validate(ds).ok and hashes(ARTICLES) == before
+    daily = io.read_table(ds, "articles_daily")
+    assert len(daily) == 3 and daily["int_page_read_user"].sum() == 1920
+    assert daily["target_user"].isna().sum() == 1  # not in the export: null, never 0
+    assert str(daily["day"].min()) == "2024-05-01 00:00:00+08:00"
+    assert r.manifest["articles_import"]["sources"][0]["sha256"] == sha(ARTICLES)
+    assert io.read_manifest(ds)["row_counts"]["events"] == r.events
+
+
+def test_oa_articles_need_a_dataset_an_import_wrote(tmp_path):
+    with pytest.raises(PrivdomainError, match="adds article statistics to a dataset an import wrote"):
+        importers.import_oa_articles(ARTICLES, tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
+def test_an_article_day_given_twice_is_named(tmp_path):
+    ds = importers.import_mp_orders(MP, tmp_path / "ds").dataset.path
+    doc = json.loads(ARTICLES.read_text(encoding="utf-8"))
+    src = tmp_path / "twice.json"
+    src.write_text(json.dumps({"list": doc["list"] + doc["list"][:1]}), encoding="utf-8")
+    with pytest.raises(DataError) as e:
+        importers.import_oa_articles(src, ds)
+    assert e.value.column == "msgid" and e.value.count == 2 and "once per article and day" in str(e.value)
+
+
+def test_oa_articles_round_trip_keeps_every_daily_figure(simulated, tmp_path):
+    csv = export.export_table(simulated, tmp_path / "events.csv")
+    ds = importers.import_table(csv, tmp_path / "ds", export.TABLE_MAPPING, unit="yuan").dataset.path
+    src = export.export_oa_articles(simulated, tmp_path / "articles.json")
+    importers.import_oa_articles(src, ds)
+    assert validate(ds).ok
+    daily = io.read_table(ds, "articles_daily")
+    want = export.article_summary(simulated)
+    got = daily.assign(ref_date=daily["day"].dt.strftime("%Y-%m-%d"))[list(want.columns)]
+    pd.testing.assert_frame_equal(got.astype({c: "int64" for c in want.columns if c != "ref_date"}), want)
+    # the daily figures agree with the article board computed from the imported events
+    rates = officialaccount.article_rates(ds).set_index("article_id")
+    per_article = want.groupby("article_id")["target_user"].sum()
+    assert (per_article >= rates["received"].reindex(per_article.index).fillna(0)).all()

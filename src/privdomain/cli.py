@@ -428,6 +428,20 @@ def import_wecom_cmd(
     _import_done(import_wecom_contacts(sources, out, encoding=encoding))
 
 
+@import_app.command("oa-articles")
+@_guard
+def import_oa_articles_cmd(
+    sources: list[Path] = typer.Argument(..., help="Datacube getarticlesummary results: JSON, JSON lines or CSV."),
+    out: Path = typer.Option(..., "--out", help="A dataset folder an earlier import wrote (the articles join its "
+                                                "events)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding (default: detected)."),
+) -> None:
+    """Add Official Account article statistics per article and day (the articles_daily table)."""
+    from .importers import import_oa_articles
+
+    _import_done(import_oa_articles(sources, out, encoding=encoding))
+
+
 @app.command()
 @_guard
 def bench(

@@ -276,6 +276,24 @@ ASSIGNMENTS = pa.DataFrameSchema(
     name="assignments",
 )
 
+#: Official Account article statistics per article and day, as the datacube reports give
+#: them (``getarticlesummary``; ``privdomain import oa-articles``): persons and counts,
+#: aggregates only (no person ids).
+ARTICLES_DAILY = pa.DataFrameSchema(
+    {
+        "article_id": pa.Column("int64", pa.Check.ge(0), nullable=False),
+        "msgid": pa.Column(str, nullable=False),
+        "title": pa.Column(str, nullable=True),
+        "day": _ts(),
+        **{c: _ids() for c in ("target_user", "int_page_read_user", "int_page_read_count", "ori_page_read_user",
+                               "ori_page_read_count", "share_user", "share_count", "add_to_fav_user",
+                               "add_to_fav_count")},
+    },
+    strict=True,
+    ordered=False,
+    name="articles_daily",
+)
+
 #: Every persons column but ``person_id`` may be left out: a brand's export seldom holds a
 #: CRM profile, and an imported dataset's persons table may hold the person ids alone. A
 #: metric that needs a profile column names it when it is missing.
@@ -293,6 +311,8 @@ TABLES: dict[str, TableSpec] = {
     "assignments": TableSpec(
         "assignments", ASSIGNMENTS, required=False, doc="randomised campaign arms (treatment / holdout)"
     ),
+    "articles_daily": TableSpec("articles_daily", ARTICLES_DAILY, key=("article_id", "day"), required=False,
+                                doc="Official Account article statistics per article and day (datacube)"),
 }
 
 

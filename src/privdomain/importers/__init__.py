@@ -16,6 +16,7 @@ kind               function
 ``youshu-orders``  :func:`import_youshu_orders`: Youshu data-api order records
 ``mp-orders``      :func:`import_mp_orders`: a Mini Program order export
 ``wecom-contacts`` :func:`import_wecom_contacts`: WeCom external contacts
+``oa-articles``    :func:`import_oa_articles`: Official Account article statistics
 =================  ==========================================================
 
 :mod:`privdomain.importers.export` writes a dataset out in these formats.
@@ -24,13 +25,14 @@ kind               function
 from __future__ import annotations
 
 from ._core import ImportError_, ImportResult, detect_encoding, sha256_file, to_minor_units
+from .articles import import_oa_articles
 from .orders import YOUSHU_STATUS, import_mp_orders, import_youshu_orders
 from .table import import_table, load_mapping, parse_pairs
 from .wecom import import_wecom_contacts
 
-__all__ = ["ImportError_", "ImportResult", "KINDS", "YOUSHU_STATUS", "detect_encoding", "import_mp_orders",
+__all__ = ["ImportError_", "ImportResult", "KINDS", "YOUSHU_STATUS", "detect_encoding", "import_mp_orders", "import_oa_articles",
            "import_table", "import_wecom_contacts", "import_youshu_orders", "load_mapping", "parse_pairs", "sha256_file", "to_minor_units"]
 
 #: Import kinds and their functions.
 KINDS = {"table": import_table, "youshu-orders": import_youshu_orders, "mp-orders": import_mp_orders,
-         "wecom-contacts": import_wecom_contacts}
+         "wecom-contacts": import_wecom_contacts, "oa-articles": import_oa_articles}

@@ -10,7 +10,10 @@
 * :func:`export_mp_orders`: a Mini Program order export (CSV), read back with
   :func:`privdomain.importers.import_mp_orders`;
 * :func:`export_wecom_contacts`: WeCom external-contact records (JSON lines), read
-  back with :func:`privdomain.importers.import_wecom_contacts`.
+  back with :func:`privdomain.importers.import_wecom_contacts`;
+* :func:`export_oa_articles`: the Official Account datacube article summary per
+  article and day (:func:`article_summary`), read back with
+  :func:`privdomain.importers.import_oa_articles`.
 
 The person is written as the brand's own user id (``user_id``, Youshu) or as a
 union id (``unionid``, Mini Program export): one id per person, as a brand that has
@@ -29,8 +32,8 @@ import pandas as pd
 from .. import io, schema
 from ..errors import UsageError
 
-__all__ = ["export_table", "export_youshu_orders", "export_mp_orders", "export_wecom_contacts", "TABLE_MAPPING",
-           "yuan_text"]
+__all__ = ["export_table", "export_youshu_orders", "export_mp_orders", "export_wecom_contacts", "export_oa_articles",
+           "article_summary", "TABLE_MAPPING", "yuan_text"]
 
 #: The mapping that reads :func:`export_table`'s CSV back.
 TABLE_MAPPING = {"ts": "ts", "person_id": "person_id", "event": "event", "amount": "amount",
@@ -232,4 +235,55 @@ def export_wecom_contacts(data: str | os.PathLike | io.Dataset | pd.DataFrame, p
     with open(p, "w", encoding="utf-8") as fh:
         for rec in records.values():
             fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    return p
+
+
+def article_summary(data: str | os.PathLike | io.Dataset | pd.DataFrame) -> pd.DataFrame:
+    """The datacube article summary of a dataset's events: one row per article and Beijing day.
+
+    ``target_user`` = persons with an ``oa_push`` of the article that day (delivered),
+    ``int_page_read_user`` / ``_count`` = persons / events ``oa_article_open`` (article
+    page reads), ``ori_page_read_user`` / ``_count`` = persons / events ``mp_click``
+    (clicks from the article on into the Mini Program, the page the article links),
+    ``share_user`` / ``share_count`` = persons / events ``share`` of the article.
+    """
+    ev, _ = _events(data)
+    a = ev[ev["article_id"].notna()].copy()
+    a["ref_date"] = a["ts"].dt.tz_convert(schema.TIMEZONE).dt.strftime("%Y-%m-%d")
+    a["article_id"] = a["article_id"].astype("int64")
+    keys = ["article_id", "ref_date"]
+    out = a[keys].drop_duplicates().set_index(keys)
+    for tp, user, count in (("oa_push", "target_user", None),
+                            ("oa_article_open", "int_page_read_user", "int_page_read_count"),
+                            ("mp_click", "ori_page_read_user", "ori_page_read_count"),
+                            ("share", "share_user", "share_count")):
+        g = a[a["touchpoint"] == tp].groupby(keys)
+        out[user] = g["person_id"].nunique()
+        if count:
+            out[count] = g.size()
+    out = out.fillna(0).astype("int64").reset_index()
+    return out.sort_values(["ref_date", "article_id"]).reset_index(drop=True)
+
+
+def export_oa_articles(data: str | os.PathLike | io.Dataset | pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write :func:`article_summary` as a datacube ``getarticlesummary`` response (``{"list": [...]}``).
+
+    ``msgid`` is the article id; ``title`` comes from the ``articles`` table when the
+    dataset has one.
+    """
+    summary = article_summary(data)
+    titles: dict[int, str] = {}
+    path_in = getattr(data, "path", data)
+    if not isinstance(data, pd.DataFrame) and "articles" in io.read_manifest(path_in).get("row_counts", {}):
+        art = io.read_table(path_in, "articles")
+        titles = dict(zip(art["article_id"].astype("int64"), art["title"].astype(str)))
+    rows = []
+    for r in summary.to_dict("records"):
+        rec = {"ref_date": r.pop("ref_date"), "msgid": str(int(r["article_id"])),
+               "title": titles.get(int(r.pop("article_id")), "")}
+        rec.update({k: int(v) for k, v in r.items()})
+        rows.append(rec)
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"list": rows}, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return p
