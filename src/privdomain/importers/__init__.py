@@ -24,13 +24,13 @@ kind               function
 
 from __future__ import annotations
 
-from ._core import ImportError_, ImportResult, detect_encoding, sha256_file, to_minor_units
+from ._core import ImporterError, ImportResult, detect_encoding, sha256_file, to_minor_units
 from .articles import import_oa_articles
 from .orders import YOUSHU_STATUS, import_mp_orders, import_youshu_orders
 from .table import import_table, load_mapping, parse_pairs
 from .wecom import import_wecom_contacts
 
-__all__ = ["ImportError_", "ImportResult", "KINDS", "YOUSHU_STATUS", "detect_encoding", "import_mp_orders", "import_oa_articles",
+__all__ = ["ImporterError", "ImportResult", "KINDS", "YOUSHU_STATUS", "detect_encoding", "import_mp_orders", "import_oa_articles",
            "import_table", "import_wecom_contacts", "import_youshu_orders", "load_mapping", "parse_pairs", "sha256_file", "to_minor_units"]
 
 #: Import kinds and their functions.

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from .. import identity, io, schema
 from ..errors import DataError, DatasetError, PrivdomainError, UsageError, short_repr
 
-__all__ = ["ImportError_", "CHUNK_ROWS", "ENCODINGS", "Source", "detect_encoding", "read_chunks", "to_minor_units",
+__all__ = ["ImporterError", "CHUNK_ROWS", "ENCODINGS", "Source", "detect_encoding", "read_chunks", "to_minor_units",
            "parse_times", "stable_id", "phone_hash", "DatasetBuilder", "ImportResult", "sha256_file",
            "check_columns"]
 
@@ -47,7 +47,7 @@ _STAGED = ["ts", "id_type", "id_value", "touchpoint", "channel", *_IDS, "referre
 _LINKS = ["id_type_a", "id_value_a", "id_type_b", "id_value_b", "source"]
 
 
-class ImportError_(PrivdomainError, ValueError):
+class ImporterError(PrivdomainError, ValueError):
     """A source that cannot be imported as asked (a wrong mapping, option or file)."""
 
 
@@ -71,7 +71,7 @@ def detect_encoding(path: str | os.PathLike, declared: str | None = None) -> str
 
     Raises
     ------
-    ImportError_
+    ImporterError
         The file is not valid text in the declared encoding (the byte offset is named),
         or in none of :data:`ENCODINGS`.
     """
@@ -94,7 +94,7 @@ def detect_encoding(path: str | os.PathLike, declared: str | None = None) -> str
             last = (enc, offset + e.start)
     enc, at = last or ("?", 0)
     tried = f"declared encoding {enc}" if declared else f"any of {', '.join(ENCODINGS)}"
-    raise ImportError_(f"{path}: not valid text in {tried}: byte {at} cannot be decoded; declare the encoding "
+    raise ImporterError(f"{path}: not valid text in {tried}: byte {at} cannot be decoded; declare the encoding "
                        f"(--encoding)")
 
 
@@ -126,7 +126,7 @@ def _require_exists(p: Path) -> None:
     if p.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(p))
     if p.stat().st_size == 0:
-        raise ImportError_(f"{p}: the file is empty (0 bytes)")
+        raise ImporterError(f"{p}: the file is empty (0 bytes)")
 
 
 def read_chunks(src: Source, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
@@ -142,7 +142,7 @@ def read_chunks(src: Source, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         try:
             pf = pq.ParquetFile(p)
         except (pa.ArrowException, OSError) as e:
-            raise ImportError_(f"{p}: not a readable Parquet file ({short_repr(str(e), 120)})") from None
+            raise ImporterError(f"{p}: not a readable Parquet file ({short_repr(str(e), 120)})") from None
         for batch in pf.iter_batches(batch_size=rows):
             yield batch.to_pandas()
         return
@@ -150,7 +150,7 @@ def read_chunks(src: Source, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         try:
             import openpyxl  # noqa: F401
         except ImportError:
-            raise ImportError_(f"{p}: reading Excel needs openpyxl (pip install 'privdomain[excel]'), or export "
+            raise ImporterError(f"{p}: reading Excel needs openpyxl (pip install 'privdomain[excel]'), or export "
                                f"the sheet as CSV") from None
         df = pd.read_excel(p, sheet_name=src.sheet or 0, dtype=object)
         for start in range(0, max(len(df), 1), rows):
@@ -173,10 +173,10 @@ def read_chunks(src: Source, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
         with pd.read_csv(p, **kw) as reader:
             yield from reader
     except pd.errors.EmptyDataError:
-        raise ImportError_(f"{p}: no header row (the file holds only blank lines)") from None
+        raise ImporterError(f"{p}: no header row (the file holds only blank lines)") from None
     except pd.errors.ParserError as e:
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
-        raise ImportError_(f"{p}: not a valid CSV file: {short_repr(msg, 160)}") from None
+        raise ImporterError(f"{p}: not a valid CSV file: {short_repr(msg, 160)}") from None
 
 
 def _json_chunks(p: Path, enc: str, rows: int) -> Iterator[pd.DataFrame]:
@@ -188,7 +188,7 @@ def _json_chunks(p: Path, enc: str, rows: int) -> Iterator[pd.DataFrame]:
             try:
                 doc = json.load(fh)
             except json.JSONDecodeError as e:
-                raise ImportError_(f"{p}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+                raise ImporterError(f"{p}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
         records = doc
         if isinstance(doc, dict):
             key = next((k for k in ("orders", "external_contact_list", "list") if isinstance(doc.get(k), list)), None)
@@ -204,9 +204,9 @@ def _json_chunks(p: Path, enc: str, rows: int) -> Iterator[pd.DataFrame]:
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ImportError_(f"{p}: line {lineno} is not a JSON object: {e.msg} (column {e.colno})") from None
+                raise ImporterError(f"{p}: line {lineno} is not a JSON object: {e.msg} (column {e.colno})") from None
             if not isinstance(rec, dict):
-                raise ImportError_(f"{p}: line {lineno} is not a JSON object (got {type(rec).__name__})")
+                raise ImporterError(f"{p}: line {lineno} is not a JSON object (got {type(rec).__name__})")
             buf.append(rec)
             if len(buf) >= rows:
                 yield pd.json_normalize(buf)
@@ -225,9 +225,9 @@ def check_columns(where: str, wanted: Mapping[str, str], present: Sequence[str],
         if col not in cols:
             msg = str(UsageError.unknown("column", col, cols)).replace("unknown column", "column", 1)
             if fmt:
-                raise ImportError_(f"{where}: no {msg.replace('column ', '', 1)} (rule: {fmt} has the column "
+                raise ImporterError(f"{where}: no {msg.replace('column ', '', 1)} (rule: {fmt} has the column "
                                    f"{col!r})")
-            raise ImportError_(f"{where}: {target} is mapped to {msg} (rule: every mapped column must be in the file)")
+            raise ImporterError(f"{where}: {target} is mapped to {msg} (rule: every mapped column must be in the file)")
 
 
 # ----------------------------------------------------------------------------- values
@@ -527,7 +527,7 @@ class DatasetBuilder:
 
     def _finish(self, meta: Mapping[str, Any]) -> ImportResult:
         if not self.parts:
-            raise ImportError_(f"no events to import: {self.rows_read:,} source rows read, none kept (dropped: "
+            raise ImporterError(f"no events to import: {self.rows_read:,} source rows read, none kept (dropped: "
                                f"{dict(self.dropped) or 'none'})")
         links = pd.concat(self.links, ignore_index=True).drop_duplicates() if self.links else \
             pd.DataFrame({c: pd.Series([], dtype=object) for c in _LINKS})

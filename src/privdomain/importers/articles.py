@@ -29,7 +29,7 @@ from ..errors import DataError
 from ._core import (
     CHUNK_ROWS,
     GENERATOR,
-    ImportError_,
+    ImporterError,
     ImportResult,
     Source,
     check_columns,
@@ -67,7 +67,7 @@ def import_oa_articles(
 
     Raises
     ------
-    ImportError_
+    ImporterError
         ``out`` is not a dataset an import wrote, or a record is a cumulative
         ``getarticletotal`` one.
     DataError
@@ -80,7 +80,7 @@ def import_oa_articles(
     except io.DatasetError:
         manifest = {}
     if manifest.get("generator") != GENERATOR or "events" not in manifest.get("row_counts", {}):
-        raise ImportError_(f"{out}: oa-articles adds article statistics to a dataset an import wrote (they hold no "
+        raise ImporterError(f"{out}: oa-articles adds article statistics to a dataset an import wrote (they hold no "
                            f"person ids, and join its events on article_id): import your events or orders into "
                            f"{out} first")
     files = [sources] if isinstance(sources, (str, os.PathLike)) else list(sources)
@@ -92,7 +92,7 @@ def import_oa_articles(
             where = src.path.name
             chunk = chunk.reset_index(drop=True)
             if "details" in chunk.columns:
-                raise ImportError_(f"{where}: getarticletotal records (with details) hold cumulative figures; "
+                raise ImporterError(f"{where}: getarticletotal records (with details) hold cumulative figures; "
                                    f"import the per-day getarticlesummary report")
             check_columns(where, {"ref_date": "ref_date", "msgid": "msgid"}, list(chunk.columns),
                           "a datacube article summary")

@@ -176,7 +176,7 @@ def import_table(
     ------
     UsageError
         A wrong mapping field, unit, id type or channel.
-    ImportError_
+    ImporterError
         A mapped column missing from a file (did-you-mean), an unreadable file.
     DataError
         Values that break a rule (unparseable time, fractional minor units, an unknown
