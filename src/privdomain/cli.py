@@ -1,4 +1,4 @@
-"""The ``privdomain`` command line: ``validate``, ``simulate``, ``report``, ``bench``.
+"""The ``privdomain`` command line: ``validate``, ``simulate``, ``import``, ``report``, ``bench``.
 
 Every user error ends in exactly one ``error: ...`` line on stderr and a non-zero exit
 code, never a traceback: privdomain's own errors (:class:`privdomain.errors.PrivdomainError`,
@@ -235,15 +235,38 @@ def report(
                                   "`privdomain report` wrote; any other folder is refused untouched."),
     topics: bool = typer.Option(None, "--topics/--no-topics", help="Also run the topic notebooks (default: with --all)."),
     jobs: int = typer.Option(2, "--jobs", min=1, help="Notebooks run at once."),
+    data: Path = typer.Option(None, "--data", help="Your own dataset folder (e.g. from `privdomain import`): run "
+                                                   "the topic notebooks that apply to it; it is only read, never "
+                                                   "simulated over or written."),
 ) -> None:
     """Simulate the cases and run the notebooks into HTML reports with an index (exit 1 if any fails).
+
+    With ``--data DIR`` nothing is simulated: the topic notebooks that apply to the
+    dataset in DIR run on it, and the index lists the topics skipped and why.
 
     Ctrl-C or SIGTERM stops the running notebooks at once: the index marks the reports
     not finished as interrupted (their previous pages stay, marked stale) and the
     command exits 130 (SIGINT) or 143 (SIGTERM).
     """
-    from .reports import CASES, ReportsInterrupted, build_reports
+    from .reports import CASES, ReportsInterrupted, build_data_reports, build_reports
 
+    if data is not None:
+        if case or all_cases:
+            typer.echo("error: --data runs the topic notebooks on your dataset; give it without --case/--all", err=True)
+            raise typer.Exit(2)
+        try:
+            results, skipped = build_data_reports(data, out, jobs=jobs)
+        except ReportsInterrupted as exc:
+            _print_results(exc.results, out)
+            raise
+        for name, why in skipped.items():
+            typer.echo(f"skipped {name:<28} {why}")
+        failed = [r for r in results if not r.ok]
+        _print_results(results, out)
+        if failed:
+            typer.echo(f"{len(failed)} of {len(results)} reports failed", err=True)
+            raise typer.Exit(1)
+        return
     if not all_cases and not case:
         typer.echo("error: give --case NAME or --all", err=True)
         raise typer.Exit(2)
@@ -279,6 +302,144 @@ def _print_results(results: list, out: Path) -> None:
         detail = f"{out / r.html}" if r.ok else f"{where}: {r.error}"
         typer.echo(f"{status} {r.name:<28} {r.seconds:6.1f} s  {detail}", err=not r.ok)
     typer.echo(f"index: {out / 'index.html'}")
+
+
+import_app = typer.Typer(
+    name="import",
+    help="Import your own data (order exports, any table) into a dataset folder that passes validate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(import_app, name="import")
+
+
+def _import_done(result: Any) -> None:
+    typer.echo(result.summary())
+    notes = result.manifest.get("import", {}).get("notes") or {}
+    for what, n in notes.items():
+        typer.echo(f"note: {n:,} {what}")
+
+
+def _pairs(text: list[str] | None, what: str) -> dict[str, str]:
+    from .importers import parse_pairs
+
+    out: dict[str, str] = {}
+    for t in text or []:
+        out.update(parse_pairs(t, what))
+    return out
+
+
+@import_app.command("table")
+@_guard
+def import_table_cmd(
+    sources: list[Path] = typer.Argument(..., help="CSV (any encoding), Excel (.xlsx) or Parquet files, same columns."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (new, empty, or an earlier import)."),
+    mapping: str = typer.Option(None, "--map", help="FIELD=COLUMN pairs: ts=下单时间,person_id=用户ID,amount=实付金额 "
+                                                    "(or a YAML mapping file)."),
+    unit: str = typer.Option(None, "--unit", help="Money unit of the amounts: yuan (major) or fen (minor)."),
+    currency: str = typer.Option(None, "--currency", help="ISO currency code (default CNY)."),
+    tz: str = typer.Option(None, "--tz", help="Time zone of wall-clock times (default Asia/Shanghai)."),
+    time_format: str = typer.Option(None, "--time-format", help="strftime format (%Y%m%d), epoch_ms or epoch_s."),
+    purchase_event: str = typer.Option(None, "--purchase-event", help="The source's name of a purchase (default pay)."),
+    refund_event: str = typer.Option(None, "--refund-event", help="The source's name of a refund."),
+    order_event: str = typer.Option(None, "--order-event", help="The source's name of an order placed."),
+    touchpoint: list[str] = typer.Option(None, "--touchpoint", help="Declare an event with its channel family: "
+                                                                    "view=web (repeat, or comma-separated)."),
+    id_type: str = typer.Option(None, "--id-type", help="What person_id holds (default user_id)."),
+    order_channel: str = typer.Option(None, "--order-channel", help="Channel of purchases without a channel column."),
+    encoding: str = typer.Option(None, "--encoding", help="CSV encoding (default: detected: utf-8, gb18030)."),
+    sep: str = typer.Option(None, "--sep", help="CSV separator (default ','; 'whitespace' for blank-separated)."),
+    columns: str = typer.Option(None, "--columns", help="Column names of a file without a header row (a,b,c)."),
+) -> None:
+    """Import any table (CSV, Excel, Parquet) with a column mapping."""
+    from .importers import import_table, load_mapping
+
+    opts: dict[str, Any] = {}
+    if mapping and Path(mapping).suffix.lower() in (".yaml", ".yml"):
+        opts = load_mapping(mapping)
+        mapping = opts.pop("map")
+    if not mapping:
+        raise typer.BadParameter("give --map FIELD=COLUMN,... or a YAML mapping file", param_hint="--map")
+    given = {"unit": unit, "currency": currency, "tz": tz, "time_format": time_format,
+             "purchase_event": purchase_event, "refund_event": refund_event, "order_event": order_event,
+             "id_type": id_type, "order_channel": order_channel, "encoding": encoding, "sep": sep}
+    opts.update({k: v for k, v in given.items() if v is not None})
+    if touchpoint:
+        opts["touchpoints"] = {**(opts.get("touchpoints") or {}), **_pairs(touchpoint, "--touchpoint")}
+    if columns:
+        opts["columns"] = [c.strip() for c in columns.split(",")]
+    known = {"unit", "currency", "tz", "time_format", "purchase_event", "refund_event", "order_event",
+             "touchpoints", "id_type", "order_channel", "encoding", "sep", "columns", "sheet"}
+    for k in opts:
+        if k not in known:
+            from .errors import UsageError
+
+            raise UsageError.unknown("mapping file option", k, sorted(known | {"map"}))
+    _import_done(import_table(sources, out, mapping, **opts))
+
+
+@import_app.command("youshu-orders")
+@_guard
+def import_youshu_cmd(
+    sources: list[Path] = typer.Argument(..., help="Youshu data-api order records: JSON lines, JSON or CSV."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (new, empty, or an earlier import)."),
+    unit: str = typer.Option("yuan", "--unit", help="Money unit of the amounts (Youshu: yuan)."),
+    currency: str = typer.Option("CNY", "--currency", help="ISO currency code."),
+    status_map: list[str] = typer.Option(None, "--status-map", help="Other status codes: 1130=order (or pay, refund)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding (default: detected)."),
+) -> None:
+    """Import Youshu data-api order records (order / pay / refund events, id links, channels)."""
+    from .importers import import_youshu_orders
+
+    _import_done(import_youshu_orders(sources, out, unit=unit, currency=currency,
+                                      status_map=_pairs(status_map, "--status-map"), encoding=encoding))
+
+
+@import_app.command("mp-orders")
+@_guard
+def import_mp_cmd(
+    sources: list[Path] = typer.Argument(..., help="Mini Program order exports: CSV, Excel or Parquet."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (new, empty, or an earlier import)."),
+    unit: str = typer.Option("fen", "--unit", help="Money unit of total_fee / refund_fee (default fen)."),
+    currency: str = typer.Option("CNY", "--currency", help="ISO currency code."),
+    tz: str = typer.Option("Asia/Shanghai", "--tz", help="Time zone of the wall-clock times."),
+    time_format: str = typer.Option(None, "--time-format", help="strftime format of the times (default ISO 8601)."),
+    status_map: list[str] = typer.Option(None, "--status-map", help="Other status values: 部分退款=refund."),
+    encoding: str = typer.Option(None, "--encoding", help="CSV encoding (default: detected)."),
+) -> None:
+    """Import a plain Mini Program order export (order / pay / refund events)."""
+    from .importers import import_mp_orders
+
+    _import_done(import_mp_orders(sources, out, unit=unit, currency=currency, tz=tz, time_format=time_format,
+                                  status_map=_pairs(status_map, "--status-map"), encoding=encoding))
+
+
+@import_app.command("wecom-contacts")
+@_guard
+def import_wecom_cmd(
+    sources: list[Path] = typer.Argument(..., help="WeCom external-contact records: JSON lines, JSON or CSV."),
+    out: Path = typer.Option(..., "--out", help="Dataset folder to write (new, empty, or an earlier import)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding (default: detected)."),
+) -> None:
+    """Import WeCom external contacts (wecom_add events by guide, unionid links)."""
+    from .importers import import_wecom_contacts
+
+    _import_done(import_wecom_contacts(sources, out, encoding=encoding))
+
+
+@import_app.command("oa-articles")
+@_guard
+def import_oa_articles_cmd(
+    sources: list[Path] = typer.Argument(..., help="Datacube getarticlesummary results: JSON, JSON lines or CSV."),
+    out: Path = typer.Option(..., "--out", help="A dataset folder an earlier import wrote (the articles join its "
+                                                "events)."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding (default: detected)."),
+) -> None:
+    """Add Official Account article statistics per article and day (the articles_daily table)."""
+    from .importers import import_oa_articles
+
+    _import_done(import_oa_articles(sources, out, encoding=encoding))
 
 
 @app.command()

@@ -83,7 +83,7 @@ from .errors import PrivdomainError, UsageError
 
 __all__ = [
     "CASES", "TOPICS", "WINDOWS", "MARKER", "GENERATOR", "Job", "Result", "ReportFolderError", "ReportsInterrupted",
-    "atomic_write", "build_reports", "claim_report_folder", "embed_cjk_font", "is_report_folder", "load_or_simulate",
+    "DATA_ENV", "TOPIC_NEEDS", "atomic_write", "build_data_reports", "build_reports", "data_topics", "claim_report_folder", "embed_cjk_font", "is_report_folder", "load_or_simulate",
     "load_source", "metrics_path", "notebook_title", "overview", "plan", "project_kernel", "read_metrics",
     "record_metrics", "render_html", "run_job", "topic_sources", "write_index",
 ]
@@ -107,6 +107,9 @@ TOPIC_SCENARIOS = {"experiments": "tea"}
 #: Attribution windows in days (0 = same day) passed to every notebook.
 WINDOWS: tuple[int, ...] = (0, 7, 15, 30)
 CASE_NOTEBOOK = "case_study"
+#: Set (to the dataset folder) while ``privdomain report --data`` runs its notebooks:
+#: :func:`load_or_simulate` then only opens the folder, never simulates.
+DATA_ENV = "PRIVDOMAIN_REPORT_DATA"
 KERNEL_NAME = "privdomain-report"
 PARAMS_FILE = "report-params.json"
 _METRICS_SUFFIX = ".metrics.json"
@@ -136,15 +139,33 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
 
     The folder is reused when it holds a dataset simulated with the same
     ``scenario``, ``persons`` and ``seed`` (recorded in ``report-params.json``);
-    otherwise (or with ``force``) it is simulated again, with ground truth.
+    otherwise (or with ``force``) it is simulated again, with ground truth. A folder
+    that holds a dataset the simulator did not write (an import: its manifest has no
+    ``simulator`` entry) is opened as it is and never simulated over, and so is any
+    folder during a ``privdomain report --data`` run (the environment variable
+    :data:`DATA_ENV` is set).
 
     Returns
     -------
     privdomain.io.Dataset
     """
-    from .io import open_dataset
+    from .io import open_dataset, read_manifest
 
     folder = Path(data_dir) if data_dir else default_data_dir(scenario)
+    if os.environ.get(DATA_ENV):  # a `privdomain report --data` run: the dataset is read, never simulated
+        if not (folder / "dataset.json").is_file():
+            from .errors import DatasetError
+
+            raise DatasetError(folder, "not a dataset folder (no dataset.json); a report on your own data reads "
+                                       "datasets and never simulates")
+        return open_dataset(folder)
+    if (folder / "dataset.json").exists() and not (folder / PARAMS_FILE).exists():
+        try:
+            own = "simulator" not in read_manifest(folder)
+        except PrivdomainError:
+            own = False
+        if own:  # a dataset of your own (an import): read it, never simulate over it
+            return open_dataset(folder)
     wanted = {"scenario": scenario, "persons": int(persons), "seed": int(seed)}
     stamp = folder / PARAMS_FILE
     if not force and stamp.exists() and (folder / "dataset.json").exists():
@@ -479,6 +500,8 @@ class Job:
     scenario: str
     kind: str = "topic"  # "case" or "topic"
     title: str = ""
+    #: for a report on your own data (``--data``): the header line naming the dataset
+    data_note: str = ""
 
 
 @dataclass
@@ -623,6 +646,8 @@ def _header_cell(job: Job):
     p = job.parameters
     text = (f"<small>[← all reports](index.html) · scenario `{job.scenario}` · {p['persons']:,} persons · "
             f"seed {p['seed']} · simulated data</small>")
+    if job.data_note:
+        text = f"<small>[← all reports](index.html) · {html.escape(job.data_note)}</small>"
     return nbformat.v4.new_markdown_cell(text, metadata={"tags": ["report-header"]})
 
 
@@ -841,6 +866,7 @@ class _Run:
         self._kernels: list[Any] = []
         self._klock = threading.Lock()
         self.manager_class = _tracked_manager_class(self)
+        self.data: dict[str, Any] | None = None  # a --data run: the dataset, its currency, the topics skipped
 
     # kernels
     def add_kernel(self, km: Any) -> None:
@@ -917,7 +943,7 @@ class _Run:
         results = self.snapshot(unfinished)
         write_index(results, self.out, persons=self.persons, seed=self.seed, status=status,
                     signal_name=_signame(self.signum), run_id=self.run_id, started=self.started,
-                    earlier=self.earlier())
+                    earlier=self.earlier(), data=self.data)
         return results
 
     def publish(self, job: Job, res: Result, staged: _Staged) -> bool:
@@ -1207,7 +1233,7 @@ def _build(run: _Run, all_jobs: list[Job], work: Path, jobs: int, progress: bool
         for scenario in scenarios:
             if run.stop.is_set():
                 break
-            bar.set_postfix_str(f"simulating {scenario}")
+            bar.set_postfix_str(f"{'checking' if run.data is not None else 'simulating'} {scenario}")
             mine = [j for j in all_jobs if j.scenario == scenario]
             try:
                 run.in_simulation = True
@@ -1362,7 +1388,7 @@ def _earlier_row(entry: Mapping[str, Any], out: Path) -> str:
 def write_index(results: Sequence[Result], out: str | os.PathLike, persons: int | None = None,
                 seed: int | None = None, *, status: str | None = None, signal_name: str | None = None,
                 run_id: str | None = None, started: str | None = None,
-                earlier: Sequence[Mapping[str, Any]] = ()) -> Path:
+                earlier: Sequence[Mapping[str, Any]] = (), data: Mapping[str, Any] | None = None) -> Path:
     """Write ``index.html`` linking every report and ``summary.json``, each whole or not at all.
 
     ``status`` is the run's: ``"complete"`` (every report ok), ``"failed"``,
@@ -1370,7 +1396,9 @@ def write_index(results: Sequence[Result], out: str | os.PathLike, persons: int 
     keeps while it goes; it is what stays if the run is killed outright). By default
     it follows the results. Each report shows its own status; a report not rebuilt
     links its previous page marked stale. The index links only files that exist, and
-    ``summary.json`` says ``"ok": true`` only for a complete run.
+    ``summary.json`` says ``"ok": true`` only for a complete run. ``data`` (a ``--data``
+    run): ``{"path", "currency", "skipped": {topic: why}}``, shown instead of the
+    simulation parameters.
     """
     out = Path(out)
     if status is None:
@@ -1405,12 +1433,21 @@ def write_index(results: Sequence[Result], out: str | os.PathLike, persons: int 
         banner.append(f'<p class="failed">{len(failed)} of {len(results)} reports FAILED.</p>')
     if status == "complete":
         banner.append(f'<p class="ok">All {len(results)} reports built.</p>')
+    intro = (f'<p class="muted">Built from simulated data ({html.escape(params)}). The case figures quoted in the '
+             f"case studies are those reported by 2020 trade articles on Tencent's private-domain products, not "
+             f"results of this package.</p>")
+    if data is not None:
+        skipped = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
+                          for k, v in dict(data.get("skipped") or {}).items())
+        intro = (f'<p class="muted">Built from your dataset <code>{html.escape(str(data.get("path")))}</code> '
+                 f"(read only; nothing simulated). Money in {html.escape(str(data.get('currency', 'CNY')))} "
+                 f"(the figures' yuan labels are the dataset's currency).</p>"
+                 + (f"<h2>Topics skipped</h2><ul>{skipped}</ul>" if skipped else ""))
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>privdomain reports</title>
 <style>{_INDEX_CSS}</style></head><body>
 <h1>privdomain reports 私域运营分析报告</h1>
-<p class="muted">Built from simulated data ({html.escape(params)}). The case figures quoted in the case studies are
-those reported by 2020 trade articles on Tencent's private-domain products, not results of this package.</p>
+{intro}
 {''.join(banner)}
 {''.join(sections)}
 </body></html>
@@ -1429,7 +1466,153 @@ those reported by 2020 trade articles on Tencent's private-domain products, not 
         "ok": status == "complete" and not failed and not unfinished,
         "reports": reports_json, "earlier": [dict(e) for e in kept],
     }
+    if data is not None:
+        summary["data"] = dict(data)
     # the summary first: a run killed between the two leaves the newer, truthful one
     atomic_write(out / "summary.json", json.dumps(_plain(summary), indent=2, ensure_ascii=False) + "\n")
     atomic_write(out / "index.html", embed_cjk_font(page))
     return out / "index.html"
+
+
+# ----------------------------------------------------------------------- your own data
+
+#: What each topic notebook needs from a dataset: tables, touchpoints with rows, ground
+#: truth (``truth/``). A notebook not listed is not run on your own data.
+TOPIC_NEEDS: dict[str, dict[str, Any]] = {
+    "quickstart": {},
+    "simulate_and_inspect": {"truth": True, "why": "it shows what the simulator generated and the truth it kept"},
+    "funnels_official_account": {"touchpoints": ("oa_push", "oa_article_open", "mp_click", "pay"),
+                                 "tables": ("articles",)},
+    "touchpoints_channels": {"touchpoints": ("mp_visit", "pay", "live_view"), "tables": ("lives",)},
+    "attribution_roi": {"tables": ("campaigns",), "touchpoints": ("pay",), "truth": True,
+                        "why": "its last section scores the models against the simulator's truth"},
+    "lifecycle_clv": {"touchpoints": ("pay",), "amounts": True},
+    "lifecycle_truth": {"truth": True, "why": "it compares stages with the simulator's true stages"},
+    "experiments": {"tables": ("assignments",), "truth": True,
+                    "why": "it compares estimates with the simulator's true effects"},
+}
+
+
+def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None = None
+                ) -> tuple[list[Path], dict[str, str]]:
+    """The topic notebooks that apply to a dataset folder, and why each other one is skipped.
+
+    Reads the manifest, the files' footers and the events' touchpoint counts (the events
+    layer's check); writes nothing into the folder.
+    """
+    from . import events as events_layer
+    from . import io
+
+    folder = Path(notebooks) if notebooks else notebooks_dir()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no notebook folder at {folder}: the reports are built from a source checkout "
+                                f"of privdomain (its notebooks/ folder; install it with pip install -e .)")
+    root = Path(data_dir)
+    manifest = io.read_manifest(root)
+    io.verify_files(root)
+    tables = set(manifest.get("row_counts", {}))
+    truth = any(str(k).startswith("truth/") for k in manifest.get("files") or {})
+    counts = events_layer.check(root).touchpoints
+    run: list[Path] = []
+    skipped: dict[str, str] = {}
+    for src in topic_sources(folder):
+        need = TOPIC_NEEDS.get(src.stem)
+        if need is None:
+            skipped[src.stem] = "not known to apply to your own data"
+            continue
+        missing_tables = [t for t in need.get("tables", ()) if t not in tables]
+        missing_tps = [t for t in need.get("touchpoints", ()) if not counts.get(t)]
+        if need.get("truth") and not truth:
+            skipped[src.stem] = f"needs the simulator's truth/ ({need.get('why', 'it reads ground truth')})"
+        elif missing_tables:
+            skipped[src.stem] = f"needs the table(s) {', '.join(missing_tables)}"
+        elif missing_tps:
+            why = f"needs {', '.join(missing_tps)} events (the dataset has none)"
+            declared = manifest.get("purchase_event")
+            if "pay" in missing_tps and isinstance(declared, str) and declared != "pay" and counts.get(declared):
+                why += (f"; its purchases are {declared!r} events, and the purchase metrics count 'pay' events: "
+                        f"import them with --purchase-event {declared}")
+            skipped[src.stem] = why
+        elif need.get("amounts") and "amount_fen" not in events_layer.check(root).columns:
+            skipped[src.stem] = "needs purchase amounts (amount_fen)"
+        else:
+            run.append(src)
+    return run, skipped
+
+
+def _tree_hashes(root: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))
+            if p.is_file()}
+
+
+def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "reports", *, jobs: int = 2,
+                       progress: bool = True, notebooks: str | os.PathLike | None = None, timeout: int = 1200,
+                       handle_signals: bool = True) -> tuple[list[Result], dict[str, str]]:
+    """Run the topic notebooks that apply to your own dataset (``privdomain report --data``).
+
+    Never simulates (:data:`DATA_ENV` is set for the notebooks' kernels, so
+    :func:`load_or_simulate` only opens the folder) and never writes into ``data_dir``:
+    ``out`` may not be inside it, and the folder's files (sizes and modification
+    times) are compared before and after the run.
+
+    Returns
+    -------
+    results, skipped
+        One :class:`Result` per notebook run; ``{topic: why}`` for the topics skipped.
+
+    Raises
+    ------
+    UsageError
+        ``out`` inside ``data_dir`` (or the other way round), or no topic applies.
+    privdomain.errors.DatasetError
+        ``data_dir`` is not a dataset folder matching its manifest.
+    ReportFolderError
+        ``out`` is not a folder the reports may be written into.
+    """
+    from tqdm.auto import tqdm
+
+    from . import io, schema
+
+    if int(jobs) < 1:
+        raise UsageError(f"jobs must be at least 1, got {jobs}")
+    root = Path(data_dir).resolve()
+    out_r = Path(out).resolve()
+    if out_r == root or root in out_r.parents or out_r in root.parents:
+        raise UsageError(f"--out {out} and --data {data_dir} overlap: the reports are never written into (or "
+                         f"around) your dataset; give another --out folder")
+    srcs, skipped = data_topics(root, notebooks)
+    if not srcs:
+        raise UsageError(f"no topic notebook applies to {data_dir}: " +
+                         "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    vocab = schema.vocabulary(root)
+    manifest = io.read_manifest(root)
+    before = _tree_hashes(root)
+    out_p = claim_report_folder(out)
+    _clean_stale_work(out_p)
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=out_p))
+    note = (f"your dataset `{root.name}` · {manifest.get('row_counts', {}).get('events', 0):,} "
+            f"events · money in {vocab.currency} · read only, nothing simulated")
+    all_jobs = []
+    for src in srcs:
+        params = {"scenario": root.name, "persons": 0, "seed": 0, "windows": list(WINDOWS), "data_dir": str(root),
+                  "output_dir": str(work / "metrics" / src.stem), "report_name": src.stem}
+        all_jobs.append(Job(src.stem, src, params, root.name, "topic", notebook_title(src), data_note=note))
+    old_env = os.environ.get(DATA_ENV)
+    os.environ[DATA_ENV] = str(root)
+    try:
+        atomic_write(work / "owner.json", json.dumps({"generator": GENERATOR, "pid": os.getpid()}) + "\n")
+        run = _Run(out_p, all_jobs, 0, 0, _read_summary(out_p))
+        run.data = {"path": str(root), "currency": vocab.currency, "skipped": skipped}
+        with _signals(run, handle_signals):
+            results = _build(run, all_jobs, work, jobs, progress, lambda *a: None, timeout, tqdm)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if old_env is None:
+            os.environ.pop(DATA_ENV, None)
+        else:
+            os.environ[DATA_ENV] = old_env
+    if _tree_hashes(root) != before:
+        raise PrivdomainError(f"{data_dir}: files changed during the report run (they must only be read)")
+    if run.stop.is_set():
+        raise ReportsInterrupted(run.signum or signal.SIGINT, results, out_p)
+    return results, skipped

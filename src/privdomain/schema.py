@@ -105,6 +105,12 @@ ORDER_TOUCHPOINTS = ["order", "pay", "refund"]
 #: Where an order may happen: an order/pay/refund row's channel.
 ORDER_CHANNELS = ["mini_program", "live", "store", "guide"]
 ID_TYPES = ["oa_openid", "mp_openid", "unionid", "wecom_external_id", "phone_hash"]
+#: Id types an imported dataset may carry besides the WeChat surfaces' :data:`ID_TYPES`:
+#: a brand's own customer or user id and its membership number (Youshu's ``user_info``
+#: ``user_id`` and ``member_id``). The simulator never writes them.
+IMPORTED_ID_TYPES = ["user_id", "member_id"]
+#: Every id type a dataset may hold.
+ALL_ID_TYPES = [*ID_TYPES, *IMPORTED_ID_TYPES]
 #: The channels each touchpoint may carry: its family (:data:`CHANNEL_OF`), and for
 #: order/pay/refund any of :data:`ORDER_CHANNELS` (an order placed in the Mini Program,
 #: during a live stream, in a store or through a WeCom guide). A row whose channel is
@@ -155,7 +161,7 @@ EVENTS = pa.DataFrameSchema(
         "event_id": pa.Column("int64", nullable=False),
         "ts": _ts(),
         "person_id": pa.Column("int64", pa.Check.ge(0), nullable=False),
-        "id_type": _cat(ID_TYPES),
+        "id_type": _cat(ALL_ID_TYPES),
         "id_value": pa.Column(str, nullable=False),
         "touchpoint": _cat(TOUCHPOINTS),
         "channel": _cat(CHANNELS),
@@ -197,9 +203,9 @@ PERSONS = pa.DataFrameSchema(
 
 ID_LINKS = pa.DataFrameSchema(
     {
-        "id_type_a": _cat(ID_TYPES),
+        "id_type_a": _cat(ALL_ID_TYPES),
         "id_value_a": pa.Column(str),
-        "id_type_b": _cat(ID_TYPES),
+        "id_type_b": _cat(ALL_ID_TYPES),
         "id_value_b": pa.Column(str),
         "source": pa.Column(str),
     },
@@ -270,10 +276,33 @@ ASSIGNMENTS = pa.DataFrameSchema(
     name="assignments",
 )
 
+#: Official Account article statistics per article and day, as the datacube reports give
+#: them (``getarticlesummary``; ``privdomain import oa-articles``): persons and counts,
+#: aggregates only (no person ids).
+ARTICLES_DAILY = pa.DataFrameSchema(
+    {
+        "article_id": pa.Column("int64", pa.Check.ge(0), nullable=False),
+        "msgid": pa.Column(str, nullable=False),
+        "title": pa.Column(str, nullable=True),
+        "day": _ts(),
+        **{c: _ids() for c in ("target_user", "int_page_read_user", "int_page_read_count", "ori_page_read_user",
+                               "ori_page_read_count", "share_user", "share_count", "add_to_fav_user",
+                               "add_to_fav_count")},
+    },
+    strict=True,
+    ordered=False,
+    name="articles_daily",
+)
+
+#: Every persons column but ``person_id`` may be left out: a brand's export seldom holds a
+#: CRM profile, and an imported dataset's persons table may hold the person ids alone. A
+#: metric that needs a profile column names it when it is missing.
+PERSONS_OPTIONAL: tuple[str, ...] = tuple(c for c in PERSONS.columns if c != "person_id")
+
 TABLES: dict[str, TableSpec] = {
     "events": TableSpec("events", EVENTS, key=("event_id",), doc="one row per touch"),
     "persons": TableSpec("persons", PERSONS, key=("person_id",), doc="CRM profile per person",
-                         optional=("name", "phone")),
+                         optional=PERSONS_OPTIONAL),
     "id_links": TableSpec("id_links", ID_LINKS, required=False, doc="pairs of ids known to be one person"),
     "campaigns": TableSpec("campaigns", CAMPAIGNS, key=("campaign_id",), required=False, doc="ad campaigns"),
     "products": TableSpec("products", PRODUCTS, key=("product_id",), required=False, doc="catalogue"),
@@ -282,6 +311,8 @@ TABLES: dict[str, TableSpec] = {
     "assignments": TableSpec(
         "assignments", ASSIGNMENTS, required=False, doc="randomised campaign arms (treatment / holdout)"
     ),
+    "articles_daily": TableSpec("articles_daily", ARTICLES_DAILY, key=("article_id", "day"), required=False,
+                                doc="Official Account article statistics per article and day (datacube)"),
 }
 
 
@@ -371,3 +402,150 @@ def conform(df: pd.DataFrame, table: str) -> pd.DataFrame:
             out[name] = s.astype("int64")
     ordered = [c for c in spec.columns if c in out.columns] + [c for c in out.columns if c not in spec.columns]
     return out[ordered]
+
+
+# --------------------------------------------------------------------------------------
+# the open vocabulary of a dataset
+# --------------------------------------------------------------------------------------
+
+#: Digits after the decimal point of each currency's minor unit (ISO 4217). Amounts are
+#: stored as integers of the minor unit (fen for CNY, cents for USD, yen for JPY) in the
+#: ``*_fen`` columns, whatever the currency: the column names keep the simulator's unit.
+MINOR_UNIT_DIGITS: dict[str, int] = {
+    "CNY": 2, "HKD": 2, "MOP": 2, "TWD": 2, "USD": 2, "EUR": 2, "GBP": 2, "SGD": 2, "AUD": 2, "CAD": 2,
+    "CHF": 2, "MYR": 2, "THB": 2, "JPY": 0, "KRW": 0, "VND": 0, "KWD": 3, "BHD": 3,
+}
+#: The manifest keys of the vocabulary (see :class:`Vocabulary`).
+VOCABULARY_KEYS = ("touchpoints", "purchase_event", "refund_event", "order_event", "timezone", "currency")
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """What a dataset calls things: its touchpoints, purchase and refund events, zone and money.
+
+    A dataset declares these in its manifest (``dataset.json``); the defaults are the
+    simulator's WeChat vocabulary. :func:`vocabulary` reads them.
+
+    Attributes
+    ----------
+    touchpoints : dict
+        Touchpoints the dataset adds to :data:`CHANNEL_OF`, each with its channel family
+        (``{"view": "web", "cart": "web"}``).
+    purchase_event, refund_event, order_event : str
+        The touchpoint that is a purchase (default ``pay``), a refund (``refund``) and an
+        order placed (``order``). Importers write these canonical names, so every metric
+        finds them; the source's own names are kept in the manifest's ``source_events``.
+    timezone : str
+        The zone the source's wall-clock times were read in (``source_timezone`` of an
+        import; default ``Asia/Shanghai``). Stored times are instants; metrics count
+        Beijing days (:data:`TIMEZONE`).
+    currency : str
+        ISO 4217 code of the amounts (default ``CNY``); amounts are integers of its minor
+        unit (:attr:`minor_digits`).
+    """
+
+    touchpoints: dict[str, str]
+    purchase_event: str = PURCHASE
+    refund_event: str = "refund"
+    order_event: str = "order"
+    timezone: str = TIMEZONE
+    currency: str = "CNY"
+
+    @property
+    def minor_digits(self) -> int:
+        """Decimal digits of the minor unit (2: 1 CNY = 100 fen)."""
+        return MINOR_UNIT_DIGITS[self.currency]
+
+    @property
+    def minor_per_major(self) -> int:
+        """Minor units in one major unit (100 for CNY and USD, 1 for JPY)."""
+        return 10 ** self.minor_digits
+
+    def channel_of(self) -> dict[str, str]:
+        """Every touchpoint with its channel family: the WeChat ones and the declared ones."""
+        return {**CHANNEL_OF, **self.touchpoints}
+
+    def manifest(self) -> dict[str, object]:
+        """The manifest entries that declare this vocabulary."""
+        return {"touchpoints": dict(self.touchpoints), "purchase_event": self.purchase_event,
+                "refund_event": self.refund_event, "order_event": self.order_event,
+                "source_timezone": self.timezone, "currency": self.currency,
+                "money_unit": f"1/{self.minor_per_major} {self.currency}" if self.minor_digits else self.currency}
+
+
+def vocabulary(source: object = None, **overrides: object) -> Vocabulary:
+    """The vocabulary a dataset declares (a manifest dict or a dataset folder), with overrides.
+
+    Parameters
+    ----------
+    source
+        A manifest (``dict``), a dataset folder (path or :class:`privdomain.io.Dataset`),
+        or None for the defaults.
+    **overrides
+        Any :class:`Vocabulary` field, as a caller's argument (wins over the manifest).
+
+    Raises
+    ------
+    privdomain.errors.UsageError
+        An unknown key, currency or time zone, or a touchpoint map that is not
+        ``{name: channel}`` text.
+
+    Examples
+    --------
+    >>> v = vocabulary({"currency": "USD", "touchpoints": {"view": "web"}})
+    >>> v.purchase_event, v.minor_per_major, v.channel_of()["view"]
+    ('pay', 100, 'web')
+    >>> vocabulary(currency="RMB").currency
+    'CNY'
+    >>> vocabulary(currency="USDD")
+    Traceback (most recent call last):
+    ...
+    privdomain.errors.UsageError: unknown currency 'USDD'; did you mean 'USD'? Known: AUD, BHD, CAD, CHF, CNY, ...
+    """
+    import os
+    import zoneinfo
+
+    from .errors import UsageError
+
+    manifest: dict = {}
+    if isinstance(source, dict):
+        manifest = source
+    elif source is not None:
+        from . import io
+
+        path = getattr(source, "path", source)
+        if isinstance(path, (str, os.PathLike)):
+            manifest = io.read_manifest(path)
+    fields = {"touchpoints", "purchase_event", "refund_event", "order_event", "timezone", "currency"}
+    bad = [k for k in overrides if k not in fields]
+    if bad:
+        raise UsageError.unknown("vocabulary field", bad[0], sorted(fields))
+    values: dict[str, object] = {k: manifest[k] for k in fields if k in manifest and manifest[k] is not None}
+    if "source_timezone" in manifest and "timezone" not in overrides:
+        values["timezone"] = manifest["source_timezone"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    tps = values.get("touchpoints") or {}
+    if not isinstance(tps, dict) or not all(isinstance(k, str) and isinstance(v, str) and k and v
+                                            for k, v in tps.items()):
+        raise UsageError(f"touchpoints must map each touchpoint name to its channel family (text), got "
+                         f"{str(tps)[:80]}")
+    values["touchpoints"] = dict(tps)
+    for k in ("purchase_event", "refund_event", "order_event", "timezone", "currency"):
+        if k in values and (not isinstance(values[k], str) or not values[k]):
+            raise UsageError(f"{k} must be a non-empty name, got {values[k]!r}")
+    cur = str(values.get("currency", "CNY")).upper()
+    cur = {"RMB": "CNY", "YUAN": "CNY", "元": "CNY"}.get(cur, cur)
+    if cur not in MINOR_UNIT_DIGITS:
+        raise UsageError.unknown("currency", cur, sorted(MINOR_UNIT_DIGITS))
+    values["currency"] = cur
+    zone = str(values.get("timezone", TIMEZONE))
+    if zone.upper() in ("UTC", "Z", "GMT"):
+        zone = "UTC"
+    else:
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"unknown time zone {zone!r} (use an IANA name such as 'UTC' or "
+                             f"'Asia/Shanghai')") from None
+    values["timezone"] = zone
+    return Vocabulary(**values)  # type: ignore[arg-type]

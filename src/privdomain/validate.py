@@ -303,24 +303,28 @@ def _category_problems(df: pd.DataFrame, table: str, name: str, allowed: list[st
                                  f"privdomain.schema", *_rows(bad))]
 
 
-def check_frame(df: pd.DataFrame, table: str, *, text_timestamps: bool = False) -> tuple[Report, pd.DataFrame]:
+def check_frame(df: pd.DataFrame, table: str, *, text_timestamps: bool = False,
+                touchpoints: dict[str, str] | None = None) -> tuple[Report, pd.DataFrame]:
     """Validate one table; return the report and the conformed frame.
 
-    ``text_timestamps`` accepts timestamp text with UTC offsets (a CSV import). A
+    ``text_timestamps`` accepts timestamp text with UTC offsets (a CSV import).
+    ``touchpoints`` (``{name: channel}``, a dataset manifest's declared touchpoints)
+    adds to the known touchpoints and channels. A
     frame so odd that a check itself fails gives a problem naming the failure, not
     a traceback.
     """
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
     try:
-        return _check_frame(df, table, text_timestamps)
+        return _check_frame(df, table, text_timestamps, touchpoints or {})
     except Exception as e:  # noqa: BLE001 - an unforeseen value becomes a reported problem
         msg = short_repr(str(e), 160)
         return Report(problems=[Problem(table, "", f"could not be checked ({type(e).__name__}: {msg})", 0)],
                       row_counts={table: len(df)}), df
 
 
-def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool) -> tuple[Report, pd.DataFrame]:
+def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool,
+                 declared: dict[str, str] | None = None) -> tuple[Report, pd.DataFrame]:
     spec = schema.TABLES[table]
     report = Report(row_counts={table: len(df)})
     probs = report.problems
@@ -374,6 +378,8 @@ def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool) -> tuple[R
     df = schema.conform(df, table)
     for name in present:
         allowed = _allowed_values(cols[name])
+        if allowed is not None and declared and table == "events" and name in ("touchpoint", "channel"):
+            allowed = [*allowed, *(declared if name == "touchpoint" else declared.values())]
         if allowed is not None and name not in bad_cols:
             probs.extend(_category_problems(df, table, name, allowed, cols[name].nullable))
     checked = pa.DataFrameSchema(
@@ -643,7 +649,8 @@ def validate_dataset(path: str | os.PathLike) -> Report:
         except (io.DatasetError, OSError, ValueError) as e:
             report.problems.append(Problem(name, "", f"cannot be read: {short_repr(str(e), 200)}", 0))
             continue
-        sub, conformed = check_frame(df, name)
+        declared = manifest.get("touchpoints") if name == "events" else None
+        sub, conformed = check_frame(df, name, touchpoints=declared if isinstance(declared, dict) else None)
         report.extend(sub)
         frames[name] = conformed
     for name, spec in schema.TABLES.items():
