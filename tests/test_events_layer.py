@@ -322,3 +322,22 @@ def test_no_events_give_empty_results_not_errors():
     assert funnel(ev, SHOP)["persons"].tolist() == [0, 0, 0]
     assert len(rfm.rfm_summary(ev)) == 0
     assert events.check(ev).rows == 0
+
+
+def test_a_purchase_metric_on_events_without_any_purchase_names_the_missing_event():
+    ev = shop_events()
+    orders = ev.assign(touchpoint=ev.touchpoint.replace({"pay": "order"}))
+    for metric in (lambda e: rfm.rfm_summary(e), channel_cube.channel_cube,
+                   lambda e: lifecycle.lifecycle_board(e, "2024-05-01", "2024-05-02")):
+        with pytest.raises(UsageError, match=r"none of the 7 rows is a 'pay' event.*purchase_event"):
+            metric(orders)
+    assert funnel(orders, ["mp_visit", "order"])["persons"].tolist() == [3, 2]  # a funnel needs no purchase
+
+
+def test_a_purchase_event_declared_in_the_manifest_is_read_as_pay(tmp_path):
+    ev = shop_events()
+    own = ev.assign(touchpoint=ev.touchpoint.replace({"pay": "支付"}))
+    ds = io.write_dataset(tmp_path / "own", {"events": own}, meta={"purchase_event": "支付"})
+    pd.testing.assert_frame_equal(rfm.rfm_summary(ds.path), rfm.rfm_summary(ev))
+    pd.testing.assert_frame_equal(channel_cube.channel_cube(ds.path), channel_cube.channel_cube(ev))
+    assert funnel(ds.path, SHOP)["persons"].tolist() == [3, 2, 1]

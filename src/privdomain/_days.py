@@ -10,7 +10,7 @@ import pandas as pd
 
 from . import events as events_layer
 from .backend import TableLike, execute
-from .schema import TIMEZONE
+from .schema import PURCHASE, TIMEZONE
 
 DateLike = Union[str, _dt.date, pd.Timestamp]
 _EPOCH = pd.Timestamp("1970-01-01")
@@ -32,22 +32,23 @@ def day_number(value: DateLike, name: str) -> int:
 day = events_layer.day
 
 
-def raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...]) -> ir.Table:
+def raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...], needs: tuple[str, ...] = ()) -> ir.Table:
     """Checked events (:func:`privdomain.events.read`) for day-level work, instants kept as they are.
 
     Use :func:`day` on ``ts`` (not wall-clock accessors): an instant gives its Beijing
     day from epoch time, without a per-row time-zone cast.
     """
     cols = [c for c in needed if c != "ts"]
-    return events_layer.read(events, con=con, columns=cols, localise=False)
+    return events_layer.read(events, con=con, columns=cols, localise=False, needs=needs)
 
 
-def segment_events(events: TableLike, con: Any | None, by: str | None, persons: TableLike | None) -> ir.Table:
+def segment_events(events: TableLike, con: Any | None, by: str | None, persons: TableLike | None,
+                   needs: tuple[str, ...] = (PURCHASE,)) -> ir.Table:
     """Checked events for a per-segment metric: the segment column ``by`` is needed unless ``persons`` has it."""
     needed = ("person_id", "ts", "touchpoint")
     if by is not None and persons is None:
         needed = (*needed, by)
-    return raw_events(events, con, needed)
+    return raw_events(events, con, needed, needs)
 
 
 def as_of_day(t: ir.Table, as_of: DateLike | None, con: Any | None) -> int:

@@ -60,7 +60,8 @@ def _windows(windows: Sequence[int]) -> list[int]:
 
 def _credited(events: TableLike, windows: list[int], con: Any | None):
     """Ibis table: one row per (pay, channel touched within the largest window)."""
-    t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "channel", "amount_fen"), micros=True)
+    t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "channel", "amount_fen"),
+                          micros=True, needs=(PURCHASE,))
     touches = t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS))
     touches = touches.select(_tp=touches.person_id, channel=touches.channel, _tu=touches._us)
     pays = t.filter(t.touchpoint == PURCHASE)

@@ -136,7 +136,8 @@ def cohort_table(
         raise ValueError(f"cohort_on must be 'first_purchase' or 'first_touch', got {cohort_on!r}")
     if active_on not in ("purchase", "any"):
         raise ValueError(f"active_on must be 'purchase' or 'any', got {active_on!r}")
-    t0 = segment_events(events, con, by, persons)
+    needs = (PURCHASE,) if cohort_on == "first_purchase" or active_on == "purchase" else ()
+    t0 = segment_events(events, con, by, persons, needs)
     require_columns(t0, ["amount_fen"], why="revenue of pay events")
     d = as_of_day(t0, as_of, con)
     after = int(execute(t0.filter(day(t0.ts) > d).count(), con=con))

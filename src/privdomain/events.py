@@ -165,10 +165,31 @@ def known_touchpoints(source: Any = None) -> dict[str, str]:
     'mini_program'
     """
     out = dict(schema.CHANNEL_OF)
-    declared = _manifest_of(source).get("touchpoints") or {}
+    manifest = _manifest_of(source)
+    declared = manifest.get("touchpoints") or {}
     if isinstance(declared, Mapping):
         out.update({str(k): str(v) for k, v in declared.items()})
+    for key, canonical in _EVENT_KEYS.items():
+        name = manifest.get(key)
+        if isinstance(name, str) and name and name not in out:
+            out[name] = schema.CHANNEL_OF[canonical]
     return out
+
+
+_EVENT_KEYS = {"purchase_event": schema.PURCHASE, "refund_event": "refund", "order_event": "order"}
+
+
+def _canonical_events(t: ir.Table, source: Any) -> ir.Table:
+    """Declared purchase, refund and order event names (manifest) under the names metrics use."""
+    manifest = _manifest_of(source)
+    renames = {manifest[k]: v for k, v in _EVENT_KEYS.items()
+               if isinstance(manifest.get(k), str) and manifest[k] and manifest[k] != v}
+    if not renames or "touchpoint" not in t.columns:
+        return t
+    tp = t.touchpoint
+    for name, canonical in renames.items():
+        tp = ibis.ifelse(t.touchpoint == name, canonical, tp)
+    return t.mutate(touchpoint=tp)
 
 
 def known_channels(source: Any = None) -> list[str]:
@@ -583,7 +604,8 @@ def _unique_ids_engine(t: ir.Table, con: Any | None) -> None:
         raise DataError("events", "event_id", "must be unique", n, ex, hint="a table loaded twice?")
 
 
-def check(events: TableLike, *, con: Any | None = None, time_col: str = "ts", dates_ok: bool = False) -> EventsCheck:
+def check(events: TableLike, *, con: Any | None = None, time_col: str = "ts", dates_ok: bool = False,
+          needs: Sequence[str] = ()) -> EventsCheck:
     """Check events against every rule of the events layer; return their totals.
 
     Parameters
@@ -597,6 +619,8 @@ def check(events: TableLike, *, con: Any | None = None, time_col: str = "ts", da
     dates_ok
         Accept calendar dates as the time column (day-level transaction data): a date
         column, or naive timestamps that are all at midnight.
+    needs
+        Touchpoints that must be present when there are rows (see :func:`read`).
 
     Returns
     -------
@@ -614,6 +638,7 @@ def check(events: TableLike, *, con: Any | None = None, time_col: str = "ts", da
     {'sms': 1}
     """
     _, result = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
+    _require_events(result, needs)
     return result
 
 
@@ -623,7 +648,7 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
     if root is not None:
         _verify_folder(root)
         key = _fingerprint(root)
-        t = backend.to_table(root, "events", con=con, localise=False)
+        t = _canonical_events(backend.to_table(root, "events", con=con, localise=False), root)
         hit = _CACHE.get(key) or _disk_get(key)
         if hit is None:
             if time_col in t.columns:
@@ -673,8 +698,18 @@ def clear_cache() -> None:
     _CACHE.clear()
 
 
+def _require_events(result: EventsCheck, needs: Sequence[str]) -> None:
+    missing = [e for e in needs if result.rows and not result.touchpoints.get(e)]
+    if missing and "touchpoint" in result.columns:
+        raise UsageError(f"events: none of the {result.rows:,} rows is a {missing[0]!r} event, which this metric "
+                         f"needs (the {'purchase' if missing[0] == schema.PURCHASE else 'event'}); if your data "
+                         f"calls it otherwise, declare it in the dataset manifest (\"purchase_event\": \"...\") or "
+                         f"rename it. Touchpoints present: {', '.join(sorted(result.touchpoints)[:12])}")
+
+
 def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = (), localise: bool = True,
-         time_col: str = "ts", dates_ok: bool = False, micros: bool = False) -> ir.Table:
+         time_col: str = "ts", dates_ok: bool = False, micros: bool = False,
+         needs: Sequence[str] = ()) -> ir.Table:
     """Checked events as an Ibis table: what every metric reads.
 
     Parameters
@@ -692,6 +727,12 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
         See :func:`check`.
     micros
         Add ``_us``, Beijing time as int64 microseconds (:func:`with_us`).
+    needs
+        Touchpoints the caller cannot do without (``("pay",)`` for a metric of
+        purchases): events that have rows but none of these are refused by name,
+        rather than giving zero buyers. A dataset whose purchase event has another
+        name declares it in its manifest (``"purchase_event": "支付"``), and metrics
+        read it as ``pay``.
 
     Returns
     -------
@@ -706,6 +747,7 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
         backend.require_columns(events, [time_col, *columns])
     t, result = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
     backend.require_columns(t, [time_col, *columns])
+    _require_events(result, needs)
     if "amount_fen" in columns and result.pay_without_amount:
         raise DataError("events", "amount_fen", f"must be present on every {schema.PURCHASE!r} row",
                         result.pay_without_amount, hint="a purchase without an amount would leave GMV short")

@@ -862,3 +862,12 @@ def null_counts(path: str | os.PathLike, table: str, columns: Iterable[str]) -> 
                     return None
                 totals[c] += stats.null_count
     return totals
+
+
+def vocabulary(path: str | os.PathLike, **overrides: Any) -> schema.Vocabulary:
+    """The vocabulary a dataset folder's manifest declares (:func:`privdomain.schema.vocabulary`).
+
+    >>> vocabulary(write_dataset(__import__("tempfile").mkdtemp(), {}, meta={"currency": "USD"}).path).currency
+    'USD'
+    """
+    return schema.vocabulary(read_manifest(path), **overrides)

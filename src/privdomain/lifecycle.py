@@ -361,7 +361,7 @@ def _interval_expr(events: TableLike, model: Model, con: Any | None) -> ir.Table
     needed = ("person_id", "ts", "touchpoint", "amount_fen")
     if isinstance(events, pd.DataFrame) and "amount_fen" not in events.columns and model.loyal_value_fen is None:
         events = events.assign(amount_fen=pd.array([pd.NA] * len(events), dtype="Int64"))
-    t = raw_events(events, con, needed)
+    t = raw_events(events, con, needed, needs=(PURCHASE,))
     return _purchase_intervals(t, model)
 
 

@@ -1571,7 +1571,7 @@ def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "re
     """
     from tqdm.auto import tqdm
 
-    from . import io, schema
+    from . import io
 
     if int(jobs) < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
@@ -1584,7 +1584,7 @@ def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "re
     if not srcs:
         raise UsageError(f"no topic notebook applies to {data_dir}: " +
                          "; ".join(f"{k}: {v}" for k, v in skipped.items()))
-    vocab = schema.vocabulary(root)
+    vocab = io.vocabulary(root)
     manifest = io.read_manifest(root)
     before = _tree_hashes(root)
     out_p = claim_report_folder(out)

@@ -185,11 +185,13 @@ def rfm_summary(
     day_col = None  # an integer column of Beijing epoch days, precomputed for pandas input
     if isinstance(transactions, pd.DataFrame) and merge_period == "D":
         backend.require_columns(transactions, cols, "rfm_summary")
-        events_layer.check(transactions, con=con, time_col=time_col, dates_ok=True)
+        needs = (PURCHASE,) if purchases_only and "touchpoint" in transactions.columns else ()
+        events_layer.check(transactions, con=con, time_col=time_col, dates_ok=True, needs=needs)
         transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only)
         t = to_table(transactions, "events", con=con)
     else:
-        t = events_layer.read(transactions, con=con, time_col=time_col, dates_ok=True)
+        t = events_layer.read(transactions, con=con, time_col=time_col, dates_ok=True,
+                              needs=(PURCHASE,) if purchases_only else ())
     missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:
         raise ValueError(f"rfm_summary: column(s) {missing} not in the table (columns: {list(t.columns)})")

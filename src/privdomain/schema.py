@@ -474,13 +474,13 @@ class Vocabulary:
 
 
 def vocabulary(source: object = None, **overrides: object) -> Vocabulary:
-    """The vocabulary a dataset declares (a manifest dict or a dataset folder), with overrides.
+    """The vocabulary a dataset's manifest declares, with overrides.
 
     Parameters
     ----------
     source
-        A manifest (``dict``), a dataset folder (path or :class:`privdomain.io.Dataset`),
-        or None for the defaults.
+        A manifest (``dict``) or None for the defaults; a dataset folder's vocabulary is
+        :func:`privdomain.io.vocabulary`.
     **overrides
         Any :class:`Vocabulary` field, as a caller's argument (wins over the manifest).
 
@@ -502,7 +502,6 @@ def vocabulary(source: object = None, **overrides: object) -> Vocabulary:
     ...
     privdomain.errors.UsageError: unknown currency 'USDD'; did you mean 'USD'? Known: AUD, BHD, CAD, CHF, CNY, ...
     """
-    import os
     import zoneinfo
 
     from .errors import UsageError
@@ -511,11 +510,7 @@ def vocabulary(source: object = None, **overrides: object) -> Vocabulary:
     if isinstance(source, dict):
         manifest = source
     elif source is not None:
-        from . import io
-
-        path = getattr(source, "path", source)
-        if isinstance(path, (str, os.PathLike)):
-            manifest = io.read_manifest(path)
+        raise UsageError("vocabulary: give a manifest (a dict); for a dataset folder use privdomain.io.vocabulary")
     fields = {"touchpoints", "purchase_event", "refund_event", "order_event", "timezone", "currency"}
     bad = [k for k in overrides if k not in fields]
     if bad:

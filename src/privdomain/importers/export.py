@@ -69,7 +69,7 @@ def _events(data: str | os.PathLike | io.Dataset | pd.DataFrame) -> tuple[pd.Dat
     if isinstance(data, pd.DataFrame):
         return data, schema.vocabulary()
     path = getattr(data, "path", data)
-    return io.read_table(path, "events"), schema.vocabulary(path)
+    return io.read_table(path, "events"), io.vocabulary(path)
 
 
 def _write_csv(df: pd.DataFrame, path: str | os.PathLike, encoding: str) -> Path:
