@@ -332,6 +332,9 @@ def test_a_purchase_metric_on_events_without_any_purchase_names_the_missing_even
         with pytest.raises(UsageError, match=r"none of the 7 rows is a 'pay' event.*purchase_event"):
             metric(orders)
     assert funnel(orders, ["mp_visit", "order"])["persons"].tolist() == [3, 2]  # a funnel needs no purchase
+    browsing = ev[ev.touchpoint != "pay"]
+    with pytest.warns(events.NoPurchasesWarning, match="none of the 5 rows is a 'pay' event"):
+        assert len(rfm.rfm_summary(browsing)) == 0
 
 
 def test_a_purchase_event_declared_in_the_manifest_is_read_as_pay(tmp_path):

@@ -68,6 +68,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import warnings
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,7 @@ __all__ = [
     "day",
     "OFFSET_HOURS",
     "KEYS",
+    "NoPurchasesWarning",
 ]
 
 OFFSET_HOURS = schema.UTC_OFFSET_HOURS
@@ -699,12 +701,28 @@ def clear_cache() -> None:
 
 
 def _require_events(result: EventsCheck, needs: Sequence[str]) -> None:
+    """Events with rows but none of ``needs``: an error when orders stand where purchases should, else a warning.
+
+    Orders without a single purchase mean the purchase is recorded under another name (a
+    metric would count nobody as a buyer); no order and no purchase at all can be real (a
+    new brand's first week), so that only warns.
+    """
     missing = [e for e in needs if result.rows and not result.touchpoints.get(e)]
-    if missing and "touchpoint" in result.columns:
-        raise UsageError(f"events: none of the {result.rows:,} rows is a {missing[0]!r} event, which this metric "
-                         f"needs (the {'purchase' if missing[0] == schema.PURCHASE else 'event'}); if your data "
-                         f"calls it otherwise, declare it in the dataset manifest (\"purchase_event\": \"...\") or "
-                         f"rename it. Touchpoints present: {', '.join(sorted(result.touchpoints)[:12])}")
+    if not missing or "touchpoint" not in result.columns:
+        return
+    name = missing[0]
+    what = "the purchase" if name == schema.PURCHASE else "an event this metric needs"
+    present = ", ".join(sorted(result.touchpoints)[:12])
+    msg = (f"events: none of the {result.rows:,} rows is a {name!r} event ({what}); if your data calls it "
+           f"otherwise, declare it in the dataset manifest (\"purchase_event\": \"...\") or rename it. "
+           f"Touchpoints present: {present}")
+    if name == schema.PURCHASE and result.touchpoints.get("order"):
+        raise UsageError(msg)
+    warnings.warn(msg, NoPurchasesWarning, stacklevel=3)
+
+
+class NoPurchasesWarning(UserWarning):
+    """Events with rows and not one purchase: every person is counted as a non-buyer."""
 
 
 def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = (), localise: bool = True,
@@ -729,8 +747,9 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
         Add ``_us``, Beijing time as int64 microseconds (:func:`with_us`).
     needs
         Touchpoints the caller cannot do without (``("pay",)`` for a metric of
-        purchases): events that have rows but none of these are refused by name,
-        rather than giving zero buyers. A dataset whose purchase event has another
+        purchases): events with ``order`` rows but no ``pay`` are refused by name
+        rather than giving zero buyers; events with neither warn
+        (:class:`NoPurchasesWarning`). A dataset whose purchase event has another
         name declares it in its manifest (``"purchase_event": "支付"``), and metrics
         read it as ``pay``.
 

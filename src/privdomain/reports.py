@@ -1527,12 +1527,8 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
         elif missing_tables:
             skipped[src.stem] = f"needs the table(s) {', '.join(missing_tables)}"
         elif missing_tps:
-            why = f"needs {', '.join(missing_tps)} events (the dataset has none)"
-            declared = manifest.get("purchase_event")
-            if "pay" in missing_tps and isinstance(declared, str) and declared != "pay" and counts.get(declared):
-                why += (f"; its purchases are {declared!r} events, and the purchase metrics count 'pay' events: "
-                        f"import them with --purchase-event {declared}")
-            skipped[src.stem] = why
+            skipped[src.stem] = (f"needs {', '.join(missing_tps)} events (the dataset has none; a purchase under "
+                                 f"another name is declared in the manifest as \"purchase_event\")")
         elif need.get("amounts") and "amount_fen" not in events_layer.check(root).columns:
             skipped[src.stem] = "needs purchase amounts (amount_fen)"
         else:
