@@ -187,6 +187,9 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
     # the rows of every level, concatenated once
     parts = B.pop("row_parts")
     B["rows"] = {c: np.concatenate([q[c] for q in parts]) for c in ROWCOLS}
+    from .lift import assign
+
+    B["lift"] = assign(B)  # lift-test arms: hashes, no generator state
     return B
 
 
@@ -576,12 +579,15 @@ def _secondary(B, idx: np.ndarray) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- worlds
 def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str = "none",
-              assignment: dict | None = None) -> dict:
+              assignment: dict | None = None, lift: dict | None = None) -> dict:
     """Realise one world: channels in ``off`` switched off; experiment mode ``treat``.
 
     ``treat`` is ``"none"`` (nobody treated), ``"all"`` (every eligible person
     treated) or ``"assigned"`` (the random arms in ``assignment``: person-level
     boolean arrays per experiment, see :func:`privdomain.simulate.orders.assign`).
+    ``lift`` holds the lift-test arms (default: the block's, ``B["lift"]``; see
+    :mod:`privdomain.simulate.lift`): held-out persons are not exposed to the
+    tested channel inside the test window.
 
     Returns a dict with the purchases (row index, time, paid, amount...), the
     realised rows mask, membership join times, CRM join times, shares, and the
@@ -597,6 +603,11 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     g = R["gate"]
     has_gate = g >= 0
     gate_on[has_gate] = ~offm[g[has_gate]]
+    lift = B.get("lift", {}) if lift is None else lift
+    if lift:
+        from .lift import suppressed_rows
+
+        gate_on &= ~suppressed_rows(B, lift, t)
     person = R["person"]
     kind = R["kind"]
     p = R["p"].astype(np.float64)
@@ -605,7 +616,13 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     out = {"off": frozenset(off), "treat": treat}
     # ---- level 0: everyone outside the fission pool
     arr = _entry_times(B, offm, np.full(n, INF), phase=0)
-    arr = _ad_clicks(B, arr, offm, phase_range=B["phase_rows"][0])
+    if lift:
+        from .lift import held_arrival
+
+        for surf in AD_SURFACES:
+            if surf in arr:
+                arr[surf] = np.where(held_arrival(lift, surf, arr[surf]), INF, arr[surf])
+    arr = _ad_clicks(B, arr, offm, phase_range=B["phase_rows"][0], gate_on=gate_on)
     joins = _joins(B, arr, offm)
     reach = _reach(arr)
     buy, real = _phase_purchases(B, B["phase_rows"][0], t, tp, p, gate_on, joins, reach, arr, offm)
@@ -621,6 +638,10 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
             first_share = _first_share(B, buy, n, tp)
             ok = lk & (B["referrer"] >= 0) & B["accept"]
             ft[ok] = first_share[B["referrer"][ok]] + B["friend_delay"][ok]
+            if "fission" in lift:
+                from .lift import held_arrival
+
+                ft = np.where(held_arrival(lift, "fission", ft), INF, ft)
         a, b = B["phase_rows"][k]
         fr = np.flatnonzero(kind[a:b] == K["friend"]) + a
         arr = _entry_times(B, offm, ft, phase=k)
@@ -664,7 +685,7 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     return out
 
 
-def _ad_clicks(B, arr, offm, phase_range):
+def _ad_clicks(B, arr, offm, phase_range, gate_on=None):
     R = B["rows"]
     a, b = phase_range
     for s in AD_SURFACES:
@@ -672,6 +693,8 @@ def _ad_clicks(B, arr, offm, phase_range):
             continue
         sel = np.flatnonzero((R["kind"][a:b] == K["ad"]) & (R["gate"][a:b] == B["sc"].channels.index(s)) &
                              R["e1"][a:b]) + a
+        if gate_on is not None:  # views a lift test withheld bring no click
+            sel = sel[gate_on[sel]]
         if offm[B["sc"].channels.index(s)]:
             arr[s + "_click"] = np.full(B["n"], INF)
         else:
