@@ -9,6 +9,7 @@ Modules
 :mod:`~privdomain.attribution.shapley`  exact Shapley (subset sums over 2^n coalitions), ordered variant
 :mod:`~privdomain.attribution.windows`  ad attribution at lookback windows, fission, multi-level ROI
 :mod:`~privdomain.attribution.scoring`  model shares vs the simulator's true incremental and Shapley credit
+:mod:`~privdomain.attribution.lift`     lift tests (incrementality from holdouts) and lift-calibrated credit
 
 Every multi-touch model takes a path table (``path``, ``total_conversions``,
 ``total_conversion_value``, ``total_null``) or events, and returns the same tidy
@@ -33,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from .lift import LiftError, calibrated, lift, lift_plan, lifts, score_lift
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
 from .rules import DIRECT, RULES, _time_decay_events, rule_based
@@ -95,6 +97,12 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
 
 
 __all__ = [
+    "LiftError",
+    "calibrated",
+    "lift",
+    "lift_plan",
+    "lifts",
+    "score_lift",
     "WINDOWS",
     "ad_attribution",
     "channel_gaps",

@@ -132,10 +132,14 @@ def held_arrival(lift: dict[str, dict], channel: str, t: np.ndarray) -> np.ndarr
 
 
 def outcomes(B: dict, w: dict, lift: dict[str, dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per test: each person's paid purchases and revenue (fen) with the pay in the window."""
+    """Per test: each person's paid purchases and revenue (fen) with the pay event in the window.
+
+    The pay event comes a minute after the order (``purchase_tp``) and its time is
+    written in whole seconds, as here.
+    """
     paid = w["paid"]
     pp = w["purchase_person"][paid]
-    tp = w["purchase_tp"][paid]
+    tp = np.floor((w["purchase_tp"][paid] + 1.0 / 1440) * 86400.0) / 86400.0
     amt = w["amount_fen"][paid].astype(np.float64)
     out = {}
     for ch, L in lift.items():
