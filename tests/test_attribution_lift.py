@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from privdomain import attribution, schema
 from privdomain.attribution import build_paths
+from privdomain.attribution.lift import LIFT_COLUMNS
+from privdomain.errors import UsageError
 from privdomain.examples import events_frame
 
 
@@ -79,3 +82,88 @@ def test_store_visitors_who_do_not_buy_make_non_converting_store_paths():
     ])
     pt = build_paths(ev).set_index("path")
     assert pt.loc["store", ["total_conversions", "total_null"]].tolist() == [1, 1]
+
+
+# --------------------------------------------------------------------------- lift and calibration
+def _assignments(arms: dict[int, str]) -> pd.DataFrame:
+    return pd.DataFrame({"person_id": pd.Series(list(arms), dtype="int64"), "experiment": "lift_sms",
+                         "arm": list(arms.values()),
+                         "assigned_at": pd.Timestamp("2024-05-01", tz=schema.TIMEZONE)})
+
+
+def test_lift_is_the_difference_in_means_inside_the_window():
+    rows, oid = [], 0
+    buys = {1: 3, 2: 1, 3: 2, 4: 0, 5: 1, 6: 0}  # persons 1-3 exposed, 4-6 held out
+    for p, k in buys.items():
+        rows.append((p, "2024-05-01 09:00", "mp_visit"))
+        for _ in range(k):
+            oid += 1
+            rows.append((p, "2024-05-10 10:00", "pay", pay(oid, 1000)))
+    oid += 1
+    rows.append((4, "2024-07-01 10:00", "pay", pay(oid, 1000)))  # after the window: not counted
+    ev = events_frame(rows)
+    arms = {1: "treatment", 2: "treatment", 3: "treatment", 4: "holdout", 5: "holdout", 6: "holdout"}
+    r = attribution.lift(ev, "sms", assignments=_assignments(arms), start="2024-05-01", end="2024-06-01")
+    conv = r.set_index("metric").loc["conversions"]
+    assert conv["effect_per_person"] == pytest.approx(2.0 - 1 / 3)
+    assert conv["incremental"] == pytest.approx(3 * (2.0 - 1 / 3))
+    assert conv["incremental_share"] == pytest.approx(3 * (2.0 - 1 / 3) / 6)
+    assert conv["ci_low"] < conv["effect_per_person"] < conv["ci_high"]
+    rev = r.set_index("metric").loc["revenue"]
+    assert rev["effect_per_person"] == pytest.approx(10.0 * (2.0 - 1 / 3))  # yuan
+
+
+def test_lift_without_assignments_for_the_channel_names_the_experiment_and_the_tests_found():
+    ev = events_frame([(1, "2024-05-01 09:00", "sms")])
+    with pytest.raises(attribution.LiftError) as e:
+        attribution.lift(ev, "live", assignments=_assignments({1: "treatment"}))
+    assert "'lift_live'" in str(e.value) and "sms" in str(e.value)
+    with pytest.raises(attribution.LiftError, match="needs both arms"):
+        attribution.lift(ev, "sms", assignments=_assignments({1: "treatment"}), start="2024-05-01",
+                         end="2024-06-01")
+
+
+@pytest.fixture(scope="module")
+def tea(tmp_path_factory):
+    from privdomain.simulate import simulate
+
+    return simulate("tea", persons=4000, seed=7, out=tmp_path_factory.mktemp("cal") / "tea", truth=False)
+
+
+def test_calibrated_takes_the_lift_estimate_for_tested_channels_and_sums_to_the_base_total(tea):
+    lf = attribution.lifts(tea)
+    assert sorted(lf["channel"].unique()) == ["fission", "official_account", "sms"]
+    base = attribution.attribute(tea, models=["markov"])
+    cal = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=200)
+    c = cal.set_index("channel")
+    C = cal.attrs["conversions_total"]
+    for ch in ("official_account", "sms"):
+        f = lf[(lf.channel == ch) & (lf.metric == "conversions")].iloc[0]
+        assert c.loc[ch, "source"] == "lift test"
+        assert c.loc[ch, "conversions"] == pytest.approx(max(f["incremental_share"], 0) * C * (1 - f["holdout_share"]))
+    assert c.loc["store", "source"] == "markov rescaled"
+    marketing = base[~base.channel.isin(["direct", "mini_program"])]["conversions"].sum()
+    assert c["conversions"].sum() == pytest.approx(marketing)
+    assert c["share"].sum() == pytest.approx(1.0)
+    assert ((c["share_low"] <= c["share"] + 1e-12) & (c["share"] <= c["share_high"] + 1e-12)).all()
+    again = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=200)
+    pd.testing.assert_frame_equal(cal, again)
+
+
+def test_calibrated_without_lift_tests_is_the_base_model_and_says_so(tea):
+    base = attribution.attribute(tea, models=["shapley"])
+    cal = attribution.calibrated(tea, base="shapley", lifts=pd.DataFrame(columns=LIFT_COLUMNS),
+                                   attribution=base, draws=50)
+    b = base[~base.channel.isin(["direct", "mini_program"])].set_index("channel")
+    c = cal.set_index("channel")
+    assert (c["source"] == "shapley rescaled").all()
+    assert c["share"].round(12).to_dict() == (b["conversions"] / b["conversions"].sum()).round(12).to_dict()
+
+
+def test_lift_plan_needs_fewer_days_with_a_larger_holdout(tea):
+    r = attribution.lift(tea, "sms")
+    plan = attribution.lift_plan(r, precision=0.05, holdouts=(0.05, 0.1, 0.2))
+    assert plan["days_needed"].is_monotonic_decreasing
+    assert (plan["persons_needed"] > 0).all() and (plan["holdout_share"] == [0.05, 0.1, 0.2]).all()
+    with pytest.raises(UsageError, match="precision"):
+        attribution.lift_plan(r, precision=0)

@@ -268,10 +268,15 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
        ``I_c = f_c * C * (1 - h_c * w_c)``, where ``C`` is every paid purchase in
        the data, ``h_c`` the holdout share and ``w_c`` the share of the period the
        test ran (the held-out persons got no increment while held out).
-    3. An untested channel keeps the base model's relative credit, rescaled by
-       the calibration multiplier the tests reveal for the base model,
-       ``k = sum_tested I_c / sum_tested A_c``: ``I_u = k * A_u`` (``k = 1`` when
-       nothing is tested: the result is then the base model, and says so).
+    3. Untested channels share what the base model credits to marketing beyond
+       what the tests found: ``R = sum_c A_c - sum_tested I_c`` (the base
+       model's credits sum to the purchases with a marketing touch; ``direct``
+       is out), split in the base model's proportions, ``I_u = R * A_u / sum_untested A``.
+       When the tests explain more than the base model credits (``R <= 0``: the
+       tested channels overlap) the base model is rescaled by the calibration
+       multiplier the tests reveal, ``k = sum_tested I_c / sum_tested A_c``:
+       ``I_u = k * A_u``. With no test at all the result is the base model, and
+       ``source`` says so.
     4. Shares are ``I_c / sum I``. Intervals come from a parametric bootstrap:
        ``draws`` draws of every ``f_c ~ Normal(f_c, se_c)`` (tests are independent
        randomisations) pushed through steps 2-4; the percentile interval of each
@@ -281,9 +286,11 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
        the observational model.
 
     Assumptions: a test's incremental fraction holds over the whole period (run
-    tests long enough, or repeat them); the base model ranks untested channels'
-    incrementality correctly up to one common factor (the weakest link: test the
-    channels that matter); no interference between arms beyond what the
+    tests long enough, or repeat them); credit is roughly additive (channels
+    whose effects overlap, such as a guide recruited in a store, make the
+    remainder too small for the untested one); the base model splits the
+    untested channels' credit in the right proportions (the weakest link: test
+    the channels that matter); no interference between arms beyond what the
     holdout design allows (e.g. a held-out friend of an exposed customer).
 
     References: Google Meridian (calibrating media effects with experiment-based
@@ -314,7 +321,8 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         (incremental, whole period), ``share``, ``share_value``, ``share_low``,
         ``share_high``, ``share_value_low``, ``share_value_high``,
         ``conversions_low``, ``conversions_high``, ``source`` (``"lift test"`` or
-        ``"<base> rescaled"``), ``base_share``.
+        ``"<base> rescaled"``: the untested channels rest on the observational
+        model), ``base_share``.
     """
     from . import attribute
     from .paths import DIRECT_PATH
@@ -387,9 +395,17 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
 
 
 def _calibrate(f: np.ndarray, A: np.ndarray, tested: np.ndarray, scale: np.ndarray, total: float) -> np.ndarray:
+    """Steps 2-3 of :func:`calibrated`: incremental credit per channel."""
     inc = np.where(tested, np.clip(f, 0.0, None) * total * scale, 0.0)
+    if not tested.any():
+        return A.astype(float).copy()
+    untested = ~tested
+    rest = A.sum() - inc[tested].sum()
+    au = A[untested].sum()
+    if untested.any() and rest > 0 and au > 0:
+        return np.where(tested, inc, rest * A / au)
     at = A[tested].sum()
-    k = inc[tested].sum() / at if tested.any() and at > 0 else 1.0
+    k = inc[tested].sum() / at if at > 0 else 1.0
     return np.where(tested, inc, k * A)
 
 

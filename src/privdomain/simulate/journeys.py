@@ -353,8 +353,12 @@ def _first_by_person(n, person, t) -> np.ndarray:
     return out
 
 
-def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
-    """Membership join times: min over firing edges of parent arrival + delay."""
+def _joins(B, arrivals: dict[str, np.ndarray], off, lift: dict | None = None) -> dict[str, np.ndarray]:
+    """Membership join times: min over firing edges of parent arrival + delay.
+
+    A person held out of a membership channel's lift test does not join it inside the
+    test window (so neither do the memberships joined through it).
+    """
     sc, n = B["sc"], B["n"]
     src = dict(arrivals)
     for c in MEMBER:
@@ -367,6 +371,10 @@ def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
                 continue
             ok, delay = B["edges"][(parent, c)]
             t = np.minimum(t, np.where(ok, src[parent] + delay, INF))
+        if lift and c in lift:
+            from .lift import held_arrival
+
+            t = np.where(held_arrival(lift, c, t), INF, t)
         src[c] = t
     return src
 
@@ -619,11 +627,11 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     if lift:
         from .lift import held_arrival
 
-        for surf in AD_SURFACES:
+        for surf in [*AD_SURFACES, "official_account"]:  # arrivals by a withheld channel do not happen
             if surf in arr:
                 arr[surf] = np.where(held_arrival(lift, surf, arr[surf]), INF, arr[surf])
     arr = _ad_clicks(B, arr, offm, phase_range=B["phase_rows"][0], gate_on=gate_on)
-    joins = _joins(B, arr, offm)
+    joins = _joins(B, arr, offm, lift)
     reach = _reach(arr)
     buy, real = _phase_purchases(B, B["phase_rows"][0], t, tp, p, gate_on, joins, reach, arr, offm)
     buys, reals = [buy], [real]
@@ -649,7 +657,7 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
             at = arr["fission"][person[fr]]
             t[fr] = at
             tp[fr] = at + R["tp"][fr]
-        jk = _joins(B, arr, offm)
+        jk = _joins(B, arr, offm, lift)
         rk = _reach(arr)
         buy, real = _phase_purchases(B, B["phase_rows"][k], t, tp, p, gate_on, jk, rk, arr, offm)
         buys.append(buy)

@@ -22,8 +22,12 @@ Suppression
     the window do not happen (:func:`suppressed_rows`): no ad view (so no click,
     no arrival by that ad), no pushed article, no group message, guide chat, live
     view or SMS; a fission friend held out is not brought by the share (she
-    arrives on her own, as with fission off). Memberships are kept (a person
-    still follows the Official Account; only the pushes are withheld).
+    arrives on her own, as with fission off). A held-out person does not arrive
+    through the channel nor join it inside the window (no follow of the Official
+    Account, no WeCom add by a guide, no group or live membership), and neither
+    the memberships she would have joined through it: inside the window she
+    lives in the world without the channel, which is what the truth's
+    incrementality (the channel switched off) is about.
 Truth
     For each test the simulator re-runs the block with the arms of that test
     swapped (same persons, same draws: common random numbers), so it knows every
@@ -50,8 +54,6 @@ TESTABLE = [*AD_SURFACES, "official_account", "group", "guide", "live", "sms", "
 UNITS = ("person", "city")
 #: The ``assignments.experiment`` name of a channel's lift test.
 PREFIX = "lift_"
-#: Touchpoints of a membership join: the person's own action, kept for held-out persons.
-JOIN_TOUCHPOINTS = ("oa_follow", "group_join", "wecom_add")
 
 
 def experiment_name(channel: str) -> str:
@@ -231,7 +233,7 @@ def manifest_meta(sc: Scenario) -> dict[str, dict]:
     return out
 
 
-__all__ = ["JOIN_TOUCHPOINTS", "PREFIX", "TESTABLE", "TRUTH_COLUMNS", "UNITS", "assign", "assignments_frame",
+__all__ = ["PREFIX", "TESTABLE", "TRUTH_COLUMNS", "UNITS", "assign", "assignments_frame",
            "end_date", "experiment_name", "held_arrival", "manifest_meta", "outcomes", "suppressed_rows", "swapped",
            "truth_block", "truth_frame", "window"]
 
