@@ -293,7 +293,9 @@ def score_all(persons: int, seeds: Sequence[int] = (1,), scenarios: Sequence[str
             res = attribution.attribute(ds, models=[*attribution.MODELS, "markov_2", "shapley_rate"])
             lf = attribution.lifts(ds)
             cal = attribution.calibrated(ds, base="markov", lifts=lf, attribution=res[res.model == "markov_1"])
+            attrs = dict(res.attrs)
             res = pd.concat([res, cal[res.columns.drop("removal_effect")]], ignore_index=True)
+            res.attrs = attrs
             label = sc if len(seeds) == 1 else f"{sc}/{seed}"
             frames.append(attribution.score(res, ds, scenario=label))
             g = channel_gaps(res, ds, metrics=["conversions"])
