@@ -167,3 +167,38 @@ def test_lift_plan_needs_fewer_days_with_a_larger_holdout(tea):
     assert (plan["persons_needed"] > 0).all() and (plan["holdout_share"] == [0.05, 0.1, 0.2]).all()
     with pytest.raises(UsageError, match="precision"):
         attribution.lift_plan(r, precision=0)
+
+
+# --------------------------------------------------------------------------- advice from evidence
+def _cal(source_top: str) -> pd.DataFrame:
+    return pd.DataFrame({"channel": ["store", "sms"], "share": [0.8, 0.2], "share_low": [0.7, 0.1],
+                         "share_high": [0.9, 0.3], "source": [source_top, "lift test"]})
+
+
+def _scores(model: str, worse: bool) -> pd.DataFrame:
+    return pd.DataFrame({"model": [model], "truth": ["incremental"], "metric": ["conversions"],
+                         "worse_than_uniform": [worse]})
+
+
+def test_advice_protects_a_budget_only_when_a_lift_test_measured_it():
+    from privdomain import cases
+
+    lines = cases.channel_advice(_cal("lift test"))
+    assert "protect its budget" in lines[0] and "80% (95% interval 70% to 90%)" in lines[0]
+    lines = cases.channel_advice(_cal("markov rescaled"))
+    assert "protect" not in " ".join(lines)
+    assert "correlation is not causation" in lines[0] and "markov rescaled" in lines[0]
+    assert lines[1] == "Untested channels (their credit rests on an observational model): **store**."
+
+
+def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
+    from privdomain import cases
+
+    lines = cases.channel_advice(_cal("lift test"), _scores("calibrated", True))
+    assert "no budget move is recommended" in lines[0] and "protect" not in " ".join(lines)
+    shap = pd.Series({"store": 0.6, "sms": 0.4})
+    lines = cases.channel_advice(None, None, observational_share=shap)
+    assert len(lines) == 1 and "correlation is not causation" in lines[0] and "protect" not in lines[0]
+    sc = pd.concat([_scores("calibrated", False), _scores("shapley", True)], ignore_index=True)
+    lines = cases.channel_advice(_cal("lift test"), sc)
+    assert lines[-1].startswith("The shapley model scores worse than equal credit")
