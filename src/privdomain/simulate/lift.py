@@ -215,11 +215,11 @@ def assignments_frame(B: dict, sc: Scenario, s_ns: int, tz: str) -> list[pd.Data
     parts = []
     for ch, L in B["lift"].items():
         n = B["n"]
-        at = pd.Timestamp(s_ns + int(L["s"]) * 86400 * 1_000_000_000, tz="UTC").tz_convert(tz)
+        at = np.full(n, s_ns + int(L["s"]) * 86400 * 1_000_000_000, dtype=np.int64).astype("datetime64[ns]")
         parts.append(pd.DataFrame({
             "person_id": (np.arange(n) + B["offset"]).astype(np.int64), "experiment": experiment_name(ch),
             "arm": np.where(L["held"], "holdout", "treatment").astype(object),
-            "assigned_at": pd.Series([at] * n, dtype=f"datetime64[ns, {tz}]")}))
+            "assigned_at": pd.DatetimeIndex(at).tz_localize("UTC").tz_convert(tz)}))
     return parts
 
 
