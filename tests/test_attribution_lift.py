@@ -202,3 +202,11 @@ def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
     sc = pd.concat([_scores("calibrated", False), _scores("shapley", True)], ignore_index=True)
     lines = cases.channel_advice(_cal("lift test"), sc)
     assert lines[-1].startswith("The shapley model scores worse than equal credit")
+
+
+def test_calibrated_on_events_without_any_lift_test_is_the_base_model():
+    ev = events_frame([(1, "2024-05-01 10:00", "sms"), (1, "2024-05-01 10:08", "pay", pay(1, 900)),
+                       (2, "2024-05-01 10:00", "live_view"), (2, "2024-05-02 10:08", "pay", pay(2, 300))])
+    cal = attribution.calibrated(ev, base="last_non_direct", draws=20)
+    assert cal.set_index("channel")["share"].to_dict() == {"live": 0.5, "sms": 0.5}
+    assert (cal["source"] == "last_non_direct rescaled").all() and cal.attrs["tested"] == []

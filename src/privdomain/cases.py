@@ -477,10 +477,10 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
 
 
 def _has_lift_tests(data: Any) -> bool:
-    from .attribution.lift import tests_of
+    from .attribution.lift import tested_channels
 
     try:
-        return bool(tests_of(data))
+        return bool(tested_channels(data))
     except (ValueError, OSError):
         return False
 

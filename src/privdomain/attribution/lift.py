@@ -65,9 +65,21 @@ def _manifest_tests(data: Any) -> dict[str, dict]:
     return {}
 
 
-def tests_of(data: Any, con: Any | None = None) -> list[str]:
-    """The channels with a lift test in a dataset (from its assignments)."""
+def tested_channels(data: Any, con: Any | None = None) -> list[str]:
+    """The channels with a lift test in a dataset (from its assignments; none without them).
+
+    >>> import pandas as pd
+    >>> tested_channels(pd.DataFrame({"experiment": ["lift_sms", "coupon_tiers"], "person_id": [1, 2]}))
+    ['sms']
+    """
+    if isinstance(data, (str, os.PathLike)) and Path(os.fspath(data)).is_dir():
+        from ..io import read_manifest
+
+        if "assignments" not in read_manifest(data).get("row_counts", {}):
+            return []
     a = events_layer.table(data, "assignments", con=con)
+    if "experiment" not in a.columns:  # events given without an assignments table
+        return []
     names = a.select("experiment").distinct().execute()["experiment"].astype(str).tolist()
     return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX))
 
@@ -141,7 +153,7 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
     name = experiment_of(channel)
     a = a.filter(a.experiment == name).select("person_id", "arm", "assigned_at").execute()
     if a.empty:
-        known = tests_of(assignments if assignments is not None else data, con=con)
+        known = tested_channels(assignments if assignments is not None else data, con=con)
         raise LiftError(f"lift: no assignments for experiment {name!r} (lift tests found: "
                         f"{', '.join(known) or 'none'})")
     bad = sorted(set(a["arm"]) - {"treatment", "holdout"})
@@ -201,7 +213,7 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
 def lifts(data: Any, channels: Sequence[str] | None = None, alpha: float = 0.05,
           con: Any | None = None) -> pd.DataFrame:
     """:func:`lift` for every lift test of a dataset (or the ``channels`` given), stacked."""
-    chans = list(channels) if channels is not None else tests_of(data, con=con)
+    chans = list(channels) if channels is not None else tested_channels(data, con=con)
     frames = [lift(data, c, alpha=alpha, con=con) for c in chans]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LIFT_COLUMNS)
 
@@ -338,7 +350,7 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         raise UsageError("attribution: give one model's output (it has several)")
     got = got[~got["channel"].isin([DIRECT_PATH, *DIRECT])].set_index("channel")
     if lifts is None:
-        lifts = globals()["lifts"](data, con=con) if tests_of(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
+        lifts = globals()["lifts"](data, con=con) if tested_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
     t = events_layer.read(data, con=con, columns=["touchpoint", "amount_fen"])
     t = t.filter(t.touchpoint == schema.PURCHASE)
     tot = t.aggregate(c=t.count(), v=t.amount_fen.cast("float64").sum()).execute().iloc[0]
@@ -442,5 +454,5 @@ def score_lift(result: pd.DataFrame, truth: Any) -> pd.DataFrame:
 
 
 __all__ = ["LIFT_COLUMNS", "LiftError", "calibrated", "experiment_of", "lift", "lift_plan", "lifts", "score_lift",
-           "tests_of"]
+           "tested_channels"]
 
