@@ -477,10 +477,10 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
 
 
 def _has_lift_tests(data: Any) -> bool:
-    from .attribution.lift import tested_channels
+    from .attribution.lift import lift_channels
 
     try:
-        return bool(tested_channels(data))
+        return bool(lift_channels(data))
     except (ValueError, OSError):
         return False
 

@@ -65,11 +65,11 @@ def _manifest_tests(data: Any) -> dict[str, dict]:
     return {}
 
 
-def tested_channels(data: Any, con: Any | None = None) -> list[str]:
+def lift_channels(data: Any, con: Any | None = None) -> list[str]:
     """The channels with a lift test in a dataset (from its assignments; none without them).
 
     >>> import pandas as pd
-    >>> tested_channels(pd.DataFrame({"experiment": ["lift_sms", "coupon_tiers"], "person_id": [1, 2]}))
+    >>> lift_channels(pd.DataFrame({"experiment": ["lift_sms", "coupon_tiers"], "person_id": [1, 2]}))
     ['sms']
     """
     if isinstance(data, (str, os.PathLike)) and Path(os.fspath(data)).is_dir():
@@ -153,7 +153,7 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
     name = experiment_of(channel)
     a = a.filter(a.experiment == name).select("person_id", "arm", "assigned_at").execute()
     if a.empty:
-        known = tested_channels(assignments if assignments is not None else data, con=con)
+        known = lift_channels(assignments if assignments is not None else data, con=con)
         raise LiftError(f"lift: no assignments for experiment {name!r} (lift tests found: "
                         f"{', '.join(known) or 'none'})")
     bad = sorted(set(a["arm"]) - {"treatment", "holdout"})
@@ -213,7 +213,7 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
 def lifts(data: Any, channels: Sequence[str] | None = None, alpha: float = 0.05,
           con: Any | None = None) -> pd.DataFrame:
     """:func:`lift` for every lift test of a dataset (or the ``channels`` given), stacked."""
-    chans = list(channels) if channels is not None else tested_channels(data, con=con)
+    chans = list(channels) if channels is not None else lift_channels(data, con=con)
     frames = [lift(data, c, alpha=alpha, con=con) for c in chans]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LIFT_COLUMNS)
 
@@ -350,7 +350,7 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         raise UsageError("attribution: give one model's output (it has several)")
     got = got[~got["channel"].isin([DIRECT_PATH, *DIRECT])].set_index("channel")
     if lifts is None:
-        lifts = globals()["lifts"](data, con=con) if tested_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
+        lifts = globals()["lifts"](data, con=con) if lift_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
     t = events_layer.read(data, con=con, columns=["touchpoint", "amount_fen"])
     t = t.filter(t.touchpoint == schema.PURCHASE)
     tot = t.aggregate(c=t.count(), v=t.amount_fen.cast("float64").sum()).execute().iloc[0]
@@ -454,5 +454,5 @@ def score_lift(result: pd.DataFrame, truth: Any) -> pd.DataFrame:
 
 
 __all__ = ["LIFT_COLUMNS", "LiftError", "calibrated", "experiment_of", "lift", "lift_plan", "lifts", "score_lift",
-           "tested_channels"]
+           "lift_channels"]
 

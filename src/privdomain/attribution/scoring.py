@@ -187,12 +187,12 @@ def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = 
     tests also gets a ``calibrated`` model (Markov calibrated with its lifts).
     """
     from . import MODELS, attribute
-    from .lift import calibrated, tested_channels
+    from .lift import calibrated, lift_channels
 
     frames = []
     for name, path in datasets.items():
         res = attribute(path, models=models or MODELS, window_days=window_days, **kwargs)
-        if tested_channels(path):
+        if lift_channels(path):
             base = res[res["model"] == "markov_1"] if "markov_1" in set(res["model"]) else None
             cal = calibrated(path, base="markov", attribution=base, window_days=window_days)
             res = pd.concat([res, cal[[c for c in res.columns if c in cal.columns]]], ignore_index=True)
