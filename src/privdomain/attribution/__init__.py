@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from .lift import LiftError, calibrated, lift, lift_plan, lifts, score_lift
+from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, score_lift
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
 from .rules import DIRECT, RULES, _time_decay_events, rule_based
@@ -100,6 +100,7 @@ __all__ = [
     "LiftError",
     "calibrated",
     "lift",
+    "lift_channels",
     "lift_plan",
     "lifts",
     "score_lift",

@@ -218,6 +218,9 @@ def lifts(data: Any, channels: Sequence[str] | None = None, alpha: float = 0.05,
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LIFT_COLUMNS)
 
 
+_every_lift = lifts  # reachable inside calibrated(), whose argument is called ``lifts``
+
+
 def lift_plan(result: pd.DataFrame, precision: float, *, holdouts: Sequence[float] = (0.05, 0.1, 0.2, 0.3),
               metric: str = "conversions", alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:
     """Holdout share and duration a lift test needs to detect an effect of a given size.
@@ -350,7 +353,7 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         raise UsageError("attribution: give one model's output (it has several)")
     got = got[~got["channel"].isin([DIRECT_PATH, *DIRECT])].set_index("channel")
     if lifts is None:
-        lifts = globals()["lifts"](data, con=con) if lift_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
+        lifts = _every_lift(data, con=con) if lift_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
     t = events_layer.read(data, con=con, columns=["touchpoint", "amount_fen"])
     t = t.filter(t.touchpoint == schema.PURCHASE)
     tot = t.aggregate(c=t.count(), v=t.amount_fen.cast("float64").sum()).execute().iloc[0]
