@@ -27,8 +27,10 @@ What it does, all in one run:
    DuckDB) plus exact Markov, and the windowed ad attribution, from those events
    (wall and CPU seconds).
 
-``--score`` instead simulates every preset (``--score-persons``) and prints each model's
-mean absolute error against the simulator's true incremental and Shapley shares.
+``--score`` instead simulates every preset (``--score-persons``, ``--score-seeds``) and
+prints each model's mean absolute error against the simulator's true incremental and
+Shapley shares, ``calibrated`` (Markov calibrated with the presets' lift tests) included,
+and how often the lift intervals cover the true effect.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -269,23 +272,37 @@ def versions(py: str) -> str:
     return r.stdout.strip()
 
 
-def score_all(persons: int, seed: int = 1) -> None:
-    """Simulate each scenario and print every model's MAE (pp) against the true shares."""
+def score_all(persons: int, seeds: Sequence[int] = (1,), scenarios: Sequence[str] | None = None) -> None:
+    """Simulate each scenario and print every model's MAE (pp) against the true shares.
+
+    ``calibrated`` is the Markov credit calibrated with the scenario's lift tests
+    (:func:`privdomain.attribution.calibrated`); each lift estimate's interval is
+    checked against the simulator's true effect (coverage over scenarios, tests,
+    metrics and seeds).
+    """
     from privdomain import attribution
     from privdomain.attribution.scoring import channel_gaps
     from privdomain.simulate import list_scenarios, simulate
 
     pd.set_option("display.width", 200)
-    frames, gaps = [], []
-    for sc in list_scenarios():
-        t0 = time.perf_counter()
-        ds = simulate(scenario=sc, persons=persons, seed=seed, out=OUT / f"score_{sc}", truth=True)
-        res = attribution.attribute(ds, models=[*attribution.MODELS, "markov_2", "shapley_rate"])
-        frames.append(attribution.score(res, ds, scenario=sc))
-        g = channel_gaps(res, ds, metrics=["conversions"])
-        gaps.append(g.assign(scenario=sc))
-        print(f"{sc}: {persons:,} persons, {int(res.attrs.get('purchases', 0)):,} purchases "
-              f"({time.perf_counter() - t0:.0f} s)")
+    frames, gaps, lifts = [], [], []
+    for seed in seeds:
+        for sc in scenarios or list_scenarios():
+            t0 = time.perf_counter()
+            ds = simulate(scenario=sc, persons=persons, seed=seed, out=OUT / f"score_{sc}", truth=True)
+            res = attribution.attribute(ds, models=[*attribution.MODELS, "markov_2", "shapley_rate"])
+            lf = attribution.lifts(ds)
+            cal = attribution.calibrated(ds, base="markov", lifts=lf, attribution=res[res.model == "markov_1"])
+            attrs = dict(res.attrs)
+            res = pd.concat([res, cal[res.columns.drop("removal_effect")]], ignore_index=True)
+            res.attrs = attrs
+            label = sc if len(seeds) == 1 else f"{sc}/{seed}"
+            frames.append(attribution.score(res, ds, scenario=label))
+            g = channel_gaps(res, ds, metrics=["conversions"])
+            gaps.append(g.assign(scenario=label))
+            lifts.append(attribution.score_lift(lf, ds).assign(scenario=label))
+            print(f"{label}: {persons:,} persons, {int(res.attrs.get('purchases', 0)):,} purchases, "
+                  f"{lf['channel'].nunique()} lift tests ({time.perf_counter() - t0:.0f} s)")
     s = pd.concat(frames, ignore_index=True)
     conv = s[s.metric == "conversions"]
     for truth in ("incremental", "shapley"):
@@ -294,11 +311,16 @@ def score_all(persons: int, seed: int = 1) -> None:
         print(f"\nMAE (pp) of conversion shares vs the true {truth} shares")
         print(wide.sort_values("mean").round(1).to_string())
     g = pd.concat(gaps, ignore_index=True)
-    g = g[(g.truth == "incremental") & g.model.isin(["markov_1", "shapley", "last_touch"])]
+    g = g[(g.truth == "incremental") & g.model.isin(["markov_1", "shapley", "last_touch", "calibrated"])]
     worst = g.loc[g.groupby(["scenario", "model"])["gap_pp"].apply(lambda x: x.abs().idxmax())]
     print("\nlargest channel gap (model share - true incremental share, pp)")
     print(worst[["scenario", "model", "channel", "model_share", "true_share", "gap_pp"]].round(3).to_string(index=False))
+    lf = pd.concat(lifts, ignore_index=True)
+    print(f"\nlift intervals (95%): {int(lf['covered'].sum())} of {len(lf)} cover the true effect "
+          f"({100 * lf['covered'].mean():.1f}%)")
+    print(lf.groupby("metric")["covered"].agg(["sum", "count", "mean"]).to_string())
     s.to_csv(OUT / "attribution_scores.csv", index=False)
+    lf.to_csv(OUT / "lift_coverage.csv", index=False)
 
 
 def main() -> None:
@@ -314,6 +336,8 @@ def main() -> None:
     ap.add_argument("--score", action="store_true",
                     help="only: simulate every scenario and score each model against the truth")
     ap.add_argument("--score-persons", type=int, default=20_000)
+    ap.add_argument("--score-seeds", type=int, nargs="+", default=[1], help="seeds to score (replications)")
+    ap.add_argument("--score-scenarios", nargs="+", default=None, help="presets to score (default: all)")
     ap.add_argument("--worker")
     ap.add_argument("--table")
     args = ap.parse_args()
@@ -325,7 +349,7 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     if args.score:
-        score_all(args.score_persons)
+        score_all(args.score_persons, args.score_seeds, args.score_scenarios)
         return
     t0 = time.perf_counter()
     pt = make_paths(args.customers, args.channels)

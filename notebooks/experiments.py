@@ -58,7 +58,8 @@ metrics = {}
 
 # %%
 assigned = ds.read("assignments") if "assignments" in ds.tables() else pd.DataFrame(columns=["experiment"])
-names = sorted(assigned["experiment"].unique())
+# channel lift tests (lift_<channel>) are analysed with attribution.lift (the attribution report)
+names = sorted(n for n in assigned["experiment"].unique() if not str(n).startswith("lift_"))
 display(Markdown("Experiments in this dataset: " + (", ".join(f"`{n}`" for n in names) if names else "none") + "."))
 frames = {n: ex.campaign_frame(ds, n) for n in names}
 for n, f in frames.items():

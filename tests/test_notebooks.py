@@ -165,7 +165,7 @@ def _expected_lifecycle(ds) -> dict:
 
 def _expected_experiments(ds) -> dict:
     out = {}
-    for name in sorted(ds.read("assignments")["experiment"].unique()):
+    for name in sorted(n for n in ds.read("assignments")["experiment"].unique() if not n.startswith("lift_")):
         frame = ex.campaign_frame(ds, name)
         rates = frame.groupby("arm")[["converted", "repurchased", "revenue"]].mean()
         out[name] = {"uplift_repurchased": rates.loc["treatment", "repurchased"] - rates.loc["holdout", "repurchased"],

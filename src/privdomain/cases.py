@@ -438,3 +438,110 @@ def headline_figure(ds: Any, headline: str, windows: list[int] | None = None) ->
     if headline not in HEADLINE_FIGURES:
         raise ValueError(f"no headline figure {headline!r}; known: {', '.join(HEADLINE_FIGURES)}")
     return HEADLINE_FIGURES[headline](ds, list(windows or [0, 7, 15, 30]))
+
+
+# --------------------------------------------------------------------------- advice from evidence
+def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int = 1000) -> dict[str, Any]:
+    """Calibrated channel credit, and each model's score against the truth when the data has one.
+
+    Returns ``{"calibrated": frame or None, "scores": frame or None, "table": frame}``:
+    ``calibrated`` from :func:`privdomain.attribution.calibrated` (None without lift
+    tests), ``scores`` from :func:`privdomain.attribution.score` for ``credit`` (the
+    observational models' tidy output) plus ``calibrated`` (None without
+    ``truth/incrementality.parquet``), and ``table``: per channel the true
+    incremental share (when known), the calibrated share with its interval and
+    source, and each model's share, side by side.
+    """
+    from . import attribution
+
+    cal = attribution.calibrated(data, draws=draws) if _has_lift_tests(data) else None
+    models = credit if credit is not None else pd.DataFrame(columns=["channel", "model", "share", "share_value"])
+    both = pd.concat([models, cal[["channel", "model", "share", "share_value"]]], ignore_index=True) \
+        if cal is not None else models
+    scores = None
+    truth_file = Path(os.fspath(data)) / "truth" / "incrementality.parquet" if isinstance(
+        data, (str, os.PathLike)) else None
+    table = both.pivot_table(index="channel", columns="model", values="share", aggfunc="sum") if len(both) else \
+        pd.DataFrame()
+    table = table.drop(index=[c for c in ("direct", "mini_program") if c in table.index])
+    if truth_file is not None and truth_file.exists() and len(both):
+        scores = attribution.score(both, data)
+        t = pd.read_parquet(truth_file).set_index("channel")["share_conversions"]
+        table.insert(0, "true incremental", t / t.sum())
+    if cal is not None:
+        c = cal.set_index("channel")
+        table["calibrated 95% low"] = c["share_low"]
+        table["calibrated 95% high"] = c["share_high"]
+        table["calibrated source"] = c["source"]
+    return {"calibrated": cal, "scores": scores, "table": table}
+
+
+def _has_lift_tests(data: Any) -> bool:
+    from .attribution.lift import lift_channels
+
+    try:
+        return bool(lift_channels(data))
+    except (ValueError, OSError):
+        return False
+
+
+def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None = None,
+                   observational: str = "shapley", observational_share: pd.Series | None = None) -> list[str]:
+    """What an operator may conclude about channel budgets, and on what evidence.
+
+    * With lift-calibrated credit: the channel with the largest calibrated share,
+      with its 95% interval; a budget statement only when that channel's share
+      rests on a lift test; when it rests on the observational model, the
+      statement says so ("correlation is not causation: run a lift test").
+    * No budget move is recommended from a model that scores worse than
+      ``uniform`` against the simulator's truth (``scores``, when known).
+    * Without lift tests: no budget move at all, only the observational model's
+      largest share labelled as such and the advice to run a lift test.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> cal = pd.DataFrame({"channel": ["ads", "sms"], "share": [0.7, 0.3], "share_low": [0.6, 0.2],
+    ...                     "share_high": [0.8, 0.4], "source": ["lift test", "markov rescaled"]})
+    >>> channel_advice(cal)[0].startswith("**ads** has the largest incremental share")
+    True
+    """
+    out: list[str] = []
+    if calibrated is None or calibrated.empty:
+        if observational_share is not None and len(observational_share):
+            top = str(observational_share.idxmax())
+            out.append(f"The observational {observational} model gives **{top}** the largest share "
+                       f"({float(observational_share.max()):.0%}); that is credit for being on the journeys, not "
+                       f"proof it caused them (correlation is not causation): run a lift test before moving budget.")
+        else:
+            out.append("No lift test in this data: no budget move can be supported; run a lift test first.")
+        return out
+
+    def worse(model: str) -> bool:
+        if scores is None:
+            return False
+        r = scores[(scores["model"] == model) & (scores["truth"] == "incremental")
+                   & (scores["metric"] == "conversions")]
+        return bool(len(r)) and bool(r["worse_than_uniform"].iloc[0])
+
+    c = calibrated.sort_values("share", ascending=False)
+    top = c.iloc[0]
+    shown = f"{top['share']:.0%} (95% interval {top['share_low']:.0%} to {top['share_high']:.0%})"
+    if worse("calibrated"):
+        out.append("Calibrated credit scores worse than giving every channel equal credit on this data: no budget "
+                   "move is recommended from it; test the largest untested channels.")
+    elif top["source"] == "lift test":
+        out.append(f"**{top['channel']}** has the largest incremental share, {shown}, measured by a lift test "
+                   f"(randomised holdout): protect its budget, and keep the holdout to track it.")
+    else:
+        out.append(f"**{top['channel']}** has the largest calibrated share, {shown}, but this rests on an "
+                   f"observational model ({top['source']}): correlation is not causation: run a lift test "
+                   f"before moving budget on it.")
+    untested = c.loc[c["source"] != "lift test", "channel"].tolist()
+    if untested:
+        out.append("Untested channels (their credit rests on an observational model): "
+                   + ", ".join(f"**{u}**" for u in untested) + ".")
+    if scores is not None and observational and worse(observational):
+        out.append(f"The {observational} model scores worse than equal credit against the simulator's truth here: "
+                   f"do not move budget on it.")
+    return out

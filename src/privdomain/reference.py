@@ -40,11 +40,20 @@ def _path_rows(path_table: pd.DataFrame, sep: str = " > "):
             yield path.split(sep), float(conv), float(value), float(null)
 
 
-def attribution_paths(events: pd.DataFrame, window_days: float = 30) -> pd.DataFrame:
+def attribution_paths(events: pd.DataFrame, window_days: float = 30, marketing_channels=None) -> pd.DataFrame:
     """Reference for :func:`privdomain.attribution.build_paths`: a loop over persons."""
     from .schema import ORDER_TOUCHPOINTS, PURCHASE
 
+    funnel = ("product_view", "add_to_cart")
     table: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
+
+    def is_marketing(c):
+        return c != "mini_program" if marketing_channels is None else c in set(marketing_channels)
+
+    def path_of(kept):
+        kept = [c for c in kept if is_marketing(c)]
+        return " > ".join(kept) if kept else "direct"
+
     ev = events.sort_values(["person_id", "ts", "event_id"])
     for _, rows in ev.groupby("person_id", sort=True):
         refs = rows["referrer_person_id"] if "referrer_person_id" in rows else [None] * len(rows)
@@ -52,21 +61,29 @@ def attribution_paths(events: pd.DataFrame, window_days: float = 30) -> pd.DataF
         recs = list(zip(rows["ts"], rows["event_id"], rows["touchpoint"], chans, rows["amount_fen"]))
         # touches at the same instant as a pay come before it
         recs.sort(key=lambda r: (r[0], r[2] == PURCHASE, r[1]))
+        recs = [r for r in recs if r[2] == PURCHASE or (r[2] not in ORDER_TOUCHPOINTS and r[2] != "share"
+                                                         and r[2] not in funnel and is_marketing(r[3]))]
         pending: list[tuple] = []
+        last_ts = None
         for ts, _eid, tp, ch, amount in recs:
+            if pending and last_ts is not None and (ts - last_ts).total_seconds() / 86400.0 > window_days:
+                end = pending[-1][0]  # the touches expired: a non-converting journey
+                kept = [c for (t, c) in pending if (end - t).total_seconds() / 86400.0 <= window_days]
+                table[path_of(kept)][2] += 1
+                pending = []
+            last_ts = ts
             if tp == PURCHASE:
                 kept = [c for (t, c) in pending if (ts - t).total_seconds() / 86400.0 <= window_days]
-                if kept:
-                    row = table[" > ".join(kept)]
-                    row[0] += 1
-                    row[1] += float(amount) / 100.0
+                row = table[path_of(kept)]
+                row[0] += 1
+                row[1] += float(amount) / 100.0
                 pending = []
-            elif tp not in ORDER_TOUCHPOINTS and tp != "share":
+            else:
                 pending.append((ts, ch))
         if pending:
             end = pending[-1][0]
             kept = [c for (t, c) in pending if (end - t).total_seconds() / 86400.0 <= window_days]
-            table[" > ".join(kept)][2] += 1
+            table[path_of(kept)][2] += 1
     rows = [(p, int(v[0]), float(v[1]), int(v[2])) for p, v in sorted(table.items())]
     return pd.DataFrame(rows, columns=["path", "total_conversions", "total_conversion_value", "total_null"])
 

@@ -9,6 +9,7 @@ Modules
 :mod:`~privdomain.attribution.shapley`  exact Shapley (subset sums over 2^n coalitions), ordered variant
 :mod:`~privdomain.attribution.windows`  ad attribution at lookback windows, fission, multi-level ROI
 :mod:`~privdomain.attribution.scoring`  model shares vs the simulator's true incremental and Shapley credit
+:mod:`~privdomain.attribution.lift`     lift tests (incrementality from holdouts) and lift-calibrated credit
 
 Every multi-touch model takes a path table (``path``, ``total_conversions``,
 ``total_conversion_value``, ``total_null``) or events, and returns the same tidy
@@ -33,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, score_lift
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
 from .rules import DIRECT, RULES, rule_based, time_decay_events
@@ -46,13 +48,16 @@ MODELS = (*RULES, "markov", "shapley")
 def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_life: float = 7.0,
               position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
               coalition: str = "conversions", window_days: float = 30, con: Any | None = None,
-              sep: str = SEP) -> pd.DataFrame:
+              sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Run several models on the same journeys and stack their tidy outputs.
 
     ``models`` may name any of :data:`RULES`, ``"markov"`` (order ``order``;
     ``"markov_2"`` etc. also work) and ``"shapley"``. Events are turned into a path
-    table once. Returns ``channel``, ``model``, ``conversions``, ``value``,
-    ``share``, ``share_value``, ``removal_effect`` (NaN except Markov).
+    table once, crediting only ``marketing_channels`` (default: every channel but
+    the Mini Program checkout; journeys without a marketing touch are ``direct``,
+    see :mod:`privdomain.attribution.paths`). Returns ``channel``, ``model``,
+    ``conversions``, ``value``, ``share``, ``share_value``, ``removal_effect``
+    (NaN except Markov).
 
     >>> import pandas as pd
     >>> pt = pd.DataFrame({"path": ["a > b"], "total_conversions": [2], "total_null": [0]})
@@ -60,7 +65,8 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
     [2.0, 0.0, 1.0, 1.0]
     """
     from_events = not (isinstance(data, Journeys) or (isinstance(data, pd.DataFrame) and "path" in data.columns))
-    pt = build_paths(data, window_days=window_days, con=con) if from_events else data
+    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels) \
+        if from_events else data
     j = journeys(pt, sep=SEP if from_events else sep)
     if from_events:
         j.attrs.update(pt.attrs)
@@ -68,7 +74,7 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
     rules = [m for m in models if m in RULES]
     for m in rules:
         if from_events and m == "time_decay":  # touch ages in days need the events
-            frames.append(time_decay_events(data, half_life, window_days, j.channels, con))
+            frames.append(time_decay_events(data, half_life, window_days, j.channels, con, marketing_channels, pt))
         else:
             frames.append(rule_based(j, models=[m], half_life=half_life, position_weights=position_weights,
                                      direct=direct))
@@ -91,6 +97,13 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
 
 
 __all__ = [
+    "LiftError",
+    "calibrated",
+    "lift",
+    "lift_channels",
+    "lift_plan",
+    "lifts",
+    "score_lift",
     "WINDOWS",
     "ad_attribution",
     "channel_gaps",

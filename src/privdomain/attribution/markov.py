@@ -158,7 +158,7 @@ def removal_effects(j: Journeys, order: int = 1) -> dict[str, Any]:
 
 
 def markov(data: Any, order: int = 1, window_days: float = 30, con: Any | None = None,
-           sep: str = SEP) -> pd.DataFrame:
+           sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Markov removal-effect attribution, computed exactly (see the module doc).
 
     Parameters
@@ -185,7 +185,7 @@ def markov(data: Any, order: int = 1, window_days: float = 30, con: Any | None =
     >>> markov(pt)[["channel", "conversions", "removal_effect"]].round(4).values.tolist()
     [['a', 0.6667, 0.5], ['b', 1.3333, 1.0]]
     """
-    j = journeys(data, window_days=window_days, con=con, sep=sep)
+    j = journeys(data, window_days=window_days, con=con, sep=sep, marketing_channels=marketing_channels)
     res = removal_effects(j, order)
     re, rev = res["removal_effect"], res["removal_effect_value"]
     tc, tv = float(j.conv.sum()), float(j.value.sum())

@@ -15,19 +15,39 @@ path table into :class:`Journeys`, flat numpy arrays the models run on.
 
 Journeys from events
 --------------------
-Each person's timeline is cut at their purchases (``pay`` events). The touches
-after purchase ``k-1`` and up to purchase ``k`` (a touch at the same instant as the
-pay counts as before it) form a **converting journey** valued at the pay's
-``amount_fen / 100`` yuan; of those touches only the ones within ``window_days``
-days before the pay are kept. The touches after a person's last purchase (or all
-of them for a person who never bought) form a **non-converting journey**; of those
-only the ones within ``window_days`` days before its last touch are kept. A touch
-is any event whose touchpoint is not ``order``, ``pay``, ``refund`` or ``share``
-(a share is the sharer's own action); its channel is the event's ``channel``
+Each person's timeline of marketing touches (below) and purchases (``pay``
+events) is cut at the purchases and at every gap of more than ``window_days``
+days between two consecutive rows. A piece that ends with a pay (a touch at the
+same instant as the pay counts as before it) is a **converting journey** valued
+at the pay's ``amount_fen / 100`` yuan; of its touches only the ones within
+``window_days`` days before the pay are kept. A piece without a pay (touches
+followed by a gap longer than the window, or by the end of the data) is a
+**non-converting journey**; of its touches only the ones within ``window_days``
+days before its last touch are kept. Cutting at gaps matters: a store visit
+without a purchase followed, two months later, by a visit with one is one
+non-converting and one converting ``store`` journey, not a single converting
+journey with an expired touch (which would make infrequent channels look as
+if they converted every time).
+
+Channels are marketing channels
+-------------------------------
+A **touch** is any event whose touchpoint is not ``order``, ``pay``, ``refund``,
+``share`` (the sharer's own action; the friends it brings carry
+``referrer_person_id``) or a funnel step of the purchase itself (``product_view``,
+``add_to_cart``: :data:`FUNNEL_STEPS`). Its channel is the event's ``channel``
 column, except that a touch carrying a ``referrer_person_id`` (the person came
-through a friend's share) is a ``fission`` touch. Purchases with no touch in their
-window have no path: they are counted and reported in ``.attrs`` (never silently
-lost), as are the touches older than the window.
+through a friend's share) is a ``fission`` touch.
+
+Only touches of **marketing channels** go into a path. By default these are all
+channels except the conversion surfaces (:data:`CONVERSION_SURFACES`, the Mini
+Program: the checkout where a purchase happens, not a channel that brings it);
+``marketing_channels=`` names them explicitly instead (for example
+``marketing_channels=[*schema.CHANNELS]`` gives the old behaviour where Mini
+Program visits are credited). A journey with no marketing touch in its window
+(a pay after only Mini Program visits, or with no touch at all) has the path
+:data:`DIRECT_PATH` (``"direct"``): it is kept in the table, so every model sees
+the purchases that no marketing touch preceded, and ``last_non_direct`` and the
+scoring skip it. The count is in ``.attrs["purchases_without_touch"]``.
 
 Examples
 --------
@@ -185,21 +205,44 @@ def to_path_table(j: Journeys, sep: str = SEP) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- events
-#: Events that are not touches: transactions, and ``share`` (the sharer's own action; the
-#: friends it brings carry ``referrer_person_id`` and get a ``fission`` touch instead).
-NON_TOUCHES = [*schema.ORDER_TOUCHPOINTS, "share"]
+#: Steps of a purchase in the Mini Program: consequences of the purchase, never touches.
+FUNNEL_STEPS = ["product_view", "add_to_cart"]
+#: Events that are not touches: transactions, ``share`` (the sharer's own action; the
+#: friends it brings carry ``referrer_person_id`` and get a ``fission`` touch instead) and
+#: the funnel steps of the purchase.
+NON_TOUCHES = [*schema.ORDER_TOUCHPOINTS, "share", *FUNNEL_STEPS]
 #: The channel of a touch that carries a ``referrer_person_id`` (it came through a share).
 REFERRED_CHANNEL = "fission"
+#: Channels that are where a purchase happens, not marketing that brings it: left out of
+#: paths unless named in ``marketing_channels``.
+CONVERSION_SURFACES = ("mini_program",)
+#: The path of a journey without any marketing touch in its window.
+DIRECT_PATH = "direct"
 
 
-def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
-    """Touches and pays of each person with their journey key and conversion time.
+def marketing_filter(channel: Any, marketing_channels: Any = None) -> Any:
+    """Ibis boolean: ``channel`` is a marketing channel.
+
+    ``marketing_channels=None`` means every channel except :data:`CONVERSION_SURFACES`;
+    otherwise exactly the channels listed.
+    """
+    if marketing_channels is None:
+        return channel.notin(list(CONVERSION_SURFACES))
+    if isinstance(marketing_channels, str):
+        raise TypeError("marketing_channels: give a list of channel names, not one string")
+    return channel.isin([str(c) for c in marketing_channels])
+
+
+def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: Any = None,
+               window_days: float | None = None) -> ibis.Table:
+    """Marketing touches and pays of each person with their journey key and conversion time.
 
     One window sort per person (ts, pays after touches at the same instant,
-    event_id): ``remaining`` = pays at or after the row (the journey key: a
-    journey is the rows sharing ``remaining``; 0 = after the last pay);
-    ``conv_ts`` = the next pay's time, or the person's last event time for the
-    trailing non-converting journey (its last touch).
+    event_id). A new journey starts at a person's first row, after each pay, and
+    at a row more than ``window_days`` after the previous one (the touches before
+    such a gap expired without a purchase: a non-converting journey). ``journey``
+    numbers the journeys of a person from 1; ``conv_ts`` is the journey's pay
+    time, or its last touch for a non-converting journey; ``converted`` (0/1).
     """
     t = events_layer.read(events, con=con)
     for col in ("person_id", "ts", "touchpoint", "channel", "event_id", "amount_fen"):
@@ -213,39 +256,45 @@ def _sequenced(events: TableLike, con: Any | None = None) -> ibis.Table:
         "person_id", "ts", "event_id", channel=channel, is_pay=is_pay,
         amount_fen=t.amount_fen.cast("int64").fill_null(0),
     )
+    base = base.filter((base.is_pay == 1) | marketing_filter(base.channel, marketing_channels))
     order = [base.ts, base.is_pay, base.event_id]
-    ahead = ibis.window(group_by=base.person_id, order_by=order, rows=(0, None))
-    pay_ts = ibis.cases((base.is_pay == 1, base.ts), else_=None)
-    seq = base.mutate(
-        remaining=base.is_pay.sum().over(ahead),
-        next_pay_ts=pay_ts.min().over(ahead),
-        last_ts=base.ts.max().over(ahead),  # the frame runs to the end: the last event
-    )
-    seq = seq.mutate(conv_ts=ibis.coalesce(seq.next_pay_ts, seq.last_ts))
+    before = ibis.window(group_by=base.person_id, order_by=order)
+    prev_ts = base.ts.lag().over(before)
+    prev_pay = base.is_pay.lag().over(before)
+    gap = (base.ts.epoch_seconds() - prev_ts.epoch_seconds()).cast("float64") / 86400.0
+    new = prev_ts.isnull() | (prev_pay == 1)
+    if window_days is not None:
+        new = new | (gap > float(window_days))
+    seq = base.mutate(new=new.cast("int64"))
+    upto = ibis.window(group_by=seq.person_id, order_by=[seq.ts, seq.is_pay, seq.event_id], rows=(None, 0))
+    seq = seq.mutate(journey=seq.new.sum().over(upto))
+    grp = ibis.window(group_by=[seq.person_id, seq.journey])
+    seq = seq.mutate(conv_ts=seq.ts.max().over(grp), converted=seq.is_pay.max().over(grp))
     secs = (seq.conv_ts.epoch_seconds() - seq.ts.epoch_seconds()).cast("float64")
     return seq.mutate(days_before=secs / 86400.0)
 
 
-def journey_touches(events: TableLike, window_days: float | None = 30, con: Any | None = None) -> ibis.Table:
-    """Ibis expression: one row per touch kept in a journey (see the module doc).
+def journey_touches(events: TableLike, window_days: float | None = 30, con: Any | None = None,
+                    marketing_channels: Any = None) -> ibis.Table:
+    """Ibis expression: one row per marketing touch kept in a journey (see the module doc).
 
-    Columns: ``person_id``, ``journey`` (pays remaining at or after the touch: a
-    journey key within the person, 0 for the non-converting tail), ``channel``,
-    ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the purchase amount,
-    0 for non-converting), ``conv_ts`` (the pay time, or the last touch time of a
-    non-converting journey), ``days_before`` (conv_ts - ts in days).
+    Columns: ``person_id``, ``journey`` (a journey key within the person),
+    ``channel``, ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the
+    purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
+    touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
     """
-    seq = _sequenced(events, con=con)
-    grp = ibis.window(group_by=[seq.person_id, seq.remaining])
+    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
+    grp = ibis.window(group_by=[seq.person_id, seq.journey])
     seq = seq.mutate(value_fen=(seq.amount_fen * seq.is_pay).sum().over(grp))
     j = seq.filter(seq.is_pay == 0)
-    j = j.select("person_id", journey=j.remaining, channel=j.channel, ts=j.ts, event_id=j.event_id,
-                 converted=(j.remaining > 0).cast("int64"), value_fen=j.value_fen, conv_ts=j.conv_ts,
+    j = j.select("person_id", journey=j.journey, channel=j.channel, ts=j.ts, event_id=j.event_id,
+                 converted=j.converted.cast("int64"), value_fen=j.value_fen, conv_ts=j.conv_ts,
                  days_before=j.days_before)
     return j if window_days is None else j.filter(j.days_before <= window_days)
 
 
-def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None) -> pd.DataFrame:
+def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None,
+                marketing_channels: Any = None) -> pd.DataFrame:
     """Build the path table from events (Ibis; runs on DuckDB by default).
 
     Parameters
@@ -255,15 +304,20 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     window_days
         Conversion window: touches more than this many days before the purchase
         (or before the last touch of a non-converting journey) are left out.
+    marketing_channels
+        The channels credited in paths (default: every channel except
+        :data:`CONVERSION_SURFACES`); touches of other channels are left out and a
+        journey left without a touch is :data:`DIRECT_PATH`.
 
     Returns
     -------
     pandas.DataFrame
         ``path``, ``total_conversions``, ``total_conversion_value`` (yuan),
-        ``total_null``, sorted by path. ``.attrs``: ``touches_outside_window``,
-        ``purchases``, ``purchases_without_touch`` (purchases with no touch in their
-        window: not in the table), ``value_without_touch`` (yuan),
-        ``purchase_value_fen``.
+        ``total_null``, sorted by path. ``.attrs``: ``touches_outside_window``
+        (marketing touches older than the window), ``purchases``,
+        ``purchases_without_touch`` (purchases with no marketing touch in their
+        window: the ``direct`` row), ``value_without_touch`` (yuan),
+        ``purchase_value_fen``, ``marketing_channels`` (None: the default).
 
     Examples
     --------
@@ -271,14 +325,15 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     >>> ev = events_frame([
     ...     (1, "2024-05-01 10:00", "moments_ad_click"), (1, "2024-05-02 10:00", "oa_article_open"),
     ...     (1, "2024-05-03 10:00", "pay", {"order_id": 1, "amount_fen": 9900}),
-    ...     (2, "2024-05-01 09:00", "moments_ad_view")])
+    ...     (2, "2024-05-01 09:00", "moments_ad_view"),
+    ...     (3, "2024-05-01 09:00", "mp_visit"), (3, "2024-05-01 09:10", "pay", {"order_id": 2, "amount_fen": 500})])
     >>> build_paths(ev).values.tolist()
-    [['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
+    [['direct', 1, 5.0, 0], ['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
     """
-    seq = _sequenced(events, con=con)
+    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
     touch = seq.is_pay == 0
     kept = touch & (seq.days_before <= window_days)
-    per = seq.group_by(["person_id", "remaining"]).agg(
+    per = seq.group_by(["person_id", "journey"]).agg(
         path=seq.channel.group_concat(sep=SEP, where=kept, order_by=[seq.ts, seq.event_id]),
         converted=seq.is_pay.max(),
         value_fen=(seq.amount_fen * seq.is_pay).sum(),
@@ -294,16 +349,22 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     )
     out = execute(agg, con=con)
     none = out["path"].isna()
-    body = out[~none].sort_values("path")
+    lost = out[none]
+    body = out[~none]
+    if none.any():  # journeys without a marketing touch: one "direct" row (merged with any given "direct" path)
+        direct = lost[["total_conversions", "value_fen", "total_null"]].sum().to_frame().T.assign(path=DIRECT_PATH)
+        body = pd.concat([body, direct], ignore_index=True)
+        body = body.groupby("path", as_index=False)[["total_conversions", "value_fen", "total_null"]].sum()
+    body = body.sort_values("path")
     res = pd.DataFrame({
         "path": body["path"].astype(object).to_numpy(),
         "total_conversions": body["total_conversions"].astype("int64").to_numpy(),
         "total_conversion_value": body["value_fen"].astype("float64").to_numpy() / 100.0,
         "total_null": body["total_null"].astype("int64").to_numpy(),
     })
-    lost = out[none]
     res.attrs = {
         "window_days": window_days,
+        "marketing_channels": None if marketing_channels is None else sorted(map(str, marketing_channels)),
         "touches_outside_window": int(out["touches"].sum() - out["touches_kept"].sum()),
         "purchases": int(out["total_conversions"].sum()),
         "purchases_without_touch": int(lost["total_conversions"].sum()),
@@ -313,7 +374,8 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     return res
 
 
-def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: str = SEP) -> Journeys:
+def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: str = SEP,
+             marketing_channels: Any = None) -> Journeys:
     """:class:`Journeys` from a path table or from events (built with :func:`build_paths`).
 
     >>> import pandas as pd
@@ -324,7 +386,7 @@ def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: st
         return data
     if is_path_table(data):
         return parse(data, sep=sep)
-    pt = build_paths(data, window_days=window_days, con=con)
+    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels)
     j = parse(pt, sep=SEP)
     j.attrs.update(pt.attrs)
     return j

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..backend import execute
-from .paths import SEP, Journeys, build_paths, is_path_table, journey_touches, parse
+from .paths import DIRECT_PATH, SEP, Journeys, build_paths, is_path_table, journey_touches, parse
 
 RULES = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based")
 #: Channels treated as "direct" by ``last_non_direct`` (a Mini Program visit with no other source).
@@ -117,23 +117,33 @@ def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.Data
 
 
 def time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
-                       con: Any | None) -> pd.DataFrame:
-    """Time decay with real touch ages (days) from events, in Ibis."""
+                       con: Any | None, marketing_channels: Any = None,
+                       paths: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Time decay with real touch ages (days) from events, in Ibis.
+
+    The ``direct`` journeys of ``paths`` (no marketing touch) are credited to ``direct``.
+    """
     if half_life <= 0:
         raise ValueError(f"half_life must be positive, got {half_life}")
-    t = journey_touches(events, window_days, con=con)
+    t = journey_touches(events, window_days, con=con, marketing_channels=marketing_channels)
     t = t.filter(t.converted == 1)
     t = t.mutate(w=(-t.days_before / half_life * np.log(2.0)).exp())
     t = t.mutate(wn=t.w / t.w.sum().over(ibis.window(group_by=[t.person_id, t.journey])))
     agg = t.group_by("channel").agg(conversions=t.wn.sum(), value=(t.wn * t.value_fen).sum() / 100.0)
     got = execute(agg, con=con).set_index("channel")
     got = got.reindex(sorted(set(channels) | set(got.index))).fillna(0.0)
+    if paths is not None and DIRECT_PATH in set(paths["path"]):
+        d = paths[paths["path"] == DIRECT_PATH]
+        got.loc[DIRECT_PATH, "conversions"] = float(d["total_conversions"].sum())
+        got.loc[DIRECT_PATH, "value"] = float(d["total_conversion_value"].sum())
+        got = got.sort_index()
     return tidy(list(got.index), "time_decay", got["conversions"].to_numpy(), got["value"].to_numpy())
 
 
 def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
                position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
-               window_days: float = 30, con: Any | None = None, sep: str = SEP) -> pd.DataFrame:
+               window_days: float = 30, con: Any | None = None, sep: str = SEP,
+               marketing_channels: Any = None) -> pd.DataFrame:
     """Rule-based multi-touch attribution (see the module table for the models).
 
     Parameters
@@ -152,6 +162,9 @@ def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
         Channels skipped by ``last_non_direct``.
     window_days
         Conversion window when building journeys from events.
+    marketing_channels
+        The channels credited when building journeys from events (see
+        :func:`privdomain.attribution.paths.build_paths`).
 
     Returns
     -------
@@ -178,12 +191,12 @@ def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
         out = _rules_on_journeys(j, models, **kw)
         out.attrs = dict(j.attrs)
         return out
-    pt = build_paths(data, window_days=window_days, con=con)
+    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels)
     j = parse(pt)
     frames = []
     for m in models:
         if m == "time_decay":
-            frames.append(time_decay_events(data, half_life, window_days, j.channels, con))
+            frames.append(time_decay_events(data, half_life, window_days, j.channels, con, marketing_channels, pt))
         else:
             frames.append(_rules_on_journeys(j, [m], **kw))
     out = pd.concat(frames, ignore_index=True)

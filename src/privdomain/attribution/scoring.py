@@ -23,6 +23,11 @@ hidden. ``max_abs_pp`` and ``worst_channel`` show where a model is furthest off;
 A model scoring worse than ``uniform`` (every channel ``1/|C|``) has learned
 nothing useful about incrementality, and the table says so.
 
+:func:`score_scenarios` also scores ``calibrated`` (Markov credit calibrated with
+the dataset's lift tests, :func:`privdomain.attribution.calibrated`) when the
+dataset has lift tests; :func:`privdomain.attribution.score_lift` scores each lift
+estimate and its interval against ``truth/lift.parquet``.
+
 Examples
 --------
 >>> import pandas as pd
@@ -178,13 +183,19 @@ def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = 
     """Run :func:`privdomain.attribution.attribute` on each simulated dataset and score it.
 
     ``datasets`` maps a scenario name to a dataset folder (with ``truth/``). Returns
-    the stacked :func:`score` tables, one block per scenario.
+    the stacked :func:`score` tables, one block per scenario; a dataset with lift
+    tests also gets a ``calibrated`` model (Markov calibrated with its lifts).
     """
     from . import MODELS, attribute
+    from .lift import calibrated, lift_channels
 
     frames = []
     for name, path in datasets.items():
         res = attribute(path, models=models or MODELS, window_days=window_days, **kwargs)
+        if lift_channels(path):
+            base = res[res["model"] == "markov_1"] if "markov_1" in set(res["model"]) else None
+            cal = calibrated(path, base="markov", attribution=base, window_days=window_days)
+            res = pd.concat([res, cal[[c for c in res.columns if c in cal.columns]]], ignore_index=True)
         frames.append(score(res, path, scenario=name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 

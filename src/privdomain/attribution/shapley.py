@@ -129,7 +129,7 @@ def _ordered(j: Journeys) -> pd.DataFrame:
 
 
 def shapley(data: Any, coalition: str = "conversions", ordered: bool = False, window_days: float = 30,
-            con: Any | None = None, sep: str = SEP) -> pd.DataFrame:
+            con: Any | None = None, sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Exact Shapley attribution of conversions and value (see the module doc).
 
     Parameters
@@ -159,7 +159,7 @@ def shapley(data: Any, coalition: str = "conversions", ordered: bool = False, wi
     >>> shapley(pt, ordered=True)[["channel", "position", "conversions"]].values.tolist()
     [['a', 1, 2.0], ['b', 2, 2.0]]
     """
-    j = journeys(data, window_days=window_days, con=con, sep=sep)
+    j = journeys(data, window_days=window_days, con=con, sep=sep, marketing_channels=marketing_channels)
     if ordered:
         if coalition != "conversions":
             raise ValueError("ordered Shapley is defined for coalition='conversions' only")

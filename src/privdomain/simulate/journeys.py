@@ -58,7 +58,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import population
-from .rng import block_rng, exponential, lognormal_delay, mix
+from .rng import block_rng, exponential, hash_uniform, lognormal_delay
 from .scenario import AD_SURFACES, ENTRY_CHANNELS, Scenario
 
 KINDS = ["ad", "store", "mp", "oa", "group", "guide", "live", "sms", "qr", "friend"]
@@ -68,13 +68,6 @@ INF = np.inf
 MONTH = 30.4
 LEAD = 4.0 / 1440  # a Mini Program purchase comes at least 4 minutes after its trigger (view, cart, order)
 ROWCOLS = ["person", "kind", "gate", "t", "item", "p", "u", "tp", "e1", "e2", "uc", "parent", "sat", "t2"]
-
-
-def hash_uniform(key: np.ndarray, salt: int) -> np.ndarray:
-    """Uniforms in [0, 1) from uint64 keys (counter-based: same key, same draw)."""
-    with np.errstate(over="ignore"):
-        h = mix(key ^ np.uint64((salt * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF))
-    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
 
 
 # ---------------------------------------------------------------- helpers
@@ -187,6 +180,9 @@ def make_block(sc: Scenario, seed: int, block: int, n: int, offset: int = 0) -> 
     # the rows of every level, concatenated once
     parts = B.pop("row_parts")
     B["rows"] = {c: np.concatenate([q[c] for q in parts]) for c in ROWCOLS}
+    from .lift import assign
+
+    B["lift"] = assign(B)  # lift-test arms: hashes, no generator state
     return B
 
 
@@ -350,8 +346,12 @@ def _first_by_person(n, person, t) -> np.ndarray:
     return out
 
 
-def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
-    """Membership join times: min over firing edges of parent arrival + delay."""
+def _joins(B, arrivals: dict[str, np.ndarray], off, lift: dict | None = None) -> dict[str, np.ndarray]:
+    """Membership join times: min over firing edges of parent arrival + delay.
+
+    A person held out of a membership channel's lift test does not join it inside the
+    test window (so neither do the memberships joined through it).
+    """
     sc, n = B["sc"], B["n"]
     src = dict(arrivals)
     for c in MEMBER:
@@ -364,6 +364,10 @@ def _joins(B, arrivals: dict[str, np.ndarray], off) -> dict[str, np.ndarray]:
                 continue
             ok, delay = B["edges"][(parent, c)]
             t = np.minimum(t, np.where(ok, src[parent] + delay, INF))
+        if lift and c in lift:
+            from .lift import held_arrival
+
+            t = np.where(held_arrival(lift, c, t), INF, t)
         src[c] = t
     return src
 
@@ -576,12 +580,15 @@ def _secondary(B, idx: np.ndarray) -> dict[str, np.ndarray]:
 
 # ---------------------------------------------------------------- worlds
 def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str = "none",
-              assignment: dict | None = None) -> dict:
+              assignment: dict | None = None, lift: dict | None = None) -> dict:
     """Realise one world: channels in ``off`` switched off; experiment mode ``treat``.
 
     ``treat`` is ``"none"`` (nobody treated), ``"all"`` (every eligible person
     treated) or ``"assigned"`` (the random arms in ``assignment``: person-level
     boolean arrays per experiment, see :func:`privdomain.simulate.orders.assign`).
+    ``lift`` holds the lift-test arms (default: the block's, ``B["lift"]``; see
+    :mod:`privdomain.simulate.lift`): held-out persons are not exposed to the
+    tested channel inside the test window.
 
     Returns a dict with the purchases (row index, time, paid, amount...), the
     realised rows mask, membership join times, CRM join times, shares, and the
@@ -597,6 +604,11 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     g = R["gate"]
     has_gate = g >= 0
     gate_on[has_gate] = ~offm[g[has_gate]]
+    lift = B.get("lift", {}) if lift is None else lift
+    if lift:
+        from .lift import suppressed_rows
+
+        gate_on &= ~suppressed_rows(B, lift, t)
     person = R["person"]
     kind = R["kind"]
     p = R["p"].astype(np.float64)
@@ -605,8 +617,14 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     out = {"off": frozenset(off), "treat": treat}
     # ---- level 0: everyone outside the fission pool
     arr = _entry_times(B, offm, np.full(n, INF), phase=0)
-    arr = _ad_clicks(B, arr, offm, phase_range=B["phase_rows"][0])
-    joins = _joins(B, arr, offm)
+    if lift:
+        from .lift import held_arrival
+
+        for surf in [*AD_SURFACES, "official_account"]:  # arrivals by a withheld channel do not happen
+            if surf in arr:
+                arr[surf] = np.where(held_arrival(lift, surf, arr[surf]), INF, arr[surf])
+    arr = _ad_clicks(B, arr, offm, phase_range=B["phase_rows"][0], gate_on=gate_on)
+    joins = _joins(B, arr, offm, lift)
     reach = _reach(arr)
     buy, real = _phase_purchases(B, B["phase_rows"][0], t, tp, p, gate_on, joins, reach, arr, offm)
     buys, reals = [buy], [real]
@@ -621,6 +639,10 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
             first_share = _first_share(B, buy, n, tp)
             ok = lk & (B["referrer"] >= 0) & B["accept"]
             ft[ok] = first_share[B["referrer"][ok]] + B["friend_delay"][ok]
+            if "fission" in lift:
+                from .lift import held_arrival
+
+                ft = np.where(held_arrival(lift, "fission", ft), INF, ft)
         a, b = B["phase_rows"][k]
         fr = np.flatnonzero(kind[a:b] == K["friend"]) + a
         arr = _entry_times(B, offm, ft, phase=k)
@@ -628,7 +650,7 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
             at = arr["fission"][person[fr]]
             t[fr] = at
             tp[fr] = at + R["tp"][fr]
-        jk = _joins(B, arr, offm)
+        jk = _joins(B, arr, offm, lift)
         rk = _reach(arr)
         buy, real = _phase_purchases(B, B["phase_rows"][k], t, tp, p, gate_on, jk, rk, arr, offm)
         buys.append(buy)
@@ -664,7 +686,7 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
     return out
 
 
-def _ad_clicks(B, arr, offm, phase_range):
+def _ad_clicks(B, arr, offm, phase_range, gate_on=None):
     R = B["rows"]
     a, b = phase_range
     for s in AD_SURFACES:
@@ -672,6 +694,8 @@ def _ad_clicks(B, arr, offm, phase_range):
             continue
         sel = np.flatnonzero((R["kind"][a:b] == K["ad"]) & (R["gate"][a:b] == B["sc"].channels.index(s)) &
                              R["e1"][a:b]) + a
+        if gate_on is not None:  # views a lift test withheld bring no click
+            sel = sel[gate_on[sel]]
         if offm[B["sc"].channels.index(s)]:
             arr[s + "_click"] = np.full(B["n"], INF)
         else:

@@ -44,3 +44,10 @@ def lognormal_delay(u: np.ndarray, median: float, sigma: float) -> np.ndarray:
 def exponential(u: np.ndarray, mean: float) -> np.ndarray:
     """Exponential draws with ``mean`` from uniforms ``u``."""
     return -mean * np.log1p(-np.clip(u, 0.0, 1 - 1e-12))
+
+
+def hash_uniform(key: np.ndarray, salt: int) -> np.ndarray:
+    """Uniforms in [0, 1) from uint64 keys (counter-based: same key, same draw)."""
+    with np.errstate(over="ignore"):
+        h = mix(key ^ np.uint64((salt * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF))
+    return (h >> np.uint64(11)).astype(np.float64) * 2.0**-53

@@ -35,6 +35,7 @@ from .. import io, schema
 from ..errors import UsageError, short_repr
 from ..privacy import as_key
 from . import events as E
+from . import lift as lift_tests
 from . import population, truth
 from .journeys import INF, campaign_id, campaign_windows, make_block, run_world
 from .orders import prepare_experiments, products_frame
@@ -128,6 +129,7 @@ def _run_block(args, write=None) -> dict[str, Any]:
         res["incrementality"] = truth.incrementality_block(B, W, mode, assignment)
         res["experiments"] = truth.experiments_block(B)
         res["traits"] = truth.traits_frame(B)
+        res["lift"] = truth.lift_block(B, W, mode, assignment)
     return res
 
 
@@ -152,6 +154,7 @@ def _assignments(B, sc: Scenario, s_ns: int) -> pd.DataFrame:
         parts.append(pd.DataFrame({"person_id": (who + B["offset"]).astype(np.int64), "experiment": ename,
                                    "arm": arm, "assigned_at": pd.Series([at] * len(who), dtype=f"datetime64[ns, "
                                                                                             f"{schema.TIMEZONE}]")}))
+    parts += lift_tests.assignments_frame(B, sc, s_ns, schema.TIMEZONE)
     if not parts:
         return schema.empty("assignments").astype({"assigned_at": f"datetime64[ns, {schema.TIMEZONE}]"})
     return pd.concat(parts, ignore_index=True)
@@ -175,7 +178,7 @@ SIMULATOR = "privdomain.simulate"
 DEFAULT_ROOT = Path("synthetic/data")
 TABLE_FILES = ("persons", "id_links", "campaigns", "products", "articles", "lives", "assignments")
 TRUTH_FILES = ("stages.parquet", "persons.parquet", "incrementality.parquet", "experiments.parquet",
-               "shapley.parquet", "params.json")
+               "shapley.parquet", "lift.parquet", "params.json")
 
 
 def simulate(
@@ -571,6 +574,7 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
         bar = tqdm(total=len(todo), desc=f"simulate {sc.name}", unit="block")
     collected: dict[str, list] = {k: [] for k in ("assignments", "stages", "traits", "experiments")}
     incr: dict[str, list[int]] = {}
+    lift_sums: dict[str, list[float]] = {}
     n_events = 0
     # persons and id links go to their files block by block, as the blocks arrive in order
     sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links")}
@@ -589,6 +593,8 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
                 collected[k].append(res[k])
         for c, v in res.get("incrementality", {}).items():
             incr[c] = [a + b for a, b in zip(incr.get(c, [0, 0, 0, 0]), v)]
+        for c, v in res.get("lift", {}).items():  # summed in block order: the same floats whatever the workers
+            lift_sums[c] = [a + b for a, b in zip(lift_sums.get(c, [0.0] * len(v)), v)]
         if bar is not None:
             bar.update(1)
 
@@ -634,9 +640,13 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
         counts[name] = len(df)
     if want_truth:
         write_truth(root, sc, seed, n, collected, incr, shapley_sample)
+        if sc.lift_tests:
+            io._write_parquet(lift_tests.truth_frame(sc, lift_sums), root / "truth" / "lift.parquet")
     meta = {"scenario": sc.name, "seed": int(seed), "persons": n, "start": sc.start.isoformat(),
             "end": sc.end.isoformat(), "block_size": sc.block_size, "simulator": SIMULATOR,
             "phone_hash_key": key_source}
+    if sc.lift_tests:
+        meta["lift_tests"] = lift_tests.manifest_meta(sc)
     io.write_manifest(root, counts, meta)  # last, after truth/: a folder without it is not a dataset
 
 

@@ -263,8 +263,12 @@ PRODUCT_RULES = {"name": ("str",), "category": ("str",), "price_yuan": POS, "wei
 TIER_RULES = {"min_purchases": INT0, "max_purchases": INT0, "multiplier": POS, "discount": PROB}
 COUPON_RULES = {"start": ("date",), "days": INT1, "holdout": PROB, "tiers": "tiers"}
 ARTICLE_EXP_RULES = {"start": ("date",), "days": INT1, "holdout": PROB, "click_multiplier": POS}
+LIFT_RULES = {"holdout": PROB, "start": ("date",), "days": INT1, "unit": ("str",)}
+#: channels a lift test may withhold (see :mod:`privdomain.simulate.lift`)
+LIFT_CHANNELS = [*AD_SURFACES, "official_account", "group", "guide", "live", "sms", "fission"]
 TOP_KEYS = {"name", "title", "description", "calibration", "start", "end", "persons", "block_size", "cycle_days",
-            "entry", "traits", "products", "orders", "ids", "experiments", "mini_program", *SWITCHABLE}
+            "entry", "traits", "products", "orders", "ids", "experiments", "lift_tests", "mini_program",
+            *SWITCHABLE}
 CALIBRATION_RULES = {"case": ("str",), "figure": ("str",), "headline": ("str",), "target": NUM, "tolerance": POS,
                      "persons": INT1}
 
@@ -294,6 +298,7 @@ class Scenario:
     experiments: dict[str, dict[str, Any]]
     source: str = ""
     channels: list[str] = field(default_factory=list)
+    lift_tests: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def days(self) -> int:
@@ -313,6 +318,8 @@ class Scenario:
             "ids": self.ids, "channels": self.channels,
             "experiments": {k: _jsonable(v) for k, v in self.experiments.items()},
         }
+        if self.lift_tests:
+            out["lift_tests"] = {k: _jsonable(v) for k, v in self.lift_tests.items()}
         out.update({k: v for k, v in self.sections.items()})
         return _jsonable(out)
 
@@ -568,6 +575,21 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
         if not start <= sec["start"] <= end:
             c.fail(f"{key}.start", f"must lie between start and end ({start} .. {end})", sec["start"].isoformat())
         experiments[ename] = sec
+    lift_tests: dict[str, dict[str, Any]] = {}
+    for ch, e in c.mapping("lift_tests", raw.get("lift_tests", {})).items():
+        key = f"lift_tests.{ch}"
+        if ch not in LIFT_CHANNELS:
+            c.fail(key, f"cannot hold out {ch} (allowed: {', '.join(LIFT_CHANNELS)})")
+        if ch not in sections:
+            c.fail(key, f"a lift test of a channel the scenario does not have ({ch})")
+        sec = c.section(key, e, LIFT_RULES, {"start": start, "days": (end - start).days + 1, "unit": "person"})
+        if sec["unit"] not in ("person", "city"):
+            c.fail(f"{key}.unit", "must be person or city", sec["unit"])
+        if not 0.0 < sec["holdout"] < 1.0:
+            c.fail(f"{key}.holdout", "must lie strictly between 0 and 1", sec["holdout"])
+        if not start <= sec["start"] <= end:
+            c.fail(f"{key}.start", f"must lie between start and end ({start} .. {end})", sec["start"].isoformat())
+        lift_tests[ch] = sec
     cal = c.section("calibration", raw.get("calibration", {}), CALIBRATION_RULES,
                     {"case": "", "figure": "", "headline": "", "target": 0.0, "tolerance": 1.0, "persons": 10_000})
     if cal["headline"] and cal["headline"] not in HEADLINES:
@@ -579,4 +601,4 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
                     persons=persons, block_size=block_size, cycle_days=cycle,
                     entry={k: float(v) for k, v in entry.items()}, traits=traits, sections=sections,
                     products=products, orders=orders, ids={"missing": missing}, experiments=experiments,
-                    source=source, channels=channels)
+                    source=source, channels=channels, lift_tests=lift_tests)

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
+from . import lift as lift_tests
 from .journeys import INF, make_block, run_world
 from .orders import prepare_experiments, repurchase_in_window
 from .scenario import Scenario
@@ -286,3 +287,28 @@ def traits_frame(B: dict) -> pd.DataFrame:
     for i, c in enumerate(B["aff_names"]):
         df[f"affinity_{c}"] = B["affinity"][:, i]
     return df
+
+
+def lift_block(B: dict, w: dict, treat: str, assignment: dict | None) -> dict[str, list[float]]:
+    """Lift tests: per test, sums over the block for :func:`privdomain.simulate.lift.truth_frame` (one extra world per test)."""
+    lift = B["lift"]
+    if not lift:
+        return {}
+    fact = lift_tests.outcomes(B, w, lift)
+    out = {}
+    for ch, L in lift.items():
+        wf = run_world(B, treat=treat, assignment=assignment, lift=lift_tests.swapped(lift, ch))
+        flip = lift_tests.outcomes(B, wf, {ch: L})[ch]
+        held = L["held"]
+        yc, yr = fact[ch]
+        fc, fr = flip
+        exp_c = np.where(held, fc, yc)  # exposed potential outcome
+        exp_r = np.where(held, fr, yr)
+        hol_c = np.where(held, yc, fc)  # held-out potential outcome
+        hol_r = np.where(held, yr, fr)
+        tr = ~held
+        out[ch] = [float(B["n"]), float(tr.sum()), float(held.sum()),
+                   float((exp_c - hol_c)[tr].sum()), float((exp_r - hol_r)[tr].sum()),
+                   float((exp_c - hol_c).sum()), float((exp_r - hol_r).sum()),
+                   float(yc[tr].sum()), float(yr[tr].sum()), float(yc[held].sum()), float(yr[held].sum())]
+    return out

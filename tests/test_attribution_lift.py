@@ -1,0 +1,212 @@
+"""Channels are marketing channels (golden journeys), lift estimates and lift-calibrated credit."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from privdomain import attribution, schema
+from privdomain.attribution import build_paths
+from privdomain.attribution.lift import LIFT_COLUMNS
+from privdomain.errors import UsageError
+from privdomain.examples import events_frame
+
+
+def pay(order_id, fen):
+    return {"order_id": order_id, "amount_fen": fen}
+
+
+# --------------------------------------------------------------------------- channel mapping
+def test_a_pay_after_only_mini_program_visits_is_direct():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "mp_visit"),
+        (1, "2024-05-01 10:05", "product_view", {"product_id": 1}),
+        (1, "2024-05-01 10:06", "add_to_cart", {"product_id": 1}),
+        (1, "2024-05-01 10:07", "order", pay(1, 900)),
+        (1, "2024-05-01 10:08", "pay", pay(1, 900)),
+    ])
+    pt = build_paths(ev)
+    assert pt.values.tolist() == [["direct", 1, 9.0, 0]]
+    assert pt.attrs["purchases_without_touch"] == 1
+
+
+def test_the_checkout_is_never_credited_by_any_model():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "moments_ad_click"), (1, "2024-05-01 10:01", "mp_visit"),
+        (1, "2024-05-01 10:05", "product_view", {"product_id": 1}), (1, "2024-05-01 10:08", "pay", pay(1, 900)),
+        (2, "2024-05-01 10:00", "mp_visit"), (2, "2024-05-01 11:00", "pay", pay(2, 500)),
+        (3, "2024-05-01 10:00", "moments_ad_view"), (3, "2024-05-02 10:00", "mp_visit"),
+    ])
+    r = attribution.attribute(ev)
+    assert "mini_program" not in set(r["channel"])
+    assert set(r["channel"]) == {"moments_ad", "direct"}
+    # every model: the ad's conversion goes to the ad, the checkout-only pay to direct
+    for _, g in r.groupby("model"):
+        assert g["conversions"].sum() == pytest.approx(2.0)
+
+
+def test_a_friends_product_view_is_a_step_of_her_purchase_not_a_fission_touch():
+    # the referrer id rides on the friend's checkout steps; only her arrival is a fission touch
+    ev = events_frame([
+        (2, "2024-05-02 10:30", "product_view", {"referrer_person_id": 1, "product_id": 1}),
+        (2, "2024-05-02 10:31", "add_to_cart", {"referrer_person_id": 1, "product_id": 1}),
+        (2, "2024-05-02 10:33", "pay", {**pay(2, 2000), "referrer_person_id": 1}),
+        (3, "2024-05-02 10:00", "mp_visit", {"referrer_person_id": 1}),
+        (3, "2024-05-03 10:00", "sms"),
+    ])
+    pt = build_paths(ev).set_index("path")
+    # person 2 converted with no arrival touch: direct, not a 100%-converting fission path
+    assert pt.loc["direct", "total_conversions"] == 1
+    assert pt.loc["fission > sms", "total_null"] == 1
+    assert "fission" not in pt.index
+
+
+def test_marketing_channels_is_configurable_and_recorded():
+    ev = events_frame([(1, "2024-05-01 10:00", "sms"), (1, "2024-05-01 10:01", "mp_visit"),
+                       (1, "2024-05-01 10:08", "pay", pay(1, 900))])
+    assert build_paths(ev)["path"].tolist() == ["sms"]
+    pt = build_paths(ev, marketing_channels=schema.CHANNELS)
+    assert pt["path"].tolist() == ["sms > mini_program"]
+    assert pt.attrs["marketing_channels"] == sorted(schema.CHANNELS)
+    assert build_paths(ev, marketing_channels=["official_account"])["path"].tolist() == ["direct"]
+    with pytest.raises(TypeError, match="marketing_channels"):
+        build_paths(ev, marketing_channels="sms")
+
+
+def test_store_visitors_who_do_not_buy_make_non_converting_store_paths():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "store_visit", {"store_id": 1}),
+        (1, "2024-05-01 10:10", "pay", {**pay(1, 900), "store_id": 1}),
+        (2, "2024-05-01 10:00", "store_visit", {"store_id": 1}),
+        (2, "2024-05-03 10:00", "mp_visit"),  # a checkout visit does not hide the store path
+    ])
+    pt = build_paths(ev).set_index("path")
+    assert pt.loc["store", ["total_conversions", "total_null"]].tolist() == [1, 1]
+
+
+# --------------------------------------------------------------------------- lift and calibration
+def _assignments(arms: dict[int, str]) -> pd.DataFrame:
+    return pd.DataFrame({"person_id": pd.Series(list(arms), dtype="int64"), "experiment": "lift_sms",
+                         "arm": list(arms.values()),
+                         "assigned_at": pd.Timestamp("2024-05-01", tz=schema.TIMEZONE)})
+
+
+def test_lift_is_the_difference_in_means_inside_the_window():
+    rows, oid = [], 0
+    buys = {1: 3, 2: 1, 3: 2, 4: 0, 5: 1, 6: 0}  # persons 1-3 exposed, 4-6 held out
+    for p, k in buys.items():
+        rows.append((p, "2024-05-01 09:00", "mp_visit"))
+        for _ in range(k):
+            oid += 1
+            rows.append((p, "2024-05-10 10:00", "pay", pay(oid, 1000)))
+    oid += 1
+    rows.append((4, "2024-07-01 10:00", "pay", pay(oid, 1000)))  # after the window: not counted
+    ev = events_frame(rows)
+    arms = {1: "treatment", 2: "treatment", 3: "treatment", 4: "holdout", 5: "holdout", 6: "holdout"}
+    r = attribution.lift(ev, "sms", assignments=_assignments(arms), start="2024-05-01", end="2024-06-01")
+    conv = r.set_index("metric").loc["conversions"]
+    assert conv["effect_per_person"] == pytest.approx(2.0 - 1 / 3)
+    assert conv["incremental"] == pytest.approx(3 * (2.0 - 1 / 3))
+    assert conv["incremental_share"] == pytest.approx(3 * (2.0 - 1 / 3) / 6)
+    assert conv["ci_low"] < conv["effect_per_person"] < conv["ci_high"]
+    rev = r.set_index("metric").loc["revenue"]
+    assert rev["effect_per_person"] == pytest.approx(10.0 * (2.0 - 1 / 3))  # yuan
+
+
+def test_lift_without_assignments_for_the_channel_names_the_experiment_and_the_tests_found():
+    ev = events_frame([(1, "2024-05-01 09:00", "sms")])
+    with pytest.raises(attribution.LiftError) as e:
+        attribution.lift(ev, "live", assignments=_assignments({1: "treatment"}))
+    assert "'lift_live'" in str(e.value) and "sms" in str(e.value)
+    with pytest.raises(attribution.LiftError, match="needs both arms"):
+        attribution.lift(ev, "sms", assignments=_assignments({1: "treatment"}), start="2024-05-01",
+                         end="2024-06-01")
+
+
+@pytest.fixture(scope="module")
+def tea(tmp_path_factory):
+    from privdomain.simulate import simulate
+
+    return simulate("tea", persons=4000, seed=7, out=tmp_path_factory.mktemp("cal") / "tea", truth=False)
+
+
+def test_calibrated_takes_the_lift_estimate_for_tested_channels_and_sums_to_the_base_total(tea):
+    lf = attribution.lifts(tea)
+    assert sorted(lf["channel"].unique()) == ["fission", "official_account", "sms"]
+    base = attribution.attribute(tea, models=["markov"])
+    cal = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=200)
+    c = cal.set_index("channel")
+    C = cal.attrs["conversions_total"]
+    for ch in ("official_account", "sms"):
+        f = lf[(lf.channel == ch) & (lf.metric == "conversions")].iloc[0]
+        assert c.loc[ch, "source"] == "lift test"
+        assert c.loc[ch, "conversions"] == pytest.approx(max(f["incremental_share"], 0) * C * (1 - f["holdout_share"]))
+    assert c.loc["store", "source"] == "markov rescaled"
+    marketing = base[~base.channel.isin(["direct", "mini_program"])]["conversions"].sum()
+    assert c["conversions"].sum() == pytest.approx(marketing)
+    assert c["share"].sum() == pytest.approx(1.0)
+    assert ((c["share_low"] <= c["share"] + 1e-12) & (c["share"] <= c["share_high"] + 1e-12)).all()
+    again = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=200)
+    pd.testing.assert_frame_equal(cal, again)
+
+
+def test_calibrated_without_lift_tests_is_the_base_model_and_says_so(tea):
+    base = attribution.attribute(tea, models=["shapley"])
+    cal = attribution.calibrated(tea, base="shapley", lifts=pd.DataFrame(columns=LIFT_COLUMNS),
+                                   attribution=base, draws=50)
+    b = base[~base.channel.isin(["direct", "mini_program"])].set_index("channel")
+    c = cal.set_index("channel")
+    assert (c["source"] == "shapley rescaled").all()
+    assert c["share"].round(12).to_dict() == (b["conversions"] / b["conversions"].sum()).round(12).to_dict()
+
+
+def test_lift_plan_needs_fewer_days_with_a_larger_holdout(tea):
+    r = attribution.lift(tea, "sms")
+    plan = attribution.lift_plan(r, precision=0.05, holdouts=(0.05, 0.1, 0.2))
+    assert plan["days_needed"].is_monotonic_decreasing
+    assert (plan["persons_needed"] > 0).all() and (plan["holdout_share"] == [0.05, 0.1, 0.2]).all()
+    with pytest.raises(UsageError, match="precision"):
+        attribution.lift_plan(r, precision=0)
+
+
+# --------------------------------------------------------------------------- advice from evidence
+def _cal(source_top: str) -> pd.DataFrame:
+    return pd.DataFrame({"channel": ["store", "sms"], "share": [0.8, 0.2], "share_low": [0.7, 0.1],
+                         "share_high": [0.9, 0.3], "source": [source_top, "lift test"]})
+
+
+def _scores(model: str, worse: bool) -> pd.DataFrame:
+    return pd.DataFrame({"model": [model], "truth": ["incremental"], "metric": ["conversions"],
+                         "worse_than_uniform": [worse]})
+
+
+def test_advice_protects_a_budget_only_when_a_lift_test_measured_it():
+    from privdomain import cases
+
+    lines = cases.channel_advice(_cal("lift test"))
+    assert "protect its budget" in lines[0] and "80% (95% interval 70% to 90%)" in lines[0]
+    lines = cases.channel_advice(_cal("markov rescaled"))
+    assert "protect" not in " ".join(lines)
+    assert "correlation is not causation" in lines[0] and "markov rescaled" in lines[0]
+    assert lines[1] == "Untested channels (their credit rests on an observational model): **store**."
+
+
+def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
+    from privdomain import cases
+
+    lines = cases.channel_advice(_cal("lift test"), _scores("calibrated", True))
+    assert "no budget move is recommended" in lines[0] and "protect" not in " ".join(lines)
+    shap = pd.Series({"store": 0.6, "sms": 0.4})
+    lines = cases.channel_advice(None, None, observational_share=shap)
+    assert len(lines) == 1 and "correlation is not causation" in lines[0] and "protect" not in lines[0]
+    sc = pd.concat([_scores("calibrated", False), _scores("shapley", True)], ignore_index=True)
+    lines = cases.channel_advice(_cal("lift test"), sc)
+    assert lines[-1].startswith("The shapley model scores worse than equal credit")
+
+
+def test_calibrated_on_events_without_any_lift_test_is_the_base_model():
+    ev = events_frame([(1, "2024-05-01 10:00", "sms"), (1, "2024-05-01 10:08", "pay", pay(1, 900)),
+                       (2, "2024-05-01 10:00", "live_view"), (2, "2024-05-02 10:08", "pay", pay(2, 300))])
+    cal = attribution.calibrated(ev, base="last_non_direct", draws=20)
+    assert cal.set_index("channel")["share"].to_dict() == {"live": 0.5, "sms": 0.5}
+    assert (cal["source"] == "last_non_direct rescaled").all() and cal.attrs["tested"] == []
