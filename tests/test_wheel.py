@@ -27,6 +27,7 @@ from privdomain.cli import app
 from privdomain.simulate.scenario import list_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]
+SOURCES = ROOT / "src"  # the checkout's package (CI's .venv may sit in the checkout too: its site-packages are fine)
 NOTEBOOKS = ROOT / "notebooks"
 SCENARIOS = ROOT / "synthetic" / "scenarios"
 SHIPPED = {  # what the wheel must carry, as {name in the wheel: file of the checkout}
@@ -104,7 +105,7 @@ def test_wheel_installed_outside_the_checkout_simulates_and_reports(tmp_path):
                    .stdout.strip())
     _run([sys.executable, "-m", "pip", "--python", python, "install", "--quiet", "--no-deps", "--no-index",
           "--no-compile", wheel], cwd=tmp_path)
-    deps = [p for p in site.getsitepackages() if Path(p).is_dir() and not Path(p).resolve().is_relative_to(ROOT)]
+    deps = [p for p in site.getsitepackages() if Path(p).is_dir() and not Path(p).resolve().is_relative_to(SOURCES)]
     (purelib / "privdomain-test-dependencies.pth").write_text("\n".join(deps) + "\n")
     share = Path(sys.prefix) / "share" / "jupyter"  # nbconvert's templates, data files of the dependencies
     if share.is_dir():
@@ -119,13 +120,15 @@ def test_wheel_installed_outside_the_checkout_simulates_and_reports(tmp_path):
 
     # 3. the installed package is the one imported, and the checkout is not importable at all
     probe = ("import json, sys, privdomain; from privdomain import reports; "
-             "print(json.dumps([privdomain.__file__, str(reports.notebooks_dir()), reports.repo_root(), sys.path]))")
-    file, nbdir, root, path = json.loads(_run([python, "-c", probe], cwd=work, env=env).stdout)
+             "print(json.dumps([privdomain.__file__, str(reports.notebooks_dir()), reports.repo_root(), sys.path, "
+             "[m for m in sys.modules if 'editable' in m]]))")
+    file, nbdir, root, path, editable = json.loads(_run([python, "-c", probe], cwd=work, env=env).stdout)
     assert Path(file).resolve().is_relative_to(purelib.resolve()), file
     assert Path(nbdir).resolve().is_relative_to(purelib.resolve()), nbdir
     assert root is None
-    inside = [p for p in path if p and Path(p).resolve().is_relative_to(ROOT)]
-    assert not inside, f"the checkout is on sys.path: {inside}"
+    inside = [p for p in path if p and (Path(p).resolve().is_relative_to(SOURCES) or Path(p).resolve() == ROOT)]
+    assert not inside, f"the checkout's sources are on sys.path: {inside}"
+    assert editable == [], f"an editable install's finder is loaded: {editable}"
 
     # 4. the commands, from a folder that is not the checkout
     privdomain = bindir / "privdomain"
@@ -139,3 +142,21 @@ def test_wheel_installed_outside_the_checkout_simulates_and_reports(tmp_path):
     assert summary["ok"] is True and [(r["name"], r["ok"]) for r in summary["reports"]] == [("tea", True)]
     assert (work / "out" / "index.html").is_file()
     assert _hashes() == before, "files of the checkout changed"
+
+
+def test_doctest_collection_does_not_import_the_notebooks(tmp_path):
+    """``--doctest-modules`` on src/privdomain must not import (run) the notebooks through their link."""
+    (tmp_path / "record_imports.py").write_text(
+        "import json, os, sys\n"
+        "def pytest_collection_finish(session):\n"
+        "    files = [getattr(m, '__file__', None) or '' for m in list(sys.modules.values())]\n"
+        "    open(os.environ['RECORD_IMPORTS'], 'w').write(json.dumps(files))\n")
+    record = tmp_path / "imported.json"
+    env = {**os.environ, "RECORD_IMPORTS": str(record),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(SOURCES), os.environ.get("PYTHONPATH", "")])}
+    _run([sys.executable, "-m", "pytest", "-p", "record_imports", "-p", "no:cacheprovider", "--collect-only", "-q",
+          "src/privdomain"], cwd=ROOT, env=env)
+    files = json.loads(record.read_text())
+    assert any(f.endswith("reports.py") for f in files)  # the recorder saw the package's modules
+    notebooks = sorted(f for f in files if f and Path(f).resolve().parent == NOTEBOOKS.resolve())
+    assert notebooks == [], f"collection imported notebooks: {notebooks}"
