@@ -28,8 +28,9 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/lint-imports
 
+# the benchmarks are scripts of this checkout (benchmarks/), not part of the installed package
 bench: install
-	$(BIN)/privdomain bench
+	cd $(CURDIR) && $(BIN)/privdomain bench
 
 # JupyterLab on the notebooks (installed into .venv on first use; jupytext opens the .py sources)
 $(VENV)/.lab: $(BIN)/privdomain

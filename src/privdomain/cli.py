@@ -449,16 +449,22 @@ def bench(
     quick: bool = typer.Option(False, "--quick", help="Smaller sizes, for a smoke run (scripts that support it)."),
     listing: bool = typer.Option(False, "--list", help="List the benchmark scripts and exit."),
 ) -> None:
-    """Run the speed and memory benchmarks in benchmarks/ (figures and ratios; see docs/benchmarks.md)."""
+    """Run the speed and memory benchmarks of a source checkout (benchmarks/ in the current folder).
+
+    The benchmarks are scripts of the repository, not part of the installed package: run
+    this from the top folder of a clone (or ``make bench``, or one script by hand:
+    ``python benchmarks/bench_funnel.py``). Results: docs/benchmarks.md.
+    """
     import subprocess
     import sys
 
-    folder = next((f for f in (Path.cwd() / "benchmarks", Path(__file__).resolve().parents[2] / "benchmarks")
-                   if f.is_dir()), None)
-    if folder is None:
-        typer.echo("error: no benchmarks/ folder here; run from a clone of the repository", err=True)
-        raise typer.Exit(2)
+    folder = Path.cwd() / "benchmarks"
     scripts = sorted(folder.glob("bench_*.py"))
+    if not scripts:
+        typer.echo(f"error: no benchmark scripts in {folder}: the benchmarks are scripts of the source checkout, not "
+                   "of the installed package; run this from the top folder of a clone of privdomain (or `make bench`, "
+                   "or one script: `python benchmarks/bench_funnel.py`)", err=True)
+        raise typer.Exit(2)
     if listing:
         typer.echo("\n".join(s.stem.removeprefix("bench_") for s in scripts))
         return

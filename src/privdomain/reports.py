@@ -1,7 +1,9 @@
 """Run the parameterised notebooks into HTML reports (``privdomain report``).
 
 The notebooks live in ``notebooks/`` as jupytext percent-format ``.py`` files (the
-readable source of truth). For each report the runner
+readable source of truth) and ship inside the package as ``privdomain/notebooks``
+(:func:`notebooks_dir`), so an installed wheel builds reports from any folder. For
+each report the runner
 
 1. simulates the case's scenario once per run into ``<out>/data/<case>``
    (:func:`load_or_simulate`; deterministic for a given seed);
@@ -76,6 +78,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -118,19 +121,35 @@ _METRICS_SUFFIX = ".metrics.json"
 # ----------------------------------------------------------------------------- data
 
 
-def repo_root() -> Path:
-    """The project folder (holding ``notebooks/``) of this source checkout."""
-    return Path(__file__).resolve().parents[2]
+def repo_root() -> Path | None:
+    """The source checkout privdomain runs from, or None for an installed package.
+
+    A checkout (or an editable install of one) is the folder two levels above the
+    package that holds ``pyproject.toml`` and ``src/privdomain``; an installed wheel
+    lives in ``site-packages`` and has none. Nothing in the package needs it: the
+    notebooks and scenario presets ship inside the package (:func:`notebooks_dir`).
+    """
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "src" / "privdomain").is_dir() else None
 
 
 def notebooks_dir() -> Path:
-    """The folder of the notebook sources (``notebooks/`` of the checkout)."""
-    return repo_root() / "notebooks"
+    """The folder of the notebook sources and ``cases.yaml``, shipped as package data.
+
+    ``privdomain/notebooks`` inside the installed package; in a source checkout a link
+    to the top-level ``notebooks/`` (the place they are edited), so an editable install
+    runs the notebooks as they are being edited.
+    """
+    return Path(str(resources.files("privdomain") / "notebooks"))
 
 
 def default_data_dir(scenario: str) -> Path:
-    """Where a notebook run by hand keeps its simulated data: ``synthetic/data/<scenario>``."""
-    return repo_root() / "synthetic" / "data" / scenario
+    """Where a notebook run by hand keeps its simulated data: ``synthetic/data/<scenario>``.
+
+    Under the source checkout when privdomain runs from one, else under the current
+    working directory (never inside an installed package).
+    """
+    return (repo_root() or Path.cwd()) / "synthetic" / "data" / scenario
 
 
 def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.PathLike | None = None,
@@ -565,8 +584,8 @@ def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, 
     """
     folder = Path(notebooks) if notebooks else notebooks_dir()
     if not folder.is_dir():
-        raise FileNotFoundError(f"no notebook folder at {folder}: the reports are built from a source checkout "
-                                f"of privdomain (its notebooks/ folder)")
+        raise FileNotFoundError(f"no notebook folder at {folder}: privdomain's notebooks ship inside the package "
+                                f"(privdomain/notebooks) and are missing here: reinstall privdomain")
     out = Path(out)
     work = Path(work) if work is not None else out / WORK_PREFIX.rstrip("-")
 
@@ -1505,8 +1524,8 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
 
     folder = Path(notebooks) if notebooks else notebooks_dir()
     if not folder.is_dir():
-        raise FileNotFoundError(f"no notebook folder at {folder}: the reports are built from a source checkout "
-                                f"of privdomain (its notebooks/ folder; install it with pip install -e .)")
+        raise FileNotFoundError(f"no notebook folder at {folder}: privdomain's notebooks ship inside the package "
+                                f"(privdomain/notebooks) and are missing here: reinstall privdomain")
     root = Path(data_dir)
     manifest = io.read_manifest(root)
     io.verify_files(root)

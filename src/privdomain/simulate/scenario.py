@@ -32,6 +32,7 @@ import math
 import os
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -198,10 +199,12 @@ def read_yaml(path: str | os.PathLike) -> Any:
 
 
 def _presets_dir() -> Path:
-    here = Path(__file__).resolve().parent.parent / "scenarios"
-    if here.is_dir():
-        return here
-    return Path(__file__).resolve().parents[3] / "synthetic" / "scenarios"  # pragma: no cover
+    """The bundled presets: ``privdomain/scenarios``, package data of the installed package.
+
+    In a source checkout it is a link to ``synthetic/scenarios/`` (where the presets are
+    edited), so an editable install reads them as they are being edited.
+    """
+    return Path(str(resources.files("privdomain") / "scenarios"))
 
 
 def list_scenarios() -> list[str]:
