@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -463,3 +464,28 @@ def test_oa_articles_round_trip_keeps_every_daily_figure(simulated, tmp_path):
     rates = officialaccount.article_rates(ds).set_index("article_id")
     per_article = want.groupby("article_id")["target_user"].sum()
     assert (per_article >= rates["received"].reindex(per_article.index).fillna(0)).all()
+
+
+def test_the_official_account_board_runs_on_the_platforms_daily_statistics(simulated, tmp_path):
+    src = export.export_oa_articles(simulated, tmp_path / "articles.json")
+    csv = export.export_table(simulated, tmp_path / "events.csv")
+    ds = importers.import_table(csv, tmp_path / "ds", export.TABLE_MAPPING, unit="yuan").dataset.path
+    importers.import_oa_articles(src, ds)
+    board = officialaccount.article_rates_daily(ds).set_index("article_id")
+    # brute force from the simulated events: distinct persons per article and Beijing day, summed over days
+    ev = io.read_table(getattr(simulated, "path", simulated), "events")
+    a = ev[ev["article_id"].notna()].assign(day=lambda d: d.ts.dt.tz_convert("Asia/Shanghai").dt.date)
+    per_day = a.groupby(["article_id", "day", "touchpoint"])["person_id"].nunique().unstack(fill_value=0)
+    want = per_day.groupby(level="article_id").sum()
+    for col, tp in (("delivered", "oa_push"), ("opened", "oa_article_open"), ("clicked", "mp_click")):
+        got = board[col].reindex(want.index).fillna(0)
+        assert (got.values == want[tp].values).all(), col
+    sel = want["oa_push"] > 0
+    np.testing.assert_allclose(board["open_rate"].reindex(want.index)[sel], (want["oa_article_open"] / want["oa_push"])[sel])
+    # conversions come from the events (person-level), joined on the article
+    rates = officialaccount.article_rates(ds).set_index("article_id")
+    assert (board["ordered"].reindex(rates.index) == rates["ordered"]).all()
+    # statistics alone (no events): conversion columns are missing, never zero
+    daily = io.read_table(ds, "articles_daily")
+    alone = officialaccount.article_rates_daily(daily)
+    assert alone["ordered"].isna().all() and alone["open_rate"].notna().any()

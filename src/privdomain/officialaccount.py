@@ -35,6 +35,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,9 +45,12 @@ import numpy as np
 import pandas as pd
 
 from . import events as events_layer
+from . import io
 from .backend import TableLike, execute
 from .funnel import parse_window, predicate
 from .schema import PURCHASE, TIMEZONE
+
+__all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "article_pairs", "pooled_rates"]
 
 ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
 
@@ -289,3 +293,92 @@ def _articles_table(events: TableLike, articles: TableLike | None, con: Any | No
     return None
 
 
+def article_rates_daily(data: TableLike, *, events: TableLike | None = None, window: str | pd.Timedelta = "7D",
+                        con: Any | None = None) -> pd.DataFrame:
+    """The Official Account board from the platform's daily article statistics (``articles_daily``).
+
+    A brand that exports the Official Account's statistics (the datacube article summary,
+    ``privdomain import oa-articles``) has per article and day the users delivered
+    (``target_user``), the users who read the article page (``int_page_read_user``), who
+    went on to the page it links (``ori_page_read_user``: the Mini Program) and who shared
+    it. Per article:
+
+    * ``delivered`` = Σ target_user, ``opened`` = Σ int_page_read_user,
+      ``clicked`` = Σ ori_page_read_user, ``shared`` = Σ share_user, ``reads`` =
+      Σ int_page_read_count;
+    * open rate = opened / delivered, click rate = clicked / opened, share rate =
+      shared / opened (NaN when the denominator is 0).
+
+    The sums are over days, so a person who read an article on two days counts twice
+    (person-days: the platform publishes no per-article person count across days).
+    With ``events`` (the dataset's Mini Program events, or ``data`` itself when it is a
+    dataset folder with events), ``ordered``, ``orders``, ``gmv`` and the conversion
+    rate (ordered / clicked) of :func:`article_rates` are joined on the article; without
+    them these columns are missing (NaN), never zero.
+
+    Parameters
+    ----------
+    data
+        A dataset folder with an ``articles_daily`` table, or that table as a frame.
+    events
+        Events for the conversion columns (default: ``data``'s events, if it has any).
+    window
+        Attribution window of the conversion columns (see :func:`article_rates`).
+    con
+        Optional Ibis connection.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``article_id``, ``days``, ``delivered``, ``opened``, ``clicked``, ``shared``,
+        ``reads``, ``open_rate``, ``click_rate``, ``share_rate``, ``ordered``,
+        ``orders``, ``gmv``, ``conversion_rate``; sorted by article.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> daily = pd.DataFrame({"article_id": [5, 5], "msgid": ["5", "5"], "title": ["t", "t"],
+    ...     "day": pd.to_datetime(["2024-05-01", "2024-05-02"]).tz_localize("Asia/Shanghai"),
+    ...     "target_user": [100, 0], "int_page_read_user": [20, 5], "int_page_read_count": [30, 5],
+    ...     "ori_page_read_user": [4, 1], "share_user": [2, 0]})
+    >>> article_rates_daily(daily)[["delivered", "opened", "open_rate", "click_rate"]].values.tolist()
+    [[100.0, 25.0, 0.25, 0.2]]
+
+    References
+    ----------
+    WeChat Official Account data interface, ``datacube/getarticlesummary``: daily article
+    statistics per message.
+    """
+    t = events_layer.table(data, "articles_daily", con=con)
+    need = ["article_id", "day", "target_user", "int_page_read_user", "ori_page_read_user"]
+    from .backend import require_columns
+
+    require_columns(t, need, "articles_daily")
+    opt = {c: (t[c] if c in t.columns else ibis.literal(0)) for c in ("share_user", "int_page_read_count")}
+    out = execute(t.group_by("article_id").aggregate(
+        days=t.day.nunique(), delivered=t.target_user.sum(), opened=t.int_page_read_user.sum(),
+        clicked=t.ori_page_read_user.sum(), shared=opt["share_user"].sum(), reads=opt["int_page_read_count"].sum(),
+    ).order_by("article_id"), con=con)
+    for c in ("delivered", "opened", "clicked", "shared", "reads"):
+        out[c] = out[c].fillna(0).astype("float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["open_rate"] = np.where(out.delivered > 0, out.opened / out.delivered, np.nan)
+        out["click_rate"] = np.where(out.opened > 0, out.clicked / out.opened, np.nan)
+        out["share_rate"] = np.where(out.opened > 0, out.shared / out.opened, np.nan)
+    conv_cols = ["ordered", "orders", "gmv", "conversion_rate"]
+    source = events if events is not None else (data if not isinstance(data, (pd.DataFrame, ir.Table)) else None)
+    has_events = source is not None and (not isinstance(source, (str, os.PathLike)) or
+                                         "events" in io.read_manifest(source).get("row_counts", {}))
+    if has_events:
+        ev = article_rates(source, window, con=con)[["article_id", "ordered", "orders", "gmv", "clicked"]]
+        ev = ev.rename(columns={"clicked": "_clicked_events"})
+        out = out.merge(ev, on="article_id", how="left")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["conversion_rate"] = np.where(out._clicked_events > 0, out.ordered / out._clicked_events, np.nan)
+        out = out.drop(columns="_clicked_events")
+    else:
+        for c in conv_cols:
+            out[c] = np.nan
+    out["article_id"] = out["article_id"].astype("int64")
+    out["days"] = out["days"].astype("int64")
+    return out.reset_index(drop=True)
