@@ -1235,3 +1235,110 @@ def time_to_convert(
     out.attrs.update({"mean_seconds": float(stats["mean"]) if total else float("nan"), "persons": total,
                       "outside_bins": outside, "from_step": from_step, "to_step": to_step})
     return out
+
+
+_Z95 = 1.959963984540054
+
+
+def wilson_interval(successes: Any, trials: Any, z: float = _Z95) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval of a proportion (95% by default); NaN where ``trials`` is 0.
+
+    >>> lo, hi = wilson_interval(8, 10)
+    >>> round(float(lo), 3), round(float(hi), 3)
+    (0.49, 0.943)
+    """
+    k = np.asarray(successes, dtype="float64")
+    m = np.asarray(trials, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / m
+        denom = 1 + z**2 / m
+        centre = (p + z**2 / (2 * m)) / denom
+        half = z * np.sqrt(p * (1 - p) / m + z**2 / (4 * m**2)) / denom
+    lo = np.where(m > 0, np.clip(centre - half, 0.0, 1.0), np.nan)
+    hi = np.where(m > 0, np.clip(centre + half, 0.0, 1.0), np.nan)
+    return lo, hi
+
+
+def funnel_trends(
+    events: TableLike,
+    steps: Sequence[Where | Step],
+    window: str | pd.Timedelta = "7D",
+    freq: str = "D",
+    mode: str = "ordered",
+    *,
+    to_step: int | None = None,
+    exclusions: Sequence[Exclusion | tuple] = (),
+    attempts: str = "every",
+    ties: str = "event_id",
+    con: Any | None = None,
+) -> pd.DataFrame:
+    """Conversion by cohort of entry: day, ISO week (from Monday) or calendar month.
+
+    A person belongs to the cohort of each period in which one of their attempts
+    started (Beijing dates); within a period their attempt is chosen as in
+    :func:`funnel` (kept first, then the furthest step, then the earliest start).
+    A person whose every attempt in the period was dropped by an exclusion is
+    counted in ``excluded``, not in ``entered``.
+
+    Parameters
+    ----------
+    freq
+        ``"D"``, ``"W"`` or ``"M"``.
+    to_step
+        The step that counts as converted (default: the last).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``period`` (the period's first day), ``entered``, ``converted``,
+        ``conversion``, ``ci_low`` and ``ci_high`` (95% Wilson interval),
+        ``excluded``, and ``complete``: whether every entrant of the period had
+        the whole window before the data's last event (a later cohort's rate is
+        still rising). Sorted by period; periods with no entrant are absent.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 12:00", "pay"),
+    ...     (2, "2024-05-01 10:00", "mp_visit"), (3, "2024-05-02 10:00", "mp_visit"),
+    ...     (3, "2024-05-02 11:00", "pay")])
+    >>> funnel_trends(ev, ["mp_visit", "pay"], window="1D")[["entered", "converted"]].values.tolist()
+    [[2, 1], [1, 1]]
+    """
+    if freq not in FREQS:
+        raise UsageError.unknown("freq", freq, list(FREQS))
+    prep = _prepare(events, steps, window, mode, exclusions, attempts, None, "first_touch", None, con, ties=ties)
+    n = len(prep.spec.steps)
+    to_step = n if to_step is None else to_step
+    if not (isinstance(to_step, (int, np.integer)) and 1 <= to_step <= n):
+        raise UsageError(f"to_step: need a step number from 1 to {n}, got {to_step!r}")
+    cur = prep.attempts
+    day = ibis.date(1970, 1, 1) + (cur._startu // (86_400 * _US)).as_interval("D")
+    period = day if freq == "D" else day.truncate(freq)
+    cur = cur.mutate(_period=period)
+    best = _best(cur, prep.spec, keys=("person_id", "_period"))
+    kept = ~best._dropped
+    agg = best.group_by("_period").aggregate(
+        entered=_count(kept).sum(),
+        converted=_count(kept & (best._level >= to_step)).sum(),
+        excluded=_count(best._dropped).sum(),
+    )
+    raw = execute(agg.order_by("_period"), con=con)
+    last = execute(prep.last_us.name("last"), con=con) if len(raw) else None
+    period = pd.to_datetime(raw["_period"]).astype("datetime64[ns]")
+    out = pd.DataFrame({"period": period.to_numpy()})
+    for c in ("entered", "converted", "excluded"):
+        out[c] = pd.to_numeric(raw[c]).fillna(0).astype("int64").to_numpy()
+    out = out[(out["entered"] > 0) | (out["excluded"] > 0)].reset_index(drop=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["conversion"] = np.where(out["entered"] > 0, out["converted"] / out["entered"], np.nan)
+    out["ci_low"], out["ci_high"] = wilson_interval(out["converted"], out["entered"])
+    ends = {"D": pd.DateOffset(days=1), "W": pd.DateOffset(days=7), "M": pd.DateOffset(months=1)}[freq]
+    if len(out):
+        last_ts = pd.Timestamp(int(last), unit="us")
+        out["complete"] = (out["period"] + ends + prep.spec.window) <= last_ts
+    else:
+        out["complete"] = pd.Series(dtype=bool)
+    out = out[["period", "entered", "converted", "conversion", "ci_low", "ci_high", "excluded", "complete"]]
+    out.attrs.update({"freq": freq, "window": str(prep.spec.window), "mode": mode, "to_step": to_step})
+    return out

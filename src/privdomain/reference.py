@@ -307,25 +307,67 @@ def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
     return [bool(x) for x in backend.execute(t.select(m=predicate(t, where)))["m"]]
 
 
+def _max_matching(events: list[int], m: list[list[bool]], n: int) -> int:
+    """Most steps that distinct events can serve (Kuhn's augmenting paths)."""
+    owner: dict[int, int] = {}  # step -> event
+
+    def place(e: int, seen: set) -> bool:
+        for k in range(n):
+            if m[k][e] and k not in seen:
+                seen.add(k)
+                if k not in owner or place(owner[k], seen):
+                    owner[k] = e
+                    return True
+        return False
+
+    for e in events:
+        place(e, set())
+    return len(owner)
+
+
 def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
-                   breakdown=None, attribution="first_touch") -> pd.DataFrame:
+                   breakdown=None, attribution="first_touch", attribution_step=None, breakdown_nulls="skip",
+                   ties="event_id", reported="first_start") -> pd.DataFrame:
     """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts."""
     from .funnel import as_exclusions, as_steps, parse_window
 
     steps = as_steps(steps)
-    excl = as_exclusions(exclusions, len(steps))
-    w = parse_window(window)
     n = len(steps)
-    ev = events.sort_values(["person_id", "ts", "event_id"], kind="stable").reset_index(drop=True)
+    if attribution == "all_steps" and breakdown is not None:
+        # the funnel on each value's events, the value held constant
+        records = []
+        for v in events[breakdown].dropna().unique():
+            sub = events[events[breakdown] == v]
+            per = funnel_persons(sub, steps, window, mode, exclusions, attempts, ties=ties, reported=reported)
+            for r in per.to_dict("records"):
+                for k in range(n):
+                    r[f"value_{k + 1}"] = v if (not r["excluded"] and r["steps_reached"] > k) else None
+                records.append((r["person_id"], v, r))
+        cols = ["person_id", "steps_reached", "excluded", "start", *[f"ts_{k + 1}" for k in range(n)],
+                *[f"value_{k + 1}" for k in range(n)]]
+        records.sort(key=lambda t: (t[0], t[1]))
+        return pd.DataFrame([r for _, _, r in records], columns=cols)
+    excl = as_exclusions(exclusions, n)
+    w = parse_window(window)
+    ev = events.reset_index(drop=True)
+    m0 = [_funnel_match(ev, s.where) for s in steps]
+    ev = ev.assign(_rank=[next((k + 1 for k in range(n) if m0[k][i]), n + 1) for i in range(len(ev))])
+    order = ["person_id", "ts", "_rank", "event_id"] if ties == "simultaneous" else ["person_id", "ts", "event_id"]
+    ev = ev.sort_values(order, kind="stable").reset_index(drop=True)
     m = [_funnel_match(ev, s.where) for s in steps]
     x = [_funnel_match(ev, e.where) for e in excl]
     ts = [t.tz_convert(TIMEZONE).tz_localize(None) for t in ev["ts"]]
     vals = list(ev[breakdown]) if breakdown is not None else [None] * len(ev)
+    simultaneous = ties == "simultaneous"
+
+    def after(i, lo):  # is event i after event lo?
+        return ts[i] > ts[lo] if simultaneous else i > lo
+
     rows = []
     for person, idx in ev.groupby("person_id", sort=True).indices.items():
         idx = list(idx)
-        attempts_ = []  # (dropped, -level, start ts, start pos, anchor pos, completions)
-        if mode == "unordered":
+        attempts_ = []  # (sort key, start pos, completions, dropped)
+        if mode in ("unordered", "any_order"):
             anchors = [i for i in idx if any(m[k][i] for k in range(n))]
         else:
             anchors = [i for i in idx if m[0][i]]
@@ -343,7 +385,14 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
                     continue
                 comps = [max(firsts[: k + 1]) for k in range(len(firsts))]
                 start = min(firsts)
-                dropped = False
+            elif mode == "any_order":
+                inside = [i for i in idx if i >= a and ts[i] - ts[a] <= w]
+                comps = []
+                for j in range(len(inside)):
+                    served = _max_matching(inside[: j + 1], m, n)
+                    while len(comps) < served:
+                        comps.append(inside[j])
+                start = a
             else:
                 comps = [a]
                 for k in range(1, n):
@@ -355,35 +404,45 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
                         break
                     comps.append(q)
                 start = a
-                dropped = False
-                for e, ex in enumerate(excl):
-                    if len(comps) < ex.from_step:
-                        continue
-                    lo = comps[ex.from_step - 1]
-                    if len(comps) >= ex.to_step:
-                        hi = comps[ex.to_step - 1]
-                        between = [i for i in idx if lo < i < hi]
-                    else:
-                        between = [i for i in idx if i > lo and ts[i] - ts[a] <= w]
-                    if any(x[e][i] for i in between):
-                        dropped = True
-            attempts_.append((dropped, -len(comps), ts[start], start, a, comps))
+            dropped = False
+            for e, ex in enumerate(excl):
+                if len(comps) < ex.from_step:
+                    continue
+                lo = comps[ex.from_step - 1]
+                if len(comps) >= ex.to_step:
+                    hi = comps[ex.to_step - 1]
+                    between = [i for i in idx if after(i, lo) and after(hi, i)]
+                else:
+                    between = [i for i in idx if after(i, lo) and ts[i] - ts[a] <= w]
+                if any(x[e][i] for i in between):
+                    dropped = True
+            level = len(comps)
+            if reported == "latest_start":
+                key = (dropped, -level, ts[comps[-1]], -ts[start].value, -start, -a)
+            else:
+                key = (dropped, -level, ts[start], start, a)
+            attempts_.append((key, start, comps, dropped))
         if not attempts_:
             continue
-        dropped, neg_level, start_ts, start, _, comps = min(attempts_, key=lambda r: r[:5])
-        level = -neg_level
+        _, start, comps, dropped = min(attempts_, key=lambda r: r[0])
+        level = len(comps)
         row = {"person_id": int(person), "steps_reached": 0 if dropped else level, "excluded": dropped,
-               "start": start_ts}
+               "start": ts[start]}
         for k in range(n):
             row[f"ts_{k + 1}"] = ts[comps[k]] if (not dropped and k < level) else pd.NaT
         if breakdown is not None:
+            skip = breakdown_nulls == "skip"
+            firsts_ = [vals[start]] + [vals[c] for c in comps]
+            lasts_ = [vals[c] for c in reversed(comps)]
             for k in range(n):
                 if dropped or k >= level:
                     v = None
                 elif attribution == "first_touch":
-                    v = vals[start]
+                    v = next((y for y in firsts_ if not pd.isna(y)), None) if skip else vals[start]
                 elif attribution == "last_touch":
-                    v = vals[comps[level - 1]]
+                    v = next((y for y in lasts_ if not pd.isna(y)), None) if skip else lasts_[0]
+                elif attribution == "step":
+                    v = vals[comps[attribution_step - 1]] if level >= attribution_step else None
                 else:
                     v = vals[comps[k]]
                 row[f"value_{k + 1}"] = v
@@ -395,7 +454,8 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
 
 
 def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
-           breakdown=None, attribution="first_touch", persons: pd.DataFrame | None = None) -> pd.DataFrame:
+           breakdown=None, attribution="first_touch", persons: pd.DataFrame | None = None,
+           attribution_step=None, breakdown_nulls="skip", ties="event_id", reported="first_start") -> pd.DataFrame:
     """Reference for :func:`privdomain.funnel.funnel`: counts and times from the per-person loop."""
     import numpy as np
 
@@ -405,11 +465,15 @@ def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=
     n = len(steps)
     person_level = breakdown is not None and breakdown not in events.columns
     per = funnel_persons(events, steps, window, mode, exclusions, attempts,
-                         None if person_level else breakdown, attribution)
+                         None if person_level else breakdown, attribution, attribution_step, breakdown_nulls,
+                         ties, reported)
     lookup = dict(zip(persons["person_id"], persons[breakdown])) if person_level else {}
     cells: dict = defaultdict(list)  # (value, step) -> [(dt_prev, dt_start)]
     for _, r in per.iterrows():
         if r["excluded"]:
+            continue
+        if attribution == "step" and not person_level and breakdown is not None \
+                and r["steps_reached"] < attribution_step:
             continue
         for k in range(1, int(r["steps_reached"]) + 1):
             if breakdown is None:
