@@ -1,23 +1,30 @@
-"""Conversion funnels: ordered, strict and unordered, with exclusions and breakdowns.
+"""Conversion funnels: ordered, strict, any-order and unordered, with exclusions, breakdowns and trends.
 
 A funnel asks how many persons went through a sequence of steps within a time
 window. A step is a touchpoint (``"mp_visit"``), a filter on event columns
 (``{"touchpoint": "pay", "channel": "live"}``), a callable ``f(t) -> boolean
 column`` over the Ibis events table, or a :class:`Step` that names one of those.
+docs/funnels.md lists every convention, its default, the reason for it and the
+product-analytics tool it follows.
 
 Semantics
 ---------
 Events of a person are ordered by ``(ts, event_id)``; "after" and "between" refer
 to that order, so two events with the same timestamp are ordered by event id.
+With ``ties="simultaneous"`` events with the same timestamp are simultaneous (as
+in Amplitude): within one timestamp they are put in funnel-step order (by the
+first step each matches, then event id), so a same-second step satisfies the
+order, and an excluded event at the same timestamp as a step is not "between".
 
 **Attempts and re-entry.** With ``attempts="every"`` (the default) every event
 that matches step 1 starts an attempt (re-entry: a person who comes back after a
 failed attempt gets a new chance, with its own window). With ``attempts="first"``
-only the person's first step-1 event starts one. In ``unordered`` mode an attempt
-may start at an event matching any step.
+only the person's first step-1 event starts one. In ``any_order`` and
+``unordered`` modes an attempt may start at an event matching any step.
 
-**Window.** Measured from the attempt's step-1 event (unordered: from the
-attempt's first event); an event exactly ``window`` after it is still inside.
+**Window.** Measured from the attempt's step-1 event (any-order and unordered:
+from the attempt's first event); an event exactly ``window`` after it is still
+inside.
 
 **Modes.**
 
@@ -26,35 +33,59 @@ attempt's first event); an event exactly ``window`` after it is still inside.
   earliest match at each step is optimal: no other choice reaches further.)
 * ``strict``: step ``k+1`` must be the person's very next event (any touchpoint)
   after the step-``k`` event, within the window.
-* ``unordered``: an attempt starting at event ``a`` reaches step ``k`` when each
-  of steps ``1..k`` has a matching event in ``[a, a + window]``, in any order.
-  One event may satisfy several steps whose filters it matches. Step ``k`` is
-  completed by the latest of the first matching events of steps ``1..k``.
+* ``any_order`` (PostHog's "any order", Amplitude's and Mixpanel's "any order"):
+  an attempt reaches ``k`` steps when ``k`` of the steps, whichever they are, have
+  matching events in its window, each event serving one step only (a maximum
+  matching of steps to events). Step ``k`` of the output counts the persons who
+  completed at least ``k`` steps; it is completed at the first event after which
+  ``k`` steps can be served.
+* ``unordered`` (privdomain's earlier meaning, kept): an attempt starting at event
+  ``a`` reaches step ``k`` when each of steps ``1..k`` has a matching event in
+  ``[a, a + window]``, in any order. One event may satisfy several steps whose
+  filters it matches. Step ``k`` is completed by the latest of the first matching
+  events of steps ``1..k``.
 
 **Exclusions.** ``Exclusion(where, from_step=i, to_step=j)`` drops an attempt when
 an event matching ``where`` lies after its step-``i`` event and before its
 step-``j`` event; if the attempt never reaches step ``j``, any such event after
-step ``i`` within the window drops it. A dropped attempt counts nowhere; a person
-whose every attempt was dropped is left out and counted in
-``attrs["excluded_persons"]``. (Ordered and strict modes only.)
+step ``i`` within the window drops it. In ``any_order`` mode ``i`` and ``j`` count
+steps completed (the ``i``-th and ``j``-th completions, whichever steps they
+were). A dropped attempt counts nowhere; a person whose every attempt was dropped
+is left out and counted in ``attrs["excluded_persons"]``. (``unordered`` refuses
+exclusions: its completions are not in time order.)
 
 **Which attempt is reported.** Conversion is per person: a person counts at step
 ``k`` when the reported attempt reached step ``k``. The reported attempt is the one
-reaching the furthest step; among those, the one that started first (PostHog's
-rule). Its completion times and breakdown values are the ones shown.
+reaching the furthest step; among those, the one that started first
+(``reported="first_start"``, the default), or the one completing that step first,
+started at the latest step-1 event before that completion
+(``reported="latest_start"``, the rule of PostHog's time to convert). Its
+completion times and breakdown values are the ones shown.
 
 **Breakdowns.** ``breakdown`` names an event column or a persons column (then
 ``persons`` or a dataset path supplies the persons table). An event column's value
 is taken, per ``attribution``, at the attempt's first event (``"first_touch"``),
-at the event of the furthest step reached (``"last_touch"``), or at each step's
-own event (``"per_step"``: a person is counted at step ``k`` under the value of
-their step-``k`` event, so ``conversion_from_previous`` compares different
-groups of persons and may exceed 1). A persons column has one value per person.
+at the event of the furthest step reached (``"last_touch"``), at each step's own
+event (``"per_step"``: a person is counted at step ``k`` under the value of their
+step-``k`` event, so ``conversion_from_previous`` compares different groups of
+persons and may exceed 1), at step ``attribution_step`` (``"step"``: persons who
+never reach that step drop out of the breakdown), or per value (``"all_steps"``:
+the funnel runs on each value's events separately, every step's event carrying
+that value, so a person is counted under each value they went through the funnel
+with; null values are left out). First and last touch skip nulls
+(``breakdown_nulls="skip"``: the first/last non-null value among the attempt's
+step events) unless ``breakdown_nulls="keep"``. A persons column has one value
+per person.
 
 **Time to convert.** For each person reaching step ``k >= 2``, the time from the
 step-``k-1`` completion to the step-``k`` completion, summarised by its quantiles
 (exact, linear interpolation) and mean in seconds; :func:`time_to_convert` gives
 the histogram.
+
+**Trends and audiences.** :func:`funnel_trends` gives conversion by cohort of
+entry (day, week or month) with Wilson intervals; :func:`funnel_persons` with
+``converted_to=k`` or ``dropped_at=k`` and :func:`funnel_audience` give the persons
+who converted to or dropped at a step.
 
 Examples
 --------
@@ -82,6 +113,21 @@ import pandas as pd
 from . import events as events_layer
 from .backend import TableLike, execute
 from .errors import UsageError
+
+__all__ = [
+    "Exclusion",
+    "Step",
+    "as_exclusions",
+    "as_steps",
+    "funnel",
+    "funnel_audience",
+    "funnel_persons",
+    "funnel_trends",
+    "parse_window",
+    "predicate",
+    "time_to_convert",
+    "wilson_interval",
+]
 
 MODES = ("ordered", "strict", "unordered", "any_order")
 ATTEMPTS = ("every", "first")
@@ -252,6 +298,7 @@ class _Spec:
     event_breakdown: bool
     ties: str = "event_id"
     reported: str = "first_start"
+    every_attempt: bool = False  # keep attempts no person-level report needs (trends report per period)
 
     @property
     def window_us(self) -> int:
@@ -343,7 +390,7 @@ def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
             counts[f"_c{k}"] = running(base[f"_m{k}"])
     for e in range(len(excl)):
         counts.update(_exclusion_counts(base, spec, base[f"_x{e}"], e))
-    post = spec.mode == "ordered" and not excl and n >= 2 and spec.attempts == "every"
+    post = spec.mode == "ordered" and not excl and n >= 2 and spec.attempts == "every" and not spec.every_attempt
     if post:
         # the person's step-2 events in all (same partition and order: the same pass of the engine)
         whole = ibis.window(group_by="person_id", order_by=spec.order, rows=(None, None))
@@ -723,6 +770,7 @@ def _prepare(
     breakdown_nulls: str = "skip",
     ties: str = "event_id",
     reported: str = "first_start",
+    every_attempt: bool = False,
 ) -> _Prepared:
     if mode not in MODES:
         raise UsageError(f"mode: must be one of {MODES}, got {mode!r}")
@@ -774,7 +822,7 @@ def _prepare(
         pairs = pairs.mutate(_pk=ibis.row_number().over(order_by=[pairs._person, pairs._bv])).view()
         j = tb.join(pairs, [tb.person_id == pairs._person, tb[breakdown] == pairs._bv])
         t = j.mutate(person_id=j._pk).drop("_person", "_bv", "_pk")
-    spec = _Spec(steps_, excl, parse_window(window), mode, attempts, event_breakdown, ties, reported)
+    spec = _Spec(steps_, excl, parse_window(window), mode, attempts, event_breakdown, ties, reported, every_attempt)
     base = _base(t, spec, breakdown)
     if mode == "unordered":
         cur = _unordered(base, spec)
@@ -1307,7 +1355,8 @@ def funnel_trends(
     """
     if freq not in FREQS:
         raise UsageError.unknown("freq", freq, list(FREQS))
-    prep = _prepare(events, steps, window, mode, exclusions, attempts, None, "first_touch", None, con, ties=ties)
+    prep = _prepare(events, steps, window, mode, exclusions, attempts, None, "first_touch", None, con, ties=ties,
+                    every_attempt=True)
     n = len(prep.spec.steps)
     to_step = n if to_step is None else to_step
     if not (isinstance(to_step, (int, np.integer)) and 1 <= to_step <= n):

@@ -327,8 +327,12 @@ def _max_matching(events: list[int], m: list[list[bool]], n: int) -> int:
 
 def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
                    breakdown=None, attribution="first_touch", attribution_step=None, breakdown_nulls="skip",
-                   ties="event_id", reported="first_start") -> pd.DataFrame:
-    """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts."""
+                   ties="event_id", reported="first_start", period=None) -> pd.DataFrame:
+    """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts.
+
+    With ``period`` (a function of an attempt's start time), one row per person and
+    period, from the attempts starting in that period (the reference of funnel trends).
+    """
     from .funnel import as_exclusions, as_steps, parse_window
 
     steps = as_steps(steps)
@@ -422,35 +426,82 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
             else:
                 key = (dropped, -level, ts[start], start, a)
             attempts_.append((key, start, comps, dropped))
-        if not attempts_:
-            continue
-        _, start, comps, dropped = min(attempts_, key=lambda r: r[0])
-        level = len(comps)
-        row = {"person_id": int(person), "steps_reached": 0 if dropped else level, "excluded": dropped,
-               "start": ts[start]}
-        for k in range(n):
-            row[f"ts_{k + 1}"] = ts[comps[k]] if (not dropped and k < level) else pd.NaT
-        if breakdown is not None:
-            skip = breakdown_nulls == "skip"
-            firsts_ = [vals[start]] + [vals[c] for c in comps]
-            lasts_ = [vals[c] for c in reversed(comps)]
+        groups: dict = defaultdict(list)
+        for r in attempts_:
+            groups[period(ts[r[1]]) if period is not None else 0].append(r)
+        for pkey in sorted(groups):
+            _, start, comps, dropped = min(groups[pkey], key=lambda r: r[0])
+            level = len(comps)
+            row = {"person_id": int(person), "steps_reached": 0 if dropped else level, "excluded": dropped,
+                   "start": ts[start]}
             for k in range(n):
-                if dropped or k >= level:
-                    v = None
-                elif attribution == "first_touch":
-                    v = next((y for y in firsts_ if not pd.isna(y)), None) if skip else vals[start]
-                elif attribution == "last_touch":
-                    v = next((y for y in lasts_ if not pd.isna(y)), None) if skip else lasts_[0]
-                elif attribution == "step":
-                    v = vals[comps[attribution_step - 1]] if level >= attribution_step else None
-                else:
-                    v = vals[comps[k]]
-                row[f"value_{k + 1}"] = v
-        rows.append(row)
+                row[f"ts_{k + 1}"] = ts[comps[k]] if (not dropped and k < level) else pd.NaT
+            if breakdown is not None:
+                skip = breakdown_nulls == "skip"
+                firsts_ = [vals[start]] + [vals[c] for c in comps]
+                lasts_ = [vals[c] for c in reversed(comps)]
+                for k in range(n):
+                    if dropped or k >= level:
+                        v = None
+                    elif attribution == "first_touch":
+                        v = next((y for y in firsts_ if not pd.isna(y)), None) if skip else vals[start]
+                    elif attribution == "last_touch":
+                        v = next((y for y in lasts_ if not pd.isna(y)), None) if skip else lasts_[0]
+                    elif attribution == "step":
+                        v = vals[comps[attribution_step - 1]] if level >= attribution_step else None
+                    else:
+                        v = vals[comps[k]]
+                    row[f"value_{k + 1}"] = v
+            if period is not None:
+                row["period"] = pkey
+            rows.append(row)
     cols = ["person_id", "steps_reached", "excluded", "start", *[f"ts_{k + 1}" for k in range(n)]]
     if breakdown is not None:
         cols += [f"value_{k + 1}" for k in range(n)]
+    if period is not None:
+        cols.append("period")
     return pd.DataFrame(rows, columns=cols)
+
+
+def funnel_trends(events: pd.DataFrame, steps, window="7D", freq="D", mode="ordered", to_step=None,
+                  exclusions=(), attempts="every", ties="event_id") -> pd.DataFrame:
+    """Reference for :func:`privdomain.funnel.funnel_trends`: entrants and conversions per entry period."""
+    import math
+
+    from .funnel import as_steps, parse_window
+
+    n = len(as_steps(steps))
+    to_step = n if to_step is None else to_step
+
+    def period(t: pd.Timestamp) -> pd.Timestamp:
+        day = t.normalize()
+        if freq == "W":
+            return day - pd.Timedelta(days=day.weekday())
+        if freq == "M":
+            return day.replace(day=1)
+        return day
+
+    per = funnel_persons(events, steps, window, mode, exclusions, attempts, ties=ties, period=period)
+    last = max(t.tz_convert(TIMEZONE).tz_localize(None) for t in events["ts"]) if len(events) else None
+    step = {"D": pd.DateOffset(days=1), "W": pd.DateOffset(days=7), "M": pd.DateOffset(months=1)}[freq]
+    z = 1.959963984540054
+    rows = []
+    for p in sorted(set(per["period"])):
+        g = per[per["period"] == p]
+        entered = int((~g["excluded"]).sum())
+        converted = int(((~g["excluded"]) & (g["steps_reached"] >= to_step)).sum())
+        if entered:
+            q = converted / entered
+            centre = (q + z * z / (2 * entered)) / (1 + z * z / entered)
+            half = z * math.sqrt(q * (1 - q) / entered + z * z / (4 * entered**2)) / (1 + z * z / entered)
+            lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+        else:
+            q = lo = hi = float("nan")
+        rows.append({"period": p, "entered": entered, "converted": converted, "conversion": q, "ci_low": lo,
+                     "ci_high": hi, "excluded": int(g["excluded"].sum()),
+                     "complete": bool(p + step + parse_window(window) <= last)})
+    return pd.DataFrame(rows, columns=["period", "entered", "converted", "conversion", "ci_low", "ci_high",
+                                       "excluded", "complete"])
 
 
 def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
@@ -482,6 +533,8 @@ def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=
                 v = lookup.get(r["person_id"])
             else:
                 v = r[f"value_{k}"]
+            if v is not None and pd.isna(v):
+                v = None  # one group for missing values (None, NaN and NA alike)
             dt_prev = (r[f"ts_{k}"] - r[f"ts_{k - 1}"]).total_seconds() if k > 1 else float("nan")
             cells[(v, k)].append((dt_prev, (r[f"ts_{k}"] - r["start"]).total_seconds()))
     values = list(dict.fromkeys(v for v, _ in cells)) if breakdown is not None else [None]
