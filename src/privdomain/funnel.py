@@ -807,7 +807,7 @@ def _prepare(
             if breakdown not in person_table.columns:
                 raise ValueError(f"breakdown: {breakdown!r} is neither an events nor a persons column")
             person_table = person_table.select(_pp=person_table.person_id, _pb=person_table[breakdown])
-            if attribution in ("step", "all_steps", "per_step"):
+            if attribution in ("step", "all_steps"):
                 raise UsageError(f"attribution: {attribution!r} needs an events column; {breakdown!r} is a "
                                  "persons column (one value per person)")
     elif attribution in ("step", "all_steps"):
