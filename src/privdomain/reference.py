@@ -324,25 +324,71 @@ def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
     return [bool(x) for x in backend.execute(t.select(m=predicate(t, where)))["m"]]
 
 
+def _max_matching(events: list[int], m: list[list[bool]], n: int) -> int:
+    """Most steps that distinct events can serve (Kuhn's augmenting paths)."""
+    owner: dict[int, int] = {}  # step -> event
+
+    def place(e: int, seen: set) -> bool:
+        for k in range(n):
+            if m[k][e] and k not in seen:
+                seen.add(k)
+                if k not in owner or place(owner[k], seen):
+                    owner[k] = e
+                    return True
+        return False
+
+    for e in events:
+        place(e, set())
+    return len(owner)
+
+
 def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
-                   breakdown=None, attribution="first_touch") -> pd.DataFrame:
-    """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts."""
+                   breakdown=None, attribution="first_touch", attribution_step=None, breakdown_nulls="skip",
+                   ties="event_id", reported="first_start", period=None) -> pd.DataFrame:
+    """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts.
+
+    With ``period`` (a function of an attempt's start time), one row per person and
+    period, from the attempts starting in that period (the reference of funnel trends).
+    """
     from .funnel import as_exclusions, as_steps, parse_window
 
     steps = as_steps(steps)
-    excl = as_exclusions(exclusions, len(steps))
-    w = parse_window(window)
     n = len(steps)
-    ev = events.sort_values(["person_id", "ts", "event_id"], kind="stable").reset_index(drop=True)
+    if attribution == "all_steps" and breakdown is not None:
+        # the funnel on each value's events, the value held constant
+        records = []
+        for v in events[breakdown].dropna().unique():
+            sub = events[events[breakdown] == v]
+            per = funnel_persons(sub, steps, window, mode, exclusions, attempts, ties=ties, reported=reported)
+            for r in per.to_dict("records"):
+                for k in range(n):
+                    r[f"value_{k + 1}"] = v if (not r["excluded"] and r["steps_reached"] > k) else None
+                records.append((r["person_id"], v, r))
+        cols = ["person_id", "steps_reached", "excluded", "start", *[f"ts_{k + 1}" for k in range(n)],
+                *[f"value_{k + 1}" for k in range(n)]]
+        records.sort(key=lambda t: (t[0], t[1]))
+        return pd.DataFrame([r for _, _, r in records], columns=cols)
+    excl = as_exclusions(exclusions, n)
+    w = parse_window(window)
+    ev = events.reset_index(drop=True)
+    m0 = [_funnel_match(ev, s.where) for s in steps]
+    ev = ev.assign(_rank=[next((k + 1 for k in range(n) if m0[k][i]), n + 1) for i in range(len(ev))])
+    order = ["person_id", "ts", "_rank", "event_id"] if ties == "simultaneous" else ["person_id", "ts", "event_id"]
+    ev = ev.sort_values(order, kind="stable").reset_index(drop=True)
     m = [_funnel_match(ev, s.where) for s in steps]
     x = [_funnel_match(ev, e.where) for e in excl]
     ts = [t.tz_convert(TIMEZONE).tz_localize(None) for t in ev["ts"]]
     vals = list(ev[breakdown]) if breakdown is not None else [None] * len(ev)
+    simultaneous = ties == "simultaneous"
+
+    def after(i, lo):  # is event i after event lo?
+        return ts[i] > ts[lo] if simultaneous else i > lo
+
     rows = []
     for person, idx in ev.groupby("person_id", sort=True).indices.items():
         idx = list(idx)
-        attempts_ = []  # (dropped, -level, start ts, start pos, anchor pos, completions)
-        if mode == "unordered":
+        attempts_ = []  # (sort key, start pos, completions, dropped)
+        if mode in ("unordered", "any_order"):
             anchors = [i for i in idx if any(m[k][i] for k in range(n))]
         else:
             anchors = [i for i in idx if m[0][i]]
@@ -360,7 +406,14 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
                     continue
                 comps = [max(firsts[: k + 1]) for k in range(len(firsts))]
                 start = min(firsts)
-                dropped = False
+            elif mode == "any_order":
+                inside = [i for i in idx if i >= a and ts[i] - ts[a] <= w]
+                comps = []
+                for j in range(len(inside)):
+                    served = _max_matching(inside[: j + 1], m, n)
+                    while len(comps) < served:
+                        comps.append(inside[j])
+                start = a
             else:
                 comps = [a]
                 for k in range(1, n):
@@ -372,47 +425,105 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
                         break
                     comps.append(q)
                 start = a
-                dropped = False
-                for e, ex in enumerate(excl):
-                    if len(comps) < ex.from_step:
-                        continue
-                    lo = comps[ex.from_step - 1]
-                    if len(comps) >= ex.to_step:
-                        hi = comps[ex.to_step - 1]
-                        between = [i for i in idx if lo < i < hi]
-                    else:
-                        between = [i for i in idx if i > lo and ts[i] - ts[a] <= w]
-                    if any(x[e][i] for i in between):
-                        dropped = True
-            attempts_.append((dropped, -len(comps), ts[start], start, a, comps))
-        if not attempts_:
-            continue
-        dropped, neg_level, start_ts, start, _, comps = min(attempts_, key=lambda r: r[:5])
-        level = -neg_level
-        row = {"person_id": int(person), "steps_reached": 0 if dropped else level, "excluded": dropped,
-               "start": start_ts}
-        for k in range(n):
-            row[f"ts_{k + 1}"] = ts[comps[k]] if (not dropped and k < level) else pd.NaT
-        if breakdown is not None:
-            for k in range(n):
-                if dropped or k >= level:
-                    v = None
-                elif attribution == "first_touch":
-                    v = vals[start]
-                elif attribution == "last_touch":
-                    v = vals[comps[level - 1]]
+            dropped = False
+            for e, ex in enumerate(excl):
+                if len(comps) < ex.from_step:
+                    continue
+                lo = comps[ex.from_step - 1]
+                if len(comps) >= ex.to_step:
+                    hi = comps[ex.to_step - 1]
+                    between = [i for i in idx if after(i, lo) and after(hi, i)]
                 else:
-                    v = vals[comps[k]]
-                row[f"value_{k + 1}"] = v
-        rows.append(row)
+                    between = [i for i in idx if after(i, lo) and ts[i] - ts[a] <= w]
+                if any(x[e][i] for i in between):
+                    dropped = True
+            level = len(comps)
+            if reported == "latest_start":
+                key = (dropped, -level, ts[comps[-1]], -ts[start].value, -start, -a)
+            else:
+                key = (dropped, -level, ts[start], start, a)
+            attempts_.append((key, start, comps, dropped))
+        groups: dict = defaultdict(list)
+        for r in attempts_:
+            groups[period(ts[r[1]]) if period is not None else 0].append(r)
+        for pkey in sorted(groups):
+            _, start, comps, dropped = min(groups[pkey], key=lambda r: r[0])
+            level = len(comps)
+            row = {"person_id": int(person), "steps_reached": 0 if dropped else level, "excluded": dropped,
+                   "start": ts[start]}
+            for k in range(n):
+                row[f"ts_{k + 1}"] = ts[comps[k]] if (not dropped and k < level) else pd.NaT
+            if breakdown is not None:
+                skip = breakdown_nulls == "skip"
+                firsts_ = [vals[start]] + [vals[c] for c in comps]
+                lasts_ = [vals[c] for c in reversed(comps)]
+                for k in range(n):
+                    if dropped or k >= level:
+                        v = None
+                    elif attribution == "first_touch":
+                        v = next((y for y in firsts_ if not pd.isna(y)), None) if skip else vals[start]
+                    elif attribution == "last_touch":
+                        v = next((y for y in lasts_ if not pd.isna(y)), None) if skip else lasts_[0]
+                    elif attribution == "step":
+                        v = vals[comps[attribution_step - 1]] if level >= attribution_step else None
+                    else:
+                        v = vals[comps[k]]
+                    row[f"value_{k + 1}"] = v
+            if period is not None:
+                row["period"] = pkey
+            rows.append(row)
     cols = ["person_id", "steps_reached", "excluded", "start", *[f"ts_{k + 1}" for k in range(n)]]
     if breakdown is not None:
         cols += [f"value_{k + 1}" for k in range(n)]
+    if period is not None:
+        cols.append("period")
     return pd.DataFrame(rows, columns=cols)
 
 
+def funnel_trends(events: pd.DataFrame, steps, window="7D", freq="D", mode="ordered", to_step=None,
+                  exclusions=(), attempts="every", ties="event_id") -> pd.DataFrame:
+    """Reference for :func:`privdomain.funnel.funnel_trends`: entrants and conversions per entry period."""
+    import math
+
+    from .funnel import as_steps, parse_window
+
+    n = len(as_steps(steps))
+    to_step = n if to_step is None else to_step
+
+    def period(t: pd.Timestamp) -> pd.Timestamp:
+        day = t.normalize()
+        if freq == "W":
+            return day - pd.Timedelta(days=day.weekday())
+        if freq == "M":
+            return day.replace(day=1)
+        return day
+
+    per = funnel_persons(events, steps, window, mode, exclusions, attempts, ties=ties, period=period)
+    last = max(t.tz_convert(TIMEZONE).tz_localize(None) for t in events["ts"]) if len(events) else None
+    step = {"D": pd.DateOffset(days=1), "W": pd.DateOffset(days=7), "M": pd.DateOffset(months=1)}[freq]
+    z = 1.959963984540054
+    rows = []
+    for p in sorted(set(per["period"])):
+        g = per[per["period"] == p]
+        entered = int((~g["excluded"]).sum())
+        converted = int(((~g["excluded"]) & (g["steps_reached"] >= to_step)).sum())
+        if entered:
+            q = converted / entered
+            centre = (q + z * z / (2 * entered)) / (1 + z * z / entered)
+            half = z * math.sqrt(q * (1 - q) / entered + z * z / (4 * entered**2)) / (1 + z * z / entered)
+            lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+        else:
+            q = lo = hi = float("nan")
+        rows.append({"period": p, "entered": entered, "converted": converted, "conversion": q, "ci_low": lo,
+                     "ci_high": hi, "excluded": int(g["excluded"].sum()),
+                     "complete": bool(p + step + parse_window(window) <= last)})
+    return pd.DataFrame(rows, columns=["period", "entered", "converted", "conversion", "ci_low", "ci_high",
+                                       "excluded", "complete"])
+
+
 def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
-           breakdown=None, attribution="first_touch", persons: pd.DataFrame | None = None) -> pd.DataFrame:
+           breakdown=None, attribution="first_touch", persons: pd.DataFrame | None = None,
+           attribution_step=None, breakdown_nulls="skip", ties="event_id", reported="first_start") -> pd.DataFrame:
     """Reference for :func:`privdomain.funnel.funnel`: counts and times from the per-person loop."""
     import numpy as np
 
@@ -422,11 +533,15 @@ def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=
     n = len(steps)
     person_level = breakdown is not None and breakdown not in events.columns
     per = funnel_persons(events, steps, window, mode, exclusions, attempts,
-                         None if person_level else breakdown, attribution)
+                         None if person_level else breakdown, attribution, attribution_step, breakdown_nulls,
+                         ties, reported)
     lookup = dict(zip(persons["person_id"], persons[breakdown])) if person_level else {}
     cells: dict = defaultdict(list)  # (value, step) -> [(dt_prev, dt_start)]
     for _, r in per.iterrows():
         if r["excluded"]:
+            continue
+        if attribution == "step" and not person_level and breakdown is not None \
+                and r["steps_reached"] < attribution_step:
             continue
         for k in range(1, int(r["steps_reached"]) + 1):
             if breakdown is None:
@@ -435,6 +550,8 @@ def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=
                 v = lookup.get(r["person_id"])
             else:
                 v = r[f"value_{k}"]
+            if v is not None and pd.isna(v):
+                v = None  # one group for missing values (None, NaN and NA alike)
             dt_prev = (r[f"ts_{k}"] - r[f"ts_{k - 1}"]).total_seconds() if k > 1 else float("nan")
             cells[(v, k)].append((dt_prev, (r[f"ts_{k}"] - r["start"]).total_seconds()))
     values = list(dict.fromkeys(v for v, _ in cells)) if breakdown is not None else [None]
