@@ -7,7 +7,7 @@ Modules (imported on first use, so ``import privdomain`` stays fast):
 
 ============== ==========================================================
 simulate       the journey simulator (``privdomain.simulate(...)``)
-funnel         ordered / strict / unordered funnels, time to convert
+funnel         ordered / strict / unordered / any-order funnels, trends, audiences
 officialaccount the Official Account board and the three article rates
 touchpoints    touchpoint volumes and the touchpoint map (flows, node rates)
 channel_cube   orders, buyers and GMV per channel within 1/7/30 days
