@@ -387,6 +387,26 @@ def parse_times(values: pd.Series, *, tz: str, fmt: str | None, where: str, colu
     return local.dt.tz_convert("UTC")
 
 
+def text_column(s: pd.Series | None, n: int | None = None) -> pd.Series:
+    """Trimmed text with blanks as None (whole floats read back as integers: ``1.0`` -> ``"1"``).
+
+    ``s=None`` (a column the source lacks) gives ``n`` Nones.
+
+    >>> text_column(pd.Series([" a ", "", None])).tolist(), text_column(pd.Series([3.0, None])).tolist()
+    (['a', None, None], ['3', None])
+    """
+    if s is None:
+        return pd.Series([None] * int(n or 0), dtype=object)
+    if pd.api.types.is_float_dtype(s.dtype):
+        whole = schema.whole_numbers(s)
+        s = whole if whole is not None else s
+    t = s.astype("string").str.strip()
+    ok = (t.notna() & (t != "")).fillna(False).to_numpy(dtype=bool)
+    out = t.astype(object).reset_index(drop=True)
+    out[~ok] = None
+    return out
+
+
 def stable_id(values: pd.Series) -> pd.Series:
     """Whole-number ids as ``Int64`` (exactly); any other id text as a stable 62-bit hash of it.
 

@@ -63,6 +63,7 @@ from ._core import (
     phone_hash,
     read_chunks,
     stable_id,
+    text_column,
     to_minor_units,
 )
 
@@ -98,19 +99,6 @@ def _col(chunk: pd.DataFrame, name: str) -> pd.Series | None:
         return chunk[name]
     short = name.rsplit(".", 1)[-1]
     return chunk[short] if short in chunk.columns else None
-
-
-def _text(s: pd.Series | None, n: int) -> pd.Series:
-    if s is None:
-        return pd.Series([None] * n, dtype=object)
-    if pd.api.types.is_float_dtype(s.dtype):
-        whole = schema.whole_numbers(s)
-        s = whole if whole is not None else s
-    t = s.astype("string").str.strip()
-    ok = (t.notna() & (t != "")).fillna(False).to_numpy(dtype=bool)
-    out = t.astype(object).reset_index(drop=True)
-    out[~ok] = None
-    return out
 
 
 def _parse_status_map(status_map: Mapping[str, str] | None) -> dict[str, tuple[str, ...]]:
@@ -235,7 +223,7 @@ def import_youshu_orders(
                 n = len(chunk)
                 rows += n
                 builder.rows_read += n
-                status = _text(chunk["order_status"], n).map(lambda v: None if v is None else v.removesuffix(".0"))
+                status = text_column(chunk["order_status"], n).map(lambda v: None if v is None else v.removesuffix(".0"))
                 unknown = ~status.isin(list(codes))
                 if unknown.any():
                     vals = status[unknown].value_counts(dropna=False)
@@ -268,22 +256,22 @@ def import_youshu_orders(
                 refund_amt = money["refund_amount"] if money["refund_amount"] is not None else pay_amt
                 refund_amt = refund_amt.where(refund_amt.notna(), pay_amt)
                 chain_bad += _chain_breaks(money)
-                source = _text(_col(chunk, "order_source"), n).map(lambda v: (v or "").lower())
-                ctype = _text(_col(chunk, "chan_info.chan_type"), n)
+                source = text_column(_col(chunk, "order_source"), n).map(lambda v: (v or "").lower())
+                ctype = text_column(_col(chunk, "chan_info.chan_type"), n)
                 channel = ctype.map(lambda v: _CHAN_TYPES.get(str(v).lower(), None) if v else None)
                 channel = channel.where(channel.notna(), source.map(lambda v: "store" if v in _OFFLINE else
                                                                     "mini_program"))
-                scene = _text(_col(chunk, "chan_info.chan_wxapp_scene"), n)
+                scene = text_column(_col(chunk, "chan_info.chan_wxapp_scene"), n)
                 for k, v in scene.value_counts().items():
                     scenes[str(k)] = scenes.get(str(k), 0) + int(v)
                 product = _product(chunk, n)
                 ids = []
                 for field_, id_type in YOUSHU_IDS.items():
-                    v = _text(_col(chunk, field_), n)
+                    v = text_column(_col(chunk, field_), n)
                     if id_type == "phone_hash":
                         v = phone_hash(v)
                     ids.append((id_type, v))
-                _order_events(builder, where, key=_text(chunk["external_order_id"], n), events=events,
+                _order_events(builder, where, key=text_column(chunk["external_order_id"], n), events=events,
                               created=created, paid_at=paid_at, refunded_at=refunded_at, order_amt=order_amt,
                               pay_amt=pay_amt, refund_amt=refund_amt, channel=channel, product=product, ids=ids)
             builder.add_source(src.path, rows)
@@ -325,7 +313,7 @@ def _product(chunk: pd.DataFrame, n: int) -> pd.Series:
         return stable_id(chunk["goods_info"].map(first))
     for name in ("external_sku_id", "sku_id", "goods_info.external_sku_id"):
         if name in chunk.columns:
-            return stable_id(_text(chunk[name], n))
+            return stable_id(text_column(chunk[name], n))
     return pd.Series(pd.array([pd.NA] * n, dtype="Int64"))
 
 
@@ -377,7 +365,7 @@ def import_mp_orders(
                 n = len(chunk)
                 rows += n
                 builder.rows_read += n
-                status = _text(chunk["status"], n).map(lambda v: v if v is None else v.upper()
+                status = text_column(chunk["status"], n).map(lambda v: v if v is None else v.upper()
                                                        if v.isascii() else v)
                 unknown = ~status.isin(list(codes))
                 if unknown.any():
@@ -401,13 +389,13 @@ def import_mp_orders(
                 refund_fee = fee if "refund_fee" not in chunk.columns else to_minor_units(
                     chunk["refund_fee"], digits=vocab.minor_digits, unit=UNITS[unit], where=where, column="refund_fee")
                 refund_fee = refund_fee.where(refund_fee.notna(), fee)
-                scene = _text(chunk.get("scene"), n)
+                scene = text_column(chunk.get("scene"), n)
                 for k, v in scene.value_counts().items():
                     scenes[str(k)] = scenes.get(str(k), 0) + int(v)
-                product = stable_id(_text(chunk["product_id"], n)) if "product_id" in chunk.columns else \
+                product = stable_id(text_column(chunk["product_id"], n)) if "product_id" in chunk.columns else \
                     pd.Series(pd.array([pd.NA] * n, dtype="Int64"))
-                ids = [("unionid", _text(chunk.get("unionid"), n)), ("mp_openid", _text(chunk["openid"], n))]
-                _order_events(builder, where, key=_text(chunk["order_id"], n), events=events, created=created,
+                ids = [("unionid", text_column(chunk.get("unionid"), n)), ("mp_openid", text_column(chunk["openid"], n))]
+                _order_events(builder, where, key=text_column(chunk["order_id"], n), events=events, created=created,
                               paid_at=paid_at, refunded_at=refunded_at, order_amt=fee, pay_amt=fee,
                               refund_amt=refund_fee, channel=pd.Series(["mini_program"] * n, dtype=object),
                               product=product, ids=ids)

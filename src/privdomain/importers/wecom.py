@@ -33,7 +33,17 @@ import pandas as pd
 
 from .. import schema
 from ..errors import DataError
-from ._core import CHUNK_ROWS, DatasetBuilder, ImportResult, Source, check_columns, parse_times, read_chunks, stable_id
+from ._core import (
+    CHUNK_ROWS,
+    DatasetBuilder,
+    ImportResult,
+    Source,
+    check_columns,
+    parse_times,
+    read_chunks,
+    stable_id,
+    text_column,
+)
 
 __all__ = ["import_wecom_contacts"]
 
@@ -64,17 +74,6 @@ def _rows(chunk: pd.DataFrame) -> pd.DataFrame:
                          "userid": f.get("userid"), "createtime": f.get("createtime"), "add_way": f.get("add_way"),
                          "state": f.get("state")})
     return pd.DataFrame(recs, columns=["external_userid", "unionid", "userid", "createtime", "add_way", "state"])
-
-
-def _text(s: pd.Series) -> pd.Series:
-    if pd.api.types.is_float_dtype(s.dtype):
-        whole = schema.whole_numbers(s)
-        s = whole if whole is not None else s
-    t = s.astype("string").str.strip()
-    ok = (t.notna() & (t != "")).fillna(False).to_numpy(dtype=bool)
-    out = t.astype(object).reset_index(drop=True)
-    out[~ok] = None
-    return out
 
 
 def import_wecom_contacts(
@@ -119,11 +118,11 @@ def import_wecom_contacts(
                 check_columns(where, {"external_userid": "external_userid", "createtime": "createtime",
                                       "userid": "userid"}, list(rows.columns), "a WeCom external contact")
                 builder.rows_read += len(rows)
-                ext = _text(rows["external_userid"])
+                ext = text_column(rows["external_userid"])
                 if ext.isna().any():
                     raise DataError(where, "external_userid", "must be present on every contact",
                                     int(ext.isna().sum()))
-                guide = _text(rows["userid"])
+                guide = text_column(rows["userid"])
                 no_guide = guide.isna()
                 builder.drop("contact without a follow_user (no guide, no add time)", int(no_guide.sum()))
                 keep = ~no_guide.to_numpy()
@@ -133,12 +132,12 @@ def import_wecom_contacts(
                 ts = parse_times(rows["createtime"], tz="UTC", fmt="epoch_s", where=where, column="createtime")
                 gid = stable_id(guide)
                 guides.update(dict(zip(guide, gid.astype("int64").tolist())))
-                add_way.update(_text(rows["add_way"]).dropna().tolist() if "add_way" in rows else [])
-                state.update(_text(rows["state"]).dropna().tolist() if "state" in rows else [])
+                add_way.update(text_column(rows["add_way"]).dropna().tolist() if "add_way" in rows else [])
+                state.update(text_column(rows["state"]).dropna().tolist() if "state" in rows else [])
                 block = pd.DataFrame({"ts": ts, "id_type": "wecom_external_id", "id_value": ext,
                                       "touchpoint": "wecom_add", "channel": "guide"})
                 block["guide_id"] = gid.to_numpy()
-                union = _text(rows["unionid"]) if "unionid" in rows else pd.Series([None] * len(rows), dtype=object)
+                union = text_column(rows["unionid"]) if "unionid" in rows else pd.Series([None] * len(rows), dtype=object)
                 have = union.notna()
                 links = pd.DataFrame({"id_type_a": "wecom_external_id", "id_value_a": ext[have],
                                       "id_type_b": "unionid", "id_value_b": union[have], "source": "wecom"})
