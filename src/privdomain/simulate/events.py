@@ -169,6 +169,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     t = W["t"]
     kind, person, item, gate = R["kind"], R["person"], R["item"], R["gate"]
     buf = _Buf()
+    visits: list[tuple[np.ndarray, np.ndarray]] = []  # (time, row) of every Mini Program visit, for browsing
     # ads
     for s in AD_SURFACES:
         if not sc.has(s):
@@ -178,10 +179,12 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
         c = m[R["e1"][m]]
         buf.add(t[c] + 0.5 * MIN, person[c], f"{s}_click", "unionid", campaign_id=item[c])
         buf.add(t[c] + 1.0 * MIN, person[c], "mp_visit", "mp_openid")
+        visits.append((t[c] + 1.0 * MIN, c))
     m = np.flatnonzero(real & (kind == K["store"]))
     buf.add(t[m], person[m], "store_visit", "phone_hash", store_id=item[m])
     m = np.flatnonzero(real & (kind == K["mp"]))
     buf.add(t[m], person[m], "mp_visit", "mp_openid")
+    visits.append((t[m], m))
     # Official Account pushes, opens, clicks into the Mini Program
     m = np.flatnonzero(real & (kind == K["oa"]))
     if len(m):
@@ -193,6 +196,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
         cm = clicked[o]
         buf.add(topen[cm] + MIN, person[o][cm], "mp_click", "oa_openid", article_id=item[o][cm])
         buf.add(topen[cm] + 1.5 * MIN, person[o][cm], "mp_visit", "mp_openid")
+        visits.append((topen[cm] + 1.5 * MIN, o[cm]))
     m = np.flatnonzero(real & (kind == K["group"]))
     buf.add(t[m], person[m], "group_message", "unionid")
     m = np.flatnonzero(real & (kind == K["guide"]))
@@ -201,6 +205,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     buf.add(t[m], person[m], "live_view", "mp_openid", live_id=item[m])
     i = m[R["e1"][m]]
     buf.add(t[i] + 2 * MIN, person[i], "live_interact", "mp_openid", live_id=item[i])
+    _live_traffic(B, buf, m, t[m], W["joins"].get("live"))
     m = np.flatnonzero(real & (kind == K["sms"]))
     buf.add(t[m], person[m], "sms", "phone_hash")
     m = np.flatnonzero(real & (kind == K["qr"]))
@@ -209,6 +214,8 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     m = np.flatnonzero(real & (kind == K["friend"]))
     ref_global = B["referrer"] + B["offset"]
     buf.add(t[m], person[m], "mp_visit", "mp_openid", referrer_person_id=ref_global[person[m]])
+    visits.append((t[m], m))
+    _browse(B, buf, np.concatenate([v[0] for v in visits]), np.concatenate([v[1] for v in visits]), SALT_MP)
     # membership joins
     J = W["joins"]
     for c, tp, idt in (("official_account", "oa_follow", "oa_openid"), ("group", "group_join", "unionid"),
@@ -234,6 +241,11 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
                 referrer_person_id=ref[mpm])
         buf.add(tpp[mpm] - 1 * MIN, pp[mpm], "add_to_cart", "mp_openid", product_id=prod[mpm],
                 referrer_person_id=ref[mpm])
+        lm = k == K["live"]  # an order in a live stream follows a click on the product in the stream
+        buf.add(tpp[lm] - 3 * MIN, pp[lm], "product_view", "mp_openid", product_id=prod[lm],
+                live_id=item[rows][lm])
+        buf.add(tpp[lm] - 1 * MIN, pp[lm], "add_to_cart", "mp_openid", product_id=prod[lm],
+                live_id=item[rows][lm])
         for kk, chan, idt, col in ((None, "mini_program", "mp_openid", None), (K["store"], "store", "phone_hash",
                                                                               "store_id"),
                                    (K["guide"], "guide", "wecom_external_id", "guide_id"),
@@ -268,6 +280,76 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     out["sec"] = sec[:n_keep]
     out["code"] = out["idt"].astype(np.int64) * B["n"] + out["person"]  # (id type, person): see block_ids
     return out
+
+
+SALT_MP, SALT_LIVE = 61, 71  # hash salts of the browsing draws (the purchase draws use 1-11)
+
+
+def _browse_products(B: dict, u: np.ndarray) -> np.ndarray:
+    """Product ids (1-based) of browsing views: the catalogue's weights, from uniforms ``u``."""
+    w = np.array([p["weight"] for p in B["sc"].products], dtype=np.float64)
+    cdf = np.cumsum(w) / w.sum()
+    return np.minimum(np.searchsorted(cdf, u, side="right"), len(w) - 1) + 1
+
+
+def _browse(B: dict, buf: _Buf, tv: np.ndarray, rows: np.ndarray, salt: int,
+            view_rate: float | None = None, live_id: np.ndarray | None = None) -> None:
+    """Browsing after visits that buys nothing: a product view, then maybe a cart that is abandoned.
+
+    Visit ``i`` (at ``tv[i]``, by candidate row ``rows[i]``) views a product with
+    ``view_rate`` (default the scenario's ``browsing.view_rate``) a minute or more later; the
+    view adds the product to the cart with ``browsing.cart_rate``; no order follows (orders come
+    only from the purchase model). The draws are hashes of the row's key: the same in every
+    world and whatever the number of workers. ``live_id`` tags the events of a live stream.
+    """
+    if not len(rows):
+        return
+    br = B["sc"].browsing
+    rate = br["view_rate"] if view_rate is None else view_rate
+    keys = B["key"] + rows.astype(np.uint64)
+    seen = hash_uniform(keys, salt) < rate
+    idx = np.flatnonzero(seen)
+    k = keys[idx]
+    person = B["rows"]["person"][rows[idx]]
+    prod = _browse_products(B, hash_uniform(k, salt + 1))
+    t_view = tv[idx] + MIN * (1.0 - 3.0 * np.log1p(-hash_uniform(k, salt + 2)))  # 1 min + Exp(mean 3 min)
+    lid = None if live_id is None else live_id[idx]
+    buf.add(t_view, person, "product_view", "mp_openid", product_id=prod, live_id=lid)
+    cart = hash_uniform(k, salt + 3) < br["cart_rate"]
+    t_cart = t_view[cart] + MIN * (1.0 - 2.0 * np.log1p(-hash_uniform(k[cart], salt + 4)))
+    buf.add(t_cart, person[cart], "add_to_cart", "mp_openid", product_id=prod[cart],
+            live_id=None if lid is None else lid[cart])
+
+
+def _live_traffic(B: dict, buf: _Buf, rows: np.ndarray, tv: np.ndarray, joined: np.ndarray | None) -> None:
+    """Visits, product clicks and warm-up traffic of live viewers (candidate ``rows`` viewed at ``tv``).
+
+    A viewer opens the Mini Program from the stream (``browsing.live_visit_rate``: an
+    ``mp_visit`` carrying the ``live_id``) and clicks a product there (``live_click_rate``:
+    a ``product_view`` with the ``live_id``), which she may add to the cart (``cart_rate``)
+    without ordering. A viewer came through the session's warm-up page (``warmup_rate``):
+    an ``mp_visit`` with the ``live_id`` uniformly within ``warmup_hours`` before the start,
+    if she had joined the live audience by then.
+    """
+    if not len(rows):
+        return
+    sc = B["sc"]
+    br = sc.browsing
+    R = B["rows"]
+    lid = R["item"][rows]
+    keys = B["key"] + rows.astype(np.uint64)
+    person = R["person"][rows]
+    v = hash_uniform(keys, SALT_LIVE) < br["live_visit_rate"]
+    t_visit = tv[v] + MIN * (1.0 - 5.0 * np.log1p(-hash_uniform(keys[v], SALT_LIVE + 1)))
+    buf.add(t_visit, person[v], "mp_visit", "mp_openid", live_id=lid[v])
+    _browse(B, buf, t_visit, rows[v], SALT_LIVE + 2, view_rate=br["live_click_rate"], live_id=lid[v])
+    start = B["sched"]["lives"][lid - 1]
+    tw = start - hash_uniform(keys, SALT_LIVE + 8) * br["warmup_hours"] / 24.0
+    w = hash_uniform(keys, SALT_LIVE + 9) < br["warmup_rate"]
+    if joined is not None:
+        w &= tw >= joined[person]
+    w &= tw >= 0
+    buf.add(tw[w], person[w], "mp_visit", "mp_openid", live_id=lid[w])
 
 
 def time_sort(sec: np.ndarray, person: np.ndarray, tp: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:

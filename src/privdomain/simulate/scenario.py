@@ -238,6 +238,13 @@ DEFAULTS: dict[str, Any] = {
     "mini_program": {"visits_per_month": 0.3, "conversion": 0.02, "delay": {"median_days": 0.05, "sigma": 1.0}},
     "fission": {"depth": 3},
     "orders": {"pay_rate": 0.9, "refund_rate": 0.04, "refund_delay_days": 5.0, "second_item_rate": 0.15},
+    # browsing that ends in no purchase (docs/simulator.md, "Browsing, carts, live traffic"): a Mini
+    # Program visit views a product (view_rate), a browsing view adds to cart (cart_rate) and the cart is
+    # abandoned; a live viewer opens the Mini Program from the stream (live_visit_rate) and clicks a product
+    # (live_click_rate); a viewer came through the session's warm-up page (warmup_rate) up to
+    # warmup_hours before the start
+    "browsing": {"view_rate": 0.5, "cart_rate": 0.15, "live_visit_rate": 0.35, "live_click_rate": 0.6,
+                 "warmup_rate": 0.3, "warmup_hours": 24.0},
     "ids": {"missing": {"platform": 0.05, "membership": 0.3, "wecom": 0.1}},
     "experiments": {},
 }
@@ -259,6 +266,8 @@ SECTION_RULES: dict[str, dict[str, Any]] = {
     "fission": {"share_rate": PROB, "accept_rate": PROB, "conversion": PROB, "friend_delay_days": POS,
                 "depth": ("int", 1, MAX_FISSION_DEPTH)},
     "orders": {"pay_rate": PROB, "refund_rate": PROB, "refund_delay_days": POS, "second_item_rate": PROB},
+    "browsing": {"view_rate": PROB, "cart_rate": PROB, "live_visit_rate": PROB, "live_click_rate": PROB,
+                 "warmup_rate": PROB, "warmup_hours": POS},
     "traits": {"interest_shape": POS, "affinity_sigma": NUM, "lifetime_days": POS, "lifetime_shape": POS,
                "organic_share": PROB},
 }
@@ -270,7 +279,7 @@ LIFT_RULES = {"holdout": PROB, "start": ("date",), "days": INT1, "unit": ("str",
 #: channels a lift test may withhold (see :mod:`privdomain.simulate.lift`)
 LIFT_CHANNELS = [*AD_SURFACES, "official_account", "group", "guide", "live", "sms", "fission"]
 TOP_KEYS = {"name", "title", "description", "calibration", "start", "end", "persons", "block_size", "cycle_days",
-            "entry", "traits", "products", "orders", "ids", "experiments", "lift_tests", "mini_program",
+            "entry", "traits", "products", "orders", "browsing", "ids", "experiments", "lift_tests", "mini_program",
             *SWITCHABLE}
 CALIBRATION_RULES = {"case": ("str",), "figure": ("str",), "headline": ("str",), "target": NUM, "tolerance": POS,
                      "persons": INT1}
@@ -302,6 +311,7 @@ class Scenario:
     source: str = ""
     channels: list[str] = field(default_factory=list)
     lift_tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    browsing: dict[str, float] = field(default_factory=lambda: dict(DEFAULTS["browsing"]))
 
     @property
     def days(self) -> int:
@@ -318,7 +328,7 @@ class Scenario:
             "calibration": self.calibration, "start": self.start.isoformat(), "end": self.end.isoformat(),
             "persons": self.persons, "block_size": self.block_size, "cycle_days": self.cycle_days,
             "entry": self.entry, "traits": self.traits, "products": self.products, "orders": self.orders,
-            "ids": self.ids, "channels": self.channels,
+            "browsing": self.browsing, "ids": self.ids, "channels": self.channels,
             "experiments": {k: _jsonable(v) for k, v in self.experiments.items()},
         }
         if self.lift_tests:
@@ -542,6 +552,7 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
         c.fail("entry", "shares must sum to 1", round(total, 6))
     traits = c.section("traits", raw.get("traits", {}), SECTION_RULES["traits"], DEFAULTS["traits"])
     orders = c.section("orders", raw.get("orders", {}), SECTION_RULES["orders"], DEFAULTS["orders"])
+    browsing = c.section("browsing", raw.get("browsing", {}), SECTION_RULES["browsing"], DEFAULTS["browsing"])
     prods = raw["products"]
     if not isinstance(prods, list) or not prods:
         c.fail("products", "must be a non-empty list of products", prods)
@@ -604,4 +615,5 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
                     persons=persons, block_size=block_size, cycle_days=cycle,
                     entry={k: float(v) for k, v in entry.items()}, traits=traits, sections=sections,
                     products=products, orders=orders, ids={"missing": missing}, experiments=experiments,
-                    source=source, channels=channels, lift_tests=lift_tests)
+                    source=source, channels=channels, lift_tests=lift_tests,
+                    browsing=browsing)
