@@ -241,6 +241,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
                 referrer_person_id=ref[mpm])
         buf.add(tpp[mpm] - 1 * MIN, pp[mpm], "add_to_cart", "mp_openid", product_id=prod[mpm],
                 referrer_person_id=ref[mpm])
+        _abandoned_before(B, buf, rows[mpm], pp[mpm], tpp[mpm], W["reach"])
         lm = k == K["live"]  # an order in a live stream follows a click on the product in the stream
         buf.add(tpp[lm] - 3 * MIN, pp[lm], "product_view", "mp_openid", product_id=prod[lm],
                 live_id=item[rows][lm])
@@ -282,7 +283,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
     return out
 
 
-SALT_MP, SALT_LIVE = 61, 71  # hash salts of the browsing draws (the purchase draws use 1-11)
+SALT_MP, SALT_LIVE, SALT_CART = 61, 71, 91  # hash salts of the browsing draws (the purchase draws use 1-11)
 
 
 def _browse_products(B: dict, u: np.ndarray) -> np.ndarray:
@@ -319,6 +320,39 @@ def _browse(B: dict, buf: _Buf, tv: np.ndarray, rows: np.ndarray, salt: int,
     t_cart = t_view[cart] + MIN * (1.0 - 2.0 * np.log1p(-hash_uniform(k[cart], salt + 4)))
     buf.add(t_cart, person[cart], "add_to_cart", "mp_openid", product_id=prod[cart],
             live_id=None if lid is None else lid[cart])
+
+
+def _abandoned_before(B: dict, buf: _Buf, rows: np.ndarray, person: np.ndarray, tp: np.ndarray,
+                      reach: np.ndarray) -> None:
+    """The carts a buyer abandoned before a Mini Program order (candidate ``rows``, ordered at ``tp``).
+
+    Each cart she fills is ordered with ``browsing.checkout_rate``: before the order she
+    abandoned a geometric number of carts (mean ``(1 - r) / r``, at most 20), each in a
+    session of its own (``mp_visit``, ``product_view``, ``add_to_cart`` of a catalogue
+    product) between her first arrival and 10 minutes before the order, an exponential
+    time (mean a day) before it. An order within minutes of her arrival has none.
+    """
+    r = B["sc"].browsing["checkout_rate"]
+    if not len(rows) or r >= 1.0:
+        return
+    keys = B["key"] + rows.astype(np.uint64)
+    u = hash_uniform(keys, SALT_CART)
+    n_ab = np.minimum(np.floor(np.log1p(-u) / np.log1p(-r)), 20).astype(np.int64) if r > 0 else np.full(len(rows), 20)
+    latest = tp - 10 * MIN
+    gap = latest - (reach[person] + 2 * MIN)
+    n_ab[~(gap > 0)] = 0
+    src = np.repeat(np.arange(len(rows)), n_ab)
+    if not len(src):
+        return
+    j = np.arange(len(src)) - np.repeat(np.cumsum(n_ab) - n_ab, n_ab)  # 0.. within a purchase
+    k = (keys[src] << np.uint64(5)) + j.astype(np.uint64)
+    back = np.minimum(-np.log1p(-hash_uniform(k, SALT_CART + 1)), hash_uniform(k, SALT_CART + 2) * gap[src])
+    tv = latest[src] - back
+    who = person[src]
+    prod = _browse_products(B, hash_uniform(k, SALT_CART + 3))
+    buf.add(tv, who, "mp_visit", "mp_openid")
+    buf.add(tv + MIN, who, "product_view", "mp_openid", product_id=prod)
+    buf.add(tv + 3 * MIN, who, "add_to_cart", "mp_openid", product_id=prod)
 
 
 def _live_traffic(B: dict, buf: _Buf, rows: np.ndarray, tv: np.ndarray, joined: np.ndarray | None) -> None:

@@ -238,12 +238,12 @@ DEFAULTS: dict[str, Any] = {
     "mini_program": {"visits_per_month": 0.3, "conversion": 0.02, "delay": {"median_days": 0.05, "sigma": 1.0}},
     "fission": {"depth": 3},
     "orders": {"pay_rate": 0.9, "refund_rate": 0.04, "refund_delay_days": 5.0, "second_item_rate": 0.15},
-    # browsing that ends in no purchase (docs/simulator.md, "Browsing, carts, live traffic"): a Mini
+    # browsing that ends in no purchase (docs/simulator.md, "Browsing, carts and live traffic"): a Mini
     # Program visit views a product (view_rate), a browsing view adds to cart (cart_rate) and the cart is
-    # abandoned; a live viewer opens the Mini Program from the stream (live_visit_rate) and clicks a product
+    # abandoned; a buyer's cart is ordered with checkout_rate (she abandoned carts before); a live viewer opens the Mini Program from the stream (live_visit_rate) and clicks a product
     # (live_click_rate); a viewer came through the session's warm-up page (warmup_rate) up to
     # warmup_hours before the start
-    "browsing": {"view_rate": 0.5, "cart_rate": 0.15, "live_visit_rate": 0.35, "live_click_rate": 0.6,
+    "browsing": {"view_rate": 0.5, "cart_rate": 0.1, "checkout_rate": 0.4, "live_visit_rate": 0.35, "live_click_rate": 0.6,
                  "warmup_rate": 0.3, "warmup_hours": 24.0},
     "ids": {"missing": {"platform": 0.05, "membership": 0.3, "wecom": 0.1}},
     "experiments": {},
@@ -266,7 +266,7 @@ SECTION_RULES: dict[str, dict[str, Any]] = {
     "fission": {"share_rate": PROB, "accept_rate": PROB, "conversion": PROB, "friend_delay_days": POS,
                 "depth": ("int", 1, MAX_FISSION_DEPTH)},
     "orders": {"pay_rate": PROB, "refund_rate": PROB, "refund_delay_days": POS, "second_item_rate": PROB},
-    "browsing": {"view_rate": PROB, "cart_rate": PROB, "live_visit_rate": PROB, "live_click_rate": PROB,
+    "browsing": {"view_rate": PROB, "cart_rate": PROB, "checkout_rate": PROB, "live_visit_rate": PROB, "live_click_rate": PROB,
                  "warmup_rate": PROB, "warmup_hours": POS},
     "traits": {"interest_shape": POS, "affinity_sigma": NUM, "lifetime_days": POS, "lifetime_shape": POS,
                "organic_share": PROB},
