@@ -69,6 +69,13 @@ class _Buf:
                 d[c] = np.broadcast_to(np.asarray(v, np.int64), (n,))
         self.parts.append(d)
 
+    def first_seen(self, n: int) -> np.ndarray:
+        """The time of each person's first event emitted so far (``inf`` for none)."""
+        out = np.full(n, np.inf)
+        for p in self.parts:
+            np.minimum.at(out, p["person"], p["t"])
+        return out
+
     def dense(self) -> dict[str, np.ndarray]:
         keys = ["t", "person", "tp", "ch", "idt"]
         if not self.parts:
@@ -241,7 +248,7 @@ def block_events(B: dict, W: dict, treat: str, assignment: dict | None) -> dict:
                 referrer_person_id=ref[mpm])
         buf.add(tpp[mpm] - 1 * MIN, pp[mpm], "add_to_cart", "mp_openid", product_id=prod[mpm],
                 referrer_person_id=ref[mpm])
-        _abandoned_before(B, buf, rows[mpm], pp[mpm], tpp[mpm], W["reach"])
+        _abandoned_before(B, buf, rows[mpm], pp[mpm], tpp[mpm], buf.first_seen(B["n"]))
         lm = k == K["live"]  # an order in a live stream follows a click on the product in the stream
         buf.add(tpp[lm] - 3 * MIN, pp[lm], "product_view", "mp_openid", product_id=prod[lm],
                 live_id=item[rows][lm])
@@ -323,14 +330,15 @@ def _browse(B: dict, buf: _Buf, tv: np.ndarray, rows: np.ndarray, salt: int,
 
 
 def _abandoned_before(B: dict, buf: _Buf, rows: np.ndarray, person: np.ndarray, tp: np.ndarray,
-                      reach: np.ndarray) -> None:
+                      first: np.ndarray) -> None:
     """The carts a buyer abandoned before a Mini Program order (candidate ``rows``, ordered at ``tp``).
 
     Each cart she fills is ordered with ``browsing.checkout_rate``: before the order she
     abandoned a geometric number of carts (mean ``(1 - r) / r``, at most 20), each in a
     session of its own (``mp_visit``, ``product_view``, ``add_to_cart`` of a catalogue
-    product) between her first arrival and 10 minutes before the order, an exponential
-    time (mean a day) before it. An order within minutes of her arrival has none.
+    product) between her first event (``first``, per person) and 10 minutes before the
+    order, an exponential time (mean a day) before it. An order within minutes of her
+    first event has none.
     """
     r = B["sc"].browsing["checkout_rate"]
     if not len(rows) or r >= 1.0:
@@ -339,7 +347,7 @@ def _abandoned_before(B: dict, buf: _Buf, rows: np.ndarray, person: np.ndarray, 
     u = hash_uniform(keys, SALT_CART)
     n_ab = np.minimum(np.floor(np.log1p(-u) / np.log1p(-r)), 20).astype(np.int64) if r > 0 else np.full(len(rows), 20)
     latest = tp - 10 * MIN
-    gap = latest - (reach[person] + 2 * MIN)
+    gap = latest - (first[person] + 2 * MIN)
     n_ab[~(gap > 0)] = 0
     src = np.repeat(np.arange(len(rows)), n_ab)
     if not len(src):
