@@ -93,7 +93,8 @@ def test_a_buyer_abandons_carts_before_the_one_she_orders_at_the_checkout_rate(b
     orders = ev[(ev.touchpoint == "order") & (ev.channel == "mini_program")]
     carts = ev[(ev.touchpoint == "add_to_cart") & online]
     abandoned = carts[~_followed(carts, orders, "5min", ["person_id", "product_id"])]
-    # buyers of exactly one Mini Program order who arrived a day or more before it (room for earlier sessions)
+    # buyers of exactly one Mini Program order whose first event came a day or more before it (room for
+    # earlier sessions)
     one = orders.groupby("person_id").filter(lambda g: len(g) == 1).set_index("person_id")["ts"]
     first = ev.groupby("person_id")["ts"].min()
     room = one[(one - first.reindex(one.index)) > pd.Timedelta("1D")]
@@ -109,7 +110,7 @@ def test_a_buyer_abandons_carts_before_the_one_she_orders_at_the_checkout_rate(b
     visits = ev[ev.touchpoint == "mp_visit"]
     assert _followed(visits, pv, "1min", ["person_id"]).sum() >= len(abandoned)
     # without browsing, Mini Program carts are the buyers': about checkout_rate of them are ordered (a little
-    # more: an order within minutes of the buyer's arrival has no room for earlier carts)
+    # more: an order within minutes of the buyer's first event has no room for earlier carts)
     assert r - 0.01 < len(orders) / len(carts) < r + 0.06
 
 
