@@ -165,12 +165,48 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None, loc
         return ibis.memtable(_localise_frame(data) if localise else _plain_frame(data))
     elif isinstance(data, (str, os.PathLike)):  # a path, or a privdomain.io.Dataset (os.PathLike)
         con = con or connect()
-        t = con.read_parquet(_parquet_source(Path(data), table))
+        source = _parquet_source(Path(data), table)
+        t = con.read_parquet(source)
+        if getattr(con, "name", "") == "pyspark":
+            t = spark_instants(t, source)
     else:
         raise TypeError(
             f"expected a pandas DataFrame, a dataset path or an Ibis table, got {type(data).__name__}"
         )
     return localise_table(t) if localise else t
+
+
+def spark_instants(t: ir.Table, source: str | os.PathLike) -> ir.Table:
+    """A Parquet table read by Spark, with its instant columns typed as UTC instants.
+
+    Spark reads a Parquet ``TIMESTAMP(isAdjustedToUTC=true)`` column (an instant, as
+    privdomain writes them) as its ``TimestampType``, which Ibis types without a zone
+    and shows in the session time zone, UTC under Ibis (``ibis.pyspark.connect`` sets
+    ``spark.sql.session.timeZone`` to UTC). This marks those columns as UTC instants,
+    as the file's own schema says, so :func:`localise_table` and the events checks see
+    instants, as on DuckDB. Columns the file stores without a zone stay naive.
+
+    Parameters
+    ----------
+    t
+        The Ibis PySpark table read from ``source``.
+    source
+        The Parquet file, or a glob of files (the first one's schema is read).
+    """
+    import glob
+
+    import pyarrow.parquet as pq
+
+    files = sorted(glob.glob(str(source))) or [str(source)]
+    schema = pq.read_schema(files[0])
+    changes = {}
+    for name, dtype in t.schema().items():
+        if not dtype.is_timestamp() or dtype.timezone is not None or name not in schema.names:
+            continue
+        arrow = schema.field(name).type
+        if getattr(arrow, "tz", None) is not None:
+            changes[name] = t[name].cast(dt.Timestamp(timezone="UTC"))
+    return t.mutate(**changes) if changes else t
 
 
 def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
