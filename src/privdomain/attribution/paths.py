@@ -235,14 +235,16 @@ def marketing_filter(channel: Any, marketing_channels: Any = None) -> Any:
 
 
 def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: Any = None,
-               window_days: float | None = None) -> ibis.Table:
+               window_days: float | None = None, channel_codes: list[str] | None = None) -> ibis.Table:
     """Marketing touches and pays of each person with their journey key and conversion time.
 
     One window sort per person (ts, pays after touches at the same instant,
     event_id). A new journey starts at a person's first row, after each pay, and
     at a row more than ``window_days`` after the previous one (the touches before
     such a gap expired without a purchase: a non-converting journey). ``journey``
-    numbers the journeys of a person from 1; ``conv_ts`` is the journey's pay
+    numbers the journeys of a person from 1 (with ``channel_codes``, ``channel`` is
+    the channel's index there plus 1, an int64 that is lighter to sort than a string;
+    ``len(channel_codes) + 1`` for another channel); ``conv_ts`` is the journey's pay
     time, or its last touch for a non-converting journey; ``converted`` (0/1);
     ``last_touch_no - touch_no`` is a touch's place counted from the journey's last
     touch (0), which :func:`build_paths` keys paths by without another sort.
@@ -260,6 +262,10 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
         amount_fen=t.amount_fen.cast("int64").fill_null(0),
     )
     base = base.filter((base.is_pay == 1) | marketing_filter(base.channel, marketing_channels))
+    if channel_codes is not None:
+        code = ibis.cases(*[(base.channel == n, i + 1) for i, n in enumerate(channel_codes)],
+                          else_=len(channel_codes) + 1)
+        base = base.mutate(channel=code.cast("int64"))
     order = [base.ts, base.is_pay, base.event_id]
     before = ibis.window(group_by=base.person_id, order_by=order)
     prev_ts = base.ts.lag().over(before)
@@ -313,20 +319,20 @@ def _channel_names(events: TableLike, marketing_channels: Any = None) -> list[st
     return sorted(c for c in dict.fromkeys(known) if c not in CONVERSION_SURFACES)
 
 
-def _path_words(seq: ibis.Table, window_days: float, names: list[str], bits: int, per_word: int,
-                words: int) -> ibis.Table:
+def _path_words(seq: ibis.Table, window_days: float, bits: int, per_word: int, words: int) -> ibis.Table:
     """Ibis expression: the path table with each path as ``words`` int64 columns ``w0, w1, ...``.
 
     A kept touch ``k`` touches before the last touch of its journey (``k = 0`` for
     the last one, in ``ts, is_pay, event_id`` order) adds ``code << (bits * (k %
-    per_word))`` to word ``k // per_word``; ``code`` is its channel's index in
-    ``names`` plus 1 (0 marks the start of the path). The positions do not overlap, so the sums are
+    per_word))`` to word ``k // per_word``; ``code`` is its channel's code (the
+    ``channel`` column of ``seq``, coded by :func:`_sequenced`; 0 marks the start of
+    the path). The positions do not overlap, so the sums are
     exact and the words are the journey's channel sequence: journeys are grouped by
     plain integer columns (hash aggregates that spill), with no ordered string
     aggregate. ``longest`` is the most kept touches of a journey along a path.
     """
     kept = ((seq.is_pay == 0) & (seq.days_before <= window_days)).cast("int64")
-    code = ibis.cases(*[(seq.channel == n, i + 1) for i, n in enumerate(names)], else_=len(names) + 1)
+    code = seq.channel  # already coded by _sequenced(channel_codes=names)
     # the place from the journey's last touch (0): the kept touches are the last ones
     back = (seq.last_touch_no - seq.touch_no).cast("int64")
     slot = back % per_word
@@ -401,13 +407,14 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     >>> build_paths(ev).values.tolist()
     [['direct', 1, 5.0, 0], ['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
     """
-    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
     names = _channel_names(events, marketing_channels)
+    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
+                     channel_codes=names)
     bits = max(1, int(len(names) + 1).bit_length())  # code 0 ends a path; the last code is "not in names"
     per_word = 62 // bits
     words = _WORDS
     while True:
-        out = execute(_path_words(seq, window_days, names, bits, per_word, words), con=con)
+        out = execute(_path_words(seq, window_days, bits, per_word, words), con=con)
         longest = int(out["longest"].max()) if len(out) else 0
         if longest <= words * per_word:
             break
