@@ -5,7 +5,8 @@ Every metric in privdomain accepts
 * a pandas DataFrame,
 * a dataset folder written by :func:`privdomain.io.write_dataset` (or one Parquet
   file / glob),
-* an Ibis table on any backend (DuckDB, PySpark, ClickHouse, ...),
+* an Ibis table on any backend (DuckDB, PySpark, ClickHouse, ...); a dataset path
+  with ``con=`` an Ibis PySpark connection is read by Spark (:func:`spark_instants`),
 
 calls :func:`to_table` on it and builds an Ibis expression. :func:`execute` runs the
 expression (on DuckDB in-process unless the table is bound to another backend) and
@@ -63,10 +64,11 @@ def default_settings() -> dict[str, str]:
       spill folder of its own, or writes ``.tmp`` into the working directory).
     * ``memory_limit``: only when ``$PRIVDOMAIN_MEMORY_LIMIT`` is set (e.g. ``"2GB"``
       on a small laptop); otherwise DuckDB's default, 80% of the memory. A low limit
-      makes DuckDB spill where it can, but some operators cannot spill (the ordered
-      ``string_agg`` of :func:`privdomain.attribution.build_paths` needs about 2.5 GB
-      on 20M events and fails under a 2 GB limit), so none is imposed by default. The
-      funnels and boards stay under 3 GB on 20M events without one (docs/benchmarks.md).
+      makes DuckDB spill where it can, but not everything fits under any limit (the
+      journey windows of :func:`privdomain.attribution.build_paths` peak at 2.7 GB on
+      20.7M events and fail under a 2 GB limit; docs/scale.md), so none is imposed by
+      default. The funnels and boards stay under 3 GB on 20M events without one
+      (docs/benchmarks.md).
 
     >>> import os
     >>> "temp_directory" in default_settings()
