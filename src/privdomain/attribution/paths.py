@@ -10,7 +10,8 @@ marketing-attribution-models, Google's MCF exports): one row per distinct path
 ``total_null``                journeys along this path that did not convert
 ============================  =====================================================
 
-:func:`build_paths` makes one from events (Ibis on DuckDB); :func:`parse` turns any
+:func:`build_paths` makes one from events (Ibis: DuckDB by default, Spark or another
+engine through ``con=``); :func:`parse` turns any
 path table into :class:`Journeys`, flat numpy arrays the models run on.
 
 Journeys from events
