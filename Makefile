@@ -12,7 +12,7 @@ SEED    ?= 7
 $(BIN)/privdomain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"  # spark: the parity suite (needs Java 17)
 	touch $(BIN)/privdomain
 
 install: $(BIN)/privdomain
@@ -22,7 +22,7 @@ report: install
 
 test: install
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --dist loadgroup  # loadgroup: the Spark tests share one worker (one session)
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

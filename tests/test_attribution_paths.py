@@ -129,3 +129,19 @@ def test_a_touch_through_a_friends_share_is_a_fission_touch_and_the_share_itself
     assert pt.loc["fission", "total_conversion_value"] == 20.0
     ref = reference.attribution_paths(ev)
     assert ref["path"].tolist() == pt.index.tolist()
+
+
+def test_a_journey_longer_than_the_first_path_words_is_built_whole_and_matches_the_reference():
+    # 60 touches in one converting journey: more than the 4 int64 words (48 touches) tried first
+    channels = ["moments_ad_click", "oa_article_open", "sms", "live_view", "wecom_chat"]
+    rows = [(1, pd.Timestamp("2024-05-01 08:00") + pd.Timedelta(minutes=7 * i), channels[(i * i) % 5])
+            for i in range(60)]
+    rows += [(1, "2024-05-01 20:00", "pay", pay(1, 4200)), (2, "2024-05-01 09:00", "sms"),
+             (2, "2024-05-01 09:00", "live_view")]  # two touches at one instant: event_id breaks the tie
+    ev = events_frame(rows)
+    pt = build_paths(ev)
+    ref = reference.attribution_paths(ev)
+    assert pt["path"].tolist() == ref["path"].tolist()
+    assert pt["total_conversions"].tolist() == ref["total_conversions"].tolist()
+    assert len(pt["path"].iloc[0 if pt["total_conversions"].iloc[0] else 1].split(" > ")) == 60
+    assert pt.attrs["touches_outside_window"] == 0

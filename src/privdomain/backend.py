@@ -5,7 +5,8 @@ Every metric in privdomain accepts
 * a pandas DataFrame,
 * a dataset folder written by :func:`privdomain.io.write_dataset` (or one Parquet
   file / glob),
-* an Ibis table on any backend (DuckDB, PySpark, ClickHouse, ...),
+* an Ibis table on any backend (DuckDB, PySpark, ClickHouse, ...); a dataset path
+  with ``con=`` an Ibis PySpark connection is read by Spark (:func:`spark_instants`),
 
 calls :func:`to_table` on it and builds an Ibis expression. :func:`execute` runs the
 expression (on DuckDB in-process unless the table is bound to another backend) and
@@ -63,10 +64,11 @@ def default_settings() -> dict[str, str]:
       spill folder of its own, or writes ``.tmp`` into the working directory).
     * ``memory_limit``: only when ``$PRIVDOMAIN_MEMORY_LIMIT`` is set (e.g. ``"2GB"``
       on a small laptop); otherwise DuckDB's default, 80% of the memory. A low limit
-      makes DuckDB spill where it can, but some operators cannot spill (the ordered
-      ``string_agg`` of :func:`privdomain.attribution.build_paths` needs about 2.5 GB
-      on 20M events and fails under a 2 GB limit), so none is imposed by default. The
-      funnels and boards stay under 3 GB on 20M events without one (docs/benchmarks.md).
+      makes DuckDB spill where it can, but not everything fits under any limit (the
+      journey windows of :func:`privdomain.attribution.build_paths` peak at 2.7 GB on
+      20.7M events and fail under a 2 GB limit; docs/scale.md), so none is imposed by
+      default. The funnels and boards stay under 3 GB on 20M events without one
+      (docs/benchmarks.md).
 
     >>> import os
     >>> "temp_directory" in default_settings()
@@ -165,12 +167,48 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None, loc
         return ibis.memtable(_localise_frame(data) if localise else _plain_frame(data))
     elif isinstance(data, (str, os.PathLike)):  # a path, or a privdomain.io.Dataset (os.PathLike)
         con = con or connect()
-        t = con.read_parquet(_parquet_source(Path(data), table))
+        source = _parquet_source(Path(data), table)
+        t = con.read_parquet(source)
+        if getattr(con, "name", "") == "pyspark":
+            t = spark_instants(t, source)
     else:
         raise TypeError(
             f"expected a pandas DataFrame, a dataset path or an Ibis table, got {type(data).__name__}"
         )
     return localise_table(t) if localise else t
+
+
+def spark_instants(t: ir.Table, source: str | os.PathLike) -> ir.Table:
+    """A Parquet table read by Spark, with its instant columns typed as UTC instants.
+
+    Spark reads a Parquet ``TIMESTAMP(isAdjustedToUTC=true)`` column (an instant, as
+    privdomain writes them) as its ``TimestampType``, which Ibis types without a zone
+    and shows in the session time zone, UTC under Ibis (``ibis.pyspark.connect`` sets
+    ``spark.sql.session.timeZone`` to UTC). This marks those columns as UTC instants,
+    as the file's own schema says, so :func:`localise_table` and the events checks see
+    instants, as on DuckDB. Columns the file stores without a zone stay naive.
+
+    Parameters
+    ----------
+    t
+        The Ibis PySpark table read from ``source``.
+    source
+        The Parquet file, or a glob of files (the first one's schema is read).
+    """
+    import glob
+
+    import pyarrow.parquet as pq
+
+    files = sorted(glob.glob(str(source))) or [str(source)]
+    schema = pq.read_schema(files[0])
+    changes = {}
+    for name, dtype in t.schema().items():
+        if not dtype.is_timestamp() or dtype.timezone is not None or name not in schema.names:
+            continue
+        arrow = schema.field(name).type
+        if getattr(arrow, "tz", None) is not None:
+            changes[name] = t[name].cast(dt.Timestamp(timezone="UTC"))
+    return t.mutate(**changes) if changes else t
 
 
 def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:

@@ -600,7 +600,8 @@ def _unique_ids_folder(root: Path, t: ir.Table, con: Any | None) -> None:
 def _unique_ids_engine(t: ir.Table, con: Any | None) -> None:
     dups = t.group_by("event_id").aggregate(k=t.count()).filter(lambda x: x.k > 1)
     res = backend.execute(dups.aggregate(ids=dups.count(), extra=(dups.k - 1).sum()), con=con)
-    n = int(res["extra"].iloc[0] or 0)
+    extra = res["extra"].iloc[0]  # a sum over no rows: None on DuckDB, NaN from Spark
+    n = 0 if pd.isna(extra) else int(extra)
     if n:
         ex = backend.execute(dups.select("event_id").limit(5), con=con)["event_id"].tolist()
         raise DataError("events", "event_id", "must be unique", n, ex, hint="a table loaded twice?")

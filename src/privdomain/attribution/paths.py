@@ -10,7 +10,8 @@ marketing-attribution-models, Google's MCF exports): one row per distinct path
 ``total_null``                journeys along this path that did not convert
 ============================  =====================================================
 
-:func:`build_paths` makes one from events (Ibis on DuckDB); :func:`parse` turns any
+:func:`build_paths` makes one from events (Ibis: DuckDB by default, Spark or another
+engine through ``con=``); :func:`parse` turns any
 path table into :class:`Journeys`, flat numpy arrays the models run on.
 
 Journeys from events
@@ -62,6 +63,7 @@ Examples
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -234,15 +236,19 @@ def marketing_filter(channel: Any, marketing_channels: Any = None) -> Any:
 
 
 def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: Any = None,
-               window_days: float | None = None) -> ibis.Table:
+               window_days: float | None = None, channel_codes: list[str] | None = None) -> ibis.Table:
     """Marketing touches and pays of each person with their journey key and conversion time.
 
     One window sort per person (ts, pays after touches at the same instant,
     event_id). A new journey starts at a person's first row, after each pay, and
     at a row more than ``window_days`` after the previous one (the touches before
     such a gap expired without a purchase: a non-converting journey). ``journey``
-    numbers the journeys of a person from 1; ``conv_ts`` is the journey's pay
-    time, or its last touch for a non-converting journey; ``converted`` (0/1).
+    numbers the journeys of a person from 1 (with ``channel_codes``, ``channel`` is
+    the channel's index there plus 1, an int64 that is lighter to sort than a string;
+    ``len(channel_codes) + 1`` for another channel); ``conv_ts`` is the journey's pay
+    time, or its last touch for a non-converting journey; ``converted`` (0/1);
+    ``last_touch_no - touch_no`` is a touch's place counted from the journey's last
+    touch (0), which :func:`build_paths` keys paths by without another sort.
     """
     t = events_layer.read(events, con=con)
     for col in ("person_id", "ts", "touchpoint", "channel", "event_id", "amount_fen"):
@@ -257,6 +263,10 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
         amount_fen=t.amount_fen.cast("int64").fill_null(0),
     )
     base = base.filter((base.is_pay == 1) | marketing_filter(base.channel, marketing_channels))
+    if channel_codes is not None:
+        code = ibis.cases(*[(base.channel == n, i + 1) for i, n in enumerate(channel_codes)],
+                          else_=len(channel_codes) + 1)
+        base = base.mutate(channel=code.cast("int64"))
     order = [base.ts, base.is_pay, base.event_id]
     before = ibis.window(group_by=base.person_id, order_by=order)
     prev_ts = base.ts.lag().over(before)
@@ -267,9 +277,11 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
         new = new | (gap > float(window_days))
     seq = base.mutate(new=new.cast("int64"))
     upto = ibis.window(group_by=seq.person_id, order_by=[seq.ts, seq.is_pay, seq.event_id], rows=(None, 0))
-    seq = seq.mutate(journey=seq.new.sum().over(upto))
+    # touch_no: touches of the person so far, in the same sort as the journey numbers
+    seq = seq.mutate(journey=seq.new.sum().over(upto), touch_no=(1 - seq.is_pay).sum().over(upto))
     grp = ibis.window(group_by=[seq.person_id, seq.journey])
-    seq = seq.mutate(conv_ts=seq.ts.max().over(grp), converted=seq.is_pay.max().over(grp))
+    seq = seq.mutate(conv_ts=seq.ts.max().over(grp), converted=seq.is_pay.max().over(grp),
+                     last_touch_no=seq.touch_no.max().over(grp))
     secs = (seq.conv_ts.epoch_seconds() - seq.ts.epoch_seconds()).cast("float64")
     return seq.mutate(days_before=secs / 86400.0)
 
@@ -291,6 +303,72 @@ def journey_touches(events: TableLike, window_days: float | None = 30, con: Any 
                  converted=j.converted.cast("int64"), value_fen=j.value_fen, conv_ts=j.conv_ts,
                  days_before=j.days_before)
     return j if window_days is None else j.filter(j.days_before <= window_days)
+
+
+#: Words (int64 columns) a path is first encoded in; more when a journey is longer.
+_WORDS = 4
+
+
+def _channel_names(events: TableLike, marketing_channels: Any = None) -> list[str]:
+    """Every channel a path may hold, in a fixed order (their codes are 1, 2, ...)."""
+    if marketing_channels is not None:
+        if isinstance(marketing_channels, str):
+            raise TypeError("marketing_channels: give a list of channel names, not one string")
+        return sorted(dict.fromkeys(map(str, marketing_channels)))
+    source = events if isinstance(events, (str, os.PathLike)) else None
+    known = [*events_layer.known_channels(source), REFERRED_CHANNEL]
+    return sorted(c for c in dict.fromkeys(known) if c not in CONVERSION_SURFACES)
+
+
+def _path_words(seq: ibis.Table, window_days: float, bits: int, per_word: int, words: int) -> ibis.Table:
+    """Ibis expression: the path table with each path as ``words`` int64 columns ``w0, w1, ...``.
+
+    A kept touch ``k`` touches before the last touch of its journey (``k = 0`` for
+    the last one, in ``ts, is_pay, event_id`` order) adds ``code << (bits * (k %
+    per_word))`` to word ``k // per_word``; ``code`` is its channel's code (the
+    ``channel`` column of ``seq``, coded by :func:`_sequenced`; 0 marks the start of
+    the path). The positions do not overlap, so the sums are
+    exact and the words are the journey's channel sequence: journeys are grouped by
+    plain integer columns (hash aggregates that spill), with no ordered string
+    aggregate. ``longest`` is the most kept touches of a journey along a path.
+    """
+    kept = ((seq.is_pay == 0) & (seq.days_before <= window_days)).cast("int64")
+    code = seq.channel  # already coded by _sequenced(channel_codes=names)
+    # the place from the journey's last touch (0): the kept touches are the last ones
+    back = (seq.last_touch_no - seq.touch_no).cast("int64")
+    slot = back % per_word
+    shift = ibis.cases(*[(slot == i, 1 << (bits * i)) for i in range(1, per_word)], else_=1)
+    seq = seq.mutate(kept=kept, bit=code.cast("int64") * shift.cast("int64") * kept, word=back // per_word)
+    per = seq.group_by(["person_id", "journey"]).agg(
+        converted=seq.is_pay.max(),
+        value_fen=(seq.amount_fen * seq.is_pay).sum(),
+        touches=(1 - seq.is_pay).sum(),
+        touches_kept=seq.kept.sum(),
+        **{f"w{i}": seq.bit.sum(where=seq.word == i).fill_null(0).cast("int64") for i in range(words)},
+    )
+    return per.group_by([f"w{i}" for i in range(words)]).agg(
+        total_conversions=per.converted.sum().cast("int64"),
+        value_fen=per.value_fen.sum().cast("int64"),
+        total_null=(1 - per.converted).sum().cast("int64"),
+        touches=per.touches.sum().cast("int64"),
+        touches_kept=per.touches_kept.sum().cast("int64"),
+        longest=per.touches_kept.max().cast("int64"),
+    )
+
+
+def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int) -> np.ndarray:
+    """Path strings of rows of int64 words (see :func:`_path_words`); None for an empty path."""
+    n = len(words)
+    shifts = (np.arange(per_word, dtype=np.int64) * bits)[None, None, :]
+    codes = ((words[:, :, None] >> shifts) & ((1 << bits) - 1)).reshape(n, -1)
+    if (codes > len(names)).any():
+        raise ValueError("build_paths: a touch's channel is not one of the channels known for paths")
+    labels = np.array([None, *names], dtype=object)
+    out = np.empty(n, dtype=object)
+    for i, row in enumerate(codes):  # one row per distinct path (a few thousand), not per event
+        row = row[row > 0][::-1]  # stored from the last touch back
+        out[i] = SEP.join(labels[row]) if len(row) else None
+    return out
 
 
 def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None,
@@ -330,31 +408,27 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     >>> build_paths(ev).values.tolist()
     [['direct', 1, 5.0, 0], ['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
     """
-    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
-    touch = seq.is_pay == 0
-    kept = touch & (seq.days_before <= window_days)
-    per = seq.group_by(["person_id", "journey"]).agg(
-        path=seq.channel.group_concat(sep=SEP, where=kept, order_by=[seq.ts, seq.event_id]),
-        converted=seq.is_pay.max(),
-        value_fen=(seq.amount_fen * seq.is_pay).sum(),
-        touches=touch.cast("int64").sum(),
-        touches_kept=kept.cast("int64").sum(),
-    )
-    agg = per.group_by("path").agg(
-        total_conversions=per.converted.sum(),
-        value_fen=per.value_fen.sum(),
-        total_null=(1 - per.converted).sum(),
-        touches=per.touches.sum(),
-        touches_kept=per.touches_kept.sum(),
-    )
-    out = execute(agg, con=con)
+    names = _channel_names(events, marketing_channels)
+    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
+                     channel_codes=names)
+    bits = max(1, int(len(names) + 1).bit_length())  # code 0 ends a path; the last code is "not in names"
+    per_word = 62 // bits
+    words = _WORDS
+    while True:
+        out = execute(_path_words(seq, window_days, bits, per_word, words), con=con)
+        longest = int(out["longest"].max()) if len(out) else 0
+        if longest <= words * per_word:
+            break
+        words = -(-longest // per_word)  # a journey longer than the words: once more with enough of them
+    out = out.assign(path=_decode_paths(out[[f"w{i}" for i in range(words)]].to_numpy(dtype=np.int64),
+                                        names, bits, per_word))
     none = out["path"].isna()
     lost = out[none]
     body = out[~none]
     if none.any():  # journeys without a marketing touch: one "direct" row (merged with any given "direct" path)
         direct = lost[["total_conversions", "value_fen", "total_null"]].sum().to_frame().T.assign(path=DIRECT_PATH)
         body = pd.concat([body, direct], ignore_index=True)
-        body = body.groupby("path", as_index=False)[["total_conversions", "value_fen", "total_null"]].sum()
+    body = body.groupby("path", as_index=False)[["total_conversions", "value_fen", "total_null"]].sum()
     body = body.sort_values("path")
     res = pd.DataFrame({
         "path": body["path"].astype(object).to_numpy(),
