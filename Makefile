@@ -12,15 +12,20 @@ SEED    ?= 7
 $(BIN)/privdomain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"  # spark: the parity suite (needs Java 17)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(BIN)/privdomain
+
+# the tests also need the [spark] extra: the Spark parity suite (Java 17)
+$(VENV)/.spark: $(BIN)/privdomain
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	touch $(VENV)/.spark
 
 install: $(BIN)/privdomain
 
 report: install
 	$(BIN)/privdomain report --all --persons $(PERSONS) --seed $(SEED) --out reports
 
-test: install
+test: $(VENV)/.spark
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -n 2 --dist loadgroup  # loadgroup: the Spark tests share one worker (one session)
 
