@@ -9,8 +9,6 @@ articles' (see ``docs/domain.md``), not results of this package.
 Examples
 --------
 >>> import pandas as pd
-
-from . import events as events_layer
 >>> pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa"], "total_conversions": [2, 1, 0],
 ...                    "total_conversion_value": [200.0, 50.0, 0.0], "total_null": [5, 3, 9]})
 >>> top_paths(pt, n=2)[["path", "conversions"]].values.tolist()
@@ -209,26 +207,87 @@ def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     frame = ex.campaign_frame(ds, name)
-    dim = ex.difference_in_means(frame, "repurchased").iloc[0]
-    control = frame.loc[frame["arm"] != "treatment", "repurchased"].mean()
-    rates = frame.groupby(["segment", "arm"], as_index=False)["repurchased"].mean()
-    overall = frame.groupby("arm", as_index=False)["repurchased"].mean().assign(segment="all 全部")
-    tiers = list(frame.groupby("segment")["prior_purchases"].mean().sort_values().index)
-    table = pd.concat([overall, rates], ignore_index=True)
-    table["segment"] = pd.Categorical(table["segment"], ["all 全部", *tiers], ordered=True)
-    table = table.sort_values(["segment", "arm"]).reset_index(drop=True)
-    ax = plotting.bar(table, "segment", "repurchased", hue="arm", values="percent",
-                      title=f"复购率: 实验组 vs 对照组 repurchase rate, treatment vs holdout ({name})")
+    table = arm_rates(frame, "repurchased")
+    ax = plotting.bar_ci(table, "segment", "rate", hue="arm",
+                         title=f"复购率: 实验组 vs 对照组 repurchase rate, treatment vs holdout ({name})")
     plotting.percent_axis(ax)
     ax.set_xlabel("coupon tier 会员分层")
     ax.set_ylabel("repurchase rate 复购率")
-    ax.legend(title="arm", loc="upper left")
-    value = float(dim["estimate"] / control) if control > 0 else float("nan")
-    return {"value": value, "text": f"{value:+.0%}", "label": "relative lift in repurchase rate 复购率相对提升",
-            "table": table, "ax": ax, "experiment": name,
+    lifts = arm_lifts(table)
+    overall = lifts.iloc[0]
+    value = float(overall["relative"])
+    return {"value": value, "text": f"{value:+.0%}" if value == value else "n/a",
+            "label": "relative lift in repurchase rate 复购率相对提升",
+            "table": table, "lifts": lifts, "ax": ax, "experiment": name,
+            "warning": plotting.small_warning(table, ["segment", "arm"]),
+            "measured": {"quantity": "relative lift in repurchase rate, treatment vs holdout, 30 days",
+                         "value": value, "diff": float(overall["diff"]), "low": float(overall["low"]),
+                         "high": float(overall["high"]), "n": int(overall["n_treatment"] + overall["n_holdout"])},
             "definition": "复购率相对提升 relative lift = `(repurchase rate of treatment - repurchase rate of holdout) "
                           "/ repurchase rate of holdout`, over the 30 days after assignment; a person repurchased "
-                          "when they paid in the window and had at least two purchases counting the earlier ones."}
+                          "when they paid in the window and had at least two purchases counting the earlier ones. "
+                          "Error bars: 95% Wilson intervals; the difference (绝对提升, in pp) has a 95% Newcombe "
+                          "interval."}
+
+
+def arm_rates(frame: pd.DataFrame, outcome: str, segment: str = "segment") -> pd.DataFrame:
+    """Rate of a 0/1 ``outcome`` per tier and arm, with n and a 95% Wilson interval.
+
+    ``frame`` has one row per assigned person with ``arm``, ``outcome`` and (optionally)
+    ``segment``; a first block ``all 全部`` pools the tiers. Returns ``segment``, ``arm``,
+    ``n``, ``successes``, ``rate``, ``low``, ``high``, ``too_small``
+    (:func:`privdomain.plotting.rate_intervals`).
+
+    >>> f = pd.DataFrame({"arm": ["treatment"] * 4 + ["holdout"] * 2, "segment": ["a", "a", "b", "b", "a", "b"],
+    ...                   "y": [1, 0, 1, 1, 0, 1]})
+    >>> arm_rates(f, "y")[["segment", "arm", "n", "successes"]].values.tolist()[:2]
+    [['all 全部', 'holdout', 2, 1], ['all 全部', 'treatment', 4, 3]]
+    """
+    from . import plotting
+
+    y = frame[outcome].astype(float)
+    base = frame.assign(_y=y)
+    overall = base.groupby("arm", as_index=False).agg(n=("_y", "size"), successes=("_y", "sum"))
+    overall.insert(0, "segment", "all 全部")
+    parts = [overall]
+    tiers: list[str] = []
+    if segment in frame:
+        by = base.groupby([segment, "arm"], as_index=False).agg(n=("_y", "size"), successes=("_y", "sum"))
+        parts.append(by.rename(columns={segment: "segment"}))
+        order = frame.groupby(segment)["prior_purchases"].mean().sort_values() if "prior_purchases" in frame \
+            else frame.groupby(segment).size().sort_index()
+        tiers = [str(t) for t in order.index]
+    table = pd.concat(parts, ignore_index=True)
+    table["segment"] = table["segment"].astype(str)
+    table["segment"] = pd.Categorical(table["segment"], ["all 全部", *tiers], ordered=True)
+    table["n"] = table["n"].astype("int64")
+    table["successes"] = table["successes"].round().astype("int64")
+    table = table.sort_values(["segment", "arm"]).reset_index(drop=True)
+    table["segment"] = table["segment"].astype(str)
+    return plotting.rate_intervals(table, "successes", "n")
+
+
+def arm_lifts(rates: pd.DataFrame, treatment: str = "treatment", control: str = "holdout") -> pd.DataFrame:
+    """Per tier of :func:`arm_rates`: the difference of rates (pp) with its 95% Newcombe
+    interval and the relative lift (%); ``too_small`` when either arm is too small.
+
+    >>> r = arm_rates(pd.DataFrame({"arm": ["treatment"] * 100 + ["holdout"] * 100,
+    ...                             "y": [1] * 60 + [0] * 40 + [1] * 40 + [0] * 60}), "y")
+    >>> round(float(arm_lifts(r)["diff"].iloc[0]), 2)
+    0.2
+    """
+    from . import plotting
+
+    rows = []
+    for seg, g in rates.groupby("segment", sort=False):
+        t = g[g["arm"] == treatment]
+        c = g[g["arm"] != treatment] if control not in set(g["arm"]) else g[g["arm"] == control]
+        k1, n1 = (int(t["successes"].sum()), int(t["n"].sum()))
+        k0, n0 = (int(c["successes"].sum()), int(c["n"].sum()))
+        d = plotting.difference_interval(k1, n1, k0, n0)
+        rows.append({"segment": seg, "n_treatment": n1, "n_holdout": n0, "rate_treatment": k1 / n1 if n1 else np.nan,
+                     "rate_holdout": k0 / n0 if n0 else np.nan, **d})
+    return pd.DataFrame(rows)
 
 
 def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
@@ -319,17 +378,49 @@ def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     from . import plotting
 
     table = order_channels(ds)
-    ax = plotting.bar(table, "channel", "order_share", horizontal=True, values="percent",
-                      title="下单渠道占比 where the orders happened (share of paid orders)")
-    plotting.percent_axis(ax, "x")
-    ax.set_xlabel("share of paid orders 订单占比")
-    ax.set_ylabel("")
-    share = table.loc[table["channel"] == "guide", "order_share"]
-    value = float(share.iloc[0]) if len(share) else 0.0
+    shown = plotting.rate_intervals(table.assign(n=int(table["orders"].sum())), "orders", "n")
+    ax = plotting.bar_ci(shown, "channel", "rate", flag=None,
+                         title="下单渠道占比 where the orders happened (share of paid orders)")
+    plotting.percent_axis(ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("share of paid orders 订单占比")
+    row = shown[shown["channel"] == "guide"]
+    value = float(row["rate"].iloc[0]) if len(row) else 0.0
+    low, high = (float(row["low"].iloc[0]), float(row["high"].iloc[0])) if len(row) else (float("nan"),) * 2
     return {"value": value, "text": f"{value:.0%}", "label": "guide order share 导购订单占比",
-            "table": table, "ax": ax,
+            "table": shown.drop(columns=["rate"]), "ax": ax, "guides": guide_table(ds),
+            "measured": {"quantity": "guide order share (not GMV growth)", "value": value, "low": low, "high": high,
+                         "n": int(table["orders"].sum())},
             "definition": "导购订单占比 guide order share = `paid orders placed through a WeCom guide / all paid "
-                          "orders` (the channel of the pay event)."}
+                          "orders` (the channel of the pay event); 95% Wilson interval over the paid orders."}
+
+
+def guide_table(data: Any, con: Any | None = None) -> pd.DataFrame:
+    """Which guides bring the orders: per ``guide_id`` the customers they added (``wecom_add``
+    events), the paid orders placed through them (pay events of channel ``guide``) and
+    ``orders_per_added`` = orders / added customers. Empty when the events have no ``guide_id``.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "wecom_add", {"guide_id": 3}),
+    ...     (1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100, "channel": "guide", "guide_id": 3})])
+    >>> guide_table(ev)[["guide_id", "added", "orders"]].values.tolist()
+    [[3, 1, 1]]
+    """
+    from .backend import execute
+    from .schema import PURCHASE
+
+    t = events_layer.read(data, con=con)
+    if "guide_id" not in t.columns:
+        return pd.DataFrame(columns=["guide_id", "added", "orders", "orders_per_added"])
+    t = t.filter(t.guide_id.notnull())
+    adds = execute(t.filter(t.touchpoint == "wecom_add").group_by("guide_id").agg(added=t.person_id.nunique()),
+                   con=con)
+    pays = t.filter((t.touchpoint == PURCHASE) & (t.channel == "guide"))
+    orders = execute(pays.group_by("guide_id").agg(orders=pays.count()), con=con)
+    out = adds.merge(orders, on="guide_id", how="outer").fillna(0)
+    out = out.astype({"guide_id": "int64", "added": "int64", "orders": "int64"})
+    out["orders_per_added"] = out["orders"] / out["added"].where(out["added"] > 0)
+    return out.sort_values(["orders", "guide_id"], ascending=[False, True]).reset_index(drop=True)
 
 
 def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
@@ -386,19 +477,30 @@ def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     days = load_scenario(ds.manifest["scenario"]).experiments.get(name, {}).get("days")
     table = article_rates_by_arm(ds, name, days=days)
-    ax = plotting.bar(table, "arm", "click_rate", values="percent",
-                      title=f"改版前后点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
+    shown = plotting.rate_intervals(table.rename(columns={"opened": "n"}), "clicked", "n")
+    ax = plotting.bar_ci(shown, "arm", "rate",
+                         title=f"改版前后图文点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
     plotting.percent_axis(ax)
     ax.set_xlabel("")
-    ax.set_ylabel("click rate 点击率")
-    rates = table.set_index("arm")["click_rate"]
-    value = float(rates.get("treatment", np.nan) / rates.get("holdout", np.nan))
-    return {"value": value, "text": f"{value:.2f} x", "label": "click rate, redesigned / old articles 点击率倍数",
-            "table": table, "ax": ax, "experiment": name,
-            "definition": "点击率 click rate = `(person, article) pairs clicked into the Mini Program / pairs opened`, "
-                          f"for articles pushed in the {days} days after assignment (the redesign window); the "
-                          "multiple is `click rate of the redesigned "
-                          "articles (treatment) / click rate of the old ones (holdout)`."}
+    ax.set_ylabel("article click rate 图文点击率")
+    rows = shown.set_index("arm")
+    t, h = rows.loc["treatment"] if "treatment" in rows.index else None, rows.loc["holdout"] if "holdout" in \
+        rows.index else None
+    value = float(t["rate"] / h["rate"]) if t is not None and h is not None and h["rate"] > 0 else float("nan")
+    d = plotting.difference_interval(t["clicked"], t["n"], h["clicked"], h["n"]) if t is not None and h is not None \
+        else plotting.difference_interval(0, 0, 0, 0)
+    return {"value": value, "text": f"{value:.2f} x" if value == value else "n/a",
+            "label": "article click rate, redesigned / old articles 图文点击率倍数",
+            "table": shown.rename(columns={"n": "opened"}), "ax": ax, "experiment": name,
+            "warning": plotting.small_warning(shown, "arm"),
+            "measured": {"quantity": "article click rate, redesigned / old (ratio)", "value": value,
+                         "diff": d["diff"], "low": d["low"], "high": d["high"],
+                         "n": int(shown["n"].sum())},
+            "definition": "图文点击率 article click rate = `(person, article) pairs clicked into the Mini Program / "
+                          f"pairs opened`, for articles pushed in the {days} days after assignment (the redesign "
+                          "window); the multiple is `click rate of the redesigned articles (treatment) / click rate "
+                          "of the old ones (holdout)`. Error bars: 95% Wilson intervals; the difference of the two "
+                          "rates has a 95% Newcombe interval (in pp)."}
 
 
 def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
