@@ -74,7 +74,7 @@ routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "jo
 routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
 display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "conversions": "{:,}", "journeys": "{:,}",
-     "95% low": "{:.1%}", "95% high": "{:.1%}"}, na_rep="n/a"))
+     "95% low": "{:.1%}", "95% high": "{:.1%}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %%
 display(Markdown(glossary.table(["touches_per_conversion", "channels_per_conversion", "multi_channel_share",
@@ -248,7 +248,7 @@ if "lifts" in head:
             .style.hide(axis="index")
             .format({"rate_treatment": "{:.1%}", "rate_holdout": "{:.1%}", "relative lift": "{:+.0%}",
                      "uplift (pp)": lambda v: plotting.pp(v), "95% low (pp)": lambda v: plotting.pp(v),
-                     "95% high (pp)": lambda v: plotting.pp(v)}, na_rep="n/a"))
+                     "95% high (pp)": lambda v: plotting.pp(v), "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 if head.get("guides") is not None and len(head["guides"]):
     display(Markdown("**Which guides?** Orders per added customer, guides with the most orders first "
                      f"(guides with fewer than {plotting.SMALL_N} added customers are too small to rank)."))

@@ -31,7 +31,7 @@ report_name = "funnels_official_account"  # name of the report and its metrics f
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import funnel, officialaccount, plotting, reports
+from privdomain import funnel, glossary, officialaccount, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -45,13 +45,9 @@ metrics = {}
 # * **Ordered** (有序): each step must come after the previous one, other events may lie
 #   between. **Strict** (严格): each step must be the very next event.
 # * **Window** (窗口): the last step must come within the window of the first.
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 步骤人数 persons at step k | persons whose reported attempt reached step k | `count of persons` |
-# | 步骤转化率 step conversion rate | share of the previous step that reached this one | `persons(k) / persons(k-1)` |
-# | 总转化率 overall conversion rate | share of entrants that reached step k | `persons(k) / persons(1)` |
-# | 转化时长 time to convert | time from step k-1 to step k, median over persons | `median(t_k - t_(k-1))` |
+
+# %%
+display(Markdown(glossary.table(['step_persons', 'step_conversion_rate', 'overall_conversion_rate', 'time_to_convert'])))
 
 # %%
 MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
@@ -88,14 +84,11 @@ metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 #
 # Youshu's Official Account board reports, for each article, the **three article rates**
 # (图文三率), counting persons per article:
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 打开率 open rate | readers who opened the article among those who received it | `persons opened / persons received` |
-# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `persons clicked / persons opened` |
-# | 转化率 conversion rate | clickers who paid within 7 days of the click | `persons paid / persons clicked` |
-# | 成交额 GMV | what those purchases paid, yuan | `Σ amount_fen / 100` |
-#
+
+# %%
+display(Markdown(glossary.table(['open_rate', 'article_click_rate', 'article_order_rate', 'gmv'])))
+
+# %% [markdown]
 # Pooled over all articles, each rate is the sum of the numerators over the sum of the
 # denominators.
 

@@ -32,7 +32,7 @@ report_name = "touchpoints_channels"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import cases, channel_cube, live, plotting, reports, touchpoints
+from privdomain import cases, channel_cube, glossary, live, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -40,13 +40,9 @@ metrics = {}
 
 # %% [markdown]
 # ## 1. Every touchpoint: volume, click-through, conversion 触点流量与转化
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 触点事件数 events | touches of the touchpoint | `count of events` |
-# | 触点人数 persons | distinct persons who touched it | `count of persons` |
-# | 点击率 click-through rate | persons who went on to the Mini Program (a click into it or a visit) within 7 days of a touch | `persons clicked through / persons` |
-# | 转化率 conversion rate | persons who paid within 7 days after a touch | `persons converted / persons` |
+
+# %%
+display(Markdown(glossary.table(['touch_events', 'touch_persons', 'touch_click_through_rate', 'touch_conversion_rate'])))
 
 # %%
 nodes = touchpoints.touchpoint_nodes(ds, window="7D")
@@ -95,14 +91,9 @@ metrics["top_move"] = f"{moves['source'].iloc[0]} > {moves['target'].iloc[0]}"
 # ## 3. The channel cube 渠道魔方
 #
 # For each channel, the purchases made within 7 days of a touch in it, and who made them:
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 7日订单 orders within 7 days | pays within 7 days after a touch in the channel (one pay counts for every channel touched) | `count of credited pays` |
-# | 7日成交额 GMV within 7 days | their amount, yuan | `Σ amount_fen / 100` |
-# | 首访客 first-visit buyers | no earlier purchase; first seen on the day of the crediting touch | `count of buyers` |
-# | 回访客 returning-visitor buyers | no earlier purchase; seen on an earlier day | `count of buyers` |
-# | 复购客 repeat buyers | had paid before | `count of buyers` |
+
+# %%
+display(Markdown(glossary.table(['orders_7d', 'gmv_7d', 'first_visit_buyers', 'returning_visitor_buyers', 'repeat_buyers'])))
 
 # %%
 cube = channel_cube.channel_cube(ds, windows=(1, 7, 30))

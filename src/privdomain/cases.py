@@ -885,3 +885,42 @@ def footer(parameters: dict[str, Any], build_date: str | None = None) -> str:
     params = " · ".join(f"{k} = {v}" for k, v in parameters.items() if k != "seed")
     return (f"<small>privdomain {ver} · {params} · seed {parameters.get('seed', 'n/a')} · built {when}. "
             f"Definitions: docs/glossary.md.</small>")
+
+
+def campaign_roi_table(roi: pd.DataFrame, ad_credit: pd.DataFrame, window: int = 30) -> pd.DataFrame:
+    """Per-campaign ROI (revenue / spend) at ``window`` days with its order count and a 95% interval.
+
+    ``roi`` is :func:`privdomain.attribution.multi_level_roi` (needs ``roi_30d``-style columns),
+    ``ad_credit`` the campaign rows of :func:`privdomain.attribution.ad_attribution` (for the
+    orders credited at ``window``). The interval is the exact Poisson interval of the order
+    count scaled to ROI (``roi · [low, high] / orders``, the order value held fixed): it shows
+    how little 8 or 40 orders pin down. ``too_small`` when fewer than
+    :data:`privdomain.plotting.SMALL_N` orders. ``long_over_immediate`` is NaN (shown n/a)
+    when nothing was credited the same day.
+
+    >>> roi = pd.DataFrame({"campaign_id": [1], "channel": ["ads"], "spend": [100.0], "roi_30d": [2.0]})
+    >>> ad = pd.DataFrame({"level": "campaign", "campaign_id": [1], "window": [30], "orders": [8]})
+    >>> t = campaign_roi_table(roi, ad)
+    >>> t["orders"].tolist(), bool(t["too_small"].iloc[0]), round(float(t["roi_low"].iloc[0]), 2)
+    ([8], True, 0.86)
+    """
+    from scipy.stats import chi2
+
+    from . import plotting
+
+    col = "roi_same_day" if window == 0 else f"roi_{window}d"
+    rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit
+    orders = rows[rows["window"] == window].groupby("campaign_id")["orders"].sum()
+    out = roi.copy()
+    out["orders"] = out["campaign_id"].map(orders).fillna(0).astype("int64")
+    k = out["orders"].to_numpy(dtype=float)
+    lo = np.where(k > 0, chi2.ppf(0.025, 2 * k) / 2, 0.0)
+    hi = chi2.ppf(0.975, 2 * (k + 1)) / 2
+    r = out[col].astype(float).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["roi_low"] = np.where(k > 0, r * lo / k, np.nan)
+        out["roi_high"] = np.where(k > 0, r * hi / k, np.nan)
+    out["too_small"] = k < plotting.SMALL_N
+    for c in [c for c in out.columns if c.startswith("long_over_immediate")]:
+        out[c] = out[c].astype(float).where(np.isfinite(out[c].astype(float)))
+    return out

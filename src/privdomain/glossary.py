@@ -73,6 +73,8 @@ TERMS: dict[str, Term] = {
                                "persons(k) / persons(k-1)", "%"),
     "overall_conversion_rate": _T("总转化率", "overall conversion rate", "share of entrants that reached step k",
                                   "persons(k) / persons(1)", "%"),
+    "step_persons": _T("步骤人数", "persons at step k", "persons whose reported attempt reached step k",
+                       "count of persons", "persons"),
     "time_to_convert": _T("转化时长", "time to convert", "time from step k-1 to step k, median over persons",
                           "median(t_k - t_(k-1))", "hours"),
     "open_rate": _T("打开率", "open rate", "readers who opened the article among those who received it",
@@ -91,6 +93,14 @@ TERMS: dict[str, Term] = {
                                    "persons clicked through / persons touched", "%"),
     "touch_conversion_rate": _T("触点转化率", "touch conversion rate", "touched persons who paid within 7 days",
                                 "persons converted / persons touched", "%"),
+    "orders_7d": _T("7日订单", "orders within 7 days", "pays within 7 days after a touch in the channel (one pay "
+                    "counts for every channel touched)", "count of credited pays", "orders"),
+    "gmv_7d": _T("7日成交额", "GMV within 7 days", "the amount of those pays", "Σ amount_fen / 100", "yuan"),
+    "first_visit_buyers": _T("首访客", "first-visit buyers", "no earlier purchase; first seen on the day of the "
+                             "crediting touch", "count of buyers", "persons"),
+    "returning_visitor_buyers": _T("回访客", "returning-visitor buyers", "no earlier purchase; seen on an earlier day",
+                                   "count of buyers", "persons"),
+    "repeat_buyers": _T("复购客", "repeat buyers", "had paid before", "count of buyers", "persons"),
     # experiments
     "experiment_conversion_rate": _T("实验转化率", "experiment conversion rate",
                                      "assigned persons with a purchase in the experiment window",

@@ -435,6 +435,11 @@ def difference_interval(k1: float, n1: float, k0: float, n0: float) -> dict[str,
             "too_small": bool(min(n1, n0) < SMALL_N or (hi - lo) > WIDE_INTERVAL)}
 
 
+def flag_text(value: object) -> str:
+    """``"⚠ too small"`` for a true flag, ``""`` otherwise (for table formatters)."""
+    return "⚠ too small" if bool(value) else ""
+
+
 def pp(value: float, digits: int = 1, sign: bool = True) -> str:
     """A difference of rates in percentage points: ``0.063`` -> ``"+6.3 pp"``; ``"n/a"`` for NaN."""
     if value is None or value != value:
@@ -488,7 +493,8 @@ def bar_ci(data: pd.DataFrame, x: str, y: str, low: str = "low", high: str = "hi
         v = rows[y].astype(float).to_numpy()
         lo = np.clip(v - rows[low].astype(float).to_numpy(), 0, None)
         hi = np.clip(rows[high].astype(float).to_numpy() - v, 0, None)
-        small = rows[flag].fillna(True).astype(bool).to_numpy() if flag and flag in rows else np.zeros(len(xs), bool)
+        small = (rows[flag].astype("boolean").fillna(True).astype(bool).to_numpy() if flag and flag in rows
+                 else np.zeros(len(xs), bool))
         bars = ax.bar(pos, np.nan_to_num(v), width=width * 0.95, color=PALETTE[j % len(PALETTE)],
                       label=str(h) if hue else None, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=3,
                       error_kw={"elinewidth": 1, "ecolor": "#333333"})
