@@ -874,14 +874,14 @@ def footer(parameters: dict[str, Any], build_date: str | None = None) -> str:
     >>> "seed 7" in footer({"seed": 7, "persons": 500}, "2026-01-01")
     True
     """
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         ver = version("privdomain")
     except PackageNotFoundError:  # pragma: no cover - source checkout without metadata
         ver = "unknown"
-    when = build_date or datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = build_date or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     params = " · ".join(f"{k} = {v}" for k, v in parameters.items() if k != "seed")
     return (f"<small>privdomain {ver} · {params} · seed {parameters.get('seed', 'n/a')} · built {when}. "
             f"Definitions: docs/glossary.md.</small>")
