@@ -29,6 +29,7 @@ output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "funnels_official_account"  # name of the report and its metrics file
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import funnel, glossary, officialaccount, plotting, reports
@@ -95,20 +96,31 @@ display(Markdown(glossary.table(['open_rate', 'article_click_rate', 'article_ord
 # %%
 board = officialaccount.article_rates(ds, window="7D")
 pooled = officialaccount.pooled_rates(board)
-rates = {"打开率 open rate": pooled["open_rate"], "点击率 click rate": pooled["click_rate"],
-         "转化率 conversion rate": pooled["conversion_rate"]}
+rates = {"打开率 open rate": pooled["open_rate"], "图文点击率 article click rate": pooled["click_rate"],
+         "图文下单率 article order rate": pooled["conversion_rate"]}
 s = board[["received", "opened", "clicked", "ordered"]].sum()
 plotting.funnel(["received 收到", "opened 打开", "clicked 点击", "paid 支付"], s.to_list(),
                 title="公众号图文漏斗 all articles pooled (persons per article)")
-display(Markdown(" · ".join(f"{k}: **{v:.1%}**" for k, v in rates.items())
-                 + f" over {len(board):,} articles."))
+pooled_table = plotting.rate_intervals(pd.DataFrame({
+    "rate name": list(rates), "successes": [s["opened"], s["clicked"], s["ordered"]],
+    "n": [s["received"], s["opened"], s["clicked"]]}), "successes", "n")
+display(Markdown(f"Pooled over {len(board):,} articles, with n (the denominator) and 95% Wilson intervals:"))
+display(pooled_table.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+        .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}", "n": "{:,}",
+                                          "successes": "{:,}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 best = board.sort_values("gmv", ascending=False).head(8)
-display(best[["title", "published_at", "received", "open_rate", "click_rate", "conversion_rate", "gmv"]]
-        .style.hide(axis="index").format({"received": "{:,}", "open_rate": "{:.1%}", "click_rate": "{:.1%}",
-                                          "conversion_rate": "{:.1%}", "gmv": "¥{:,.0f}"}))
-metrics.update({"oa_open_rate": rates["打开率 open rate"], "oa_click_rate": rates["点击率 click rate"],
-                "oa_conversion_rate": rates["转化率 conversion rate"], "oa_articles": int(len(board)),
-                "summary": "article rates: " + ", ".join(f"{k.split()[1]} {v:.1%}" for k, v in rates.items())})
+display(Markdown("The eight articles with the most GMV (rates of an article with few readers are noisy: "
+                 "see n, the readers who received, opened and clicked it):"))
+display(best[["title", "published_at", "received", "open_rate", "opened", "click_rate", "clicked", "conversion_rate",
+              "gmv"]]
+        .rename(columns={"click_rate": "article click rate", "conversion_rate": "article order rate"})
+        .style.hide(axis="index").format({"received": "{:,}", "opened": "{:,}", "clicked": "{:,}",
+                                          "open_rate": "{:.1%}", "article click rate": "{:.1%}",
+                                          "article order rate": "{:.1%}", "gmv": "¥{:,.0f}"}, na_rep="n/a"))
+metrics.update({"oa_open_rate": pooled["open_rate"], "oa_click_rate": pooled["click_rate"],
+                "oa_conversion_rate": pooled["conversion_rate"], "oa_articles": int(len(board)),
+                "summary": f"article rates: open {pooled['open_rate']:.1%}, click {pooled['click_rate']:.1%}, "
+                           f"order {pooled['conversion_rate']:.1%}"})
 
 # %% [markdown]
 # ## 4. Time to convert 转化时长
