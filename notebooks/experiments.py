@@ -118,15 +118,21 @@ for n, f in frames.items():
     tr = truth_fx[truth_fx["experiment"] == n].rename(columns={"true_effect": "simulated truth"})
     tr = tr.assign(segment=tr["arm"].astype(str).str.split(":").str[0])  # arms read "<tier>:treatment"
     het = het.merge(tr[["segment", "simulated truth"]], on="segment", how="left")
-    het = het.assign(too_small=het["n"] < plotting.SMALL_N * 2)
-    display(het[["segment", "n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj", "simulated truth",
-                 "too_small"]]
+    holdout_n = f[f["arm"] != "treatment"].groupby("segment").size()
+    het = het.assign(holdout_n=het["segment"].map(holdout_n).fillna(0).astype(int))
+    het = het.assign(too_small=(het["holdout_n"] < plotting.SMALL_N)
+                     | ((het["ci_high"] - het["ci_low"]) > plotting.WIDE_INTERVAL))
+    display(het[["segment", "n", "holdout_n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj",
+                 "simulated truth", "too_small"]]
             .rename(columns={"estimate": "uplift (pp)", "ci_low": "95% low (pp)", "ci_high": "95% high (pp)",
                              "too_small": "too small ⚠"})
             .style.hide(axis="index").format({"control_mean": "{:.1%}", "uplift (pp)": plotting.pp,
                                               "95% low (pp)": plotting.pp, "95% high (pp)": plotting.pp,
                                               "simulated truth": plotting.pp, "p_value_adj": "{:.3g}",
                                               "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+    warn = plotting.small_warning(het.rename(columns={"holdout_n": "holdout n"}), "segment", n="holdout n")
+    if warn:
+        display(Markdown(warn))
     if h:
         display(Markdown(f"Same effect in every tier? Wald χ² = {h['statistic']:.1f} on {h['df']} df, "
                          f"p = {h['p_value']:.3g}."))
