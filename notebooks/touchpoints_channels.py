@@ -48,12 +48,26 @@ display(Markdown(glossary.table(['touch_events', 'touch_persons', 'touch_click_t
 nodes = touchpoints.touchpoint_nodes(ds, window="7D")
 checkout = ["product_view", "add_to_cart", "order", "pay", "refund"]  # steps of the purchase itself
 top = nodes[~nodes["node"].isin(checkout)].head(15)
-display(top[["node", "events", "persons", "click_through_rate", "conversion_rate"]].style.hide(axis="index")
-        .format({"events": "{:,}", "persons": "{:,}", "click_through_rate": "{:.1%}", "conversion_rate": "{:.1%}"}))
-ax = plotting.bar(top.sort_values("conversion_rate", ascending=False), "node", "conversion_rate", horizontal=True,
-                  values="percent", title="触点7日转化率 persons who paid within 7 days of a touch (busiest touchpoints)")
-plotting.percent_axis(ax, "x")
-ax.set_ylabel("")
+top = plotting.rate_intervals(top, "converted", "persons").drop(columns=["rate"])
+display(top[["node", "events", "persons", "click_through_rate", "converted", "conversion_rate", "low", "high",
+             "too_small"]]
+        .rename(columns={"click_through_rate": "touch click-through rate", "conversion_rate": "touch conversion rate",
+                         "low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+        .style.hide(axis="index")
+        .format({"events": "{:,}", "persons": "{:,}", "converted": "{:,}", "touch click-through rate": "{:.1%}",
+                 "touch conversion rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+                 "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+warn = plotting.small_warning(top, "node", n="persons")
+if warn:
+    display(Markdown(warn))
+shown = top.sort_values("conversion_rate", ascending=False).rename(columns={"persons": "n"})
+ax = plotting.bar_ci(shown, "node", "conversion_rate",
+                     title="触点转化率 touch conversion rate: persons who paid within 7 days of a touch")
+plotting.percent_axis(ax)
+ax.tick_params(axis="x", labelrotation=45)
+for lab in ax.get_xticklabels():
+    lab.set_horizontalalignment("right")
+ax.set_ylabel("touch conversion rate 触点转化率")
 metrics["events_by_touchpoint"] = dict(zip(nodes["node"], nodes["events"].astype(int)))
 metrics["conversion_rate_by_touchpoint"] = dict(zip(nodes["node"], nodes["conversion_rate"].astype(float)))
 
