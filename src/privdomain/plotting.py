@@ -478,12 +478,12 @@ def bar_ci(data: pd.DataFrame, x: str, y: str, low: str = "low", high: str = "hi
     """
     import numpy as np
 
-    if ax is None:
-        ax = new_axes(title)
-    elif title:
-        ax.set_title(title)
     xs = list(dict.fromkeys(data[x].tolist()))
     hs = list(dict.fromkeys(data[hue].tolist())) if hue else [None]
+    if ax is None:
+        ax = new_axes(title, figsize=(max(FIGSIZE[0], 0.65 * len(xs) * len(hs) + 2), FIGSIZE[1]))
+    elif title:
+        ax.set_title(title)
     width = 0.8 / len(hs)
     fmt = {"yuan": yuan, "percent": percent, "int": lambda v: f"{v:,.0f}"}.get(values or "", lambda v: f"{v:,.2f}")
     for j, h in enumerate(hs):
