@@ -515,6 +515,6 @@ def bar_ci(data: pd.DataFrame, x: str, y: str, low: str = "low", high: str = "hi
     ax.set_ylim(0, (top if top == top else 1.0) * 1.25 + 1e-9)
     if hue:
         ax.legend(title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
-    ax.annotate("error bars: 95% interval; ⚠ hatched: " + SMALL_RULE.split(" are ")[0], (0, -0.16),
-                xycoords="axes fraction", fontsize=8, color="#555555", va="top")
+    ax.text(1.01, 0.0, f"bars: 95% CI · ⚠ hatched: n < {SMALL_N} or CI > {WIDE_INTERVAL * 100:.0f} pp",
+            transform=ax.transAxes, rotation=90, fontsize=7, color="#555555", va="bottom", ha="left")
     return ax
