@@ -509,10 +509,14 @@ def bar_ci(data: pd.DataFrame, x: str, y: str, low: str = "low", high: str = "hi
                 cnt = rows[n].iloc[i]
                 txt += f"\nn={int(cnt):,}" if cnt == cnt else ""
             labels.append(("⚠ " if small[i] else "") + txt)
-        ax.bar_label(bars, labels=labels, padding=2, fontsize=8)
+        tops = np.fmax(np.nan_to_num(v), np.nan_to_num(rows[high].astype(float).to_numpy()))
+        for b, top_i, text in zip(bars, tops, labels):  # above the error bar, not on it
+            ax.annotate(text, (b.get_x() + b.get_width() / 2, top_i), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8)
     ax.set_xticks(np.arange(len(xs)), [str(s) for s in xs])
     top = np.nanmax(data[high].astype(float).to_numpy()) if len(data) else 1.0
-    ax.set_ylim(0, (top if top == top else 1.0) * 1.25 + 1e-9)
+    upper = (top if top == top else 1.0) * 1.3 + 1e-9
+    ax.set_ylim(0, min(upper, 1.15) if values == "percent" else upper)
     if hue:
         ax.legend(title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.text(1.01, 0.0, f"bars: 95% CI · ⚠ hatched: n < {SMALL_N} or CI > {WIDE_INTERVAL * 100:.0f} pp",
