@@ -222,7 +222,9 @@ if evidence["scores"] is not None:
 # %%
 cal = cases.calibration_check(ds, scenario)
 value = cal["value"]
-shown = (", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in value.items()) if isinstance(value, dict)
+names = {"open_rate": "打开率 open rate", "click_rate": "图文点击率 article click rate",
+         "conversion_rate": "图文下单率 article order rate"}
+shown = (", ".join(f"{names.get(k, k.replace('_', ' '))} {v:.1%}" for k, v in value.items()) if isinstance(value, dict)
          else f"{value:.2f}")
 metrics["calibration"] = {"value": value, "target": cal["target"], "tolerance": cal["tolerance"],
                           "within": bool(cal["within"])}
