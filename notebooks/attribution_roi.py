@@ -222,8 +222,13 @@ metrics["paths"] = int(len(paths))
 evidence = cases.channel_evidence(ds, credit)
 if evidence["calibrated"] is not None:
     lifts = attribution.lifts(ds)
+    lifts = lifts.assign(too_small=lifts["n_holdout"] < plotting.SMALL_N)
     display(lifts[["channel", "metric", "unit", "n_holdout", "incremental", "incremental_low", "incremental_high",
-                   "incremental_share"]].style.hide(axis="index").format(precision=3))
+                   "incremental_share", "too_small"]].rename(columns={"too_small": "too small ⚠"})
+            .style.hide(axis="index").format({"too small ⚠": plotting.flag_text}, precision=3, na_rep="n/a"))
+    warn = plotting.small_warning(lifts, "channel", n="n_holdout")
+    if warn:
+        display(Markdown(warn.replace("n < 30", "a holdout of fewer than 30")))
     display(evidence["table"].style.format(precision=3, na_rep="-"))
     if evidence["scores"] is not None:
         cal_score = evidence["scores"].query("model == 'calibrated' and truth == 'incremental' "
