@@ -54,7 +54,7 @@ manifest = ds.manifest
 pd.Series(manifest["row_counts"], name="rows").to_frame()
 
 # %%
-backend.execute(ds.table("events").head(8)).astype(object).fillna("-")  # the first rows, without loading the table
+backend.execute(ds.table("events").head(8)).map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else v)  # first rows
 
 # %% [markdown]
 # ## 2. Headline numbers 核心指标
