@@ -54,7 +54,9 @@ manifest = ds.manifest
 pd.Series(manifest["row_counts"], name="rows").to_frame()
 
 # %%
-backend.execute(ds.table("events").head(8)).map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else v)  # first rows
+head = backend.execute(ds.table("events").head(8))  # the first rows, without loading the table
+head.map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else  # ids with gaps read as floats: 100.0 -> 100
+         int(v) if isinstance(v, float) and v.is_integer() else v)
 
 # %% [markdown]
 # ## 2. Headline numbers 核心指标
