@@ -813,6 +813,9 @@ def recommendations(story: dict[str, Any], head: dict[str, Any], *, lapsed_share
             out.append(f"Redesigned / old click rate {m['value']:.2f} x (95% interval {m['low']:.2f} to "
                        f"{m['high']:.2f} x): {verdict}.")
     elif h == "guide_order_share":
+        if m:
+            out.append(f"Guides place {m['value']:.0%} of paid orders ({_fmt(m.get('low'), '%')} to "
+                       f"{_fmt(m.get('high'), '%')}): the WeCom add at the store is worth making the default step.")
         guides = head.get("guides")
         if guides is not None and len(guides):
             ok = guides[guides["added"] >= plotting.SMALL_N]
@@ -826,9 +829,6 @@ def recommendations(story: dict[str, Any], head: dict[str, Any], *, lapsed_share
             small = int((guides["added"] < plotting.SMALL_N).sum())
             if small:
                 out.append(f"{small} guides added fewer than {plotting.SMALL_N} customers: too few to rank them.")
-        if m:
-            out.append(f"Guides place {m['value']:.0%} of paid orders ({_fmt(m.get('low'), '%')} to "
-                       f"{_fmt(m.get('high'), '%')}): the WeCom add at the store is worth making the default step.")
     elif h == "touchpoints_per_buyer" and touches:
         out.append(f"A purchase takes {touches['touches_per_conversion']:.1f} touches over "
                    f"{touches['channels_per_conversion']:.1f} channels "
