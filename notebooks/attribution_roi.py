@@ -30,7 +30,7 @@ report_name = "attribution_roi"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, plotting, reports
+from privdomain import attribution, cases, glossary, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -53,8 +53,11 @@ display(Markdown(
     f"{int(paths['total_null'].sum()):,} non-converting journeys. Left out (counted, not lost): "
     f"{paths.attrs.get('touches_outside_window', 0):,} touches older than the window, "
     f"{paths.attrs.get('purchases_without_touch', 0):,} purchases with no touch in their window."))
-display(cases.top_paths(paths, n=10).style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
-    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}"}))
+routes = plotting.rate_intervals(cases.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
+display(routes.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+        .style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
+    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+     "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %% [markdown]
 # ## 2. Rule-based models 规则归因
@@ -67,8 +70,9 @@ display(cases.top_paths(paths, n=10).style.hide(axis="index").set_properties(sub
 # | 线性 linear | `1 / n` to each of the `n` touches |
 # | 时间衰减 time decay | `2^(-d / half-life)` to a touch `d` days before the purchase, normalised to 1 (half-life 7 days) |
 # | 位置 position based (U-shaped) | 40% first, 40% last, 20% shared by the middle touches |
-#
-# 渠道份额 channel share = `conversions credited to the channel / all conversions`.
+
+# %%
+display(Markdown(glossary.table(["path_conversion_rate", "channel_share"])))
 
 # %% [markdown]
 # ## 3. Data-driven models 数据驱动归因
@@ -114,23 +118,18 @@ ax.set_ylabel("");
 # or 30 days. A purchase by a friend who arrived through a **share** of the ad (裂变
 # fission) is credited to the ad too.
 #
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 直接成交 direct revenue | purchases credited to the ad's own clickers within the window | `Σ amount of credited pays / 100` |
-# | 裂变成交 fission revenue | purchases of friends brought by shares of the ad | `Σ amount of the friends' pays within the window` |
-# | 投资回报率 ROI | revenue per yuan spent | `(direct + fission revenue) / spend` |
-# | 即时 / 短期 / 长期 ROI immediate, short-term, long-term ROI | ROI at the same day, 7 (15) and 30 days | `ROI(W)` for `W` = 0, 7, 15, 30 |
-# | 长尾倍数 long-tail multiple | how much the same-day view misses | `revenue(30 days) / revenue(same day)` |
-#
 # Spend is the scenario's budget scaled to the number of simulated persons (the audience
 # the budget buys), so ROI levels are comparable across sizes; the presets are calibrated
 # to a 30-day ROI of about 2. The long-tail multiple does not depend on spend.
 
 # %%
+display(Markdown(glossary.table(["direct_revenue", "fission_revenue", "roi", "roi_windows", "long_tail_multiple"])))
+
+# %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
 by_window = cases.roi_by_window(ad)
 display(by_window.style.hide(axis="index").format({"spend": "¥{:,.0f}", "revenue": "¥{:,.0f}",
-        "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.3g}", "over_same_day": "{:.2f}x"}))
+        "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.2f} x", "over_same_day": "{:.2f} x"}, na_rep="n/a"))
 if ad.attrs.get("unattributed_purchases") is not None:
     display(Markdown(f"{ad.attrs['unattributed_purchases']:,} of {ad.attrs['purchases']:,} purchases are credited to "
                      f"no ad at the longest window (organic, store, or older clicks)."))
@@ -149,12 +148,20 @@ ax.set_xlabel("days since the ad click (0 = the same day) 点击后天数")
 ax.set_ylabel("ROI");
 
 # %%
-mlr = attribution.multi_level_roi(ds, campaigns=ds)
-display(mlr[["campaign_id", "channel", "spend", "roi_same_day", "roi_7d", "roi_15d", "roi_30d",
-             "long_over_immediate_30", "acquired", "repurchase_revenue"]]
-        .style.hide(axis="index").format({"spend": "¥{:,.0f}", "roi_same_day": "{:.3g}", "roi_7d": "{:.3g}",
-                                          "roi_15d": "{:.3g}", "roi_30d": "{:.3g}", "long_over_immediate_30": "{:.2f}x",
-                                          "repurchase_revenue": "¥{:,.0f}"}))
+mlr = cases.campaign_roi_table(attribution.multi_level_roi(ds, campaigns=ds),
+                               attribution.ad_attribution(ds, campaigns=ds, windows=[30]), window=30)
+display(Markdown("Per campaign, ROI = revenue / spend. The 95% interval of the 30-day ROI is the Poisson interval of "
+                 "its order count (order value held fixed); " + plotting.SMALL_RULE.replace("groups", "campaigns")
+                 .replace("n < 30", "fewer than 30 orders") + ". The long-tail multiple is n/a where nothing was "
+                 "credited the same day."))
+display(mlr[["campaign_id", "channel", "spend", "orders", "roi_same_day", "roi_7d", "roi_15d", "roi_30d", "roi_low",
+             "roi_high", "too_small", "long_over_immediate_30", "acquired", "repurchase_revenue"]]
+        .rename(columns={"roi_low": "roi_30d 95% low", "roi_high": "roi_30d 95% high", "too_small": "too small ⚠"})
+        .style.hide(axis="index").format({"spend": "¥{:,.0f}", "roi_same_day": "{:.2f} x", "roi_7d": "{:.2f} x",
+                                          "roi_15d": "{:.2f} x", "roi_30d": "{:.2f} x", "roi_30d 95% low": "{:.2f} x",
+                                          "roi_30d 95% high": "{:.2f} x", "long_over_immediate_30": "{:.2f} x",
+                                          "repurchase_revenue": "¥{:,.0f}", "orders": "{:,}",
+                                          "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 metrics["roi_same_day"] = float(by_window["roi"].iloc[0])
 metrics["roi_longest_window"] = float(by_window["roi"].iloc[-1])
 metrics["revenue_longest_over_same_day"] = float(by_window["over_same_day"].iloc[-1])
@@ -215,8 +222,13 @@ metrics["paths"] = int(len(paths))
 evidence = cases.channel_evidence(ds, credit)
 if evidence["calibrated"] is not None:
     lifts = attribution.lifts(ds)
+    lifts = lifts.assign(too_small=lifts["n_holdout"] < plotting.SMALL_N)
     display(lifts[["channel", "metric", "unit", "n_holdout", "incremental", "incremental_low", "incremental_high",
-                   "incremental_share"]].style.hide(axis="index").format(precision=3))
+                   "incremental_share", "too_small"]].rename(columns={"too_small": "too small ⚠"})
+            .style.hide(axis="index").format({"too small ⚠": plotting.flag_text}, precision=3, na_rep="n/a"))
+    warn = plotting.small_warning(lifts, "channel", n="n_holdout")
+    if warn:
+        display(Markdown(warn.replace("n < 30", "a holdout of fewer than 30")))
     display(evidence["table"].style.format(precision=3, na_rep="-"))
     if evidence["scores"] is not None:
         cal_score = evidence["scores"].query("model == 'calibrated' and truth == 'incremental' "

@@ -24,12 +24,14 @@ windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "case_study"  # name of the report and its metrics file
+dormant_days = None  # lifecycle: days without a purchase before "dormant" (None: cases.yaml, else from the data)
+churn_days = None  # lifecycle: days without a purchase before "churned" (None: cases.yaml, else from the data)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, lifecycle, officialaccount, plotting, reports, rfm
+from privdomain import attribution, cases, glossary, lifecycle, officialaccount, plotting, reports, rfm
 
 plotting.use_style()
 story = cases.case_story(scenario)
@@ -52,6 +54,7 @@ whose scenario was calibrated to resemble the case.
 
 **The question for this report.** {story['headline_question']}
 """))
+summary_box = display(Markdown("*Summary: computed at the end of the report.*"), display_id=True)
 
 # %% [markdown]
 # ## 1. The journey 用户旅程
@@ -67,17 +70,15 @@ display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journe
 
 # %%
 paths = attribution.build_paths(ds, window_days=30)
-routes = cases.top_paths(paths, n=8)
-display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format({"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}",
-                                                 "conversions": "{:,}", "journeys": "{:,}"}))
+routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "journeys")
+routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
+    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "conversions": "{:,}", "journeys": "{:,}",
+     "95% low": "{:.1%}", "95% high": "{:.1%}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
-# %% [markdown]
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 每单触点数 touches per conversion | touches in a purchase's journey, averaged over purchases | `Σ touches of converting journeys / conversions` |
-# | 每单渠道数 channels per conversion | distinct channels in a purchase's journey, averaged | `Σ distinct channels / conversions` |
-# | 多渠道占比 multi-channel share | share of purchases whose journey used 2+ channels | `conversions with ≥ 2 channels / conversions` |
-# | 路径转化率 path conversion rate | share of journeys along a route that ended in a purchase | `conversions / journeys` |
+# %%
+display(Markdown(glossary.table(["touches_per_conversion", "channels_per_conversion", "multi_channel_share",
+                                 "path_conversion_rate"])))
 
 # %%
 js = cases.journey_stats(paths)
@@ -89,20 +90,18 @@ display(Markdown(
 
 # %% [markdown]
 # ## 2. What the boards show 看板
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 成交额 GMV | amount paid, in yuan | `Σ amount_fen of pay events / 100` |
-# | 购买转化率 buyer conversion rate | share of persons who bought | `buyers / persons` |
-# | 客单价 average order value | GMV per paid order | `GMV / orders` |
-# | 人均订单 orders per buyer | paid orders per buyer | `orders / buyers` |
+
+# %%
+display(Markdown(glossary.table(["gmv", "buyer_rate", "aov", "orders_per_buyer"])))
 
 # %%
 ov = reports.overview(ds)
 metrics.update({k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")})
 kpis = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"), ("购买人数 buyers", f"{ov['buyers']:,}"),
-    ("成交额 GMV", plotting.yuan(ov["gmv_yuan"])), ("购买转化率 buyer conversion rate", plotting.percent(ov["buyer_rate"], 2)),
+    ("成交额 GMV", plotting.yuan(ov["gmv_yuan"])), ("购买转化率 buyer conversion rate", plotting.percent(ov["buyer_rate"], 2) + " (" + plotting.interval_text(
+        *plotting.rate_intervals(pd.DataFrame({"k": [ov["buyers"]], "n": [ov["persons"]]}), "k", "n")[
+            ["low", "high"]].iloc[0]) + f", n = {ov['persons']:,})"),
     ("客单价 average order value", plotting.yuan(ov["aov_yuan"])),
     ("人均订单 orders per buyer", f"{ov['orders_per_buyer']:.2f}"),
 ], columns=["metric", "value"])
@@ -111,26 +110,42 @@ display(kpis.style.hide(axis="index").set_properties(subset=["metric"], **{"text
 # %% [markdown]
 # ### The Official Account board and the lifecycle board 公众号看板与生命周期大盘
 #
-# * 图文三率 the three article rates, over (reader, article) pairs: 打开率 open rate =
-#   `opened / received`, 点击率 click rate = `clicked into the Mini Program / opened`,
-#   转化率 conversion rate = `ordered in the Mini Program within a day of the click / clicked`
-#   (the Official Account board, `officialaccount.article_rates`, pooled over the articles).
-# * 生命周期阶段 lifecycle stage of every person touched so far, on the last day: 潜在
-#   prospect (never bought), 新客 new (first purchase within 30 days), 活跃 active, 忠诚
-#   loyal (3+ purchase days), 回流 resurrected, 沉睡 dormant (no purchase for 90 days),
-#   流失 churned (none for 180 days); 阶段占比 share = `persons in the stage / persons`.
+# The three article rates (图文三率) are taken over (reader, article) pairs and pooled over
+# the articles (`officialaccount.article_rates`, orders within a day of the click). The
+# lifecycle stage of every person touched so far is taken on the last day; the dormant and
+# churn thresholds come **from this data** (the 80th and 95th percentiles of the gaps
+# between a buyer's purchase days, at least 14 and 30 days) unless the case or the
+# parameters set them.
+
+# %%
+display(Markdown(glossary.table(["open_rate", "article_click_rate", "article_order_rate", "stage_share",
+                                 "inter_purchase_gap", "dormant_after", "churn_after"])))
 
 # %%
 oa = officialaccount.article_rates(ds, window="1D", purchase={"touchpoint": "order", "channel": "mini_program"})
 ar = {**officialaccount.pooled_rates(oa), "received": int(oa["received"].sum())}
 if ar["received"] > 0:
     metrics["article_rates"] = {k: float(ar[k]) for k in ("open_rate", "click_rate", "conversion_rate")}
-    display(Markdown("**公众号 Official Account:** " + " · ".join(
-        f"{zh} {en}: **{ar[k]:.1%}**" for zh, en, k in (("打开率", "open rate", "open_rate"),
-                                                       ("点击率", "click rate", "click_rate"),
-                                                       ("转化率", "conversion rate", "conversion_rate")))
-        + f" (over {int(ar['received']):,} article deliveries)."))
-board = lifecycle.lifecycle_board(ds, ov["last_day"], ov["last_day"])
+    sums = oa[["received", "opened", "clicked", "ordered"]].sum()
+    rates = plotting.rate_intervals(pd.DataFrame({
+        "rate name": ["打开率 open rate", "图文点击率 article click rate", "图文下单率 article order rate"],
+        "k": [sums["opened"], sums["clicked"], sums["ordered"]],
+        "n": [sums["received"], sums["opened"], sums["clicked"]]}), "k", "n")
+    display(rates.rename(columns={"k": "successes", "low": "95% low", "high": "95% high"})
+            .drop(columns=["too_small"]).style.hide(axis="index")
+            .format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}", "n": "{:,}", "successes": "{:,}"}))
+override = story.get("lifecycle") or {}
+stage_model, thresholds = lifecycle.data_stage_model(
+    ds, dormant_days if dormant_days is not None else override.get("dormant_days"),
+    churn_days if churn_days is not None else override.get("churn_days"))
+metrics["lifecycle_thresholds"] = {"dormant_days": int(thresholds["dormant_days"]),
+                                   "churn_days": int(thresholds["churn_days"]), "source": thresholds["source"]}
+how = ("from the data: " + f"80th percentile of {thresholds['gaps']:,} purchase gaps = "
+       f"{thresholds['dormant_gap']:.0f} days, 95th = {thresholds['churn_gap']:.0f} days"
+       if thresholds["source"] == "data" else thresholds["source"])
+display(Markdown(f"**Lifecycle thresholds:** dormant after **{thresholds['dormant_days']} days** without a purchase, "
+                 f"churned after **{thresholds['churn_days']} days** ({how})."))
+board = lifecycle.lifecycle_board(ds, ov["last_day"], ov["last_day"], model=stage_model)
 board = board.assign(stage=pd.Categorical(board["stage"], list(lifecycle.STAGES), ordered=True)).sort_values("stage")
 metrics["stage_share_end"] = dict(zip(board["stage"].astype(str), board["share"].astype(float)))
 ax = plotting.bar(board, "stage", "share", values="percent",
@@ -152,8 +167,9 @@ ax.set_ylabel("share of persons 人数占比");
 #   `removal effect(c) = 1 - P(convert without c) / P(convert)`;
 # * **沙普利 Shapley**: a channel's average marginal contribution over all coalitions of
 #   channels, `φ(c) = Σ_S |S|!(n-|S|-1)!/n! · (v(S ∪ {c}) - v(S))`.
-#
-# 渠道份额 channel share = `credited conversions of the channel / all conversions`.
+
+# %%
+display(Markdown(glossary.table(["channel_share"])))
 
 # %%
 credit = attribution.attribute(paths, models=["last_non_direct", "linear", "markov", "shapley"])
@@ -206,7 +222,9 @@ if evidence["scores"] is not None:
 # %%
 cal = cases.calibration_check(ds, scenario)
 value = cal["value"]
-shown = (", ".join(f"{k.replace('_', ' ')} {v:.1%}" for k, v in value.items()) if isinstance(value, dict)
+names = {"open_rate": "打开率 open rate", "click_rate": "图文点击率 article click rate",
+         "conversion_rate": "图文下单率 article order rate"}
+shown = (", ".join(f"{names.get(k, k.replace('_', ' '))} {v:.1%}" for k, v in value.items()) if isinstance(value, dict)
          else f"{value:.2f}")
 metrics["calibration"] = {"value": value, "target": cal["target"], "tolerance": cal["tolerance"],
                           "within": bool(cal["within"])}
@@ -222,7 +240,29 @@ display(Markdown(
 head = cases.headline_figure(ds, story["headline"], windows)
 metrics["headline_value"] = head["value"]
 metrics["summary"] = f"{head['label']}: {head['text']}"
-display(Markdown(f"**{head['label']}: {head['text']}** with the package's metrics.\n\n{head['definition']}"))
+display(Markdown(f"**{head['label']}: {head['text']}** with the package's metrics.\n\n{head['definition']}"
+                 + (f"\n\n{head['warning']}" if head.get("warning") else "")))
+if "lifts" in head:
+    display(head["lifts"][["segment", "n_treatment", "n_holdout", "rate_treatment", "rate_holdout", "diff", "low", "high",
+                           "relative", "too_small"]]
+            .rename(columns={"diff": "uplift (pp)", "low": "95% low (pp)", "high": "95% high (pp)",
+                             "relative": "relative lift", "too_small": "too small ⚠"})
+            .style.hide(axis="index")
+            .format({"rate_treatment": "{:.1%}", "rate_holdout": "{:.1%}", "relative lift": "{:+.0%}",
+                     "uplift (pp)": lambda v: plotting.pp(v), "95% low (pp)": lambda v: plotting.pp(v),
+                     "95% high (pp)": lambda v: plotting.pp(v), "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+if head.get("guides") is not None and len(head["guides"]):
+    display(Markdown("**Which guides?** Orders per added customer, guides with the most orders first "
+                     f"(guides with fewer than {plotting.SMALL_N} added customers are too small to rank)."))
+    display(head["guides"].head(10).style.hide(axis="index").format({"orders_per_added": "{:.2f}"}, na_rep="n/a"))
+
+# %% [markdown]
+# ### The articles' figure beside the simulated one 报道数字与模拟数字
+
+# %%
+compare = cases.reported_table(story, head)
+metrics["reported_vs_simulated"] = compare.iloc[0].to_dict()
+display(compare.style.hide(axis="index").set_properties(**{"text-align": "left"}))
 
 # %% [markdown]
 # ## 4. Customers 客户分层
@@ -230,10 +270,12 @@ display(Markdown(f"**{head['label']}: {head['text']}** with the package's metric
 # RFM (最近一次消费 recency, 消费频率 frequency, 消费金额 monetary value) sorts buyers
 # into the eight classes of Chinese CRM practice. Recency is the number of days from a
 # buyer's last purchase to the end of the data (`time_since_last`), frequency the
-# number of repeat purchase days, monetary value the total spend; each is "high" when
-# better than the buyers' mean.
-#
-# 复购率 repurchase rate = `buyers with 2+ purchase days / buyers`.
+# number of repeat purchase days, monetary value the **total spend** (累计消费额, not the
+# repeat spend per purchase day of the CLV models); each is "high" when better than the
+# buyers' mean.
+
+# %%
+display(Markdown(glossary.table(["recency", "frequency", "total_spend", "repurchase_rate"])))
 
 # %%
 summary = rfm.rfm_summary(ds)
@@ -254,16 +296,44 @@ display(Markdown(f"复购率 repurchase rate: **{repurchase_rate:.1%}** of buyer
 
 # %% [markdown]
 # ## 5. What an operator should do next 下一步
+#
+# Computed from the results above: each recommendation cites the number and interval it
+# rests on; where the evidence is too thin the recommendation says so.
 
 # %%
-bullets = list(story["next_steps"])
 stages = metrics["stage_share_end"]
 lapsed = stages.get("dormant", 0) + stages.get("churned", 0)
 buyers_share = 1 - stages.get("prospect", 0)
-if buyers_share > 0 and lapsed / buyers_share > 0.5:
-    bullets.append(f"Over half of the buyers ({lapsed / buyers_share:.0%}) are dormant or churned on the last day: "
-                   f"plan a win-back wave (复购召回) to the dormant first, who may still buy.")
+lapsed_share = lapsed / buyers_share if buyers_share > 0 else float("nan")
+bullets = cases.recommendations(story, head, lapsed_share=lapsed_share, thresholds=thresholds,
+                                article_rates=metrics.get("article_rates"), touches=js)
 bullets += cases.channel_advice(evidence["calibrated"], evidence["scores"], observational="shapley",
                                observational_share=shap)
+metrics["recommendations"] = len(bullets)
 display(Markdown("\n".join(f"* {b}" for b in bullets)))
+display(Markdown("*Standing practice from the articles (text, not computed from this data):* "
+                 + " ".join(story["next_steps"])))
+
+# %% [markdown]
+# ## 6. Limitations 局限
+
+# %%
+limits = cases.limitations(story, head, cal, persons, thresholds)
+display(Markdown("\n".join(f"* {x}" for x in limits)))
+
+# %%
+row = compare.iloc[0]
+summary_box.update(Markdown(
+    "### Summary 摘要\n\n"
+    f"* **{head['label']}: {head['text']}** ({row['n']}; 95% interval {row['95% interval']}). "
+    f"The articles reported *{row['reported (articles)']}*"
+    + ("; measured the same way here." if row["same measure"] == "yes" else
+       "; the data cannot test that figure as reported (see section 3).") + "\n"
+    f"* {len(bullets)} recommendations below; first: {bullets[0] if bullets else 'none'}\n"
+    f"* Lifecycle thresholds: dormant {thresholds['dormant_days']} days, churned {thresholds['churn_days']} days "
+    f"({thresholds['source']}); {lapsed_share:.0%} of buyers lapsed on the last day.\n"
+    f"* {len(limits)} limitations (section 6); every number is from **simulated** data."))
 reports.record_metrics(metrics, output_dir, report_name)
+display(Markdown(cases.footer({"scenario": scenario, "persons": persons, "seed": seed, "windows": windows,
+                               "dormant_days": thresholds["dormant_days"], "churn_days": thresholds["churn_days"],
+                               "data": data_dir or "simulated"})))

@@ -34,7 +34,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import experiments as ex
-from privdomain import plotting, reports
+from privdomain import cases, glossary, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -45,16 +45,12 @@ metrics = {}
 #
 # The simulator randomises persons into arms (the `assignments` table). For each person
 # assigned at `t0`, `experiments.campaign_frame` measures the outcomes in the 30 days
-# after `t0` and the covariates in the 90 days before:
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 转化率 conversion rate | share of persons with a purchase in the 30 days after assignment | `persons with ≥ 1 pay / persons` in each arm |
-# | 复购率 repurchase rate | share of persons whose purchase in the window was a repeat purchase | `persons with prior + window purchases ≥ 2 and ≥ 1 in the window / persons` |
-# | 人均成交额 revenue per person | yuan paid in the window per assigned person | `Σ amount / 100 / persons` |
-# | 绝对提升 uplift (absolute) | difference of the arms' means | `mean(Y; treatment) - mean(Y; holdout)` |
-# | 相对提升 relative lift | uplift over the holdout mean | `uplift / mean(Y; holdout)` |
-# | 置信区间 95% confidence interval | the estimate ± 1.96 robust (HC1) standard errors | `estimate ± z(0.975) · SE` |
+# after `t0` and the covariates in the 90 days before. Rates are in %, their
+# differences (uplifts) in percentage points (pp), relative lifts in %.
+
+# %%
+display(Markdown(glossary.table(["experiment_conversion_rate", "repurchase_rate", "revenue_per_person", "uplift_pp",
+                                 "relative_lift", "ci95", "small_group"])))
 
 # %%
 assigned = ds.read("assignments") if "assignments" in ds.tables() else pd.DataFrame(columns=["experiment"])
@@ -75,8 +71,19 @@ for n, f in frames.items():
     base = f.loc[f["arm"] != "treatment"].groupby("arm")[["converted", "repurchased"]].mean().iloc[0]
     lift = dim.loc["repurchased", "estimate"] / base["repurchased"] if base["repurchased"] > 0 else float("nan")
     display(Markdown(f"Repurchase rate in the holdout **{base['repurchased']:.1%}**; uplift "
-                     f"**{dim.loc['repurchased', 'estimate']:+.2%}** (95% CI {dim.loc['repurchased', 'ci_low']:+.2%} "
-                     f"to {dim.loc['repurchased', 'ci_high']:+.2%}), relative lift **{lift:+.0%}**."))
+                     f"**{plotting.pp(dim.loc['repurchased', 'estimate'], 2)}** (95% CI "
+                     f"{plotting.pp(dim.loc['repurchased', 'ci_low'], 2)} to "
+                     f"{plotting.pp(dim.loc['repurchased', 'ci_high'], 2)}), relative lift **{lift:+.0%}**."))
+    arms = pd.concat([cases.arm_rates(f, y, segment="__none__").assign(outcome=y) for y in ("converted", "repurchased")],
+                     ignore_index=True)
+    display(arms[["outcome", "arm", "n", "successes", "rate", "low", "high", "too_small"]]
+            .rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+            .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+                                              "n": "{:,}", "successes": "{:,}",
+                                              "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+    warn = plotting.small_warning(arms, ["outcome", "arm"])
+    if warn:
+        display(Markdown(warn))
     metrics[n] = {"uplift_repurchased": float(dim.loc["repurchased", "estimate"]),
                   "uplift_converted": float(dim.loc["converted", "estimate"]),
                   "uplift_revenue": float(dim.loc["revenue", "estimate"]),
@@ -111,8 +118,21 @@ for n, f in frames.items():
     tr = truth_fx[truth_fx["experiment"] == n].rename(columns={"true_effect": "simulated truth"})
     tr = tr.assign(segment=tr["arm"].astype(str).str.split(":").str[0])  # arms read "<tier>:treatment"
     het = het.merge(tr[["segment", "simulated truth"]], on="segment", how="left")
-    display(het[["segment", "n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj", "simulated truth"]]
-            .style.hide(axis="index").format(precision=4))
+    holdout_n = f[f["arm"] != "treatment"].groupby("segment").size()
+    het = het.assign(holdout_n=het["segment"].map(holdout_n).fillna(0).astype(int))
+    het = het.assign(too_small=(het["holdout_n"] < plotting.SMALL_N)
+                     | ((het["ci_high"] - het["ci_low"]) > plotting.WIDE_INTERVAL))
+    display(het[["segment", "n", "holdout_n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj",
+                 "simulated truth", "too_small"]]
+            .rename(columns={"estimate": "uplift (pp)", "ci_low": "95% low (pp)", "ci_high": "95% high (pp)",
+                             "too_small": "too small ⚠"})
+            .style.hide(axis="index").format({"control_mean": "{:.1%}", "uplift (pp)": plotting.pp,
+                                              "95% low (pp)": plotting.pp, "95% high (pp)": plotting.pp,
+                                              "simulated truth": plotting.pp, "p_value_adj": "{:.3g}",
+                                              "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+    warn = plotting.small_warning(het.rename(columns={"holdout_n": "holdout n"}), "segment", n="holdout n")
+    if warn:
+        display(Markdown(warn))
     if h:
         display(Markdown(f"Same effect in every tier? Wald χ² = {h['statistic']:.1f} on {h['df']} df, "
                          f"p = {h['p_value']:.3g}."))
@@ -139,9 +159,9 @@ ax.set_ylabel("MDE (absolute uplift)");
 needed = ex.sample_size_proportion(p0, 0.02)
 n_needed = int(needed["n_control"].iloc[0])
 metrics["power"] = {"baseline": float(p0), "n_per_arm_for_2pt_mde": n_needed}
-metrics["summary"] = "; ".join(f"{n}: repurchase uplift {m['uplift_repurchased']:+.2%}"
+metrics["summary"] = "; ".join(f"{n}: repurchase uplift {plotting.pp(m['uplift_repurchased'], 2)}"
                                for n, m in metrics.items() if isinstance(m, dict) and "uplift_repurchased" in m)
-display(Markdown(f"To detect a 2-point uplift on a {p0:.0%} baseline with 80% power: **{n_needed:,} persons per arm**."))
+display(Markdown(f"To detect a 2 pp uplift on a {p0:.0%} baseline with 80% power: **{n_needed:,} persons per arm**."))
 
 # %% [markdown]
 # ## 3. Checking the estimators on a known truth 已知真值检验
@@ -150,14 +170,11 @@ display(Markdown(f"To detect a 2-point uplift on a {p0:.0%} baseline with 80% po
 # 1 points by tier), so the estimates can be checked against it.
 #
 # ### Difference in means 转化率提升
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 转化率 conversion rate | share of persons who bought during the campaign | `buyers / persons` in each arm |
-# | 绝对提升 uplift (absolute) | difference of the arms' means | `mean(Y; treatment) - mean(Y; holdout)` |
-# | 相对提升 relative lift | uplift over the holdout mean | `uplift / mean(Y; holdout)` |
-# | 置信区间 95% confidence interval | the estimate ± 1.96 robust standard errors | `estimate ± z(0.975) · SE_HC1` |
-#
+
+# %%
+display(Markdown(glossary.table(["experiment_conversion_rate", "uplift_pp", "relative_lift", "ci95"])))
+
+# %% [markdown]
 # The standard error is heteroskedasticity-robust (HC1): the outcome's variance may
 # differ between the arms.
 
@@ -171,9 +188,12 @@ row = dim.iloc[0]
 display(dim[["outcome", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n"]]
         .style.hide(axis="index").format(precision=4))
 display(Markdown(
-    f"Holdout conversion **{base:.1%}**; uplift **{row.estimate:+.2%}** "
-    f"(95% CI {row.ci_low:+.2%} to {row.ci_high:+.2%}), relative lift **{row.estimate / base:+.0%}**. "
-    f"The simulated truth is **{truth['converted']:+.2%}**."))
+    f"Holdout conversion **{base:.1%}**; uplift **{plotting.pp(row.estimate, 2)}** "
+    f"(95% CI {plotting.pp(row.ci_low, 2)} to {plotting.pp(row.ci_high, 2)}), relative lift "
+    f"**{row.estimate / base:+.0%}**. The simulated truth is **{plotting.pp(truth['converted'], 2)}**: "
+    + ("the interval covers it." if row.ci_low <= truth["converted"] <= row.ci_high else
+       "**the interval misses it.** A 95% interval misses the truth in about 5 runs of 100; this is one of them "
+       "(another seed or more persons will usually cover it), which is why one test is not the last word.")))
 
 # %% [markdown]
 # ### A tighter interval with pre-period data (CUPED)
@@ -181,8 +201,8 @@ display(Markdown(
 # CUPED (Controlled-experiment Using Pre-Experiment Data, Deng et al. 2013) subtracts
 # the part of the outcome that pre-period behaviour predicts:
 # `Y_adj = Y - θ (X - mean(X))` with `θ = cov(Y, X) / var(X)`. The estimate stays
-# unbiased (randomisation makes X independent of the arm) and the variance falls by
-# `1 - corr(Y, X)²` (方差缩减 variance reduction).
+# unbiased (randomisation makes X independent of the arm) and the variance falls to
+# `1 - corr(Y, X)²` times the unadjusted variance (方差缩减 variance reduction).
 
 # %%
 effects = ex.campaign_effects(campaign, ["converted", "revenue"], covariates=["pre_purchases"])

@@ -29,9 +29,10 @@ output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "funnels_official_account"  # name of the report and its metrics file
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import funnel, officialaccount, plotting, reports
+from privdomain import funnel, glossary, officialaccount, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -45,13 +46,9 @@ metrics = {}
 # * **Ordered** (有序): each step must come after the previous one, other events may lie
 #   between. **Strict** (严格): each step must be the very next event.
 # * **Window** (窗口): the last step must come within the window of the first.
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 步骤人数 persons at step k | persons whose reported attempt reached step k | `count of persons` |
-# | 步骤转化率 step conversion rate | share of the previous step that reached this one | `persons(k) / persons(k-1)` |
-# | 总转化率 overall conversion rate | share of entrants that reached step k | `persons(k) / persons(1)` |
-# | 转化时长 time to convert | time from step k-1 to step k, median over persons | `median(t_k - t_(k-1))` |
+
+# %%
+display(Markdown(glossary.table(['step_persons', 'step_conversion_rate', 'overall_conversion_rate', 'time_to_convert'])))
 
 # %%
 MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
@@ -88,34 +85,42 @@ metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 #
 # Youshu's Official Account board reports, for each article, the **three article rates**
 # (图文三率), counting persons per article:
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 打开率 open rate | readers who opened the article among those who received it | `persons opened / persons received` |
-# | 点击率 click rate | readers who clicked into the Mini Program among those who opened | `persons clicked / persons opened` |
-# | 转化率 conversion rate | clickers who paid within 7 days of the click | `persons paid / persons clicked` |
-# | 成交额 GMV | what those purchases paid, yuan | `Σ amount_fen / 100` |
-#
+
+# %%
+display(Markdown(glossary.table(['open_rate', 'article_click_rate', 'article_order_rate', 'gmv'])))
+
+# %% [markdown]
 # Pooled over all articles, each rate is the sum of the numerators over the sum of the
 # denominators.
 
 # %%
 board = officialaccount.article_rates(ds, window="7D")
 pooled = officialaccount.pooled_rates(board)
-rates = {"打开率 open rate": pooled["open_rate"], "点击率 click rate": pooled["click_rate"],
-         "转化率 conversion rate": pooled["conversion_rate"]}
+rates = {"打开率 open rate": pooled["open_rate"], "图文点击率 article click rate": pooled["click_rate"],
+         "图文下单率 article order rate": pooled["conversion_rate"]}
 s = board[["received", "opened", "clicked", "ordered"]].sum()
 plotting.funnel(["received 收到", "opened 打开", "clicked 点击", "paid 支付"], s.to_list(),
                 title="公众号图文漏斗 all articles pooled (persons per article)")
-display(Markdown(" · ".join(f"{k}: **{v:.1%}**" for k, v in rates.items())
-                 + f" over {len(board):,} articles."))
+pooled_table = plotting.rate_intervals(pd.DataFrame({
+    "rate name": list(rates), "successes": [s["opened"], s["clicked"], s["ordered"]],
+    "n": [s["received"], s["opened"], s["clicked"]]}), "successes", "n")
+display(Markdown(f"Pooled over {len(board):,} articles, with n (the denominator) and 95% Wilson intervals:"))
+display(pooled_table.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+        .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}", "n": "{:,}",
+                                          "successes": "{:,}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 best = board.sort_values("gmv", ascending=False).head(8)
-display(best[["title", "published_at", "received", "open_rate", "click_rate", "conversion_rate", "gmv"]]
-        .style.hide(axis="index").format({"received": "{:,}", "open_rate": "{:.1%}", "click_rate": "{:.1%}",
-                                          "conversion_rate": "{:.1%}", "gmv": "¥{:,.0f}"}))
-metrics.update({"oa_open_rate": rates["打开率 open rate"], "oa_click_rate": rates["点击率 click rate"],
-                "oa_conversion_rate": rates["转化率 conversion rate"], "oa_articles": int(len(board)),
-                "summary": "article rates: " + ", ".join(f"{k.split()[1]} {v:.1%}" for k, v in rates.items())})
+display(Markdown("The eight articles with the most GMV (rates of an article with few readers are noisy: "
+                 "see n, the readers who received, opened and clicked it):"))
+display(best[["title", "published_at", "received", "open_rate", "opened", "click_rate", "clicked", "conversion_rate",
+              "gmv"]]
+        .rename(columns={"click_rate": "article click rate", "conversion_rate": "article order rate"})
+        .style.hide(axis="index").format({"received": "{:,}", "opened": "{:,}", "clicked": "{:,}",
+                                          "open_rate": "{:.1%}", "article click rate": "{:.1%}",
+                                          "article order rate": "{:.1%}", "gmv": "¥{:,.0f}"}, na_rep="n/a"))
+metrics.update({"oa_open_rate": pooled["open_rate"], "oa_click_rate": pooled["click_rate"],
+                "oa_conversion_rate": pooled["conversion_rate"], "oa_articles": int(len(board)),
+                "summary": f"article rates: open {pooled['open_rate']:.1%}, click {pooled['click_rate']:.1%}, "
+                           f"order {pooled['conversion_rate']:.1%}"})
 
 # %% [markdown]
 # ## 4. Time to convert 转化时长

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import clv, cohorts, lifecycle, plot_lifecycle, plotting, reports, repurchase, rfm
+from privdomain import clv, cohorts, glossary, lifecycle, plot_lifecycle, plotting, reports, repurchase, rfm
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -97,15 +97,9 @@ ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=F
 # ## 2. RFM summary RFM 汇总
 #
 # Per buyer, from the `pay` events (purchases on the same day count as one purchase):
-#
-# | column | definition | formula |
-# | --- | --- | --- |
-# | 消费频率 frequency | repeat purchase days | `distinct purchase days - 1` |
-# | 最近一次消费 recency (`time_since_last`) | days from the last purchase to the end of the data | `end - last purchase day` |
-# | `t_x` | days from the first to the last purchase (the recency of the BG/NBD papers) | `last - first purchase day` |
-# | `T` | the buyer's age: days from the first purchase to the end | `end - first purchase day` |
-# | 消费金额 monetary value | mean spend of the repeat purchase days, yuan | `Σ spend of days 2..x+1 / x` |
-# | 复购率 repurchase rate | share of buyers who bought again | `buyers with frequency ≥ 1 / buyers` |
+
+# %%
+display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'repeat_aov', 'repurchase_rate'])))
 
 # %%
 summary = rfm.rfm_summary(ds)
@@ -122,11 +116,9 @@ display(Markdown(f"复购率 repurchase rate: **{repurchase_rate:.1%}** of {len(
 #
 # A purchase occasion is a Beijing day with a `pay` event; a repurchase is a purchase on
 # a later day.
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 复购率 (w 天) repurchase rate within w days | first-time buyers who bought again within w days of their first purchase, among those observed for w days | `buyers with a 2nd purchase day ≤ first + w / buyers with first + w ≤ end` |
-# | 复购周期 repurchase cycle | days from one purchase to the next; Kaplan-Meier `S(t)` = P(no repurchase within t days), open gaps censored at the end of the data | `1 - S(t)` = cumulative repurchase probability |
+
+# %%
+display(Markdown(glossary.table(['repurchase_rate_w', 'repurchase_cycle'])))
 
 # %%
 rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))

@@ -33,7 +33,7 @@ report_name = "quickstart"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import backend, plotting, reports, touchpoints
+from privdomain import backend, glossary, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -54,19 +54,17 @@ manifest = ds.manifest
 pd.Series(manifest["row_counts"], name="rows").to_frame()
 
 # %%
-backend.execute(ds.table("events").head(8))  # the first rows, without loading the table
+head = backend.execute(ds.table("events").head(8))  # the first rows, without loading the table
+head.map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else  # ids with gaps read as floats: 100.0 -> 100
+         int(v) if isinstance(v, float) and v.is_integer() else v)
 
 # %% [markdown]
 # ## 2. Headline numbers 核心指标
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 成交额 GMV | amount paid, in yuan | `GMV = Σ amount_fen of pay events / 100` |
-# | 购买人数 buyers | persons with at least one pay event | `count of persons with a pay event` |
-# | 购买转化率 buyer conversion rate | share of persons who bought | `buyers / persons` |
-# | 客单价 average order value (AOV) | GMV per paid order | `GMV / orders` |
-# | 人均订单 orders per buyer | paid orders per buyer | `orders / buyers` |
-#
+
+# %%
+display(Markdown(glossary.table(['gmv', 'buyers', 'buyer_rate', 'aov', 'orders_per_buyer'])))
+
+# %% [markdown]
 # A purchase is counted on the `pay` event; an `order` is only placed, and a `refund`
 # refers to an earlier order.
 
@@ -99,7 +97,13 @@ reports.record_metrics({**{k: ov[k] for k in ("persons", "buyers", "orders", "gm
 vol = touchpoints.daily_volume(ds)
 vol["week"] = pd.to_datetime(vol["day"]).dt.to_period("W").dt.start_time
 top = vol.groupby("touchpoint")["events"].sum().nlargest(6).index
-weekly = vol[vol["touchpoint"].isin(top)].groupby(["week", "touchpoint"], as_index=False)["persons"].sum()
+days_in_week = vol.groupby("week")["day"].nunique()
+full_weeks = days_in_week[days_in_week == 7].index  # a partial first or last week would look like a collapse
+weekly = vol[vol["touchpoint"].isin(top) & vol["week"].isin(full_weeks)].groupby(
+    ["week", "touchpoint"], as_index=False)["persons"].sum()
+if len(full_weeks) < len(days_in_week):
+    display(Markdown(f"{len(days_in_week) - len(full_weeks)} partial week(s) at the start or end of the data are "
+                     "left out of the weekly chart (fewer than 7 days would read as a drop)."))
 ax = plotting.line(weekly, "week", "persons", hue="touchpoint", marker=None,
                    title="每周触点人次 weekly persons per touchpoint (top 6)")
 ax.set_xlabel("")

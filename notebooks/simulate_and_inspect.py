@@ -37,7 +37,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import privdomain
-from privdomain import identity, plotting, reports
+from privdomain import glossary, identity, plotting, reports
 from privdomain.simulate import load_scenario
 
 plotting.use_style()
@@ -112,12 +112,9 @@ fig.suptitle("人群画像 persons by age band, city tier and member level");
 # unionid, a WeCom external id, a phone hash. `identity.unify` joins them through the
 # known links (`id_links`) into connected components; the simulator's `person_id` is
 # the truth it is scored against.
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 精确率 precision | id pairs put together that truly are one person | `true same-person pairs joined / pairs joined` |
-# | 召回率 recall | true same-person id pairs that were joined | `true same-person pairs joined / true same-person pairs` |
-# | 碎片化 fragmentation | unified ids per true person (1 = perfectly joined) | `unified ids / persons` |
+
+# %%
+display(Markdown(glossary.table(['precision', 'recall', 'fragmentation'])))
 
 # %%
 ids = events[["id_type", "id_value", "person_id"]].drop_duplicates(["id_type", "id_value"])

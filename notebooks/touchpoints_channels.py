@@ -32,7 +32,7 @@ report_name = "touchpoints_channels"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import cases, channel_cube, live, plotting, reports, touchpoints
+from privdomain import cases, channel_cube, glossary, live, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -40,24 +40,34 @@ metrics = {}
 
 # %% [markdown]
 # ## 1. Every touchpoint: volume, click-through, conversion 触点流量与转化
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 触点事件数 events | touches of the touchpoint | `count of events` |
-# | 触点人数 persons | distinct persons who touched it | `count of persons` |
-# | 点击率 click-through rate | persons who went on to the Mini Program (a click into it or a visit) within 7 days of a touch | `persons clicked through / persons` |
-# | 转化率 conversion rate | persons who paid within 7 days after a touch | `persons converted / persons` |
+
+# %%
+display(Markdown(glossary.table(['touch_events', 'touch_persons', 'touch_click_through_rate', 'touch_conversion_rate'])))
 
 # %%
 nodes = touchpoints.touchpoint_nodes(ds, window="7D")
 checkout = ["product_view", "add_to_cart", "order", "pay", "refund"]  # steps of the purchase itself
 top = nodes[~nodes["node"].isin(checkout)].head(15)
-display(top[["node", "events", "persons", "click_through_rate", "conversion_rate"]].style.hide(axis="index")
-        .format({"events": "{:,}", "persons": "{:,}", "click_through_rate": "{:.1%}", "conversion_rate": "{:.1%}"}))
-ax = plotting.bar(top.sort_values("conversion_rate", ascending=False), "node", "conversion_rate", horizontal=True,
-                  values="percent", title="触点7日转化率 persons who paid within 7 days of a touch (busiest touchpoints)")
-plotting.percent_axis(ax, "x")
-ax.set_ylabel("")
+top = plotting.rate_intervals(top, "converted", "persons").drop(columns=["rate"])
+display(top[["node", "events", "persons", "click_through_rate", "converted", "conversion_rate", "low", "high",
+             "too_small"]]
+        .rename(columns={"click_through_rate": "touch click-through rate", "conversion_rate": "touch conversion rate",
+                         "low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+        .style.hide(axis="index")
+        .format({"events": "{:,}", "persons": "{:,}", "converted": "{:,}", "touch click-through rate": "{:.1%}",
+                 "touch conversion rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+                 "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+warn = plotting.small_warning(top, "node", n="persons")
+if warn:
+    display(Markdown(warn))
+shown = top.sort_values("conversion_rate", ascending=False).rename(columns={"persons": "n"})
+ax = plotting.bar_ci(shown, "node", "conversion_rate",
+                     title="触点转化率 touch conversion rate: persons who paid within 7 days of a touch")
+plotting.percent_axis(ax)
+ax.tick_params(axis="x", labelrotation=45)
+for lab in ax.get_xticklabels():
+    lab.set_horizontalalignment("right")
+ax.set_ylabel("touch conversion rate 触点转化率")
 metrics["events_by_touchpoint"] = dict(zip(nodes["node"], nodes["events"].astype(int)))
 metrics["conversion_rate_by_touchpoint"] = dict(zip(nodes["node"], nodes["conversion_rate"].astype(float)))
 
@@ -95,14 +105,9 @@ metrics["top_move"] = f"{moves['source'].iloc[0]} > {moves['target'].iloc[0]}"
 # ## 3. The channel cube 渠道魔方
 #
 # For each channel, the purchases made within 7 days of a touch in it, and who made them:
-#
-# | metric | definition | formula |
-# | --- | --- | --- |
-# | 7日订单 orders within 7 days | pays within 7 days after a touch in the channel (one pay counts for every channel touched) | `count of credited pays` |
-# | 7日成交额 GMV within 7 days | their amount, yuan | `Σ amount_fen / 100` |
-# | 首访客 first-visit buyers | no earlier purchase; first seen on the day of the crediting touch | `count of buyers` |
-# | 回访客 returning-visitor buyers | no earlier purchase; seen on an earlier day | `count of buyers` |
-# | 复购客 repeat buyers | had paid before | `count of buyers` |
+
+# %%
+display(Markdown(glossary.table(['orders_7d', 'gmv_7d', 'first_visit_buyers', 'returning_visitor_buyers', 'repeat_buyers'])))
 
 # %%
 cube = channel_cube.channel_cube(ds, windows=(1, 7, 30))

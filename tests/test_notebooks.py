@@ -48,7 +48,9 @@ def _expected_case(ds) -> dict:
     from privdomain.simulate import calibration
 
     last = reports.overview(ds)["last_day"]
-    board = lifecycle.lifecycle_board(ds, last, last)
+    override = cases.case_story(ds.manifest["scenario"]).get("lifecycle") or {}
+    model, _ = lifecycle.data_stage_model(ds, override.get("dormant_days"), override.get("churn_days"))
+    board = lifecycle.lifecycle_board(ds, last, last, model=model)
     extra = {"stage_share_end": dict(zip(board["stage"], board["share"].astype(float)))}
     ev = ds.read("events", columns=["person_id", "ts", "touchpoint", "channel", "article_id"])
     if (ev["touchpoint"] == "oa_push").any():

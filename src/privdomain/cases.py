@@ -9,8 +9,6 @@ articles' (see ``docs/domain.md``), not results of this package.
 Examples
 --------
 >>> import pandas as pd
-
-from . import events as events_layer
 >>> pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa"], "total_conversions": [2, 1, 0],
 ...                    "total_conversion_value": [200.0, 50.0, 0.0], "total_null": [5, 3, 9]})
 >>> top_paths(pt, n=2)[["path", "conversions"]].values.tolist()
@@ -138,6 +136,31 @@ def roi_by_window(ad_credit: pd.DataFrame) -> pd.DataFrame:
     return g.reset_index(drop=True)
 
 
+def roi_ratio_interval(campaign_rows: pd.DataFrame, draws: int = 2000, seed: int = 0,
+                       long: int = 30, short: int = 0) -> tuple[float, float, int]:
+    """95% bootstrap interval (resampling campaigns) of ``revenue(long) / revenue(short)``
+    from campaign rows of :func:`privdomain.attribution.ad_attribution`; returns
+    ``(low, high, campaigns)``, NaN bounds with fewer than two campaigns.
+
+    >>> rows = pd.DataFrame({"campaign_id": [1, 1, 2, 2, 3, 3], "window": [0, 30] * 3,
+    ...                      "revenue": [10.0, 20.0, 10.0, 30.0, 10.0, 25.0]})
+    >>> lo, hi, k = roi_ratio_interval(rows)
+    >>> k, 2.0 <= lo <= hi <= 3.0
+    (3, True)
+    """
+    wide = campaign_rows.pivot_table(index="campaign_id", columns="window", values="revenue", aggfunc="sum")
+    if long not in wide or short not in wide or len(wide) < 2:
+        return float("nan"), float("nan"), int(len(wide))
+    a, b = wide[long].fillna(0).to_numpy(float), wide[short].fillna(0).to_numpy(float)
+    idx = np.random.default_rng(seed).integers(0, len(wide), size=(draws, len(wide)))
+    num, den = a[idx].sum(axis=1), b[idx].sum(axis=1)
+    ratio = num[den > 0] / den[den > 0]
+    if len(ratio) < draws // 2:
+        return float("nan"), float("nan"), int(len(wide))
+    lo, hi = np.quantile(ratio, [0.025, 0.975])
+    return float(lo), float(hi), int(len(wide))
+
+
 def total_roi_curve(curve: pd.DataFrame) -> pd.DataFrame:
     """All campaigns together by day since the touch, from
     :func:`privdomain.attribution.roi_curve`: ``day``, ``revenue`` (cumulative yuan),
@@ -177,8 +200,14 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     ax.set_xlabel("days since the ad click (0 = the same day) 点击后天数")
     ax.set_ylabel("x same-day revenue 当日倍数")
     value = float(by_window.loc[by_window["window"] == 30, "over_same_day"].iloc[0])
+    per = attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30])
+    per = per[per["level"] == "campaign"] if "level" in per else per
+    low, high, n_camp = roi_ratio_interval(per)
     return {"value": value, "text": f"{value:.2f} x", "label": "30-day ROI / same-day ROI 30天ROI ÷ 当日ROI",
             "table": by_window, "ax": ax,
+            "measured": {"quantity": "30-day ROI / same-day ROI (all campaigns)", "value": value, "low": low,
+                         "high": high, "n": int(by_window["orders"].iloc[-1]), "n_label": "orders",
+                         "interval": f"bootstrap over the {n_camp} campaigns"},
             "definition": "30天ROI ÷ 当日ROI (30-day over same-day ROI) = `revenue credited within 30 days / revenue "
                           "credited the same day` (spend is the same in both, so the ROI ratio is the revenue ratio)."}
 
@@ -196,9 +225,21 @@ def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
                       title="每单触点数分布 touches before each purchase (15 = 15 or more)")
     ax.set_xlabel("touches in the 30 days before the purchase 购买前30天触点数")
     ax.set_ylabel("purchases 购买数")
+    conv = paths["total_conversions"].to_numpy(dtype=float)
+    touches = n.to_numpy(dtype=float)
+    total = conv.sum()
+    mean = stats["touches_per_conversion"]
+    sd = float(np.sqrt((conv * (touches - mean) ** 2).sum() / max(total - 1, 1))) if total else float("nan")
+    half = 1.96 * sd / np.sqrt(total) if total else float("nan")
+    over5 = float(conv[touches > 5].sum())
+    share5 = plotting.rate_intervals(pd.DataFrame({"k": [over5], "n": [total]}), "k", "n").iloc[0]
     return {"value": stats["touches_per_conversion"], "text": f"{stats['touches_per_conversion']:.1f}",
             "label": "touches per purchase 每单触点数",
             "table": pd.DataFrame([stats]), "ax": ax,
+            "measured": {"quantity": "touches per purchase (mean)", "value": mean, "low": mean - half,
+                         "high": mean + half, "n": int(total), "n_label": "purchases",
+                         "interval": "normal approximation", "share_over_5": float(share5["rate"]),
+                         "share_over_5_low": float(share5["low"]), "share_over_5_high": float(share5["high"])},
             "definition": "每单触点数 touches per purchase = `Σ touches in the 30 days before each purchase / "
                           "purchases` (touches since the previous purchase only)."}
 
@@ -209,26 +250,98 @@ def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     frame = ex.campaign_frame(ds, name)
-    dim = ex.difference_in_means(frame, "repurchased").iloc[0]
-    control = frame.loc[frame["arm"] != "treatment", "repurchased"].mean()
-    rates = frame.groupby(["segment", "arm"], as_index=False)["repurchased"].mean()
-    overall = frame.groupby("arm", as_index=False)["repurchased"].mean().assign(segment="all 全部")
-    tiers = list(frame.groupby("segment")["prior_purchases"].mean().sort_values().index)
-    table = pd.concat([overall, rates], ignore_index=True)
-    table["segment"] = pd.Categorical(table["segment"], ["all 全部", *tiers], ordered=True)
-    table = table.sort_values(["segment", "arm"]).reset_index(drop=True)
-    ax = plotting.bar(table, "segment", "repurchased", hue="arm", values="percent",
-                      title=f"复购率: 实验组 vs 对照组 repurchase rate, treatment vs holdout ({name})")
+    table = arm_rates(frame, "repurchased")
+    ax = plotting.bar_ci(table, "segment", "rate", hue="arm",
+                         title=f"复购率: 实验组 vs 对照组 repurchase rate, treatment vs holdout ({name})")
     plotting.percent_axis(ax)
     ax.set_xlabel("coupon tier 会员分层")
     ax.set_ylabel("repurchase rate 复购率")
-    ax.legend(title="arm", loc="upper left")
-    value = float(dim["estimate"] / control) if control > 0 else float("nan")
-    return {"value": value, "text": f"{value:+.0%}", "label": "relative lift in repurchase rate 复购率相对提升",
-            "table": table, "ax": ax, "experiment": name,
+    lifts = arm_lifts(table)
+    overall = lifts.iloc[0]
+    value = float(overall["relative"])
+    rel_low = rel_high = float("nan")
+    t = table[(table["segment"] == "all 全部") & (table["arm"] == "treatment")]
+    h = table[(table["segment"] == "all 全部") & (table["arm"] != "treatment")]
+    if len(t) and len(h) and int(t["successes"].sum()) > 0 and int(h["successes"].sum()) > 0:
+        from statsmodels.stats.proportion import confint_proportions_2indep
+
+        lo, hi = confint_proportions_2indep(int(t["successes"].sum()), int(t["n"].sum()), int(h["successes"].sum()),
+                                            int(h["n"].sum()), compare="ratio", method="log")
+        rel_low, rel_high = float(lo) - 1, float(hi) - 1
+    return {"value": value, "text": f"{value:+.0%}" if value == value else "n/a",
+            "label": "relative lift in repurchase rate 复购率相对提升",
+            "table": table, "lifts": lifts, "ax": ax, "experiment": name,
+            "warning": plotting.small_warning(table, ["segment", "arm"]),
+            "measured": {"quantity": "relative lift in repurchase rate, treatment vs holdout, 30 days",
+                         "value": value, "low": rel_low, "high": rel_high, "n_label": "persons assigned",
+                         "n": int(overall["n_treatment"] + overall["n_holdout"]), "interval": "log ratio (Katz)",
+                         "diff": float(overall["diff"]), "diff_low": float(overall["low"]),
+                         "diff_high": float(overall["high"])},
             "definition": "复购率相对提升 relative lift = `(repurchase rate of treatment - repurchase rate of holdout) "
                           "/ repurchase rate of holdout`, over the 30 days after assignment; a person repurchased "
-                          "when they paid in the window and had at least two purchases counting the earlier ones."}
+                          "when they paid in the window and had at least two purchases counting the earlier ones. "
+                          "Error bars: 95% Wilson intervals; the difference (绝对提升, in pp) has a 95% Newcombe "
+                          "interval."}
+
+
+def arm_rates(frame: pd.DataFrame, outcome: str, segment: str = "segment") -> pd.DataFrame:
+    """Rate of a 0/1 ``outcome`` per tier and arm, with n and a 95% Wilson interval.
+
+    ``frame`` has one row per assigned person with ``arm``, ``outcome`` and (optionally)
+    ``segment``; a first block ``all 全部`` pools the tiers. Returns ``segment``, ``arm``,
+    ``n``, ``successes``, ``rate``, ``low``, ``high``, ``too_small``
+    (:func:`privdomain.plotting.rate_intervals`).
+
+    >>> f = pd.DataFrame({"arm": ["treatment"] * 4 + ["holdout"] * 2, "segment": ["a", "a", "b", "b", "a", "b"],
+    ...                   "y": [1, 0, 1, 1, 0, 1]})
+    >>> arm_rates(f, "y")[["segment", "arm", "n", "successes"]].values.tolist()[:2]
+    [['all 全部', 'holdout', 2, 1], ['all 全部', 'treatment', 4, 3]]
+    """
+    from . import plotting
+
+    y = frame[outcome].astype(float)
+    base = frame.assign(_y=y)
+    overall = base.groupby("arm", as_index=False).agg(n=("_y", "size"), successes=("_y", "sum"))
+    overall.insert(0, "segment", "all 全部")
+    parts = [overall]
+    tiers: list[str] = []
+    if segment in frame:
+        by = base.groupby([segment, "arm"], as_index=False).agg(n=("_y", "size"), successes=("_y", "sum"))
+        parts.append(by.rename(columns={segment: "segment"}))
+        order = frame.groupby(segment)["prior_purchases"].mean().sort_values() if "prior_purchases" in frame \
+            else frame.groupby(segment).size().sort_index()
+        tiers = [str(t) for t in order.index]
+    table = pd.concat(parts, ignore_index=True)
+    table["segment"] = table["segment"].astype(str)
+    table["segment"] = pd.Categorical(table["segment"], ["all 全部", *tiers], ordered=True)
+    table["n"] = table["n"].astype("int64")
+    table["successes"] = table["successes"].round().astype("int64")
+    table = table.sort_values(["segment", "arm"]).reset_index(drop=True)
+    table["segment"] = table["segment"].astype(str)
+    return plotting.rate_intervals(table, "successes", "n")
+
+
+def arm_lifts(rates: pd.DataFrame, treatment: str = "treatment", control: str = "holdout") -> pd.DataFrame:
+    """Per tier of :func:`arm_rates`: the difference of rates (pp) with its 95% Newcombe
+    interval and the relative lift (%); ``too_small`` when either arm is too small.
+
+    >>> r = arm_rates(pd.DataFrame({"arm": ["treatment"] * 100 + ["holdout"] * 100,
+    ...                             "y": [1] * 60 + [0] * 40 + [1] * 40 + [0] * 60}), "y")
+    >>> round(float(arm_lifts(r)["diff"].iloc[0]), 2)
+    0.2
+    """
+    from . import plotting
+
+    rows = []
+    for seg, g in rates.groupby("segment", sort=False):
+        t = g[g["arm"] == treatment]
+        c = g[g["arm"] != treatment] if control not in set(g["arm"]) else g[g["arm"] == control]
+        k1, n1 = (int(t["successes"].sum()), int(t["n"].sum()))
+        k0, n0 = (int(c["successes"].sum()), int(c["n"].sum()))
+        d = plotting.difference_interval(k1, n1, k0, n0)
+        rows.append({"segment": seg, "n_treatment": n1, "n_holdout": n0, "rate_treatment": k1 / n1 if n1 else np.nan,
+                     "rate_holdout": k0 / n0 if n0 else np.nan, **d})
+    return pd.DataFrame(rows)
 
 
 def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
@@ -319,17 +432,49 @@ def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     from . import plotting
 
     table = order_channels(ds)
-    ax = plotting.bar(table, "channel", "order_share", horizontal=True, values="percent",
-                      title="下单渠道占比 where the orders happened (share of paid orders)")
-    plotting.percent_axis(ax, "x")
-    ax.set_xlabel("share of paid orders 订单占比")
-    ax.set_ylabel("")
-    share = table.loc[table["channel"] == "guide", "order_share"]
-    value = float(share.iloc[0]) if len(share) else 0.0
+    shown = plotting.rate_intervals(table.assign(n=int(table["orders"].sum())), "orders", "n")
+    ax = plotting.bar_ci(shown, "channel", "rate", flag=None,
+                         title="下单渠道占比 where the orders happened (share of paid orders)")
+    plotting.percent_axis(ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("share of paid orders 订单占比")
+    row = shown[shown["channel"] == "guide"]
+    value = float(row["rate"].iloc[0]) if len(row) else 0.0
+    low, high = (float(row["low"].iloc[0]), float(row["high"].iloc[0])) if len(row) else (float("nan"),) * 2
     return {"value": value, "text": f"{value:.0%}", "label": "guide order share 导购订单占比",
-            "table": table, "ax": ax,
+            "table": shown.drop(columns=["rate"]), "ax": ax, "guides": guide_table(ds),
+            "measured": {"quantity": "guide order share (not GMV growth)", "value": value, "low": low, "high": high,
+                         "n": int(table["orders"].sum()), "n_label": "paid orders", "interval": "Wilson"},
             "definition": "导购订单占比 guide order share = `paid orders placed through a WeCom guide / all paid "
-                          "orders` (the channel of the pay event)."}
+                          "orders` (the channel of the pay event); 95% Wilson interval over the paid orders."}
+
+
+def guide_table(data: Any, con: Any | None = None) -> pd.DataFrame:
+    """Which guides bring the orders: per ``guide_id`` the customers they added (``wecom_add``
+    events), the paid orders placed through them (pay events of channel ``guide``) and
+    ``orders_per_added`` = orders / added customers. Empty when the events have no ``guide_id``.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "wecom_add", {"guide_id": 3}),
+    ...     (1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100, "channel": "guide", "guide_id": 3})])
+    >>> guide_table(ev)[["guide_id", "added", "orders"]].values.tolist()
+    [[3, 1, 1]]
+    """
+    from .backend import execute
+    from .schema import PURCHASE
+
+    t = events_layer.read(data, con=con)
+    if "guide_id" not in t.columns:
+        return pd.DataFrame(columns=["guide_id", "added", "orders", "orders_per_added"])
+    t = t.filter(t.guide_id.notnull())
+    adds = execute(t.filter(t.touchpoint == "wecom_add").group_by("guide_id").agg(added=t.person_id.nunique()),
+                   con=con)
+    pays = t.filter((t.touchpoint == PURCHASE) & (t.channel == "guide"))
+    orders = execute(pays.group_by("guide_id").agg(orders=pays.count()), con=con)
+    out = adds.merge(orders, on="guide_id", how="outer").fillna(0)
+    out = out.astype({"guide_id": "int64", "added": "int64", "orders": "int64"})
+    out["orders_per_added"] = out["orders"] / out["added"].where(out["added"] > 0)
+    return out.sort_values(["orders", "guide_id"], ascending=[False, True]).reset_index(drop=True)
 
 
 def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
@@ -386,19 +531,34 @@ def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     days = load_scenario(ds.manifest["scenario"]).experiments.get(name, {}).get("days")
     table = article_rates_by_arm(ds, name, days=days)
-    ax = plotting.bar(table, "arm", "click_rate", values="percent",
-                      title=f"改版前后点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
+    shown = plotting.rate_intervals(table.rename(columns={"opened": "n"}), "clicked", "n")
+    ax = plotting.bar_ci(shown, "arm", "rate",
+                         title=f"改版前后图文点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
     plotting.percent_axis(ax)
     ax.set_xlabel("")
-    ax.set_ylabel("click rate 点击率")
-    rates = table.set_index("arm")["click_rate"]
-    value = float(rates.get("treatment", np.nan) / rates.get("holdout", np.nan))
-    return {"value": value, "text": f"{value:.2f} x", "label": "click rate, redesigned / old articles 点击率倍数",
-            "table": table, "ax": ax, "experiment": name,
-            "definition": "点击率 click rate = `(person, article) pairs clicked into the Mini Program / pairs opened`, "
-                          f"for articles pushed in the {days} days after assignment (the redesign window); the "
-                          "multiple is `click rate of the redesigned "
-                          "articles (treatment) / click rate of the old ones (holdout)`."}
+    ax.set_ylabel("article click rate 图文点击率")
+    rows = shown.set_index("arm")
+    t, h = rows.loc["treatment"] if "treatment" in rows.index else None, rows.loc["holdout"] if "holdout" in \
+        rows.index else None
+    value = float(t["rate"] / h["rate"]) if t is not None and h is not None and h["rate"] > 0 else float("nan")
+    low = high = float("nan")
+    if t is not None and h is not None and t["n"] > 0 and h["n"] > 0 and t["clicked"] > 0 and h["clicked"] > 0:
+        from statsmodels.stats.proportion import confint_proportions_2indep
+
+        low, high = (float(v) for v in confint_proportions_2indep(t["clicked"], t["n"], h["clicked"], h["n"],
+                                                                  compare="ratio", method="log"))
+    return {"value": value, "text": f"{value:.2f} x" if value == value else "n/a",
+            "label": "article click rate, redesigned / old articles 图文点击率倍数",
+            "table": shown.rename(columns={"n": "opened"}), "ax": ax, "experiment": name,
+            "warning": plotting.small_warning(shown, "arm"),
+            "measured": {"quantity": "article click rate, redesigned / old (ratio)", "value": value,
+                         "low": low, "high": high, "n": int(shown["n"].sum()), "n_label": "opened articles",
+                         "interval": "log ratio (Katz)"},
+            "definition": "图文点击率 article click rate = `(person, article) pairs clicked into the Mini Program / "
+                          f"pairs opened`, for articles pushed in the {days} days after assignment (the redesign "
+                          "window); the multiple is `click rate of the redesigned articles (treatment) / click rate "
+                          "of the old ones (holdout)`. Error bars: 95% Wilson intervals; the multiple has a 95% "
+                          "log-ratio interval."}
 
 
 def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
@@ -544,4 +704,223 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
     if scores is not None and observational and worse(observational):
         out.append(f"The {observational} model scores worse than equal credit against the simulator's truth here: "
                    f"do not move budget on it.")
+    return out
+
+
+# --------------------------------------------------------------------------- case-study structure
+def _fmt(value: float, unit: str) -> str:
+    if value is None or value != value or not np.isfinite(value):
+        return "n/a"
+    if unit == "%":
+        return f"{value:.1%}"
+    if unit == "+%":
+        return f"{value:+.0%}"
+    if unit == "x":
+        return f"{value:.2f} x"
+    return f"{value:.1f}"
+
+
+_UNITS = {"repurchase_lift": "+%", "guide_order_share": "%", "article_rates": "x", "roi_30d_over_same_day": "x",
+          "touchpoints_per_buyer": ""}
+
+
+def reported_table(story: dict[str, Any], head: dict[str, Any]) -> pd.DataFrame:
+    """The articles' figure beside the simulated one: one row with ``reported``,
+    ``simulated`` (measured as the headline figure measures it), ``n``, ``95% interval``,
+    ``same measure`` (yes / no) and ``note`` (how it is measured, or why the data cannot
+    test the articles' figure).
+
+    >>> story = {"headline": "guide_order_share", "reported": "GMV x4",
+    ...          "comparison": {"reported": "GMV x4", "testable": False, "note": "no year before"}}
+    >>> head = {"measured": {"quantity": "guide order share", "value": 0.3, "low": 0.2, "high": 0.4, "n": 50,
+    ...                      "n_label": "paid orders", "interval": "Wilson"}}
+    >>> reported_table(story, head)[["simulated", "95% interval", "same measure"]].values.tolist()
+    [['guide order share: 30.0%', '20.0% to 40.0% (Wilson)', 'no: the data cannot test the reported figure']]
+    """
+    m = head.get("measured", {})
+    comp = story.get("comparison", {})
+    unit = _UNITS.get(story["headline"], "")
+    interval = (f"{_fmt(m.get('low'), unit)} to {_fmt(m.get('high'), unit)} ({m.get('interval', '95%')})"
+                if m.get("low") == m.get("low") and m.get("low") is not None else "n/a (too few data)")
+    same = bool(comp.get("testable", False))
+    return pd.DataFrame([{
+        "reported (articles)": comp.get("reported", story.get("reported", "")),
+        "simulated": f"{m.get('quantity', head.get('label', ''))}: {_fmt(m.get('value'), unit)}",
+        "n": f"{int(m.get('n', 0)):,} {m.get('n_label', '')}".strip(),
+        "95% interval": interval,
+        "same measure": "yes" if same else "no: the data cannot test the reported figure",
+        "note": comp.get("note", ""),
+    }])
+
+
+def recommendations(story: dict[str, Any], head: dict[str, Any], *, lapsed_share: float | None = None,
+                    thresholds: dict[str, Any] | None = None, article_rates: dict[str, float] | None = None,
+                    touches: dict[str, float] | None = None) -> list[str]:
+    """Recommendations computed from the case's results (Markdown bullets).
+
+    Each bullet cites the number it rests on; a result whose interval includes no
+    effect, or a group too small to judge, yields "no evidence" rather than advice.
+
+    >>> head = {"lifts": pd.DataFrame({"segment": ["all 全部", "a"], "diff": [0.05, 0.0], "low": [0.01, -0.2],
+    ...         "high": [0.09, 0.2], "too_small": [False, True], "n_treatment": [900, 20], "n_holdout": [100, 5]})}
+    >>> out = recommendations({"headline": "repurchase_lift"}, head)
+    >>> "+5.0 pp" in out[0], "too small" in out[1]
+    (True, True)
+    """
+    from . import plotting
+
+    out: list[str] = []
+    h = story["headline"]
+    m = head.get("measured", {})
+    if h == "repurchase_lift" and "lifts" in head:
+        for _, r in head["lifts"].iterrows():
+            seg = r["segment"]
+            shown = f"{plotting.pp(r['diff'])} ({plotting.interval_text(r['low'], r['high'], 'pp')})"
+            if r["too_small"]:
+                out.append(f"Tier **{seg}**: {shown} with n = {int(r['n_treatment']):,} treated and "
+                           f"{int(r['n_holdout']):,} held out: too small to judge; enlarge its holdout before "
+                           f"deciding about this tier's coupon.")
+            elif r["low"] > 0:
+                out.append(f"Tier **{seg}**: the coupon raised repurchase by {shown}: keep it, with a holdout.")
+            elif r["high"] < 0:
+                out.append(f"Tier **{seg}**: repurchase fell by {shown}: stop or change this tier's coupon.")
+            else:
+                out.append(f"Tier **{seg}**: {shown}, the interval includes no effect: no evidence that the "
+                           f"coupon works here; do not scale it up.")
+    elif h == "roi_30d_over_same_day" and m:
+        ratio, low = m.get("value", float("nan")), m.get("low", float("nan"))
+        if low == low and low > 1:
+            out.append(f"The same-day view misses revenue: 30-day revenue is {ratio:.2f} x the same day "
+                       f"(95% interval from {low:.2f} x): judge campaigns on 7 to 30 days, not on the same day.")
+        else:
+            out.append(f"30-day revenue is {ratio:.2f} x the same day, but the interval reaches 1 x: the long tail "
+                       f"is not established on this data.")
+        table = head.get("table")
+        if table is not None and len(table):
+            last = table.iloc[-1]
+            out.append(f"At {int(last['window'])} days all campaigns return ROI (revenue / spend) "
+                       f"{last['roi']:.2f} x on {int(last['orders']):,} orders"
+                       + (": spend covers less than its revenue; cut the weakest campaigns." if last["roi"] < 1
+                          else "."))
+    elif h == "article_rates" and article_rates:
+        names = {"open_rate": "打开率 open rate", "click_rate": "图文点击率 article click rate",
+                 "conversion_rate": "图文下单率 article order rate"}
+        weakest = min(names, key=lambda k: article_rates.get(k, 1.0))
+        out.append(f"The weakest article rate is {names[weakest]} at {article_rates[weakest]:.1%}: work on it first.")
+        if m.get("low") == m.get("low") and m.get("low") is not None:
+            verdict = ("the redesign raised the click rate: roll it out" if m["low"] > 1 else
+                       "the redesign's effect is not established (the interval includes 1 x): keep testing")
+            out.append(f"Redesigned / old click rate {m['value']:.2f} x (95% interval {m['low']:.2f} to "
+                       f"{m['high']:.2f} x): {verdict}.")
+    elif h == "guide_order_share":
+        if m:
+            out.append(f"Guides place {m['value']:.0%} of paid orders ({_fmt(m.get('low'), '%')} to "
+                       f"{_fmt(m.get('high'), '%')}): the WeCom add at the store is worth making the default step.")
+        guides = head.get("guides")
+        if guides is not None and len(guides):
+            ok = guides[guides["added"] >= plotting.SMALL_N]
+            if len(ok):
+                best = ok.sort_values("orders_per_added", ascending=False).iloc[0]
+                worst = ok.sort_values("orders_per_added").iloc[0]
+                out.append(f"Which guides: guide **{int(best['guide_id'])}** brings {best['orders_per_added']:.2f} "
+                           f"orders per added customer ({int(best['added']):,} added), guide "
+                           f"**{int(worst['guide_id'])}** {worst['orders_per_added']:.2f} ({int(worst['added']):,} "
+                           f"added): study what the first does and coach the second.")
+            small = int((guides["added"] < plotting.SMALL_N).sum())
+            if small:
+                out.append(f"{small} guides added fewer than {plotting.SMALL_N} customers: too few to rank them.")
+    elif h == "touchpoints_per_buyer" and touches:
+        out.append(f"A purchase takes {touches['touches_per_conversion']:.1f} touches over "
+                   f"{touches['channels_per_conversion']:.1f} channels "
+                   f"({touches['multi_channel_share']:.0%} of purchases after 2+ channels): judge ads on a 30-day "
+                   f"window and a multi-touch model, not on the last click.")
+    if lapsed_share is not None and lapsed_share == lapsed_share and thresholds:
+        where = (f"no purchase for {thresholds['dormant_days']} days (dormant) or {thresholds['churn_days']} days "
+                 f"(churned)")
+        if lapsed_share > 0.5:
+            out.append(f"{lapsed_share:.0%} of buyers are dormant or churned ({where}): plan a win-back wave "
+                       f"(复购召回) to the dormant first, who may still buy.")
+        else:
+            out.append(f"{lapsed_share:.0%} of buyers are dormant or churned ({where}): no urgent win-back need.")
+    return out
+
+
+def limitations(story: dict[str, Any], head: dict[str, Any], cal: dict[str, Any] | None, persons: int,
+                thresholds: dict[str, Any] | None = None) -> list[str]:
+    """What the case study cannot say: the simulated data, the case's own caveats
+    (``cases.yaml``), and those computed here (too-small groups, the calibration off
+    its tolerance, a small run, thresholds taken from few gaps)."""
+    out = ["The data are simulated: the numbers show how the metrics behave on a scenario shaped like the case, "
+           "not what the brand achieved.",
+           "Observational channel credit (last touch, linear, Markov, Shapley) is not causal; only the lift tests' "
+           "holdouts measure what a channel caused."]
+    out += list(story.get("limitations", []))
+    if head.get("warning"):
+        out.append(head["warning"].replace("⚠ ", ""))
+    if cal is not None and not cal.get("within", True):
+        out.append(f"The calibration figure is outside its tolerance at {persons:,} persons (the preset is "
+                   f"calibrated at {cal.get('persons') or 'its own size'}): treat the comparison with the articles "
+                   f"as indicative.")
+    if persons < 2000:
+        out.append(f"A small run ({persons:,} persons): intervals are wide and many groups are too small.")
+    if thresholds and thresholds.get("source") == "default":
+        out.append("No repeat purchases: the lifecycle thresholds fall back to 90 / 180 days.")
+    return out
+
+
+def footer(parameters: dict[str, Any], build_date: str | None = None) -> str:
+    """``privdomain <version> · parameters ... · seed ... · built <UTC time>`` (Markdown).
+
+    >>> "seed 7" in footer({"seed": 7, "persons": 500}, "2026-01-01")
+    True
+    """
+    from datetime import UTC, datetime
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ver = version("privdomain")
+    except PackageNotFoundError:  # pragma: no cover - source checkout without metadata
+        ver = "unknown"
+    when = build_date or datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    params = " · ".join(f"{k} = {v}" for k, v in parameters.items() if k != "seed")
+    return (f"<small>privdomain {ver} · {params} · seed {parameters.get('seed', 'n/a')} · built {when}. "
+            f"Definitions: docs/glossary.md.</small>")
+
+
+def campaign_roi_table(roi: pd.DataFrame, ad_credit: pd.DataFrame, window: int = 30) -> pd.DataFrame:
+    """Per-campaign ROI (revenue / spend) at ``window`` days with its order count and a 95% interval.
+
+    ``roi`` is :func:`privdomain.attribution.multi_level_roi` (needs ``roi_30d``-style columns),
+    ``ad_credit`` the campaign rows of :func:`privdomain.attribution.ad_attribution` (for the
+    orders credited at ``window``). The interval is the exact Poisson interval of the order
+    count scaled to ROI (``roi · [low, high] / orders``, the order value held fixed): it shows
+    how little 8 or 40 orders pin down. ``too_small`` when fewer than
+    :data:`privdomain.plotting.SMALL_N` orders. ``long_over_immediate`` is NaN (shown n/a)
+    when nothing was credited the same day.
+
+    >>> roi = pd.DataFrame({"campaign_id": [1], "channel": ["ads"], "spend": [100.0], "roi_30d": [2.0]})
+    >>> ad = pd.DataFrame({"level": "campaign", "campaign_id": [1], "window": [30], "orders": [8]})
+    >>> t = campaign_roi_table(roi, ad)
+    >>> t["orders"].tolist(), bool(t["too_small"].iloc[0]), round(float(t["roi_low"].iloc[0]), 2)
+    ([8], True, 0.86)
+    """
+    from scipy.stats import chi2
+
+    from . import plotting
+
+    col = "roi_same_day" if window == 0 else f"roi_{window}d"
+    rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit
+    orders = rows[rows["window"] == window].groupby("campaign_id")["orders"].sum()
+    out = roi.copy()
+    out["orders"] = out["campaign_id"].map(orders).fillna(0).astype("int64")
+    k = out["orders"].to_numpy(dtype=float)
+    lo = np.where(k > 0, chi2.ppf(0.025, 2 * k) / 2, 0.0)
+    hi = chi2.ppf(0.975, 2 * (k + 1)) / 2
+    r = out[col].astype(float).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["roi_low"] = np.where(k > 0, r * lo / k, np.nan)
+        out["roi_high"] = np.where(k > 0, r * hi / k, np.nan)
+    out["too_small"] = k < plotting.SMALL_N
+    for c in [c for c in out.columns if c.startswith("long_over_immediate")]:
+        out[c] = out[c].astype(float).where(np.isfinite(out[c].astype(float)))
     return out

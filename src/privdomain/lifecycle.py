@@ -84,6 +84,8 @@ __all__ = [
     "INTEREST_TOUCHPOINTS",
     "StageModel",
     "AIPLModel",
+    "gap_thresholds",
+    "data_stage_model",
     "stage_intervals",
     "stages_at",
     "lifecycle_board",
@@ -234,6 +236,98 @@ class AIPLModel:
 
 
 Model = Union[StageModel, AIPLModel]
+
+
+# ----------------------------------------------------------------------------- thresholds from the data
+
+
+def gap_thresholds(
+    events: TableLike,
+    *,
+    dormant_quantile: float = 0.80,
+    churn_quantile: float = 0.95,
+    min_dormant_days: int = 14,
+    min_churn_days: int = 30,
+    con: Any | None = None,
+) -> dict[str, Any]:
+    """Dormant and churn thresholds from the inter-purchase gap distribution.
+
+    A *gap* is the number of days between two consecutive purchase days of a buyer
+    (Beijing days; several orders on one day are one purchase day). Then
+
+    * ``dormant_days = max(min_dormant_days, ceil(P_dormant_quantile(gap)))`` (80th percentile),
+    * ``churn_days = max(min_churn_days, dormant_days + 1, ceil(P_churn_quantile(gap)))`` (95th),
+
+    percentiles by linear interpolation (``numpy.quantile``). A tea shop bought from weekly
+    goes dormant after weeks, an optician after a year or more. Without any repeat
+    purchase the defaults of :class:`StageModel` (90 / 180) are returned with
+    ``source = "default"``.
+
+    Returns ``dormant_days``, ``churn_days``, ``gaps`` (number of gaps), ``dormant_gap`` and
+    ``churn_gap`` (the raw percentiles, NaN without gaps), the quantiles and floors, and ``source``
+    (``"data"`` or ``"default"``).
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, f"2024-01-{d:02d} 10:00", "pay", {"order_id": d, "amount_fen": 100})
+    ...                    for d in (1, 8, 15, 22, 29)])
+    >>> th = gap_thresholds(ev, min_dormant_days=1, min_churn_days=1)
+    >>> th["dormant_days"], th["churn_days"], th["gaps"]
+    (7, 8, 4)
+    """
+    if not (0 < dormant_quantile < churn_quantile < 1):
+        raise ValueError(f"need 0 < dormant_quantile < churn_quantile < 1, got {dormant_quantile}, {churn_quantile}")
+    _positive("min_dormant_days", min_dormant_days)
+    _positive("min_churn_days", min_churn_days)
+    t = raw_events(events, con, ("person_id", "ts", "touchpoint"), needs=(PURCHASE,))
+    pay = t.filter(t.touchpoint == PURCHASE)
+    pdays = pay.select("person_id", day=day(pay.ts)).distinct()
+    w = ibis.window(group_by="person_id", order_by="day")
+    g = pdays.mutate(gap=pdays.day - pdays.day.lag().over(w))
+    gaps = execute(g.filter(g.gap.notnull()).select("gap"), con=con)["gap"].to_numpy(dtype="float64")
+    out: dict[str, Any] = {"dormant_quantile": dormant_quantile, "churn_quantile": churn_quantile,
+                           "min_dormant_days": min_dormant_days, "min_churn_days": min_churn_days,
+                           "gaps": int(len(gaps))}
+    if len(gaps) == 0:
+        d = StageModel()
+        return {**out, "dormant_days": d.dormant_days, "churn_days": d.churn_days, "dormant_gap": float("nan"),
+                "churn_gap": float("nan"), "source": "default"}
+    q80, q95 = (float(v) for v in np.quantile(gaps, [dormant_quantile, churn_quantile]))
+    dormant = max(int(min_dormant_days), int(np.ceil(q80)))
+    churn = max(int(min_churn_days), dormant + 1, int(np.ceil(q95)))
+    return {**out, "dormant_days": dormant, "churn_days": churn, "dormant_gap": q80, "churn_gap": q95,
+            "source": "data"}
+
+
+def data_stage_model(
+    events: TableLike,
+    dormant_days: int | None = None,
+    churn_days: int | None = None,
+    *,
+    con: Any | None = None,
+    **options: Any,
+) -> tuple[StageModel, dict[str, Any]]:
+    """A :class:`StageModel` whose thresholds come from the data unless given.
+
+    ``dormant_days`` / ``churn_days`` given explicitly are used as they are (the model is
+    then exactly ``StageModel(dormant_days=..., churn_days=...)``); the missing ones come
+    from :func:`gap_thresholds` (``options`` are passed to it). Returns the model and the
+    thresholds record, whose ``source`` is ``"argument"`` when both were given,
+    ``"data"``/``"default"`` otherwise.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-01-01 10:00", "pay", {"order_id": 1, "amount_fen": 100})])
+    >>> data_stage_model(ev, 60, 120)[0] == StageModel(dormant_days=60, churn_days=120)
+    True
+    """
+    if dormant_days is not None and churn_days is not None:
+        m = StageModel(dormant_days=dormant_days, churn_days=churn_days)
+        return m, {"dormant_days": dormant_days, "churn_days": churn_days, "source": "argument"}
+    th = gap_thresholds(events, con=con, **options)
+    d = dormant_days if dormant_days is not None else th["dormant_days"]
+    c = churn_days if churn_days is not None else max(th["churn_days"], d + 1)
+    th = {**th, "dormant_days": d, "churn_days": c,
+          "source": th["source"] if dormant_days is None and churn_days is None else "argument and " + th["source"]}
+    return StageModel(dormant_days=d, churn_days=c), th
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -374,3 +374,151 @@ def heatmap(table: pd.DataFrame, *, ax: Axes | None = None, title: str | None = 
         for lab in ax.get_xticklabels():
             lab.set_horizontalalignment("right")
     return ax
+
+
+# ------------------------------------------------------------------ comparisons with n and intervals
+SMALL_N = 30
+"""A group with fewer persons than this is marked too small to say anything."""
+WIDE_INTERVAL = 0.30
+"""A rate whose 95% interval is wider than this (30 percentage points) is marked too small too."""
+SMALL_RULE = (f"groups with n < {SMALL_N} or a 95% interval wider than {WIDE_INTERVAL * 100:.0f} pp are marked "
+              "⚠ and too small to draw a conclusion from")
+
+
+def rate_intervals(data: pd.DataFrame, successes: str, trials: str) -> pd.DataFrame:
+    """A copy of ``data`` with ``rate`` = successes / trials, its 95% Wilson interval
+    (``low``, ``high``) and ``too_small`` (n < :data:`SMALL_N` or an interval wider
+    than :data:`WIDE_INTERVAL`); the rate is NaN (and too small) where trials is 0.
+
+    >>> rate_intervals(pd.DataFrame({"k": [3, 400], "n": [8, 1000]}), "k", "n")["too_small"].tolist()
+    [True, False]
+    """
+    from statsmodels.stats.proportion import proportion_confint
+
+    out = data.copy()
+    k = out[successes].astype("float64").to_numpy()
+    n = out[trials].astype("float64").to_numpy()
+    safe = n > 0
+    low = pd.Series(float("nan"), index=out.index)
+    high = low.copy()
+    if safe.any():
+        lo, hi = proportion_confint(k[safe], n[safe], alpha=0.05, method="wilson")
+        low[safe] = lo
+        high[safe] = hi
+    out["rate"] = pd.Series(k, index=out.index).where(safe) / pd.Series(n, index=out.index).where(safe)
+    out["low"] = low
+    out["high"] = high
+    out["too_small"] = (~safe) | (n < SMALL_N) | ((high - low) > WIDE_INTERVAL).to_numpy()
+    return out
+
+
+def difference_interval(k1: float, n1: float, k0: float, n0: float) -> dict[str, float]:
+    """Difference of two rates ``k1/n1 - k0/n0`` in rate units (x 100 = pp) with its 95%
+    Newcombe (Wilson-based) interval, and the relative lift ``diff / (k0/n0)``.
+
+    Returns ``diff``, ``low``, ``high``, ``relative`` (NaN when the base rate is 0 or a group is empty) and
+    ``too_small``.
+
+    >>> d = difference_interval(60, 100, 40, 100)
+    >>> round(d["diff"], 2), d["low"] < 0.2 < d["high"], round(d["relative"], 2)
+    (0.2, True, 0.5)
+    """
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    nan = float("nan")
+    if n1 <= 0 or n0 <= 0:
+        return {"diff": nan, "low": nan, "high": nan, "relative": nan, "too_small": True}
+    p1, p0 = k1 / n1, k0 / n0
+    lo, hi = confint_proportions_2indep(k1, n1, k0, n0, method="newcomb", compare="diff", alpha=0.05)
+    return {"diff": float(p1 - p0), "low": float(lo), "high": float(hi),
+            "relative": float((p1 - p0) / p0) if p0 > 0 else nan,
+            "too_small": bool(min(n1, n0) < SMALL_N or (hi - lo) > WIDE_INTERVAL)}
+
+
+def flag_text(value: object) -> str:
+    """``"⚠ too small"`` for a true flag, ``""`` otherwise (for table formatters)."""
+    return "⚠ too small" if bool(value) else ""
+
+
+def pp(value: float, digits: int = 1, sign: bool = True) -> str:
+    """A difference of rates in percentage points: ``0.063`` -> ``"+6.3 pp"``; ``"n/a"`` for NaN."""
+    if value is None or value != value:
+        return "n/a"
+    return f"{value * 100:{'+' if sign else ''}.{digits}f} pp"
+
+
+def interval_text(low: float, high: float, unit: str = "percent", digits: int = 1) -> str:
+    """``"95% CI 41.2% to 55.0%"`` (``unit`` = ``"percent"``) or ``"95% CI -2.1 pp to +4.0 pp"`` (``"pp"``)."""
+    if low != low or high != high:
+        return "95% CI n/a"
+    if unit == "pp":
+        return f"95% CI {pp(low, digits)} to {pp(high, digits)}"
+    return f"95% CI {percent(low, digits)} to {percent(high, digits)}"
+
+
+def small_warning(table: pd.DataFrame, label: str | Sequence[str], flag: str = "too_small", n: str = "n") -> str:
+    """A Markdown warning naming the rows of ``table`` flagged ``flag`` (empty when none),
+    with the rule (:data:`SMALL_RULE`)."""
+    rows = table[table[flag].astype(bool)]
+    if rows.empty:
+        return ""
+    cols = [label] if isinstance(label, str) else list(label)
+    names = ", ".join(" / ".join(str(r[c]) for c in cols) + (f" (n = {int(r[n]):,})" if n in rows and r[n] == r[n]
+                                                           else "") for _, r in rows.iterrows())
+    return f"⚠ **Too small to say anything:** {names}. Rule: {SMALL_RULE}."
+
+
+def bar_ci(data: pd.DataFrame, x: str, y: str, low: str = "low", high: str = "high", *, hue: str | None = None,
+           n: str | None = "n", flag: str | None = "too_small", ax: Axes | None = None, title: str | None = None,
+           values: str | None = "percent") -> Axes:
+    """Bars of ``y`` by ``x`` (grouped by ``hue``) with 95% error bars from ``low``/``high``,
+    each labelled with its value and ``n``; bars flagged ``flag`` are hatched and labelled ⚠.
+
+    Rows with a NaN ``y`` are drawn as empty slots labelled ``n/a``.
+    """
+    import numpy as np
+
+    xs = list(dict.fromkeys(data[x].tolist()))
+    hs = list(dict.fromkeys(data[hue].tolist())) if hue else [None]
+    if ax is None:
+        ax = new_axes(title, figsize=(max(FIGSIZE[0], 0.65 * len(xs) * len(hs) + 2), FIGSIZE[1]))
+    elif title:
+        ax.set_title(title)
+    width = 0.8 / len(hs)
+    fmt = {"yuan": yuan, "percent": percent, "int": lambda v: f"{v:,.0f}"}.get(values or "", lambda v: f"{v:,.2f}")
+    for j, h in enumerate(hs):
+        rows = data[data[hue] == h] if hue else data
+        rows = rows.set_index(x).reindex(xs)
+        pos = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
+        v = rows[y].astype(float).to_numpy()
+        lo = np.clip(v - rows[low].astype(float).to_numpy(), 0, None)
+        hi = np.clip(rows[high].astype(float).to_numpy() - v, 0, None)
+        small = (rows[flag].astype("boolean").fillna(True).astype(bool).to_numpy() if flag and flag in rows
+                 else np.zeros(len(xs), bool))
+        bars = ax.bar(pos, np.nan_to_num(v), width=width * 0.95, color=PALETTE[j % len(PALETTE)],
+                      label=str(h) if hue else None, yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], capsize=3,
+                      error_kw={"elinewidth": 1, "ecolor": "#333333"})
+        for b, s in zip(bars, small):
+            if s:
+                b.set_hatch("//")
+                b.set_alpha(0.5)
+        labels = []
+        for i in range(len(xs)):
+            txt = "n/a" if v[i] != v[i] else fmt(v[i])
+            if n and n in rows:
+                cnt = rows[n].iloc[i]
+                txt += f"\nn={int(cnt):,}" if cnt == cnt else ""
+            labels.append(("⚠ " if small[i] else "") + txt)
+        tops = np.fmax(np.nan_to_num(v), np.nan_to_num(rows[high].astype(float).to_numpy()))
+        for b, top_i, text in zip(bars, tops, labels):  # above the error bar, not on it
+            ax.annotate(text, (b.get_x() + b.get_width() / 2, top_i), xytext=(0, 2), textcoords="offset points",
+                        ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(np.arange(len(xs)), [str(s) for s in xs])
+    top = np.nanmax(data[high].astype(float).to_numpy()) if len(data) else 1.0
+    upper = (top if top == top else 1.0) * 1.3 + 1e-9
+    ax.set_ylim(0, min(upper, 1.15) if values == "percent" else upper)
+    if hue:
+        ax.legend(title=hue, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.text(1.01, 0.0, f"bars: 95% CI · ⚠ hatched: n < {SMALL_N} or CI > {WIDE_INTERVAL * 100:.0f} pp",
+            transform=ax.transAxes, rotation=90, fontsize=7, color="#555555", va="bottom", ha="left")
+    return ax
