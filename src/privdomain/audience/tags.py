@@ -1,0 +1,222 @@
+"""Profile tags (用户标签): one row per person, the tag families of Youshu's audience tools.
+
+Every tag is evaluated **as of the end of Beijing day** ``as_of``: events after that day
+are left out, and a person is in the tag table when they have at least one event on or
+before it (the same population as :func:`privdomain.lifecycle.stages_at`).
+
+Tag families (see docs/audiences.md for the definitions):
+
+* **basic** (基础属性) from the ``persons`` table where it has the column: ``gender``,
+  ``age_band``, ``province``, ``city``, ``city_tier``, ``occupation``, ``device``;
+* **CRM** (会员标签) where present: ``member_level``, ``crm_join_date``,
+  ``acquisition_channel`` (the CRM snapshot as the dataset holds it);
+* **asset** (资产标签): ``stage`` (lifecycle stage, :func:`privdomain.lifecycle.stages_at`),
+  ``rfm_segment`` (:func:`privdomain.rfm.rfm_segments`, scheme ``"rf"``, over buyers),
+  ``buyer_type`` (non_buyer / new / returning / lapsed), ``repeat_buyer``, ``purchase_days``;
+* **behaviour** (行为标签): ``first_active``, ``last_active``, ``days_since_active``,
+  ``touchpoints_{7,30,90}d`` and ``channels_{7,30,90}d`` (distinct touchpoints/channels
+  used in the last N days), ``preferred_channel``, ``days_since_<touchpoint>`` for every
+  touchpoint of the vocabulary (0 = on ``as_of``, null = never), ``article_reader``,
+  ``live_viewer``, ``guide_added``.
+
+The event-level work is two Ibis aggregates over the checked events
+(:func:`privdomain.events.read`): one per person (behaviour and purchase days) and one per
+person and channel (preferred channel); only per-person rows come back to pandas.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import ibis
+import numpy as np
+import pandas as pd
+
+from .. import events as events_layer
+from .. import io, lifecycle, rfm
+from .._days import DateLike, day, day_number, raw_events
+from ..backend import TableLike, execute
+from ..errors import UsageError
+from ..schema import AD_VIEWS, PURCHASE
+
+__all__ = [
+    "BASIC_TAGS",
+    "CRM_TAGS",
+    "WINDOWS",
+    "RECENT_DAYS",
+    "PASSIVE_TOUCHPOINTS",
+    "is_dataset",
+    "tags",
+    "touchpoint_column",
+]
+
+#: Basic attributes copied from ``persons`` when the column is there.
+BASIC_TAGS: tuple[str, ...] = ("gender", "age_band", "province", "city", "city_tier", "occupation", "device")
+#: The brand's CRM fields copied from ``persons`` when the column is there.
+CRM_TAGS: tuple[str, ...] = ("member_level", "crm_join_date", "acquisition_channel")
+#: Trailing windows (days, ending on ``as_of``) of the touchpoint and channel counts.
+WINDOWS: tuple[int, ...] = (7, 30, 90)
+#: The window of ``preferred_channel``, ``article_reader``, ``live_viewer`` and ``buyer_type``.
+RECENT_DAYS = 90
+#: Touches the brand sends rather than the person chooses: not counted for ``preferred_channel``.
+PASSIVE_TOUCHPOINTS: tuple[str, ...] = ("oa_push", "sms", *AD_VIEWS)
+
+
+def touchpoint_column(touchpoint: str) -> str:
+    """The tag column of a touchpoint's recency: ``days_since_<touchpoint>``.
+
+    >>> touchpoint_column("live_view")
+    'days_since_live_view'
+    """
+    return f"days_since_{touchpoint}"
+
+
+def _behaviour(t: Any, d0: int, touchpoints: Sequence[str]) -> Any:
+    d = t._d
+    aggs: dict[str, Any] = {
+        "_first": d.min(),
+        "_last": d.max(),
+        "_first_pay": d.min(where=t.touchpoint == PURCHASE),
+        "_last_pay": d.max(where=t.touchpoint == PURCHASE),
+        "purchase_days": d.nunique(where=t.touchpoint == PURCHASE),
+        "_pay_before": d.nunique(where=(t.touchpoint == PURCHASE) & (d <= d0 - RECENT_DAYS)),
+    }
+    for w in WINDOWS:
+        aggs[f"touchpoints_{w}d"] = t.touchpoint.nunique(where=d > d0 - w)
+        aggs[f"channels_{w}d"] = t.channel.nunique(where=d > d0 - w)
+    for i, tp in enumerate(touchpoints):
+        aggs[f"_tp{i}"] = d.max(where=t.touchpoint == tp)
+    return t.group_by("person_id").aggregate(**aggs)
+
+
+def _preferred(t: Any, d0: int) -> Any:
+    active = t.filter((t._d > d0 - RECENT_DAYS) & ~t.touchpoint.isin(list(PASSIVE_TOUCHPOINTS)))
+    per = active.group_by(["person_id", "channel"]).aggregate(_n=active.count())
+    rank = ibis.row_number().over(ibis.window(group_by=per.person_id, order_by=[ibis.desc(per._n), per.channel]))
+    per = per.mutate(_r=rank)
+    return per.filter(per._r == 0).select("person_id", preferred_channel=per.channel)
+
+
+def _persons(events: TableLike, persons: Any, con: Any | None) -> pd.DataFrame | None:
+    if persons is None:
+        if not is_dataset(events):
+            return None
+        persons = events
+    p = events_layer.table(persons, "persons", con=con)
+    if "person_id" not in p.columns:
+        raise UsageError(f"persons: needs a person_id column (columns: {list(p.columns)})")
+    cols = [c for c in (*BASIC_TAGS, *CRM_TAGS) if c in p.columns]
+    return execute(p.select("person_id", *cols), con=con)
+
+
+def is_dataset(data: Any) -> bool:
+    """Whether ``data`` is a dataset (a folder or :class:`privdomain.io.Dataset`), not a single table."""
+    if isinstance(data, io.Dataset):
+        return True
+    return isinstance(data, (str, os.PathLike)) and Path(data).is_dir()
+
+
+def _rfm_segment(events: TableLike, as_of: DateLike, con: Any | None) -> pd.DataFrame:
+    summary = rfm.rfm_summary(events, observation_end=as_of, con=con)
+    if summary.empty:
+        return pd.DataFrame({"person_id": pd.Series([], dtype="int64"), "rfm_segment": pd.Series([], dtype=object)})
+    seg = rfm.rfm_segments(summary, scheme="rf")
+    return pd.DataFrame({"person_id": seg["person_id"].astype("int64").to_numpy(),
+                         "rfm_segment": seg["segment"].astype(object).to_numpy()})
+
+
+def _dates(days: pd.Series) -> pd.Series:
+    v = pd.to_numeric(days, errors="coerce")
+    return pd.to_datetime(v, unit="D", origin="unix").dt.date.where(v.notna(), None).astype(object)
+
+
+def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | None = None,
+         model: lifecycle.StageModel | None = None) -> pd.DataFrame:
+    """One row per person with the profile tags as of the end of Beijing day ``as_of``.
+
+    Parameters
+    ----------
+    events
+        A dataset folder, :class:`privdomain.io.Dataset`, events frame or Ibis table,
+        read through :func:`privdomain.events.read`.
+    as_of
+        The day the tags describe (its end, Beijing time); later events are left out.
+    persons
+        The persons table (a frame, folder or Ibis table) for the basic and CRM tags.
+        Default: the dataset's own ``persons`` when ``events`` is a folder or Dataset,
+        else none (the tag table then has no basic or CRM columns). Every persons column
+        but ``person_id`` is optional: a missing column is absent from the result.
+        ``name`` and ``phone`` are never read.
+    con
+        Optional Ibis connection.
+    model
+        Stage model for ``stage`` (default :class:`privdomain.lifecycle.StageModel`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Sorted by ``person_id``; the columns of the module docstring. ``attrs`` holds
+        ``as_of`` and the ``touchpoints`` that have a ``days_since_`` column.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "live_view"), (1, "2024-05-03 10:00", "mp_visit"),
+    ...                    (2, "2024-05-02 10:00", "oa_article_open")])
+    >>> tg = tags(ev, as_of="2024-05-03")
+    >>> tg[["person_id", "days_since_live_view", "live_viewer", "article_reader", "preferred_channel"]].values.tolist()
+    [[1, 2, True, False, 'live'], [2, <NA>, False, True, 'official_account']]
+    """
+    d0 = day_number(as_of, "as_of")
+    touchpoints = list(events_layer.known_touchpoints(events))
+    t = raw_events(events, con, ("person_id", "ts", "touchpoint", "channel"))
+    t = t.mutate(_d=day(t.ts))
+    t = t.filter(t._d <= d0)
+    beh = execute(_behaviour(t, d0, touchpoints).order_by("person_id"), con=con)
+    pref = execute(_preferred(t, d0), con=con)
+
+    out = pd.DataFrame({"person_id": beh["person_id"].astype("int64").to_numpy()})
+    persons_df = _persons(events, persons, con)
+    if persons_df is not None:
+        persons_df = persons_df.assign(person_id=persons_df["person_id"].astype("int64"))
+        out = out.merge(persons_df, on="person_id", how="left", validate="one_to_one")
+
+    # asset tags
+    stages = lifecycle.stages_at(events, as_of, model, con=con)
+    out = out.merge(stages, on="person_id", how="left", validate="one_to_one")
+    pay_days = beh["purchase_days"].astype("int64").to_numpy()
+    if pay_days.any():
+        out = out.merge(_rfm_segment(events, as_of, con), on="person_id", how="left", validate="one_to_one")
+    else:
+        out["rfm_segment"] = None
+    first_pay = pd.to_numeric(beh["_first_pay"]).to_numpy(dtype="float64", na_value=np.nan)
+    before = beh["_pay_before"].astype("int64").to_numpy()
+    recent = pay_days > before
+    buyer = np.where(pay_days == 0, "non_buyer",
+                     np.where(~recent, "lapsed",
+                              np.where(first_pay > d0 - RECENT_DAYS, "new", "returning")))
+    out["buyer_type"] = buyer.astype(object)
+    out["repeat_buyer"] = pay_days >= 2
+    out["purchase_days"] = pay_days
+
+    # behaviour tags
+    out["first_active"] = _dates(beh["_first"]).to_numpy()
+    out["last_active"] = _dates(beh["_last"]).to_numpy()
+    out["days_since_active"] = (d0 - beh["_last"].astype("int64")).to_numpy()
+    for w in WINDOWS:
+        out[f"touchpoints_{w}d"] = beh[f"touchpoints_{w}d"].astype("int64").to_numpy()
+        out[f"channels_{w}d"] = beh[f"channels_{w}d"].astype("int64").to_numpy()
+    out = out.merge(pref, on="person_id", how="left", validate="one_to_one")
+    out["preferred_channel"] = out["preferred_channel"].astype(object).where(out["preferred_channel"].notna(), None)
+    for i, tp in enumerate(touchpoints):
+        last = pd.to_numeric(beh[f"_tp{i}"]).astype("Int64")
+        out[touchpoint_column(tp)] = (d0 - last).array
+    since = {tp: out[touchpoint_column(tp)] for tp in ("oa_article_open", "live_view", "wecom_add")}
+    out["article_reader"] = (since["oa_article_open"] < RECENT_DAYS).fillna(False).astype(bool)
+    out["live_viewer"] = (since["live_view"] < RECENT_DAYS).fillna(False).astype(bool)
+    out["guide_added"] = since["wecom_add"].notna().to_numpy()
+    out.attrs = {"as_of": str(pd.Timestamp(as_of).date()), "touchpoints": touchpoints}
+    return out.reset_index(drop=True)
