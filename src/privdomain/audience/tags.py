@@ -165,10 +165,11 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     --------
     >>> from privdomain.examples import events_frame
     >>> ev = events_frame([(1, "2024-05-01 10:00", "live_view"), (1, "2024-05-03 10:00", "mp_visit"),
-    ...                    (2, "2024-05-02 10:00", "oa_article_open")])
+    ...                    (2, "2024-05-02 10:00", "oa_article_open"),
+    ...                    (2, "2024-05-02 11:00", "pay", {"order_id": 1, "amount_fen": 990})])
     >>> tg = tags(ev, as_of="2024-05-03")
-    >>> tg[["person_id", "days_since_live_view", "live_viewer", "article_reader", "preferred_channel"]].values.tolist()
-    [[1, 2, True, False, 'live'], [2, <NA>, False, True, 'official_account']]
+    >>> tg[["person_id", "days_since_live_view", "live_viewer", "article_reader", "buyer_type"]].values.tolist()
+    [[1, 2, True, False, 'non_buyer'], [2, <NA>, False, True, 'new']]
     """
     d0 = day_number(as_of, "as_of")
     touchpoints = list(events_layer.known_touchpoints(events))
