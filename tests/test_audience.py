@@ -282,3 +282,35 @@ def test_segment_share_and_empty_overlap():
     assert a.size == 0 and a.share == 0.0
     ov = audience.overlap([a, a])
     assert ov.pairwise.loc["S1", "S2"] == 0 and ov.intersections.empty
+
+
+def test_lookalike_ranks_later_buyers_first(data, tg):
+    seed = audience.select(tg, Did("pay", within_days=90))
+    model = audience.lookalike(tg, seed)
+    sc = model.scores
+    assert sc["person_id"].tolist() == tg["person_id"].tolist()
+    assert sc.loc[sc["in_seed"], "person_id"].tolist() == seed.person_ids.tolist()
+    assert sc.loc[sc["in_seed"], "decile"].isna().all()
+    assert sorted(sc["decile"].dropna().unique().tolist()) == list(range(1, 11))
+    assert not any(c.startswith(("stage", "rfm_segment", "buyer_type", "days_since_pay")) for c in model.params.index)
+    # the outcome the seed stands for: persons paying after as_of, read from the raw events
+    ev = pd.read_parquet(data / "events", columns=["ts", "person_id", "touchpoint"])
+    later = ev[(ev["touchpoint"] == "pay") & (ev["ts"] >= pd.Timestamp("2024-11-01", tz=schema.TIMEZONE))]
+    lift = audience.lift_by_decile(model, later["person_id"].drop_duplicates())
+    outside = sc[~sc["in_seed"]]
+    top = outside[outside["decile"] == 1]["person_id"]
+    rate = top.isin(later["person_id"]).mean()
+    assert lift.loc[0, "rate"] == pytest.approx(rate)
+    assert lift.loc[0, "lift_lo"] > 1  # the top decile buys more than average, beyond its 95% interval
+    assert lift["persons"].sum() == len(outside)
+    top50 = model.top(50)
+    assert top50.size == 50 and not set(top50.person_ids) & set(seed.person_ids)
+    assert set(top50.person_ids) <= set(outside.nlargest(60, "score")["person_id"])
+
+
+def test_lookalike_refuses_a_seed_of_everyone_or_no_one(tg):
+    everyone = audience.select(tg, Tag("first_active").notnull())
+    with pytest.raises(UsageError, match=f"{len(tg)} of the {len(tg)}"):
+        audience.lookalike(tg, everyone)
+    with pytest.raises(UsageError, match="gendr"):
+        audience.lookalike(tg, audience.select(tg, Tag("live_viewer")), features=["gendr"])

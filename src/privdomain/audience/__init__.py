@@ -6,6 +6,8 @@ select       :func:`select` with conditions (:class:`Tag`, :class:`Did`,
              :class:`InFunnel`, :class:`Cohort`; ``&``, ``|``, ``~``),
              :class:`Segment`, :func:`overlap`
 export       :func:`export`: the ids a brand uploads, keyed pseudonyms, CSV/Parquet
+lookalike    :func:`lookalike` (logistic regression on the tags from a seed),
+             :func:`lift_by_decile`
 ============ ===============================================================
 
 >>> from privdomain import audience
@@ -16,8 +18,9 @@ export       :func:`export`: the ids a brand uploads, keyed pseudonyms, CSV/Parq
 from __future__ import annotations
 
 from .export import export
+from .lookalike import Lookalike, lift_by_decile, lookalike
 from .select import Cohort, Condition, Did, InFunnel, Overlap, Segment, Tag, overlap, select
 from .tags import tags
 
 __all__ = ["tags", "select", "overlap", "export", "Condition", "Tag", "Did", "InFunnel", "Cohort", "Segment",
-           "Overlap"]
+           "Overlap", "lookalike", "lift_by_decile", "Lookalike"]

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pandas as pd
 
 from .. import events as events_layer
@@ -45,7 +46,8 @@ def _id_map(source: Any, ids: pd.Series, types: list[str]) -> pd.DataFrame:
         m = source[_COLUMNS]
         return m[m["person_id"].isin(ids)].drop_duplicates()
     t = events_layer.read(source, columns=_COLUMNS)
-    sel = t.filter(t.person_id.isin(ids.tolist())).select(*_COLUMNS).distinct()
+    wanted = ibis.memtable(pd.DataFrame({"person_id": ids.to_numpy(dtype="int64")}))
+    sel = t.select(*_COLUMNS).semi_join(wanted, "person_id").distinct()
     known = execute(sel)
     known = known.assign(person_id=known["person_id"].astype("int64"), id_type=known["id_type"].astype(object),
                          id_value=known["id_value"].astype(object))
