@@ -314,3 +314,11 @@ def test_lookalike_refuses_a_seed_of_everyone_or_no_one(tg):
         audience.lookalike(tg, everyone)
     with pytest.raises(UsageError, match="gendr"):
         audience.lookalike(tg, audience.select(tg, Tag("live_viewer")), features=["gendr"])
+
+
+def test_tags_before_the_first_event_are_empty_and_bad_dates_are_named(data):
+    early = audience.tags(data, as_of="2023-12-31")
+    assert len(early) == 0 and {"stage", "preferred_channel", "days_since_pay"} <= set(early.columns)
+    assert audience.select(early, Tag("stage") == "new").size == 0
+    with pytest.raises(UsageError, match="as_of.*'31/31/2024'"):
+        audience.tags(data, as_of="31/31/2024")

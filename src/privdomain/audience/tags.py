@@ -171,7 +171,10 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     >>> tg[["person_id", "days_since_live_view", "live_viewer", "article_reader", "buyer_type"]].values.tolist()
     [[1, 2, True, False, 'non_buyer'], [2, <NA>, False, True, 'new']]
     """
-    d0 = day_number(as_of, "as_of")
+    try:
+        d0 = day_number(as_of, "as_of")
+    except ValueError as e:
+        raise UsageError(f"tags: as_of must be a date, got {as_of!r}") from e
     touchpoints = list(events_layer.known_touchpoints(events))
     t = raw_events(events, con, ("person_id", "ts", "touchpoint", "channel"))
     t = t.mutate(_d=day(t.ts))
