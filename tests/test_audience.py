@@ -13,6 +13,7 @@ from privdomain import audience, funnel, lifecycle, privacy, schema
 from privdomain.audience import Cohort, Did, InFunnel, Segment, Tag
 from privdomain.audience.tags import PASSIVE_TOUCHPOINTS, RECENT_DAYS, WINDOWS
 from privdomain.errors import UsageError
+from privdomain.events import NoPurchasesWarning
 from privdomain.simulate import simulate
 
 AS_OF = "2024-10-31"
@@ -322,3 +323,26 @@ def test_tags_before_the_first_event_are_empty_and_bad_dates_are_named(data):
     assert audience.select(early, Tag("stage") == "new").size == 0
     with pytest.raises(UsageError, match="as_of.*'31/31/2024'"):
         audience.tags(data, as_of="31/31/2024")
+
+
+def test_preferred_channel_counts_own_touches_and_breaks_ties_by_name():
+    from privdomain.examples import events_frame
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "oa_push"), (1, "2024-05-01 11:00", "oa_push"), (1, "2024-05-01 12:00", "oa_push"),
+        (1, "2024-05-02 10:00", "live_view"), (1, "2024-05-02 11:00", "wecom_chat"),
+        (2, "2024-05-02 10:00", "moments_ad_view"), (2, "2024-01-02 10:00", "mp_visit"),
+    ])
+    with pytest.warns(NoPurchasesWarning, match="pay"):  # no purchases: said, not refused
+        tg = audience.tags(ev, as_of="2024-05-03")
+    assert (tg["buyer_type"] == "non_buyer").all() and tg["rfm_segment"].isna().all()
+    # person 1: three pushes (sent by the brand) do not count; live and guide tie, "guide" < "live"
+    # person 2: only an ad view in the last 90 days, the visit is older: no preferred channel
+    assert tg["preferred_channel"].tolist() == ["guide", None]
+    assert tg["touchpoints_7d"].tolist() == [3, 1] and tg["touchpoints_90d"].tolist() == [3, 1]
+    assert tg["channels_7d"].tolist() == [3, 1]
+
+
+def test_persons_without_person_id_are_refused(data):
+    ev = pd.read_parquet(data / "events")
+    with pytest.raises(UsageError, match="person_id"):
+        audience.tags(ev, as_of=AS_OF, persons=pd.DataFrame({"gender": ["female"]}))
