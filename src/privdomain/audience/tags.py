@@ -141,6 +141,36 @@ def _rfm_segment(events: TableLike, as_of: DateLike, con: Any | None) -> pd.Data
                          "rfm_segment": seg["segment"].astype(object).to_numpy()})
 
 
+def _aligned(ids: np.ndarray, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The columns of ``frame`` (keyed by ``person_id``) in the order of ``ids``; nulls where absent."""
+    key = frame["person_id"].to_numpy(dtype="int64")
+    if len(np.unique(key)) != len(key):  # a guard: every frame aligned here has one row per person
+        raise UsageError(f"persons: person_id must be unique; {len(key) - len(np.unique(key))} repeat(s)")
+    order = np.argsort(key, kind="stable")
+    pos = np.searchsorted(key[order], ids)
+    pos = np.minimum(pos, max(len(key) - 1, 0))
+    hit = (key[order][pos] == ids) if len(key) else np.zeros(len(ids), dtype=bool)
+    take = order[pos] if len(key) else pos
+    out = {}
+    for c in frame.columns:
+        if c == "person_id":
+            continue
+        col = frame[c]
+        if len(key):
+            v = col.take(take).reset_index(drop=True)
+        else:
+            v = pd.Series([None] * len(ids), dtype=object)
+        if not hit.all():
+            kind = v.dtype.kind
+            if kind in "iu":
+                v = v.astype("Int64")
+            elif kind == "b":
+                v = v.astype("boolean")
+            v = v.where(pd.Series(hit), None) if v.dtype == object else v.mask(~pd.Series(hit))
+        out[c] = v.array
+    return out
+
+
 def _dates(days: pd.Series) -> pd.Series:
     v = pd.to_numeric(days, errors="coerce")
     return pd.to_datetime(v, unit="D", origin="unix").dt.date.where(v.notna(), None).astype(object)
@@ -196,49 +226,50 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     beh = execute(_behaviour(u, d0, touchpoints).order_by("person_id"), con=con)
     pref = execute(_preferred(u), con=con)
     pays = execute(_purchases(t, d0), con=con)
-    beh = beh.merge(pays, on="person_id", how="left", validate="one_to_one")
-    for c in ("purchase_days", "_pay_before"):
-        beh[c] = beh[c].fillna(0).astype("int64")
+    ids = beh["person_id"].to_numpy(dtype="int64")
+    del t, u
 
-    out = pd.DataFrame({"person_id": beh["person_id"].astype("int64").to_numpy()})
+    # every other frame is aligned on the behaviour rows' ids, and the result is built once
+    # (no chain of merges, each of which would copy the growing table)
+    cols: dict[str, Any] = {"person_id": ids}
     persons_df = _persons(events, persons, con)
     if persons_df is not None:
-        persons_df = persons_df.assign(person_id=persons_df["person_id"].astype("int64"))
-        out = out.merge(persons_df, on="person_id", how="left", validate="one_to_one")
+        for c, v in _aligned(ids, persons_df).items():
+            cols[c] = v
+        del persons_df
 
     # asset tags
-    stages = lifecycle.stages_at(events, as_of, model, con=con)
-    out = out.merge(stages, on="person_id", how="left", validate="one_to_one")
-    pay_days = beh["purchase_days"].astype("int64").to_numpy()
+    cols["stage"] = _aligned(ids, lifecycle.stages_at(events, as_of, model, con=con))["stage"]
+    pay = _aligned(ids, pays)
+    pay_days = pd.to_numeric(pd.Series(pay["purchase_days"])).fillna(0).to_numpy(dtype="int64")
     if pay_days.any():
-        out = out.merge(_rfm_segment(events, as_of, con), on="person_id", how="left", validate="one_to_one")
+        cols["rfm_segment"] = _aligned(ids, _rfm_segment(events, as_of, con))["rfm_segment"]
     else:
-        out["rfm_segment"] = None
-    first_pay = pd.to_numeric(beh["_first_pay"]).to_numpy(dtype="float64", na_value=np.nan)
-    before = beh["_pay_before"].astype("int64").to_numpy()
+        cols["rfm_segment"] = np.full(len(ids), None, dtype=object)
+    first_pay = pd.to_numeric(pd.Series(pay["_first_pay"])).to_numpy(dtype="float64", na_value=np.nan)
+    before = pd.to_numeric(pd.Series(pay["_pay_before"])).fillna(0).to_numpy(dtype="int64")
     recent = pay_days > before
     buyer = np.where(pay_days == 0, "non_buyer",
                      np.where(~recent, "lapsed",
                               np.where(first_pay > d0 - RECENT_DAYS, "new", "returning")))
-    out["buyer_type"] = buyer.astype(object)
-    out["repeat_buyer"] = pay_days >= 2
-    out["purchase_days"] = pay_days
+    cols["buyer_type"] = buyer.astype(object)
+    cols["repeat_buyer"] = pay_days >= 2
+    cols["purchase_days"] = pay_days
 
     # behaviour tags
-    out["first_active"] = _dates(beh["_first"]).to_numpy()
-    out["last_active"] = _dates(beh["_last"]).to_numpy()
-    out["days_since_active"] = (d0 - beh["_last"].astype("int64")).to_numpy()
+    cols["first_active"] = _dates(beh["_first"]).to_numpy()
+    cols["last_active"] = _dates(beh["_last"]).to_numpy()
+    cols["days_since_active"] = (d0 - beh["_last"].to_numpy(dtype="int64"))
     for w in WINDOWS:
-        out[f"touchpoints_{w}d"] = beh[f"touchpoints_{w}d"].astype("int64").to_numpy()
-        out[f"channels_{w}d"] = beh[f"channels_{w}d"].astype("int64").to_numpy()
-    out = out.merge(pref, on="person_id", how="left", validate="one_to_one")
-    out["preferred_channel"] = out["preferred_channel"].astype(object).where(out["preferred_channel"].notna(), None)
+        cols[f"touchpoints_{w}d"] = beh[f"touchpoints_{w}d"].to_numpy(dtype="int64")
+        cols[f"channels_{w}d"] = beh[f"channels_{w}d"].to_numpy(dtype="int64")
+    cols["preferred_channel"] = _aligned(ids, pref)["preferred_channel"]
     for i, tp in enumerate(touchpoints):
-        last = pd.to_numeric(beh[f"_tp{i}"]).astype("Int64")
-        out[touchpoint_column(tp)] = (d0 - last).array
+        cols[touchpoint_column(tp)] = (d0 - pd.to_numeric(beh.pop(f"_tp{i}")).astype("Int64")).array
+    out = pd.DataFrame(cols, copy=False)
     since = {tp: out[touchpoint_column(tp)] for tp in ("oa_article_open", "live_view", "wecom_add")}
     out["article_reader"] = (since["oa_article_open"] < RECENT_DAYS).fillna(False).astype(bool)
     out["live_viewer"] = (since["live_view"] < RECENT_DAYS).fillna(False).astype(bool)
     out["guide_added"] = since["wecom_add"].notna().to_numpy()
     out.attrs = {"as_of": str(pd.Timestamp(as_of).date()), "touchpoints": touchpoints}
-    return out.reset_index(drop=True)
+    return out
