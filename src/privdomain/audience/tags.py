@@ -21,9 +21,10 @@ Tag families (see docs/audiences.md for the definitions):
 
 The event-level work is Ibis aggregates over the checked events
 (:func:`privdomain.events.read`): one per person, touchpoint and channel (first and last
-day, recent active touches; no distinct counts over events), from which the behaviour tags
-and the preferred channel are per-person aggregates, and one over the distinct purchase
-days; only per-person rows come back to pandas.
+day, recent active touches), from which per-person aggregates over the (person,
+touchpoint) and (person, channel) rows give the behaviour tags and the preferred channel
+with sums of flags (no distinct counts, whose per-group hash sets dominated the memory),
+and one over the distinct purchase days; only per-person rows come back to pandas.
 """
 
 from __future__ import annotations
@@ -89,13 +90,27 @@ def _touches(t: Any, d0: int) -> Any:
 
 
 def _behaviour(u: Any, d0: int, touchpoints: Sequence[str]) -> Any:
-    aggs: dict[str, Any] = {"_first": u._min.min(), "_last": u._max.max()}
+    """Per person from the (person, touchpoint) last days: first/last day, windows, recency per touchpoint.
+
+    Sums of flags rather than distinct counts: DuckDB keeps a hash set per group for a
+    distinct count, which dominated the memory on large tables.
+    """
+    v = u.group_by(["person_id", "touchpoint"]).aggregate(_lo=u._min.min(), _hi=u._max.max())
+    aggs: dict[str, Any] = {"_first": v._lo.min(), "_last": v._hi.max()}
     for w in WINDOWS:
-        aggs[f"touchpoints_{w}d"] = u.touchpoint.nunique(where=u._max > d0 - w)
-        aggs[f"channels_{w}d"] = u.channel.nunique(where=u._max > d0 - w)
+        aggs[f"touchpoints_{w}d"] = (v._hi > d0 - w).cast("int64").sum()
     for i, tp in enumerate(touchpoints):  # a CASE inside max runs faster on DuckDB than max(...) FILTER
-        aggs[f"_tp{i}"] = ibis.ifelse(u.touchpoint == tp, u._max, ibis.null()).max()
-    return u.group_by("person_id").aggregate(**aggs)
+        aggs[f"_tp{i}"] = ibis.ifelse(v.touchpoint == tp, v._hi, ibis.null()).max()
+    return v.group_by("person_id").aggregate(**aggs)
+
+
+def _by_channel(u: Any) -> Any:
+    return u.group_by(["person_id", "channel"]).aggregate(_hi=u._max.max(), _n=u._active.sum())
+
+
+def _channels(c: Any, d0: int) -> Any:
+    return c.group_by("person_id").aggregate(
+        **{f"channels_{w}d": (c._hi > d0 - w).cast("int64").sum() for w in WINDOWS})
 
 
 def _purchases(t: Any, d0: int) -> Any:
@@ -105,9 +120,8 @@ def _purchases(t: Any, d0: int) -> Any:
         _pay_before=(pays._d <= d0 - RECENT_DAYS).cast("int64").sum())
 
 
-def _preferred(u: Any) -> Any:
-    per = u.group_by(["person_id", "channel"]).aggregate(_n=u._active.sum())
-    per = per.filter(per._n > 0)
+def _preferred(c: Any) -> Any:
+    per = c.filter(c._n > 0)
     rank = ibis.row_number().over(ibis.window(group_by=per.person_id, order_by=[ibis.desc(per._n), per.channel]))
     per = per.mutate(_r=rank)
     return per.filter(per._r == 0).select("person_id", preferred_channel=per.channel)
@@ -224,7 +238,9 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     t = t.filter(t._d <= d0)
     u = _touches(t, d0)
     beh = execute(_behaviour(u, d0, touchpoints).order_by("person_id"), con=con)
-    pref = execute(_preferred(u), con=con)
+    by_channel = _by_channel(u)
+    pref = execute(_preferred(by_channel), con=con)
+    chan = execute(_channels(by_channel, d0), con=con)
     pays = execute(_purchases(t, d0), con=con)
     ids = beh["person_id"].to_numpy(dtype="int64")
     del t, u
@@ -262,7 +278,8 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     cols["days_since_active"] = (d0 - beh["_last"].to_numpy(dtype="int64"))
     for w in WINDOWS:
         cols[f"touchpoints_{w}d"] = beh[f"touchpoints_{w}d"].to_numpy(dtype="int64")
-        cols[f"channels_{w}d"] = beh[f"channels_{w}d"].to_numpy(dtype="int64")
+    for w, v in _aligned(ids, chan).items():
+        cols[w] = np.asarray(v, dtype="int64")
     cols["preferred_channel"] = _aligned(ids, pref)["preferred_channel"]
     for i, tp in enumerate(touchpoints):
         cols[touchpoint_column(tp)] = (d0 - pd.to_numeric(beh.pop(f"_tp{i}")).astype("Int64")).array
