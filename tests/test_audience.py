@@ -346,3 +346,17 @@ def test_persons_without_person_id_are_refused(data):
     ev = pd.read_parquet(data / "events")
     with pytest.raises(UsageError, match="person_id"):
         audience.tags(ev, as_of=AS_OF, persons=pd.DataFrame({"gender": ["female"]}))
+
+
+def test_export_from_an_events_frame_has_the_event_ids_without_link_hops(data, tg):
+    import privdomain
+    assert privdomain.audience.export is audience.export and "audience" in dir(privdomain)
+    seg = audience.select(tg, Tag("live_viewer"))
+    ev = pd.read_parquet(data / "events")
+    from_frame = audience.export(seg, ev)
+    from_folder = audience.export(seg, data)
+    pairs = set(map(tuple, from_frame.itertuples(index=False)))
+    assert pairs < set(map(tuple, from_folder.itertuples(index=False)))  # links add ids the events lack
+    mine = ev[ev["person_id"].isin(seg.person_ids)]
+    mine = mine[mine["id_type"].isin(audience.export.__kwdefaults__["id_types"])]
+    assert pairs == set(zip(mine["person_id"], mine["id_type"].astype(str), mine["id_value"]))
