@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 
 _LAZY = (
     "attribution",
+    "audience",
     "cases",
     "channel_cube",
     "clv",
