@@ -338,7 +338,7 @@ def _abandoned_before(B: dict, buf: _Buf, rows: np.ndarray, person: np.ndarray, 
     session of its own (``mp_visit``, ``product_view``, ``add_to_cart`` of a catalogue
     product) between her first event (``first``, per person) and 10 minutes before the
     order, an exponential time (mean a day) before it. An order within minutes of her
-    first event has none.
+    first event has none; sessions that fall in the same second are one session.
     """
     r = B["sc"].browsing["checkout_rate"]
     if not len(rows) or r >= 1.0:
@@ -357,6 +357,10 @@ def _abandoned_before(B: dict, buf: _Buf, rows: np.ndarray, person: np.ndarray, 
     back = np.minimum(-np.log1p(-hash_uniform(k, SALT_CART + 1)), hash_uniform(k, SALT_CART + 2) * gap[src])
     tv = latest[src] - back
     who = person[src]
+    # sessions are written in whole seconds: two in the same second would be one session seen twice
+    sec = np.floor(tv * 86400.0).astype(np.int64)
+    keep = np.sort(np.unique((who.astype(np.int64) << np.int64(34)) + sec, return_index=True)[1])
+    tv, who, k = tv[keep], who[keep], k[keep]
     prod = _browse_products(B, hash_uniform(k, SALT_CART + 3))
     buf.add(tv, who, "mp_visit", "mp_openid")
     buf.add(tv + MIN, who, "product_view", "mp_openid", product_id=prod)
