@@ -372,3 +372,26 @@ def test_sigkill_leaves_the_previous_reports_whole_and_an_index_that_says_so(fin
     _assert_links_exist(out)
     assert "has not finished" in (out / "index.html").read_text(encoding="utf-8")
     assert not list(out.rglob("*.part"))  # no half-written file anywhere
+
+
+def test_the_repository_reports_folder_with_its_gitkeep_is_taken_as_empty(tmp_path):
+    # `make report` writes into the checkout's reports/, which git keeps with a .gitkeep
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / ".gitkeep").write_text("")
+    assert reports.claim_report_folder(out) == out.resolve()
+    assert (out / ".gitkeep").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / ".gitkeep").write_text("")
+    (other / "notes.md").write_text("mine")
+    with pytest.raises(reports.ReportFolderError, match="is not empty"):
+        reports.claim_report_folder(other)
+
+
+def test_make_report_writes_into_the_repository_reports_folder():
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "reports" / ".gitkeep").exists()
+    assert "--out reports" in (root / "Makefile").read_text()
+    entries = {p.name for p in (root / "reports").iterdir()}
+    assert entries <= {".gitkeep"} or reports.is_report_folder(root / "reports")

@@ -445,10 +445,14 @@ def _pid_alive(pid: Any) -> bool:
     return True
 
 
+PLACEHOLDERS = frozenset({".gitkeep", ".keep"})
+"""Files that only keep an empty folder in version control: a folder holding nothing else is empty."""
+
+
 def claim_report_folder(out: str | os.PathLike) -> Path:
     """Check that ``out`` may receive reports, create it if missing, mark it; return it resolved.
 
-    ``out`` may be missing (it is created), empty, or a folder an earlier run wrote
+    ``out`` may be missing (it is created), empty (or holding only a ``.gitkeep``), or a folder an earlier run wrote
     (:func:`is_report_folder`). Anything else raises :class:`ReportFolderError`
     before anything is written: a file, a folder of the user's, a folder that
     cannot be written, a folder another running ``privdomain report`` is writing.
@@ -460,8 +464,8 @@ def claim_report_folder(out: str | os.PathLike) -> Path:
         if not out.is_dir():
             raise ReportFolderError(out, "exists and is not a folder; give a new or empty folder for the reports")
         try:
-            with os.scandir(out) as entries:
-                empty = next(entries, None) is None
+            with os.scandir(out) as entries:  # a placeholder that keeps an empty folder in git counts as empty
+                empty = all(e.name in PLACEHOLDERS and e.is_file() for e in entries)
         except OSError as exc:
             raise ReportFolderError(out, f"cannot be read ({exc.strerror or exc})") from None
         if not empty and not is_report_folder(out):
