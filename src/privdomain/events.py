@@ -456,28 +456,11 @@ def _footer_stats(root: Path, columns: Sequence[str], time_col: str) -> dict[str
 
     None when a file lacks a column or its statistics (the caller then counts on the engine).
     """
-    import pyarrow.parquet as pq
-
-    nulls = dict.fromkeys(columns, 0)
-    lo = hi = None
-    for f in io.table_files(root, "events"):
-        meta = pq.ParquetFile(f).metadata
-        names = [meta.schema.column(i).path for i in range(meta.num_columns)]
-        if any(c not in names for c in [*columns, time_col]):
-            return None
-        for rg in range(meta.num_row_groups):
-            group = meta.row_group(rg)
-            for c in [*columns, time_col]:
-                stats = group.column(names.index(c)).statistics
-                if stats is None or not stats.has_null_count or (c == time_col and not stats.has_min_max
-                                                                  and group.num_rows > stats.null_count):
-                    return None
-                if c in nulls:
-                    nulls[c] += stats.null_count
-                if c == time_col and stats.has_min_max:
-                    lo = stats.min if lo is None else min(lo, stats.min)
-                    hi = stats.max if hi is None else max(hi, stats.max)
-    return {"nulls": nulls, "first": lo, "last": hi}
+    stats = io.column_stats(root, "events", dict.fromkeys([*columns, time_col]))
+    span = None if stats is None else stats[time_col]
+    if span is None or span["min"] is None:  # no time range in the footers (or no rows): count on the engine
+        return None
+    return {"nulls": {c: stats[c]["nulls"] for c in columns}, "first": span["min"], "last": span["max"]}
 
 
 def _aggregate_check(t: ir.Table, source: Any, time_col: str, con: Any | None, root: Path | None = None) -> EventsCheck:
@@ -640,13 +623,14 @@ def check(events: TableLike, *, con: Any | None = None, time_col: str = "ts", da
     >>> check(events_frame([(1, "2024-05-01 10:00", "sms")])).touchpoints
     {'sms': 1}
     """
-    _, result = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
+    _, result, _ = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
     _require_events(result, needs)
     return result
 
 
-def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: bool) -> tuple[ir.Table, EventsCheck]:
-    """The raw (unlocalised) Ibis table of ``events`` and its check result."""
+def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: bool
+             ) -> tuple[ir.Table, EventsCheck, pd.DataFrame | None]:
+    """The raw (unlocalised) Ibis table of ``events``, its check result and, for a frame, the frame as checked."""
     root = _folder(events)
     if root is not None:
         _verify_folder(root)
@@ -661,7 +645,8 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
                 _unique_ids_folder(root, t, con)
             _disk_put(key, hit)
         _remember(key, hit)
-        return t, hit
+        return t, hit, None
+    df = None
     if isinstance(events, pd.DataFrame):
         df = _frame_precheck(events, time_col, dates_ok)
         _unique_ids_frame(df)
@@ -675,7 +660,7 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
                          f"got {type(events).__name__}")
     key = ("ibis", t.op(), time_col, dates_ok) if isinstance(events, ir.Table) else None
     if key is not None and key in _CACHE:
-        return t, _CACHE[key]
+        return t, _CACHE[key], None
     if time_col in t.columns:
         _check_ts_type(t, time_col, dates_ok)
     result = _aggregate_check(t, events, time_col, con)
@@ -683,7 +668,7 @@ def _resolve(events: TableLike, *, con: Any | None, time_col: str, dates_ok: boo
         _unique_ids_engine(t, con)
     if key is not None:
         _remember(key, result)
-    return t, result
+    return t, result, df
 
 
 def _remember(key: tuple, result: EventsCheck) -> None:
@@ -765,14 +750,14 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
     """
     if isinstance(events, (ir.Table, pd.DataFrame)):
         backend.require_columns(events, [time_col, *columns])
-    t, result = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
+    t, result, frame = _resolve(events, con=con, time_col=time_col, dates_ok=dates_ok)
     backend.require_columns(t, [time_col, *columns])
     _require_events(result, needs)
     if "amount_fen" in columns and result.pay_without_amount:
         raise DataError("events", "amount_fen", f"must be present on every {schema.PURCHASE!r} row",
                         result.pay_without_amount, hint="a purchase without an amount would leave GMV short")
-    if isinstance(events, pd.DataFrame):  # pandas localises cheaper than the engine
-        t = backend.to_table(_frame_precheck(events, time_col, dates_ok), "events", localise=localise)
+    if frame is not None:  # pandas localises cheaper than the engine
+        t = backend.to_table(frame, "events", localise=localise)
     elif localise:
         t = backend.localise_table(t)
     return with_us(t, con) if micros else t

@@ -484,15 +484,7 @@ def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
         hit = ibis.ifelse(cj.notnull(), (cj - ci) > 0, cur[f"_xw{e}"])
         dropped = dropped | (ci.notnull() & hit).fill_null(False)
     level = sum(cur[f"_u{k}"].notnull().cast("int64") for k in range(1, n + 1))
-    out = {"person_id": cur.person_id, "_a": cur._a, "_sg": cur._a, "_level": level, "_startu": cur._u1,
-           "_dropped": dropped}
-    for k in range(1, n + 1):
-        out[f"_u{k}"] = cur[f"_u{k}"]
-        if has_b:
-            out[f"_b{k}"] = cur[f"_b{k}"]
-    if has_b:
-        out["_bstart"] = cur._b1
-    return cur.select(**out)
+    return _attempts(cur, n, has_b, level=level, startu=cur._u1, dropped=dropped)
 
 
 def _unordered(base: ir.Table, spec: _Spec) -> ir.Table:
@@ -658,8 +650,14 @@ def _any_order(base: ir.Table, spec: _Spec) -> ir.Table:
         ci, cj = cur[f"_ci{e}"], cur[f"_cj{e}"]
         hit = ibis.ifelse(cur._level >= x.to_step, cj - ci > 0, cur[f"_xw{e}"] - ci > 0)
         dropped = dropped | ((cur._level >= x.from_step) & hit).fill_null(False)
-    out: dict[str, Any] = {"person_id": cur.person_id, "_a": cur._a, "_sg": cur._a, "_level": cur._level,
-                           "_startu": cur._startu, "_dropped": dropped}
+    return _attempts(cur, n, has_b, level=cur._level, startu=cur._startu, dropped=dropped)
+
+
+def _attempts(cur: ir.Table, n: int, has_b: bool, *, level: ir.Value, startu: ir.Value,
+              dropped: ir.Value) -> ir.Table:
+    """The attempt table every mode hands to :func:`_best`: keys, level, start, step times (and breakdowns)."""
+    out: dict[str, Any] = {"person_id": cur.person_id, "_a": cur._a, "_sg": cur._a, "_level": level,
+                           "_startu": startu, "_dropped": dropped}
     for k in range(1, n + 1):
         out[f"_u{k}"] = cur[f"_u{k}"]
         if has_b:

@@ -52,7 +52,7 @@ from .errors import DatasetError, PrivdomainError, UsageError, short_repr
 
 __all__ = ["MANIFEST", "Dataset", "TableSink", "EventWriter", "writer_options", "write_dataset", "write_manifest",
            "read_manifest", "open_dataset", "verify_files", "check_files", "table_files", "read_table",
-           "read_dataset", "file_table", "read_events_csv", "null_counts", "ManifestMissing", "ManifestError",
+           "read_dataset", "file_table", "read_events_csv", "null_counts", "column_stats", "ManifestMissing", "ManifestError",
            "FilesError", "FilesMissing", "FileProblem", "CSVImportError", "DatasetError"]
 
 MANIFEST = "dataset.json"
@@ -840,28 +840,49 @@ def _parse_ts(s: pd.Series) -> pd.Series:
     return s
 
 
-def null_counts(path: str | os.PathLike, table: str, columns: Iterable[str]) -> dict[str, int] | None:
-    """Null counts of ``columns`` of one dataset table from the Parquet footers alone.
+def column_stats(path: str | os.PathLike, table: str, columns: Iterable[str]) -> dict[str, dict[str, Any]] | None:
+    """Null count, minimum and maximum of ``columns`` of one dataset table, from the Parquet footers alone.
 
-    Reads only the file metadata (no data pages), so checking a 20M-row table costs
-    milliseconds. Returns None when a column is missing or a row group carries no
+    Reads only the file metadata (no data pages), so a 20M-row table costs milliseconds.
+    Returns ``{column: {"nulls": int, "min": value or None, "max": value or None}}``;
+    ``min``/``max`` are None when some row group holding values carries no min/max
+    statistics. Returns None when a column is missing or a row group carries no
     null-count statistics; the caller then counts by scanning.
     """
     cols = list(columns)
-    totals = dict.fromkeys(cols, 0)
+    out: dict[str, dict[str, Any]] = {c: {"nulls": 0, "min": None, "max": None, "_known": True} for c in cols}
     for f in table_files(path, table):
         meta = pq.ParquetFile(f).metadata
         names = [meta.schema.column(i).path for i in range(meta.num_columns)]
         for c in cols:
             if c not in names:
                 return None
-            i = names.index(c)
+            i, acc = names.index(c), out[c]
             for rg in range(meta.num_row_groups):
-                stats = meta.row_group(rg).column(i).statistics
+                group = meta.row_group(rg)
+                stats = group.column(i).statistics
                 if stats is None or not stats.has_null_count:
                     return None
-                totals[c] += stats.null_count
-    return totals
+                acc["nulls"] += stats.null_count
+                if stats.has_min_max:
+                    acc["min"] = stats.min if acc["min"] is None else min(acc["min"], stats.min)
+                    acc["max"] = stats.max if acc["max"] is None else max(acc["max"], stats.max)
+                elif group.num_rows > stats.null_count:
+                    acc["_known"] = False
+    for acc in out.values():
+        if not acc.pop("_known"):
+            acc["min"] = acc["max"] = None
+    return out
+
+
+def null_counts(path: str | os.PathLike, table: str, columns: Iterable[str]) -> dict[str, int] | None:
+    """Null counts of ``columns`` of one dataset table from the Parquet footers alone (:func:`column_stats`).
+
+    Returns None when a column is missing or a row group carries no null-count
+    statistics; the caller then counts by scanning.
+    """
+    stats = column_stats(path, table, columns)
+    return None if stats is None else {c: s["nulls"] for c, s in stats.items()}
 
 
 def vocabulary(path: str | os.PathLike, **overrides: Any) -> schema.Vocabulary:
