@@ -7,7 +7,7 @@ BIN     = $(VENV)/bin
 PERSONS ?= 50000
 SEED    ?= 7
 
-.PHONY: install report test lint bench lab clean
+.PHONY: install report test lint bench lab docs clean
 
 $(BIN)/privdomain: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,9 +15,10 @@ $(BIN)/privdomain: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(BIN)/privdomain
 
-# the tests also need the [spark] extra: the Spark parity suite (Java 17)
+# the tests also need the [spark] extra (the Spark parity suite, Java 17) and the [docs] extra
+# (tests/test_docs_site.py builds the documentation site)
 $(VENV)/.spark: $(BIN)/privdomain
-	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark,docs]"
 	touch $(VENV)/.spark
 
 install: $(BIN)/privdomain
@@ -45,5 +46,13 @@ $(VENV)/.lab: $(BIN)/privdomain
 lab: $(VENV)/.lab
 	$(BIN)/jupyter lab notebooks
 
+# the documentation site (mkdocs.yml): user guide, notebooks and API reference, into site/
+$(VENV)/.docs: $(BIN)/privdomain
+	$(BIN)/python -m pip install --quiet -e ".[dev,docs]"
+	touch $(VENV)/.docs
+
+docs: $(VENV)/.docs
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) reports/* synthetic/data
+	rm -rf $(VENV) reports/* synthetic/data site

@@ -92,7 +92,13 @@ def _tables(lines: list[str]) -> list[str]:
             j += 1
         # a header row sits between the first two of three borders; else the rows have no header
         header_rows = borders[1] - borders[0] - 1 if len(borders) == 3 else 0
-        table = [_cells(r, cols) for r in rows]
+        table: list[list[str]] = []
+        for r in rows:
+            cells = _cells(r, cols)
+            if table and not cells[0]:  # a continuation line: its cells continue the row above
+                table[-1] = [f"{a} {b}".strip() for a, b in zip(table[-1], cells)]
+            else:
+                table.append(cells)
         header = table[0] if header_rows == 1 else [""] * len(cols)
         body = table[1:] if header_rows == 1 else table
         if out and out[-1].strip():
