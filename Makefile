@@ -52,7 +52,7 @@ $(VENV)/.docs: $(BIN)/privdomain
 	touch $(VENV)/.docs
 
 docs: $(VENV)/.docs
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 clean:
 	rm -rf $(VENV) reports/* synthetic/data site
