@@ -16,6 +16,7 @@ as its title.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,11 @@ def _defining_module(public: str) -> str:
     return importlib.import_module(public).__name__
 
 
-def _first_line(public: str) -> str:
-    doc = importlib.import_module(public).__doc__ or ""
-    return doc.strip().splitlines()[0].rstrip(".") if doc.strip() else ""
+def _summary(public: str) -> str:
+    """The first paragraph of a module's docstring, on one line, roles as code."""
+    doc = (importlib.import_module(public).__doc__ or "").strip()
+    paragraph = " ".join(doc.split("\n\n")[0].split()).rstrip(".")
+    return re.sub(r":[a-z]+:`~?([^`]+)`", r"`\1`", paragraph).replace("|", "\\|")
 
 
 def api_page(public: str) -> str:
@@ -109,7 +112,7 @@ def api_index() -> str:
     ]
     for section, names in API.items():
         lines += [f"## {section}", "", "| module | what it holds |", "| --- | --- |"]
-        lines += [f"| [`privdomain.{n}`]({n}.md) | {_first_line(f'privdomain.{n}')} |" for n in names]
+        lines += [f"| [`privdomain.{n}`]({n}.md) | {_summary(f'privdomain.{n}')} |" for n in names]
         lines.append("")
     return "\n".join(lines)
 
