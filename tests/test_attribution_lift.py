@@ -203,6 +203,15 @@ def test_advice_protects_a_budget_only_when_a_lift_test_measured_it():
     assert lines[1] == "Untested channels (their credit rests on an observational model): **store**."
 
 
+def test_advice_says_how_much_of_an_untested_channels_credit_a_lift_test_measured():
+    from privdomain import cases
+
+    cal = _cal("markov rescaled").assign(conversions=[80.0, 20.0], mediated=[60.0, 0.0])
+    lines = cases.channel_advice(cal)
+    assert "(75% of it is the lift-tested effect of the channels it recruits members into" in lines[0]
+    assert "protect" not in " ".join(lines) and "correlation is not causation" in lines[0]
+
+
 def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
     from privdomain import cases
 
