@@ -331,6 +331,11 @@ def test_calibrated_extrapolates_a_short_test_to_the_conversions_outside_its_win
     # in the window the test's incremental, 0.5 x 2; outside it the same fraction of the 2 pays there
     assert cal.loc["guide", "conversions"] == pytest.approx(0.5 * (2.0 + 2.0))
     assert cal.loc["guide", "value"] == pytest.approx(0.5 * (18.0 + 18.0))
+    # the same window given in UTC (Beijing 2024-05-05 00:00 is 2024-05-04 16:00 UTC)
+    utc = lf.assign(start=pd.Timestamp("2024-04-19 16:00", tz="UTC"), end=pd.Timestamp("2024-05-04 16:00", tz="UTC"))
+    again = attribution.calibrated(ev, lifts=utc, attribution=_credit(store=1.0, guide=2.0, sms=1.0), draws=20,
+                                   mediation=False).set_index("channel")
+    assert again.loc["guide", "conversions"] == pytest.approx(2.0)
 
 
 def test_on_eyewear_every_guide_member_is_recruited_in_a_store(tmp_path):

@@ -474,7 +474,9 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
     def totals(start: Any = None, end: Any = None) -> tuple[float, float]:
         t = pays
         if start is not None:
-            t = t.filter((t.ts >= pd.Timestamp(start).to_pydatetime()) & (t.ts < pd.Timestamp(end).to_pydatetime()))
+            s, e = (x.tz_convert(schema.TIMEZONE).tz_localize(None) if x.tzinfo else x
+                    for x in (pd.Timestamp(start), pd.Timestamp(end)))
+            t = t.filter((t.ts >= s.to_pydatetime()) & (t.ts < e.to_pydatetime()))
         r = t.aggregate(c=t.count(), v=t.amount_fen.cast("float64").sum()).execute().iloc[0]
         return float(r["c"]), float(r["v"] if r["v"] == r["v"] and r["v"] is not None else 0.0) / 100.0
 
