@@ -214,8 +214,9 @@ metrics["paths"] = int(len(paths))
 # `incremental = (mean(Y; exposed) - mean(Y; holdout)) · exposed persons`, with a 95%
 # interval (robust errors; clustered by city for a geo test). **Calibrated** credit
 # gives each tested channel its lift estimate and the untested ones what Markov
-# credits beyond it (`attribution.calibrated`; the interval reflects the lift tests'
-# sampling error only). Channels whose credit rests on the observational model are
+# credits beyond it, plus the tested effect on the members they recruited
+# (`attribution.calibrated`, `attribution.recruitment`; the interval reflects the lift
+# tests' sampling error only). Channels whose credit rests on the observational model are
 # marked: correlation is not causation.
 
 # %%

@@ -130,20 +130,32 @@ def tea(tmp_path_factory):
     return simulate("tea", persons=4000, seed=7, out=tmp_path_factory.mktemp("cal") / "tea", truth=False)
 
 
-def test_calibrated_takes_the_lift_estimate_for_tested_channels_and_sums_to_the_base_total(tea):
+def test_calibrated_takes_the_lift_estimate_for_tested_channels_and_adds_what_the_store_recruits(tea):
     lf = attribution.lifts(tea)
     assert sorted(lf["channel"].unique()) == ["fission", "official_account", "sms"]
     base = attribution.attribute(tea, models=["markov"])
     cal = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=200)
     c = cal.set_index("channel")
-    C = cal.attrs["conversions_total"]
     for ch in ("official_account", "sms"):
         f = lf[(lf.channel == ch) & (lf.metric == "conversions")].iloc[0]
         assert c.loc[ch, "source"] == "lift test"
-        assert c.loc[ch, "conversions"] == pytest.approx(max(f["incremental_share"], 0) * C * (1 - f["holdout_share"]))
+        # a test over the whole period: the credit is the test's own incremental conversions
+        assert c.loc[ch, "conversions"] == pytest.approx(max(f["incremental"], 0))
+        assert c.loc[ch, "mediated"] == 0
     assert c.loc["store", "source"] == "markov rescaled"
     marketing = base[~base.channel.isin(["direct", "mini_program"])]["conversions"].sum()
-    assert c["conversions"].sum() == pytest.approx(marketing)
+    # without mediation the credits share out the base model's marketing total
+    flat = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=50, mediation=False)
+    assert flat["conversions"].sum() == pytest.approx(marketing) and (flat["mediated"] == 0).all()
+    # with it, the untested store adds the share of the tested channels' members it recruited
+    rec = attribution.recruitment(tea)
+    oa = rec[(rec.channel == "official_account") & (rec.recruiter == "store")]["share"].iloc[0]
+    inc_oa = c.loc["official_account", "conversions"]
+    assert c.loc["store", "mediated"] == pytest.approx(oa * inc_oa)
+    # the tested channels' direct effects are at most their totals: the store's direct credit can only grow
+    assert c.loc["store", "conversions"] - c.loc["store", "mediated"] >= \
+        flat.set_index("channel").loc["store", "conversions"] - 1e-9
+    assert c["conversions"].sum() >= marketing + c["mediated"].sum() - 1e-9
     assert c["share"].sum() == pytest.approx(1.0)
     assert ((c["share_low"] <= c["share"] + 1e-12) & (c["share"] <= c["share_high"] + 1e-12)).all()
     again = attribution.calibrated(tea, base="markov", lifts=lf, attribution=base, draws=200)
@@ -191,6 +203,15 @@ def test_advice_protects_a_budget_only_when_a_lift_test_measured_it():
     assert lines[1] == "Untested channels (their credit rests on an observational model): **store**."
 
 
+def test_advice_says_how_much_of_an_untested_channels_credit_a_lift_test_measured():
+    from privdomain import cases
+
+    cal = _cal("markov rescaled").assign(conversions=[80.0, 20.0], mediated=[60.0, 0.0])
+    lines = cases.channel_advice(cal)
+    assert "(75% of it is the lift-tested effect of the channels it recruits members into" in lines[0]
+    assert "protect" not in " ".join(lines) and "correlation is not causation" in lines[0]
+
+
 def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
     from privdomain import cases
 
@@ -210,3 +231,118 @@ def test_calibrated_on_events_without_any_lift_test_is_the_base_model():
     cal = attribution.calibrated(ev, base="last_non_direct", draws=20)
     assert cal.set_index("channel")["share"].to_dict() == {"live": 0.5, "sms": 0.5}
     assert (cal["source"] == "last_non_direct rescaled").all() and cal.attrs["tested"] == []
+
+
+# --------------------------------------------------------------------------- recruitment and mediation
+def _lift_rows(channel: str, f: float, total: float, start: str, end: str) -> pd.DataFrame:
+    rows = []
+    for metric in ("conversions", "revenue"):
+        r = {c: float("nan") for c in LIFT_COLUMNS}
+        r.update({"channel": channel, "metric": metric, "unit": "person", "start": pd.Timestamp(start),
+                  "end": pd.Timestamp(end), "incremental_share": f, "incremental_share_se": 0.0,
+                  "total_treatment": total if metric == "conversions" else total * 9.0, "holdout_share": 0.1})
+        rows.append(r)
+    return pd.DataFrame(rows, columns=LIFT_COLUMNS)
+
+
+def _recruited_events(pay_day: str = "2024-05-01"):
+    return events_frame([
+        (1, "2024-05-01 10:00", "store_visit"), (1, "2024-05-01 10:00", "wecom_add"),
+        (1, f"{pay_day} 12:00", "pay", pay(1, 900)),
+        (2, "2024-05-01 10:00", "store_visit"), (2, "2024-05-01 10:00", "wecom_add"),
+        (2, f"{pay_day} 12:00", "pay", pay(2, 900)),
+        (3, "2024-05-01 09:00", "sms"), (3, "2024-05-02 10:00", "wecom_add"), (3, "2024-05-10 12:00", "pay", pay(3, 900)),
+        (4, "2024-05-01 09:00", "mp_visit"), (4, "2024-05-10 12:00", "pay", pay(4, 900)),
+    ])
+
+
+def _credit(**conv) -> pd.DataFrame:
+    return pd.DataFrame({"channel": list(conv), "model": "m", "conversions": list(conv.values()),
+                         "value": [9.0 * v for v in conv.values()]})
+
+
+def test_recruitment_credits_a_join_to_the_last_marketing_touch_before_it():
+    ev = events_frame([
+        (1, "2024-05-01 10:00", "store_visit"), (1, "2024-05-01 10:00", "wecom_add"),
+        (2, "2024-05-01 10:00", "sms"), (2, "2024-05-01 11:00", "mp_visit"),  # the checkout recruits nobody
+        (2, "2024-05-03 10:00", "wecom_add"), (2, "2024-05-04 10:00", "wecom_add"),  # her first join counts
+        (3, "2024-04-01 10:00", "sms"), (3, "2024-05-01 10:00", "wecom_add"),  # 30 days before: nobody
+        (4, "2024-05-01 10:00", "mp_visit", {"referrer_person_id": 1}), (4, "2024-05-01 11:00", "oa_follow"),
+        (5, "2024-05-01 09:00", "wecom_chat"), (5, "2024-05-01 10:00", "oa_follow"),
+    ])
+    r = attribution.recruitment(ev)
+    assert r[["channel", "recruiter", "members", "recruited"]].values.tolist() == [
+        ["guide", "sms", 3, 1], ["guide", "store", 3, 1],
+        ["official_account", "fission", 2, 1], ["official_account", "guide", 2, 1]]
+    assert r["share"].tolist() == [1 / 3, 1 / 3, 0.5, 0.5]
+    assert attribution.recruitment(ev, days=40).query("recruiter == 'sms'")["recruited"].tolist() == [2]
+    with pytest.raises(UsageError, match="days"):
+        attribution.recruitment(ev, days=0)
+
+
+def test_recruitment_matches_a_per_join_loop_on_simulated_data(tea):
+    from privdomain.attribution.lift import JOIN_TOUCHPOINTS
+    from privdomain.attribution.paths import NON_TOUCHES
+    ev = pd.read_parquet(tea.path / "events")
+    ev = ev[["person_id", "ts", "touchpoint", "channel", "referrer_person_id"]]
+    joins = ev[ev.touchpoint.isin(list(JOIN_TOUCHPOINTS))].sort_values("ts").drop_duplicates(["person_id", "channel"])
+    touch = ev[~ev.touchpoint.isin([*NON_TOUCHES, *JOIN_TOUCHPOINTS])].copy()
+    touch["ch"] = touch["channel"].where(touch["referrer_person_id"].isna(), "fission").astype(str)
+    touch = touch[touch.ch != "mini_program"]
+    by_person = {p: g for p, g in touch.groupby("person_id")}
+    counts: dict[tuple[str, str], int] = {}
+    for j in joins.itertuples():
+        g = by_person.get(j.person_id)
+        if g is None:
+            continue
+        g = g[(g.ts <= j.ts) & (g.ts >= j.ts - pd.Timedelta(days=7)) & (g.ch != j.channel)]
+        if g.empty:
+            continue
+        last = g[g.ts == g.ts.max()].ch.min()
+        counts[(str(j.channel), last)] = counts.get((str(j.channel), last), 0) + 1
+    r = attribution.recruitment(tea)
+    assert {(a, b): n for a, b, n in r[["channel", "recruiter", "recruited"]].values} == counts
+    members = joins.groupby("channel", observed=True).size()
+    assert r.groupby("channel")["members"].first().to_dict() == {str(k): int(v) for k, v in members.items()}
+
+
+def test_calibrated_credits_an_untested_recruiter_with_the_tested_effect_it_mediates():
+    ev = _recruited_events()
+    lf = _lift_rows("guide", f=0.5, total=4.0, start="2024-04-01", end="2024-06-01")
+    cal = attribution.calibrated(ev, base="m", lifts=lf, attribution=_credit(store=1.0, guide=2.0, sms=1.0),
+                                 draws=20)
+    c = cal.set_index("channel")
+    # guide: 0.5 x 4 = 2 (the window holds every pay); members: 2 of 3 recruited in the store, 1 by an SMS;
+    # direct effects: guide 2, the rest 4 - 2 = 2 split 1:1; plus the mediated 2/3 x 2 and 1/3 x 2
+    assert c["conversions"].to_dict() == pytest.approx({"store": 1 + 4 / 3, "guide": 2.0, "sms": 1 + 2 / 3})
+    assert c["mediated"].to_dict() == pytest.approx({"store": 4 / 3, "guide": 0.0, "sms": 2 / 3})
+    assert c["share"].to_dict() == pytest.approx({"store": 7 / 18, "guide": 6 / 18, "sms": 5 / 18})
+    assert c["source"].to_dict() == {"store": "m rescaled", "guide": "lift test", "sms": "m rescaled"}
+    flat = attribution.calibrated(ev, base="m", lifts=lf, attribution=_credit(store=1.0, guide=2.0, sms=1.0),
+                                  draws=20, mediation=False).set_index("channel")
+    assert flat["conversions"].to_dict() == pytest.approx({"store": 1.0, "guide": 2.0, "sms": 1.0})
+
+
+def test_calibrated_extrapolates_a_short_test_to_the_conversions_outside_its_window():
+    ev = _recruited_events(pay_day="2024-05-01")  # pays of persons 1-2 on May 1, of 3-4 on May 10
+    lf = _lift_rows("guide", f=0.5, total=2.0, start="2024-04-20", end="2024-05-05")
+    cal = attribution.calibrated(ev, lifts=lf, attribution=_credit(store=1.0, guide=2.0, sms=1.0), draws=20,
+                                 mediation=False).set_index("channel")
+    # in the window the test's incremental, 0.5 x 2; outside it the same fraction of the 2 pays there
+    assert cal.loc["guide", "conversions"] == pytest.approx(0.5 * (2.0 + 2.0))
+    assert cal.loc["guide", "value"] == pytest.approx(0.5 * (18.0 + 18.0))
+    # the same window given in UTC (Beijing 2024-05-05 00:00 is 2024-05-04 16:00 UTC)
+    utc = lf.assign(start=pd.Timestamp("2024-04-19 16:00", tz="UTC"), end=pd.Timestamp("2024-05-04 16:00", tz="UTC"))
+    again = attribution.calibrated(ev, lifts=utc, attribution=_credit(store=1.0, guide=2.0, sms=1.0), draws=20,
+                                   mediation=False).set_index("channel")
+    assert again.loc["guide", "conversions"] == pytest.approx(2.0)
+
+
+def test_on_eyewear_every_guide_member_is_recruited_in_a_store(tmp_path):
+    # the preset's guides add customers only in stores, at the visit (join delay 0)
+    from privdomain.simulate import simulate
+
+    ds = simulate("eyewear", persons=2000, seed=3, out=tmp_path / "eyewear", truth=False)
+    r = attribution.recruitment(ds).set_index(["channel", "recruiter"])
+    assert r.loc[("guide", "store"), "share"] == 1.0
+    assert r.loc[("guide", "store"), "members"] > 100

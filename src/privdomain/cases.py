@@ -694,8 +694,13 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
         out.append(f"**{top['channel']}** has the largest incremental share, {shown}, measured by a lift test "
                    f"(randomised holdout): protect its budget, and keep the holdout to track it.")
     else:
+        med = float(top["mediated"]) if "mediated" in c.columns and "conversions" in c.columns else 0.0
+        part = ""
+        if med > 0 and float(top["conversions"]) > 0:
+            part = (f" ({med / float(top['conversions']):.0%} of it is the lift-tested effect of the channels it "
+                    f"recruits members into; the rest is the observational model's)")
         out.append(f"**{top['channel']}** has the largest calibrated share, {shown}, but this rests on an "
-                   f"observational model ({top['source']}): correlation is not causation: run a lift test "
+                   f"observational model ({top['source']}){part}: correlation is not causation: run a lift test "
                    f"before moving budget on it.")
     untested = c.loc[c["source"] != "lift test", "channel"].tolist()
     if untested:

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, score_lift
+from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, recruitment, score_lift
 from .markov import markov
 from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
 from .rules import DIRECT, RULES, rule_based, time_decay_events
@@ -103,6 +103,7 @@ __all__ = [
     "lift_channels",
     "lift_plan",
     "lifts",
+    "recruitment",
     "score_lift",
     "WINDOWS",
     "ad_attribution",

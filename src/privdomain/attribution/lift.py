@@ -265,11 +265,90 @@ def lift_plan(result: pd.DataFrame, precision: float, *, holdouts: Sequence[floa
     return pd.DataFrame(rows)
 
 
+# --------------------------------------------------------------------------- recruitment
+#: Membership joins (touchpoint -> the channel joined): a follow of the Official Account,
+#: a group join, a WeCom add by a guide.
+JOIN_TOUCHPOINTS: dict[str, str] = {"oa_follow": "official_account", "group_join": "group", "wecom_add": "guide"}
+RECRUITMENT_COLUMNS = ["channel", "recruiter", "members", "recruited", "share"]
+
+
+def recruitment(data: Any, *, days: float = 7.0, con: Any | None = None,
+                marketing_channels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Which marketing channel recruited the members of each membership channel.
+
+    A person's first join of a membership channel (a ``wecom_add``, ``oa_follow``
+    or ``group_join``) is credited to the channel of her last marketing touch at
+    or before the join and at most ``days`` earlier, other than the joined
+    channel itself and other joins (a touch that carries ``referrer_person_id``
+    is a ``fission`` touch, as in the path tables; the Mini Program and the
+    checkout steps are not marketing, see :mod:`privdomain.attribution.paths`).
+    A join with no such touch is recruited by nobody (``direct``, not listed).
+    Ties at the same instant go to the alphabetically first channel
+    (deterministic). In WeChat the source of a WeCom add or a follow is usually
+    recorded (channel QR codes, 渠道活码); the last touch before the join is what
+    events without it allow.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel`` (joined), ``recruiter``, ``members`` (persons who joined
+        ``channel``), ``recruited`` (of them, by ``recruiter``), ``share`` =
+        ``recruited / members``; sorted by channel and recruiter.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "store_visit"), (1, "2024-05-01 10:00", "wecom_add"),
+    ...                    (2, "2024-05-01 10:00", "sms"), (2, "2024-05-03 10:00", "wecom_add")])
+    >>> recruitment(ev)[["channel", "recruiter", "members", "share"]].values.tolist()
+    [['guide', 'sms', 2, 0.5], ['guide', 'store', 2, 0.5]]
+    """
+    import ibis
+
+    from .paths import NON_TOUCHES, REFERRED_CHANNEL, marketing_filter
+
+    if not days > 0:
+        raise UsageError(f"days: must be > 0 (got {days})")
+    t = events_layer.read(data, con=con, columns=["person_id", "touchpoint", "channel"])
+    joins = list(JOIN_TOUCHPOINTS)
+    j = t.filter(t.touchpoint.isin(joins))
+    j = j.select("person_id", jts=j.ts, joined=j.channel)
+    j = j.group_by(["person_id", "joined"]).aggregate(jts=j.jts.min())
+    channel = t.channel
+    if "referrer_person_id" in t.columns:
+        channel = ibis.cases((t.referrer_person_id.notnull(), REFERRED_CHANNEL), else_=t.channel)
+    m = t.filter(t.touchpoint.notin([*NON_TOUCHES, *joins])).select(mperson=t.person_id, mts=t.ts, recruiter=channel)
+    m = m.filter(marketing_filter(m.recruiter, marketing_channels))
+    lo = j.jts - ibis.interval(seconds=int(round(float(days) * 86400)))
+    x = j.join(m, (j.person_id == m.mperson) & (m.mts <= j.jts) & (m.mts >= lo) & (m.recruiter != j.joined))
+    w = ibis.window(group_by=[x.person_id, x.joined], order_by=[ibis.desc(x.mts), x.recruiter])
+    x = x.mutate(rn=ibis.row_number().over(w))
+    x = x.filter(x.rn == 0)
+    got = x.group_by(["joined", "recruiter"]).aggregate(recruited=x.count()).execute()
+    members = j.group_by("joined").aggregate(members=j.count()).execute().set_index("joined")["members"]
+    if got.empty:
+        return pd.DataFrame(columns=RECRUITMENT_COLUMNS)
+    got["joined"] = got["joined"].astype(str)
+    got["recruiter"] = got["recruiter"].astype(str)
+    got["members"] = got["joined"].map(members).astype("int64")
+    got["recruited"] = got["recruited"].astype("int64")
+    got["share"] = got["recruited"] / got["members"]
+    got = got.rename(columns={"joined": "channel"})[RECRUITMENT_COLUMNS]
+    return got.sort_values(["channel", "recruiter"], kind="stable").reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- calibration
 def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = None, *, draws: int = 2000,
                alpha: float = 0.05, seed: int = 0, window_days: float = 30, con: Any | None = None,
-               attribution: pd.DataFrame | None = None) -> pd.DataFrame:
+               attribution: pd.DataFrame | None = None, mediation: bool | pd.DataFrame = True,
+               recruit_days: float = 7.0) -> pd.DataFrame:
     """Channel credit calibrated with lift tests: incremental where tested, rescaled elsewhere.
+
+    Every channel's credit is an estimate of its **incremental** conversions over
+    the whole period: what would be lost without the channel (the estimand of the
+    simulator's ``truth/incrementality.parquet``). Because channels complement
+    each other (a guide recruited in a store), these removal effects need not
+    add up to the conversions; shares are ``I_c / sum I``.
 
     Method
     ------
@@ -277,36 +356,51 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
        :func:`privdomain.attribution.attribute`; or pass its output as
        ``attribution``) on the journeys: credit ``A_c`` (conversions, value) per
        marketing channel (``direct`` is not a channel and gets none).
-    2. A tested channel ``c`` takes its lift estimate: the fraction of the exposed
-       persons' conversions it caused in the test, ``f_c`` (``incremental_share``
-       of :func:`lift`), applied to the conversions of the whole period:
-       ``I_c = f_c * C * (1 - h_c * w_c)``, where ``C`` is every paid purchase in
-       the data, ``h_c`` the holdout share and ``w_c`` the share of the period the
-       test ran (the held-out persons got no increment while held out).
-    3. Untested channels share what the base model credits to marketing beyond
-       what the tests found: ``R = sum_c A_c - sum_tested I_c`` (the base
-       model's credits sum to the purchases with a marketing touch; ``direct``
-       is out), split in the base model's proportions, ``I_u = R * A_u / sum_untested A``.
-       When the tests explain more than the base model credits (``R <= 0``: the
-       tested channels overlap) the base model is rescaled by the calibration
-       multiplier the tests reveal, ``k = sum_tested I_c / sum_tested A_c``:
-       ``I_u = k * A_u``. With no test at all the result is the base model, and
-       ``source`` says so.
-    4. Shares are ``I_c / sum I``. Intervals come from a parametric bootstrap:
-       ``draws`` draws of every ``f_c ~ Normal(f_c, se_c)`` (tests are independent
-       randomisations) pushed through steps 2-4; the percentile interval of each
-       channel's share and incremental conversions is reported. The base
-       model's credit is held fixed: its error is not a sampling error and no
-       interval can show it, which is why ``source`` says which channels rest on
-       the observational model.
+    2. **Tested channels** take their lift estimate. In the test window the
+       held-out persons already live without the channel, so what the channel
+       adds there is the test's own ``incremental`` (effect per person times the
+       exposed persons, :func:`lift`); outside the window everyone is exposed and
+       the test's incremental fraction ``f_c = incremental / total_treatment`` is
+       applied to the conversions there, ``C_out``:
+       ``I_c = f_c * (total_treatment_c + C_out_c)`` (= ``incremental`` for a test
+       over the whole period).
+    3. **Recruitment (mediation).** A channel that recruits persons into a tested
+       membership channel (a store whose staff add customers on WeCom, an ad that
+       brings followers) also causes the tested channel's effect on them: without
+       the recruiter they would not have joined. With ``m_{u,t}`` the share of
+       ``t``'s members recruited by ``u`` (:func:`recruitment`), the effect of the
+       tests mediated by ``u`` is ``Med_u = sum_t m_{u,t} I_t``, and a channel's
+       direct effect is its total effect minus what it mediates,
+       ``D_c = max(I_c - Med_c, 0)`` for a tested channel.
+    4. **Untested channels** share the direct credit the base model gives
+       marketing beyond the tested channels' direct effects,
+       ``R = sum_c A_c - sum_tested D_c``, in the base model's proportions, and
+       add what they mediate: ``I_u = R * A_u / sum_untested A + Med_u``. When the
+       tests' direct effects exceed the base model's total (``R <= 0``) the base
+       model is rescaled by the multiplier the tests reveal,
+       ``k = sum_tested D_c / sum_tested A_c``: ``I_u = k * A_u + Med_u``. With
+       no test at all the result is the base model, and ``source`` says so.
+    5. Intervals come from a parametric bootstrap: ``draws`` draws of every
+       ``f_c ~ Normal(f_c, se_c)`` (tests are independent randomisations) pushed
+       through steps 2-4; the percentile interval of each channel's share and
+       incremental conversions is reported. The base model's credit and the
+       recruitment shares are held fixed: their error is not a sampling error
+       and no interval can show it, which is why ``source`` says which channels
+       rest on the observational model.
 
     Assumptions: a test's incremental fraction holds over the whole period (run
-    tests long enough, or repeat them); credit is roughly additive (channels
-    whose effects overlap, such as a guide recruited in a store, make the
-    remainder too small for the untested one); the base model splits the
-    untested channels' credit in the right proportions (the weakest link: test
-    the channels that matter); no interference between arms beyond what the
-    holdout design allows (e.g. a held-out friend of an exposed customer).
+    tests long enough, or repeat them); **direct** effects are roughly additive
+    (the base model's marketing credit is the sum of the channels' direct
+    effects; overlap through recruitment is handled by step 3, other overlap is
+    not); a tested channel's effect per member is the same for the members each
+    channel recruited, and a member recruited by ``u`` would not have joined
+    without ``u`` (no other recruiter takes its place: an upper bound when one
+    would); the recruiter is the channel of the last marketing touch in the
+    ``recruit_days`` before the join (the recorded source of the join is better
+    where a brand has it); the base model splits the untested channels' direct
+    credit in the right proportions (the weakest link: test the channels that
+    matter); no interference between arms beyond what the holdout design allows
+    (e.g. a held-out friend of an exposed customer).
 
     References: Google Meridian (calibrating media effects with experiment-based
     ROI priors) and Meta Robyn (``calibration_input``: lift results constrain the
@@ -314,7 +408,12 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
     approaches to advertising measurement: evidence from big field experiments at
     Facebook", Marketing Science 38(2), 2019 (observational methods miss
     experimental lift by large factors); G. Johnson, R. Lewis, E. Nubbemeyer,
-    "Ghost ads", Journal of Marketing Research 54(6), 2017.
+    "Ghost ads", Journal of Marketing Research 54(6), 2017; for step 3, direct and
+    indirect (mediated) effects: R. M. Baron, D. A. Kenny, "The moderator-mediator
+    variable distinction", Journal of Personality and Social Psychology 51(6),
+    1986; J. Pearl, "Direct and indirect effects", UAI 2001; T. J. VanderWeele,
+    *Explanation in Causal Inference: Methods for Mediation and Interaction*,
+    Oxford University Press, 2015.
 
     Parameters
     ----------
@@ -328,6 +427,11 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         of the dataset (:func:`lifts`); an empty frame means none.
     draws, alpha, seed
         Bootstrap draws, 1 - interval level, and the generator seed (deterministic).
+    mediation, recruit_days
+        Step 3: ``True`` computes the recruitment shares from the events
+        (:func:`recruitment` with ``days=recruit_days``), a frame gives them
+        (its columns ``channel``, ``recruiter``, ``share``), ``False`` skips the
+        step.
 
     Returns
     -------
@@ -337,7 +441,17 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         ``share_high``, ``share_value_low``, ``share_value_high``,
         ``conversions_low``, ``conversions_high``, ``source`` (``"lift test"`` or
         ``"<base> rescaled"``: the untested channels rest on the observational
-        model), ``base_share``.
+        model), ``base_share``, ``mediated`` (conversions credited through the
+        tested channels the channel recruits into; 0 for a tested channel).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "sms"), (1, "2024-05-01 10:08", "pay",
+    ...                     {"order_id": 1, "amount_fen": 900})])
+    >>> calibrated(ev, base="last_non_direct", draws=10)[["channel", "share", "source"]].values.tolist()
+    [['sms', 1.0, 'last_non_direct rescaled']]
     """
     from . import attribute
     from .paths import DIRECT_PATH
@@ -354,13 +468,19 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
     got = got[~got["channel"].isin([DIRECT_PATH, *DIRECT])].set_index("channel")
     if lifts is None:
         lifts = _every_lift(data, con=con) if lift_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
-    t = events_layer.read(data, con=con, columns=["touchpoint", "amount_fen"])
-    t = t.filter(t.touchpoint == schema.PURCHASE)
-    tot = t.aggregate(c=t.count(), v=t.amount_fen.cast("float64").sum()).execute().iloc[0]
-    C, V = float(tot["c"]), float(tot["v"] or 0.0) / 100.0
-    period = events_layer.read(data, con=con)
-    span = period.aggregate(a=period.ts.min(), b=period.ts.max()).execute().iloc[0]
-    period_days = max((pd.Timestamp(span["b"]) - pd.Timestamp(span["a"])).total_seconds() / 86400.0, 1e-9)
+    pays = events_layer.read(data, con=con, columns=["touchpoint", "amount_fen"])
+    pays = pays.filter(pays.touchpoint == schema.PURCHASE)
+
+    def totals(start: Any = None, end: Any = None) -> tuple[float, float]:
+        t = pays
+        if start is not None:
+            s, e = (x.tz_convert(schema.TIMEZONE).tz_localize(None) if x.tzinfo else x
+                    for x in (pd.Timestamp(start), pd.Timestamp(end)))
+            t = t.filter((t.ts >= s.to_pydatetime()) & (t.ts < e.to_pydatetime()))
+        r = t.aggregate(c=t.count(), v=t.amount_fen.cast("float64").sum()).execute().iloc[0]
+        return float(r["c"]), float(r["v"] if r["v"] == r["v"] and r["v"] is not None else 0.0) / 100.0
+
+    C, V = totals()
     chans = list(got.index)
     for c in lifts["channel"].unique() if len(lifts) else []:
         if c not in chans:
@@ -370,27 +490,28 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
     tested = np.zeros(len(chans), bool)
     f = {m: np.zeros(len(chans)) for m in A}
     se = {m: np.zeros(len(chans)) for m in A}
-    scale = np.ones(len(chans))
+    reach = {m: np.zeros(len(chans)) for m in A}
     for i, c in enumerate(chans):
         r = lifts[lifts["channel"] == c] if len(lifts) else lifts
         if r.empty:
             continue
         tested[i] = True
-        for m in A:
-            row = r[r["metric"] == m].iloc[0]
-            f[m][i] = float(row["incremental_share"])
-            se[m][i] = float(row["incremental_share_se"])
         first = r.iloc[0]
-        w = min(1.0, (pd.Timestamp(first["end"]) - pd.Timestamp(first["start"])).total_seconds() / 86400.0
-                / period_days)
-        scale[i] = 1.0 - float(first["holdout_share"]) * w
+        c_in, v_in = totals(first["start"], first["end"])
+        for m, (tot, inside) in (("conversions", (C, c_in)), ("revenue", (V, v_in))):
+            row = r[r["metric"] == m].iloc[0]
+            f[m][i] = float(row["incremental_share"]) if row["total_treatment"] else 0.0
+            se[m][i] = float(row["incremental_share_se"]) if row["total_treatment"] else 0.0
+            reach[m][i] = float(row["total_treatment"]) + max(tot - inside, 0.0)
+    M = _recruitment_matrix(data, chans, tested, mediation, recruit_days, con)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((draws, len(chans)))
     out = pd.DataFrame({"channel": chans, "model": "calibrated"})
-    for m, total in (("conversions", C), ("revenue", V)):
-        point = _calibrate(f[m], A[m], tested, scale, total)
-        sims = np.array([_calibrate(f[m] + se[m] * z[d], A[m], tested, scale, total) for d in range(draws)])
-        shares = sims / np.where(sims.sum(axis=1, keepdims=True) != 0, sims.sum(axis=1, keepdims=True), 1.0)
+    for m in ("conversions", "revenue"):
+        point, med = _calibrate(f[m], A[m], tested, reach[m], M)
+        sims = np.array([_calibrate(f[m] + se[m] * z[d], A[m], tested, reach[m], M)[0] for d in range(draws)])
+        sums = sims.sum(axis=1, keepdims=True)
+        shares = sims / np.where(sums != 0, sums, 1.0)
         lo, hi = np.percentile(shares, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
         clo, chi = np.percentile(sims, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
         tot_p = point.sum()
@@ -401,27 +522,64 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         out[f"{sh}_low"], out[f"{sh}_high"] = lo, hi
         if m == "conversions":
             out["conversions_low"], out["conversions_high"] = clo, chi
+            out["mediated"] = med
     base_tot = A["conversions"].sum()
     out["base_share"] = A["conversions"] / base_tot if base_tot else 0.0
     out["source"] = np.where(tested, "lift test", f"{base} rescaled")
+    out = out[["channel", "model", "conversions", "value", "share", "share_value", "share_low", "share_high",
+               "share_value_low", "share_value_high", "conversions_low", "conversions_high", "source",
+               "base_share", "mediated"]]
     out.attrs = {"base": base, "tested": [c for c, t_ in zip(chans, tested) if t_], "draws": draws,
-                 "alpha": alpha, "conversions_total": C, "value_total": V}
+                 "alpha": alpha, "conversions_total": C, "value_total": V,
+                 "mediation": bool(M.any())}
     return out
 
 
-def _calibrate(f: np.ndarray, A: np.ndarray, tested: np.ndarray, scale: np.ndarray, total: float) -> np.ndarray:
-    """Steps 2-3 of :func:`calibrated`: incremental credit per channel."""
-    inc = np.where(tested, np.clip(f, 0.0, None) * total * scale, 0.0)
+def _recruitment_matrix(data: Any, chans: list[str], tested: np.ndarray, mediation: bool | pd.DataFrame,
+                        days: float, con: Any | None) -> np.ndarray:
+    """``M[u, t]``: the share of tested channel ``t``'s members recruited by channel ``u`` (step 3)."""
+    M = np.zeros((len(chans), len(chans)))
+    if mediation is False or mediation is None or not tested.any():
+        return M
+    targets = [c for c, t_ in zip(chans, tested) if t_ and c in JOIN_TOUCHPOINTS.values()]
+    if isinstance(mediation, pd.DataFrame):
+        rec = mediation
+    elif not targets:
+        return M
+    else:
+        rec = recruitment(data, days=days, con=con)
+    idx = {c: i for i, c in enumerate(chans)}
+    for r in rec.itertuples():
+        u, t = str(r.recruiter), str(r.channel)
+        if u in idx and t in idx and u != t and tested[idx[t]]:
+            M[idx[u], idx[t]] = float(r.share)
+    return M
+
+
+def _calibrate(f: np.ndarray, A: np.ndarray, tested: np.ndarray, reach: np.ndarray,
+               M: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 2-4 of :func:`calibrated`: incremental credit per channel, and the mediated part of it.
+
+    >>> import numpy as np
+    >>> inc, med = _calibrate(np.array([0.5, 0.0]), np.array([40.0, 60.0]), np.array([True, False]),
+    ...                       np.array([100.0, 0.0]), np.array([[0.0, 0.0], [1.0, 0.0]]))
+    >>> inc.tolist(), med.tolist()
+    ([50.0, 100.0], [0.0, 50.0])
+    """
+    A = A.astype(float)
     if not tested.any():
-        return A.astype(float).copy()
+        return A.copy(), np.zeros_like(A)
+    inc = np.where(tested, np.clip(f, 0.0, None) * reach, 0.0)
+    med = M @ inc if M is not None else np.zeros_like(A)
+    direct = np.where(tested, np.clip(inc - med, 0.0, None), 0.0)
     untested = ~tested
-    rest = A.sum() - inc[tested].sum()
+    rest = A.sum() - direct.sum()
     au = A[untested].sum()
     if untested.any() and rest > 0 and au > 0:
-        return np.where(tested, inc, rest * A / au)
+        return np.where(tested, inc, rest * A / au + med), np.where(tested, 0.0, med)
     at = A[tested].sum()
-    k = inc[tested].sum() / at if at > 0 else 1.0
-    return np.where(tested, inc, k * A)
+    k = direct.sum() / at if at > 0 else 1.0
+    return np.where(tested, inc, k * A + med), np.where(tested, 0.0, med)
 
 
 def score_lift(result: pd.DataFrame, truth: Any) -> pd.DataFrame:
@@ -456,6 +614,6 @@ def score_lift(result: pd.DataFrame, truth: Any) -> pd.DataFrame:
                                        "covered"])
 
 
-__all__ = ["LIFT_COLUMNS", "LiftError", "calibrated", "experiment_of", "lift", "lift_plan", "lifts", "score_lift",
-           "lift_channels"]
+__all__ = ["JOIN_TOUCHPOINTS", "LIFT_COLUMNS", "LiftError", "RECRUITMENT_COLUMNS", "calibrated", "experiment_of",
+           "lift", "lift_channels", "lift_plan", "lifts", "recruitment", "score_lift"]
 
