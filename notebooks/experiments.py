@@ -286,3 +286,18 @@ metrics["staggered"] = {"true_att": float(true_att), "twfe": float(twfe.estimate
 metrics["known_truth"] = {"uplift_converted": float(row.estimate), "ci_low": float(row.ci_low),
                           "ci_high": float(row.ci_high), "true_uplift_converted": float(truth["converted"])}
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"experiment_relative_lift": None, "experiment_n_for_3pp": None}  # your answers
+exercises.show("experiments", ds, answers)

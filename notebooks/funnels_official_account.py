@@ -140,3 +140,18 @@ metrics["median_visit_to_pay_minutes"] = float(ttc.attrs.get("median_seconds", f
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"funnel_visit_to_pay_1d": None, "funnel_strict_visit_to_pay": None}  # your answers
+exercises.show("funnels_official_account", ds, answers)

@@ -180,3 +180,18 @@ place = wide.index[0]
 metrics["summary"] = (f"sessions start at {metrics['top_entry_channel']}; most GMV placed through {place} "
                       f"({wide.loc[place, 'gmv'] / wide['gmv'].sum():.0%})")
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"touch_article_open_30d": None, "cube_top_channel_30d": None}  # your answers
+exercises.show("touchpoints_channels", ds, answers)
