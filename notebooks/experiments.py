@@ -40,7 +40,7 @@ plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 metrics = {}
 
-OUTCOMES = {"converted": "实验转化率 conversion", "repurchased": "复购率 repurchase", "revenue": "人均收入 revenue per person"}
+OUTCOMES = {"converted": "实验转化率 conversion", "repurchased": "复购率 repurchase", "revenue": "人均成交额 revenue per person"}
 METHODS = {"dim_hc1": "difference in means 均值差 (HC1)", "cuped_hc1": "CUPED 方差缩减 (HC1)",
            "logit_ame": "logit marginal effect 逻辑回归边际效应"}
 
@@ -51,7 +51,7 @@ def effects_view(eff, by=None):
     rows = []
     for r in eff.to_dict("records"):
         money = r["outcome"] == "revenue"
-        unit = (lambda v: f"¥{v:+,.2f}") if money else (lambda v: plotting.pp(v, 1))
+        unit = (lambda v: f"{'-' if v < 0 else '+'}¥{abs(v):,.2f}") if money else (lambda v: plotting.pp(v, 1))
         row = {} if by is None else {by: r[by]}
         rel = r.get("relative_lift", float("nan"))
         p = r.get("p_value_adj", r["p_value"]) if by else r["p_value"]
@@ -64,6 +64,14 @@ def effects_view(eff, by=None):
             ("p (Holm-adjusted)" if by else "p"): "< 0.001" if p < 0.001 else f"{p:.3f}"})
         rows.append(row)
     return pd.DataFrame(rows).style.hide(axis="index")
+
+
+def pp_axis(ax, axis="x"):
+    """Tick labels in percentage points (an uplift is a difference of rates, not a rate)."""
+    from matplotlib.ticker import FuncFormatter
+
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.0f} pp" if v else "0"))
+    return ax
 
 # %% [markdown]
 # ## 1. The scenario's experiment 场景实验
@@ -103,6 +111,7 @@ for n, f in frames.items():
     arms = pd.concat([cases.arm_rates(f, y, segment="__none__").assign(outcome=y) for y in ("converted", "repurchased")],
                      ignore_index=True)
     display(arms[["outcome", "arm", "n", "successes", "rate", "low", "high", "too_small"]]
+            .assign(outcome=arms["outcome"].map(OUTCOMES))
             .rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
             .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
                                               "n": "{:,}", "successes": "{:,}",
@@ -114,9 +123,12 @@ for n, f in frames.items():
                   "uplift_converted": float(dim.loc["converted", "estimate"]),
                   "uplift_revenue": float(dim.loc["revenue", "estimate"]),
                   "holdout_repurchase_rate": float(base["repurchased"]), "relative_lift_repurchased": float(lift)}
-    ax = ex.forest_plot(eff[eff["outcome"] != "revenue"], label=["outcome", "method"],
+    shown = eff[eff["outcome"] != "revenue"]
+    ax = ex.forest_plot(shown.assign(outcome=shown["outcome"].map(OUTCOMES), method=shown["method"].map(METHODS)),
+                        label=["outcome", "method"],
                         title=f"{n}: uplift with 95% CI 提升与置信区间")
-    plotting.percent_axis(ax, "x")
+    pp_axis(ax)
+    ax.set_xlabel("uplift, percentage points 绝对提升 (95% CI)")
 
 # %% [markdown]
 # ### By coupon tier 分层效应
@@ -151,10 +163,12 @@ for n, f in frames.items():
     display(het[["segment", "n", "holdout_n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj",
                  "simulated truth", "too_small"]]
             .rename(columns={"estimate": "uplift (pp)", "ci_low": "95% low (pp)", "ci_high": "95% high (pp)",
-                             "too_small": "too small ⚠"})
-            .style.hide(axis="index").format({"control_mean": "{:.1%}", "uplift (pp)": plotting.pp,
+                             "too_small": "too small ⚠", "holdout_n": "holdout n", "control_mean": "holdout rate",
+                             "p_value_adj": "p (Holm-adjusted)"})
+            .style.hide(axis="index").format({"holdout rate": "{:.1%}", "uplift (pp)": plotting.pp,
                                               "95% low (pp)": plotting.pp, "95% high (pp)": plotting.pp,
-                                              "simulated truth": plotting.pp, "p_value_adj": "{:.3g}",
+                                              "simulated truth": plotting.pp, "n": "{:,}", "holdout n": "{:,}",
+                                              "p (Holm-adjusted)": lambda v: "< 0.001" if v < 0.001 else f"{v:.3f}",
                                               "too small ⚠": plotting.flag_text}, na_rep="n/a"))
     warn = plotting.small_warning(het.rename(columns={"holdout_n": "holdout n"}), "segment", n="holdout n")
     if warn:
@@ -177,9 +191,9 @@ mde = pd.concat([ex.mde_proportion(p0, n) for n in (500, 1000, 2000, 5000, 10000
 ax = plotting.line(mde.assign(n=mde["n_control"]), "n", "mde",
                    title=f"最小可检测效应 MDE by holdout size (baseline {p0:.0%}, 80% power)")
 ax.set_xscale("log")
-plotting.percent_axis(ax)
+pp_axis(ax, "y")
 ax.set_xlabel("persons per arm 每组人数")
-ax.set_ylabel("MDE (absolute uplift)");
+ax.set_ylabel("MDE, absolute uplift in pp");
 
 # %%
 needed = ex.sample_size_proportion(p0, 0.02)
@@ -241,8 +255,9 @@ ax.errorbar(conv["estimate"], list(ypos), xerr=[conv["estimate"] - conv["ci_low"
             fmt="o", color=plotting.PALETTE[0], capsize=4)
 ax.axvline(truth["converted"], color=plotting.PALETTE[3], linestyle="--", label="simulated truth 真实效应")
 ax.axvline(0, color="#888", linewidth=0.8)
-ax.set_yticks(list(ypos), labels=conv["method"].tolist())
-plotting.percent_axis(ax, "x")
+ax.set_yticks(list(ypos), labels=conv["method"].map(METHODS).tolist())
+pp_axis(ax)
+ax.set_xlabel("uplift, percentage points 绝对提升")
 ax.legend(loc="lower right");
 
 # %% [markdown]

@@ -35,6 +35,7 @@ churn_days = None  # lifecycle: days without a purchase before "churned" (None: 
 # %%
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
@@ -99,6 +100,9 @@ ax.stackplot(wide.index, wide.T.to_numpy(), labels=wide.columns, colors=plotting
 ax.set_xlim(wide.index.min(), wide.index.max())
 ax.set_ylim(0, 1)
 plotting.percent_axis(ax)
+locator = mdates.AutoDateLocator(maxticks=8)  # month labels that do not overlap
+ax.xaxis.set_major_locator(locator)
+ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
 
 # %%

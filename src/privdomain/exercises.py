@@ -465,13 +465,14 @@ def html(topic: str, data: Any, answers: Mapping[str, Any] | None = None) -> str
         except PrivdomainError as err:
             value = f"n/a on this dataset ({getattr(err, 'problem', err)})"
         parts.append(
+            f'<div class="exercise" style="margin:0 0 1.4em 0">'
             f"<p><strong>Exercise {i} 练习 {i}</strong> (<code>{e.name}</code>): {_md(e.question)}"
             f"<br>Check: <code>exercises.check(\"{e.name}\", your_answer, ds)</code>"
             f" · tolerance {_html.escape(_tolerance(e, 1.0)[1] if e.unit != 'name' else 'exact')}</p>"
             f"<p>{_md(verdict.message)}</p>"
             f"<details><summary>Solution 答案 (click to open)</summary>"
             f"<pre><code>{_html.escape(e.solution)}</code></pre><p>Answer on this dataset: {_md(value)}</p>"
-            f"</details>")
+            f"</details></div>")
     parts.append("</div>")
     return "\n".join(parts)
 

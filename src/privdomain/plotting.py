@@ -301,8 +301,9 @@ def funnel(steps: Sequence[str], counts: Sequence[float], *, ax: Axes | None = N
                      f"{interval_text(r['low'], r['high'])})" if r["n"] > 0 else "  (n/a: none at the previous step)")
         ax.text(c + 0.01 * top, y, text, va="center", fontsize=8.5)
     ax.set_xlim(0, top * 2.0)
-    ax.text(1.0, -0.02, "step rate = persons / persons at the previous step (n), 95% Wilson CI", transform=ax.transAxes,
-            ha="right", va="top", fontsize=7, color="#555555")
+    ax.set_xticks([t for t in ax.get_xticks() if 0 <= t <= top * 1.05])  # no axis beyond the widest bar
+    ax.set_xlabel("persons 人数 · step rate = persons / persons at the previous step (n), with its 95% Wilson CI",
+                  fontsize=8, color="#555555", loc="left")
     ax.grid(axis="y", visible=False)
     return ax
 
