@@ -81,7 +81,7 @@ metrics["lifecycle_thresholds"] = {k: (int(thresholds[k]) if k.endswith("_days")
                                    for k in ("dormant_days", "churn_days", "source")}
 if thresholds["source"] == "data":
     how = (f"from the data: the 80th percentile of {thresholds['gaps']:,} gaps between purchase days is "
-           f"{thresholds['dormant_gap']:.0f} days, the 95th {thresholds['churn_gap']:.0f} days (floors 14 and 30 days)")
+           f"{thresholds['dormant_gap']:.0f} days, the 95th {thresholds['churn_gap']:.0f} days; floors 14 and 30 days")
 elif thresholds["source"] == "default":
     how = "no buyer bought twice, so the gaps cannot say: the defaults of 90 and 180 days"
 else:
@@ -110,9 +110,9 @@ last = board[board["period"] == board["period"].max()].set_index("stage")
 metrics["last_week_stage_share"] = {k: float(v) for k, v in last["share"].items()}
 display(Markdown(
     f"In the last week, **{last.loc['churned', 'share']:.0%}** of persons touched so far are churned (no purchase "
-    f"for {thresholds['churn_days']} days) and **{last.loc['dormant', 'share']:.0%}** dormant "
-    f"({thresholds['dormant_days']} days) (Youshu's example board showed 70% churned: the signal to "
-    f"win buyers back), against **{last.loc['prospect', 'share']:.0%}** prospects who never bought."))
+    f"for {thresholds['churn_days']} days) and **{last.loc['dormant', 'share']:.0%}** dormant (none for "
+    f"{thresholds['dormant_days']} days), against **{last.loc['prospect', 'share']:.0%}** prospects who never "
+    f"bought. Youshu's example board showed 70% churned: the signal to win buyers back."))
 
 # %%
 flows = lifecycle.stage_flows(ds, ov["first_day"], ov["last_day"], freq="W", model=stage_model)

@@ -193,5 +193,5 @@ reports.record_metrics(metrics, output_dir, report_name)
 # %%
 from privdomain import exercises
 
-answers = {"touch_article_open_30d": None, "cube_top_channel_30d": None}  # your answers
+answers = {"touch_article_open_30d": None, "cube_oa_orders_30d": None}  # your answers
 exercises.show("touchpoints_channels", ds, answers)

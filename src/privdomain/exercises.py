@@ -47,7 +47,7 @@ MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
 @dataclass(frozen=True)
 class Exercise:
     """One exercise: its ``question``, the ``unit`` of the answer (``"%"``, ``"yuan"``,
-    ``"days"``, ``"persons"``, ``"x"`` for a ratio, ``"name"``), the ``tolerance`` (in the
+    ``"days"``, ``"persons"``, ``"orders"``, ``"x"`` for a ratio, ``"name"``), the ``tolerance`` (in the
     unit; percentage points for ``"%"``), a ``hint``, the ``solution`` code and ``compute``,
     the function of the dataset that returns the right answer (a fraction for ``"%"``)."""
 
@@ -177,13 +177,13 @@ def _article_open_30d(data: Any) -> float:
     return float(nodes.loc["oa_article_open", "conversion_rate"])
 
 
-def _cube_top_30d(data: Any) -> str:
+def _oa_orders_30d(data: Any) -> int:
     from . import channel_cube
 
-    cube = channel_cube.channel_cube(data, windows=(30,))
-    if cube.empty:
-        raise DatasetError(_path(data) or "(frame)", "no purchase after a touch")
-    return str(cube.loc[cube["gmv"].idxmax(), "channel"])
+    cube = channel_cube.channel_cube(data, windows=(30,)).set_index("channel")
+    if "official_account" not in cube.index:
+        raise DatasetError(_path(data) or "(frame)", "no purchase within 30 days of an Official Account touch")
+    return int(cube.loc["official_account", "orders"])
 
 
 def _time_decay_top(data: Any) -> str:
@@ -221,9 +221,10 @@ def _dormant_p90(data: Any) -> int:
 
 def _relative_lift(data: Any) -> float:
     f = _experiment(data)
+    f = f[f["pre_purchases"] >= 1]
     rate = f.groupby(f["arm"] == "treatment")["converted"].mean()
     if False not in rate.index or True not in rate.index or rate[False] == 0:
-        raise DatasetError(_path(data) or "(frame)", "no holdout conversions to compare with")
+        raise DatasetError(_path(data) or "(frame)", "no holdout conversions among earlier buyers to compare with")
     return float(rate[True] / rate[False] - 1)
 
 
@@ -295,11 +296,12 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
        "%", 0.1, "`touchpoints.touchpoint_nodes(ds, window=...)`, column `conversion_rate`.",
        "nodes = touchpoints.touchpoint_nodes(ds, window='30D').set_index('node')\n"
        "nodes.loc['oa_article_open', 'conversion_rate']", _article_open_30d),
-    _E("cube_top_channel_30d", "touchpoints_channels",
-       "In the channel cube with a **30-day** window, which channel has the most GMV within 30 days of a touch?",
-       "name", 0, "`channel_cube.channel_cube(ds, windows=(30,))`.",
-       "cube = channel_cube.channel_cube(ds, windows=(30,))\ncube.loc[cube['gmv'].idxmax(), 'channel']",
-       _cube_top_30d),
+    _E("cube_oa_orders_30d", "touchpoints_channels",
+       "In the channel cube with a **30-day** window, how many orders were paid within 30 days of a touch on the "
+       "Official Account (`official_account`)?",
+       "orders", 0, "`channel_cube.channel_cube(ds, windows=(30,))`, column `orders`.",
+       "cube = channel_cube.channel_cube(ds, windows=(30,)).set_index('channel')\n"
+       "cube.loc['official_account', 'orders']", _oa_orders_30d),
     _E("attribution_time_decay_top", "attribution_roi",
        "The heatmap leaves out **time decay** (half-life 7 days, 30-day window). Which marketing channel (not the "
        "Mini Program checkout) gets the largest share under it?",
@@ -322,11 +324,13 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
        "days", 0, "`lifecycle.gap_thresholds(ds, dormant_quantile=0.9)`.",
        "lifecycle.gap_thresholds(ds, dormant_quantile=0.9)['dormant_days']", _dormant_p90),
     _E("experiment_relative_lift", "experiments",
-       "In the scenario's experiment, what is the **relative lift** of the conversion rate, treatment over holdout "
-       "(in percent: 44 for +44%)?",
-       "%", 0.5, "`experiments.campaign_frame`; the conversion rate per arm; relative lift = treatment / holdout - 1.",
-       "f = ex.campaign_frame(ds, names[0])\nrate = f.groupby(f['arm'] == 'treatment')['converted'].mean()\n"
-       "rate[True] / rate[False] - 1", _relative_lift),
+       "Among the assigned persons who had bought in the 90 days before the campaign (`pre_purchases ≥ 1`), what is "
+       "the **relative lift** of the conversion rate, treatment over holdout (in percent: 44 for +44%)?",
+       "%", 0.5, "`experiments.campaign_frame`; keep `pre_purchases >= 1`; the conversion rate per arm; relative "
+       "lift = treatment / holdout - 1.",
+       "f = ex.campaign_frame(ds, names[0])\nf = f[f['pre_purchases'] >= 1]\n"
+       "rate = f.groupby(f['arm'] == 'treatment')['converted'].mean()\nrate[True] / rate[False] - 1",
+       _relative_lift),
     _E("experiment_n_for_3pp", "experiments",
        "How many persons per arm would detect a **3 pp** uplift of the repurchase rate, at the holdout's rate, with "
        "80% power and a 5% level?",
@@ -375,7 +379,7 @@ def _fmt(e: Exercise, value: Any) -> str:
         return f"¥{value:,.2f}"
     if e.unit == "x":
         return f"{value:.2f} x"
-    if e.unit in ("persons", "days"):
+    if e.unit in ("persons", "days", "orders"):
         return f"{value:,.0f} {e.unit}"
     return f"{value:,.4g}"
 
@@ -386,7 +390,7 @@ def _tolerance(e: Exercise, right: Any) -> tuple[float, str]:
     if e.unit == "persons" and 0 < e.tolerance < 1:  # relative
         return e.tolerance * abs(float(right)), f"±{e.tolerance:.0%}"
     if e.tolerance == 0:
-        return 0.5 if e.unit in ("persons", "days") else 0.0, "exact"
+        return 0.5 if e.unit in ("persons", "days", "orders") else 0.0, "exact"
     return e.tolerance, f"±{e.tolerance:g}" + ("" if e.unit == "x" else f" {e.unit}")
 
 

@@ -425,8 +425,8 @@ def step_rates(steps: Sequence[str], counts: Sequence[float]) -> pd.DataFrame:
     the first step has no rate (NaN, n = 0).
 
     >>> t = step_rates(["visit", "pay"], [200, 50])
-    >>> t.loc[1, ["n", "rate"]].tolist(), round(t.loc[1, "low"], 3)
-    ([200.0, 0.25], 0.196)
+    >>> float(t.loc[1, "n"]), float(t.loc[1, "rate"]), round(float(t.loc[1, "low"]), 3)
+    (200.0, 0.25, 0.195)
     """
     c = pd.Series([float(v) for v in counts])
     frame = pd.DataFrame({"step": list(steps), "persons": c.to_numpy(),
