@@ -151,7 +151,7 @@ metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share
 
 # %%
 products = channel_cube.channel_products(ds, window=7, top=3)
-display(products.head(24).style.hide(axis="index"))
+display(products.head(24).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))
 
 # %% [markdown]
 # ## The live-stream board 直播看板
@@ -173,7 +173,7 @@ else:
             .format({"gmv": "¥{:,.0f}", "conversion_rate": "{:.1%}"}))
     ranking = live.live_products(ds)
     display(ranking.sort_values(["live_id", "orders"], ascending=[True, False]).groupby("live_id").head(3)
-            .head(15).style.hide(axis="index"))
+            .head(15).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))
 
 # %%
 place = wide.index[0]
