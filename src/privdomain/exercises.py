@@ -367,7 +367,14 @@ def answer(name: str, data: Any) -> Any:
     """The right answer of exercise ``name`` on ``data`` (a fraction for rates, a string
     for names); raises :class:`~privdomain.errors.DatasetError` when the dataset cannot
     answer it (no truth, no experiment)."""
-    return _get(name).compute(data)
+    return _compute(_get(name), data)
+
+
+def _compute(e: Exercise, data: Any) -> Any:
+    value = e.compute(data)
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        raise DatasetError(_path(data) or "(frame)", f"{e.name}: the data give no answer (too few buyers or events)")
+    return value
 
 
 def _fmt(e: Exercise, value: Any) -> str:
@@ -417,7 +424,7 @@ def check(name: str, given: Any, data: Any) -> Verdict:
     if given is None:
         return Verdict(name, None, f"… Not answered yet: put your answer into `answers[\"{name}\"]` and run the cell.")
     try:
-        right = e.compute(data)
+        right = _compute(e, data)
     except PrivdomainError as err:
         return Verdict(name, None, f"n/a: this dataset cannot answer it ({getattr(err, 'problem', err)}).")
     if e.unit == "name":
@@ -465,7 +472,7 @@ def html(topic: str, data: Any, answers: Mapping[str, Any] | None = None) -> str
     for i, e in enumerate(chosen, 1):
         verdict = check(e.name, answers.get(e.name), data)
         try:
-            value = _fmt(e, e.compute(data))
+            value = _fmt(e, _compute(e, data))
         except PrivdomainError as err:
             value = f"n/a on this dataset ({getattr(err, 'problem', err)})"
         parts.append(
