@@ -141,3 +141,15 @@ def test_a_dataset_that_cannot_answer_says_so_and_unknown_names_are_refused():
     assert v.correct is None and v.message.startswith("n/a")
     with pytest.raises(UsageError, match="did you mean 'quickstart_median_order'"):
         exercises.check("quickstart_median_ordr", 1, ev)
+
+
+def test_an_answer_the_data_cannot_give_is_na_and_never_printed_as_nan(monkeypatch):
+    import dataclasses
+
+    ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 100})])
+    e = exercises.EXERCISES["lifecycle_repurchase_45d"]
+    monkeypatch.setitem(exercises.EXERCISES, e.name, dataclasses.replace(e, compute=lambda data: float("nan")))
+    v = exercises.check(e.name, 10, ev)
+    assert v.correct is None and v.message.startswith("n/a")
+    page = exercises.html("lifecycle_clv", ev)
+    assert "n/a on this dataset" in page and "nan%" not in page
