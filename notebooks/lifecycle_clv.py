@@ -153,8 +153,13 @@ display(Markdown(glossary.table(['repurchase_rate_w', 'repurchase_cycle'])))
 
 # %%
 rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
-display(rates[["window_days", "buyers", "repurchasers", "rate", "not_observable"]]
-        .style.hide(axis="index").format({"rate": "{:.1%}"}))
+shown = plotting.rate_intervals(rates[["window_days", "buyers", "repurchasers", "not_observable"]], "repurchasers",
+                                "buyers")
+display(shown.rename(columns={"window_days": "window (days)", "buyers": "buyers n", "low": "95% low", "high": "95% high",
+                              "too_small": "too small ⚠", "not_observable": "window not yet over"})
+        .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+                                          "buyers n": "{:,}", "repurchasers": "{:,}", "window not yet over": "{:,}",
+                                          "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 metrics["repurchase_rate_windows"] = {int(w): float(r) for w, r in zip(rates["window_days"], rates["rate"])}
 
 # %%
