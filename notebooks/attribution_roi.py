@@ -241,3 +241,18 @@ for line in cases.channel_advice(evidence["calibrated"], evidence["scores"], obs
                                  observational_share=shap_share):
     display(Markdown(line))
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"attribution_time_decay_top": None, "attribution_roi_60d": None}  # your answers
+exercises.show("attribution_roi", ds, answers)

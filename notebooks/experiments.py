@@ -40,6 +40,39 @@ plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 metrics = {}
 
+OUTCOMES = {"converted": "实验转化率 conversion", "repurchased": "复购率 repurchase", "revenue": "人均成交额 revenue per person"}
+METHODS = {"dim_hc1": "difference in means 均值差 (HC1)", "cuped_hc1": "CUPED 方差缩减 (HC1)",
+           "logit_ame": "logit marginal effect 逻辑回归边际效应"}
+
+
+def effects_view(eff, by=None):
+    """Effects as the glossary states them: a rate's uplift in percentage points (1 decimal) with
+    its 95% CI, revenue per person in yuan, the relative lift in %, n per arm and the p-value."""
+    rows = []
+    for r in eff.to_dict("records"):
+        money = r["outcome"] == "revenue"
+        unit = (lambda v: f"{'-' if v < 0 else '+'}¥{abs(v):,.2f}") if money else (lambda v: plotting.pp(v, 1))
+        row = {} if by is None else {by: r[by]}
+        rel = r.get("relative_lift", float("nan"))
+        p = r.get("p_value_adj", r["p_value"]) if by else r["p_value"]
+        row.update({
+            "outcome": OUTCOMES.get(r["outcome"], r["outcome"]), "method": METHODS.get(r["method"], r["method"]),
+            "n treatment / holdout": f"{int(r['n_treatment']):,} / {int(r['n_control']):,}",
+            "holdout": plotting.yuan(r["control_mean"], 2) if money else plotting.percent(r["control_mean"]),
+            "uplift": unit(r["estimate"]), "95% CI": f"{unit(r['ci_low'])} to {unit(r['ci_high'])}",
+            "relative lift": f"{rel * 100:+.1f}%" if rel == rel else "n/a",
+            ("p (Holm-adjusted)" if by else "p"): "< 0.001" if p < 0.001 else f"{p:.3f}"})
+        rows.append(row)
+    return pd.DataFrame(rows).style.hide(axis="index")
+
+
+def pp_axis(ax, axis="x"):
+    """Tick labels in percentage points (an uplift is a difference of rates, not a rate)."""
+    from matplotlib.ticker import FuncFormatter
+
+    getattr(ax, f"{axis}axis").set_major_formatter(FuncFormatter(lambda v, _: f"{v * 100:+.0f} pp" if v else "0"))
+    return ax
+
 # %% [markdown]
 # ## 1. The scenario's experiment 场景实验
 #
@@ -66,17 +99,19 @@ for n, f in frames.items():
     eff = ex.campaign_effects(f, ["converted", "repurchased", "revenue"], covariates=["pre_purchases", "pre_revenue"])
     dim = eff[eff["method"] == "dim_hc1"].set_index("outcome")
     display(Markdown(f"### `{n}`"))
-    display(eff[["outcome", "method", "estimate", "ci_low", "ci_high", "p_value"]]
-            .style.hide(axis="index").format(precision=4))
+    display(effects_view(eff))
     base = f.loc[f["arm"] != "treatment"].groupby("arm")[["converted", "repurchased"]].mean().iloc[0]
     lift = dim.loc["repurchased", "estimate"] / base["repurchased"] if base["repurchased"] > 0 else float("nan")
-    display(Markdown(f"Repurchase rate in the holdout **{base['repurchased']:.1%}**; uplift "
-                     f"**{plotting.pp(dim.loc['repurchased', 'estimate'], 2)}** (95% CI "
-                     f"{plotting.pp(dim.loc['repurchased', 'ci_low'], 2)} to "
-                     f"{plotting.pp(dim.loc['repurchased', 'ci_high'], 2)}), relative lift **{lift:+.0%}**."))
+    display(Markdown(f"Repurchase rate in the holdout **{base['repurchased']:.1%}** "
+                     f"(n = {int(dim.loc['repurchased', 'n_control']):,}); uplift "
+                     f"**{plotting.pp(dim.loc['repurchased', 'estimate'], 1)}** (95% CI "
+                     f"{plotting.pp(dim.loc['repurchased', 'ci_low'], 1)} to "
+                     f"{plotting.pp(dim.loc['repurchased', 'ci_high'], 1)}, n = "
+                     f"{int(dim.loc['repurchased', 'n_treatment']):,} treated), relative lift **{lift * 100:+.1f}%**."))
     arms = pd.concat([cases.arm_rates(f, y, segment="__none__").assign(outcome=y) for y in ("converted", "repurchased")],
                      ignore_index=True)
     display(arms[["outcome", "arm", "n", "successes", "rate", "low", "high", "too_small"]]
+            .assign(outcome=arms["outcome"].map(OUTCOMES))
             .rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
             .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
                                               "n": "{:,}", "successes": "{:,}",
@@ -88,9 +123,12 @@ for n, f in frames.items():
                   "uplift_converted": float(dim.loc["converted", "estimate"]),
                   "uplift_revenue": float(dim.loc["revenue", "estimate"]),
                   "holdout_repurchase_rate": float(base["repurchased"]), "relative_lift_repurchased": float(lift)}
-    ax = ex.forest_plot(eff[eff["outcome"] != "revenue"], label=["outcome", "method"],
+    shown = eff[eff["outcome"] != "revenue"]
+    ax = ex.forest_plot(shown.assign(outcome=shown["outcome"].map(OUTCOMES), method=shown["method"].map(METHODS)),
+                        label=["outcome", "method"],
                         title=f"{n}: uplift with 95% CI 提升与置信区间")
-    plotting.percent_axis(ax, "x")
+    pp_axis(ax)
+    ax.set_xlabel("uplift, percentage points 绝对提升 (95% CI)")
 
 # %% [markdown]
 # ### By coupon tier 分层效应
@@ -125,10 +163,12 @@ for n, f in frames.items():
     display(het[["segment", "n", "holdout_n", "control_mean", "estimate", "ci_low", "ci_high", "p_value_adj",
                  "simulated truth", "too_small"]]
             .rename(columns={"estimate": "uplift (pp)", "ci_low": "95% low (pp)", "ci_high": "95% high (pp)",
-                             "too_small": "too small ⚠"})
-            .style.hide(axis="index").format({"control_mean": "{:.1%}", "uplift (pp)": plotting.pp,
+                             "too_small": "too small ⚠", "holdout_n": "holdout n", "control_mean": "holdout rate",
+                             "p_value_adj": "p (Holm-adjusted)"})
+            .style.hide(axis="index").format({"holdout rate": "{:.1%}", "uplift (pp)": plotting.pp,
                                               "95% low (pp)": plotting.pp, "95% high (pp)": plotting.pp,
-                                              "simulated truth": plotting.pp, "p_value_adj": "{:.3g}",
+                                              "simulated truth": plotting.pp, "n": "{:,}", "holdout n": "{:,}",
+                                              "p (Holm-adjusted)": lambda v: "< 0.001" if v < 0.001 else f"{v:.3f}",
                                               "too small ⚠": plotting.flag_text}, na_rep="n/a"))
     warn = plotting.small_warning(het.rename(columns={"holdout_n": "holdout n"}), "segment", n="holdout n")
     if warn:
@@ -151,15 +191,15 @@ mde = pd.concat([ex.mde_proportion(p0, n) for n in (500, 1000, 2000, 5000, 10000
 ax = plotting.line(mde.assign(n=mde["n_control"]), "n", "mde",
                    title=f"最小可检测效应 MDE by holdout size (baseline {p0:.0%}, 80% power)")
 ax.set_xscale("log")
-plotting.percent_axis(ax)
+pp_axis(ax, "y")
 ax.set_xlabel("persons per arm 每组人数")
-ax.set_ylabel("MDE (absolute uplift)");
+ax.set_ylabel("MDE, absolute uplift in pp");
 
 # %%
 needed = ex.sample_size_proportion(p0, 0.02)
 n_needed = int(needed["n_control"].iloc[0])
 metrics["power"] = {"baseline": float(p0), "n_per_arm_for_2pt_mde": n_needed}
-metrics["summary"] = "; ".join(f"{n}: repurchase uplift {plotting.pp(m['uplift_repurchased'], 2)}"
+metrics["summary"] = "; ".join(f"{n}: repurchase uplift {plotting.pp(m['uplift_repurchased'], 1)}"
                                for n, m in metrics.items() if isinstance(m, dict) and "uplift_repurchased" in m)
 display(Markdown(f"To detect a 2 pp uplift on a {p0:.0%} baseline with 80% power: **{n_needed:,} persons per arm**."))
 
@@ -185,12 +225,11 @@ truth = campaign.attrs["truth"]
 dim = ex.difference_in_means(campaign, "converted")
 base = campaign.loc[campaign["arm"] == "holdout", "converted"].mean()
 row = dim.iloc[0]
-display(dim[["outcome", "term", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n"]]
-        .style.hide(axis="index").format(precision=4))
+display(effects_view(dim.assign(method="dim_hc1")))
 display(Markdown(
-    f"Holdout conversion **{base:.1%}**; uplift **{plotting.pp(row.estimate, 2)}** "
-    f"(95% CI {plotting.pp(row.ci_low, 2)} to {plotting.pp(row.ci_high, 2)}), relative lift "
-    f"**{row.estimate / base:+.0%}**. The simulated truth is **{plotting.pp(truth['converted'], 2)}**: "
+    f"Holdout conversion **{base:.1%}** (n = {int(row.n_control):,}); uplift **{plotting.pp(row.estimate, 1)}** "
+    f"(95% CI {plotting.pp(row.ci_low, 1)} to {plotting.pp(row.ci_high, 1)}, n = {int(row.n):,}), relative lift "
+    f"**{row.estimate / base * 100:+.1f}%**. The simulated truth is **{plotting.pp(truth['converted'], 1)}**: "
     + ("the interval covers it." if row.ci_low <= truth["converted"] <= row.ci_high else
        "**the interval misses it.** A 95% interval misses the truth in about 5 runs of 100; this is one of them "
        "(another seed or more persons will usually cover it), which is why one test is not the last word.")))
@@ -206,8 +245,7 @@ display(Markdown(
 
 # %%
 effects = ex.campaign_effects(campaign, ["converted", "revenue"], covariates=["pre_purchases"])
-display(effects[["outcome", "method", "estimate", "std_error", "ci_low", "ci_high", "p_value"]]
-        .style.hide(axis="index").format(precision=4))
+display(effects_view(effects))
 
 # %%
 conv = effects[effects["outcome"] == "converted"].copy()
@@ -217,8 +255,9 @@ ax.errorbar(conv["estimate"], list(ypos), xerr=[conv["estimate"] - conv["ci_low"
             fmt="o", color=plotting.PALETTE[0], capsize=4)
 ax.axvline(truth["converted"], color=plotting.PALETTE[3], linestyle="--", label="simulated truth 真实效应")
 ax.axvline(0, color="#888", linewidth=0.8)
-ax.set_yticks(list(ypos), labels=conv["method"].tolist())
-plotting.percent_axis(ax, "x")
+ax.set_yticks(list(ypos), labels=conv["method"].map(METHODS).tolist())
+pp_axis(ax)
+ax.set_xlabel("uplift, percentage points 绝对提升")
 ax.legend(loc="lower right");
 
 # %% [markdown]
@@ -230,8 +269,7 @@ ax.legend(loc="lower right");
 
 # %%
 het = ex.heterogeneous_effects(campaign, "converted", by="segment")
-display(het[["segment", "estimate", "ci_low", "ci_high", "p_value", "p_value_adj", "reject"]]
-        .style.hide(axis="index").format(precision=4))
+display(effects_view(het.assign(method="dim_hc1"), by="segment"))
 h = het.attrs.get("heterogeneity", {})
 if h:
     display(Markdown(f"Same effect in every tier? Wald χ² = {h['statistic']:.1f} on {h['df']} df, "
@@ -286,3 +324,18 @@ metrics["staggered"] = {"true_att": float(true_att), "twfe": float(twfe.estimate
 metrics["known_truth"] = {"uplift_converted": float(row.estimate), "ci_low": float(row.ci_low),
                           "ci_high": float(row.ci_high), "true_uplift_converted": float(truth["converted"])}
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"experiment_relative_lift": None, "experiment_n_for_3pp": None}  # your answers
+exercises.show("experiments", ds, answers)

@@ -59,13 +59,24 @@ metrics["mp_funnel_persons"] = mp["persons"].astype(int).tolist()
 metrics["mp_visit_to_pay"] = float(mp["conversion_from_first"].iloc[-1])
 
 # %%
-steps = mp[["step_name", "persons", "conversion_from_previous", "conversion_from_first"]].copy()
-steps["median minutes from previous step"] = (mp["median_seconds"] / 60).round(1)
-display(steps.style.hide(axis="index").format({"conversion_from_previous": "{:.1%}", "conversion_from_first": "{:.1%}",
-                                                "persons": "{:,}"}, precision=1, na_rep="—"))
+rated = plotting.step_rates(mp["step_name"].tolist(), mp["persons"])
+steps = pd.DataFrame({"step": mp["step_name"], "persons": mp["persons"].astype(int),
+                      "n (previous step)": rated["n"].astype(int).where(rated["n"] > 0),
+                      "step conversion rate": rated["rate"], "95% low": rated["low"], "95% high": rated["high"],
+                      "overall conversion rate": mp["conversion_from_first"],
+                      "median minutes from previous step": (mp["median_seconds"] / 60).round(1),
+                      "too small ⚠": rated["too_small"] & (rated["n"] > 0)})
+display(Markdown("Step conversion rate (步骤转化率) = persons at the step / persons at the previous step (n), with "
+                 "its 95% Wilson interval; overall conversion rate (总转化率) = persons at the step / entrants."))
+display(steps.style.hide(axis="index").format({"step conversion rate": "{:.1%}", "95% low": "{:.1%}",
+                                                "95% high": "{:.1%}", "overall conversion rate": "{:.1%}",
+                                                "persons": "{:,}", "n (previous step)": "{:,.0f}",
+                                                "too small ⚠": plotting.flag_text}, precision=1, na_rep="—"))
+overall = plotting.step_rates(["entered", "paid"], [mp["persons"].iloc[0], mp["persons"].iloc[-1]]).iloc[1]
 display(Markdown(
     f"Of {int(mp['persons'].iloc[0]):,} persons who visited the Mini Program, "
-    f"**{mp['conversion_from_first'].iloc[-1]:.1%}** paid within 7 days. A **strict** funnel "
+    f"**{mp['conversion_from_first'].iloc[-1]:.1%}** paid within 7 days "
+    f"({plotting.interval_text(overall['low'], overall['high'])}). A **strict** funnel "
     f"(`mode=\"strict\"`) would count only those who went straight from each step to the next."))
 
 # %% [markdown]
@@ -140,3 +151,18 @@ metrics["median_visit_to_pay_minutes"] = float(ttc.attrs.get("median_seconds", f
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"funnel_visit_to_pay_1d": None, "funnel_strict_visit_to_pay": None}  # your answers
+exercises.show("funnels_official_account", ds, answers)

@@ -29,10 +29,13 @@ data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "lifecycle_clv"  # name of the report and its metrics file
 holdout_weeks = 13  # CLV model check: the last weeks held out to test the forecast
+dormant_days = None  # lifecycle: days without a purchase before "dormant" (None: from the data)
+churn_days = None  # lifecycle: days without a purchase before "churned" (None: from the data)
 
 # %%
 from pathlib import Path
 
+import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
@@ -51,20 +54,44 @@ metrics = {}
 # | stage | rule |
 # | --- | --- |
 # | 潜在 prospect | touched the brand, never bought |
-# | 流失 churned | no purchase in the last 180 days |
-# | 沉睡 dormant | no purchase in the last 90 days |
+# | 流失 churned | no purchase in the last *churn* days |
+# | 沉睡 dormant | no purchase in the last *dormant* days |
 # | 新客 new | first purchase within the last 30 days |
 # | 回流 resurrected | bought again after being dormant or churned, within the last 30 days |
 # | 忠诚 loyal | 3 or more purchase days |
 # | 活跃 active | any other recent buyer |
+#
+# The dormant and churn thresholds are not fixed at 90 and 180 days: a tea drinker buys
+# weekly, an eyewear buyer every year or two, so one pair of numbers would call most
+# buyers of one brand lapsed and none of another. They come **from this data**
+# (`lifecycle.data_stage_model`): the 80th and 95th percentiles of the gaps between a
+# buyer's consecutive purchase days, at least 14 and 30 days (the `dormant_days` and
+# `churn_days` parameters override them).
 #
 # 阶段占比 stage share = `persons in the stage / persons touched so far`. The figure
 # shows the buyers' stages (share among persons who bought at least once, weekly); the
 # flows (阶段流转) count persons moving from one stage to another between two weeks.
 
 # %%
+display(Markdown(glossary.table(["inter_purchase_gap", "dormant_after", "churn_after", "stage_share"])))
+
+# %%
+stage_model, thresholds = lifecycle.data_stage_model(ds, dormant_days, churn_days)
+metrics["lifecycle_thresholds"] = {k: (int(thresholds[k]) if k.endswith("_days") else thresholds[k])
+                                   for k in ("dormant_days", "churn_days", "source")}
+if thresholds["source"] == "data":
+    how = (f"from the data: the 80th percentile of {thresholds['gaps']:,} gaps between purchase days is "
+           f"{thresholds['dormant_gap']:.0f} days, the 95th {thresholds['churn_gap']:.0f} days; floors 14 and 30 days")
+elif thresholds["source"] == "default":
+    how = "no buyer bought twice, so the gaps cannot say: the defaults of 90 and 180 days"
+else:
+    how = f"set by the parameters ({thresholds['source']})"
+display(Markdown(f"**Lifecycle thresholds used here:** dormant after **{thresholds['dormant_days']} days** without a "
+                 f"purchase, churned after **{thresholds['churn_days']} days** ({how})."))
+
+# %%
 ov = reports.overview(ds)
-board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
+board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W", model=stage_model)
 buyer_stages = [st for st in lifecycle.STAGES if st != "prospect"]
 wide = board.pivot(index="period", columns="stage", values="persons")[buyer_stages]
 wide = wide.div(wide.sum(axis=1).where(lambda x: x > 0), axis=0).fillna(0)
@@ -73,18 +100,22 @@ ax.stackplot(wide.index, wide.T.to_numpy(), labels=wide.columns, colors=plotting
 ax.set_xlim(wide.index.min(), wide.index.max())
 ax.set_ylim(0, 1)
 plotting.percent_axis(ax)
+locator = mdates.AutoDateLocator(maxticks=8)  # month labels that do not overlap
+ax.xaxis.set_major_locator(locator)
+ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
 
 # %%
 last = board[board["period"] == board["period"].max()].set_index("stage")
 metrics["last_week_stage_share"] = {k: float(v) for k, v in last["share"].items()}
 display(Markdown(
-    f"In the last week, **{last.loc['churned', 'share']:.0%}** of persons touched so far are churned and "
-    f"**{last.loc['dormant', 'share']:.0%}** dormant (Youshu's example board showed 70% churned: the signal to "
-    f"win buyers back), against **{last.loc['prospect', 'share']:.0%}** prospects who never bought."))
+    f"In the last week, **{last.loc['churned', 'share']:.0%}** of persons touched so far are churned (no purchase "
+    f"for {thresholds['churn_days']} days) and **{last.loc['dormant', 'share']:.0%}** dormant (none for "
+    f"{thresholds['dormant_days']} days), against **{last.loc['prospect', 'share']:.0%}** prospects who never "
+    f"bought. Youshu's example board showed 70% churned: the signal to win buyers back."))
 
 # %%
-flows = lifecycle.stage_flows(ds, ov["first_day"], ov["last_day"], freq="W")
+flows = lifecycle.stage_flows(ds, ov["first_day"], ov["last_day"], freq="W", model=stage_model)
 last_period = flows["period"].max()
 matrix = lifecycle.flow_matrix(flows, period=last_period)
 display(Markdown(f"Flows into the week of {pd.Timestamp(last_period).date()} (rows: stage the week before; "
@@ -122,8 +153,13 @@ display(Markdown(glossary.table(['repurchase_rate_w', 'repurchase_cycle'])))
 
 # %%
 rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
-display(rates[["window_days", "buyers", "repurchasers", "rate", "not_observable"]]
-        .style.hide(axis="index").format({"rate": "{:.1%}"}))
+shown = plotting.rate_intervals(rates[["window_days", "buyers", "repurchasers", "not_observable"]], "repurchasers",
+                                "buyers")
+display(shown.rename(columns={"window_days": "window (days)", "buyers": "buyers n", "low": "95% low", "high": "95% high",
+                              "too_small": "too small ⚠", "not_observable": "window not yet over"})
+        .style.hide(axis="index").format({"rate": "{:.1%}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+                                          "buyers n": "{:,}", "repurchasers": "{:,}", "window not yet over": "{:,}",
+                                          "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 metrics["repurchase_rate_windows"] = {int(w): float(r) for w, r in zip(rates["window_days"], rates["rate"])}
 
 # %%
@@ -385,3 +421,18 @@ else:
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"lifecycle_repurchase_45d": None, "lifecycle_dormant_p90": None}  # your answers
+exercises.show("lifecycle_clv", ds, answers)

@@ -82,3 +82,18 @@ display(matrix)
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"truth_agreement_last": None, "truth_dormant_truly_churned": None}  # your answers
+exercises.show("lifecycle_truth", ds, answers)

@@ -124,3 +124,18 @@ plotting.bar(totals, "touchpoint", "events", horizontal=True, values="int",
 
 # %%
 display(Markdown(f"Dataset: `{ds.path}` · scenario **{scenario}** · {persons:,} persons · seed {seed}."))
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"quickstart_median_order": None, "quickstart_repeat_buyers": None}  # your answers
+exercises.show("quickstart", ds, answers)

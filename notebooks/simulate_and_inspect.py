@@ -177,3 +177,18 @@ else:
 metrics["summary"] = (f"{ds.manifest['row_counts']['events']:,} events from {persons:,} persons; validation "
                       f"{'passed' if report.ok else 'FAILED'}; id unification recall {quality['recall']:.0%}")
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"inspect_multi_id_share": None, "inspect_top_incremental_channel": None}  # your answers
+exercises.show("simulate_and_inspect", ds, answers)

@@ -151,7 +151,7 @@ metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share
 
 # %%
 products = channel_cube.channel_products(ds, window=7, top=3)
-display(products.head(24).style.hide(axis="index"))
+display(products.head(24).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))
 
 # %% [markdown]
 # ## The live-stream board 直播看板
@@ -173,10 +173,25 @@ else:
             .format({"gmv": "¥{:,.0f}", "conversion_rate": "{:.1%}"}))
     ranking = live.live_products(ds)
     display(ranking.sort_values(["live_id", "orders"], ascending=[True, False]).groupby("live_id").head(3)
-            .head(15).style.hide(axis="index"))
+            .head(15).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))
 
 # %%
 place = wide.index[0]
 metrics["summary"] = (f"sessions start at {metrics['top_entry_channel']}; most GMV placed through {place} "
                       f"({wide.loc[place, 'gmv'] / wide['gmv'].sum():.0%})")
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. Rates are answered in percent
+# (12.3 for 12.3%). The solutions are folded away: click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"touch_article_open_30d": None, "cube_oa_orders_30d": None}  # your answers
+exercises.show("touchpoints_channels", ds, answers)

@@ -136,7 +136,9 @@ def _expected_lifecycle(ds) -> dict:
     from privdomain import lifecycle
 
     ov = reports.overview(ds)
-    board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
+    th = lifecycle.gap_thresholds(ds)  # the notebook's thresholds come from the data
+    model = lifecycle.StageModel(dormant_days=th["dormant_days"], churn_days=th["churn_days"])
+    board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W", model=model)
     last = board[board["period"] == board["period"].max()]
     from privdomain import repurchase
 
@@ -159,6 +161,8 @@ def _expected_lifecycle(ds) -> dict:
                         "Brier": sc["brier"], "reference": sc["brier_reference"], "skill": sc["brier_skill"]}
     return {"period_transactions_chi_square": dict(fit_test), "holdout": dict(holdout), "p_alive_truth": truth,
             "last_week_stage_share": dict(zip(last["stage"], last["share"].astype(float))),
+            "lifecycle_thresholds": {"dormant_days": th["dormant_days"], "churn_days": th["churn_days"],
+                                     "source": th["source"]},
             "repurchase_rate_windows": {str(w): float(r) for w, r in zip(rates["window_days"], rates["rate"])},
             "buyers": len(summary), "repurchase_rate": (summary["frequency"] >= 1).mean(),
             "mean_frequency": summary["frequency"].mean(), "segments": {k: int(v) for k, v in seg.items()},

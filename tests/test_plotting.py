@@ -74,11 +74,28 @@ def test_helpers_draw_chinese_labels_cleanly(helper):
     assert _glyph_warnings(draw) == []
 
 
-def test_funnel_labels_each_step_with_its_rate_of_the_previous():
+def _wilson(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def test_funnel_labels_each_step_with_its_rate_n_and_wilson_interval():
     plotting.use_style()
     ax = plotting.funnel(["a", "b", "c"], [200, 50, 10])
     texts = [t.get_text() for t in ax.texts]
-    assert texts == ["200", "50  (25.0% of previous)", "10  (20.0% of previous)"]
+    lo1, hi1 = _wilson(50, 200)
+    lo2, hi2 = _wilson(10, 50)
+    assert texts == ["200", f"50  (25.0% of n = 200, 95% CI {lo1:.1%} to {hi1:.1%})",
+                     f"10  (20.0% of n = 50, 95% CI {lo2:.1%} to {hi2:.1%})"]
+    plt.close(ax.figure)
+    rates = plotting.step_rates(["a", "b", "c"], [200, 50, 10])
+    assert rates["n"].tolist() == [0, 200, 50] and rates.loc[1:, "rate"].tolist() == [0.25, 0.2]
+    assert rates.loc[1, "low"] == pytest.approx(lo1) and rates.loc[2, "high"] == pytest.approx(hi2)
+    assert bool(rates.loc[0, "too_small"]) and not rates.loc[1, "too_small"]
+    ax = plotting.funnel(["a", "b"], [20, 5])  # n < 30: marked
+    assert ax.texts[1].get_text().startswith("5  (⚠ 25.0% of n = 20")
     plt.close(ax.figure)
 
 

@@ -281,8 +281,10 @@ def line(data: pd.DataFrame, x: str, y: str, *, hue: str | None = None, ax: Axes
 
 
 def funnel(steps: Sequence[str], counts: Sequence[float], *, ax: Axes | None = None, title: str | None = None) -> Axes:
-    """Horizontal funnel: one bar per step, labelled with the count and the step-to-step rate."""
-    ax = ax or new_axes(title, figsize=(8.0, 0.55 * len(steps) + 1.2))
+    """Horizontal funnel: one bar per step, labelled with the count and the step-to-step rate
+    ``count(k) / count(k-1)`` with its n (the previous step's count) and 95% Wilson interval
+    (:func:`step_rates`); a step whose rate rests on too few persons is marked ⚠."""
+    ax = ax or new_axes(title, figsize=(9.0, 0.6 * len(steps) + 1.2))
     if title:
         ax.set_title(title)
     counts = [float(c) for c in counts]
@@ -290,13 +292,18 @@ def funnel(steps: Sequence[str], counts: Sequence[float], *, ax: Axes | None = N
     ax.barh(ypos, counts, color=PALETTE[0], height=0.7)
     ax.set_yticks(ypos, labels=list(steps))
     top = max(counts) if counts and max(counts) > 0 else 1.0
+    rates = step_rates(steps, counts)
     for i, (y, c) in enumerate(zip(ypos, counts)):
         text = f"{c:,.0f}"
         if i > 0:
-            prev = counts[i - 1]
-            text += f"  ({percent(c / prev) if prev else '-'} of previous)"
-        ax.text(c + 0.01 * top, y, text, va="center", fontsize=9)
-    ax.set_xlim(0, top * 1.35)
+            r = rates.iloc[i]
+            text += (f"  ({'⚠ ' if r['too_small'] else ''}{percent(r['rate'])} of n = {r['n']:,.0f}, "
+                     f"{interval_text(r['low'], r['high'])})" if r["n"] > 0 else "  (n/a: none at the previous step)")
+        ax.text(c + 0.01 * top, y, text, va="center", fontsize=8.5)
+    ax.set_xlim(0, top * 2.0)
+    ax.set_xticks([t for t in ax.get_xticks() if 0 <= t <= top * 1.05])  # no axis beyond the widest bar
+    ax.set_xlabel("persons 人数 · step rate = persons / persons at the previous step (n), with its 95% Wilson CI",
+                  fontsize=8, color="#555555", loc="left")
     ax.grid(axis="y", visible=False)
     return ax
 
@@ -410,6 +417,21 @@ def rate_intervals(data: pd.DataFrame, successes: str, trials: str) -> pd.DataFr
     out["high"] = high
     out["too_small"] = (~safe) | (n < SMALL_N) | ((high - low) > WIDE_INTERVAL).to_numpy()
     return out
+
+
+def step_rates(steps: Sequence[str], counts: Sequence[float]) -> pd.DataFrame:
+    """Funnel step rates with n and 95% Wilson intervals: for step ``k > 1``,
+    ``rate = count(k) / count(k-1)`` with ``n = count(k-1)`` (:func:`rate_intervals`);
+    the first step has no rate (NaN, n = 0).
+
+    >>> t = step_rates(["visit", "pay"], [200, 50])
+    >>> float(t.loc[1, "n"]), float(t.loc[1, "rate"]), round(float(t.loc[1, "low"]), 3)
+    (200.0, 0.25, 0.195)
+    """
+    c = pd.Series([float(v) for v in counts])
+    frame = pd.DataFrame({"step": list(steps), "persons": c.to_numpy(),
+                          "n": c.shift(1).fillna(0).to_numpy()})
+    return rate_intervals(frame, "persons", "n")
 
 
 def difference_interval(k1: float, n1: float, k0: float, n0: float) -> dict[str, float]:
