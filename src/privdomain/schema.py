@@ -438,7 +438,7 @@ class Vocabulary:
     timezone : str
         The zone the source's wall-clock times were read in (``source_timezone`` of an
         import; default ``Asia/Shanghai``). Stored times are instants; metrics count
-        Beijing days (:data:`TIMEZONE`).
+        the days and weeks of this zone (:func:`privdomain.events.timezone_of`).
     currency : str
         ISO 4217 code of the amounts (default ``CNY``); amounts are integers of its minor
         unit (:attr:`minor_digits`).
