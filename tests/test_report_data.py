@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,10 @@ def test_report_data_builds_the_customer_value_report_and_leaves_the_dataset_byt
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "Topics skipped" in index and "funnels_official_account" in index
     assert "skipped attribution_roi" in res.output
+    for name in ("lifecycle_clv", "quickstart", "index"):  # money in the dataset's currency, never in yuan
+        html = (out / f"{name}.html").read_text(encoding="utf-8")
+        assert "¥" not in html and "$" in html, name
+    assert re.search(r"CLV <strong>\$[0-9][0-9,]*</strong> per buyer", page)  # the 26-week CLV, in dollars
 
 
 def test_topics_that_need_what_the_dataset_lacks_are_skipped_with_the_reason(cdnow_ds):

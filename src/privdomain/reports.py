@@ -1460,11 +1460,13 @@ def write_index(results: Sequence[Result], out: str | os.PathLike, persons: int 
              f"case studies are those reported by 2020 trade articles on Tencent's private-domain products, not "
              f"results of this package.</p>")
     if data is not None:
+        from .plotting import money as _money
+
         skipped = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
                           for k, v in dict(data.get("skipped") or {}).items())
         intro = (f'<p class="muted">Built from your dataset <code>{html.escape(str(data.get("path")))}</code> '
-                 f"(read only; nothing simulated). Money in {html.escape(str(data.get('currency', 'CNY')))} "
-                 f"(the figures' yuan labels are the dataset's currency).</p>"
+                 f"(read only; nothing simulated). Money in {html.escape(str(data.get('currency', 'CNY')))}, "
+                 f"e.g. {html.escape(_money(1234.5, str(data.get('currency', 'CNY'))))}.</p>"
                  + (f"<h2>Topics skipped</h2><ul>{skipped}</ul>" if skipped else ""))
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>privdomain reports</title>
