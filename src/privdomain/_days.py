@@ -44,6 +44,13 @@ def raw_events(events: TableLike, con: Any | None, needed: tuple[str, ...], need
     return events_layer.read(events, con=con, columns=cols, localise=False, needs=needs, tz=tz)
 
 
+def person_ids(s: pd.Series) -> pd.Series:
+    """Person ids as the engine returned them: int64 for integer ids, text ids as they are."""
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("int64")
+    return s.astype(object)
+
+
 def zone_of(t: ir.Table) -> str | None:
     """The zone :func:`raw_events` typed ``ts`` with (None for a naive column)."""
     return t.ts.type().timezone if "ts" in t.columns else None

@@ -74,7 +74,7 @@ import numpy as np
 import pandas as pd
 
 from . import events as events_layer
-from ._days import DateLike, day, day_number, raw_events
+from ._days import DateLike, day, day_number, person_ids, raw_events
 from .backend import TableLike, execute
 from .schema import AD_VIEWS, PURCHASE
 
@@ -506,7 +506,7 @@ def stage_intervals(
     df = execute(u.order_by(["person_id", "start"]), con=con)
     out = pd.DataFrame(
         {
-            "person_id": df["person_id"].astype("int64").to_numpy(),
+            "person_id": person_ids(df["person_id"]).to_numpy(),
             "stage": df["stage"].astype(object).to_numpy(),
             "valid_from": _to_dates(df["start"]).to_numpy(),
             "valid_to": _to_dates(df["end"]).to_numpy(),
@@ -539,7 +539,7 @@ def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, 
     d = day_number(date, "date", events_layer.timezone_of(events, tz))
     u = u.filter((u.start <= d) & (u.end > d)).select("person_id", "stage").order_by("person_id")
     df = execute(u, con=con)
-    return pd.DataFrame({"person_id": df["person_id"].astype("int64").to_numpy(),
+    return pd.DataFrame({"person_id": person_ids(df["person_id"]).to_numpy(),
                          "stage": df["stage"].astype(object).to_numpy()})
 
 

@@ -43,7 +43,7 @@ from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from . import events as events_layer
-from ._days import DateLike, as_of_day, day, segment_events
+from ._days import DateLike, as_of_day, day, person_ids, segment_events
 from .backend import TableLike, execute
 from .schema import PURCHASE
 
@@ -121,7 +121,7 @@ def purchase_gaps(
     df = execute(g.order_by(["person_id", "number"]), con=con)
     out = pd.DataFrame(
         {
-            "person_id": df["person_id"].astype("int64").to_numpy(),
+            "person_id": person_ids(df["person_id"]).to_numpy(),
             "segment": df["segment"].astype(object).to_numpy(),
             "number": df["number"].astype("int64").to_numpy(),
             "day": pd.to_datetime(df["day"].astype("int64").to_numpy(), unit="D"),
