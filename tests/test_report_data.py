@@ -58,7 +58,7 @@ def test_report_data_builds_the_customer_value_report_and_leaves_the_dataset_byt
 
 def test_topics_that_need_what_the_dataset_lacks_are_skipped_with_the_reason(cdnow_ds):
     run, skipped = reports.data_topics(cdnow_ds)
-    assert [p.stem for p in run] == ["quickstart", "lifecycle_clv"]
+    assert [p.stem for p in run] == ["quickstart", "lifecycle_clv", "own_data"]
     assert skipped["funnels_official_account"] == "needs the table(s) articles"
     assert skipped["experiments"].startswith("needs the simulator's truth/")
 

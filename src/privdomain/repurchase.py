@@ -331,7 +331,8 @@ def repurchase_curve(
         f, _ = _km(g["gap_days"].to_numpy(), status.astype(int), g["n"].to_numpy(), alpha)
         frames.append(f.assign(segment=seg))
     cols = ["segment", "days", "at_risk", "repurchases", "censored", "survival", "repurchased", "ci_lower", "ci_upper"]
-    out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(
+        {c: pd.Series(dtype=object if c == "segment" else "float64") for c in cols})  # no repurchase yet: typed, empty
     out.attrs.update(as_of=pd.Timestamp(d, unit="D"), censored_at_zero=int(zero["n"].sum()), which=which,
                      pays_after_as_of=after)
     return out
