@@ -91,7 +91,9 @@ def test_cli_report_data_with_a_case_is_a_usage_error(cdnow_ds, tmp_path):
 
 def test_a_dataset_that_declares_its_own_purchase_event_gets_the_purchase_topics(tmp_path):
     src = tmp_path / "c.csv"
-    src.write_text("t,u,e,a\n2024-01-01 10:00,a,view,\n2024-01-01 10:05,a,purchase,9.9\n", encoding="utf-8")
+    rows = [f"2024-01-0{d} 10:0{d},{u},{e},{'9.9' if e == 'purchase' else ''}"  # 10 buyers who came back
+            for u in "abcdefghij" for d in (1, 2) for e in ("view", "purchase")]
+    src.write_text("t,u,e,a\n" + "\n".join(rows) + "\n", encoding="utf-8")
     ds = importers.import_table(src, tmp_path / "ds", "ts=t,person_id=u,event=e,amount=a", unit="yuan",
                                 touchpoints={"view": "web", "purchase": "web"}).dataset.path
     man = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))

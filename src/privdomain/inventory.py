@@ -418,7 +418,10 @@ def _run_identity(data: Any, inv: Inventory, con: Any | None) -> pd.DataFrame:
 def _run_experiments(data: Any, inv: Inventory, con: Any | None) -> pd.DataFrame:
     from . import experiments
 
-    names = sorted(io.read_table(data, "assignments", columns=["experiment"])["experiment"].unique())
+    names = sorted(n for n in io.read_table(data, "assignments", columns=["experiment"])["experiment"].unique()
+                   if not str(n).startswith("lift_"))  # channel lift tests: attribution.lift, not arms
+    if not names:
+        return pd.DataFrame({"note": ["the assignments hold channel lift tests only (lift_*): attribution.lift"]})
     frames = [experiments.campaign_effects(experiments.campaign_frame(data, n, con=con)).assign(experiment=n)
               for n in names]
     return pd.concat(frames, ignore_index=True)
