@@ -111,3 +111,21 @@ def test_identity_scores_against_text_person_ids(pair):
     x = identity.score(unified, ids)
     y = identity.score(unified, ids.assign(person_id=to_text(ids["person_id"])))
     assert x == y and 0 < x["recall"] <= 1
+
+
+def test_experiment_frames_and_effects_are_the_same(tmp_path):
+    from privdomain import experiments as ex
+
+    ds = pdm.simulate("tea", persons=400, seed=3, out=tmp_path / "int")
+    ev, asg = ds.read("events"), ds.read("assignments")
+    text = io.write_dataset(tmp_path / "text", {
+        "events": ev.assign(person_id=to_text(ev["person_id"]), referrer_person_id=to_text(ev["referrer_person_id"])),
+        "assignments": asg.assign(person_id=to_text(asg["person_id"])),
+    })
+    name = sorted(n for n in asg["experiment"].unique() if not n.startswith("lift_"))[0]
+    x, y = ex.campaign_frame(ds, name), ex.campaign_frame(text, name)
+    assert y["person_id"].map(type).eq(str).all()
+    y = y.assign(person_id=y["person_id"].str[1:].astype("int64"))
+    key = ["person_id", "assigned_at"]
+    pd.testing.assert_frame_equal(x.sort_values(key).reset_index(drop=True), y.sort_values(key).reset_index(drop=True))
+    pd.testing.assert_frame_equal(ex.campaign_effects(x), ex.campaign_effects(y))
