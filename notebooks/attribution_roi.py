@@ -34,6 +34,7 @@ from privdomain import attribution, cases, glossary, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 metrics = {}
 
 # %% [markdown]
@@ -56,7 +57,7 @@ display(Markdown(
 routes = plotting.rate_intervals(cases.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
 display(routes.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
         .style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
-    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": plotting.money_format(currency), "95% low": "{:.1%}", "95% high": "{:.1%}",
      "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %% [markdown]
@@ -72,7 +73,7 @@ display(routes.rename(columns={"low": "95% low", "high": "95% high", "too_small"
 # | 位置 position based (U-shaped) | 40% first, 40% last, 20% shared by the middle touches |
 
 # %%
-display(Markdown(glossary.table(["path_conversion_rate", "channel_share"])))
+display(Markdown(glossary.table(["path_conversion_rate", "channel_share"], currency=currency)))
 
 # %% [markdown]
 # ## 3. Data-driven models 数据驱动归因
@@ -123,13 +124,13 @@ ax.set_ylabel("");
 # to a 30-day ROI of about 2. The long-tail multiple does not depend on spend.
 
 # %%
-display(Markdown(glossary.table(["direct_revenue", "fission_revenue", "roi", "roi_windows", "long_tail_multiple"])))
+display(Markdown(glossary.table(["direct_revenue", "fission_revenue", "roi", "roi_windows", "long_tail_multiple"], currency=currency)))
 
 # %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
 by_window = cases.roi_by_window(ad)
-display(by_window.style.hide(axis="index").format({"spend": "¥{:,.0f}", "revenue": "¥{:,.0f}",
-        "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.2f} x", "over_same_day": "{:.2f} x"}, na_rep="n/a"))
+display(by_window.style.hide(axis="index").format({"spend": plotting.money_format(currency), "revenue": plotting.money_format(currency),
+        "direct_revenue": plotting.money_format(currency), "fission_revenue": plotting.money_format(currency), "roi": "{:.2f} x", "over_same_day": "{:.2f} x"}, na_rep="n/a"))
 if ad.attrs.get("unattributed_purchases") is not None:
     display(Markdown(f"{ad.attrs['unattributed_purchases']:,} of {ad.attrs['purchases']:,} purchases are credited to "
                      f"no ad at the longest window (organic, store, or older clicks)."))
@@ -157,10 +158,10 @@ display(Markdown("Per campaign, ROI = revenue / spend. The 95% interval of the 3
 display(mlr[["campaign_id", "channel", "spend", "orders", "roi_same_day", "roi_7d", "roi_15d", "roi_30d", "roi_low",
              "roi_high", "too_small", "long_over_immediate_30", "acquired", "repurchase_revenue"]]
         .rename(columns={"roi_low": "roi_30d 95% low", "roi_high": "roi_30d 95% high", "too_small": "too small ⚠"})
-        .style.hide(axis="index").format({"spend": "¥{:,.0f}", "roi_same_day": "{:.2f} x", "roi_7d": "{:.2f} x",
+        .style.hide(axis="index").format({"spend": plotting.money_format(currency), "roi_same_day": "{:.2f} x", "roi_7d": "{:.2f} x",
                                           "roi_15d": "{:.2f} x", "roi_30d": "{:.2f} x", "roi_30d 95% low": "{:.2f} x",
                                           "roi_30d 95% high": "{:.2f} x", "long_over_immediate_30": "{:.2f} x",
-                                          "repurchase_revenue": "¥{:,.0f}", "orders": "{:,}",
+                                          "repurchase_revenue": plotting.money_format(currency), "orders": "{:,}",
                                           "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 metrics["roi_same_day"] = float(by_window["roi"].iloc[0])
 metrics["roi_longest_window"] = float(by_window["roi"].iloc[-1])

@@ -36,6 +36,7 @@ from privdomain import attribution, cases, glossary, lifecycle, officialaccount,
 plotting.use_style()
 story = cases.case_story(scenario)
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 metrics = {"scenario": scenario, "headline": story["headline"]}
 
 # %%
@@ -73,12 +74,12 @@ paths = attribution.build_paths(ds, window_days=30)
 routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "journeys")
 routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
 display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
-    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "conversions": "{:,}", "journeys": "{:,}",
+    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": plotting.money_format(currency), "conversions": "{:,}", "journeys": "{:,}",
      "95% low": "{:.1%}", "95% high": "{:.1%}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %%
 display(Markdown(glossary.table(["touches_per_conversion", "channels_per_conversion", "multi_channel_share",
-                                 "path_conversion_rate"])))
+                                 "path_conversion_rate"], currency=currency)))
 
 # %%
 js = cases.journey_stats(paths)
@@ -92,17 +93,17 @@ display(Markdown(
 # ## 2. What the boards show 看板
 
 # %%
-display(Markdown(glossary.table(["gmv", "buyer_rate", "aov", "orders_per_buyer"])))
+display(Markdown(glossary.table(["gmv", "buyer_rate", "aov", "orders_per_buyer"], currency=currency)))
 
 # %%
 ov = reports.overview(ds)
 metrics.update({k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")})
 kpis = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"), ("购买人数 buyers", f"{ov['buyers']:,}"),
-    ("成交额 GMV", plotting.yuan(ov["gmv_yuan"])), ("购买转化率 buyer conversion rate", plotting.percent(ov["buyer_rate"], 2) + " (" + plotting.interval_text(
+    ("成交额 GMV", plotting.money(ov["gmv_yuan"], currency, 0, compact=True)), ("购买转化率 buyer conversion rate", plotting.percent(ov["buyer_rate"], 2) + " (" + plotting.interval_text(
         *plotting.rate_intervals(pd.DataFrame({"k": [ov["buyers"]], "n": [ov["persons"]]}), "k", "n")[
             ["low", "high"]].iloc[0]) + f", n = {ov['persons']:,})"),
-    ("客单价 average order value", plotting.yuan(ov["aov_yuan"])),
+    ("客单价 average order value", plotting.money(ov["aov_yuan"], currency, 0, compact=True)),
     ("人均订单 orders per buyer", f"{ov['orders_per_buyer']:.2f}"),
 ], columns=["metric", "value"])
 display(kpis.style.hide(axis="index").set_properties(subset=["metric"], **{"text-align": "left"}))
@@ -119,7 +120,7 @@ display(kpis.style.hide(axis="index").set_properties(subset=["metric"], **{"text
 
 # %%
 display(Markdown(glossary.table(["open_rate", "article_click_rate", "article_order_rate", "stage_share",
-                                 "inter_purchase_gap", "dormant_after", "churn_after"])))
+                                 "inter_purchase_gap", "dormant_after", "churn_after"], currency=currency)))
 
 # %%
 oa = officialaccount.article_rates(ds, window="1D", purchase={"touchpoint": "order", "channel": "mini_program"})
@@ -169,7 +170,7 @@ ax.set_ylabel("share of persons 人数占比");
 #   channels, `φ(c) = Σ_S |S|!(n-|S|-1)!/n! · (v(S ∪ {c}) - v(S))`.
 
 # %%
-display(Markdown(glossary.table(["channel_share"])))
+display(Markdown(glossary.table(["channel_share"], currency=currency)))
 
 # %%
 credit = attribution.attribute(paths, models=["last_non_direct", "linear", "markov", "shapley"])
@@ -276,7 +277,7 @@ display(compare.style.hide(axis="index").set_properties(**{"text-align": "left"}
 # buyers' mean.
 
 # %%
-display(Markdown(glossary.table(["recency", "frequency", "total_spend", "repurchase_rate"])))
+display(Markdown(glossary.table(["recency", "frequency", "total_spend", "repurchase_rate"], currency=currency)))
 
 # %%
 summary = rfm.rfm_summary(ds)

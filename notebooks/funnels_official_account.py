@@ -36,6 +36,7 @@ from privdomain import funnel, glossary, officialaccount, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 metrics = {}
 
 # %% [markdown]
@@ -48,7 +49,7 @@ metrics = {}
 # * **Window** (窗口): the last step must come within the window of the first.
 
 # %%
-display(Markdown(glossary.table(['step_persons', 'step_conversion_rate', 'overall_conversion_rate', 'time_to_convert'])))
+display(Markdown(glossary.table(['step_persons', 'step_conversion_rate', 'overall_conversion_rate', 'time_to_convert'], currency=currency)))
 
 # %%
 MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
@@ -98,7 +99,7 @@ metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 # (图文三率), counting persons per article:
 
 # %%
-display(Markdown(glossary.table(['open_rate', 'article_click_rate', 'article_order_rate', 'gmv'])))
+display(Markdown(glossary.table(['open_rate', 'article_click_rate', 'article_order_rate', 'gmv'], currency=currency)))
 
 # %% [markdown]
 # Pooled over all articles, each rate is the sum of the numerators over the sum of the
@@ -127,7 +128,7 @@ display(best[["title", "published_at", "received", "open_rate", "opened", "click
         .rename(columns={"click_rate": "article click rate", "conversion_rate": "article order rate"})
         .style.hide(axis="index").format({"received": "{:,}", "opened": "{:,}", "clicked": "{:,}",
                                           "open_rate": "{:.1%}", "article click rate": "{:.1%}",
-                                          "article order rate": "{:.1%}", "gmv": "¥{:,.0f}"}, na_rep="n/a"))
+                                          "article order rate": "{:.1%}", "gmv": plotting.money_format(currency)}, na_rep="n/a"))
 metrics.update({"oa_open_rate": pooled["open_rate"], "oa_click_rate": pooled["click_rate"],
                 "oa_conversion_rate": pooled["conversion_rate"], "oa_articles": int(len(board)),
                 "summary": f"article rates: open {pooled['open_rate']:.1%}, click {pooled['click_rate']:.1%}, "

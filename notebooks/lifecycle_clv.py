@@ -44,12 +44,13 @@ from privdomain import clv, cohorts, glossary, lifecycle, plot_lifecycle, plotti
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 metrics = {}
 
 # %% [markdown]
 # ## 1. The lifecycle board 用户生命周期大盘
 #
-# Every person is in one stage at the end of each Beijing day (first rule that holds):
+# Every person is in one stage at the end of each day (first rule that holds; days of the dataset's time zone, Beijing by default):
 #
 # | stage | rule |
 # | --- | --- |
@@ -130,7 +131,7 @@ ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=F
 # Per buyer, from the `pay` events (purchases on the same day count as one purchase):
 
 # %%
-display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'repeat_aov', 'repurchase_rate'])))
+display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'repeat_aov', 'repurchase_rate'], currency=currency)))
 
 # %%
 summary = rfm.rfm_summary(ds)
@@ -145,11 +146,11 @@ display(Markdown(f"复购率 repurchase rate: **{repurchase_rate:.1%}** of {len(
 # %% [markdown]
 # ## 3. Repurchase 复购
 #
-# A purchase occasion is a Beijing day with a `pay` event; a repurchase is a purchase on
+# A purchase occasion is a day (dataset's zone) with a `pay` event; a repurchase is a purchase on
 # a later day.
 
 # %%
-display(Markdown(glossary.table(['repurchase_rate_w', 'repurchase_cycle'])))
+display(Markdown(glossary.table(['repurchase_rate_w', 'repurchase_cycle'], currency=currency)))
 
 # %%
 rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
@@ -204,7 +205,7 @@ table = seg.groupby("segment", as_index=False).agg(buyers=("person_id", "size"),
 table["buyer_share"] = table["buyers"] / table["buyers"].sum()
 table["gmv_share"] = table["gmv"] / table["gmv"].sum()
 table = table.sort_values("gmv", ascending=False)
-display(table.style.hide(axis="index").format({"gmv": "¥{:,.0f}", "buyer_share": "{:.1%}", "gmv_share": "{:.1%}"}))
+display(table.style.hide(axis="index").format({"gmv": plotting.money_format(currency), "buyer_share": "{:.1%}", "gmv_share": "{:.1%}"}))
 metrics["segments"] = dict(zip(table["segment"], table["buyers"].astype(int)))
 
 # %%
@@ -264,12 +265,12 @@ metrics.update({"bgnbd_params": {k: float(v) for k, v in bg.params_.items()},
                 "mean_clv_26w": mean_clv,
                 "expected_purchases_26w": float(weekly["expected_purchases_26w"].sum()),
                 "summary": f"repurchase rate {repurchase_rate:.1%}; mean 26-week CLV "
-                           f"{show(mean_clv, plotting.yuan, 'n/a')} per buyer"})
+                           f"{show(mean_clv, plotting.money_format(currency, compact=True), 'n/a')} per buyer"})
 once = float((weekly["frequency"] == 0).mean())
 display(Markdown(
     f"Mean P(alive) **{weekly['p_alive'].mean():.0%}**; expected purchases in the next 26 weeks: "
     f"**{show(weekly['expected_purchases_26w'].sum(), '{:,.0f}'.format)}** by {len(weekly):,} buyers; mean "
-    f"26-week CLV **{show(mean_clv, plotting.yuan, 'n/a (the model gives no forecast)')}** per buyer. "
+    f"26-week CLV **{show(mean_clv, plotting.money_format(currency, compact=True), 'n/a (the model gives no forecast)')}** per buyer. "
     f"Read P(alive) with care: BG/NBD lets a buyer drop out only right after a repeat purchase, so the "
     f"{once:.0%} of buyers who bought once have P(alive) = 100% by construction; section 6 scores it."))
 

@@ -37,6 +37,7 @@ from privdomain import backend, glossary, plotting, reports, touchpoints
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 
 # %% [markdown]
 # ## 1. The dataset 数据集
@@ -47,7 +48,7 @@ ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 # `mp_visit`, `pay`, ...), its channel family and the ids of what was touched
 # (campaign, article, live stream, store, guide, order). Money is in integer fen
 # (1 yuan = 100 fen). The first rows below come from the Ibis/DuckDB view of the table,
-# which shows timestamps as Beijing wall-clock time.
+# which shows timestamps as wall-clock time in the dataset's zone (Beijing unless it declares another).
 
 # %%
 manifest = ds.manifest
@@ -62,7 +63,7 @@ head.map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else  # ids w
 # ## 2. Headline numbers 核心指标
 
 # %%
-display(Markdown(glossary.table(['gmv', 'buyers', 'buyer_rate', 'aov', 'orders_per_buyer'])))
+display(Markdown(glossary.table(['gmv', 'buyers', 'buyer_rate', 'aov', 'orders_per_buyer'], currency=currency)))
 
 # %% [markdown]
 # A purchase is counted on the `pay` event; an `order` is only placed, and a `refund`
@@ -74,21 +75,21 @@ table = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"),
     ("购买人数 buyers", f"{ov['buyers']:,}"),
     ("订单 orders", f"{ov['orders']:,}"),
-    ("成交额 GMV", plotting.yuan(ov["gmv_yuan"])),
+    ("成交额 GMV", plotting.money(ov["gmv_yuan"], currency, 0, compact=True)),
     ("购买转化率 buyer conversion rate", plotting.percent(ov["buyer_rate"], 2)),
-    ("客单价 average order value", plotting.yuan(ov["aov_yuan"])),
+    ("客单价 average order value", plotting.money(ov["aov_yuan"], currency, 0, compact=True)),
     ("人均订单 orders per buyer", f"{ov['orders_per_buyer']:.2f}"),
     ("period 周期", f"{ov['first_day']} to {ov['last_day']} ({ov['days']} days)"),
 ], columns=["metric", "value"])
 display(table.style.hide(axis="index").set_properties(subset=["metric"], **{"text-align": "left"}))
 reports.record_metrics({**{k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")},
-                        "summary": f"GMV {plotting.yuan(ov['gmv_yuan'])} from {ov['buyers']:,} buyers "
+                        "summary": f"GMV {plotting.money(ov['gmv_yuan'], currency, 0, compact=True)} from {ov['buyers']:,} buyers "
                                    f"({plotting.percent(ov['buyer_rate'])} of persons)"}, output_dir, report_name)
 
 # %% [markdown]
 # ## 3. Touchpoint volume 触点流量
 #
-# `touchpoints.daily_volume` counts, for each Beijing calendar day and touchpoint, the
+# `touchpoints.daily_volume` counts, for each calendar day (dataset's zone) and touchpoint, the
 # events and the distinct persons (触点日人数 daily persons per touchpoint:
 # `persons(d, k)` = number of persons who touched `k` on day `d`).
 # Below: the weekly sum of daily persons for the busiest touchpoints.

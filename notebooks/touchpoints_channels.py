@@ -36,13 +36,14 @@ from privdomain import cases, channel_cube, glossary, live, plotting, reports, t
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
+currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 metrics = {}
 
 # %% [markdown]
 # ## 1. Every touchpoint: volume, click-through, conversion 触点流量与转化
 
 # %%
-display(Markdown(glossary.table(['touch_events', 'touch_persons', 'touch_click_through_rate', 'touch_conversion_rate'])))
+display(Markdown(glossary.table(['touch_events', 'touch_persons', 'touch_click_through_rate', 'touch_conversion_rate'], currency=currency)))
 
 # %%
 nodes = touchpoints.touchpoint_nodes(ds, window="7D")
@@ -107,13 +108,13 @@ metrics["top_move"] = f"{moves['source'].iloc[0]} > {moves['target'].iloc[0]}"
 # For each channel, the purchases made within 7 days of a touch in it, and who made them:
 
 # %%
-display(Markdown(glossary.table(['orders_7d', 'gmv_7d', 'first_visit_buyers', 'returning_visitor_buyers', 'repeat_buyers'])))
+display(Markdown(glossary.table(['orders_7d', 'gmv_7d', 'first_visit_buyers', 'returning_visitor_buyers', 'repeat_buyers'], currency=currency)))
 
 # %%
 cube = channel_cube.channel_cube(ds, windows=(1, 7, 30))
 week = cube[cube["window_days"] == 7].sort_values("gmv", ascending=False)
 display(week[["channel", "orders", "buyers", "gmv", "first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"]]
-        .style.hide(axis="index").format({"gmv": "¥{:,.0f}", "orders": "{:,}", "buyers": "{:,}"}))
+        .style.hide(axis="index").format({"gmv": plotting.money_format(currency), "orders": "{:,}", "buyers": "{:,}"}))
 who = week.melt(id_vars="channel", value_vars=["first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"],
                 var_name="buyer", value_name="persons")
 who["buyer"] = who["buyer"].map({"first_visit_buyers": "first visit 首访", "returning_visitor_buyers": "returning 回访",
@@ -138,7 +139,7 @@ wide["orders"] = wide.filter(like="orders_").sum(axis=1)
 wide["gmv"] = wide.filter(like="gmv_").sum(axis=1)
 wide["repeat_share"] = wide.get("orders_repeat", 0) / wide["orders"]
 wide = wide.sort_values("gmv", ascending=False)
-display(wide[["orders", "gmv", "repeat_share"]].style.format({"orders": "{:,.0f}", "gmv": "¥{:,.0f}",
+display(wide[["orders", "gmv", "repeat_share"]].style.format({"orders": "{:,.0f}", "gmv": plotting.money_format(currency),
                                                                "repeat_share": "{:.1%}"}))
 metrics["gmv_by_channel"] = {k: float(v) for k, v in wide["gmv"].items()}
 metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share"].items()}
@@ -170,7 +171,7 @@ if board.empty:
     display(Markdown("This scenario has no live streams."))
 else:
     display(board.sort_values("gmv", ascending=False).head(10).style.hide(axis="index")
-            .format({"gmv": "¥{:,.0f}", "conversion_rate": "{:.1%}"}))
+            .format({"gmv": plotting.money_format(currency), "conversion_rate": "{:.1%}"}))
     ranking = live.live_products(ds)
     display(ranking.sort_values(["live_id", "orders"], ascending=[True, False]).groupby("live_id").head(3)
             .head(15).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,11 +50,15 @@ def test_report_data_builds_the_customer_value_report_and_leaves_the_dataset_byt
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "Topics skipped" in index and "funnels_official_account" in index
     assert "skipped attribution_roi" in res.output
+    for name in ("lifecycle_clv", "quickstart", "index"):  # money in the dataset's currency, never in yuan
+        html = (out / f"{name}.html").read_text(encoding="utf-8")
+        assert "¥" not in html and "$" in html, name
+    assert re.search(r"CLV <strong>\$[0-9][0-9,]*</strong> per buyer", page)  # the 26-week CLV, in dollars
 
 
 def test_topics_that_need_what_the_dataset_lacks_are_skipped_with_the_reason(cdnow_ds):
     run, skipped = reports.data_topics(cdnow_ds)
-    assert [p.stem for p in run] == ["quickstart", "lifecycle_clv"]
+    assert [p.stem for p in run] == ["quickstart", "lifecycle_clv", "own_data"]
     assert skipped["funnels_official_account"] == "needs the table(s) articles"
     assert skipped["experiments"].startswith("needs the simulator's truth/")
 
@@ -86,7 +91,9 @@ def test_cli_report_data_with_a_case_is_a_usage_error(cdnow_ds, tmp_path):
 
 def test_a_dataset_that_declares_its_own_purchase_event_gets_the_purchase_topics(tmp_path):
     src = tmp_path / "c.csv"
-    src.write_text("t,u,e,a\n2024-01-01 10:00,a,view,\n2024-01-01 10:05,a,purchase,9.9\n", encoding="utf-8")
+    rows = [f"2024-01-0{d} 10:0{d},{u},{e},{'9.9' if e == 'purchase' else ''}"  # 10 buyers who came back
+            for u in "abcdefghij" for d in (1, 2) for e in ("view", "purchase")]
+    src.write_text("t,u,e,a\n" + "\n".join(rows) + "\n", encoding="utf-8")
     ds = importers.import_table(src, tmp_path / "ds", "ts=t,person_id=u,event=e,amount=a", unit="yuan",
                                 touchpoints={"view": "web", "purchase": "web"}).dataset.path
     man = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))

@@ -18,7 +18,10 @@ Stored timestamps are timezone-aware instants (see :mod:`privdomain.schema`).
 :func:`to_table` turns every timezone-aware timestamp column into **naive Beijing
 wall-clock time** (UTC+08:00; China has no daylight saving), so ``ts.date()`` and
 ``ts.truncate("W")`` inside a metric are Beijing days and weeks on every engine.
-Timestamps in metric outputs are therefore naive Beijing time.
+Timestamps in metric outputs are therefore naive Beijing time. A dataset that declares
+another zone (its manifest's ``source_timezone`` or ``timezone``) is read in that zone
+instead: :func:`privdomain.events.read` passes it as ``zone`` (:func:`zone_offset_us`
+gives the offset inside an expression, fixed or with daylight saving).
 
 Examples
 --------
@@ -33,7 +36,11 @@ Examples
 
 from __future__ import annotations
 
+import bisect
+import datetime as _dt
+import functools
 import os
+import zoneinfo
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Union
@@ -43,7 +50,7 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import pandas as pd
 
-from .schema import TIMEZONE, UTC_OFFSET_HOURS
+from .schema import TIMEZONE
 
 TableLike = Union[pd.DataFrame, str, os.PathLike, ir.Table, "Any"]
 
@@ -142,7 +149,8 @@ def _parquet_source(path: Path, table: str) -> str:
     raise FileNotFoundError(f"{path} is neither a dataset folder nor a Parquet file")
 
 
-def to_table(data: TableLike, table: str = "events", con: Any | None = None, localise: bool = True) -> ir.Table:
+def to_table(data: TableLike, table: str = "events", con: Any | None = None, localise: bool = True,
+             zone: str = TIMEZONE) -> ir.Table:
     """Return ``data`` as an Ibis table with timestamps in naive Beijing time.
 
     This is the raw reader: it resolves the input and checks nothing. Metrics read
@@ -160,11 +168,13 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None, loc
     localise
         Turn timezone-aware timestamps into naive Beijing time (see the module
         docstring); False keeps them as they are.
+    zone
+        The time zone naive wall-clock time is given in (default Asia/Shanghai).
     """
     if isinstance(data, ir.Table):
         t = data
     elif isinstance(data, pd.DataFrame):
-        return ibis.memtable(_localise_frame(data) if localise else _plain_frame(data))
+        return ibis.memtable(_localise_frame(data, zone) if localise else _plain_frame(data))
     elif isinstance(data, (str, os.PathLike)):  # a path, or a privdomain.io.Dataset (os.PathLike)
         con = con or connect()
         source = _parquet_source(Path(data), table)
@@ -175,7 +185,7 @@ def to_table(data: TableLike, table: str = "events", con: Any | None = None, loc
         raise TypeError(
             f"expected a pandas DataFrame, a dataset path or an Ibis table, got {type(data).__name__}"
         )
-    return localise_table(t) if localise else t
+    return localise_table(t, zone) if localise else t
 
 
 def spark_instants(t: ir.Table, source: str | os.PathLike) -> ir.Table:
@@ -216,14 +226,14 @@ def _plain_frame(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(**{c: df[c].astype(object) for c in cat_cols}) if cat_cols else df
 
 
-def _localise_frame(df: pd.DataFrame) -> pd.DataFrame:
+def _localise_frame(df: pd.DataFrame, zone: str = TIMEZONE) -> pd.DataFrame:
     tz_cols = [c for c in df.columns if isinstance(df[c].dtype, pd.DatetimeTZDtype)]
     cat_cols = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype)]
     if not tz_cols and not cat_cols:
         return df
     out = df.copy(deep=False)
     for c in tz_cols:
-        out[c] = out[c].dt.tz_convert(TIMEZONE).dt.tz_localize(None)
+        out[c] = out[c].dt.tz_convert(zone).dt.tz_localize(None)
     for c in cat_cols:
         out[c] = out[c].astype(object)
     return out
@@ -257,21 +267,111 @@ def _is_duckdb(t: ir.Table) -> bool:
     return backend_name(t) == "duckdb"
 
 
-def localise_table(t: ir.Table) -> ir.Table:
-    """``t`` with every timezone-aware timestamp column as naive Beijing wall-clock time."""
+def localise_table(t: ir.Table, zone: str = TIMEZONE) -> ir.Table:
+    """``t`` with every timezone-aware timestamp column as naive wall-clock time in ``zone`` (default Beijing)."""
     changes = {}
     # DuckDB casts TIMESTAMPTZ to TIMESTAMP through its time-zone machinery (about 30x
     # slower than integer arithmetic on 20M rows); epoch microseconds give the same value
     fast = _is_duckdb(t)
+    hours = fixed_offset_hours(zone)
     for name, dtype in t.schema().items():
         if dtype.is_timestamp() and dtype.timezone is not None:
             if fast:
-                changes[name] = _duckdb_make_timestamp(epoch_us(t[name]) + UTC_OFFSET_HOURS * 3_600_000_000)
+                us = epoch_us(t[name])
+                changes[name] = _duckdb_make_timestamp(us + zone_offset_us(us, zone))
                 continue
             # the instant as naive UTC wall time (Ibis backends run their sessions in UTC)
             naive = t[name].cast(ibis.dtype("timestamp"))
-            changes[name] = naive + ibis.interval(hours=UTC_OFFSET_HOURS)
+            if hours is not None:
+                changes[name] = naive + ibis.interval(seconds=int(round(hours * 3600)))
+            else:
+                secs = t[name].epoch_seconds().cast("int64")
+                changes[name] = naive + (zone_offset_us(secs * 1_000_000, zone) // 1_000_000).as_interval("s")
     return t.mutate(**changes) if changes else t
+
+
+_YEARS = (1970, 2038)
+"""The span over which a zone with daylight saving has its offset changes tabulated."""
+
+
+@functools.lru_cache(maxsize=64)
+def fixed_offset_hours(zone: str) -> float | None:
+    """The UTC offset of ``zone`` in hours when it has not changed since 1992 (UTC: 0, Asia/Shanghai: 8), else None.
+
+    >>> fixed_offset_hours("Asia/Shanghai"), fixed_offset_hours("UTC"), fixed_offset_hours("Europe/Berlin")
+    (8.0, 0.0, None)
+    """
+    if zone.upper() in ("UTC", "Z", "GMT"):
+        return 0.0
+    tz = zoneinfo.ZoneInfo(zone)
+    probes = [_dt.datetime(y, m, 15, 12) for y in (1992, 2000, 2010, 2020, 2024, 2030) for m in (1, 4, 7, 10)]
+    offsets = {tz.utcoffset(p) for p in probes}
+    if len(offsets) != 1:
+        return None
+    return offsets.pop().total_seconds() / 3600
+
+
+@functools.lru_cache(maxsize=16)
+def _transitions(zone: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Instants (UTC microseconds) at which ``zone``'s offset changes over :data:`_YEARS`, and the offsets.
+
+    ``offsets[i]`` holds from ``starts[i]`` (``starts[0]`` is -inf) to the next start.
+    """
+    tz = zoneinfo.ZoneInfo(zone)
+    utc = _dt.UTC
+
+    def off(sec: int) -> int:
+        return int(_dt.datetime.fromtimestamp(sec, utc).astimezone(tz).utcoffset().total_seconds())
+
+    hours = pd.date_range(f"{_YEARS[0]}-01-01", f"{_YEARS[1]}-01-01", freq="6h", tz="UTC")
+    local = hours.tz_convert(zone).tz_localize(None)
+    secs = ((local - hours.tz_localize(None)) // pd.Timedelta(seconds=1)).to_numpy()
+    grid = (hours.tz_localize(None) - pd.Timestamp("1970-01-01")) // pd.Timedelta(seconds=1)
+    grid = grid.to_numpy()
+    starts, offsets = [0], [int(secs[0])]
+    for k in (secs[1:] != secs[:-1]).nonzero()[0]:  # offsets change at most once in six hours
+        x, y, before = int(grid[k]), int(grid[k + 1]), int(secs[k])  # the change lies in (x, y]
+        while y - x > 1:
+            m = (x + y) // 2
+            x, y = (m, y) if off(m) == before else (x, m)
+        starts.append(y * 1_000_000)
+        offsets.append(off(y))
+    return tuple(starts), tuple(o * 1_000_000 for o in offsets)
+
+
+def zone_offset_us(us: ir.IntegerValue, zone: str) -> ir.IntegerValue:
+    """The UTC offset of ``zone`` in microseconds at the instant ``us`` (UTC microseconds), inside an expression.
+
+    A zone with a fixed offset gives a literal; a zone with daylight saving a balanced
+    tree of comparisons against its offset changes from 1970 to 2037 (about eight
+    comparisons a row), the same on every engine.
+
+    >>> import ibis
+    >>> t = ibis.memtable({"us": [1_719_792_000_000_000]})  # 2024-07-01 00:00 UTC
+    >>> int(execute(t.select(o=zone_offset_us(t.us, "Europe/Berlin")))["o"][0]) // 3_600_000_000
+    2
+    """
+    hours = fixed_offset_hours(zone)
+    if hours is not None:
+        return ibis.literal(int(round(hours * 3600)) * 1_000_000, type="int64")
+    starts, offsets = _transitions(zone)
+
+    def tree(i: int, j: int) -> ir.IntegerValue:  # offsets[i:j]
+        if j - i == 1:
+            return ibis.literal(offsets[i], type="int64")
+        m = (i + j) // 2
+        return ibis.ifelse(us < starts[m], tree(i, m), tree(m, j))
+
+    return tree(0, len(offsets))
+
+
+def zone_offset_us_py(us: int, zone: str) -> int:
+    """:func:`zone_offset_us` for one Python integer (the same table of offset changes)."""
+    hours = fixed_offset_hours(zone)
+    if hours is not None:
+        return int(round(hours * 3600)) * 1_000_000
+    starts, offsets = _transitions(zone)
+    return offsets[bisect.bisect_right(starts, us) - 1]
 
 
 def execute(expr: ir.Expr, con: Any | None = None) -> pd.DataFrame:

@@ -58,10 +58,10 @@ def _windows(windows: Sequence[int]) -> list[int]:
     return ws
 
 
-def _credited(events: TableLike, windows: list[int], con: Any | None):
+def _credited(events: TableLike, windows: list[int], con: Any | None, tz: str | None = None):
     """Ibis table: one row per (pay, channel touched within the largest window)."""
     t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "channel", "amount_fen"),
-                          micros=True, needs=(PURCHASE,))
+                          micros=True, needs=(PURCHASE,), tz=tz)
     touches = t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS))
     touches = touches.select(_tp=touches.person_id, channel=touches.channel, _tu=touches._us)
     pays = t.filter(t.touchpoint == PURCHASE)
@@ -86,6 +86,7 @@ def channel_cube(
     *,
     by_order_channel: bool = False,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Orders, buyers, GMV and who converted, per channel and attribution window.
 
@@ -99,6 +100,10 @@ def channel_cube(
         Also split by where the order happened (the pay event's ``channel``:
         mini_program, live, store, guide...): an ``order_channel`` column after
         ``channel``; then only cells with a credited pay are listed.
+    tz
+        Time zone of the days that tell first-visit from returning buyers
+        (:func:`privdomain.events.timezone_of`): by default the dataset's declared
+        zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -119,7 +124,7 @@ def channel_cube(
     [[1, 1, 0]]
     """
     ws = _windows(windows)
-    cred = _credited(events, ws, con)
+    cred = _credited(events, ws, con, tz)
     cells = ["channel", "order_channel"] if by_order_channel else ["channel"]
     gap = cred._us - cred._last_touch
     # one pass over the credited rows: per (cell, buyer) and window, the buyer's orders, GMV and

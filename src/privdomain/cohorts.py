@@ -91,6 +91,7 @@ def cohort_table(
     persons: TableLike | None = None,
     as_of: DateLike | None = None,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Retention and revenue per acquisition cohort and period since acquisition (tidy).
 
@@ -111,6 +112,9 @@ def cohort_table(
         (count in ``.attrs["events_after_as_of"]``).
     con
         Optional Ibis connection.
+    tz
+        Time zone of the days (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -137,7 +141,7 @@ def cohort_table(
     if active_on not in ("purchase", "any"):
         raise ValueError(f"active_on must be 'purchase' or 'any', got {active_on!r}")
     needs = (PURCHASE,) if cohort_on == "first_purchase" or active_on == "purchase" else ()
-    t0 = segment_events(events, con, by, persons, needs)
+    t0 = segment_events(events, con, by, persons, needs, tz=tz)
     require_columns(t0, ["amount_fen"], why="revenue of pay events")
     d = as_of_day(t0, as_of, con)
     after = int(execute(t0.filter(day(t0.ts) > d).count(), con=con))

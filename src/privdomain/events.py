@@ -34,11 +34,14 @@ docs/benchmarks.md records the cost on 20M events.
 
 Time inside metrics
 -------------------
-:func:`read` returns ``ts`` as **naive Beijing wall-clock time** (UTC+08:00; China has
-no daylight saving since 1991), so ``ts.date()`` and ``ts.truncate("W")`` are Beijing
-days and weeks on every engine (see :mod:`privdomain.backend`). With ``localise=False``
-an instant column is kept as it is, for day-level work that computes Beijing days from
-epoch seconds (:func:`day`).
+Days and weeks are those of **the dataset's time zone** (:func:`timezone_of`): the zone
+its manifest declares (``source_timezone`` written by an import, else ``timezone``), a
+zone the caller passes as ``tz=`` (for a frame or an Ibis table, which carry no
+manifest), else Asia/Shanghai. :func:`read` returns ``ts`` as **naive wall-clock time in
+that zone** (Beijing, UTC+08:00, by default), so ``ts.date()`` and ``ts.truncate("W")``
+are the dataset's days and weeks on every engine (see :mod:`privdomain.backend`). With
+``localise=False`` the instants are kept, typed with the dataset's zone, for day-level
+work that computes day numbers from epoch time (:func:`day`).
 
 Examples
 --------
@@ -64,7 +67,6 @@ privdomain.errors.DataError: events: column 'ts' must be timezone-aware: 2 row(s
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import os
@@ -96,6 +98,7 @@ __all__ = [
     "require_known",
     "with_us",
     "day",
+    "timezone_of",
     "OFFSET_HOURS",
     "KEYS",
     "NoPurchasesWarning",
@@ -103,7 +106,6 @@ __all__ = [
 
 OFFSET_HOURS = schema.UTC_OFFSET_HOURS
 """Beijing time is UTC+08:00 all year (no daylight saving since 1991)."""
-_OFFSET_US = OFFSET_HOURS * 3_600_000_000
 _US = 1_000_000
 
 KEYS = ("event_id", "ts", "person_id", "touchpoint")
@@ -232,19 +234,59 @@ def require_known(kind: str, names: Any, known: Iterable[str]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _fixed_offset_hours(zone: str) -> float | None:
+def _fixed_offset_hours(zone: str, what: str = "assume_timezone") -> float | None:
     """The zone's UTC offset in hours when it has been constant since 1992, else None."""
     if zone.upper() in ("UTC", "Z", "GMT"):
         return 0.0
     try:
-        tz = zoneinfo.ZoneInfo(zone)
+        zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as e:
-        raise UsageError(f"assume_timezone: unknown time zone {zone!r} (use an IANA name such as 'UTC')") from e
-    probes = [_dt.datetime(y, m, 15, 12) for y in (1992, 2000, 2010, 2020, 2024) for m in (1, 4, 7, 10)]
-    offsets = {tz.utcoffset(p) for p in probes}
-    if len(offsets) != 1:
-        return None
-    return offsets.pop().total_seconds() / 3600
+        raise UsageError(f"{what}: unknown time zone {zone!r} (use an IANA name such as 'UTC')") from e
+    return backend.fixed_offset_hours(zone)
+
+
+def timezone_of(source: Any = None, tz: str | None = None) -> str:
+    """The time zone whose days and weeks the metrics count for ``source``: the one place that decides it.
+
+    In order: ``tz`` when the caller passes one; the zone a dataset folder's manifest
+    declares (``source_timezone``, written by :mod:`privdomain.importers` from ``--tz``,
+    else ``timezone``); Asia/Shanghai. A pandas frame or an Ibis table carries no
+    manifest: pass ``tz=`` for it (the zone of a frame's ``ts`` dtype is only how its
+    instants are shown, not a declaration).
+
+    Parameters
+    ----------
+    source
+        A dataset folder, a :class:`privdomain.io.Dataset`, a frame, an Ibis table or None.
+    tz
+        An IANA zone name (``"UTC"``, ``"Asia/Shanghai"``, ``"Europe/Berlin"``).
+
+    Returns
+    -------
+    str
+        An IANA zone name (``"UTC"`` for UTC, Z and GMT).
+
+    Raises
+    ------
+    privdomain.errors.UsageError
+        An unknown zone.
+
+    >>> import tempfile
+    >>> timezone_of(), timezone_of(tz="utc")
+    ('Asia/Shanghai', 'UTC')
+    >>> timezone_of(io.write_dataset(tempfile.mkdtemp(), {}, meta={"source_timezone": "Europe/Berlin"}))
+    'Europe/Berlin'
+    """
+    zone = tz
+    if zone is None:
+        manifest = _manifest_of(source)
+        zone = manifest.get("source_timezone") or manifest.get("timezone") or schema.TIMEZONE
+    if not isinstance(zone, str) or not zone:
+        raise UsageError(f"tz: a time zone name is text such as 'UTC', got {zone!r}")
+    if zone.upper() in ("UTC", "Z", "GMT"):
+        return "UTC"
+    _fixed_offset_hours(zone, "tz")
+    return zone
 
 
 def assume_timezone(events: TableLike, zone: str, column: str = "ts") -> TableLike:
@@ -713,7 +755,7 @@ class NoPurchasesWarning(UserWarning):
 
 def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = (), localise: bool = True,
          time_col: str = "ts", dates_ok: bool = False, micros: bool = False,
-         needs: Sequence[str] = ()) -> ir.Table:
+         needs: Sequence[str] = (), tz: str | None = None) -> ir.Table:
     """Checked events as an Ibis table: what every metric reads.
 
     Parameters
@@ -725,8 +767,9 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
     columns
         Columns the caller needs besides ``time_col`` (a ValueError names missing ones).
     localise
-        Return ``time_col`` as naive Beijing wall-clock time (True), or keep instants as
-        they are (False; for day arithmetic with :func:`day`).
+        Return ``time_col`` as naive wall-clock time in the dataset's zone (True), or
+        keep the instants, typed with that zone (False; for day arithmetic with
+        :func:`day`).
     time_col, dates_ok
         See :func:`check`.
     micros
@@ -738,6 +781,9 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
         (:class:`NoPurchasesWarning`). A dataset whose purchase event has another
         name declares it in its manifest (``"purchase_event": "支付"``), and metrics
         read it as ``pay``.
+    tz
+        The zone whose days the metric counts (:func:`timezone_of`): wins over the
+        manifest; for a frame or an Ibis table the default is Asia/Shanghai.
 
     Returns
     -------
@@ -756,11 +802,21 @@ def read(events: TableLike, *, con: Any | None = None, columns: Sequence[str] = 
     if "amount_fen" in columns and result.pay_without_amount:
         raise DataError("events", "amount_fen", f"must be present on every {schema.PURCHASE!r} row",
                         result.pay_without_amount, hint="a purchase without an amount would leave GMV short")
+    zone = timezone_of(events, tz)
     if frame is not None:  # pandas localises cheaper than the engine
-        t = backend.to_table(frame, "events", localise=localise)
+        t = backend.to_table(frame, "events", localise=localise, zone=zone)
     elif localise:
-        t = backend.localise_table(t)
+        t = backend.localise_table(t, zone)
+    if not localise:
+        t = _label_zone(t, zone)
     return with_us(t, con) if micros else t
+
+
+def _label_zone(t: ir.Table, zone: str) -> ir.Table:
+    """``t`` with its instant columns typed with ``zone``: the same instants (no SQL), so :func:`day` knows the zone."""
+    changes = {name: t[name].cast(ibis.dtype(f"timestamp('{zone}')")) for name, dtype in t.schema().items()
+               if dtype.is_timestamp() and dtype.timezone is not None and dtype.timezone != zone}
+    return t.mutate(**changes) if changes else t
 
 
 def with_us(t: ir.Table, con: Any | None = None) -> ir.Table:
@@ -775,15 +831,32 @@ def with_us(t: ir.Table, con: Any | None = None) -> ir.Table:
     return t.mutate(_us=t.ts.epoch_seconds().cast("int64") * _US)
 
 
-def day(ts: ir.TimestampValue) -> ir.IntegerValue:
-    """Beijing day number (days since 1970-01-01) of a timestamp inside an Ibis expression.
+def day(ts: ir.TimestampValue, tz: str | None = None) -> ir.IntegerValue:
+    """Day number (days since 1970-01-01) in the dataset's zone of a timestamp inside an Ibis expression.
 
-    An instant column gives its Beijing day from epoch time plus the fixed UTC+08:00
-    offset (no per-row time-zone cast, the dominant cost on large Parquet tables); a
-    naive column is Beijing wall-clock time already (:func:`read`).
+    An instant column gives its local day from epoch time plus the zone's UTC offset,
+    :math:`\\lfloor (t_{utc} + o(t)) / 86400 \\rfloor` (no per-row time-zone cast, the
+    dominant cost on large Parquet tables; :func:`privdomain.backend.zone_offset_us`
+    gives :math:`o`). The zone is ``tz`` when given, else the zone :func:`read` typed the
+    column with (``localise=False``), which is the dataset's (:func:`timezone_of`). A
+    naive column is wall-clock time in the dataset's zone already (:func:`read`).
+
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"event_id": [1], "person_id": [1], "touchpoint": ["sms"],
+    ...                    "ts": pd.to_datetime(["2024-05-01 20:00"]).tz_localize("UTC")})
+    >>> t = read(ev, localise=False)
+    >>> [int(backend.execute(t.select(d=day(t.ts, z)).d.max())) for z in ("UTC", "Asia/Shanghai")]
+    [19844, 19845]
     """
-    if ts.type().timezone is not None:
-        if backend.backend_name(ts) == "duckdb":
-            return ((backend.epoch_us(ts) + _OFFSET_US) // 86_400_000_000).cast("int64")
-        return ((ts.epoch_seconds() + OFFSET_HOURS * 3600) // 86400).cast("int64")
-    return (ts.epoch_seconds() // 86400).cast("int64")
+    zone = ts.type().timezone
+    if zone is None:
+        return (ts.epoch_seconds() // 86400).cast("int64")
+    zone = timezone_of(tz=tz or zone)
+    if backend.backend_name(ts) == "duckdb":
+        us = backend.epoch_us(ts)
+        return ((us + backend.zone_offset_us(us, zone)) // 86_400_000_000).cast("int64")
+    secs = ts.epoch_seconds().cast("int64")
+    hours = backend.fixed_offset_hours(zone)
+    if hours is not None:
+        return ((secs + int(round(hours * 3600))) // 86400).cast("int64")
+    return ((secs * _US + backend.zone_offset_us(secs * _US, zone)) // 86_400_000_000).cast("int64")

@@ -769,6 +769,7 @@ def _prepare(
     ties: str = "event_id",
     reported: str = "first_start",
     every_attempt: bool = False,
+    tz: str | None = None,
 ) -> _Prepared:
     if mode not in MODES:
         raise UsageError(f"mode: must be one of {MODES}, got {mode!r}")
@@ -788,7 +789,7 @@ def _prepare(
     elif attribution_step is not None:
         raise UsageError(f"attribution_step: only used with attribution='step', not {attribution!r}")
     excl = as_exclusions(exclusions, n)
-    t = events_layer.read(events, con=con, columns=["event_id", "person_id"], micros=True)
+    t = events_layer.read(events, con=con, columns=["event_id", "person_id"], micros=True, tz=tz)
     _require_step_names(steps_, excl, t, events)
     person_table = None
     event_breakdown = False
@@ -1317,11 +1318,12 @@ def funnel_trends(
     attempts: str = "every",
     ties: str = "event_id",
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Conversion by cohort of entry: day, ISO week (from Monday) or calendar month.
 
     A person belongs to the cohort of each period in which one of their attempts
-    started (Beijing dates); within a period their attempt is chosen as in
+    started (dates in the dataset's zone, ``tz``); within a period their attempt is chosen as in
     :func:`funnel` (kept first, then the furthest step, then the earliest start).
     A person whose every attempt in the period was dropped by an exclusion is
     counted in ``excluded``, not in ``entered``.
@@ -1332,6 +1334,9 @@ def funnel_trends(
         ``"D"``, ``"W"`` or ``"M"``.
     to_step
         The step that counts as converted (default: the last).
+    tz
+        Time zone of the periods (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -1354,7 +1359,7 @@ def funnel_trends(
     if freq not in FREQS:
         raise UsageError.unknown("freq", freq, list(FREQS))
     prep = _prepare(events, steps, window, mode, exclusions, attempts, None, "first_touch", None, con, ties=ties,
-                    every_attempt=True)
+                    every_attempt=True, tz=tz)
     n = len(prep.spec.steps)
     to_step = n if to_step is None else to_step
     if not (isinstance(to_step, (int, np.integer)) and 1 <= to_step <= n):

@@ -193,10 +193,23 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def table(keys: Sequence[str], fmt: str = "markdown") -> str:
+def _unit(unit: str, currency: str) -> str:
+    """A term's unit in a dataset's currency: ``yuan`` becomes the ISO code of any other currency."""
+    code = str(currency).upper()
+    if unit == "yuan" and code not in ("CNY", "RMB", "YUAN"):
+        return code
+    return unit
+
+
+def table(keys: Sequence[str], fmt: str = "markdown", currency: str = "CNY") -> str:
     """The definition table of ``keys`` (in that order), as Markdown (default) or HTML.
 
-    Columns: term (zh en), definition, formula, unit.
+    Columns: term (zh en), definition, formula, unit. Money terms are in ``currency``
+    (the dataset's, :func:`privdomain.plotting.currency_of`): their unit reads ``yuan``
+    for CNY and the ISO code otherwise.
+
+    >>> table(["gmv"], currency="USD").splitlines()[-1].endswith("| USD |")
+    True
 
     Raises
     ------
@@ -206,12 +219,13 @@ def table(keys: Sequence[str], fmt: str = "markdown") -> str:
     entries = [term(k) for k in keys]
     if fmt == "markdown":
         rows = ["| term 术语 | definition 定义 | formula 公式 | unit 单位 |", "| --- | --- | --- | --- |"]
-        rows += [f"| {_cell(t.name)} | {_cell(t.definition)} | `{_cell(t.formula)}` | {t.unit} |" for t in entries]
+        rows += [f"| {_cell(t.name)} | {_cell(t.definition)} | `{_cell(t.formula)}` | {_unit(t.unit, currency)} |"
+                 for t in entries]
         return "\n".join(rows)
     if fmt == "html":
         head = "<tr><th>term 术语</th><th>definition 定义</th><th>formula 公式</th><th>unit 单位</th></tr>"
         body = "".join(f"<tr><td>{html.escape(t.name)}</td><td>{html.escape(t.definition)}</td>"
-                       f"<td><code>{html.escape(t.formula)}</code></td><td>{html.escape(t.unit)}</td></tr>"
+                       f"<td><code>{html.escape(t.formula)}</code></td><td>{html.escape(_unit(t.unit, currency))}</td></tr>"
                        for t in entries)
         return f"<table class=\"glossary\">{head}{body}</table>"
     raise UsageError.unknown("glossary format", fmt, ["markdown", "html"])

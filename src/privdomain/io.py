@@ -78,10 +78,12 @@ class Dataset:
         return read_table(self.path, table, columns=columns)
 
     def table(self, table: str = "events", con: Any | None = None):
-        """Open one table as an Ibis table without loading it."""
+        """Open one table as an Ibis table without loading it (times as wall-clock time in the dataset's zone)."""
         from .backend import to_table
 
-        return to_table(self.path, table, con=con)
+        m = self.manifest
+        zone = m.get("source_timezone") or m.get("timezone") or schema.TIMEZONE
+        return to_table(self.path, table, con=con, zone="UTC" if str(zone).upper() in ("UTC", "Z", "GMT") else zone)
 
     def __fspath__(self) -> str:
         return str(self.path)

@@ -73,9 +73,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, day, day_number, raw_events
+from . import events as events_layer
+from ._days import DateLike, day, day_number, person_ids, raw_events
 from .backend import TableLike, execute
-from .schema import AD_VIEWS, PURCHASE, TIMEZONE
+from .schema import AD_VIEWS, PURCHASE
 
 __all__ = [
     "STAGES",
@@ -249,6 +250,7 @@ def gap_thresholds(
     min_dormant_days: int = 14,
     min_churn_days: int = 30,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> dict[str, Any]:
     """Dormant and churn thresholds from the inter-purchase gap distribution.
 
@@ -278,7 +280,7 @@ def gap_thresholds(
         raise ValueError(f"need 0 < dormant_quantile < churn_quantile < 1, got {dormant_quantile}, {churn_quantile}")
     _positive("min_dormant_days", min_dormant_days)
     _positive("min_churn_days", min_churn_days)
-    t = raw_events(events, con, ("person_id", "ts", "touchpoint"), needs=(PURCHASE,))
+    t = raw_events(events, con, ("person_id", "ts", "touchpoint"), needs=(PURCHASE,), tz=tz)
     pay = t.filter(t.touchpoint == PURCHASE)
     pdays = pay.select("person_id", day=day(pay.ts)).distinct()
     w = ibis.window(group_by="person_id", order_by="day")
@@ -448,19 +450,20 @@ def _merge(u: ir.Table) -> ir.Table:
     return u.group_by(["person_id", "grp", "stage"]).agg(start=u.start.min(), end=u.end.max()).drop("grp")
 
 
-def _interval_expr(events: TableLike, model: Model, con: Any | None) -> ir.Table:
+def _interval_expr(events: TableLike, model: Model, con: Any | None, tz: str | None = None) -> ir.Table:
     if isinstance(model, AIPLModel):
-        t = raw_events(events, con, ("person_id", "ts", "touchpoint"))
+        t = raw_events(events, con, ("person_id", "ts", "touchpoint"), tz=tz)
         return _aipl_intervals(t, model)
     needed = ("person_id", "ts", "touchpoint", "amount_fen")
     if isinstance(events, pd.DataFrame) and "amount_fen" not in events.columns and model.loyal_value_fen is None:
         events = events.assign(amount_fen=pd.array([pd.NA] * len(events), dtype="Int64"))
-    t = raw_events(events, con, needed, needs=(PURCHASE,))
+    t = raw_events(events, con, needed, needs=(PURCHASE,), tz=tz)
     return _purchase_intervals(t, model)
 
 
 def stage_intervals(
-    events: TableLike, model: Model | None = None, *, merge: bool = True, con: Any | None = None
+    events: TableLike, model: Model | None = None, *, merge: bool = True, con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Stage-change intervals of every person.
 
@@ -477,6 +480,9 @@ def stage_intervals(
         raw pieces (one set per purchase day); the stage at each date is the same.
     con
         Optional Ibis connection.
+    tz
+        Time zone of the days (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -494,13 +500,13 @@ def stage_intervals(
     [['awareness', '2024-03-01', '2024-03-02'], ['interest', '2024-03-02', '2024-03-12'], ['lapsed', '2024-03-12', 'NaT']]
     """
     model = _model(model)
-    u = _interval_expr(events, model, con)
+    u = _interval_expr(events, model, con, tz)
     if merge and isinstance(model, StageModel):
         u = _merge(u)
     df = execute(u.order_by(["person_id", "start"]), con=con)
     out = pd.DataFrame(
         {
-            "person_id": df["person_id"].astype("int64").to_numpy(),
+            "person_id": person_ids(df["person_id"]).to_numpy(),
             "stage": df["stage"].astype(object).to_numpy(),
             "valid_from": _to_dates(df["start"]).to_numpy(),
             "valid_to": _to_dates(df["end"]).to_numpy(),
@@ -510,8 +516,9 @@ def stage_intervals(
     return out
 
 
-def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, con: Any | None = None) -> pd.DataFrame:
-    """The stage of every person in the population at the end of Beijing day ``date``.
+def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, con: Any | None = None,
+              tz: str | None = None) -> pd.DataFrame:
+    """The stage of every person in the population at the end of day ``date`` (the dataset's zone, ``tz``).
 
     Returns
     -------
@@ -528,11 +535,11 @@ def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, 
     [[1, 'new']]
     """
     model = _model(model)
-    d = day_number(date, "date")
-    u = _interval_expr(events, model, con)
+    u = _interval_expr(events, model, con, tz)
+    d = day_number(date, "date", events_layer.timezone_of(events, tz))
     u = u.filter((u.start <= d) & (u.end > d)).select("person_id", "stage").order_by("person_id")
     df = execute(u, con=con)
-    return pd.DataFrame({"person_id": df["person_id"].astype("int64").to_numpy(),
+    return pd.DataFrame({"person_id": person_ids(df["person_id"]).to_numpy(),
                          "stage": df["stage"].astype(object).to_numpy()})
 
 
@@ -655,6 +662,7 @@ def lifecycle_board(
     model: Model | None = None,
     *,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Persons per stage per day, week or month: the lifecycle board (用户生命周期大盘).
 
@@ -676,6 +684,9 @@ def lifecycle_board(
         :class:`StageModel` (default) or :class:`AIPLModel`.
     con
         Optional Ibis connection.
+    tz
+        Time zone of the days (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -697,7 +708,7 @@ def lifecycle_board(
     """
     model = _model(model)
     snap = _snapshots(start, end, freq)
-    u = _covering(_interval_expr(events, model, con), snap)
+    u = _covering(_interval_expr(events, model, con, tz), snap)
     counts = execute(u.group_by(["stage", "kf", "kl"]).agg(n=u.count()), con=con)
     mat = _sweep(counts, model.stages, snap.k, "kf", "kl")
     out = _board_frame(mat, snap, model.stages)
@@ -713,6 +724,7 @@ def stage_flows(
     model: Model | None = None,
     *,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Flows between stages per period: a transition matrix per day, week or month, long format.
 
@@ -744,7 +756,7 @@ def stage_flows(
     """
     model = _model(model)
     snap = _snapshots(start, end, freq)
-    u = _covering(_interval_expr(events, model, con), snap)
+    u = _covering(_interval_expr(events, model, con, tz), snap)
     w = ibis.window(group_by="person_id", order_by="kf")
     u = u.mutate(prev_stage=u.stage.lag().over(w).fill_null(ENTRY))
     # one query: counts per (previous stage, stage, first and last snapshot covered)
@@ -865,12 +877,13 @@ def stage_agreement(
     vf, vt = truth["valid_from"], truth["valid_to"]
     if not isinstance(vf.dtype, pd.DatetimeTZDtype):
         raise ValueError("truth: valid_from must be timezone-aware instants")
-    vf = vf.dt.tz_convert(TIMEZONE).dt.tz_localize(None).to_numpy()
-    vt = pd.to_datetime(vt, utc=True).dt.tz_convert(TIMEZONE).dt.tz_localize(None).to_numpy()
+    zone = events_layer.timezone_of(events)
+    vf = vf.dt.tz_convert(zone).dt.tz_localize(None).to_numpy()
+    vt = pd.to_datetime(vt, utc=True).dt.tz_convert(zone).dt.tz_localize(None).to_numpy()
     ours = stage_intervals(events, model, con=con)
     parts, by_date = [], {}
     for d in pd.to_datetime(list(dates)):
-        on_day = d.tz_convert(TIMEZONE).tz_localize(None).normalize() if d.tzinfo else d.normalize()
+        on_day = d.tz_convert(zone).tz_localize(None).normalize() if d.tzinfo else d.normalize()
         end = np.datetime64(on_day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
         tmask = (vf <= end) & (np.isnat(vt) | (vt > end))
         t_at = pd.DataFrame({"person_id": truth["person_id"].to_numpy()[tmask],

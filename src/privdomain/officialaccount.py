@@ -55,10 +55,10 @@ __all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "artic
 ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
 
 
-def _local_us(value: Any) -> int:
+def _local_us(value: Any, zone: str = TIMEZONE) -> int:
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
-        ts = ts.tz_convert(TIMEZONE).tz_localize(None)
+        ts = ts.tz_convert(zone).tz_localize(None)
     return int((ts - pd.Timestamp("1970-01-01")) / pd.Timedelta(microseconds=1))
 
 
@@ -72,6 +72,7 @@ def article_rates(
     end: Any = None,
     purchase: str | Mapping[str, Any] = PURCHASE,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Open, click and conversion rates, reads, shares, orders and GMV per article or account.
 
@@ -98,6 +99,9 @@ def article_rates(
         placed in the Mini Program); ``gmv`` sums those events' amounts.
     con
         Optional Ibis connection.
+    tz
+        Time zone of the days (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -120,14 +124,15 @@ def article_rates(
         raise ValueError(f"by: must be 'article' or 'account', got {by!r}")
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "article_id", "amount_fen"), micros=True)
+    t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "article_id", "amount_fen"),
+                          micros=True, tz=tz)
     meta = _articles_table(events, articles, con)
     if by == "account" and meta is None:
         raise ValueError("by='account' needs the articles table (article_id -> account): pass `articles=`")
 
     _check_purchase(purchase, t)
     key = "article_id" if by == "article" else "account"
-    scan = _Scan(events, con, t)
+    scan = _Scan(events, con, t, tz)
     art = _article_events(scan, ARTICLE_TOUCHPOINTS, by, meta, start, end)
     tp = art.touchpoint
     counts = art.group_by(key).aggregate(
@@ -186,8 +191,8 @@ def _check_purchase(purchase: Any, t: ir.Table) -> None:
 class _Scan:
     """Fresh reads of the events: one per use for a dataset path (see :func:`_article_events`)."""
 
-    def __init__(self, events: TableLike, con: Any | None, first: ir.Table) -> None:
-        self.events, self.con, self.first, self.used = events, con, first, False
+    def __init__(self, events: TableLike, con: Any | None, first: ir.Table, tz: str | None = None) -> None:
+        self.events, self.con, self.first, self.used, self.tz = events, con, first, False, tz
 
     def table(self) -> ir.Table:
         # A Parquet path read anew for each part of the query lets DuckDB push each part's filter
@@ -198,7 +203,7 @@ class _Scan:
             return self.first
         if isinstance(self.events, (pd.DataFrame, ir.Table)):
             return self.first
-        return events_layer.read(self.events, con=self.con, micros=True)
+        return events_layer.read(self.events, con=self.con, micros=True, tz=self.tz)
 
 
 def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table | None,
@@ -216,10 +221,11 @@ def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table
         p = p.filter((p.touchpoint == "oa_push").fill_null(False) & p.article_id.notnull())
         pushes = p.group_by("article_id").aggregate(_first=p._us.min())
         cond = ibis.literal(True)
+        zone = events_layer.timezone_of(scan.events, scan.tz)
         if start is not None:
-            cond = cond & (pushes._first >= _local_us(start))
+            cond = cond & (pushes._first >= _local_us(start, zone))
         if end is not None:
-            cond = cond & (pushes._first < _local_us(end))
+            cond = cond & (pushes._first < _local_us(end, zone))
         kept = pushes.filter(cond).select(_kid=pushes.article_id)
         art = art.join(kept, art.article_id == kept._kid).drop("_kid")
     if by == "account":

@@ -207,6 +207,69 @@ def yuan(value: float, digits: int = 0) -> str:
     return f"¥{value:,.{digits}f}"
 
 
+#: Currencies shown with a symbol before the amount; every other one with its ISO code after it.
+CURRENCY_SYMBOLS = {"CNY": "¥", "USD": "$", "EUR": "€"}
+
+
+def money(value: float | None, currency: str = "CNY", digits: int = 2, *, compact: bool = False) -> str:
+    """Format an amount (in major units: yuan, dollars...) in a dataset's currency.
+
+    CNY, USD and EUR get their symbol before the amount (``¥1,234.50``, ``$1,234.50``,
+    ``€1,234.50``), every other currency its ISO 4217 code after it (``1,234.50 GBP``),
+    so no amount is ever shown in yuan that is not. ``compact`` shortens big amounts:
+    万 / 亿 for CNY (as :func:`yuan`), K / M / B otherwise. None and NaN give ``n/a``.
+    The currency of a dataset folder is :func:`currency_of`.
+
+    >>> money(1234.5), money(1234.5, "USD"), money(-1234.5, "eur"), money(1234.5, "GBP")
+    ('¥1,234.50', '$1,234.50', '-€1,234.50', '1,234.50 GBP')
+    >>> money(123456, "CNY", 0, compact=True), money(2.5e6, "USD", compact=True), money(float("nan"), "USD")
+    ('¥12.3万', '$2.50M', 'n/a')
+    """
+    if value is None or pd.isna(value):
+        return "n/a"
+    code = str(currency).upper()
+    code = {"RMB": "CNY", "YUAN": "CNY", "元": "CNY"}.get(code, code)
+    v = float(value)
+    sign, a = ("-" if v < 0 else ""), abs(v)
+    if compact and code == "CNY" and a >= 1e5:
+        body = f"{a / 1e8:.2f}亿" if a >= 1e8 else f"{a / 1e4:.1f}万"
+    elif compact and code != "CNY" and a >= 1e6:
+        body = f"{a / 1e9:.2f}B" if a >= 1e9 else f"{a / 1e6:.2f}M"
+    else:
+        body = f"{a:,.{digits}f}"
+    symbol = CURRENCY_SYMBOLS.get(code)
+    return f"{sign}{symbol}{body}" if symbol else f"{sign}{body} {code}"
+
+
+def money_format(currency: str = "CNY", digits: int = 0, *, compact: bool = False):
+    """:func:`money` as a one-argument function, for ``DataFrame.style.format`` and axis labels.
+
+    >>> money_format("USD")(1234.5)
+    '$1,234'
+    """
+    return lambda v: money(v, currency, digits, compact=compact)
+
+
+def currency_of(data: object) -> str:
+    """The ISO currency a dataset folder (or :class:`privdomain.io.Dataset`) declares; CNY for anything else.
+
+    >>> currency_of(None)
+    'CNY'
+    """
+    import os
+
+    from . import io
+
+    if isinstance(data, io.Dataset):
+        data = data.path
+    if isinstance(data, (str, os.PathLike)) and Path(data).is_dir():
+        try:
+            return io.vocabulary(data).currency
+        except (FileNotFoundError, ValueError):
+            return "CNY"
+    return "CNY"
+
+
 def percent(value: float, digits: int = 1) -> str:
     """Format a share as a percentage.
 
@@ -216,9 +279,9 @@ def percent(value: float, digits: int = 1) -> str:
     return f"{100 * value:.{digits}f}%"
 
 
-def yuan_axis(ax: Axes, axis: str = "y") -> Axes:
-    """Label an axis in yuan (¥, 万, 亿)."""
-    fmt = FuncFormatter(lambda v, _pos: yuan(v))
+def yuan_axis(ax: Axes, axis: str = "y", currency: str = "CNY") -> Axes:
+    """Label an axis in money of ``currency`` (yuan: ¥, 万, 亿; :func:`money`)."""
+    fmt = FuncFormatter(lambda v, _pos: money(v, currency, 0, compact=True))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
     return ax
 

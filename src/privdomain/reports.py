@@ -102,6 +102,7 @@ TOPICS: tuple[str, ...] = (
     "attribution_roi",
     "lifecycle_clv",
     "experiments",
+    "own_data",
 )
 #: The scenario the topic notebooks run on, and the exceptions (a notebook whose topic
 #: one scenario shows best: the tea scenario holds the randomised coupon experiment).
@@ -1460,11 +1461,13 @@ def write_index(results: Sequence[Result], out: str | os.PathLike, persons: int 
              f"case studies are those reported by 2020 trade articles on Tencent's private-domain products, not "
              f"results of this package.</p>")
     if data is not None:
+        from .plotting import money as _money
+
         skipped = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
                           for k, v in dict(data.get("skipped") or {}).items())
         intro = (f'<p class="muted">Built from your dataset <code>{html.escape(str(data.get("path")))}</code> '
-                 f"(read only; nothing simulated). Money in {html.escape(str(data.get('currency', 'CNY')))} "
-                 f"(the figures' yuan labels are the dataset's currency).</p>"
+                 f"(read only; nothing simulated). Money in {html.escape(str(data.get('currency', 'CNY')))}, "
+                 f"e.g. {html.escape(_money(1234.5, str(data.get('currency', 'CNY'))))}.</p>"
                  + (f"<h2>Topics skipped</h2><ul>{skipped}</ul>" if skipped else ""))
     page = f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8"><title>privdomain reports</title>
@@ -1509,10 +1512,11 @@ TOPIC_NEEDS: dict[str, dict[str, Any]] = {
     "touchpoints_channels": {"touchpoints": ("mp_visit", "pay", "live_view"), "tables": ("lives",)},
     "attribution_roi": {"tables": ("campaigns",), "touchpoints": ("pay",), "truth": True,
                         "why": "its last section scores the models against the simulator's truth"},
-    "lifecycle_clv": {"touchpoints": ("pay",), "amounts": True},
+    "lifecycle_clv": {"touchpoints": ("pay",), "amounts": True, "repeat_buyers": 10},
     "lifecycle_truth": {"truth": True, "why": "it compares stages with the simulator's true stages"},
     "experiments": {"tables": ("assignments",), "truth": True,
                     "why": "it compares estimates with the simulator's true effects"},
+    "own_data": {},  # what the dataset holds and which metrics apply: runs on any dataset
 }
 
 
@@ -1554,9 +1558,18 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
                                  f"another name is declared in the manifest as \"purchase_event\")")
         elif need.get("amounts") and "amount_fen" not in events_layer.check(root).columns:
             skipped[src.stem] = "needs purchase amounts (amount_fen)"
+        elif need.get("repeat_buyers") and (repeat := _repeat_buyers(root)) < need["repeat_buyers"]:
+            skipped[src.stem] = (f"needs {need['repeat_buyers']} buyers with a second purchase day (the dataset has "
+                                 f"{repeat}): its CLV models fit nothing on one-time buyers")
         else:
             run.append(src)
     return run, skipped
+
+
+def _repeat_buyers(root: Path) -> int:
+    from .inventory import inventory
+
+    return inventory(root).repeat_buyers
 
 
 def _tree_hashes(root: Path) -> dict[str, tuple[int, int]]:

@@ -43,7 +43,7 @@ from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
 from . import events as events_layer
-from ._days import DateLike, as_of_day, day, segment_events
+from ._days import DateLike, as_of_day, day, person_ids, segment_events
 from .backend import TableLike, execute
 from .schema import PURCHASE
 
@@ -95,6 +95,7 @@ def purchase_gaps(
     by: str | None = None,
     persons: TableLike | None = None,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """One row per purchase occasion with the time to the next one (censored at ``as_of``).
 
@@ -114,13 +115,13 @@ def purchase_gaps(
     >>> purchase_gaps(ev, as_of="2024-01-31")[["number", "gap_days", "repurchased"]].values.tolist()
     [[1, 10, True], [2, 20, False]]
     """
-    t = segment_events(events, con, by, persons)
+    t = segment_events(events, con, by, persons, tz=tz)
     d = as_of_day(t, as_of, con)
     g = _gap_expr(t, d, by, persons, con)
     df = execute(g.order_by(["person_id", "number"]), con=con)
     out = pd.DataFrame(
         {
-            "person_id": df["person_id"].astype("int64").to_numpy(),
+            "person_id": person_ids(df["person_id"]).to_numpy(),
             "segment": df["segment"].astype(object).to_numpy(),
             "number": df["number"].astype("int64").to_numpy(),
             "day": pd.to_datetime(df["day"].astype("int64").to_numpy(), unit="D"),
@@ -160,6 +161,7 @@ def repurchase_rate(
     by: str | None = None,
     persons: TableLike | None = None,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Share of first-time buyers who buy again within ``w`` days of their first purchase.
 
@@ -175,6 +177,9 @@ def repurchase_rate(
         Segmentation (see the module docstring); None = one segment ``"all"``.
     con
         Optional Ibis connection.
+    tz
+        Time zone of the days (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -196,7 +201,7 @@ def repurchase_rate(
     ws = [int(w) for w in windows]
     if not ws or min(ws) < 1:
         raise ValueError(f"windows must be positive numbers of days, got {list(windows)}")
-    t = segment_events(events, con, by, persons)
+    t = segment_events(events, con, by, persons, tz=tz)
     d = as_of_day(t, as_of, con)
     p = _purchase_days(t, d)
     first = p.filter(p.number == 1)
@@ -254,11 +259,12 @@ def _km(times: np.ndarray, status: np.ndarray, weights: np.ndarray, alpha: float
 
 
 def _gap_counts(
-    events: TableLike, which: str, as_of: DateLike | None, by: str | None, persons: TableLike | None, con: Any | None
+    events: TableLike, which: str, as_of: DateLike | None, by: str | None, persons: TableLike | None, con: Any | None,
+    tz: str | None = None,
 ) -> tuple[pd.DataFrame, int]:
     if which not in ("all", "first"):
         raise ValueError(f"which must be 'all' (every gap between purchases) or 'first' (first to second), got {which!r}")
-    t = segment_events(events, con, by, persons)
+    t = segment_events(events, con, by, persons, tz=tz)
     d = as_of_day(t, as_of, con)
     g = _gap_expr(t, d, by, persons, con)
     if which == "first":
@@ -278,6 +284,7 @@ def repurchase_curve(
     persons: TableLike | None = None,
     alpha: float = 0.05,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Kaplan-Meier curve of the time to the next purchase, per segment.
 
@@ -286,7 +293,7 @@ def repurchase_curve(
     which
         ``"all"``: every gap between consecutive purchase days (the repurchase cycle);
         ``"first"``: only from the first to the second purchase day.
-    as_of, by, persons, con
+    as_of, by, persons, con, tz
         As in :func:`repurchase_rate`.
     alpha
         1 - confidence level of the pointwise bands.
@@ -312,7 +319,7 @@ def repurchase_curve(
     >>> c[["days", "at_risk", "repurchases", "survival"]].values.tolist()
     [[10.0, 2.0, 1.0, 0.5]]
     """
-    counts, d = _gap_counts(events, which, as_of, by, persons, con)
+    counts, d = _gap_counts(events, which, as_of, by, persons, con, tz)
     after = counts.attrs["pays_after_as_of"]
     zero = counts[(counts.gap_days == 0) & ~counts.repurchased.astype(bool)]
     counts = counts.drop(zero.index)
@@ -324,7 +331,8 @@ def repurchase_curve(
         f, _ = _km(g["gap_days"].to_numpy(), status.astype(int), g["n"].to_numpy(), alpha)
         frames.append(f.assign(segment=seg))
     cols = ["segment", "days", "at_risk", "repurchases", "censored", "survival", "repurchased", "ci_lower", "ci_upper"]
-    out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+    out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(
+        {c: pd.Series(dtype=object if c == "segment" else "float64") for c in cols})  # no repurchase yet: typed, empty
     out.attrs.update(as_of=pd.Timestamp(d, unit="D"), censored_at_zero=int(zero["n"].sum()), which=which,
                      pays_after_as_of=after)
     return out
@@ -338,6 +346,7 @@ def repurchase_cycle(
     by: str | None = None,
     persons: TableLike | None = None,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Summary of the repurchase cycle per segment from the Kaplan-Meier curve.
 
@@ -360,7 +369,7 @@ def repurchase_cycle(
     >>> repurchase_cycle(ev, as_of="2024-01-31")[["gaps", "repurchases", "median_days"]].values.tolist()
     [[2.0, 1.0, 10.0]]
     """
-    counts, d = _gap_counts(events, which, as_of, by, persons, con)
+    counts, d = _gap_counts(events, which, as_of, by, persons, con, tz)
     rows = []
     for seg, g in counts.groupby("segment", sort=True):
         status = g["repurchased"].astype(bool).to_numpy()

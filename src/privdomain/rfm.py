@@ -72,12 +72,10 @@ def _unit_days(time_unit: str | float) -> float:
     return days
 
 
-def _as_timestamp(value: Any) -> pd.Timestamp:
+def _as_timestamp(value: Any, zone: str = "Asia/Shanghai") -> pd.Timestamp:
     ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:  # an instant: Beijing wall-clock time, like the table
-        from .schema import TIMEZONE
-
-        ts = ts.tz_convert(TIMEZONE).tz_localize(None)
+    if ts.tzinfo is not None:  # an instant: wall-clock time in the dataset's zone, like the table
+        ts = ts.tz_convert(zone).tz_localize(None)
     return ts
 
 
@@ -95,6 +93,7 @@ def rfm_summary(
     purchases_only: bool = True,
     holdout_end: str | _dt.date | pd.Timestamp | None = None,
     con: Any | None = None,
+    tz: str | None = None,
 ) -> pd.DataFrame:
     """Recency, frequency, monetary value and age per person, from a transaction log.
 
@@ -144,6 +143,9 @@ def rfm_summary(
         should predict. ``attrs["n_holdout"]`` counts the purchase rows in the window.
     con
         Optional Ibis connection.
+    tz
+        Time zone of the purchase days (:func:`privdomain.events.timezone_of`): by
+        default the dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
@@ -182,16 +184,17 @@ def rfm_summary(
         value_scale = 100.0 if value_col == "amount_fen" else 1.0
 
     cols = [person_col, time_col] + ([value_col] if value_col else [])
-    day_col = None  # an integer column of Beijing epoch days, precomputed for pandas input
+    zone = events_layer.timezone_of(transactions, tz)
+    day_col = None  # an integer column of epoch days in the dataset's zone, precomputed for pandas input
     if isinstance(transactions, pd.DataFrame) and merge_period == "D":
         backend.require_columns(transactions, cols, "rfm_summary")
         needs = (PURCHASE,) if purchases_only and "touchpoint" in transactions.columns else ()
         events_layer.check(transactions, con=con, time_col=time_col, dates_ok=True, needs=needs)
-        transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only)
+        transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only, zone)
         t = to_table(transactions, "events", con=con)
     else:
         t = events_layer.read(transactions, con=con, time_col=time_col, dates_ok=True,
-                              needs=(PURCHASE,) if purchases_only else ())
+                              needs=(PURCHASE,) if purchases_only else (), tz=zone)
     missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:
         raise ValueError(f"rfm_summary: column(s) {missing} not in the table (columns: {list(t.columns)})")
@@ -202,7 +205,7 @@ def rfm_summary(
     # -- what is left out, counted in one pass -------------------------------------------
     has_tp = purchases_only and "touchpoint" in t.columns
     is_purchase = (t.touchpoint == PURCHASE) if has_tp else None
-    end = None if observation_end is None else _as_timestamp(observation_end)
+    end = None if observation_end is None else _as_timestamp(observation_end, zone)
     after = None
     if end is not None:
         if day_col:
@@ -267,7 +270,7 @@ def rfm_summary(
     hold = None
     if holdout_end is not None:
         hold, hend = _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, tdt, merge_period,
-                              end, _as_timestamp(holdout_end), con)
+                              end, _as_timestamp(holdout_end, zone), con)
 
     # -- small per-person arithmetic in numpy ----------------------------------------------
     res = res.sort_values("_p", kind="stable").reset_index(drop=True)
@@ -355,23 +358,27 @@ def _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, td
 
 
 _NS_PER_DAY = 86_400_000_000_000
-_BEIJING_OFFSET_NS = 8 * 3_600_000_000_000  # UTC+08:00, no daylight saving since 1991
 
 
-def _slim_frame(df: pd.DataFrame, cols: list[str], time_col: str, purchases_only: bool):
+def _slim_frame(df: pd.DataFrame, cols: list[str], time_col: str, purchases_only: bool, zone: str = "Asia/Shanghai"):
     """Only the needed columns, with the purchase day as integer epoch days.
 
     Grouping DuckDB rows on (person, int day) is markedly faster than casting 10M
-    timestamps to dates inside the engine. Days are Beijing wall-clock days: naive times
-    are taken as Beijing time, timezone-aware ones are shifted by UTC+08:00 (as
+    timestamps to dates inside the engine. Days are wall-clock days in ``zone`` (the
+    dataset's, Beijing by default): naive times are taken as wall-clock time there,
+    timezone-aware ones are shifted by the zone's UTC offset (as
     :func:`privdomain.backend.to_table` does). Other column types return ``df`` unchanged.
     """
     if time_col not in df.columns:
         return df, None
     ts = df[time_col]
     if isinstance(ts.dtype, pd.DatetimeTZDtype):
-        ns = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view("int64")
-        ns = ns + _BEIJING_OFFSET_NS
+        hours = backend.fixed_offset_hours(zone)
+        if hours is None:  # daylight saving: pandas converts each instant
+            ns = ts.dt.tz_convert(zone).dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view("int64")
+        else:
+            ns = ts.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy().astype("datetime64[ns]").view("int64")
+            ns = ns + int(round(hours * 3600)) * 1_000_000_000
     elif np.issubdtype(ts.dtype, np.datetime64):
         ns = ts.to_numpy().astype("datetime64[ns]").view("int64")
     else:

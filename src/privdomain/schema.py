@@ -122,6 +122,25 @@ ALLOWED_CHANNELS: dict[str, tuple[str, ...]] = {
 
 _ID = pd.Int64Dtype()
 
+#: Columns that hold a person id. A person id is a non-negative integer (the simulator's
+#: and the importers' unified ids) or text (a brand's own ids, ``"u_10086"``), the same
+#: kind in every table of a dataset; every metric joins and groups on it as it is.
+PERSON_ID_COLUMNS = ("person_id", "referrer_person_id")
+
+
+def is_text_ids(s: pd.Series) -> bool:
+    """Whether ``s`` holds person ids as text: a text column whose values are all strings (or missing).
+
+    >>> is_text_ids(pd.Series(["u1", None])), is_text_ids(pd.Series([1, 2])), is_text_ids(pd.Series(["u1", 2]))
+    (True, False, False)
+    """
+    if pd.api.types.is_string_dtype(s.dtype) and not pd.api.types.is_object_dtype(s.dtype):
+        return True
+    if not pd.api.types.is_object_dtype(s.dtype):
+        return False
+    values = s.dropna()
+    return len(values) > 0 and all(isinstance(v, str) for v in values)
+
 
 def _ts(nullable: bool = False) -> pa.Column:
     return pa.Column(pd.DatetimeTZDtype(tz=TIMEZONE), nullable=nullable, coerce=False)
@@ -438,7 +457,7 @@ class Vocabulary:
     timezone : str
         The zone the source's wall-clock times were read in (``source_timezone`` of an
         import; default ``Asia/Shanghai``). Stored times are instants; metrics count
-        Beijing days (:data:`TIMEZONE`).
+        the days and weeks of this zone (:func:`privdomain.events.timezone_of`).
     currency : str
         ISO 4217 code of the amounts (default ``CNY``); amounts are integers of its minor
         unit (:attr:`minor_digits`).

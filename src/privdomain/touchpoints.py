@@ -22,8 +22,8 @@ from . import events as events_layer
 from .backend import TableLike, execute, require_columns
 
 
-def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
-    """Events and distinct persons per touchpoint per Beijing calendar day.
+def daily_volume(events: TableLike, con: Any | None = None, *, tz: str | None = None) -> pd.DataFrame:
+    """Events and distinct persons per touchpoint per calendar day of the dataset's zone (Beijing by default).
 
     Parameters
     ----------
@@ -32,13 +32,16 @@ def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
         ``person_id``, ``touchpoint``).
     con
         Optional Ibis connection to run on.
+    tz
+        Time zone of the days (:func:`privdomain.events.timezone_of`): by default the
+        dataset's declared zone, Asia/Shanghai for a frame without one.
 
     Returns
     -------
     pandas.DataFrame
         ``day`` (date), ``touchpoint``, ``events``, ``persons``; sorted by day, touchpoint.
     """
-    t = events_layer.read(events, con=con)
+    t = events_layer.read(events, con=con, tz=tz)
     expr = (
         t.group_by(day=t.ts.date(), touchpoint=t.touchpoint)
         .agg(events=t.count(), persons=t.person_id.nunique())

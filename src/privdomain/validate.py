@@ -349,10 +349,18 @@ def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool,
     df = schema.conform(df, table)
     present = [c for c in cols if c in df.columns]
     bad_cols: set[str] = set()
+    text_ids = {c for c in present if c in schema.PERSON_ID_COLUMNS and schema.is_text_ids(df[c])}
+    for name in sorted(text_ids):  # person ids as text: any non-empty string
+        blank = df[name].notna() & (df[name].astype(object).map(lambda v: isinstance(v, str) and not v.strip()))
+        if blank.any():
+            probs.append(Problem(table, name, "empty text: a person id must not be blank", *_rows(blank)))
+            bad_cols.add(name)
     for name in present:
         col = cols[name]
         want = str(col.dtype)
         s = df[name]
+        if name in text_ids:
+            continue
         if want.startswith("datetime64"):
             df, tprobs = _check_timestamps(df, table, name, text_ok=text_timestamps)
             probs.extend(tprobs)
@@ -383,7 +391,7 @@ def _check_frame(df: pd.DataFrame, table: str, text_timestamps: bool,
         if allowed is not None and name not in bad_cols:
             probs.extend(_category_problems(df, table, name, allowed, cols[name].nullable))
     checked = pa.DataFrameSchema(
-        {n: pa.Column(None, checks=[c for c in cols[n].checks if _isin_values(c) is None],
+        {n: pa.Column(None, checks=[] if n in text_ids else [c for c in cols[n].checks if _isin_values(c) is None],
                       nullable=cols[n].nullable, unique=cols[n].unique)
          for n in present if n not in bad_cols},
         name=table,

@@ -122,12 +122,14 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     first = _latest(t.select("person_id", "ts", "event_id", "referrer_person_id"), ["person_id"],
                     ["ts", "event_id"])
     first = first.filter(first.referrer_person_id.notnull())
+    id_type = "string" if t.person_id.type().is_string() else "int64"  # person ids as integers or as text
     edge_df = execute(first.select(f_person=first.person_id, arr_ts=first.ts,
-                                   ref=first.referrer_person_id.cast("int64")), con=con)
-    edge_df = pd.DataFrame({"f_person": edge_df["f_person"].astype("int64"),
+                                   ref=first.referrer_person_id.cast(id_type)), con=con)
+    kind = object if id_type == "string" else "int64"
+    edge_df = pd.DataFrame({"f_person": edge_df["f_person"].astype(kind),
                             "arr_ts": pd.to_datetime(edge_df["arr_ts"]).astype("datetime64[us]"),
-                            "ref": edge_df["ref"].astype("int64")})
-    arrivals = ibis.memtable(edge_df, schema={"f_person": "int64", "arr_ts": "timestamp(6)", "ref": "int64"})
+                            "ref": edge_df["ref"].astype(kind)})
+    arrivals = ibis.memtable(edge_df, schema={"f_person": id_type, "arr_ts": "timestamp(6)", "ref": id_type})
     # qualifying shares: the ad shared and an ad touch on it by the sharer at or before the share
     shares = t.filter(t.touchpoint == "share").select(
         s_person=t.person_id, s_ts=t.ts, s_id=t.event_id, s_campaign=t.campaign_id.cast("int64"))

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import events as events_layer
+from .._days import person_ids
 from ..backend import TableLike, execute
 from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
@@ -154,7 +155,7 @@ def campaign_frame(
     else:
         segment, arm_values = _tiers(df["prior_purchases"].to_numpy(), tiers), df["arm"].to_numpy(dtype=object)
     out = pd.DataFrame({
-        "person_id": df["person_id"].astype("int64"),
+        "person_id": person_ids(df["person_id"]),  # integer ids, or a brand's own text ids
         "arm": arm_values,
         "assigned_at": pd.to_datetime(df["assigned_at"]),
         "segment": segment,
