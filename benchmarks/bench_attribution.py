@@ -359,7 +359,7 @@ def main() -> None:
     print(f"path table: {args.customers:,} customers, {args.channels} channels, {len(pt):,} distinct paths, "
           f"{int(pt.total_conversions.sum()):,} conversions ({time.perf_counter() - t0:.1f} s to generate)")
 
-    from privdomain import reference
+    from privdomain.testing import reference
 
     t0 = time.perf_counter()
     exact = reference.markov_removal_effects(pt, order=1, tol=1e-16)

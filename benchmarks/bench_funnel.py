@@ -90,7 +90,7 @@ def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str | 
     import duckdb  # imports are not timed
 
     from privdomain import backend
-    from privdomain.funnel import funnel
+    from privdomain.boards.funnel import funnel
 
     settings = backend.default_settings()
     best = None

@@ -30,7 +30,9 @@ report_name = "attribution_roi"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, glossary, plotting, reports
+from privdomain import attribution, glossary, plotting
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

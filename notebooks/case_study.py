@@ -31,7 +31,12 @@ churn_days = None  # lifecycle: days without a purchase before "churned" (None: 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, glossary, lifecycle, officialaccount, plotting, reports, rfm
+from privdomain import attribution, glossary, plotting
+from privdomain.boards import officialaccount
+from privdomain.clv import rfm
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 story = cases.case_story(scenario)

@@ -34,7 +34,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import experiments as ex
-from privdomain import cases, glossary, plotting, reports
+from privdomain import glossary, plotting
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

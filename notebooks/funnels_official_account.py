@@ -32,7 +32,9 @@ report_name = "funnels_official_account"  # name of the report and its metrics f
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import funnel, glossary, officialaccount, plotting, reports
+from privdomain import glossary, plotting
+from privdomain.boards import funnel, officialaccount
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

@@ -37,7 +37,12 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import clv, cohorts, glossary, lifecycle, plot_lifecycle, plotting, reports, repurchase, rfm
+from privdomain import clv, glossary, plotting
+from privdomain.clv import rfm
+from privdomain.lifecycle import cohorts, repurchase
+from privdomain.lifecycle import plots as plot_lifecycle
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

@@ -38,7 +38,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import lifecycle, plotting, reports
+from privdomain import plotting
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

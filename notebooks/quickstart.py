@@ -33,7 +33,9 @@ report_name = "quickstart"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import backend, glossary, plotting, reports, touchpoints
+from privdomain import backend, glossary, plotting
+from privdomain.boards import touchpoints
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

@@ -37,7 +37,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import privdomain
-from privdomain import glossary, identity, plotting, reports
+from privdomain import glossary, identity, plotting
+from privdomain.reports import runner as reports
 from privdomain.simulate import load_scenario
 
 plotting.use_style()

@@ -32,7 +32,10 @@ report_name = "touchpoints_channels"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import cases, channel_cube, glossary, live, plotting, reports, touchpoints
+from privdomain import glossary, plotting
+from privdomain.boards import channel_cube, live, touchpoints
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

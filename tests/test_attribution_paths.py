@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import attribution, reference, schema
+from privdomain import attribution, schema
 from privdomain.attribution import build_paths, rule_based
 from privdomain.examples import events_frame
+from privdomain.testing import reference
 
 
 def pay(order_id, fen):

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import reference
 from privdomain.attribution.windows import ad_attribution, multi_level_roi, roi_curve
 from privdomain.examples import events_frame
+from privdomain.testing import reference
 
 
 def pay(order_id, fen):

@@ -9,9 +9,10 @@ import pytest
 
 matplotlib.use("Agg")
 
-from privdomain import cases, plotting  # noqa: E402
+from privdomain import plotting  # noqa: E402
+from privdomain.boards.funnel import wilson_interval  # noqa: E402
 from privdomain.examples import events_frame  # noqa: E402
-from privdomain.funnel import wilson_interval  # noqa: E402
+from privdomain.reports import cases  # noqa: E402
 
 
 def test_rate_intervals_are_wilson_and_flag_small_or_wide_groups():
@@ -175,7 +176,7 @@ def test_footer_names_version_parameters_seed_and_date():
 
 
 def test_every_case_story_states_its_comparison_and_limitations():
-    from privdomain import reports
+    from privdomain.reports import runner as reports
 
     for case in reports.CASES:
         story = cases.case_story(case)

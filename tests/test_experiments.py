@@ -552,8 +552,8 @@ def test_demean_two_way_removes_both_effects():
 # per-person frames from a dataset
 # ---------------------------------------------------------------------------------------
 
-from privdomain import reference  # noqa: E402
 from privdomain.examples import events_frame  # noqa: E402
+from privdomain.testing import reference  # noqa: E402
 
 T0 = pd.Timestamp("2024-05-01 00:00", tz="Asia/Shanghai")
 

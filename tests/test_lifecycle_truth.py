@@ -18,7 +18,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from privdomain.lifecycle import stage_agreement
+from privdomain.lifecycle.stages import stage_agreement
 
 simulate = pytest.importorskip("privdomain.simulate").simulate
 

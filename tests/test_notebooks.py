@@ -8,8 +8,11 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from privdomain import attribution, cases, clv, reports, rfm
+from privdomain import attribution, clv
 from privdomain import experiments as ex
+from privdomain.clv import rfm
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 PERSONS = 2000
 SEED = 7
@@ -44,7 +47,7 @@ def _expected_case(ds) -> dict:
     shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
     shap = shap[~shap.index.isin(attribution.DIRECT)]
     summary = rfm.rfm_summary(ds)
-    from privdomain import lifecycle
+    from privdomain.lifecycle import stages as lifecycle
     from privdomain.simulate import calibration
 
     last = reports.overview(ds)["last_day"]
@@ -133,12 +136,12 @@ def _expected_lifecycle(ds) -> dict:
     bg = clv.BetaGeo().fit(weekly)
     value = clv.GammaGamma().fit(weekly).customer_lifetime_value(bg, weekly, horizon=26.0, periods=6,
                                                                    discount_rate=0.01)
-    from privdomain import lifecycle
+    from privdomain.lifecycle import stages as lifecycle
 
     ov = reports.overview(ds)
     board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
     last = board[board["period"] == board["period"].max()]
-    from privdomain import repurchase
+    from privdomain.lifecycle import repurchase
 
     rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
     # model checks: period-transactions fit, the 13-week holdout and P(alive) against the truth
@@ -190,11 +193,11 @@ def _expected_experiments(ds) -> dict:
 
 
 def _expected_funnels(ds) -> dict:
-    from privdomain import funnel
+    from privdomain.boards import funnel
 
     mp = funnel.funnel(ds, ["mp_visit", "product_view", "add_to_cart", "order", "pay"], window="7D")
     ad = funnel.funnel(ds, ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"], window="30D")
-    from privdomain import officialaccount
+    from privdomain.boards import officialaccount
 
     board = officialaccount.article_rates(ds, window="7D")
     rates = officialaccount.pooled_rates(board)
@@ -219,7 +222,7 @@ def _expected_simulate(ds) -> dict:
 
 
 def _expected_touchpoints(ds) -> dict:
-    from privdomain import channel_cube, touchpoints
+    from privdomain.boards import channel_cube, touchpoints
 
     ev = ds.read("events", columns=["event_id", "ts", "person_id", "touchpoint", "channel", "amount_fen"])
     pays = ev[ev["touchpoint"] == "pay"].sort_values(["ts", "event_id"])

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import reports
 from privdomain.cli import app
+from privdomain.reports import runner as reports
 
 TINY = textwrap.dedent('''\
     # %% [markdown]
@@ -198,7 +198,7 @@ def test_pages_embed_a_cjk_font_subset_with_their_chinese_characters(built):
 
 
 def test_case_stories_exist_for_every_case_with_the_fields_the_notebook_reads():
-    from privdomain import cases
+    from privdomain.reports import cases
 
     for case in reports.CASES:
         story = cases.case_story(case)
@@ -212,7 +212,7 @@ def test_case_stories_exist_for_every_case_with_the_fields_the_notebook_reads():
 def test_top_paths_merge_repeated_channels_and_journey_stats_match_a_loop():
     import pandas as pd
 
-    from privdomain import cases
+    from privdomain.reports import cases
 
     pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa", "oa > mp > oa"],
                        "total_conversions": [2, 1, 0, 4], "total_conversion_value": [200.0, 50.0, 0.0, 80.0],

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import reference
+from privdomain.clv.rfm import RF_SEGMENTS, rfm_scores, rfm_segments, rfm_summary
 from privdomain.examples import events_frame
-from privdomain.rfm import RF_SEGMENTS, rfm_scores, rfm_segments, rfm_summary
+from privdomain.testing import reference
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
 

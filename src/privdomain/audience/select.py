@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import funnel
 from ..backend import TableLike
+from ..boards import funnel
 from ..errors import UsageError, short_repr
 from .tags import touchpoint_column
 

@@ -39,10 +39,12 @@ import numpy as np
 import pandas as pd
 
 from .. import events as events_layer
-from .. import io, lifecycle, rfm
+from .. import io
 from .._days import DateLike, day, day_number, raw_events
 from ..backend import TableLike, execute
+from ..clv import rfm
 from ..errors import UsageError
+from ..lifecycle import stages as lifecycle
 from ..schema import AD_VIEWS, PURCHASE
 
 __all__ = [

@@ -40,10 +40,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, as_of_day, day, segment_events
-from .backend import TableLike, execute, require_columns
+from .._days import DateLike, as_of_day, day, segment_events
+from ..backend import TableLike, execute, require_columns
+from ..schema import PURCHASE
 from .repurchase import person_segment
-from .schema import PURCHASE
 
 __all__ = ["cohort_table", "cohort_triangle", "ltv_curve"]
 

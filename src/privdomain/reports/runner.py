@@ -82,7 +82,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import PrivdomainError, UsageError
+from ..errors import PrivdomainError, UsageError
 
 __all__ = [
     "CASES", "TOPICS", "WINDOWS", "MARKER", "GENERATOR", "Job", "Result", "ReportFolderError", "ReportsInterrupted",
@@ -168,12 +168,12 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
     -------
     privdomain.io.Dataset
     """
-    from .io import open_dataset, read_manifest
+    from ..io import open_dataset, read_manifest
 
     folder = Path(data_dir) if data_dir else default_data_dir(scenario)
     if os.environ.get(DATA_ENV):  # a `privdomain report --data` run: the dataset is read, never simulated
         if not (folder / "dataset.json").is_file():
-            from .errors import DatasetError
+            from ..errors import DatasetError
 
             raise DatasetError(folder, "not a dataset folder (no dataset.json); a report on your own data reads "
                                        "datasets and never simulates")
@@ -193,7 +193,7 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
                 return open_dataset(folder)
         except ValueError:
             pass
-    from .simulate import simulate
+    from ..simulate import simulate
 
     if stamp.exists():
         stamp.unlink()
@@ -225,9 +225,9 @@ def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
     >>> o["buyers"], o["gmv_yuan"], o["buyer_rate"], o["days"]
     (1, 99.0, 0.5, 3)
     """
-    from . import events as events_layer
-    from .backend import execute
-    from .schema import PURCHASE
+    from .. import events as events_layer
+    from ..backend import execute
+    from ..schema import PURCHASE
 
     t = events_layer.read(data, con=con, columns=("person_id", "touchpoint", "order_id", "amount_fen"))
     pay = t.touchpoint == PURCHASE
@@ -751,7 +751,7 @@ def _font_style(chars: str) -> str:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    from .plotting import find_cjk_font
+    from ..plotting import find_cjk_font
 
     opts = subset.Options()
     opts.notdef_outline = True
@@ -1523,8 +1523,8 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
     Reads the manifest, the files' footers and the events' touchpoint counts (the events
     layer's check); writes nothing into the folder.
     """
-    from . import events as events_layer
-    from . import io
+    from .. import events as events_layer
+    from .. import io
 
     folder = Path(notebooks) if notebooks else notebooks_dir()
     if not folder.is_dir():
@@ -1590,7 +1590,7 @@ def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "re
     """
     from tqdm.auto import tqdm
 
-    from . import io
+    from .. import io
 
     if int(jobs) < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")

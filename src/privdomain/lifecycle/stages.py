@@ -73,9 +73,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, day, day_number, raw_events
-from .backend import TableLike, execute
-from .schema import AD_VIEWS, PURCHASE, TIMEZONE
+from .._days import DateLike, day, day_number, raw_events
+from ..backend import TableLike, execute
+from ..schema import AD_VIEWS, PURCHASE, TIMEZONE
 
 __all__ = [
     "STAGES",
@@ -855,7 +855,7 @@ def stage_agreement(
     import os
     from pathlib import Path
 
-    from .io import Dataset
+    from ..io import Dataset
 
     if isinstance(truth, Dataset):
         truth = truth.path
@@ -892,6 +892,6 @@ from .cohorts import cohort_table, cohort_triangle, ltv_curve  # noqa: E402,F401
 from .repurchase import purchase_gaps, repurchase_curve, repurchase_cycle, repurchase_rate  # noqa: E402,F401
 
 try:  # RFM lives in its own module; re-exported here for the lifecycle namespace
-    from .rfm import rfm_summary  # noqa: F401
+    from ..clv.rfm import rfm_summary  # noqa: F401
 except ImportError:  # pragma: no cover - until rfm.py exists
     pass

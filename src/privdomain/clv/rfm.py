@@ -50,10 +50,10 @@ import ibis
 import numpy as np
 import pandas as pd
 
-from . import backend
-from . import events as events_layer
-from .backend import TableLike, execute, to_table
-from .schema import PURCHASE
+from .. import backend
+from .. import events as events_layer
+from ..backend import TableLike, execute, to_table
+from ..schema import PURCHASE
 
 __all__ = ["rfm_summary", "rfm_scores", "rfm_segments", "RF_SEGMENTS", "CN_SEGMENTS", "TIME_UNITS"]
 
@@ -75,7 +75,7 @@ def _unit_days(time_unit: str | float) -> float:
 def _as_timestamp(value: Any) -> pd.Timestamp:
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:  # an instant: Beijing wall-clock time, like the table
-        from .schema import TIMEZONE
+        from ..schema import TIMEZONE
 
         ts = ts.tz_convert(TIMEZONE).tz_localize(None)
     return ts

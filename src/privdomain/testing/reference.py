@@ -10,7 +10,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from .schema import TIMEZONE
+from ..schema import TIMEZONE
 
 
 def _local_day(ts: pd.Timestamp):
@@ -42,7 +42,7 @@ def _path_rows(path_table: pd.DataFrame, sep: str = " > "):
 
 def attribution_paths(events: pd.DataFrame, window_days: float = 30, marketing_channels=None) -> pd.DataFrame:
     """Reference for :func:`privdomain.attribution.build_paths`: a loop over persons."""
-    from .schema import ORDER_TOUCHPOINTS, PURCHASE
+    from ..schema import ORDER_TOUCHPOINTS, PURCHASE
 
     funnel = ("product_view", "add_to_cart")
     table: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
@@ -216,7 +216,7 @@ def lifecycle_stage(history: dict, day: int, model=None) -> str | None:
 
     Mirrors :mod:`privdomain.lifecycle` by applying the documented rules literally.
     """
-    from .lifecycle import AIPLModel, StageModel
+    from ..lifecycle.stages import AIPLModel, StageModel
 
     m = model or StageModel()
     if day < history["first"]:
@@ -299,7 +299,7 @@ def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
     """Which rows match a funnel step filter, row by row."""
     from collections.abc import Mapping
 
-    from .funnel import Step
+    from ..boards.funnel import Step
 
     if isinstance(where, Step):
         where = where.where
@@ -317,8 +317,8 @@ def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
             out.append(ok)
         return out
     # a callable works on Ibis columns: evaluate that one filter with the backend
-    from . import backend
-    from .funnel import predicate
+    from .. import backend
+    from ..boards.funnel import predicate
 
     t = backend.to_table(events)
     return [bool(x) for x in backend.execute(t.select(m=predicate(t, where)))["m"]]
@@ -350,7 +350,7 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
     With ``period`` (a function of an attempt's start time), one row per person and
     period, from the attempts starting in that period (the reference of funnel trends).
     """
-    from .funnel import as_exclusions, as_steps, parse_window
+    from ..boards.funnel import as_exclusions, as_steps, parse_window
 
     steps = as_steps(steps)
     n = len(steps)
@@ -485,7 +485,7 @@ def funnel_trends(events: pd.DataFrame, steps, window="7D", freq="D", mode="orde
     """Reference for :func:`privdomain.funnel.funnel_trends`: entrants and conversions per entry period."""
     import math
 
-    from .funnel import as_steps, parse_window
+    from ..boards.funnel import as_steps, parse_window
 
     n = len(as_steps(steps))
     to_step = n if to_step is None else to_step
@@ -527,7 +527,7 @@ def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=
     """Reference for :func:`privdomain.funnel.funnel`: counts and times from the per-person loop."""
     import numpy as np
 
-    from .funnel import as_steps
+    from ..boards.funnel import as_steps
 
     steps = as_steps(steps)
     n = len(steps)
@@ -595,7 +595,7 @@ def ad_attribution(events: pd.DataFrame, windows=(0, 7, 15, 30, 90), touch: str 
     Returns ``{(campaign_id, window): [direct_orders, direct_fen, fission_orders, fission_fen]}``
     (only non-zero entries).
     """
-    from .schema import AD_CLICKS, AD_VIEWS, PURCHASE
+    from ..schema import AD_CLICKS, AD_VIEWS, PURCHASE
 
     kinds = AD_CLICKS if touch == "click" else AD_VIEWS
     ev = events.sort_values(["ts", "event_id"])

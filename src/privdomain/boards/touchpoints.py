@@ -18,8 +18,8 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute, require_columns
+from .. import events as events_layer
+from ..backend import TableLike, execute, require_columns
 
 
 def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
@@ -163,8 +163,8 @@ def touchpoint_nodes(
     >>> touchpoint_nodes(ev).set_index("node").loc["sms", ["persons", "click_through_rate", "conversion_rate"]].tolist()
     [2.0, 0.5, 0.5]
     """
+    from ..schema import PURCHASE
     from .funnel import parse_window
-    from .schema import PURCHASE
 
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))

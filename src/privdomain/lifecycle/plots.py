@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from .lifecycle import AIPL_STAGES, ENTRY, STAGES, flow_matrix
+from .stages import AIPL_STAGES, ENTRY, STAGES, flow_matrix
 
 __all__ = ["STAGE_COLORS", "plot_stage_area", "plot_stage_flows", "plot_stage_sankey", "plot_retention_triangle",
            "plot_repurchase_curve", "plot_ltv_curve"]

@@ -110,9 +110,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute
-from .errors import UsageError
+from .. import events as events_layer
+from ..backend import TableLike, execute
+from ..errors import UsageError
 
 __all__ = [
     "Exclusion",

@@ -37,15 +37,15 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute
-from .schema import PURCHASE
+from .. import events as events_layer
+from ..backend import TableLike, execute
+from ..schema import PURCHASE
 
 VISITS = ["mp_visit", "product_view"]
 
 
 def _lives_frame(events: TableLike, lives: TableLike | None, con: Any | None) -> pd.DataFrame | None:
-    from .io import Dataset
+    from ..io import Dataset
 
     if lives is None:
         src = events.path if isinstance(events, Dataset) else events

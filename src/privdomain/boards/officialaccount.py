@@ -44,11 +44,11 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
-from . import io
-from .backend import TableLike, execute
+from .. import events as events_layer
+from .. import io
+from ..backend import TableLike, execute
+from ..schema import PURCHASE, TIMEZONE
 from .funnel import parse_window, predicate
-from .schema import PURCHASE, TIMEZONE
 
 __all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "article_pairs", "pooled_rates"]
 
@@ -283,7 +283,7 @@ def _describe(w: pd.Timedelta) -> str:
 def _articles_table(events: TableLike, articles: TableLike | None, con: Any | None):
     from pathlib import Path
 
-    from .io import Dataset
+    from ..io import Dataset
 
     if articles is not None:
         return events_layer.table(articles, "articles", con=con)
@@ -351,7 +351,7 @@ def article_rates_daily(data: TableLike, *, events: TableLike | None = None, win
     """
     t = events_layer.table(data, "articles_daily", con=con)
     need = ["article_id", "day", "target_user", "int_page_read_user", "ori_page_read_user"]
-    from .backend import require_columns
+    from ..backend import require_columns
 
     require_columns(t, need, "articles_daily")
     opt = {c: (t[c] if c in t.columns else ibis.literal(0)) for c in ("share_user", "int_page_read_count")}

@@ -42,10 +42,10 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from . import events as events_layer
-from ._days import DateLike, as_of_day, day, segment_events
-from .backend import TableLike, execute
-from .schema import PURCHASE
+from .. import events as events_layer
+from .._days import DateLike, as_of_day, day, segment_events
+from ..backend import TableLike, execute
+from ..schema import PURCHASE
 
 __all__ = ["purchase_gaps", "repurchase_rate", "repurchase_curve", "repurchase_cycle"]
 

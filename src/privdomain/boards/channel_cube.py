@@ -42,9 +42,9 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute
-from .schema import ORDER_TOUCHPOINTS, PURCHASE
+from .. import events as events_layer
+from ..backend import TableLike, execute
+from ..schema import ORDER_TOUCHPOINTS, PURCHASE
 
 _DAY_US = 86400 * 1_000_000
 COLUMNS = ["channel", "window_days", "orders", "buyers", "gmv", "first_visit_buyers",

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
+from .. import events as events_layer
 
 SEP = " > "
 
@@ -41,7 +41,7 @@ def case_story(case: str, path: str | os.PathLike | None = None) -> dict[str, An
     """
     import yaml
 
-    from .reports import notebooks_dir
+    from .runner import notebooks_dir
 
     path = Path(path) if path else notebooks_dir() / "cases.yaml"
     stories = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -183,7 +183,7 @@ def total_roi_curve(curve: pd.DataFrame) -> pd.DataFrame:
 
 
 def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import attribution, plotting
+    from .. import attribution, plotting
 
     ws = sorted(set(windows) | {0, 30})
     by_window = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=ws))
@@ -213,7 +213,7 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
 
 def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import attribution, plotting
+    from .. import attribution, plotting
 
     paths = attribution.build_paths(ds, window_days=30)
     stats = journey_stats(paths)
@@ -245,8 +245,8 @@ def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
 
 def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import experiments as ex
-    from . import plotting
+    from .. import experiments as ex
+    from .. import plotting
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     frame = ex.campaign_frame(ds, name)
@@ -297,7 +297,7 @@ def arm_rates(frame: pd.DataFrame, outcome: str, segment: str = "segment") -> pd
     >>> arm_rates(f, "y")[["segment", "arm", "n", "successes"]].values.tolist()[:2]
     [['all 全部', 'holdout', 2, 1], ['all 全部', 'treatment', 4, 3]]
     """
-    from . import plotting
+    from .. import plotting
 
     y = frame[outcome].astype(float)
     base = frame.assign(_y=y)
@@ -330,7 +330,7 @@ def arm_lifts(rates: pd.DataFrame, treatment: str = "treatment", control: str = 
     >>> round(float(arm_lifts(r)["diff"].iloc[0]), 2)
     0.2
     """
-    from . import plotting
+    from .. import plotting
 
     rows = []
     for seg, g in rates.groupby("segment", sort=False):
@@ -356,8 +356,8 @@ def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
     [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
     """
-    from .backend import execute
-    from .schema import PURCHASE
+    from ..backend import execute
+    from ..schema import PURCHASE
 
     t = events_layer.read(data, con=con)
     pay = t.filter(t.touchpoint == PURCHASE)
@@ -415,8 +415,8 @@ def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
     """
     import ibis
 
-    from .backend import execute
-    from .schema import PURCHASE
+    from ..backend import execute
+    from ..schema import PURCHASE
 
     t = events_layer.read(data, con=con)
     pay = t.filter(t.touchpoint == PURCHASE)
@@ -429,7 +429,7 @@ def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
 
 
 def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import plotting
+    from .. import plotting
 
     table = order_channels(ds)
     shown = plotting.rate_intervals(table.assign(n=int(table["orders"].sum())), "orders", "n")
@@ -460,8 +460,8 @@ def guide_table(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> guide_table(ev)[["guide_id", "added", "orders"]].values.tolist()
     [[3, 1, 1]]
     """
-    from .backend import execute
-    from .schema import PURCHASE
+    from ..backend import execute
+    from ..schema import PURCHASE
 
     t = events_layer.read(data, con=con)
     if "guide_id" not in t.columns:
@@ -502,8 +502,8 @@ def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, as
     """
     import ibis
 
-    from .backend import execute
-    from .officialaccount import article_pairs
+    from ..backend import execute
+    from ..boards.officialaccount import article_pairs
 
     a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
@@ -525,8 +525,8 @@ def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, as
 
 
 def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import plotting
-    from .simulate import load_scenario
+    from .. import plotting
+    from ..simulate import load_scenario
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     days = load_scenario(ds.manifest["scenario"]).experiments.get(name, {}).get("days")
@@ -568,7 +568,7 @@ def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
     plain pandas on the events). Returns ``figure`` (the articles' claim as the scenario
     states it), ``headline``, ``target``, ``tolerance``, ``value`` and ``within``.
     """
-    from .simulate import calibration, load_scenario
+    from ..simulate import calibration, load_scenario
 
     sc = load_scenario(scenario)
     ev = ds.read("events", columns=["person_id", "ts", "touchpoint", "channel", "article_id", "amount_fen"])
@@ -612,7 +612,7 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
     incremental share (when known), the calibrated share with its interval and
     source, and each model's share, side by side.
     """
-    from . import attribution
+    from .. import attribution
 
     cal = attribution.calibrated(data, draws=draws) if _has_lift_tests(data) else None
     models = credit if credit is not None else pd.DataFrame(columns=["channel", "model", "share", "share_value"])
@@ -637,7 +637,7 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
 
 
 def _has_lift_tests(data: Any) -> bool:
-    from .attribution.lift import lift_channels
+    from ..attribution.lift import lift_channels
 
     try:
         return bool(lift_channels(data))
@@ -767,7 +767,7 @@ def recommendations(story: dict[str, Any], head: dict[str, Any], *, lapsed_share
     >>> "+5.0 pp" in out[0], "too small" in out[1]
     (True, True)
     """
-    from . import plotting
+    from .. import plotting
 
     out: list[str] = []
     h = story["headline"]
@@ -906,7 +906,7 @@ def campaign_roi_table(roi: pd.DataFrame, ad_credit: pd.DataFrame, window: int =
     """
     from scipy.stats import chi2
 
-    from . import plotting
+    from .. import plotting
 
     col = "roi_same_day" if window == 0 else f"roi_{window}d"
     rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit
