@@ -125,11 +125,11 @@ def repo_root() -> Path | None:
     """The source checkout privdomain runs from, or None for an installed package.
 
     A checkout (or an editable install of one) is the folder two levels above the
-    package that holds ``pyproject.toml`` and ``src/privdomain``; an installed wheel
+    package folder that holds ``pyproject.toml`` and ``src/privdomain``; an installed wheel
     lives in ``site-packages`` and has none. Nothing in the package needs it: the
     notebooks and scenario presets ship inside the package (:func:`notebooks_dir`).
     """
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     return root if (root / "pyproject.toml").is_file() and (root / "src" / "privdomain").is_dir() else None
 
 

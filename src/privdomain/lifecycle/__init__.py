@@ -1,0 +1,34 @@
+"""The customer lifecycle: stages, repurchase, cohorts and their figures.
+
+============== ==========================================================
+stages         lifecycle stages (new, active, silent, lapsed; AIPL), the board, flows
+repurchase     purchase gaps, repurchase rate, curve and cycle
+cohorts        cohort tables and triangles, LTV curves
+plots          the lifecycle figures (stage areas, flows, Sankey)
+============== ==========================================================
+
+``privdomain.lifecycle`` itself offers the names of :mod:`privdomain.lifecycle.stages`
+(``privdomain.lifecycle.lifecycle_board(...)``, as before the move).
+
+>>> import privdomain as pdm
+>>> pdm.lifecycle.lifecycle_board is pdm.lifecycle.stages.lifecycle_board
+True
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import cohorts, repurchase, stages
+from .stages import *  # noqa: F403
+from .stages import __all__ as _stages_all
+
+__all__ = ["cohorts", "repurchase", "stages", "plots", *_stages_all]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "plots":  # matplotlib: imported on first use
+        from . import plots
+
+        return plots
+    return getattr(stages, name)
