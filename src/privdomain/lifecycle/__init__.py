@@ -23,7 +23,7 @@ from . import cohorts, repurchase, stages
 from .stages import *  # noqa: F403
 from .stages import __all__ as _stages_all
 
-__all__ = ["cohorts", "repurchase", "stages", "plots", *_stages_all]
+__all__ = ["cohorts", "repurchase", "stages", "plots", *_stages_all]  # noqa: F405 (plots: on first use)
 
 
 def __getattr__(name: str) -> Any:

@@ -21,7 +21,7 @@ from . import runner
 from .runner import *  # noqa: F403
 from .runner import __all__ as _runner_all
 
-__all__ = ["runner", "cases", *_runner_all]
+__all__ = ["runner", "cases", *_runner_all]  # noqa: F405 (cases: on first use)
 
 
 def __getattr__(name: str) -> Any:
