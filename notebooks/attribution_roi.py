@@ -55,7 +55,7 @@ display(Markdown(
     f"{int(paths['total_null'].sum()):,} non-converting journeys. Left out (counted, not lost): "
     f"{paths.attrs.get('touches_outside_window', 0):,} touches older than the window, "
     f"{paths.attrs.get('purchases_without_touch', 0):,} purchases with no touch in their window."))
-routes = plotting.rate_intervals(cases.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
+routes = plotting.rate_intervals(attribution.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
 display(routes.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
         .style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "95% low": "{:.1%}", "95% high": "{:.1%}",
@@ -129,7 +129,7 @@ display(Markdown(glossary.table(["direct_revenue", "fission_revenue", "roi", "ro
 
 # %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
-by_window = cases.roi_by_window(ad)
+by_window = attribution.roi_by_window(ad)
 display(by_window.style.hide(axis="index").format({"spend": "¥{:,.0f}", "revenue": "¥{:,.0f}",
         "direct_revenue": "¥{:,.0f}", "fission_revenue": "¥{:,.0f}", "roi": "{:.2f} x", "over_same_day": "{:.2f} x"}, na_rep="n/a"))
 if ad.attrs.get("unattributed_purchases") is not None:
@@ -137,7 +137,7 @@ if ad.attrs.get("unattributed_purchases") is not None:
                      f"no ad at the longest window (organic, store, or older clicks)."))
 
 # %%
-curve = cases.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows)))
+curve = attribution.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows)))
 ax = plotting.line(curve, "day", "roi", marker=None,
                    title="累计ROI随归因天数上升 cumulative ROI by days since the click")
 for w in windows:

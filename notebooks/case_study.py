@@ -33,6 +33,7 @@ from IPython.display import Markdown, display
 
 from privdomain import attribution, glossary, plotting
 from privdomain.boards import officialaccount
+from privdomain.boards.overview import overview
 from privdomain.clv import rfm
 from privdomain.lifecycle import stages as lifecycle
 from privdomain.reports import cases
@@ -75,7 +76,7 @@ display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journe
 
 # %%
 paths = attribution.build_paths(ds, window_days=30)
-routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "journeys")
+routes = plotting.rate_intervals(attribution.top_paths(paths, n=8), "conversions", "journeys")
 routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
 display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "conversions": "{:,}", "journeys": "{:,}",
@@ -86,7 +87,7 @@ display(Markdown(glossary.table(["touches_per_conversion", "channels_per_convers
                                  "path_conversion_rate"])))
 
 # %%
-js = cases.journey_stats(paths)
+js = attribution.journey_stats(paths)
 metrics.update({k: js[k] for k in ("touches_per_conversion", "channels_per_conversion", "multi_channel_share")})
 display(Markdown(
     f"A purchase took on average **{js['touches_per_conversion']:.1f} touches** over "
@@ -100,7 +101,7 @@ display(Markdown(
 display(Markdown(glossary.table(["gmv", "buyer_rate", "aov", "orders_per_buyer"])))
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 metrics.update({k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")})
 kpis = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"), ("购买人数 buyers", f"{ov['buyers']:,}"),

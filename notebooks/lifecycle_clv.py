@@ -38,6 +38,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import clv, glossary, plotting
+from privdomain.boards.overview import overview
 from privdomain.clv import rfm
 from privdomain.lifecycle import cohorts, repurchase
 from privdomain.lifecycle import plots as plot_lifecycle
@@ -68,7 +69,7 @@ metrics = {}
 # flows (阶段流转) count persons moving from one stage to another between two weeks.
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
 buyer_stages = [st for st in lifecycle.STAGES if st != "prospect"]
 wide = board.pivot(index="period", columns="stage", values="persons")[buyer_stages]

@@ -39,6 +39,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import plotting
+from privdomain.boards.overview import overview
 from privdomain.lifecycle import stages as lifecycle
 from privdomain.reports import runner as reports
 
@@ -50,7 +51,7 @@ metrics = {}
 # ## Agreement per month end 每月末一致率
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 dates = pd.date_range(pd.Timestamp(ov["first_day"]), pd.Timestamp(ov["last_day"]), freq="ME")
 conf = lifecycle.stage_agreement(ds, ds, dates)
 total = conf["persons"].sum()

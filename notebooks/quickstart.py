@@ -35,6 +35,7 @@ from IPython.display import Markdown, display
 
 from privdomain import backend, glossary, plotting
 from privdomain.boards import touchpoints
+from privdomain.boards.overview import overview
 from privdomain.reports import runner as reports
 
 plotting.use_style()
@@ -71,7 +72,7 @@ display(Markdown(glossary.table(['gmv', 'buyers', 'buyer_rate', 'aov', 'orders_p
 # refers to an earlier order.
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 table = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"),
     ("购买人数 buyers", f"{ov['buyers']:,}"),

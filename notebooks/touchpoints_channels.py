@@ -34,7 +34,6 @@ from IPython.display import Markdown, display
 
 from privdomain import glossary, plotting
 from privdomain.boards import channel_cube, live, touchpoints
-from privdomain.reports import cases
 from privdomain.reports import runner as reports
 
 plotting.use_style()
@@ -134,7 +133,7 @@ metrics["gmv_7d_by_channel"] = dict(zip(week["channel"], week["gmv"].astype(floa
 # (复购). 复购占比 repeat share = `repeat orders / orders`.
 
 # %%
-placed = cases.orders_by_buyer_type(ds)
+placed = channel_cube.orders_by_buyer_type(ds)
 wide = placed.pivot(index="channel", columns="buyer_type", values=["orders", "gmv"]).fillna(0)
 wide.columns = [f"{a}_{b}" for a, b in wide.columns]
 wide["orders"] = wide.filter(like="orders_").sum(axis=1)

@@ -10,6 +10,7 @@ import pytest
 
 from privdomain import attribution, clv
 from privdomain import experiments as ex
+from privdomain.boards.overview import overview
 from privdomain.clv import rfm
 from privdomain.reports import cases
 from privdomain.reports import runner as reports
@@ -37,20 +38,20 @@ def _dataset(scenario: str, root: Path):
 
 
 def _overview(ds) -> dict:
-    ov = reports.overview(ds)
+    ov = overview(ds)
     return {k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")}
 
 
 def _expected_case(ds) -> dict:
     paths = attribution.build_paths(ds, window_days=30)
-    js = cases.journey_stats(paths)
+    js = attribution.journey_stats(paths)
     shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
     shap = shap[~shap.index.isin(attribution.DIRECT)]
     summary = rfm.rfm_summary(ds)
     from privdomain.lifecycle import stages as lifecycle
     from privdomain.simulate import calibration
 
-    last = reports.overview(ds)["last_day"]
+    last = overview(ds)["last_day"]
     override = cases.case_story(ds.manifest["scenario"]).get("lifecycle") or {}
     model, _ = lifecycle.data_stage_model(ds, override.get("dormant_days"), override.get("churn_days"))
     board = lifecycle.lifecycle_board(ds, last, last, model=model)
@@ -68,10 +69,10 @@ def _expected_headline(ds, headline) -> dict:
     if headline not in cases.HEADLINE_FIGURES:
         return {}
     if headline == "roi_30d_over_same_day":
-        by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
+        by_window = attribution.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
         return {"headline_value": by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]}
     if headline == "touchpoints_per_buyer":
-        return {"headline_value": cases.journey_stats(attribution.build_paths(ds, window_days=30))[
+        return {"headline_value": attribution.journey_stats(attribution.build_paths(ds, window_days=30))[
             "touches_per_conversion"]}
     if headline == "repurchase_lift":
         name = sorted(ds.read("assignments")["experiment"].unique())[0]
@@ -121,7 +122,7 @@ def _expected_attribution(ds) -> dict:
     mae = {m.replace("markov_1", "markov"): v for m, v in zip(inc["model"], inc["mae_pp"])}
     out["mae_pp_incremental"] = mae
     out["best_model_incremental"] = min(mae, key=mae.get)
-    by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=reports.WINDOWS))
+    by_window = attribution.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=reports.WINDOWS))
     out["roi_same_day"] = by_window["roi"].iloc[0]
     out["roi_longest_window"] = by_window["roi"].iloc[-1]
     out["revenue_longest_over_same_day"] = by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]
@@ -138,7 +139,7 @@ def _expected_lifecycle(ds) -> dict:
                                                                    discount_rate=0.01)
     from privdomain.lifecycle import stages as lifecycle
 
-    ov = reports.overview(ds)
+    ov = overview(ds)
     board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W")
     last = board[board["period"] == board["period"].max()]
     from privdomain.lifecycle import repurchase

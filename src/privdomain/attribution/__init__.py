@@ -36,11 +36,31 @@ import pandas as pd
 
 from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, score_lift
 from .markov import markov
-from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
+from .paths import (
+    PATH_COLUMNS,
+    SEP,
+    Journeys,
+    build_paths,
+    channel_transitions,
+    journey_stats,
+    journeys,
+    parse,
+    to_path_table,
+    top_paths,
+)
 from .rules import DIRECT, RULES, rule_based, time_decay_events
 from .scoring import channel_gaps, load_truth, score, score_scenarios
 from .shapley import shapley
-from .windows import WINDOWS, ad_attribution, credited_purchases, multi_level_roi, roi_curve
+from .windows import (
+    WINDOWS,
+    ad_attribution,
+    credited_purchases,
+    multi_level_roi,
+    roi_by_window,
+    roi_curve,
+    roi_ratio_interval,
+    total_roi_curve,
+)
 
 MODELS = (*RULES, "markov", "shapley")
 
@@ -120,6 +140,12 @@ __all__ = [
     "Journeys",
     "attribute",
     "build_paths",
+    "channel_transitions",
+    "journey_stats",
+    "top_paths",
+    "roi_by_window",
+    "roi_ratio_interval",
+    "total_roi_curve",
     "journeys",
     "markov",
     "parse",

@@ -464,3 +464,101 @@ def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: st
     j = parse(pt, sep=SEP)
     j.attrs.update(pt.attrs)
     return j
+
+
+def _collapse(path: str) -> str:
+    tokens = path.split(SEP)
+    kept = [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
+    return SEP.join(kept)
+
+
+def top_paths(paths: pd.DataFrame, n: int = 8, collapse: bool = True) -> pd.DataFrame:
+    """The ``n`` channel paths with the most conversions (ties: most journeys).
+
+    ``paths`` is a path table (:func:`privdomain.attribution.build_paths`). With
+    ``collapse`` consecutive repeats of a channel are merged (``ad > ad > oa`` ->
+    ``ad > oa``), so the table reads as a sequence of channels, and paths that become
+    equal are summed.
+
+    Returns ``path``, ``conversions``, ``journeys``, ``conversion_rate``
+    (转化率 = conversions / journeys), ``value`` (yuan) and ``share`` of all conversions.
+
+    >>> pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa"], "total_conversions": [2, 1, 0],
+    ...                    "total_conversion_value": [200.0, 50.0, 0.0], "total_null": [5, 3, 9]})
+    >>> top_paths(pt, n=2)[["path", "conversions"]].values.tolist()
+    [['ad > oa', 3], ['oa', 0]]
+    >>> journey_stats(pt)["touches_per_conversion"]
+    2.6666666666666665
+    """
+    df = paths.copy()
+    if collapse:
+        df["path"] = df["path"].map(_collapse)
+    g = df.groupby("path", as_index=False)[["total_conversions", "total_null", "total_conversion_value"]].sum()
+    g["journeys"] = g["total_conversions"] + g["total_null"]
+    total = g["total_conversions"].sum()
+    out = pd.DataFrame({
+        "path": g["path"],
+        "conversions": g["total_conversions"].astype("int64"),
+        "journeys": g["journeys"].astype("int64"),
+        "conversion_rate": g["total_conversions"] / g["journeys"].where(g["journeys"] > 0),
+        "value": g["total_conversion_value"].astype(float),
+        "share": g["total_conversions"] / total if total else np.nan,
+    })
+    out = out.sort_values(["conversions", "journeys", "path"], ascending=[False, False, True]).head(n)
+    return out.reset_index(drop=True)
+
+
+def journey_stats(paths: pd.DataFrame) -> dict[str, float]:
+    """Length of converting journeys, from a path table.
+
+    * ``touches_per_conversion`` (每单触点数) = Σ over converting journeys of their
+      touches / conversions;
+    * ``channels_per_conversion`` (每单渠道数) = the same with distinct channels;
+    * ``multi_channel_share`` (多渠道占比) = share of conversions whose journey used two
+      or more channels.
+    """
+    tokens = paths["path"].str.split(SEP)
+    conv = paths["total_conversions"].to_numpy(dtype=float)
+    n = conv.sum()
+    touches = tokens.map(len).to_numpy(dtype=float)
+    channels = tokens.map(lambda t: len(set(t))).to_numpy(dtype=float)
+    if n == 0:
+        return {"touches_per_conversion": float("nan"), "channels_per_conversion": float("nan"),
+                "multi_channel_share": float("nan"), "conversions": 0.0}
+    return {
+        "touches_per_conversion": float((touches * conv).sum() / n),
+        "channels_per_conversion": float((channels * conv).sum() / n),
+        "multi_channel_share": float(conv[channels >= 2].sum() / n),
+        "conversions": float(n),
+    }
+
+
+def channel_transitions(paths: pd.DataFrame) -> pd.DataFrame:
+    """Moves between channels inside journeys (a channel-level touchpoint map), from a path table.
+
+    Each journey of :func:`privdomain.attribution.build_paths` is read as
+    ``(start) > c1 > c2 > ... > (purchase)`` or ``... > (no purchase)``; a move
+    ``a -> b`` is two consecutive steps (repeats of one channel included: ``a -> a``).
+    ``journeys`` counts the moves over all journeys (each path weighted by its journeys).
+
+    Returns ``from_channel``, ``to_channel``, ``journeys``, ``share_of_from`` (流转占比 =
+    moves a -> b / moves out of a).
+
+    >>> pt = pd.DataFrame({"path": ["ad > oa", "oa"], "total_conversions": [2, 0],
+    ...                    "total_conversion_value": [20.0, 0.0], "total_null": [1, 3]})
+    >>> channel_transitions(pt)[["from_channel", "to_channel", "journeys"]].values.tolist()
+    [['(start)', 'ad', 3], ['(start)', 'oa', 3], ['ad', 'oa', 3], ['oa', '(no purchase)', 4], ['oa', '(purchase)', 2]]
+    """
+    rows: dict[tuple[str, str], int] = {}
+    for path, conv, null in zip(paths["path"], paths["total_conversions"], paths["total_null"]):
+        steps = ["(start)", *path.split(SEP)]
+        weight = int(conv) + int(null)
+        for a, b in zip(steps[:-1], steps[1:]):
+            rows[(a, b)] = rows.get((a, b), 0) + weight
+        for end, n in (("(purchase)", int(conv)), ("(no purchase)", int(null))):
+            if n:
+                rows[(steps[-1], end)] = rows.get((steps[-1], end), 0) + n
+    out = pd.DataFrame([(a, b, n) for (a, b), n in rows.items()], columns=["from_channel", "to_channel", "journeys"])
+    out = out.sort_values(["from_channel", "to_channel"]).reset_index(drop=True)
+    out["share_of_from"] = out["journeys"] / out.groupby("from_channel")["journeys"].transform("sum")
+    return out

@@ -6,6 +6,7 @@ officialaccount the Official Account board and the three article rates
 touchpoints    touchpoint volumes and the touchpoint map (flows, node rates)
 channel_cube   orders, buyers and GMV per channel within 1/7/30 days
 live           the live-stream board
+overview       the overview board (数据概览): events, persons, buyers, orders, GMV
 ============== ==========================================================
 
 The modules are also reachable under their first names (``privdomain.funnel``,
@@ -18,6 +19,6 @@ The modules are also reachable under their first names (``privdomain.funnel``,
 
 from __future__ import annotations
 
-from . import channel_cube, funnel, live, officialaccount, touchpoints
+from . import channel_cube, funnel, live, officialaccount, overview, touchpoints
 
-__all__ = ["channel_cube", "funnel", "live", "officialaccount", "touchpoints"]
+__all__ = ["channel_cube", "funnel", "live", "officialaccount", "overview", "touchpoints"]

@@ -50,7 +50,7 @@ from ..backend import TableLike, execute
 from ..schema import PURCHASE, TIMEZONE
 from .funnel import parse_window, predicate
 
-__all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "article_pairs", "pooled_rates"]
+__all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "article_pairs", "pooled_rates", "article_rates_by_arm"]
 
 ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
 
@@ -382,3 +382,45 @@ def article_rates_daily(data: TableLike, *, events: TableLike | None = None, win
     out["article_id"] = out["article_id"].astype("int64")
     out["days"] = out["days"].astype("int64")
     return out.reset_index(drop=True)
+
+
+def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
+                         con: Any | None = None) -> pd.DataFrame:
+    """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
+
+    For the persons assigned in ``experiment`` and the articles pushed to them at or
+    after their assignment (and, with ``days``, less than ``days`` days after it: the
+    experiment's window): ``received`` = pairs with an ``oa_push``, ``opened`` = of
+    those, pairs with an ``oa_article_open``, ``clicked`` = of those, pairs with an
+    ``mp_click``; ``open_rate`` = opened / received (打开率), ``click_rate`` = clicked /
+    opened (点击率). One row per ``arm``. ``data`` is a dataset (with an
+    ``assignments`` table) or events together with ``assignments``.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:05", "oa_article_open", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:06", "mp_click", {"article_id": 9}),
+    ...     (2, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (2, "2024-05-02 11:00", "oa_article_open", {"article_id": 9})])
+    >>> asg = pd.DataFrame({"person_id": [1, 2], "experiment": "x", "arm": ["treatment", "holdout"],
+    ...     "assigned_at": pd.Timestamp("2024-05-01", tz="Asia/Shanghai")})
+    >>> article_rates_by_arm(ev, "x", assignments=asg)[["arm", "opened", "click_rate"]].values.tolist()
+    [['holdout', 1, 0.0], ['treatment', 1, 1.0]]
+    """
+    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
+    a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
+    flags = article_pairs(data, con=con)
+    j = flags.inner_join(a, flags.person_id == a.pid)
+    j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
+    if days is not None:
+        j = j.filter(j.pushed_at < j.t0 + ibis.interval(days=int(days)))
+    one, zero = ibis.literal(1), ibis.literal(0)
+    expr = j.group_by("arm").agg(received=j.count(), opened=ibis.ifelse(j.opened, one, zero).sum(),
+                                 clicked=ibis.ifelse(j.opened & j.clicked, one, zero).sum())
+    out = execute(expr, con=con).sort_values("arm").reset_index(drop=True)
+    for c in ("received", "opened", "clicked"):
+        out[c] = out[c].astype("int64")
+    out["arm"] = out["arm"].astype(object)
+    out["open_rate"] = out["opened"] / out["received"].where(out["received"] > 0)
+    out["click_rate"] = out["clicked"] / out["opened"].where(out["opened"] > 0)
+    return out

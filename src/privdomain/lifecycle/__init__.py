@@ -17,6 +17,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from . import cohorts, repurchase, stages
@@ -27,8 +28,6 @@ __all__ = ["cohorts", "repurchase", "stages", "plots", *_stages_all]  # noqa: F4
 
 
 def __getattr__(name: str) -> Any:
-    if name == "plots":  # matplotlib: imported on first use
-        from . import plots
-
-        return plots
+    if name == "plots":  # matplotlib: imported on first use (importlib: "from . import" would recurse)
+        return importlib.import_module(".plots", __name__)
     return getattr(stages, name)

@@ -15,6 +15,7 @@ True
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from . import runner
@@ -25,8 +26,10 @@ __all__ = ["runner", "cases", *_runner_all]  # noqa: F405 (cases: on first use)
 
 
 def __getattr__(name: str) -> Any:
-    if name == "cases":
-        from . import cases
+    if name == "cases":  # importlib, not "from . import": that would ask this __getattr__ again
+        return importlib.import_module(".cases", __name__)
+    if name == "overview":  # moved to privdomain.boards.overview; the name stays for one release
+        from ..boards.overview import overview
 
-        return cases
+        return overview
     return getattr(runner, name)

@@ -87,7 +87,7 @@ from ..errors import PrivdomainError, UsageError
 __all__ = [
     "CASES", "TOPICS", "WINDOWS", "MARKER", "GENERATOR", "Job", "Result", "ReportFolderError", "ReportsInterrupted",
     "DATA_ENV", "TOPIC_NEEDS", "atomic_write", "build_data_reports", "build_reports", "data_topics", "claim_report_folder", "embed_cjk_font", "is_report_folder", "load_or_simulate",
-    "load_source", "metrics_path", "notebook_title", "overview", "plan", "project_kernel", "read_metrics",
+    "load_source", "metrics_path", "notebook_title", "plan", "project_kernel", "read_metrics",
     "record_metrics", "render_html", "run_job", "topic_sources", "write_index",
 ]
 
@@ -200,54 +200,6 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
     ds = simulate(scenario=scenario, persons=int(persons), seed=int(seed), out=folder, truth=True)
     atomic_write(stamp, json.dumps(wanted) + "\n")
     return ds
-
-
-# -------------------------------------------------------------------------- metrics
-
-
-def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
-    """Headline numbers of an events table: the first cell of every report.
-
-    * ``events``: rows; ``persons``: distinct persons with any event;
-    * ``buyers``: persons with a ``pay`` event; ``orders``: distinct paid ``order_id``;
-    * ``gmv_yuan`` (成交额 GMV) = sum(``amount_fen`` of ``pay``) / 100;
-    * ``buyer_rate`` (购买转化率 buyer conversion rate) = buyers / persons;
-    * ``aov_yuan`` (客单价 average order value) = GMV / orders;
-    * ``orders_per_buyer`` = orders / buyers; ``first_day``, ``last_day``, ``days``.
-
-    Examples
-    --------
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"),
-    ...     (1, "2024-05-01 10:05", "pay", {"order_id": 1, "amount_fen": 9900}),
-    ...     (2, "2024-05-03 09:00", "mp_visit")])
-    >>> o = overview(ev)
-    >>> o["buyers"], o["gmv_yuan"], o["buyer_rate"], o["days"]
-    (1, 99.0, 0.5, 3)
-    """
-    from .. import events as events_layer
-    from ..backend import execute
-    from ..schema import PURCHASE
-
-    t = events_layer.read(data, con=con, columns=("person_id", "touchpoint", "order_id", "amount_fen"))
-    pay = t.touchpoint == PURCHASE
-    expr = t.aggregate(events=t.count(), persons=t.person_id.nunique(), buyers=t.person_id.nunique(where=pay),
-                       orders=t.order_id.nunique(where=pay), gmv_fen=t.amount_fen.sum(where=pay),
-                       first=t.ts.min(), last=t.ts.max())
-    row = execute(expr, con=con).iloc[0]
-    import pandas as pd
-
-    persons, buyers, orders = int(row["persons"]), int(row["buyers"]), int(row["orders"])
-    gmv = 0.0 if pd.isna(row["gmv_fen"]) else float(row["gmv_fen"]) / 100
-    first, last = pd.Timestamp(row["first"]).date(), pd.Timestamp(row["last"]).date()
-    return {
-        "events": int(row["events"]), "persons": persons, "buyers": buyers, "orders": orders, "gmv_yuan": gmv,
-        "buyer_rate": buyers / persons if persons else float("nan"),
-        "aov_yuan": gmv / orders if orders else float("nan"),
-        "orders_per_buyer": orders / buyers if buyers else float("nan"),
-        "first_day": first.isoformat(), "last_day": last.isoformat(), "days": (last - first).days + 1,
-    }
-
 
 
 def _plain(value: Any) -> Any:
