@@ -58,6 +58,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import population
+from .arms import treated
+from .basket import amounts
 from .rng import block_rng, exponential, hash_uniform, lognormal_delay
 from .scenario import AD_SURFACES, ENTRY_CHANNELS, Scenario
 
@@ -672,8 +674,6 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
         "friend": friend,
         "reach": reach,
     })
-    from .orders import amounts
-
     out["amount_fen"], out["product"] = amounts(B, rows, sec, treat, assignment, p_rows=None)
     out["crm"] = _crm(B, out)
     if sc.has("fission") and not offm[chans.index("fission")]:
@@ -782,17 +782,6 @@ def _crm(B, w) -> np.ndarray:
     if B["sc"].has("store"):
         crm = np.minimum(crm, w["arrival"].get("store", INF))
     return crm
-
-
-def treated(B, name: str, treat: str, assignment: dict | None) -> np.ndarray:
-    """Per person: treated in experiment ``name`` under mode ``treat``."""
-    n = B["n"]
-    if treat == "none" or name not in B["sc"].experiments:
-        return np.zeros(n, dtype=bool)
-    eligible = B["eligible"][name]
-    if treat == "all":
-        return eligible
-    return eligible & assignment[name]
 
 
 def article_clicked(B, treat: str, assignment: dict | None) -> np.ndarray:
