@@ -40,3 +40,93 @@ def test_the_layer_contracts_hold():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "Contracts: " in res.stdout and " broken" in res.stdout and "0 broken" in res.stdout
+
+
+def _modules_without_all(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "notebooks":  # the notebooks link: scripts, not modules
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+        if "__all__" not in names:
+            out.append(str(rel))
+    return out
+
+
+def test_every_module_defines_all():
+    assert _modules_without_all(PACKAGE) == []
+
+
+def test_the_all_check_sees_a_module_without_it(tmp_path):
+    (tmp_path / "a.py").write_text('__all__ = ["f"]\n\ndef f():\n    pass\n')
+    (tmp_path / "b.py").write_text("def g():\n    pass\n")
+    assert _modules_without_all(tmp_path) == ["b.py"]
+
+
+def test_every_name_in_all_exists():
+    import importlib
+
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "notebooks":
+            continue
+        parts = ["privdomain", *rel.with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        module = importlib.import_module(".".join(parts))
+        missing += [f"{module.__name__}.{name}" for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+NOTEBOOKS = PACKAGE.parents[1] / "notebooks"
+
+
+def _private_uses(source: str) -> list[str]:
+    """Imports of private privdomain modules or names, and private attributes of privdomain modules."""
+    tree = ast.parse(source)
+    bound: set[str] = set()
+    out = []
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "privdomain":
+                    if any(private(p) for p in alias.name.split(".")):
+                        out.append(f"{node.lineno}: import {alias.name}")
+                    bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "privdomain":
+            if any(private(p) for p in node.module.split(".")):
+                out.append(f"{node.lineno}: from {node.module}")
+            for alias in node.names:
+                if private(alias.name):
+                    out.append(f"{node.lineno}: {alias.name} from {node.module}")
+                bound.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound:
+                out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_notebooks_use_only_public_names():
+    found = {p.name: _private_uses(p.read_text(encoding="utf-8")) for p in sorted(NOTEBOOKS.glob("*.py"))}
+    assert len(found) >= 9
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_the_notebook_check_sees_private_names():
+    src = ("import privdomain as pdm\nfrom privdomain.clv import _base\nfrom privdomain.funnel import _ordered\n"
+           "from privdomain import reports\nx = reports._plain(1)\ny = pdm.funnel._ordered\nz = pdm.funnel.funnel\n"
+           "import pandas as pd\nw = pd._libs\n")
+    assert sorted(_private_uses(src)) == ["2: _base from privdomain.clv", "3: _ordered from privdomain.funnel",
+                                          "5: reports._plain", "6: pdm.funnel._ordered"]

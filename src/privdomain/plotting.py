@@ -42,6 +42,38 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
 
+__all__ = [
+    "PALETTE",
+    "FIGSIZE",
+    "CJKFont",
+    "find_cjk_font",
+    "register_cjk_font",
+    "use_style",
+    "figure_title",
+    "label",
+    "yuan",
+    "percent",
+    "yuan_axis",
+    "percent_axis",
+    "new_axes",
+    "bar",
+    "line",
+    "funnel",
+    "sankey",
+    "heatmap",
+    "SMALL_N",
+    "WIDE_INTERVAL",
+    "SMALL_RULE",
+    "rate_intervals",
+    "difference_interval",
+    "flag_text",
+    "pp",
+    "interval_text",
+    "small_warning",
+    "bar_ci",
+]
+
+
 #: The palette every figure uses (seaborn "deep" order, with the brand green first).
 PALETTE = ["#2e7d5b", "#4c72b0", "#dd8452", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
 FIGSIZE = (8.0, 4.2)

@@ -51,6 +51,9 @@ import scipy.sparse.linalg as spla
 from .paths import SEP, Journeys, journeys
 from .rules import tidy
 
+__all__ = ["states", "chain", "removal_effects", "markov"]
+
+
 _DENSE_MAX = 400
 
 

@@ -78,6 +78,28 @@ from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
 
+__all__ = [
+    "SEP",
+    "PATH_COLUMNS",
+    "Journeys",
+    "is_path_table",
+    "parse",
+    "to_path_table",
+    "FUNNEL_STEPS",
+    "NON_TOUCHES",
+    "REFERRED_CHANNEL",
+    "CONVERSION_SURFACES",
+    "DIRECT_PATH",
+    "marketing_filter",
+    "journey_touches",
+    "build_paths",
+    "journeys",
+    "top_paths",
+    "journey_stats",
+    "channel_transitions",
+]
+
+
 SEP = " > "
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
 

@@ -42,6 +42,9 @@ import pandas as pd
 from ..backend import execute
 from .paths import DIRECT_PATH, SEP, Journeys, build_paths, is_path_table, journey_touches, parse
 
+__all__ = ["RULES", "DIRECT", "OUTPUT_COLUMNS", "tidy", "token_weights", "time_decay_events", "rule_based"]
+
+
 RULES = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based")
 #: Channels treated as "direct" by ``last_non_direct`` (a Mini Program visit with no other source).
 DIRECT = ("direct", "mini_program")

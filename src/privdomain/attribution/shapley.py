@@ -50,6 +50,9 @@ import pandas as pd
 from .paths import SEP, Journeys, journeys
 from .rules import tidy
 
+__all__ = ["MAX_CHANNELS", "channel_sets", "zeta", "shapley_values", "games", "shapley"]
+
+
 MAX_CHANNELS = 20
 
 

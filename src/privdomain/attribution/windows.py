@@ -63,6 +63,19 @@ from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
 
+__all__ = [
+    "WINDOWS",
+    "credited_purchases",
+    "COLUMNS",
+    "ad_attribution",
+    "roi_curve",
+    "multi_level_roi",
+    "roi_by_window",
+    "roi_ratio_interval",
+    "total_roi_curve",
+]
+
+
 WINDOWS = (0, 7, 15, 30, 90)
 
 

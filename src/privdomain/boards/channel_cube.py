@@ -46,6 +46,9 @@ from .. import events as events_layer
 from ..backend import TableLike, execute
 from ..schema import ORDER_TOUCHPOINTS, PURCHASE
 
+__all__ = ["COLUMNS", "channel_cube", "channel_products", "order_channels", "orders_by_buyer_type", "guide_table"]
+
+
 _DAY_US = 86400 * 1_000_000
 COLUMNS = ["channel", "window_days", "orders", "buyers", "gmv", "first_visit_buyers",
            "returning_visitor_buyers", "repeat_buyers"]

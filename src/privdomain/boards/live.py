@@ -41,6 +41,9 @@ from .. import events as events_layer
 from ..backend import TableLike, execute
 from ..schema import PURCHASE
 
+__all__ = ["VISITS", "live_board", "live_products"]
+
+
 VISITS = ["mp_visit", "product_view"]
 
 

@@ -10,6 +10,22 @@ import pandas as pd
 from scipy.optimize import minimize
 from statsmodels.tools.numdiff import approx_hess3
 
+__all__ = [
+    "wdot",
+    "columns",
+    "check_rfm",
+    "collapse",
+    "FittedModel",
+    "TransactionModel",
+    "safe_hyp2f1",
+    "at_a_near_one",
+    "log_nbd_pmf",
+    "nbd_sf",
+    "expected_by_quadrature",
+    "unique_index",
+    "BetaGeoFamily",
+]
+
 
 def wdot(a: np.ndarray, b: np.ndarray) -> float:
     """Dot product of two vectors without BLAS (multi-threaded BLAS dot products stall

@@ -28,6 +28,9 @@ from ..backend import TableLike, execute
 from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
 
+__all__ = ["TEA_TIERS", "campaign_frame", "touchpoint_frame", "rollout_panel"]
+
+
 #: Default coupon tiers by purchases made before assignment: ``{tier: (min, max)}``
 #: (max None = no upper bound), as :func:`privdomain.experiments.synthetic.coupon_tier`.
 TEA_TIERS: dict[str, tuple[int, int | None]] = {"first_time": (0, 0), "2-5": (1, 4), "5+": (5, None)}

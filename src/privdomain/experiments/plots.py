@@ -26,6 +26,9 @@ from matplotlib.axes import Axes
 
 from ..plotting import PALETTE
 
+__all__ = ["forest_plot", "event_study_plot", "power_curve", "odds_ratio_plot"]
+
+
 _GREEN, _BLUE, _GREY, _RED = PALETTE[0], PALETTE[1], PALETTE[7], PALETTE[3]  # the package palette
 
 

@@ -23,6 +23,17 @@ import numpy as np
 import pandas as pd
 from scipy import special, stats
 
+__all__ = [
+    "TIERS",
+    "coupon_tier",
+    "tier_shares",
+    "simulate_campaign",
+    "baseline_conversion",
+    "simulate_panel",
+    "simulate_touchpoints",
+]
+
+
 #: The tea brand's coupon tiers (docs/domain.md): first-time buyers 50% off,
 #: 2-5 purchases buy-one-get-one, 5+ purchases 10x points.
 TIERS = ("first_time", "2-5", "5+")

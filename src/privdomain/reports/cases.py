@@ -25,6 +25,23 @@ from ..attribution.windows import roi_by_window, roi_ratio_interval, total_roi_c
 from ..boards.channel_cube import guide_table, order_channels, orders_by_buyer_type
 from ..boards.officialaccount import article_rates_by_arm
 
+__all__ = [
+    "case_story",
+    "arm_rates",
+    "arm_lifts",
+    "calibration_check",
+    "HEADLINE_FIGURES",
+    "headline_figure",
+    "channel_evidence",
+    "channel_advice",
+    "reported_table",
+    "recommendations",
+    "limitations",
+    "footer",
+    "campaign_roi_table",
+]
+
+
 # The metrics above lived here before they moved to their rooms; the names stay for one
 # release (``cases.top_paths`` is ``attribution.top_paths``).
 _MOVED_METRICS = (channel_transitions, journey_stats, top_paths, roi_by_window, roi_ratio_interval, total_roi_curve,

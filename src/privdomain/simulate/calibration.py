@@ -36,6 +36,19 @@ import pandas as pd
 from .. import schema
 from .scenario import Scenario
 
+__all__ = [
+    "TRANSACTION",
+    "touchpoints_per_buyer",
+    "repurchase_rate",
+    "repurchase_lift",
+    "roi_30d_over_same_day",
+    "article_rates",
+    "guide_order_share",
+    "headline",
+    "within",
+]
+
+
 TRANSACTION = ["product_view", "add_to_cart", "order", "pay", "refund"]
 
 

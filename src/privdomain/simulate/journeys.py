@@ -63,6 +63,25 @@ from .basket import amounts
 from .rng import block_rng, exponential, hash_uniform, lognormal_delay
 from .scenario import AD_SURFACES, ENTRY_CHANNELS, Scenario
 
+__all__ = [
+    "KINDS",
+    "K",
+    "MEMBER",
+    "INF",
+    "MONTH",
+    "LEAD",
+    "ROWCOLS",
+    "schedule",
+    "campaign_windows",
+    "campaign_id",
+    "make_block",
+    "PERSON_ARRAYS",
+    "fission_levels",
+    "run_world",
+    "article_clicked",
+]
+
+
 KINDS = ["ad", "store", "mp", "oa", "group", "guide", "live", "sms", "qr", "friend"]
 K = {k: i for i, k in enumerate(KINDS)}
 MEMBER = ["guide", "official_account", "group", "live"]

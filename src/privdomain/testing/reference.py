@@ -12,6 +12,34 @@ import pandas as pd
 
 from ..schema import TIMEZONE
 
+__all__ = [
+    "daily_volume",
+    "attribution_paths",
+    "attribution_rule",
+    "markov_removal_effects",
+    "shapley_permutations",
+    "lifecycle_stage",
+    "lifecycle_stages_by_day",
+    "lifecycle_board",
+    "lifecycle_flows",
+    "funnel_persons",
+    "funnel_trends",
+    "funnel",
+    "ad_attribution",
+    "campaign_frame",
+    "touchpoint_frame",
+    "rfm_summary",
+    "pareto_nbd_log_likelihood",
+    "beta_geo_probability_alive",
+    "repurchase_rate",
+    "purchase_gaps",
+    "kaplan_meier",
+    "cohort_table",
+    "article_rates",
+    "channel_cube",
+    "touchpoint_flows",
+]
+
 
 def _local_day(ts: pd.Timestamp):
     return ts.tz_convert(TIMEZONE).date()
