@@ -77,6 +77,7 @@ import pyarrow.compute as pc
 from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
+from ..contract import events_input
 
 __all__ = [
     "SEP",
@@ -308,7 +309,7 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
     return seq.mutate(days_before=secs / 86400.0)
 
 
-def journey_touches(events: TableLike, window_days: float | None = 30, con: Any | None = None,
+def journey_touches(events: TableLike, window_days: float | None = 30, *, con: Any | None = None,
                     marketing_channels: Any = None) -> ibis.Table:
     """Ibis expression: one row per marketing touch kept in a journey (see the module doc).
 
@@ -393,7 +394,7 @@ def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int)
     return out
 
 
-def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None,
+def build_paths(events: TableLike, window_days: float = 30, *, con: Any | None = None,
                 marketing_channels: Any = None) -> pd.DataFrame:
     """Build the path table from events (Ibis; runs on DuckDB by default).
 
@@ -470,7 +471,8 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     return res
 
 
-def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: str = SEP,
+@events_input
+def journeys(events: Any, window_days: float = 30, *, con: Any | None = None, sep: str = SEP,
              marketing_channels: Any = None) -> Journeys:
     """:class:`Journeys` from a path table or from events (built with :func:`build_paths`).
 
@@ -478,11 +480,11 @@ def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: st
     >>> journeys(pd.DataFrame({"path": ["a > b"], "total_conversions": [1]})).lengths.tolist()
     [2]
     """
-    if isinstance(data, Journeys):
-        return data
-    if is_path_table(data):
-        return parse(data, sep=sep)
-    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels)
+    if isinstance(events, Journeys):
+        return events
+    if is_path_table(events):
+        return parse(events, sep=sep)
+    pt = build_paths(events, window_days=window_days, con=con, marketing_channels=marketing_channels)
     j = parse(pt, sep=SEP)
     j.attrs.update(pt.attrs)
     return j

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..backend import execute
+from ..contract import events_input
 from .paths import DIRECT_PATH, SEP, Journeys, build_paths, is_path_table, journey_touches, parse
 
 __all__ = ["RULES", "DIRECT", "OUTPUT_COLUMNS", "tidy", "token_weights", "time_decay_events", "rule_based"]
@@ -120,7 +121,7 @@ def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.Data
 
 
 def time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
-                       con: Any | None, marketing_channels: Any = None,
+                       *, con: Any | None, marketing_channels: Any = None,
                        paths: pd.DataFrame | None = None) -> pd.DataFrame:
     """Time decay with real touch ages (days) from events, in Ibis.
 
@@ -143,15 +144,16 @@ def time_decay_events(events: Any, half_life: float, window_days: float, channel
     return tidy(list(got.index), "time_decay", got["conversions"].to_numpy(), got["value"].to_numpy())
 
 
-def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
+@events_input
+def rule_based(events: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
                position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
-               window_days: float = 30, con: Any | None = None, sep: str = SEP,
+               window_days: float = 30, *, con: Any | None = None, sep: str = SEP,
                marketing_channels: Any = None) -> pd.DataFrame:
     """Rule-based multi-touch attribution (see the module table for the models).
 
     Parameters
     ----------
-    data
+    events
         A path table (``path``, ``total_conversions``, ``total_conversion_value``,
         ``total_null``) or events (frame, dataset path, Ibis table); events are
         turned into journeys by :func:`privdomain.attribution.paths.build_paths`.
@@ -189,17 +191,18 @@ def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
         if m not in RULES:
             raise ValueError(f"unknown rule-based model {m!r}; choose from {RULES}")
     kw = {"half_life": half_life, "position_weights": position_weights, "direct": direct}
-    if isinstance(data, Journeys) or is_path_table(data):
-        j = data if isinstance(data, Journeys) else parse(data, sep=sep)
+    if isinstance(events, Journeys) or is_path_table(events):
+        j = events if isinstance(events, Journeys) else parse(events, sep=sep)
         out = _rules_on_journeys(j, models, **kw)
         out.attrs = dict(j.attrs)
         return out
-    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels)
+    pt = build_paths(events, window_days=window_days, con=con, marketing_channels=marketing_channels)
     j = parse(pt)
     frames = []
     for m in models:
         if m == "time_decay":
-            frames.append(time_decay_events(data, half_life, window_days, j.channels, con, marketing_channels, pt))
+            frames.append(time_decay_events(events, half_life, window_days, j.channels, con=con,
+                                                marketing_channels=marketing_channels, paths=pt))
         else:
             frames.append(_rules_on_journeys(j, [m], **kw))
     out = pd.concat(frames, ignore_index=True)

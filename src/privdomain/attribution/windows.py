@@ -94,7 +94,7 @@ def _latest(t: ibis.Table, key: Sequence[str], order: Sequence[Any]) -> ibis.Tab
 
 
 def credited_purchases(events: TableLike, touch: str = "click", fission_depth: int = 3,
-                       con: Any | None = None) -> ibis.Table:
+                       *, con: Any | None = None) -> ibis.Table:
     """Ibis expression: one row per purchase with its direct and fission candidates.
 
     Columns: ``pay_event_id``, ``person_id``, ``pay_ts``, ``amount_fen``,
@@ -239,7 +239,7 @@ COLUMNS = ["level", "campaign_id", "channel", "window", "exposures", "clicks", "
 
 def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Sequence[int] = WINDOWS,
                    touch: str = "click", fission_depth: int = 3, level: str = "campaign",
-                   con: Any | None = None) -> pd.DataFrame:
+                   *, con: Any | None = None) -> pd.DataFrame:
     """Orders and revenue credited to each ad at each lookback window (see the module doc).
 
     Parameters
@@ -340,7 +340,7 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
 
 
 def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 90, touch: str = "click",
-              fission_depth: int = 3, con: Any | None = None) -> pd.DataFrame:
+              fission_depth: int = 3, *, con: Any | None = None) -> pd.DataFrame:
     """Cumulative credited revenue and ROI by day since the touch (the stepwise rise).
 
     Row ``day = d`` holds the revenue of window ``d + 1`` (days since the touch
@@ -383,7 +383,7 @@ def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 9
 
 
 def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str = "click",
-                    fission_depth: int = 3, con: Any | None = None) -> pd.DataFrame:
+                    fission_depth: int = 3, *, con: Any | None = None) -> pd.DataFrame:
     """Immediate, short-term and long-term ROI side by side, per campaign.
 
     ``roi_same_day``, ``roi_7d``, ``roi_15d``, ``roi_30d``, ``roi_90d`` (credited

@@ -44,6 +44,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from ..backend import TableLike, execute
+from ..contract import events_input
 from ..schema import ORDER_TOUCHPOINTS, PURCHASE
 
 __all__ = ["COLUMNS", "channel_cube", "channel_products", "order_channels", "orders_by_buyer_type", "guide_table"]
@@ -219,7 +220,8 @@ def channel_products(
     return out.sort_values(["channel", "rank"], kind="stable").reset_index(drop=True)
 
 
-def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
+@events_input
+def order_channels(events: Any, *, con: Any | None = None) -> pd.DataFrame:
     """Where the orders happened: paid orders and GMV by the channel of the ``pay`` event.
 
     ``channel``, ``orders``, ``gmv`` (yuan), ``order_share`` (下单渠道占比 = orders of the
@@ -231,7 +233,7 @@ def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
     [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
     """
-    t = events_layer.read(data, con=con)
+    t = events_layer.read(events, con=con)
     pay = t.filter(t.touchpoint == PURCHASE)
     out = execute(pay.group_by("channel").agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
     out = pd.DataFrame({"channel": out["channel"].astype(object), "orders": out["orders"].astype("int64"),
@@ -241,7 +243,8 @@ def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
     return out.sort_values(["orders", "channel"], ascending=[False, True]).reset_index(drop=True)
 
 
-def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
+@events_input
+def orders_by_buyer_type(events: Any, *, con: Any | None = None) -> pd.DataFrame:
     """Paid orders and GMV per order channel, split into first and repeat purchases.
 
     A pay event is a **first purchase** (首购) when it is the person's earliest pay
@@ -254,7 +257,7 @@ def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> orders_by_buyer_type(ev)[["channel", "buyer_type", "orders"]].values.tolist()
     [['guide', 'repeat', 1], ['mini_program', 'first', 1]]
     """
-    t = events_layer.read(data, con=con)
+    t = events_layer.read(events, con=con)
     pay = t.filter(t.touchpoint == PURCHASE)
     w = ibis.window(group_by=pay.person_id, order_by=[pay.ts, pay.event_id])
     pay = pay.mutate(buyer_type=ibis.ifelse(ibis.row_number().over(w) == 0, "first", "repeat"))
@@ -264,7 +267,8 @@ def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
     return out.sort_values(["channel", "buyer_type"]).reset_index(drop=True)
 
 
-def guide_table(data: Any, con: Any | None = None) -> pd.DataFrame:
+@events_input
+def guide_table(events: Any, *, con: Any | None = None) -> pd.DataFrame:
     """Which guides bring the orders: per ``guide_id`` the customers they added (``wecom_add``
     events), the paid orders placed through them (pay events of channel ``guide``) and
     ``orders_per_added`` = orders / added customers. Empty when the events have no ``guide_id``.
@@ -275,7 +279,7 @@ def guide_table(data: Any, con: Any | None = None) -> pd.DataFrame:
     >>> guide_table(ev)[["guide_id", "added", "orders"]].values.tolist()
     [[3, 1, 1]]
     """
-    t = events_layer.read(data, con=con)
+    t = events_layer.read(events, con=con)
     if "guide_id" not in t.columns:
         return pd.DataFrame(columns=["guide_id", "added", "orders", "orders_per_added"])
     t = t.filter(t.guide_id.notnull())

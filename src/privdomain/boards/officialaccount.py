@@ -47,6 +47,7 @@ import pandas as pd
 from .. import events as events_layer
 from .. import io
 from ..backend import TableLike, execute
+from ..contract import events_input
 from ..schema import PURCHASE, TIMEZONE
 from .funnel import parse_window, predicate
 
@@ -228,7 +229,7 @@ def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table
     return art
 
 
-def article_pairs(events: TableLike, con: Any | None = None) -> ir.Table:
+def article_pairs(events: TableLike, *, con: Any | None = None) -> ir.Table:
     """One row per (person, article) with an Official Account event of the article (Ibis table).
 
     ``person_id``, ``article_id``, ``pushed_at`` (the first ``oa_push`` of the article to the
@@ -384,8 +385,9 @@ def article_rates_daily(data: TableLike, *, events: TableLike | None = None, win
     return out.reset_index(drop=True)
 
 
-def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
-                         con: Any | None = None) -> pd.DataFrame:
+@events_input
+def article_rates_by_arm(events: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
+                         *, con: Any | None = None) -> pd.DataFrame:
     """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
 
     For the persons assigned in ``experiment`` and the articles pushed to them at or
@@ -407,9 +409,9 @@ def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, as
     >>> article_rates_by_arm(ev, "x", assignments=asg)[["arm", "opened", "click_rate"]].values.tolist()
     [['holdout', 1, 0.0], ['treatment', 1, 1.0]]
     """
-    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
+    a = events_layer.table(assignments if assignments is not None else events, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
-    flags = article_pairs(data, con=con)
+    flags = article_pairs(events, con=con)
     j = flags.inner_join(a, flags.person_id == a.pid)
     j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
     if days is not None:

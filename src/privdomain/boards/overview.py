@@ -12,12 +12,14 @@ import pandas as pd
 
 from .. import events as events_layer
 from ..backend import execute
+from ..contract import events_input
 from ..schema import PURCHASE
 
 __all__ = ["overview"]
 
 
-def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
+@events_input
+def overview(events: Any, *, con: Any | None = None) -> dict[str, Any]:
     """Headline numbers of an events table: the first cell of every report.
 
     * ``events``: rows; ``persons``: distinct persons with any event;
@@ -37,7 +39,7 @@ def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
     >>> o["buyers"], o["gmv_yuan"], o["buyer_rate"], o["days"]
     (1, 99.0, 0.5, 3)
     """
-    t = events_layer.read(data, con=con, columns=("person_id", "touchpoint", "order_id", "amount_fen"))
+    t = events_layer.read(events, con=con, columns=("person_id", "touchpoint", "order_id", "amount_fen"))
     pay = t.touchpoint == PURCHASE
     expr = t.aggregate(events=t.count(), persons=t.person_id.nunique(), buyers=t.person_id.nunique(where=pay),
                        orders=t.order_id.nunique(where=pay), gmv_fen=t.amount_fen.sum(where=pay),

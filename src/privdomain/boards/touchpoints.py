@@ -24,7 +24,7 @@ from ..backend import TableLike, execute, require_columns
 __all__ = ["daily_volume", "MP_ENTRY", "touchpoint_flows", "touchpoint_nodes"]
 
 
-def daily_volume(events: TableLike, con: Any | None = None) -> pd.DataFrame:
+def daily_volume(events: TableLike, *, con: Any | None = None) -> pd.DataFrame:
     """Events and distinct persons per touchpoint per Beijing calendar day.
 
     Parameters

@@ -53,6 +53,7 @@ import pandas as pd
 from .. import backend
 from .. import events as events_layer
 from ..backend import TableLike, execute, to_table
+from ..contract import events_input
 from ..schema import PURCHASE
 
 __all__ = ["rfm_summary", "rfm_scores", "rfm_segments", "RF_SEGMENTS", "CN_SEGMENTS", "TIME_UNITS"]
@@ -81,8 +82,9 @@ def _as_timestamp(value: Any) -> pd.Timestamp:
     return ts
 
 
+@events_input
 def rfm_summary(
-    transactions: TableLike,
+    events: TableLike,
     person_col: str = "person_id",
     time_col: str = "ts",
     value_col: str | None = "amount_fen",
@@ -114,7 +116,7 @@ def rfm_summary(
 
     Parameters
     ----------
-    transactions
+    events
         A pandas frame, dataset path or Ibis table. Given privdomain events (a table with a
         ``touchpoint`` column) only ``pay`` events are purchases (``purchases_only``); the
         number of other rows is reported in ``attrs["n_non_purchase"]``.
@@ -183,14 +185,14 @@ def rfm_summary(
 
     cols = [person_col, time_col] + ([value_col] if value_col else [])
     day_col = None  # an integer column of Beijing epoch days, precomputed for pandas input
-    if isinstance(transactions, pd.DataFrame) and merge_period == "D":
-        backend.require_columns(transactions, cols, "rfm_summary")
-        needs = (PURCHASE,) if purchases_only and "touchpoint" in transactions.columns else ()
-        events_layer.check(transactions, con=con, time_col=time_col, dates_ok=True, needs=needs)
-        transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only)
-        t = to_table(transactions, "events", con=con)
+    if isinstance(events, pd.DataFrame) and merge_period == "D":
+        backend.require_columns(events, cols, "rfm_summary")
+        needs = (PURCHASE,) if purchases_only and "touchpoint" in events.columns else ()
+        events_layer.check(events, con=con, time_col=time_col, dates_ok=True, needs=needs)
+        events, day_col = _slim_frame(events, cols, time_col, purchases_only)
+        t = to_table(events, "events", con=con)
     else:
-        t = events_layer.read(transactions, con=con, time_col=time_col, dates_ok=True,
+        t = events_layer.read(events, con=con, time_col=time_col, dates_ok=True,
                               needs=(PURCHASE,) if purchases_only else ())
     missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from ..backend import TableLike, execute
+from ..contract import events_input
 from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
 
@@ -52,8 +53,9 @@ def _tiers(prior: np.ndarray, tiers: Mapping[str, tuple[int, int | None]] | None
     return out
 
 
+@events_input
 def campaign_frame(
-    data: TableLike,
+    events: TableLike,
     experiment: str,
     *,
     window_days: int = 30,
@@ -86,7 +88,7 @@ def campaign_frame(
 
     Parameters
     ----------
-    data
+    events
         A dataset (path or :class:`privdomain.io.Dataset`) with ``events`` and
         ``assignments`` tables, or an events frame / Ibis table together with
         ``assignments=``.
@@ -119,12 +121,12 @@ def campaign_frame(
     """
     if window_days <= 0 or pre_days <= 0:
         raise ValueError(f"window_days and pre_days must be > 0, got {window_days}, {pre_days}")
-    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
+    a = events_layer.table(assignments if assignments is not None else events, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select("person_id", "arm", "assigned_at")
     dup = int(execute(a.group_by("person_id").agg(k=a.count()).filter(lambda t: t.k > 1).count(), con=con))
     if dup:
         raise ValueError(f"assignments: person_id must be assigned once per experiment: {dup} person(s) have more")
-    e = events_layer.read(data, con=con)
+    e = events_layer.read(events, con=con)
     pay = e.filter(e.touchpoint == PURCHASE).select(
         pid=e.person_id, ts=e.ts, fen=e.amount_fen.fill_null(0).cast("int64")
     )

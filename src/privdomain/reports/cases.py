@@ -24,6 +24,7 @@ from ..attribution.paths import SEP, channel_transitions, journey_stats, top_pat
 from ..attribution.windows import roi_by_window, roi_ratio_interval, total_roi_curve
 from ..boards.channel_cube import guide_table, order_channels, orders_by_buyer_type
 from ..boards.officialaccount import article_rates_by_arm
+from ..contract import events_input
 
 __all__ = [
     "case_story",
@@ -330,7 +331,8 @@ def headline_figure(ds: Any, headline: str, windows: list[int] | None = None) ->
 
 
 # --------------------------------------------------------------------------- advice from evidence
-def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int = 1000) -> dict[str, Any]:
+@events_input
+def channel_evidence(events: Any, credit: pd.DataFrame | None = None, draws: int = 1000) -> dict[str, Any]:
     """Calibrated channel credit, and each model's score against the truth when the data has one.
 
     Returns ``{"calibrated": frame or None, "scores": frame or None, "table": frame}``:
@@ -343,18 +345,18 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
     """
     from .. import attribution
 
-    cal = attribution.calibrated(data, draws=draws) if _has_lift_tests(data) else None
+    cal = attribution.calibrated(events, draws=draws) if _has_lift_tests(events) else None
     models = credit if credit is not None else pd.DataFrame(columns=["channel", "model", "share", "share_value"])
     both = pd.concat([models, cal[["channel", "model", "share", "share_value"]]], ignore_index=True) \
         if cal is not None else models
     scores = None
-    truth_file = Path(os.fspath(data)) / "truth" / "incrementality.parquet" if isinstance(
-        data, (str, os.PathLike)) else None
+    truth_file = Path(os.fspath(events)) / "truth" / "incrementality.parquet" if isinstance(
+        events, (str, os.PathLike)) else None
     table = both.pivot_table(index="channel", columns="model", values="share", aggfunc="sum") if len(both) else \
         pd.DataFrame()
     table = table.drop(index=[c for c in ("direct", "mini_program") if c in table.index])
     if truth_file is not None and truth_file.exists() and len(both):
-        scores = attribution.score(both, data)
+        scores = attribution.score(both, events)
         t = pd.read_parquet(truth_file).set_index("channel")["share_conversions"]
         table.insert(0, "true incremental", t / t.sum())
     if cal is not None:
@@ -365,11 +367,12 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
     return {"calibrated": cal, "scores": scores, "table": table}
 
 
-def _has_lift_tests(data: Any) -> bool:
+@events_input
+def _has_lift_tests(events: Any) -> bool:
     from ..attribution.lift import lift_channels
 
     try:
-        return bool(lift_channels(data))
+        return bool(lift_channels(events))
     except (ValueError, OSError):
         return False
 
