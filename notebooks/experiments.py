@@ -181,9 +181,9 @@ display(Markdown(glossary.table(["experiment_conversion_rate", "uplift_pp", "rel
 # differ between the arms.
 
 # %%
-campaign = ex.simulate_campaign(max(int(persons), 2000), effect=0.05, seed=int(seed),
-                                tier_effects={"first_time": 0.08, "2-5": 0.05, "5+": 0.01})
-truth = campaign.attrs["truth"]
+tiers = {"first_time": 0.08, "2-5": 0.05, "5+": 0.01}
+campaign = ex.simulate_campaign(max(int(persons), 2000), effect=0.05, seed=int(seed), tier_effects=tiers)
+truth = ex.campaign_truth(0.05, tier_effects=tiers).effect
 dim = ex.difference_in_means(campaign, "converted")
 base = campaign.loc[campaign["arm"] == "holdout", "converted"].mean()
 row = dim.iloc[0]

@@ -60,12 +60,13 @@ obs = conf[conf["true_stage"] != "churned"]
 same = obs["true_stage"].replace(lapsed) == obs["stage"].replace(lapsed)
 observable = float(obs.loc[same, "persons"].sum() / obs["persons"].sum())
 churned_share = float(conf.loc[conf["true_stage"] == "churned", "persons"].sum() / total)
-by_date = conf.attrs["agreement_by_date"]
-metrics.update({"stage_agreement": conf.attrs["agreement"], "stage_agreement_observable": observable,
+by_date = conf.groupby("date")["agreement"].first()
+agreement = float(conf.loc[conf["agrees"], "persons"].sum() / total)
+metrics.update({"stage_agreement": agreement, "stage_agreement_observable": observable,
                 "truly_churned_share": churned_share, "person_dates": int(total)})
 display(Markdown(
     f"Over {len(dates)} month ends ({total:,} person-dates): computed stages agree with the truth for "
-    f"**{conf.attrs['agreement']:.1%}**; on the observable stages for **{observable:.1%}**. "
+    f"**{agreement:.1%}**; on the observable stages for **{observable:.1%}**. "
     f"Truly churned (latent, not observable): {churned_share:.1%} of person-dates."))
 
 fig, ax = plt.subplots(figsize=(8, 3.5))

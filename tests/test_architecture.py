@@ -130,3 +130,88 @@ def test_the_notebook_check_sees_private_names():
            "import pandas as pd\nw = pd._libs\n")
     assert sorted(_private_uses(src)) == ["2: _base from privdomain.clv", "3: _ordered from privdomain.funnel",
                                           "5: reports._plain", "6: pdm.funnel._ordered"]
+
+
+#: Functions with a ``con`` that read a table other than the events first (named after it).
+NOT_EVENTS_FIRST = {
+    "privdomain.boards.officialaccount.article_rates_daily": "data",  # the articles_daily table
+}
+METRIC_ROOMS = ("attribution", "audience", "boards", "clv", "experiments", "identity", "lifecycle")
+
+
+def _metric_functions():
+    import importlib
+    import inspect
+    import pkgutil
+
+    seen = {}
+    for room in METRIC_ROOMS:
+        pkg = importlib.import_module(f"privdomain.{room}")
+        modules = [pkg]
+        if hasattr(pkg, "__path__"):
+            modules += [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)
+                        if m.name != "plots"]
+        for module in modules:
+            for name in module.__all__:
+                f = getattr(module, name)
+                if inspect.isfunction(f) and f.__module__ == module.__name__:
+                    seen[f"{module.__name__}.{name}"] = f
+    return seen
+
+
+def _contract_breaks(functions) -> list[str]:
+    import inspect
+
+    out = []
+    for qual, f in functions.items():
+        params = list(inspect.signature(f).parameters.values())
+        names = [p.name for p in params]
+        if "con" not in names:
+            continue
+        if params[names.index("con")].kind is not inspect.Parameter.KEYWORD_ONLY:
+            out.append(f"{qual}: con is not keyword-only")
+        first = NOT_EVENTS_FIRST.get(qual, "events")
+        if names[0] != first:
+            out.append(f"{qual}: first parameter is {names[0]!r}, not {first!r}")
+    return out
+
+
+def test_every_metric_that_reads_events_follows_the_contract():
+    import inspect
+
+    functions = _metric_functions()
+    assert len([q for q, f in functions.items() if "con" in inspect.signature(f).parameters]) >= 50
+    assert _contract_breaks(functions) == []
+
+
+def test_the_contract_check_sees_a_break():
+    def good(events, window="7D", *, con=None): ...
+    def positional(events, con=None): ...
+    def misnamed(data, *, con=None): ...
+    def no_engine(frame): ...
+
+    got = _contract_breaks({"m.good": good, "m.positional": positional, "m.misnamed": misnamed, "m.none": no_engine})
+    assert got == ["m.positional: con is not keyword-only", "m.misnamed: first parameter is 'data', not 'events'"]
+
+
+def test_old_keyword_names_still_work_with_a_warning():
+    import warnings
+
+    import pandas as pd
+
+    from privdomain.boards.overview import overview
+    from privdomain.examples import events_frame
+
+    ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 10:05", "pay",
+                                                             {"order_id": 1, "amount_fen": 9900})])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = overview(data=ev)
+    assert [w.category for w in caught] == [DeprecationWarning]
+    assert "overview(data=...) is deprecated" in str(caught[0].message)
+    assert old == overview(ev)
+    import pytest
+
+    with pytest.raises(TypeError, match="events twice"):
+        overview(ev, data=ev)
+    assert pd.Timedelta("7D") == __import__("privdomain.contract").contract.duration("7D")

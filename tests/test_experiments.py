@@ -873,3 +873,13 @@ def test_apparel_article_redesign_click_rate_effect_covers_the_simulators_truth(
     r = ex.ratio_effect(f, "n_mp_click", "n_oa_article_open").iloc[0]
     assert r["ci_low"] <= row["true_effect"] <= r["ci_high"]
     assert r["p_value"] < 1e-6
+
+
+def test_campaign_truth_is_a_value_and_matches_the_frame():
+    tiers = {"first_time": 0.1, "2-5": 0.03, "5+": 0.0}
+    df = ex.simulate_campaign(3000, seed=3, tier_effects=tiers)
+    truth = ex.campaign_truth(0.05, tier_effects=tiers)
+    assert truth.as_attrs() == df.attrs
+    shares = ex.tier_shares()
+    assert truth.effect["converted"] == pytest.approx(sum(shares[t] * v for t, v in tiers.items()))
+    assert truth.relative["converted"] == pytest.approx(truth.effect["converted"] / ex.baseline_conversion())

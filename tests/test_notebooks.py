@@ -184,7 +184,9 @@ def _expected_experiments(ds) -> dict:
                                     tier_effects={"first_time": 0.08, "2-5": 0.05, "5+": 0.01})
     row = ex.difference_in_means(campaign, "converted").iloc[0]
     out["known_truth"] = {"uplift_converted": row.estimate, "ci_low": row.ci_low, "ci_high": row.ci_high,
-                          "true_uplift_converted": campaign.attrs["truth"]["converted"]}
+                          "true_uplift_converted": ex.campaign_truth(0.05, tier_effects={
+                              "first_time": 0.08, "2-5": 0.05, "5+": 0.01}).effect["converted"]}
+    assert out["known_truth"]["true_uplift_converted"] == campaign.attrs["truth"]["converted"]
     panel = ex.simulate_panel(300, 12, effect=0.5, dynamic=0.5, seed=SEED)
     cs = ex.staggered_did(panel).iloc[0]
     out["staggered"] = {"true_att": panel.attrs["truth"]["att"], "twfe": ex.did(panel).iloc[0].estimate,
