@@ -428,7 +428,7 @@ def main() -> None:
             "from privdomain import attribution\n"
             "t0 = time.perf_counter()\n"
             "c0 = sum(os.times()[:2])\n"
-            f"pt = attribution.build_paths({str(folder)!r}, window_days=30)\n"
+            f"pt = attribution.build_paths({str(folder)!r}, window='30D')\n"
             "t1 = time.perf_counter()\n"
             "c1 = sum(os.times()[:2])\n"
             "r = attribution.markov(pt)\n"

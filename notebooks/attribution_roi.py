@@ -49,7 +49,7 @@ metrics = {}
 # `total_conversion_value` (yuan) and `total_null` (journeys without a purchase).
 
 # %%
-paths = attribution.build_paths(ds, window_days=30)
+paths = attribution.build_paths(ds, window="30D")
 display(Markdown(
     f"{len(paths):,} distinct paths; {int(paths['total_conversions'].sum()):,} converting and "
     f"{int(paths['total_null'].sum()):,} non-converting journeys. Left out (counted, not lost): "
@@ -137,7 +137,7 @@ if ad.attrs.get("unattributed_purchases") is not None:
                      f"no ad at the longest window (organic, store, or older clicks)."))
 
 # %%
-curve = attribution.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows)))
+curve = attribution.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, horizon=f"{max(windows)}D"))
 ax = plotting.line(curve, "day", "roi", marker=None,
                    title="累计ROI随归因天数上升 cumulative ROI by days since the click")
 for w in windows:

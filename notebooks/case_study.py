@@ -75,7 +75,7 @@ summary_box = display(Markdown("*Summary: computed at the end of the report.*"),
 display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journey"], 1))))
 
 # %%
-paths = attribution.build_paths(ds, window_days=30)
+paths = attribution.build_paths(ds, window="30D")
 routes = plotting.rate_intervals(attribution.top_paths(paths, n=8), "conversions", "journeys")
 routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
 display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(

@@ -43,7 +43,7 @@ def _overview(ds) -> dict:
 
 
 def _expected_case(ds) -> dict:
-    paths = attribution.build_paths(ds, window_days=30)
+    paths = attribution.build_paths(ds, window="30D")
     js = attribution.journey_stats(paths)
     shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
     shap = shap[~shap.index.isin(attribution.DIRECT)]
@@ -72,7 +72,7 @@ def _expected_headline(ds, headline) -> dict:
         by_window = attribution.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
         return {"headline_value": by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]}
     if headline == "touchpoints_per_buyer":
-        return {"headline_value": attribution.journey_stats(attribution.build_paths(ds, window_days=30))[
+        return {"headline_value": attribution.journey_stats(attribution.build_paths(ds, window="30D"))[
             "touches_per_conversion"]}
     if headline == "repurchase_lift":
         name = sorted(ds.read("assignments")["experiment"].unique())[0]
@@ -108,7 +108,7 @@ def _expected_headline(ds, headline) -> dict:
 
 
 def _expected_attribution(ds) -> dict:
-    paths = attribution.build_paths(ds, window_days=30)
+    paths = attribution.build_paths(ds, window="30D")
     credit = attribution.attribute(paths, models=["last_non_direct", "markov", "shapley"])
     out = {"conversions": int(paths["total_conversions"].sum()), "paths": len(paths)}
     for model, label in (("last_non_direct", "last_non_direct"), ("markov_1", "markov"), ("shapley", "shapley")):

@@ -48,7 +48,7 @@ import pandas as pd
 
 from .errors import UsageError
 
-__all__ = ["OLD_EVENTS_NAMES", "Duration", "duration", "duration_days", "events_input"]
+__all__ = ["OLD_EVENTS_NAMES", "Duration", "duration", "duration_days", "events_input", "interval"]
 
 #: The keyword names the events input had before the contract (one release of grace).
 OLD_EVENTS_NAMES = ("data", "transactions", "ds")
@@ -101,6 +101,18 @@ def duration_days(value: Any, *, name: str = "window", allow_zero: bool = False)
     return duration(value, name=name, allow_zero=allow_zero) / pd.Timedelta(days=1)
 
 
+def interval(value: Any, *, name: str = "window", allow_zero: bool = False) -> Any:
+    """:func:`duration` as an Ibis interval (whole seconds when it has no fraction of one).
+
+    >>> interval("36h").op().value, interval("36h").op().dtype.unit.short
+    (129600, 's')
+    """
+    import ibis
+
+    us = int(duration(value, name=name, allow_zero=allow_zero) / pd.Timedelta(microseconds=1))
+    return ibis.interval(seconds=us // 1_000_000) if us % 1_000_000 == 0 else ibis.interval(microseconds=us)
+
+
 def events_input(func: F | None = None, *, renamed: Mapping[str, str] | None = None) -> Any:
     """Decorator: accept the old keyword names of a metric's arguments for one release.
 
@@ -114,13 +126,13 @@ def events_input(func: F | None = None, *, renamed: Mapping[str, str] | None = N
 
     def wrap(f: F) -> F:
         params = inspect.signature(f).parameters
-        first = next(iter(params))
-        if first != "events":
+        takes_events = next(iter(params)) == "events"
+        if not takes_events and not renames:
             raise TypeError(f"{f.__qualname__}: the events input must be the first parameter, named 'events'")
 
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            for old in OLD_EVENTS_NAMES:
+            for old in OLD_EVENTS_NAMES if takes_events else ():
                 if old in kwargs and old not in params:
                     if args or "events" in kwargs:
                         raise TypeError(f"{f.__name__}() got the events twice (as {old}= and as events)")

@@ -34,7 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..contract import events_input
+from ..contract import Duration, events_input
 from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, score_lift
 from .markov import markov
 from .paths import (
@@ -66,10 +66,10 @@ from .windows import (
 MODELS = (*RULES, "markov", "shapley")
 
 
-@events_input
+@events_input(renamed={"window_days": "window"})
 def attribute(events: Any, models: Sequence[str] = MODELS, order: int = 1, half_life: float = 7.0,
               position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
-              coalition: str = "conversions", window_days: float = 30, *, con: Any | None = None,
+              coalition: str = "conversions", window: Duration = "30D", *, con: Any | None = None,
               sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Run several models on the same journeys and stack their tidy outputs.
 
@@ -87,7 +87,7 @@ def attribute(events: Any, models: Sequence[str] = MODELS, order: int = 1, half_
     [2.0, 0.0, 1.0, 1.0]
     """
     from_events = not (isinstance(events, Journeys) or (isinstance(events, pd.DataFrame) and "path" in events.columns))
-    pt = build_paths(events, window_days=window_days, con=con, marketing_channels=marketing_channels) \
+    pt = build_paths(events, window=window, con=con, marketing_channels=marketing_channels) \
         if from_events else events
     j = journeys(pt, sep=SEP if from_events else sep)
     if from_events:
@@ -96,7 +96,7 @@ def attribute(events: Any, models: Sequence[str] = MODELS, order: int = 1, half_
     rules = [m for m in models if m in RULES]
     for m in rules:
         if from_events and m == "time_decay":  # touch ages in days need the events
-            frames.append(time_decay_events(events, half_life, window_days, j.channels, con=con,
+            frames.append(time_decay_events(events, half_life, window, j.channels, con=con,
                                                 marketing_channels=marketing_channels, paths=pt))
         else:
             frames.append(rule_based(j, models=[m], half_life=half_life, position_weights=position_weights,

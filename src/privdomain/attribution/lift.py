@@ -36,7 +36,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from .. import schema
-from ..contract import events_input
+from ..contract import Duration, events_input
 from ..errors import PrivdomainError, UsageError
 
 PREFIX = "lift_"
@@ -270,9 +270,9 @@ def lift_plan(result: pd.DataFrame, precision: float, *, holdouts: Sequence[floa
 
 
 # --------------------------------------------------------------------------- calibration
-@events_input
+@events_input(renamed={"window_days": "window"})
 def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = None, *, draws: int = 2000,
-               alpha: float = 0.05, seed: int = 0, window_days: float = 30, con: Any | None = None,
+               alpha: float = 0.05, seed: int = 0, window: Duration = "30D", con: Any | None = None,
                attribution: pd.DataFrame | None = None) -> pd.DataFrame:
     """Channel credit calibrated with lift tests: incremental where tested, rescaled elsewhere.
 
@@ -352,7 +352,7 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         raise UsageError(f"draws: must be >= 1 (got {draws})")
     if attribution is None:
         model = "markov" if base in ("markov", "markov_1") else base
-        attribution = attribute(events, models=[model], window_days=window_days, con=con)
+        attribution = attribute(events, models=[model], window=window, con=con)
     got = attribution.copy()
     if "model" in got.columns and got["model"].nunique() > 1:
         raise UsageError("attribution: give one model's output (it has several)")

@@ -77,7 +77,7 @@ import pyarrow.compute as pc
 from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
-from ..contract import events_input
+from ..contract import Duration, duration_days, events_input
 
 __all__ = [
     "SEP",
@@ -309,7 +309,8 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
     return seq.mutate(days_before=secs / 86400.0)
 
 
-def journey_touches(events: TableLike, window_days: float | None = 30, *, con: Any | None = None,
+@events_input(renamed={"window_days": "window"})
+def journey_touches(events: TableLike, window: Duration | None = "30D", *, con: Any | None = None,
                     marketing_channels: Any = None) -> ibis.Table:
     """Ibis expression: one row per marketing touch kept in a journey (see the module doc).
 
@@ -318,6 +319,7 @@ def journey_touches(events: TableLike, window_days: float | None = 30, *, con: A
     purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
     touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
     """
+    window_days = None if window is None else duration_days(window)
     seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
     grp = ibis.window(group_by=[seq.person_id, seq.journey])
     seq = seq.mutate(value_fen=(seq.amount_fen * seq.is_pay).sum().over(grp))
@@ -394,7 +396,8 @@ def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int)
     return out
 
 
-def build_paths(events: TableLike, window_days: float = 30, *, con: Any | None = None,
+@events_input(renamed={"window_days": "window"})
+def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None = None,
                 marketing_channels: Any = None) -> pd.DataFrame:
     """Build the path table from events (Ibis; runs on DuckDB by default).
 
@@ -402,7 +405,7 @@ def build_paths(events: TableLike, window_days: float = 30, *, con: Any | None =
     ----------
     events
         Events (pandas frame, dataset path or Ibis table).
-    window_days
+    window
         Conversion window: touches more than this many days before the purchase
         (or before the last touch of a non-converting journey) are left out.
     marketing_channels
@@ -431,6 +434,7 @@ def build_paths(events: TableLike, window_days: float = 30, *, con: Any | None =
     >>> build_paths(ev).values.tolist()
     [['direct', 1, 5.0, 0], ['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
     """
+    window_days = duration_days(window)
     names = _channel_names(events, marketing_channels)
     seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
                      channel_codes=names)
@@ -471,8 +475,8 @@ def build_paths(events: TableLike, window_days: float = 30, *, con: Any | None =
     return res
 
 
-@events_input
-def journeys(events: Any, window_days: float = 30, *, con: Any | None = None, sep: str = SEP,
+@events_input(renamed={"window_days": "window"})
+def journeys(events: Any, window: Duration = "30D", *, con: Any | None = None, sep: str = SEP,
              marketing_channels: Any = None) -> Journeys:
     """:class:`Journeys` from a path table or from events (built with :func:`build_paths`).
 
@@ -484,7 +488,7 @@ def journeys(events: Any, window_days: float = 30, *, con: Any | None = None, se
         return events
     if is_path_table(events):
         return parse(events, sep=sep)
-    pt = build_paths(events, window_days=window_days, con=con, marketing_channels=marketing_channels)
+    pt = build_paths(events, window=window, con=con, marketing_channels=marketing_channels)
     j = parse(pt, sep=SEP)
     j.attrs.update(pt.attrs)
     return j

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from ..backend import execute
-from ..contract import events_input
+from ..contract import Duration, events_input
 from .paths import DIRECT_PATH, SEP, Journeys, build_paths, is_path_table, journey_touches, parse
 
 __all__ = ["RULES", "DIRECT", "OUTPUT_COLUMNS", "tidy", "token_weights", "time_decay_events", "rule_based"]
@@ -120,7 +120,8 @@ def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
+@events_input(renamed={"window_days": "window"})
+def time_decay_events(events: Any, half_life: float, window: Duration, channels: list[str],
                        *, con: Any | None, marketing_channels: Any = None,
                        paths: pd.DataFrame | None = None) -> pd.DataFrame:
     """Time decay with real touch ages (days) from events, in Ibis.
@@ -129,7 +130,7 @@ def time_decay_events(events: Any, half_life: float, window_days: float, channel
     """
     if half_life <= 0:
         raise ValueError(f"half_life must be positive, got {half_life}")
-    t = journey_touches(events, window_days, con=con, marketing_channels=marketing_channels)
+    t = journey_touches(events, window, con=con, marketing_channels=marketing_channels)
     t = t.filter(t.converted == 1)
     t = t.mutate(w=(-t.days_before / half_life * np.log(2.0)).exp())
     t = t.mutate(wn=t.w / t.w.sum().over(ibis.window(group_by=[t.person_id, t.journey])))
@@ -144,10 +145,10 @@ def time_decay_events(events: Any, half_life: float, window_days: float, channel
     return tidy(list(got.index), "time_decay", got["conversions"].to_numpy(), got["value"].to_numpy())
 
 
-@events_input
+@events_input(renamed={"window_days": "window"})
 def rule_based(events: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
                position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
-               window_days: float = 30, *, con: Any | None = None, sep: str = SEP,
+               window: Duration = "30D", *, con: Any | None = None, sep: str = SEP,
                marketing_channels: Any = None) -> pd.DataFrame:
     """Rule-based multi-touch attribution (see the module table for the models).
 
@@ -165,7 +166,7 @@ def rule_based(events: Any, models: Sequence[str] = RULES, half_life: float = 7.
         (first, middle, last) weights of ``position_based``; normalised to sum 1.
     direct
         Channels skipped by ``last_non_direct``.
-    window_days
+    window
         Conversion window when building journeys from events.
     marketing_channels
         The channels credited when building journeys from events (see
@@ -196,12 +197,12 @@ def rule_based(events: Any, models: Sequence[str] = RULES, half_life: float = 7.
         out = _rules_on_journeys(j, models, **kw)
         out.attrs = dict(j.attrs)
         return out
-    pt = build_paths(events, window_days=window_days, con=con, marketing_channels=marketing_channels)
+    pt = build_paths(events, window=window, con=con, marketing_channels=marketing_channels)
     j = parse(pt)
     frames = []
     for m in models:
         if m == "time_decay":
-            frames.append(time_decay_events(events, half_life, window_days, j.channels, con=con,
+            frames.append(time_decay_events(events, half_life, window, j.channels, con=con,
                                                 marketing_channels=marketing_channels, paths=pt))
         else:
             frames.append(_rules_on_journeys(j, [m], **kw))

@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..contract import events_input
+from ..contract import Duration, events_input
 from .paths import SEP, Journeys, journeys
 from .rules import tidy
 
@@ -132,15 +132,15 @@ def _ordered(j: Journeys) -> pd.DataFrame:
     return out
 
 
-@events_input
-def shapley(events: Any, coalition: str = "conversions", ordered: bool = False, window_days: float = 30,
+@events_input(renamed={"window_days": "window"})
+def shapley(events: Any, coalition: str = "conversions", ordered: bool = False, window: Duration = "30D",
             *, con: Any | None = None, sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Exact Shapley attribution of conversions and value (see the module doc).
 
     Parameters
     ----------
     events
-        A path table or events (journeys built with ``window_days``).
+        A path table or events (journeys built with ``window``).
     coalition
         ``"conversions"`` (worth = conversions of journeys confined to the
         coalition) or ``"rate"`` (their conversion rate).
@@ -164,7 +164,7 @@ def shapley(events: Any, coalition: str = "conversions", ordered: bool = False, 
     >>> shapley(pt, ordered=True)[["channel", "position", "conversions"]].values.tolist()
     [['a', 1, 2.0], ['b', 2, 2.0]]
     """
-    j = journeys(events, window_days=window_days, con=con, sep=sep, marketing_channels=marketing_channels)
+    j = journeys(events, window=window, con=con, sep=sep, marketing_channels=marketing_channels)
     if ordered:
         if coalition != "conversions":
             raise ValueError("ordered Shapley is defined for coalition='conversions' only")

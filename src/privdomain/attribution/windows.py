@@ -62,6 +62,7 @@ import pandas as pd
 from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
+from ..contract import Duration, duration_days, events_input
 
 __all__ = [
     "WINDOWS",
@@ -339,13 +340,14 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     return res
 
 
-def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 90, touch: str = "click",
+@events_input(renamed={"max_days": "horizon"})
+def roi_curve(events: TableLike, campaigns: Any | None = None, horizon: Duration = "90D", touch: str = "click",
               fission_depth: int = 3, *, con: Any | None = None) -> pd.DataFrame:
     """Cumulative credited revenue and ROI by day since the touch (the stepwise rise).
 
     Row ``day = d`` holds the revenue of window ``d + 1`` (days since the touch
     ``<= d``; fission purchases counted from the friend's arrival day), for
-    ``d = 0 .. max_days - 1``.
+    ``d = 0 .. D - 1`` where ``D`` is ``horizon`` in whole days (a duration, ``"90D"``).
 
     Returns ``campaign_id``, ``day``, ``revenue`` (cumulative, yuan), ``spend``,
     ``roi``, ``roi_over_same_day``.
@@ -357,9 +359,10 @@ def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 9
     ...     (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 7}),
     ...     (1, "2024-05-01 12:00", "pay", {"order_id": 1, "amount_fen": 1000}),
     ...     (1, "2024-05-03 10:00", "pay", {"order_id": 2, "amount_fen": 3000})])
-    >>> roi_curve(ev, max_days=4)["revenue"].tolist()
+    >>> roi_curve(ev, horizon="4D")["revenue"].tolist()
     [10.0, 10.0, 40.0, 40.0]
     """
+    max_days = int(np.ceil(duration_days(horizon, name="horizon")))
     cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
     is_d = cp.d_days.notnull() & (cp.d_days < max_days)
     x = cp.mutate(

@@ -47,7 +47,7 @@ import pandas as pd
 from .. import events as events_layer
 from .. import io
 from ..backend import TableLike, execute
-from ..contract import events_input
+from ..contract import Duration, events_input, interval
 from ..schema import PURCHASE, TIMEZONE
 from .funnel import parse_window, predicate
 
@@ -385,17 +385,17 @@ def article_rates_daily(data: TableLike, *, events: TableLike | None = None, win
     return out.reset_index(drop=True)
 
 
-@events_input
-def article_rates_by_arm(events: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
+@events_input(renamed={"days": "window"})
+def article_rates_by_arm(events: Any, experiment: str, window: Duration | None = None, assignments: Any | None = None,
                          *, con: Any | None = None) -> pd.DataFrame:
     """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
 
     For the persons assigned in ``experiment`` and the articles pushed to them at or
-    after their assignment (and, with ``days``, less than ``days`` days after it: the
-    experiment's window): ``received`` = pairs with an ``oa_push``, ``opened`` = of
+    after their assignment (and, with ``window``, less than ``window`` after it, a duration
+    such as ``"14D"``: the experiment's window): ``received`` = pairs with an ``oa_push``, ``opened`` = of
     those, pairs with an ``oa_article_open``, ``clicked`` = of those, pairs with an
     ``mp_click``; ``open_rate`` = opened / received (打开率), ``click_rate`` = clicked /
-    opened (点击率). One row per ``arm``. ``data`` is a dataset (with an
+    opened (点击率). One row per ``arm``. ``events`` is a dataset (with an
     ``assignments`` table) or events together with ``assignments``.
 
     >>> from privdomain.examples import events_frame
@@ -414,8 +414,8 @@ def article_rates_by_arm(events: Any, experiment: str, days: int | None = None, 
     flags = article_pairs(events, con=con)
     j = flags.inner_join(a, flags.person_id == a.pid)
     j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
-    if days is not None:
-        j = j.filter(j.pushed_at < j.t0 + ibis.interval(days=int(days)))
+    if window is not None:
+        j = j.filter(j.pushed_at < j.t0 + interval(window))
     one, zero = ibis.literal(1), ibis.literal(0)
     expr = j.group_by("arm").agg(received=j.count(), opened=ibis.ifelse(j.opened, one, zero).sum(),
                                  clicked=ibis.ifelse(j.opened & j.clicked, one, zero).sum())

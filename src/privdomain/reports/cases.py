@@ -76,7 +76,7 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
     ws = sorted(set(windows) | {0, 30})
     by_window = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=ws))
-    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(ws)))
+    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, horizon=f"{max(ws)}D"))
     ax = plotting.line(curve, "day", "over_same_day", marker=None,
                        title="30天ROI与当日ROI之比 revenue credited by day since the click, as a multiple of same-day")
     for w in ws:
@@ -104,7 +104,7 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
     from .. import attribution, plotting
 
-    paths = attribution.build_paths(ds, window_days=30)
+    paths = attribution.build_paths(ds, window="30D")
     stats = journey_stats(paths)
     n = paths["path"].str.split(SEP).map(len)
     hist = (pd.DataFrame({"touches": n.clip(upper=15), "conversions": paths["total_conversions"]})
@@ -260,7 +260,7 @@ def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     days = load_scenario(ds.manifest["scenario"]).experiments.get(name, {}).get("days")
-    table = article_rates_by_arm(ds, name, days=days)
+    table = article_rates_by_arm(ds, name, window=f"{days}D" if days else None)
     shown = plotting.rate_intervals(table.rename(columns={"opened": "n"}), "clicked", "n")
     ax = plotting.bar_ci(shown, "arm", "rate",
                          title=f"改版前后图文点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
