@@ -72,8 +72,16 @@ def _expected_headline(ds, headline) -> dict:
         by_window = attribution.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
         return {"headline_value": by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]}
     if headline == "touchpoints_per_buyer":
-        return {"headline_value": attribution.journey_stats(attribution.build_paths(ds, window="30D"))[
-            "touches_per_conversion"]}
+        # per buyer, a loop: distinct non-transaction touchpoints before the first pay (the registry's definition)
+        ev = ds.read("events", columns=["person_id", "ts", "touchpoint"])
+        counts = []
+        for _, g in ev.groupby("person_id"):
+            pays = g.loc[g["touchpoint"] == "pay", "ts"]
+            if len(pays):
+                before = g[(g["ts"] < pays.min())
+                           & ~g["touchpoint"].isin(["product_view", "add_to_cart", "order", "pay", "refund"])]
+                counts.append(before["touchpoint"].nunique())
+        return {"headline_value": sum(counts) / len(counts)}
     if headline == "repurchase_lift":
         name = sorted(ds.read("assignments")["experiment"].unique())[0]
         frame = ex.campaign_frame(ds, name)
