@@ -240,3 +240,12 @@ def test_overview_matches_a_pandas_count(small_events):
     assert ov["gmv_yuan"] == pays["amount_fen"].sum() / 100
     assert ov["aov_yuan"] == 99.0 and ov["buyer_rate"] == pytest.approx(1 / 3)
     assert (ov["first_day"], ov["last_day"], ov["days"]) == ("2024-05-01", "2024-05-03", 3)
+
+
+def test_windows_are_injected_only_into_the_notebooks_that_declare_them(tmp_path):
+    jobs = reports.plan(["tea"], 100, 1, tmp_path / "out")
+    given = {j.name: "windows" in j.parameters for j in jobs}
+    declared = {j.name: "windows" in reports.declared_parameters(j.source) for j in jobs}
+    assert given == declared
+    assert given["tea"] and given["attribution_roi"]  # the two notebooks that read them
+    assert sum(given.values()) == 2 and len(given) >= 9

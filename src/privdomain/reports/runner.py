@@ -87,7 +87,7 @@ from ..errors import PrivdomainError, UsageError
 __all__ = [
     "CASES", "TOPICS", "WINDOWS", "MARKER", "GENERATOR", "Job", "Result", "ReportFolderError", "ReportsInterrupted",
     "DATA_ENV", "TOPIC_NEEDS", "atomic_write", "build_data_reports", "build_reports", "data_topics", "claim_report_folder", "embed_cjk_font", "is_report_folder", "load_or_simulate",
-    "load_source", "metrics_path", "notebook_title", "plan", "project_kernel", "read_metrics",
+    "declared_parameters", "load_source", "metrics_path", "notebook_title", "plan", "project_kernel", "read_metrics",
     "record_metrics", "render_html", "run_job", "topic_sources", "write_index",
 ]
 
@@ -527,6 +527,31 @@ def topic_sources(folder: str | os.PathLike | None = None) -> list[Path]:
     return ordered + [present[n] for n in sorted(present)]
 
 
+_PARAMETERS_CELL = re.compile(r'^# %% tags=\["parameters"\]\n(.*?)(?=^# %%|\Z)', re.M | re.S)
+
+
+def declared_parameters(source: str | os.PathLike) -> set[str]:
+    """The names a notebook source assigns in its ``parameters`` cell.
+
+    The runner injects ``windows`` only into the notebooks that declare it (papermill
+    would otherwise add a parameter the notebook never reads).
+
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "n.py"
+    >>> _ = p.write_text('# %% tags=["parameters"]\\nseed = 7  # a seed\\nwindows = [0, 7]\\n\\n# %%\\nx = 1\\n')
+    >>> sorted(declared_parameters(p))
+    ['seed', 'windows']
+    """
+    m = _PARAMETERS_CELL.search(Path(source).read_text(encoding="utf-8"))
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", m.group(1), re.M)) if m else set()
+
+
+def _params_for(src: Path, params: dict[str, Any]) -> dict[str, Any]:
+    if "windows" in params and "windows" not in declared_parameters(src):
+        params = {k: v for k, v in params.items() if k != "windows"}
+    return params
+
+
 def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, topics: bool = True,
          notebooks: str | os.PathLike | None = None, windows: Sequence[int] = WINDOWS,
          work: str | os.PathLike | None = None) -> list[Job]:
@@ -555,11 +580,13 @@ def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, 
     for case in cases:
         if case not in CASES:
             raise ValueError(f"unknown case {case!r}: choose one of {', '.join(CASES)}")
-        jobs.append(Job(case, case_src, params(case, case), case, "case", _case_title(folder, case)))
+        jobs.append(Job(case, case_src, _params_for(case_src, params(case, case)), case, "case",
+                        _case_title(folder, case)))
     if topics:
         for src in topic_sources(folder):
             scenario = TOPIC_SCENARIOS.get(src.stem, TOPIC_SCENARIO)
-            jobs.append(Job(src.stem, src, params(scenario, src.stem), scenario, "topic", notebook_title(src)))
+            jobs.append(Job(src.stem, src, _params_for(src, params(scenario, src.stem)), scenario, "topic",
+                            notebook_title(src)))
     return jobs
 
 
@@ -1567,7 +1594,8 @@ def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "re
     for src in srcs:
         params = {"scenario": root.name, "persons": 0, "seed": 0, "windows": list(WINDOWS), "data_dir": str(root),
                   "output_dir": str(work / "metrics" / src.stem), "report_name": src.stem}
-        all_jobs.append(Job(src.stem, src, params, root.name, "topic", notebook_title(src), data_note=note))
+        all_jobs.append(Job(src.stem, src, _params_for(src, params), root.name, "topic", notebook_title(src),
+                            data_note=note))
     old_env = os.environ.get(DATA_ENV)
     os.environ[DATA_ENV] = str(root)
     try:
