@@ -30,4 +30,11 @@ __all__ = ["cohorts", "repurchase", "stages", "plots", *_stages_all]  # noqa: F4
 def __getattr__(name: str) -> Any:
     if name == "plots":  # matplotlib: imported on first use (importlib: "from . import" would recurse)
         return importlib.import_module(".plots", __name__)
+    if name in _SECOND_NAMES:  # lifecycle.py used to re-export these; they live in their own modules
+        return getattr(importlib.import_module(_SECOND_NAMES[name], __name__), name)
     return getattr(stages, name)
+
+
+_SECOND_NAMES = {"cohort_table": ".cohorts", "cohort_triangle": ".cohorts", "ltv_curve": ".cohorts",
+                 "purchase_gaps": ".repurchase", "repurchase_curve": ".repurchase", "repurchase_cycle": ".repurchase",
+                 "repurchase_rate": ".repurchase", "rfm_summary": "..clv.rfm"}

@@ -92,13 +92,6 @@ __all__ = [
     "stage_flows",
     "flow_matrix",
     "stage_agreement",
-    "purchase_gaps",
-    "repurchase_rate",
-    "repurchase_curve",
-    "repurchase_cycle",
-    "cohort_table",
-    "cohort_triangle",
-    "ltv_curve",
 ]
 
 #: Stages of the purchase model, in display order (early to late in the life).
@@ -893,12 +886,3 @@ def stage_agreement(
     out.attrs["agreement"] = float(out.loc[out.true_stage == out.stage, "persons"].sum() / total) if total else np.nan
     out.attrs["agreement_by_date"] = pd.Series(by_date, name="agreement")
     return out
-
-
-from .cohorts import cohort_table, cohort_triangle, ltv_curve  # noqa: E402,F401
-from .repurchase import purchase_gaps, repurchase_curve, repurchase_cycle, repurchase_rate  # noqa: E402,F401
-
-try:  # RFM lives in its own module; re-exported here for the lifecycle namespace
-    from ..clv.rfm import rfm_summary  # noqa: F401
-except ImportError:  # pragma: no cover - until rfm.py exists
-    pass
