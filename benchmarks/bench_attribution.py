@@ -15,7 +15,7 @@ What it does, all in one run:
 2. Times privdomain's exact Markov removal effects (order 1), exact Shapley, and
    the six rule-based models from the path table, each in a fresh subprocess
    (best of ``--repeat``; peak RSS of that process). Exactness is checked against
-   an independent power iteration of the chain (``privdomain.reference``).
+   an independent power iteration of the chain (``privdomain.testing.reference``).
 3. Installs the peers into ``benchmarks/.peers/venv`` (never a project dependency):
    ``channelattribution`` (Markov by simulation, default settings) and
    ``marketing-attribution-models`` (MAM; grouped-journey input), runs them in
