@@ -11,7 +11,7 @@ Tag families (see docs/audiences.md for the definitions):
 * **CRM** (会员标签) where present: ``member_level``, ``crm_join_date``,
   ``acquisition_channel`` (the CRM snapshot as the dataset holds it);
 * **asset** (资产标签): ``stage`` (lifecycle stage, :func:`privdomain.lifecycle.stages_at`),
-  ``rfm_segment`` (:func:`privdomain.rfm.rfm_segments`, scheme ``"rf"``, over buyers),
+  ``rfm_segment`` (:func:`privdomain.clv.rfm.rfm_segments`, scheme ``"rf"``, over buyers),
   ``buyer_type`` (non_buyer / new / returning / lapsed), ``repeat_buyer``, ``purchase_days``;
 * **behaviour** (行为标签): ``first_active``, ``last_active``, ``days_since_active``,
   ``touchpoints_{7,30,90}d`` and ``channels_{7,30,90}d`` (distinct touchpoints/channels

@@ -27,7 +27,7 @@ Definitions
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.channel_cube import channel_cube
+>>> from privdomain.boards.channel_cube import channel_cube
 >>> ev = events_frame([(1, "2024-05-01 10:00", "sms"),
 ...     (1, "2024-05-03 10:00", "pay", {"order_id": 1, "amount_fen": 5000})])
 >>> channel_cube(ev, windows=(1, 7))[["channel", "window_days", "orders", "gmv"]].values.tolist()

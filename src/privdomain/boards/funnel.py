@@ -90,7 +90,7 @@ who converted to or dropped at a step.
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.funnel import funnel
+>>> from privdomain.boards.funnel import funnel
 >>> ev = events_frame([
 ...     (1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 10:05", "add_to_cart"),
 ...     (1, "2024-05-01 10:09", "pay", {"order_id": 1, "amount_fen": 990}),

@@ -21,7 +21,7 @@ Definitions per ``live_id``
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.live import live_board
+>>> from privdomain.boards.live import live_board
 >>> ev = events_frame([(1, "2024-05-01 20:05", "live_view", {"live_id": 3}),
 ...     (1, "2024-05-01 20:20", "pay", {"live_id": 3, "order_id": 1, "amount_fen": 12900, "channel": "live"}),
 ...     (2, "2024-05-01 20:10", "live_view", {"live_id": 3})])

@@ -22,7 +22,7 @@ output (``attribution_window``) and in ``attrs``.
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.officialaccount import article_rates
+>>> from privdomain.boards.officialaccount import article_rates
 >>> ev = events_frame([
 ...     (1, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
 ...     (2, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
@@ -236,7 +236,7 @@ def article_pairs(events: TableLike, *, con: Any | None = None) -> ir.Table:
     person, naive Beijing time; null when it was never pushed to them), ``opened`` (an
     ``oa_article_open``), ``clicked`` (an ``mp_click`` into the Mini Program). The same
     article events as :func:`article_rates`; for measures over (person, article) pairs such
-    as the rates of an experiment's arms (:func:`privdomain.cases.article_rates_by_arm`).
+    as the rates of an experiment's arms (:func:`article_rates_by_arm`).
 
     >>> from privdomain.backend import execute
     >>> from privdomain.examples import events_frame

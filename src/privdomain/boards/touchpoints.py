@@ -3,7 +3,7 @@
 Examples
 --------
 >>> import pandas as pd
->>> from privdomain.touchpoints import daily_volume
+>>> from privdomain.boards.touchpoints import daily_volume
 >>> ev = pd.DataFrame({"person_id": [1, 1, 2],
 ...     "touchpoint": ["mp_visit", "mp_visit", "pay"],
 ...     "ts": pd.to_datetime(["2024-05-01 09:00", "2024-05-01 10:00", "2024-05-02 08:00"]).tz_localize("Asia/Shanghai")})

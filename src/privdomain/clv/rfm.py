@@ -32,7 +32,7 @@ Conventions that decide whether a fit reproduces a paper
 Examples
 --------
 >>> import pandas as pd
->>> from privdomain.rfm import rfm_summary
+>>> from privdomain.clv.rfm import rfm_summary
 >>> tx = pd.DataFrame({"person_id": [1, 1, 1, 2],
 ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-05"]),
 ...     "amount_fen": [1000, 500, 2000, 800]})

@@ -9,7 +9,7 @@ Examples
 >>> matplotlib.use("Agg")
 >>> from privdomain.examples import events_frame
 >>> from privdomain.lifecycle import lifecycle_board
->>> from privdomain.plot_lifecycle import plot_stage_area
+>>> from privdomain.lifecycle.plots import plot_stage_area
 >>> ev = events_frame([(1, "2024-01-01 09:00", "mp_visit"), (2, "2024-01-02 10:00", "pay",
 ...                    {"order_id": 1, "amount_fen": 100})])
 >>> ax = plot_stage_area(lifecycle_board(ev, "2024-01-01", "2024-01-05"))
@@ -173,7 +173,7 @@ def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axe
 
 
 def plot_retention_triangle(triangle: pd.DataFrame, ax: Axes | None = None, fmt: str = "{:.0%}") -> Axes:
-    """Heatmap of a cohort triangle from :func:`privdomain.cohorts.cohort_triangle`.
+    """Heatmap of a cohort triangle from :func:`privdomain.lifecycle.cohorts.cohort_triangle`.
 
     Examples
     --------
