@@ -15,7 +15,7 @@ What it does, all in one run:
 2. Times privdomain's exact Markov removal effects (order 1), exact Shapley, and
    the six rule-based models from the path table, each in a fresh subprocess
    (best of ``--repeat``; peak RSS of that process). Exactness is checked against
-   an independent power iteration of the chain (``privdomain.reference``).
+   an independent power iteration of the chain (``privdomain.testing.reference``).
 3. Installs the peers into ``benchmarks/.peers/venv`` (never a project dependency):
    ``channelattribution`` (Markov by simulation, default settings) and
    ``marketing-attribution-models`` (MAM; grouped-journey input), runs them in
@@ -359,7 +359,7 @@ def main() -> None:
     print(f"path table: {args.customers:,} customers, {args.channels} channels, {len(pt):,} distinct paths, "
           f"{int(pt.total_conversions.sum()):,} conversions ({time.perf_counter() - t0:.1f} s to generate)")
 
-    from privdomain import reference
+    from privdomain.testing import reference
 
     t0 = time.perf_counter()
     exact = reference.markov_removal_effects(pt, order=1, tol=1e-16)
@@ -428,7 +428,7 @@ def main() -> None:
             "from privdomain import attribution\n"
             "t0 = time.perf_counter()\n"
             "c0 = sum(os.times()[:2])\n"
-            f"pt = attribution.build_paths({str(folder)!r}, window_days=30)\n"
+            f"pt = attribution.build_paths({str(folder)!r}, window='30D')\n"
             "t1 = time.perf_counter()\n"
             "c1 = sum(os.times()[:2])\n"
             "r = attribution.markov(pt)\n"

@@ -4,7 +4,7 @@
                                               [--no-peers] [--pareto] [--only rfm|fit] [--repeat N]
 
 1. RFM summary from a transaction log (``--transactions`` rows, a tenth as many
-   customers, one year, several purchases per day for some): ``privdomain.rfm.rfm_summary``
+   customers, one year, several purchases per day for some): ``privdomain.clv.rfm.rfm_summary``
    (Ibis on DuckDB) vs a plain pandas groupby vs ``lifetimes.utils.summary_data_from_transaction_data``
    (``freq="D"``). All three must give the same frequency / recency / T / monetary value.
 2. BG/NBD fit on ``--customers`` simulated customers (day-grained times in weeks):
@@ -60,7 +60,7 @@ WORKER_COMMON = textwrap.dedent("""
 
 WORKERS = {
     "rfm_privdomain": """
-        from privdomain.rfm import rfm_summary
+        from privdomain.clv.rfm import rfm_summary
         df = load_tx(); base = rss_mb(); t0 = time.perf_counter()
         s = rfm_summary(df, "person_id", "ts", "amount", observation_end=END, time_unit="D")
         sec = time.perf_counter() - t0

@@ -54,7 +54,7 @@ def main() -> int:
     path = dataset(persons)
 
     from privdomain import backend, events
-    from privdomain.funnel import funnel
+    from privdomain.boards.funnel import funnel
 
     def clear() -> None:  # as for a dataset never checked before: nothing kept in memory or on disk
         events.clear_cache()

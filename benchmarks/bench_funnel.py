@@ -1,6 +1,6 @@
 """Benchmark: a 4-step ordered funnel with a 7-day window on about 20M events.
 
-Compares :func:`privdomain.funnel.funnel` (Ibis expressions run by DuckDB) with a
+Compares :func:`privdomain.boards.funnel.funnel` (Ibis expressions run by DuckDB) with a
 hand-written DuckDB SQL query of the same funnel (same semantics: every step-1
 event starts an attempt, earliest match per step, window from step 1, the first
 attempt reaching furthest is reported), timed in the same run. Each variant runs in
@@ -90,7 +90,7 @@ def child(variant: str, name: str, path: Path, repeat: int, memory_limit: str | 
     import duckdb  # imports are not timed
 
     from privdomain import backend
-    from privdomain.funnel import funnel
+    from privdomain.boards.funnel import funnel
 
     settings = backend.default_settings()
     best = None

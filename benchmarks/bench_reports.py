@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from privdomain import reports
+from privdomain.reports import runner as reports
 
 EMPTY = """# %% [markdown]
 # # Empty

@@ -30,7 +30,9 @@ report_name = "attribution_roi"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, glossary, plotting, reports
+from privdomain import attribution, glossary, plotting
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -48,13 +50,13 @@ metrics = {}
 # `total_conversion_value` (yuan) and `total_null` (journeys without a purchase).
 
 # %%
-paths = attribution.build_paths(ds, window_days=30)
+paths = attribution.build_paths(ds, window="30D")
 display(Markdown(
     f"{len(paths):,} distinct paths; {int(paths['total_conversions'].sum()):,} converting and "
     f"{int(paths['total_null'].sum()):,} non-converting journeys. Left out (counted, not lost): "
     f"{paths.attrs.get('touches_outside_window', 0):,} touches older than the window, "
     f"{paths.attrs.get('purchases_without_touch', 0):,} purchases with no touch in their window."))
-routes = plotting.rate_intervals(cases.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
+routes = plotting.rate_intervals(attribution.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
 display(routes.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
         .style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": plotting.money_format(currency), "95% low": "{:.1%}", "95% high": "{:.1%}",
@@ -128,7 +130,7 @@ display(Markdown(glossary.table(["direct_revenue", "fission_revenue", "roi", "ro
 
 # %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
-by_window = cases.roi_by_window(ad)
+by_window = attribution.roi_by_window(ad)
 display(by_window.style.hide(axis="index").format({"spend": plotting.money_format(currency), "revenue": plotting.money_format(currency),
         "direct_revenue": plotting.money_format(currency), "fission_revenue": plotting.money_format(currency), "roi": "{:.2f} x", "over_same_day": "{:.2f} x"}, na_rep="n/a"))
 if ad.attrs.get("unattributed_purchases") is not None:
@@ -136,7 +138,7 @@ if ad.attrs.get("unattributed_purchases") is not None:
                      f"no ad at the longest window (organic, store, or older clicks)."))
 
 # %%
-curve = cases.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(windows)))
+curve = attribution.total_roi_curve(attribution.roi_curve(ds, campaigns=ds, horizon=f"{max(windows)}D"))
 ax = plotting.line(curve, "day", "roi", marker=None,
                    title="累计ROI随归因天数上升 cumulative ROI by days since the click")
 for w in windows:

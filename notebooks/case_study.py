@@ -31,7 +31,13 @@ churn_days = None  # lifecycle: days without a purchase before "churned" (None: 
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import attribution, cases, glossary, lifecycle, officialaccount, plotting, reports, rfm
+from privdomain import attribution, glossary, plotting
+from privdomain.boards import officialaccount
+from privdomain.boards.overview import overview
+from privdomain.clv import rfm
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 story = cases.case_story(scenario)
@@ -70,8 +76,8 @@ summary_box = display(Markdown("*Summary: computed at the end of the report.*"),
 display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journey"], 1))))
 
 # %%
-paths = attribution.build_paths(ds, window_days=30)
-routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "journeys")
+paths = attribution.build_paths(ds, window="30D")
+routes = plotting.rate_intervals(attribution.top_paths(paths, n=8), "conversions", "journeys")
 routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
 display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": plotting.money_format(currency), "conversions": "{:,}", "journeys": "{:,}",
@@ -82,7 +88,7 @@ display(Markdown(glossary.table(["touches_per_conversion", "channels_per_convers
                                  "path_conversion_rate"], currency=currency)))
 
 # %%
-js = cases.journey_stats(paths)
+js = attribution.journey_stats(paths)
 metrics.update({k: js[k] for k in ("touches_per_conversion", "channels_per_conversion", "multi_channel_share")})
 display(Markdown(
     f"A purchase took on average **{js['touches_per_conversion']:.1f} touches** over "
@@ -96,7 +102,7 @@ display(Markdown(
 display(Markdown(glossary.table(["gmv", "buyer_rate", "aov", "orders_per_buyer"], currency=currency)))
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 metrics.update({k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")})
 kpis = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"), ("购买人数 buyers", f"{ov['buyers']:,}"),

@@ -24,7 +24,6 @@
 scenario = "tea"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "experiments"  # name of the report and its metrics file
@@ -34,7 +33,9 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import experiments as ex
-from privdomain import cases, glossary, plotting, reports
+from privdomain import glossary, plotting
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -219,9 +220,9 @@ display(Markdown(glossary.table(["experiment_conversion_rate", "uplift_pp", "rel
 # differ between the arms.
 
 # %%
-campaign = ex.simulate_campaign(max(int(persons), 2000), effect=0.05, seed=int(seed),
-                                tier_effects={"first_time": 0.08, "2-5": 0.05, "5+": 0.01})
-truth = campaign.attrs["truth"]
+tiers = {"first_time": 0.08, "2-5": 0.05, "5+": 0.01}
+campaign = ex.simulate_campaign(max(int(persons), 2000), effect=0.05, seed=int(seed), tier_effects=tiers)
+truth = ex.campaign_truth(0.05, tier_effects=tiers).effect
 dim = ex.difference_in_means(campaign, "converted")
 base = campaign.loc[campaign["arm"] == "holdout", "converted"].mean()
 row = dim.iloc[0]

@@ -23,7 +23,6 @@
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "funnels_official_account"  # name of the report and its metrics file
@@ -32,7 +31,9 @@ report_name = "funnels_official_account"  # name of the report and its metrics f
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import funnel, glossary, officialaccount, plotting, reports
+from privdomain import glossary, plotting
+from privdomain.boards import funnel, officialaccount
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)

@@ -24,7 +24,6 @@
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "lifecycle_clv"  # name of the report and its metrics file
@@ -40,7 +39,13 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import clv, cohorts, glossary, lifecycle, plot_lifecycle, plotting, reports, repurchase, rfm
+from privdomain import clv, glossary, plotting
+from privdomain.boards.overview import overview
+from privdomain.clv import rfm
+from privdomain.lifecycle import cohorts, repurchase
+from privdomain.lifecycle import plots as plot_lifecycle
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -91,7 +96,7 @@ display(Markdown(f"**Lifecycle thresholds used here:** dormant after **{threshol
                  f"purchase, churned after **{thresholds['churn_days']} days** ({how})."))
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W", model=stage_model)
 buyer_stages = [st for st in lifecycle.STAGES if st != "prospect"]
 wide = board.pivot(index="period", columns="stage", values="persons")[buyer_stages]

@@ -28,7 +28,6 @@
 scenario = "tea"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days (unused here)
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "lifecycle_truth"  # name of the report and its metrics file
@@ -38,7 +37,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import lifecycle, plotting, reports
+from privdomain import plotting
+from privdomain.boards.overview import overview
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -48,7 +50,7 @@ metrics = {}
 # ## Agreement per month end 每月末一致率
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 dates = pd.date_range(pd.Timestamp(ov["first_day"]), pd.Timestamp(ov["last_day"]), freq="ME")
 conf = lifecycle.stage_agreement(ds, ds, dates)
 total = conf["persons"].sum()
@@ -57,12 +59,13 @@ obs = conf[conf["true_stage"] != "churned"]
 same = obs["true_stage"].replace(lapsed) == obs["stage"].replace(lapsed)
 observable = float(obs.loc[same, "persons"].sum() / obs["persons"].sum())
 churned_share = float(conf.loc[conf["true_stage"] == "churned", "persons"].sum() / total)
-by_date = conf.attrs["agreement_by_date"]
-metrics.update({"stage_agreement": conf.attrs["agreement"], "stage_agreement_observable": observable,
+by_date = conf.groupby("date")["agreement"].first()
+agreement = float(conf.loc[conf["agrees"], "persons"].sum() / total)
+metrics.update({"stage_agreement": agreement, "stage_agreement_observable": observable,
                 "truly_churned_share": churned_share, "person_dates": int(total)})
 display(Markdown(
     f"Over {len(dates)} month ends ({total:,} person-dates): computed stages agree with the truth for "
-    f"**{conf.attrs['agreement']:.1%}**; on the observable stages for **{observable:.1%}**. "
+    f"**{agreement:.1%}**; on the observable stages for **{observable:.1%}**. "
     f"Truly churned (latent, not observable): {churned_share:.1%} of person-dates."))
 
 fig, ax = plt.subplots(figsize=(8, 3.5))

@@ -24,7 +24,6 @@
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "quickstart"
@@ -33,7 +32,10 @@ report_name = "quickstart"
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import backend, glossary, plotting, reports, touchpoints
+from privdomain import backend, glossary, plotting
+from privdomain.boards import touchpoints
+from privdomain.boards.overview import overview
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -70,7 +72,7 @@ display(Markdown(glossary.table(['gmv', 'buyers', 'buyer_rate', 'aov', 'orders_p
 # refers to an earlier order.
 
 # %%
-ov = reports.overview(ds)
+ov = overview(ds)
 table = pd.DataFrame([
     ("人数 persons", f"{ov['persons']:,}"),
     ("购买人数 buyers", f"{ov['buyers']:,}"),

@@ -26,7 +26,6 @@
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "simulate_and_inspect"  # name of the report and its metrics file
@@ -37,7 +36,8 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 import privdomain
-from privdomain import glossary, identity, plotting, reports
+from privdomain import glossary, identity, plotting
+from privdomain.reports import runner as reports
 from privdomain.simulate import load_scenario
 
 plotting.use_style()

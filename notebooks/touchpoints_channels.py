@@ -24,7 +24,6 @@
 scenario = "beauty"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days, 0 is the same day
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "touchpoints_channels"  # name of the report and its metrics file
@@ -32,7 +31,9 @@ report_name = "touchpoints_channels"  # name of the report and its metrics file
 # %%
 from IPython.display import Markdown, display
 
-from privdomain import cases, channel_cube, glossary, live, plotting, reports, touchpoints
+from privdomain import glossary, plotting
+from privdomain.boards import channel_cube, live, touchpoints
+from privdomain.reports import runner as reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -132,7 +133,7 @@ metrics["gmv_7d_by_channel"] = dict(zip(week["channel"], week["gmv"].astype(floa
 # (复购). 复购占比 repeat share = `repeat orders / orders`.
 
 # %%
-placed = cases.orders_by_buyer_type(ds)
+placed = channel_cube.orders_by_buyer_type(ds)
 wide = placed.pivot(index="channel", columns="buyer_type", values=["orders", "gmv"]).fillna(0)
 wide.columns = [f"{a}_{b}" for a, b in wide.columns]
 wide["orders"] = wide.filter(like="orders_").sum(axis=1)

@@ -40,3 +40,178 @@ def test_the_layer_contracts_hold():
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "Contracts: " in res.stdout and " broken" in res.stdout and "0 broken" in res.stdout
+
+
+def _modules_without_all(root: Path) -> list[str]:
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root)
+        if rel.parts[0] == "notebooks":  # the notebooks link: scripts, not modules
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = {t.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+                 for t in (node.targets if isinstance(node, ast.Assign) else [node.target]) if isinstance(t, ast.Name)}
+        if "__all__" not in names:
+            out.append(str(rel))
+    return out
+
+
+def test_every_module_defines_all():
+    assert _modules_without_all(PACKAGE) == []
+
+
+def test_the_all_check_sees_a_module_without_it(tmp_path):
+    (tmp_path / "a.py").write_text('__all__ = ["f"]\n\ndef f():\n    pass\n')
+    (tmp_path / "b.py").write_text("def g():\n    pass\n")
+    assert _modules_without_all(tmp_path) == ["b.py"]
+
+
+def test_every_name_in_all_exists():
+    import importlib
+
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE)
+        if rel.parts[0] == "notebooks":
+            continue
+        parts = ["privdomain", *rel.with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        module = importlib.import_module(".".join(parts))
+        missing += [f"{module.__name__}.{name}" for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+
+
+NOTEBOOKS = PACKAGE.parents[1] / "notebooks"
+
+
+def _private_uses(source: str) -> list[str]:
+    """Imports of private privdomain modules or names, and private attributes of privdomain modules."""
+    tree = ast.parse(source)
+    bound: set[str] = set()
+    out = []
+
+    def private(name: str) -> bool:
+        return name.startswith("_") and not name.startswith("__")
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "privdomain":
+                    if any(private(p) for p in alias.name.split(".")):
+                        out.append(f"{node.lineno}: import {alias.name}")
+                    bound.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "privdomain":
+            if any(private(p) for p in node.module.split(".")):
+                out.append(f"{node.lineno}: from {node.module}")
+            for alias in node.names:
+                if private(alias.name):
+                    out.append(f"{node.lineno}: {alias.name} from {node.module}")
+                bound.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and private(node.attr):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(base, ast.Name) and base.id in bound:
+                out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_notebooks_use_only_public_names():
+    found = {p.name: _private_uses(p.read_text(encoding="utf-8")) for p in sorted(NOTEBOOKS.glob("*.py"))}
+    assert len(found) >= 9
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+def test_the_notebook_check_sees_private_names():
+    src = ("import privdomain as pdm\nfrom privdomain.clv import _base\nfrom privdomain.funnel import _ordered\n"
+           "from privdomain import reports\nx = reports._plain(1)\ny = pdm.funnel._ordered\nz = pdm.funnel.funnel\n"
+           "import pandas as pd\nw = pd._libs\n")
+    assert sorted(_private_uses(src)) == ["2: _base from privdomain.clv", "3: _ordered from privdomain.funnel",
+                                          "5: reports._plain", "6: pdm.funnel._ordered"]
+
+
+#: Functions with a ``con`` that read a table other than the events first (named after it).
+NOT_EVENTS_FIRST = {
+    "privdomain.boards.officialaccount.article_rates_daily": "data",  # the articles_daily table
+}
+METRIC_ROOMS = ("attribution", "audience", "boards", "clv", "experiments", "identity", "lifecycle")
+
+
+def _metric_functions():
+    import importlib
+    import inspect
+    import pkgutil
+
+    seen = {}
+    for room in METRIC_ROOMS:
+        pkg = importlib.import_module(f"privdomain.{room}")
+        modules = [pkg]
+        if hasattr(pkg, "__path__"):
+            modules += [importlib.import_module(f"{pkg.__name__}.{m.name}") for m in pkgutil.iter_modules(pkg.__path__)
+                        if m.name != "plots"]
+        for module in modules:
+            for name in module.__all__:
+                f = getattr(module, name)
+                if inspect.isfunction(f) and f.__module__ == module.__name__:
+                    seen[f"{module.__name__}.{name}"] = f
+    return seen
+
+
+def _contract_breaks(functions) -> list[str]:
+    import inspect
+
+    out = []
+    for qual, f in functions.items():
+        params = list(inspect.signature(f).parameters.values())
+        names = [p.name for p in params]
+        if "con" not in names:
+            continue
+        if params[names.index("con")].kind is not inspect.Parameter.KEYWORD_ONLY:
+            out.append(f"{qual}: con is not keyword-only")
+        first = NOT_EVENTS_FIRST.get(qual, "events")
+        if names[0] != first:
+            out.append(f"{qual}: first parameter is {names[0]!r}, not {first!r}")
+    return out
+
+
+def test_every_metric_that_reads_events_follows_the_contract():
+    import inspect
+
+    functions = _metric_functions()
+    assert len([q for q, f in functions.items() if "con" in inspect.signature(f).parameters]) >= 50
+    assert _contract_breaks(functions) == []
+
+
+def test_the_contract_check_sees_a_break():
+    def good(events, window="7D", *, con=None): ...
+    def positional(events, con=None): ...
+    def misnamed(data, *, con=None): ...
+    def no_engine(frame): ...
+
+    got = _contract_breaks({"m.good": good, "m.positional": positional, "m.misnamed": misnamed, "m.none": no_engine})
+    assert got == ["m.positional: con is not keyword-only", "m.misnamed: first parameter is 'data', not 'events'"]
+
+
+def test_old_keyword_names_still_work_with_a_warning():
+    import warnings
+
+    import pandas as pd
+
+    from privdomain.boards.overview import overview
+    from privdomain.examples import events_frame
+
+    ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 10:05", "pay",
+                                                             {"order_id": 1, "amount_fen": 9900})])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = overview(data=ev)
+    assert [w.category for w in caught] == [DeprecationWarning]
+    assert "overview(data=...) is deprecated" in str(caught[0].message)
+    assert old == overview(ev)
+    import pytest
+
+    with pytest.raises(TypeError, match="events twice"):
+        overview(ev, data=ev)
+    assert pd.Timedelta("7D") == __import__("privdomain.contract").contract.duration("7D")

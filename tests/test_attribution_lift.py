@@ -193,7 +193,7 @@ def _scores(model: str, worse: bool) -> pd.DataFrame:
 
 
 def test_advice_protects_a_budget_only_when_a_lift_test_measured_it():
-    from privdomain import cases
+    from privdomain.reports import cases
 
     lines = cases.channel_advice(_cal("lift test"))
     assert "protect its budget" in lines[0] and "80% (95% interval 70% to 90%)" in lines[0]
@@ -213,7 +213,7 @@ def test_advice_says_how_much_of_an_untested_channels_credit_a_lift_test_measure
 
 
 def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
-    from privdomain import cases
+    from privdomain.reports import cases
 
     lines = cases.channel_advice(_cal("lift test"), _scores("calibrated", True))
     assert "no budget move is recommended" in lines[0] and "protect" not in " ".join(lines)

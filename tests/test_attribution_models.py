@@ -10,10 +10,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import attribution, reference
+from privdomain import attribution
 from privdomain.attribution import markov, parse, rule_based, shapley
 from privdomain.attribution.markov import removal_effects
 from privdomain.attribution.shapley import shapley_values, zeta
+from privdomain.testing import reference
 
 
 def table(rows):

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import attribution, reference, schema
+from privdomain import attribution, schema
 from privdomain.attribution import build_paths, rule_based
 from privdomain.examples import events_frame
+from privdomain.testing import reference
 
 
 def pay(order_id, fen):
@@ -21,10 +22,10 @@ def test_touches_older_than_the_window_are_left_out_of_the_path_and_counted():
         (1, "2024-05-20 10:00", "oa_article_open"),
         (1, "2024-06-02 10:00", "pay", pay(1, 5000)),
     ])
-    pt = build_paths(ev, window_days=30)
+    pt = build_paths(ev, window="30D")
     assert pt.values.tolist() == [["official_account", 1, 50.0, 0]]
     assert pt.attrs["touches_outside_window"] == 1
-    assert build_paths(ev, window_days=40)["path"].tolist() == ["moments_ad > official_account"]
+    assert build_paths(ev, window="40D")["path"].tolist() == ["moments_ad > official_account"]
 
 
 def test_each_purchase_closes_a_journey_and_touches_after_the_last_one_make_a_null_path():
@@ -80,7 +81,7 @@ def random_events(seed: int, persons: int = 40) -> pd.DataFrame:
 @pytest.mark.parametrize("seed,window", [(0, 30), (1, 7), (2, 0.5)])
 def test_build_paths_equals_the_per_person_reference_on_random_events(seed, window):
     ev = random_events(seed)
-    got = build_paths(ev, window_days=window)
+    got = build_paths(ev, window=pd.Timedelta(days=window))
     ref = reference.attribution_paths(ev, window_days=window)
     pd.testing.assert_frame_equal(got.reset_index(drop=True), ref, check_dtype=False)
 
@@ -145,3 +146,15 @@ def test_a_journey_longer_than_the_first_path_words_is_built_whole_and_matches_t
     assert pt["total_conversions"].tolist() == ref["total_conversions"].tolist()
     assert len(pt["path"].iloc[0 if pt["total_conversions"].iloc[0] else 1].split(" > ")) == 60
     assert pt.attrs["touches_outside_window"] == 0
+
+
+def test_the_old_window_days_keyword_and_bare_days_still_work_with_a_warning():
+    ev = random_events(3, persons=40)
+    new = build_paths(ev, window="7D")
+    with pytest.warns(DeprecationWarning, match=r"build_paths\(window_days=...\) is deprecated; use window="):
+        old = build_paths(ev, window_days=7)
+    with pytest.warns(DeprecationWarning, match="window=7 as a number of days is deprecated"):
+        bare = build_paths(ev, 7)
+    pd.testing.assert_frame_equal(old, new)
+    pd.testing.assert_frame_equal(bare, new)
+    assert build_paths(ev, window="36h").equals(build_paths(ev, window=pd.Timedelta(hours=36)))

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import reference
 from privdomain.attribution.windows import ad_attribution, multi_level_roi, roi_curve
 from privdomain.examples import events_frame
+from privdomain.testing import reference
 
 
 def pay(order_id, fen):
@@ -179,7 +179,7 @@ def test_multi_level_roi_puts_windows_side_by_side_with_repurchase_of_acquired_p
     assert (x.roi_same_day, x.roi_7d, x.roi_30d, x.roi_90d) == (1.0, 2.0, 4.0, 4.0)
     assert x.long_over_immediate_30 == 4.0
     assert x.acquired == 1 and x.repurchase_orders == 3 and x.repurchase_revenue == 800.0
-    curve = roi_curve(ev, campaigns=CAMPAIGNS, max_days=30)
+    curve = roi_curve(ev, campaigns=CAMPAIGNS, horizon="30D")
     c7 = curve[curve.campaign_id == 7]
     assert c7["revenue"].is_monotonic_increasing
     assert c7.set_index("day").loc[[0, 3, 4, 23, 24], "roi"].tolist() == [1.0, 1.0, 2.0, 2.0, 4.0]
@@ -256,7 +256,7 @@ def test_the_roi_curve_counts_fission_revenue_from_the_friends_arrival_day():
         (2, "2024-05-05 09:00", "pay", pay(1, 50_000)),   # day 2 after the friend's arrival
         (1, "2024-05-04 09:00", "pay", pay(2, 10_000)),   # day 3 after the click
     ])
-    c = roi_curve(ev, campaigns=CAMPAIGNS, max_days=5).query("campaign_id == 7").set_index("day")
+    c = roi_curve(ev, campaigns=CAMPAIGNS, horizon="5D").query("campaign_id == 7").set_index("day")
     assert c["revenue"].tolist() == [0.0, 0.0, 500.0, 600.0, 600.0]
     assert c.loc[4, "roi"] == 6.0 and np.isnan(c.loc[0, "roi_over_same_day"])
     m = multi_level_roi(ev, campaigns=CAMPAIGNS).set_index("campaign_id").loc[7]

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import audience, funnel, lifecycle, privacy, schema
+from privdomain import audience, privacy, schema
 from privdomain.audience import Cohort, Did, InFunnel, Segment, Tag
 from privdomain.audience.tags import PASSIVE_TOUCHPOINTS, RECENT_DAYS, WINDOWS
+from privdomain.boards import funnel
 from privdomain.errors import UsageError
 from privdomain.events import NoPurchasesWarning
+from privdomain.lifecycle import stages as lifecycle
 from privdomain.simulate import simulate
 
 AS_OF = "2024-10-31"

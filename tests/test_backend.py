@@ -6,9 +6,10 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import backend, io, reference, schema
+from privdomain import backend, io, schema
+from privdomain.boards.touchpoints import daily_volume
 from privdomain.examples import events_frame
-from privdomain.touchpoints import daily_volume
+from privdomain.testing import reference
 
 
 def test_days_are_beijing_calendar_days():

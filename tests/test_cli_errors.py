@@ -18,9 +18,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import cli, reports
+from privdomain import cli
 from privdomain.cli import app, describe_error
 from privdomain.errors import DataError, UsageError
+from privdomain.reports import runner as reports
 
 runner = CliRunner()
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import reference
 from privdomain.clv import (
     BetaGeo,
     GammaGamma,
@@ -22,7 +21,8 @@ from privdomain.clv import (
     simulate_modified_beta_geo,
     simulate_pareto_nbd,
 )
-from privdomain.rfm import rfm_summary
+from privdomain.clv.rfm import rfm_summary
+from privdomain.testing import reference
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import clv, rfm
+from privdomain import clv
 from privdomain.clv import (
     BetaGeo,
     GammaGamma,
@@ -22,6 +22,7 @@ from privdomain.clv import (
     p_alive_score,
     period_transactions,
     purchase_score,
+    rfm,
     simulate_beta_geo,
     truth_alive,
 )

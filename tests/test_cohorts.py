@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privdomain import reference
-from privdomain.cohorts import cohort_table, cohort_triangle, ltv_curve
 from privdomain.examples import events_frame
+from privdomain.lifecycle.cohorts import cohort_table, cohort_triangle, ltv_curve
+from privdomain.testing import reference
 
 D0 = pd.Timestamp("2024-01-01")  # a Monday
 DAY0 = (D0 - pd.Timestamp("1970-01-01")).days

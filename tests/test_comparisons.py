@@ -9,9 +9,11 @@ import pytest
 
 matplotlib.use("Agg")
 
-from privdomain import cases, plotting  # noqa: E402
+from privdomain import attribution, plotting  # noqa: E402
+from privdomain.boards import channel_cube  # noqa: E402
+from privdomain.boards.funnel import wilson_interval  # noqa: E402
 from privdomain.examples import events_frame  # noqa: E402
-from privdomain.funnel import wilson_interval  # noqa: E402
+from privdomain.reports import cases  # noqa: E402
 
 
 def test_rate_intervals_are_wilson_and_flag_small_or_wide_groups():
@@ -106,10 +108,10 @@ def test_campaign_roi_table_has_orders_poisson_interval_and_no_infinite_ratio():
 def test_roi_ratio_interval_covers_the_pooled_ratio():
     rows = pd.DataFrame({"campaign_id": np.repeat(np.arange(8), 2), "window": [0, 30] * 8,
                          "revenue": np.ravel([[10.0 + i, 25.0 + 2 * i] for i in range(8)])})
-    lo, hi, k = cases.roi_ratio_interval(rows)
+    lo, hi, k = attribution.roi_ratio_interval(rows)
     ratio = rows[rows.window == 30].revenue.sum() / rows[rows.window == 0].revenue.sum()
     assert k == 8 and lo <= ratio <= hi
-    assert all(map(math.isnan, cases.roi_ratio_interval(rows[rows.campaign_id == 0])[:2]))
+    assert all(map(math.isnan, attribution.roi_ratio_interval(rows[rows.campaign_id == 0])[:2]))
 
 
 def test_guide_table_counts_adds_and_guide_orders_per_guide():
@@ -119,7 +121,7 @@ def test_guide_table_counts_adds_and_guide_orders_per_guide():
         (1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100, "channel": "guide", "guide_id": 3}),
         (1, "2024-05-03 10:00", "pay", {"order_id": 2, "amount_fen": 100, "channel": "guide", "guide_id": 3}),
         (3, "2024-05-03 10:00", "pay", {"order_id": 3, "amount_fen": 100})])
-    g = cases.guide_table(ev).set_index("guide_id")
+    g = channel_cube.guide_table(ev).set_index("guide_id")
     assert g.loc[3, "added"] == 2 and g.loc[3, "orders"] == 2 and g.loc[3, "orders_per_added"] == 1.0
     assert g.loc[4, "orders"] == 0
 
@@ -175,7 +177,7 @@ def test_footer_names_version_parameters_seed_and_date():
 
 
 def test_every_case_story_states_its_comparison_and_limitations():
-    from privdomain import reports
+    from privdomain.reports import runner as reports
 
     for case in reports.CASES:
         story = cases.case_story(case)

@@ -18,10 +18,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from privdomain import channel_cube, events, io, lifecycle, rfm, touchpoints
+from privdomain import events, io
+from privdomain.boards import channel_cube, touchpoints
+from privdomain.boards.funnel import Exclusion, funnel
+from privdomain.clv import rfm
 from privdomain.errors import DataError, DatasetError, UsageError
 from privdomain.examples import events_frame
-from privdomain.funnel import Exclusion, funnel
+from privdomain.lifecycle import stages as lifecycle
 
 SHOP = ["mp_visit", "add_to_cart", "pay"]
 

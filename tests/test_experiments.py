@@ -552,8 +552,8 @@ def test_demean_two_way_removes_both_effects():
 # per-person frames from a dataset
 # ---------------------------------------------------------------------------------------
 
-from privdomain import reference  # noqa: E402
 from privdomain.examples import events_frame  # noqa: E402
+from privdomain.testing import reference  # noqa: E402
 
 T0 = pd.Timestamp("2024-05-01 00:00", tz="Asia/Shanghai")
 
@@ -676,7 +676,8 @@ def _random_events(draw):
 @given(_random_events(), st.integers(5, 40), st.integers(10, 100))
 def test_campaign_frame_equals_the_per_person_reference(ev, window, pre):
     asg = _assign([(p, "treatment" if p % 2 else "holdout") for p in range(1, 7)])
-    fast = ex.campaign_frame(ev, "coupon_tiers", assignments=asg, window_days=window, pre_days=pre)
+    fast = ex.campaign_frame(ev, "coupon_tiers", assignments=asg, window=pd.Timedelta(days=window),
+                              pre_window=pd.Timedelta(days=pre))
     slow = reference.campaign_frame(ev, asg, "coupon_tiers", window_days=window, pre_days=pre)
     pd.testing.assert_frame_equal(fast[slow.columns].reset_index(drop=True), slow, check_dtype=False)
 
@@ -843,7 +844,7 @@ def test_tea_coupon_tiers_estimates_cover_the_simulators_true_effects(tea_datase
     assert set(truth["control_arm"].str.split(":").str[1]) == {"holdout"}
     truth = truth.set_index(truth["arm"].str.split(":").str[0])
     assert set(truth["outcome"]) == {"repurchase_30d"}
-    frame = ex.campaign_frame(tea_dataset, "coupon_tiers", window_days=30)
+    frame = ex.campaign_frame(tea_dataset, "coupon_tiers", window="30D")
     assert frame.attrs["segment_from"] == "arm label"
     assert frame.groupby("segment").size().to_dict() == truth["persons"].to_dict()
     by_tier = ex.heterogeneous_effects(frame, "converted").set_index("segment")
@@ -868,8 +869,18 @@ def test_apparel_article_redesign_click_rate_effect_covers_the_simulators_truth(
     truth = pd.read_parquet(ds.path / "truth" / "experiments.parquet").set_index("experiment")
     row = truth.loc["article_redesign"]
     assert (row["outcome"], row["arm"], row["control_arm"]) == ("article_click_given_open", "treatment", "holdout")
-    f = ex.campaign_frame(ds, "article_redesign", window_days=31, counts=("oa_article_open", "mp_click"))
+    f = ex.campaign_frame(ds, "article_redesign", window="31D", counts=("oa_article_open", "mp_click"))
     assert len(f) == row["persons"]
     r = ex.ratio_effect(f, "n_mp_click", "n_oa_article_open").iloc[0]
     assert r["ci_low"] <= row["true_effect"] <= r["ci_high"]
     assert r["p_value"] < 1e-6
+
+
+def test_campaign_truth_is_a_value_and_matches_the_frame():
+    tiers = {"first_time": 0.1, "2-5": 0.03, "5+": 0.0}
+    df = ex.simulate_campaign(3000, seed=3, tier_effects=tiers)
+    truth = ex.campaign_truth(0.05, tier_effects=tiers)
+    assert truth.as_attrs() == df.attrs
+    shares = ex.tier_shares()
+    assert truth.effect["converted"] == pytest.approx(sum(shares[t] * v for t, v in tiers.items()))
+    assert truth.relative["converted"] == pytest.approx(truth.effect["converted"] / ex.baseline_conversion())

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import io, reference, schema
+from privdomain import io, schema
+from privdomain.boards.funnel import Exclusion, Step, funnel, funnel_persons, time_to_convert
 from privdomain.examples import events_frame
-from privdomain.funnel import Exclusion, Step, funnel, funnel_persons, time_to_convert
+from privdomain.testing import reference
 
 VISIT_CART_PAY = ["mp_visit", "add_to_cart", "pay"]
 

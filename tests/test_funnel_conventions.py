@@ -12,10 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import io, reference, schema
-from privdomain.errors import UsageError
-from privdomain.examples import events_frame
-from privdomain.funnel import (
+from privdomain import io, schema
+from privdomain.boards.funnel import (
     Exclusion,
     funnel,
     funnel_audience,
@@ -24,6 +22,9 @@ from privdomain.funnel import (
     time_to_convert,
     wilson_interval,
 )
+from privdomain.errors import UsageError
+from privdomain.examples import events_frame
+from privdomain.testing import reference
 
 VISIT_CART_PAY = ["mp_visit", "add_to_cart", "pay"]
 

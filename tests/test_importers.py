@@ -11,8 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import attribution, channel_cube, clv, events, funnel, importers, io, officialaccount, rfm, schema
+from privdomain import attribution, clv, events, importers, io, schema
+from privdomain.boards import channel_cube, funnel, officialaccount
 from privdomain.cli import app
+from privdomain.clv import rfm
 from privdomain.errors import DataError, DatasetError, PrivdomainError, UsageError
 from privdomain.importers import export
 from privdomain.validate import validate

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privdomain import reference
 from privdomain.examples import events_frame
-from privdomain.lifecycle import (
+from privdomain.lifecycle.stages import (
     AIPL_STAGES,
     ENTRY,
     STAGES,
@@ -26,6 +25,7 @@ from privdomain.lifecycle import (
     stage_intervals,
     stages_at,
 )
+from privdomain.testing import reference
 
 D0 = pd.Timestamp("2024-01-01")
 

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import lifecycle
 from privdomain.examples import events_frame
-from privdomain.lifecycle import StageModel, data_stage_model, gap_thresholds
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.lifecycle.stages import StageModel, data_stage_model, gap_thresholds
 
 
 def _random_purchases(seed: int, persons: int = 60, mean_gap: float = 20.0) -> pd.DataFrame:

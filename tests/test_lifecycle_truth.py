@@ -15,10 +15,11 @@ prospect who dropped out still looks like a prospect). So the floors are:
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain.lifecycle import stage_agreement
+from privdomain.lifecycle.stages import stage_agreement
 
 simulate = pytest.importorskip("privdomain.simulate").simulate
 
@@ -35,7 +36,10 @@ def test_computed_stages_agree_with_the_simulators_true_stages(tea):
     conf = stage_agreement(tea, tea, DATES)
     total = conf.persons.sum()
     assert total > 10_000  # person-dates compared
-    exact = conf.attrs["agreement"]
+    exact = conf.loc[conf.agrees, "persons"].sum() / total
+    assert exact == conf.attrs["agreement"]  # the old place, kept for one release
+    per_date = (conf[conf.agrees].groupby("date").persons.sum() / conf.groupby("date").persons.sum()).fillna(0)
+    assert np.allclose(conf.groupby("date")["agreement"].first(), per_date)
     churned_share = conf.loc[conf.true_stage == "churned", "persons"].sum() / total
     lapsed = {"dormant": "lapsed", "churned": "lapsed"}
     obs = conf[conf.true_stage != "churned"]

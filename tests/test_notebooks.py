@@ -8,8 +8,12 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from privdomain import attribution, cases, clv, reports, rfm
+from privdomain import attribution, clv
 from privdomain import experiments as ex
+from privdomain.boards.overview import overview
+from privdomain.clv import rfm
+from privdomain.reports import cases
+from privdomain.reports import runner as reports
 
 PERSONS = 2000
 SEED = 7
@@ -34,20 +38,20 @@ def _dataset(scenario: str, root: Path):
 
 
 def _overview(ds) -> dict:
-    ov = reports.overview(ds)
+    ov = overview(ds)
     return {k: ov[k] for k in ("persons", "buyers", "orders", "gmv_yuan", "buyer_rate", "aov_yuan")}
 
 
 def _expected_case(ds) -> dict:
-    paths = attribution.build_paths(ds, window_days=30)
-    js = cases.journey_stats(paths)
+    paths = attribution.build_paths(ds, window="30D")
+    js = attribution.journey_stats(paths)
     shap = attribution.attribute(paths, models=["shapley"]).set_index("channel")["share"]
     shap = shap[~shap.index.isin(attribution.DIRECT)]
     summary = rfm.rfm_summary(ds)
-    from privdomain import lifecycle
+    from privdomain.lifecycle import stages as lifecycle
     from privdomain.simulate import calibration
 
-    last = reports.overview(ds)["last_day"]
+    last = overview(ds)["last_day"]
     override = cases.case_story(ds.manifest["scenario"]).get("lifecycle") or {}
     model, _ = lifecycle.data_stage_model(ds, override.get("dormant_days"), override.get("churn_days"))
     board = lifecycle.lifecycle_board(ds, last, last, model=model)
@@ -65,11 +69,19 @@ def _expected_headline(ds, headline) -> dict:
     if headline not in cases.HEADLINE_FIGURES:
         return {}
     if headline == "roi_30d_over_same_day":
-        by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
+        by_window = attribution.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30]))
         return {"headline_value": by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]}
     if headline == "touchpoints_per_buyer":
-        return {"headline_value": cases.journey_stats(attribution.build_paths(ds, window_days=30))[
-            "touches_per_conversion"]}
+        # per buyer, a loop: distinct non-transaction touchpoints before the first pay (the registry's definition)
+        ev = ds.read("events", columns=["person_id", "ts", "touchpoint"])
+        counts = []
+        for _, g in ev.groupby("person_id"):
+            pays = g.loc[g["touchpoint"] == "pay", "ts"]
+            if len(pays):
+                before = g[(g["ts"] < pays.min())
+                           & ~g["touchpoint"].isin(["product_view", "add_to_cart", "order", "pay", "refund"])]
+                counts.append(before["touchpoint"].nunique())
+        return {"headline_value": sum(counts) / len(counts)}
     if headline == "repurchase_lift":
         name = sorted(ds.read("assignments")["experiment"].unique())[0]
         frame = ex.campaign_frame(ds, name)
@@ -104,7 +116,7 @@ def _expected_headline(ds, headline) -> dict:
 
 
 def _expected_attribution(ds) -> dict:
-    paths = attribution.build_paths(ds, window_days=30)
+    paths = attribution.build_paths(ds, window="30D")
     credit = attribution.attribute(paths, models=["last_non_direct", "markov", "shapley"])
     out = {"conversions": int(paths["total_conversions"].sum()), "paths": len(paths)}
     for model, label in (("last_non_direct", "last_non_direct"), ("markov_1", "markov"), ("shapley", "shapley")):
@@ -118,7 +130,7 @@ def _expected_attribution(ds) -> dict:
     mae = {m.replace("markov_1", "markov"): v for m, v in zip(inc["model"], inc["mae_pp"])}
     out["mae_pp_incremental"] = mae
     out["best_model_incremental"] = min(mae, key=mae.get)
-    by_window = cases.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=reports.WINDOWS))
+    by_window = attribution.roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=reports.WINDOWS))
     out["roi_same_day"] = by_window["roi"].iloc[0]
     out["roi_longest_window"] = by_window["roi"].iloc[-1]
     out["revenue_longest_over_same_day"] = by_window["revenue"].iloc[-1] / by_window["revenue"].iloc[0]
@@ -133,14 +145,14 @@ def _expected_lifecycle(ds) -> dict:
     bg = clv.BetaGeo().fit(weekly)
     value = clv.GammaGamma().fit(weekly).customer_lifetime_value(bg, weekly, horizon=26.0, periods=6,
                                                                    discount_rate=0.01)
-    from privdomain import lifecycle
+    from privdomain.lifecycle import stages as lifecycle
 
-    ov = reports.overview(ds)
+    ov = overview(ds)
     th = lifecycle.gap_thresholds(ds)  # the notebook's thresholds come from the data
     model = lifecycle.StageModel(dormant_days=th["dormant_days"], churn_days=th["churn_days"])
     board = lifecycle.lifecycle_board(ds, ov["first_day"], ov["last_day"], freq="W", model=model)
     last = board[board["period"] == board["period"].max()]
-    from privdomain import repurchase
+    from privdomain.lifecycle import repurchase
 
     rates = repurchase.repurchase_rate(ds, windows=(7, 30, 60, 90))
     # model checks: period-transactions fit, the 13-week holdout and P(alive) against the truth
@@ -184,7 +196,9 @@ def _expected_experiments(ds) -> dict:
                                     tier_effects={"first_time": 0.08, "2-5": 0.05, "5+": 0.01})
     row = ex.difference_in_means(campaign, "converted").iloc[0]
     out["known_truth"] = {"uplift_converted": row.estimate, "ci_low": row.ci_low, "ci_high": row.ci_high,
-                          "true_uplift_converted": campaign.attrs["truth"]["converted"]}
+                          "true_uplift_converted": ex.campaign_truth(0.05, tier_effects={
+                              "first_time": 0.08, "2-5": 0.05, "5+": 0.01}).effect["converted"]}
+    assert out["known_truth"]["true_uplift_converted"] == campaign.attrs["truth"]["converted"]
     panel = ex.simulate_panel(300, 12, effect=0.5, dynamic=0.5, seed=SEED)
     cs = ex.staggered_did(panel).iloc[0]
     out["staggered"] = {"true_att": panel.attrs["truth"]["att"], "twfe": ex.did(panel).iloc[0].estimate,
@@ -194,11 +208,11 @@ def _expected_experiments(ds) -> dict:
 
 
 def _expected_funnels(ds) -> dict:
-    from privdomain import funnel
+    from privdomain.boards import funnel
 
     mp = funnel.funnel(ds, ["mp_visit", "product_view", "add_to_cart", "order", "pay"], window="7D")
     ad = funnel.funnel(ds, ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"], window="30D")
-    from privdomain import officialaccount
+    from privdomain.boards import officialaccount
 
     board = officialaccount.article_rates(ds, window="7D")
     rates = officialaccount.pooled_rates(board)
@@ -223,7 +237,7 @@ def _expected_simulate(ds) -> dict:
 
 
 def _expected_touchpoints(ds) -> dict:
-    from privdomain import channel_cube, touchpoints
+    from privdomain.boards import channel_cube, touchpoints
 
     ev = ds.read("events", columns=["event_id", "ts", "person_id", "touchpoint", "channel", "amount_fen"])
     pays = ev[ev["touchpoint"] == "pay"].sort_values(["ts", "event_id"])

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import io, reference, schema
+from privdomain import io, schema
+from privdomain.boards.officialaccount import article_rates, pooled_rates
 from privdomain.examples import events_frame
-from privdomain.officialaccount import article_rates, pooled_rates
+from privdomain.testing import reference
 
 
 def _push_open_click(person, article, day="2024-05-01"):
@@ -84,7 +85,7 @@ def test_purchase_may_be_a_filter_on_the_order_events():
 
 def test_article_pairs_flag_each_person_and_article_once():
     from privdomain.backend import execute
-    from privdomain.officialaccount import article_pairs
+    from privdomain.boards.officialaccount import article_pairs
 
     ev = events_frame(_push_open_click(1, 1) + [(1, "2024-05-03 08:00", "oa_push", {"article_id": 1}),
                                                 (2, "2024-05-01 09:00", "oa_article_open", {"article_id": 1})])

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import importers, reports
+from privdomain import importers
 from privdomain.cli import app
 from privdomain.errors import DatasetError, UsageError
+from privdomain.reports import runner as reports
 
 DATA = Path(__file__).parent / "data"
 CDNOW = DATA / "cdnow_sample.txt"

@@ -7,7 +7,7 @@ import re
 import nbformat
 from nbclient import NotebookClient
 
-from privdomain import reports
+from privdomain.reports import runner as reports
 
 
 def _executed(tmp_path):

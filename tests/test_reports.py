@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import reports
+from privdomain.boards.overview import overview
 from privdomain.cli import app
+from privdomain.reports import runner as reports
 
 TINY = textwrap.dedent('''\
     # %% [markdown]
@@ -198,7 +199,7 @@ def test_pages_embed_a_cjk_font_subset_with_their_chinese_characters(built):
 
 
 def test_case_stories_exist_for_every_case_with_the_fields_the_notebook_reads():
-    from privdomain import cases
+    from privdomain.reports import cases
 
     for case in reports.CASES:
         story = cases.case_story(case)
@@ -212,12 +213,12 @@ def test_case_stories_exist_for_every_case_with_the_fields_the_notebook_reads():
 def test_top_paths_merge_repeated_channels_and_journey_stats_match_a_loop():
     import pandas as pd
 
-    from privdomain import cases
+    from privdomain import attribution
 
     pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa", "oa > mp > oa"],
                        "total_conversions": [2, 1, 0, 4], "total_conversion_value": [200.0, 50.0, 0.0, 80.0],
                        "total_null": [5, 3, 9, 1]})
-    top = cases.top_paths(pt, n=3)
+    top = attribution.top_paths(pt, n=3)
     assert top[["path", "conversions", "journeys"]].values.tolist() == [
         ["oa > mp > oa", 4, 5], ["ad > oa", 3, 11], ["oa", 0, 9]]
     assert top["share"].tolist() == [4 / 7, 3 / 7, 0.0]
@@ -225,17 +226,26 @@ def test_top_paths_merge_repeated_channels_and_journey_stats_match_a_loop():
     journeys = []
     for path, n in zip(pt["path"], pt["total_conversions"]):
         journeys += [path.split(" > ")] * n
-    stats = cases.journey_stats(pt)
+    stats = attribution.journey_stats(pt)
     assert stats["touches_per_conversion"] == pytest.approx(sum(map(len, journeys)) / len(journeys))
     assert stats["channels_per_conversion"] == pytest.approx(sum(len(set(j)) for j in journeys) / len(journeys))
     assert stats["multi_channel_share"] == pytest.approx(sum(len(set(j)) > 1 for j in journeys) / len(journeys))
 
 
 def test_overview_matches_a_pandas_count(small_events):
-    ov = reports.overview(small_events)
+    ov = overview(small_events)
     pays = small_events[small_events["touchpoint"] == "pay"]
     assert ov["persons"] == small_events["person_id"].nunique() == 3
     assert ov["buyers"] == pays["person_id"].nunique() == 1
     assert ov["gmv_yuan"] == pays["amount_fen"].sum() / 100
     assert ov["aov_yuan"] == 99.0 and ov["buyer_rate"] == pytest.approx(1 / 3)
     assert (ov["first_day"], ov["last_day"], ov["days"]) == ("2024-05-01", "2024-05-03", 3)
+
+
+def test_windows_are_injected_only_into_the_notebooks_that_declare_them(tmp_path):
+    jobs = reports.plan(["tea"], 100, 1, tmp_path / "out")
+    given = {j.name: "windows" in j.parameters for j in jobs}
+    declared = {j.name: "windows" in reports.declared_parameters(j.source) for j in jobs}
+    assert given == declared
+    assert given["tea"] and given["attribution_roi"]  # the two notebooks that read them
+    assert sum(given.values()) == 2 and len(given) >= 9

@@ -19,8 +19,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from privdomain import reports
 from privdomain.errors import UsageError
+from privdomain.reports import runner as reports
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

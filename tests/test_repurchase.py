@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from privdomain import reference
 from privdomain.examples import events_frame
-from privdomain.repurchase import purchase_gaps, repurchase_curve, repurchase_cycle, repurchase_rate
+from privdomain.lifecycle.repurchase import purchase_gaps, repurchase_curve, repurchase_cycle, repurchase_rate
+from privdomain.testing import reference
 
 D0 = pd.Timestamp("2024-01-01")
 DAY0 = (D0 - pd.Timestamp("1970-01-01")).days

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import reference
+from privdomain.clv.rfm import RF_SEGMENTS, rfm_scores, rfm_segments, rfm_summary
 from privdomain.examples import events_frame
-from privdomain.rfm import RF_SEGMENTS, rfm_scores, rfm_segments, rfm_summary
+from privdomain.testing import reference
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
 
@@ -248,3 +248,29 @@ def test_cdnow_holdout_equals_an_independent_pandas_count():
     expected = window.groupby("customer").date.nunique().reindex(s.customer, fill_value=0)
     np.testing.assert_array_equal(s.frequency_holdout.to_numpy(), expected.to_numpy())
     assert s.duration_holdout.iloc[0] == 39.0  # weeks 40-78
+
+
+def test_calibration_and_holdout_data_splits_like_a_per_person_loop():
+    from privdomain.clv.rfm import calibration_and_holdout_data
+
+    rng = np.random.default_rng(11)
+    n = 300
+    tx = pd.DataFrame({"person_id": rng.integers(1, 40, n),
+                       "ts": (pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 120 * 24, n), unit="h"))
+                       .tz_localize("Asia/Shanghai"),
+                       "amount_fen": rng.integers(100, 5000, n)})
+    e, h = pd.Timestamp("2024-03-01"), pd.Timestamp("2024-04-15")
+    s = calibration_and_holdout_data(tx, e, h, time_unit="W")
+    pd.testing.assert_frame_equal(s, rfm_summary(tx, observation_end=e, holdout_end=h, time_unit="W"))
+    day = tx["ts"].dt.tz_localize(None).dt.normalize()  # Beijing days
+    for pid, g in tx.groupby("person_id"):
+        cal_days = day[g.index][day[g.index] <= e]
+        row = s[s.person_id == pid]
+        if cal_days.empty:
+            assert row.empty
+            continue
+        hold = g[(day[g.index] > e) & (day[g.index] <= h)]
+        assert row["frequency_holdout"].iloc[0] == day[hold.index].nunique()
+        assert row["value_holdout"].iloc[0] == pytest.approx(hold["amount_fen"].sum() / 100)
+        assert row["frequency"].iloc[0] == cal_days.nunique() - 1
+    assert (s["duration_holdout"] == (h - e).days / 7).all()

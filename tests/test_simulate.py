@@ -353,7 +353,7 @@ def test_ad_spend_is_the_budget_scaled_to_the_persons_simulated():
 def test_ad_roi_is_realistic_at_any_population_size(tmp_path, persons):
     # spend follows the audience, so 30-day ROI stays in a plausible band (1-4x) whatever the size
     from privdomain import attribution
-    from privdomain.cases import roi_by_window
+    from privdomain.attribution import roi_by_window
 
     ds = simulate("beauty", persons=persons, seed=3, out=tmp_path, truth=False)
     r = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=[0, 30])).set_index("window")["roi"]

@@ -80,3 +80,19 @@ def test_shapley_credit_adds_up_to_the_channels_total_effect():
     assert sh["shapley_conversions"].sum() == pytest.approx(total)
     assert (sh["se_conversions"] == 0).all() and (sh["persons_sampled"] == 1500).all()
     assert sh.set_index("channel")["shapley_conversions"].idxmax() in ("guide", "store")
+
+
+def test_one_headline_registry_serves_the_simulator_and_the_reports():
+    from privdomain.reports import cases
+    from privdomain.simulate import calibration
+
+    assert list(cases.HEADLINE_FIGURES) == list(calibration.HEADLINES)
+    assert set(calibration.HEADLINES) == {"repurchase_lift", "guide_order_share", "article_rates",
+                                          "roi_30d_over_same_day", "touchpoints_per_buyer"}
+    ev = pd.DataFrame({"person_id": [1, 1, 1, 1, 2, 2, 3],
+                       "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-03", "2024-01-05", "2024-01-01",
+                                             "2024-01-02", "2024-01-01"]),
+                       "touchpoint": ["sms", "add_to_cart", "oa_push", "pay", "qr_scan", "pay", "sms"]})
+    # buyer 1: sms, oa_push (add_to_cart is a transaction step); buyer 2: qr_scan; person 3 never bought
+    assert calibration.buyer_touchpoints(ev).to_dict() == {1: 2, 2: 1}
+    assert calibration.touchpoints_per_buyer(ev) == 1.5

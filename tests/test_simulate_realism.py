@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain.live import live_board, live_products
+from privdomain.boards.live import live_board, live_products
 from privdomain.simulate import ScenarioError, load_scenario, simulate
 
 STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]

@@ -15,24 +15,15 @@ import ibis
 import pandas as pd
 import pytest
 
-from privdomain import (
-    attribution,
-    backend,
-    channel_cube,
-    cohorts,
-    funnel,
-    lifecycle,
-    live,
-    officialaccount,
-    reference,
-    repurchase,
-    rfm,
-    simulate,
-    touchpoints,
-)
+from privdomain import attribution, backend, simulate
 from privdomain import events as events_layer
+from privdomain.boards import channel_cube, funnel, live, officialaccount, touchpoints
+from privdomain.clv import rfm
 from privdomain.examples import events_frame
 from privdomain.io import write_dataset
+from privdomain.lifecycle import cohorts, repurchase
+from privdomain.lifecycle import stages as lifecycle
+from privdomain.testing import reference
 
 pytestmark = [pytest.mark.spark, pytest.mark.xdist_group("spark")]
 

@@ -6,11 +6,12 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from privdomain import io, reference, schema
-from privdomain.channel_cube import channel_cube, channel_products
+from privdomain import io, schema
+from privdomain.boards.channel_cube import channel_cube, channel_products
+from privdomain.boards.live import live_board, live_products
+from privdomain.boards.touchpoints import touchpoint_flows, touchpoint_nodes
 from privdomain.examples import events_frame
-from privdomain.live import live_board, live_products
-from privdomain.touchpoints import touchpoint_flows, touchpoint_nodes
+from privdomain.testing import reference
 
 
 def pay(person, ts, fen, **extra):

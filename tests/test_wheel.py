@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from privdomain import reports
 from privdomain.cli import app
+from privdomain.reports import runner as reports
 from privdomain.simulate.scenario import list_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,6 +12,9 @@ from . import events as events_layer
 from .backend import TableLike, execute
 from .schema import PURCHASE, TIMEZONE
 
+__all__ = ["DateLike", "day_number", "day", "raw_events", "segment_events", "as_of_day"]
+
+
 DateLike = Union[str, _dt.date, pd.Timestamp]
 _EPOCH = pd.Timestamp("1970-01-01")
 

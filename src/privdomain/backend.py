@@ -52,6 +52,21 @@ import pandas as pd
 
 from .schema import TIMEZONE
 
+__all__ = [
+    "TableLike",
+    "MEMORY_LIMIT",
+    "default_settings",
+    "connect",
+    "require_columns",
+    "to_table",
+    "spark_instants",
+    "epoch_us",
+    "backend_name",
+    "localise_table",
+    "execute",
+]
+
+
 TableLike = Union[pd.DataFrame, str, os.PathLike, ir.Table, "Any"]
 
 _DEFAULT_CON = None

@@ -248,7 +248,7 @@ def report(
     not finished as interrupted (their previous pages stay, marked stale) and the
     command exits 130 (SIGINT) or 143 (SIGTERM).
     """
-    from .reports import CASES, ReportsInterrupted, build_data_reports, build_reports
+    from .reports.runner import CASES, ReportsInterrupted, build_data_reports, build_reports
 
     if data is not None:
         if case or all_cases:

@@ -23,6 +23,9 @@ import pandas as pd
 
 from . import schema
 
+__all__ = ["Row", "events_frame"]
+
+
 Row = Sequence[Any]
 
 

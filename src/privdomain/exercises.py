@@ -120,7 +120,7 @@ def _experiment(data: Any) -> pd.DataFrame:
 
 
 def _last_month_end(data: Any) -> pd.Timestamp:
-    from .reports import overview
+    from .boards.overview import overview
 
     ov = overview(data)
     dates = pd.date_range(pd.Timestamp(ov["first_day"]), pd.Timestamp(ov["last_day"]), freq="ME")
@@ -140,7 +140,7 @@ def _median_order(data: Any) -> float:
 
 
 def _repeat_buyers(data: Any) -> int:
-    from . import rfm
+    from .clv import rfm
 
     return int((rfm.rfm_summary(data)["frequency"] >= 1).sum())
 
@@ -157,19 +157,19 @@ def _top_incremental(data: Any) -> str:
 
 
 def _visit_to_pay_1d(data: Any) -> float:
-    from . import funnel
+    from .boards import funnel
 
     return float(funnel.funnel(data, MP_STEPS, window="1D")["conversion_from_first"].iloc[-1])
 
 
 def _strict_visit_to_pay(data: Any) -> float:
-    from . import funnel
+    from .boards import funnel
 
     return float(funnel.funnel(data, MP_STEPS, window="7D", mode="strict")["conversion_from_first"].iloc[-1])
 
 
 def _article_open_30d(data: Any) -> float:
-    from . import touchpoints
+    from .boards import touchpoints
 
     nodes = touchpoints.touchpoint_nodes(data, window="30D").set_index("node")
     if "oa_article_open" not in nodes.index:
@@ -178,7 +178,7 @@ def _article_open_30d(data: Any) -> float:
 
 
 def _oa_orders_30d(data: Any) -> int:
-    from . import channel_cube
+    from .boards import channel_cube
 
     cube = channel_cube.channel_cube(data, windows=(30,)).set_index("channel")
     if "official_account" not in cube.index:
@@ -195,12 +195,12 @@ def _time_decay_top(data: Any) -> str:
 
 
 def _roi_60d(data: Any) -> float:
-    from . import attribution, cases
+    from . import attribution
 
     if "campaigns" not in (data.tables() if hasattr(data, "tables") else []):
         raise DatasetError(_path(data) or "(frame)", "no campaigns table (ad spend)")
     ad = attribution.ad_attribution(data, campaigns=data, windows=[60])
-    table = cases.roi_by_window(ad)
+    table = attribution.roi_by_window(ad)
     roi = float(table["roi"].iloc[-1]) if len(table) else math.nan
     if not math.isfinite(roi):
         raise DatasetError(_path(data) or "(frame)", "no ad campaign with spend")
@@ -208,7 +208,7 @@ def _roi_60d(data: Any) -> float:
 
 
 def _repurchase_45d(data: Any) -> float:
-    from . import repurchase
+    from .lifecycle import repurchase
 
     return float(repurchase.repurchase_rate(data, windows=(45,))["rate"].iloc[0])
 
@@ -311,8 +311,8 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
        "credit.loc[credit['share'].idxmax(), 'channel']", _time_decay_top),
     _E("attribution_roi_60d", "attribution_roi",
        "What is the total ad ROI (revenue / spend, all campaigns) with a **60-day** attribution window?",
-       "x", 0.01, "`attribution.ad_attribution(ds, campaigns=ds, windows=[60])`, then `cases.roi_by_window`.",
-       "ad = attribution.ad_attribution(ds, campaigns=ds, windows=[60])\ncases.roi_by_window(ad)['roi'].iloc[-1]",
+       "x", 0.01, "`attribution.ad_attribution(ds, campaigns=ds, windows=[60])`, then `attribution.roi_by_window`.",
+       "ad = attribution.ad_attribution(ds, campaigns=ds, windows=[60])\nattribution.roi_by_window(ad)['roi'].iloc[-1]",
        _roi_60d),
     _E("lifecycle_repurchase_45d", "lifecycle_clv",
        "What share of buyers bought again within **45 days** of a purchase (复购率, in percent)?",

@@ -28,6 +28,8 @@ from scipy.sparse.csgraph import connected_components
 
 from .backend import require_columns
 
+__all__ = ["unify", "attach", "score"]
+
 
 def _keys(id_type: pd.Series, id_value: pd.Series) -> pd.Series:
     return id_type.astype(str) + "\x1f" + id_value.astype(str)

@@ -35,24 +35,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from . import (
-    attribution,
-    channel_cube,
-    clv,
-    cohorts,
-    funnel,
-    identity,
-    io,
-    lifecycle,
-    live,
-    officialaccount,
-    repurchase,
-    rfm,
-    schema,
-    touchpoints,
-)
+from . import attribution, clv, identity, io, lifecycle, schema
 from . import events as events_layer
 from .backend import TableLike, execute
+from .boards import channel_cube, funnel, live, officialaccount, touchpoints
+from .clv import rfm
+from .lifecycle import cohorts, repurchase
 
 __all__ = ["Inventory", "Metric", "METRICS", "MIN_REPEAT_BUYERS", "inventory", "applicability", "funnel_steps", "run",
            "period_freq", "present"]

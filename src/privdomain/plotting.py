@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,38 @@ import pandas as pd
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter
+
+__all__ = [
+    "PALETTE",
+    "FIGSIZE",
+    "CJKFont",
+    "find_cjk_font",
+    "register_cjk_font",
+    "use_style",
+    "figure_title",
+    "label",
+    "yuan",
+    "percent",
+    "yuan_axis",
+    "percent_axis",
+    "new_axes",
+    "bar",
+    "line",
+    "funnel",
+    "sankey",
+    "heatmap",
+    "SMALL_N",
+    "WIDE_INTERVAL",
+    "SMALL_RULE",
+    "rate_intervals",
+    "difference_interval",
+    "flag_text",
+    "pp",
+    "interval_text",
+    "small_warning",
+    "bar_ci",
+]
+
 
 #: The palette every figure uses (seaborn "deep" order, with the brand green first).
 PALETTE = ["#2e7d5b", "#4c72b0", "#dd8452", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c", "#ccb974", "#64b5cd"]
@@ -299,9 +331,18 @@ def percent_axis(ax: Axes, axis: str = "y") -> Axes:
     return ax
 
 
-def new_axes(title: str | None = None, figsize: tuple[float, float] | None = None) -> Axes:
-    """A fresh figure with one Axes in the project's size, titled."""
-    _fig, ax = plt.subplots(figsize=figsize or FIGSIZE)
+def new_axes(title: str | None = None, figsize: tuple[float, float] | None = None, *, ax: Axes | None = None) -> Axes:
+    """The Axes to draw on: ``ax`` when given, else a fresh figure with one Axes in
+    ``figsize`` (default the project's size), titled. The one axes helper of the package.
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> a = new_axes(figsize=(4.0, 3.0))
+    >>> new_axes(ax=a) is a, [float(v) for v in a.figure.get_size_inches()]
+    (True, [4.0, 3.0])
+    """
+    if ax is None:
+        _fig, ax = plt.subplots(figsize=figsize or FIGSIZE)
     if title:
         ax.set_title(title)
     return ax
@@ -371,55 +412,82 @@ def funnel(steps: Sequence[str], counts: Sequence[float], *, ax: Axes | None = N
     return ax
 
 
-def sankey(flows: pd.DataFrame, *, value: str = "transitions", top: int = 12, ax: Axes | None = None,
-           title: str | None = None) -> Axes:
-    """Two-column Sankey of flows (``source`` -> ``target``), e.g. from
-    :func:`privdomain.touchpoints.touchpoint_flows`: band widths are ``value``.
+def sankey(flows: pd.DataFrame, *, value: str = "transitions", top: int | None = 12, ax: Axes | None = None,
+           title: str | None = None, source: str = "source", target: str = "target",
+           colors: Mapping[str, str] | None = None, order: Sequence[str] | None = None,
+           node_width: float = 0.0) -> Axes:
+    """Two-column Sankey of flows (``source`` -> ``target``): band widths are ``value``.
 
-    The ``top`` largest flows are drawn; sources stack on the left, targets on the right.
+    The one Sankey of the package: touchpoint flows
+    (:func:`privdomain.boards.touchpoints.touchpoint_flows`) and lifecycle stage flows
+    (:func:`privdomain.lifecycle.plots.plot_stage_sankey`) are both drawn by it.
+    The ``top`` largest flows are drawn (None: all); sources stack on the left, targets
+    on the right, largest first or in ``order``. A band takes the colour of its source
+    (``colors``, default the palette); ``node_width > 0`` draws the nodes as bars.
 
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> f = pd.DataFrame({"source": ["oa_push", "oa_push"], "target": ["oa_article_open", "mp_visit"],
     ...                   "transitions": [30, 10]})
-    >>> len(sankey(f).patches)
-    2
+    >>> len(sankey(f).patches), len(sankey(f, node_width=0.04).patches)
+    (2, 5)
     """
     import numpy as np
-    from matplotlib.patches import PathPatch
+    from matplotlib.patches import PathPatch, Rectangle
     from matplotlib.path import Path as MPath
 
-    f = flows.nlargest(top, value)[["source", "target", value]].reset_index(drop=True)
+    f = flows[[source, target, value]].rename(columns={source: "source", target: "target", value: "value"})
+    f = f[f["value"] > 0]
+    if top is not None:
+        f = f.nlargest(top, "value")
+    f = f.reset_index(drop=True)
     ax = ax or new_axes(title, figsize=(9.0, 5.0))
     if title:
         ax.set_title(title)
-    total = float(f[value].sum()) or 1.0
+    total = float(f["value"].sum())
+    if total <= 0:
+        ax.axis("off")
+        return ax
     gap = 0.02
-    src = f.groupby("source", sort=False)[value].sum().sort_values(ascending=False)
-    tgt = f.groupby("target", sort=False)[value].sum().sort_values(ascending=False)
+    rank = {name: i for i, name in enumerate(order or [])}
 
-    def starts(sizes: pd.Series) -> dict:
+    def sizes(col: str) -> pd.Series:
+        g = f.groupby(col, sort=False)["value"].sum()
+        if order is not None:
+            return g.loc[sorted(g.index, key=lambda n: rank.get(n, len(rank)))]
+        return g.sort_values(ascending=False)
+
+    def starts(sz: pd.Series) -> dict:
         pos, out = 0.0, {}
-        for name, size in sizes.items():
+        for name, size in sz.items():
             out[name] = pos
             pos += size / total + gap
         return out
 
+    src, tgt = sizes("source"), sizes("target")
     s0, t0 = starts(src), starts(tgt)
     s_off, t_off = dict(s0), dict(t0)
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(src.index)}
-    for r in f.sort_values(["source", value], ascending=[True, False]).itertuples(index=False):
-        h = getattr(r, value) / total
+    colours.update(colors or {})
+    x0, x1 = 0.1 + node_width, 0.9 - node_width
+    by = (["source", "target"] if order is not None else ["source", "value"])
+    rows = f.assign(_s=f["source"].map(rank), _t=f["target"].map(rank)).sort_values(
+        ["_s", "_t"] if order is not None else by, ascending=True if order is not None else [True, False])
+    for r in rows.itertuples(index=False):
+        h = r.value / total
         ys, yt = s_off[r.source], t_off[r.target]
         s_off[r.source] += h
         t_off[r.target] += h
-        verts = [(0.1, ys), (0.5, ys), (0.5, yt), (0.9, yt), (0.9, yt + h), (0.5, yt + h), (0.5, ys + h),
-                 (0.1, ys + h), (0.1, ys)]
+        verts = [(x0, ys), (0.5, ys), (0.5, yt), (x1, yt), (x1, yt + h), (0.5, yt + h), (0.5, ys + h),
+                 (x0, ys + h), (x0, ys)]
         codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4,
                  MPath.CURVE4, MPath.CURVE4, MPath.CLOSEPOLY]
-        ax.add_patch(PathPatch(MPath(verts, codes), facecolor=colours[r.source], alpha=0.55, lw=0))
-    for names, x, ha, base in ((src, 0.09, "right", s0), (tgt, 0.91, "left", t0)):
+        ax.add_patch(PathPatch(MPath(verts, codes), facecolor=colours.get(r.source, "#bbbbbb"), alpha=0.55, lw=0))
+    for names, x, ha, base, bar_x in ((src, 0.09, "right", s0, 0.1), (tgt, 0.91, "left", t0, 0.9 - node_width)):
         for name, size in names.items():
+            if node_width > 0:
+                ax.add_patch(Rectangle((bar_x, base[name]), node_width, size / total,
+                                       facecolor=colours.get(name, "#999999")))
             ax.text(x, base[name] + size / total / 2, f"{name} ({size:,.0f})", ha=ha, va="center", fontsize=8)
     height = max(max(s_off.values(), default=0), max(t_off.values(), default=0))
     ax.set_xlim(-0.45, 1.45)

@@ -52,6 +52,44 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
+__all__ = [
+    "SCHEMA_VERSION",
+    "TIMEZONE",
+    "UTC_OFFSET_HOURS",
+    "PURCHASE",
+    "CHANNEL_OF",
+    "TOUCHPOINTS",
+    "CHANNELS",
+    "AD_VIEWS",
+    "AD_CLICKS",
+    "ORDER_TOUCHPOINTS",
+    "ORDER_CHANNELS",
+    "ID_TYPES",
+    "IMPORTED_ID_TYPES",
+    "ALL_ID_TYPES",
+    "ALLOWED_CHANNELS",
+    "TableSpec",
+    "EVENTS",
+    "PERSONS",
+    "ID_LINKS",
+    "CAMPAIGNS",
+    "PRODUCTS",
+    "ARTICLES",
+    "LIVES",
+    "ASSIGNMENTS",
+    "ARTICLES_DAILY",
+    "PERSONS_OPTIONAL",
+    "TABLES",
+    "empty",
+    "whole_numbers",
+    "conform",
+    "MINOR_UNIT_DIGITS",
+    "VOCABULARY_KEYS",
+    "Vocabulary",
+    "vocabulary",
+]
+
+
 SCHEMA_VERSION = "1.0"
 TIMEZONE = "Asia/Shanghai"
 #: Beijing time is UTC+08:00 all year (no daylight saving since 1991): metrics use this fixed offset.

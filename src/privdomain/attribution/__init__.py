@@ -34,20 +34,42 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract import Duration, events_input
 from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, recruitment, score_lift
 from .markov import markov
-from .paths import PATH_COLUMNS, SEP, Journeys, build_paths, journeys, parse, to_path_table
+from .paths import (
+    PATH_COLUMNS,
+    SEP,
+    Journeys,
+    build_paths,
+    channel_transitions,
+    journey_stats,
+    journeys,
+    parse,
+    to_path_table,
+    top_paths,
+)
 from .rules import DIRECT, RULES, rule_based, time_decay_events
 from .scoring import channel_gaps, load_truth, score, score_scenarios
 from .shapley import shapley
-from .windows import WINDOWS, ad_attribution, credited_purchases, multi_level_roi, roi_curve
+from .windows import (
+    WINDOWS,
+    ad_attribution,
+    credited_purchases,
+    multi_level_roi,
+    roi_by_window,
+    roi_curve,
+    roi_ratio_interval,
+    total_roi_curve,
+)
 
 MODELS = (*RULES, "markov", "shapley")
 
 
-def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_life: float = 7.0,
+@events_input(renamed={"window_days": "window"})
+def attribute(events: Any, models: Sequence[str] = MODELS, order: int = 1, half_life: float = 7.0,
               position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
-              coalition: str = "conversions", window_days: float = 30, con: Any | None = None,
+              coalition: str = "conversions", window: Duration = "30D", *, con: Any | None = None,
               sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Run several models on the same journeys and stack their tidy outputs.
 
@@ -64,9 +86,9 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
     >>> attribute(pt, models=["first_touch", "shapley"])["conversions"].tolist()
     [2.0, 0.0, 1.0, 1.0]
     """
-    from_events = not (isinstance(data, Journeys) or (isinstance(data, pd.DataFrame) and "path" in data.columns))
-    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels) \
-        if from_events else data
+    from_events = not (isinstance(events, Journeys) or (isinstance(events, pd.DataFrame) and "path" in events.columns))
+    pt = build_paths(events, window=window, con=con, marketing_channels=marketing_channels) \
+        if from_events else events
     j = journeys(pt, sep=SEP if from_events else sep)
     if from_events:
         j.attrs.update(pt.attrs)
@@ -74,7 +96,8 @@ def attribute(data: Any, models: Sequence[str] = MODELS, order: int = 1, half_li
     rules = [m for m in models if m in RULES]
     for m in rules:
         if from_events and m == "time_decay":  # touch ages in days need the events
-            frames.append(time_decay_events(data, half_life, window_days, j.channels, con, marketing_channels, pt))
+            frames.append(time_decay_events(events, half_life, window, j.channels, con=con,
+                                                marketing_channels=marketing_channels, paths=pt))
         else:
             frames.append(rule_based(j, models=[m], half_life=half_life, position_weights=position_weights,
                                      direct=direct))
@@ -121,6 +144,12 @@ __all__ = [
     "Journeys",
     "attribute",
     "build_paths",
+    "channel_transitions",
+    "journey_stats",
+    "top_paths",
+    "roi_by_window",
+    "roi_ratio_interval",
+    "total_roi_curve",
     "journeys",
     "markov",
     "parse",

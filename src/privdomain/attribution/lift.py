@@ -36,6 +36,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from .. import schema
+from ..contract import Duration, events_input
 from ..errors import PrivdomainError, UsageError
 
 PREFIX = "lift_"
@@ -65,19 +66,20 @@ def _manifest_tests(data: Any) -> dict[str, dict]:
     return {}
 
 
-def lift_channels(data: Any, con: Any | None = None) -> list[str]:
+@events_input
+def lift_channels(events: Any, *, con: Any | None = None) -> list[str]:
     """The channels with a lift test in a dataset (from its assignments; none without them).
 
     >>> import pandas as pd
     >>> lift_channels(pd.DataFrame({"experiment": ["lift_sms", "coupon_tiers"], "person_id": [1, 2]}))
     ['sms']
     """
-    if isinstance(data, (str, os.PathLike)) and Path(os.fspath(data)).is_dir():
+    if isinstance(events, (str, os.PathLike)) and Path(os.fspath(events)).is_dir():
         from ..io import read_manifest
 
-        if "assignments" not in read_manifest(data).get("row_counts", {}):
+        if "assignments" not in read_manifest(events).get("row_counts", {}):
             return []
-    a = events_layer.table(data, "assignments", con=con)
+    a = events_layer.table(events, "assignments", con=con)
     if "experiment" not in a.columns:  # events given without an assignments table
         return []
     names = a.select("experiment").distinct().execute()["experiment"].astype(str).tolist()
@@ -104,7 +106,8 @@ def _fit(y: np.ndarray, treat: np.ndarray, groups: np.ndarray | None, alpha: flo
     return float(res.params[1]), float(res.bse[1])
 
 
-def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: str | None = None,
+@events_input
+def lift(events: Any, channel: str, *, start: Any = None, end: Any = None, unit: str | None = None,
          alpha: float = 0.05, assignments: Any = None, persons: Any = None,
          con: Any | None = None) -> pd.DataFrame:
     """Incremental conversions and revenue of a channel's lift test, with a confidence interval.
@@ -148,12 +151,12 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
     """
     if not 0 < alpha < 1:
         raise UsageError(f"alpha: must lie between 0 and 1 (got {alpha})")
-    meta = _manifest_tests(data).get(channel, {})
-    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
+    meta = _manifest_tests(events).get(channel, {})
+    a = events_layer.table(assignments if assignments is not None else events, "assignments", con=con)
     name = experiment_of(channel)
     a = a.filter(a.experiment == name).select("person_id", "arm", "assigned_at").execute()
     if a.empty:
-        known = lift_channels(assignments if assignments is not None else data, con=con)
+        known = lift_channels(assignments if assignments is not None else events, con=con)
         raise LiftError(f"lift: no assignments for experiment {name!r} (lift tests found: "
                         f"{', '.join(known) or 'none'})")
     bad = sorted(set(a["arm"]) - {"treatment", "holdout"})
@@ -168,12 +171,12 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
     if end is not None or meta.get("end"):
         e = pd.Timestamp(end if end is not None else meta["end"])
     else:
-        t = events_layer.read(data, con=con)
+        t = events_layer.read(events, con=con)
         e = pd.Timestamp(t.ts.max().execute()) + pd.Timedelta(seconds=1)
     s, e = (x.tz_convert(schema.TIMEZONE).tz_localize(None) if x.tzinfo else x for x in (s, e))
     if not s < e:
         raise UsageError(f"lift: the window must end after it starts (start {s}, end {e})")
-    y = _outcomes(data, s, e, con)
+    y = _outcomes(events, s, e, con)
     df = a.merge(y, on="person_id", how="left").fillna({"conversions": 0.0, "revenue": 0.0})
     df = df.sort_values("person_id", kind="stable").reset_index(drop=True)
     treat = (df["arm"] == "treatment").to_numpy()
@@ -183,7 +186,7 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
     groups = None
     clusters = nt + nh
     if unit == "city":
-        p = events_layer.table(persons if persons is not None else data, "persons", con=con)
+        p = events_layer.table(persons if persons is not None else events, "persons", con=con)
         p = p.select("person_id", "city").execute()
         df = df.merge(p, on="person_id", how="left")
         if df["city"].isna().any():
@@ -210,11 +213,12 @@ def lift(data: Any, channel: str, *, start: Any = None, end: Any = None, unit: s
     return pd.DataFrame(rows, columns=LIFT_COLUMNS)
 
 
-def lifts(data: Any, channels: Sequence[str] | None = None, alpha: float = 0.05,
-          con: Any | None = None) -> pd.DataFrame:
+@events_input
+def lifts(events: Any, channels: Sequence[str] | None = None, alpha: float = 0.05,
+          *, con: Any | None = None) -> pd.DataFrame:
     """:func:`lift` for every lift test of a dataset (or the ``channels`` given), stacked."""
-    chans = list(channels) if channels is not None else lift_channels(data, con=con)
-    frames = [lift(data, c, alpha=alpha, con=con) for c in chans]
+    chans = list(channels) if channels is not None else lift_channels(events, con=con)
+    frames = [lift(events, c, alpha=alpha, con=con) for c in chans]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=LIFT_COLUMNS)
 
 
@@ -338,8 +342,9 @@ def recruitment(data: Any, *, days: float = 7.0, con: Any | None = None,
 
 
 # --------------------------------------------------------------------------- calibration
-def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = None, *, draws: int = 2000,
-               alpha: float = 0.05, seed: int = 0, window_days: float = 30, con: Any | None = None,
+@events_input(renamed={"window_days": "window"})
+def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = None, *, draws: int = 2000,
+               alpha: float = 0.05, seed: int = 0, window: Duration = "30D", con: Any | None = None,
                attribution: pd.DataFrame | None = None, mediation: bool | pd.DataFrame = True,
                recruit_days: float = 7.0) -> pd.DataFrame:
     """Channel credit calibrated with lift tests: incremental where tested, rescaled elsewhere.
@@ -417,7 +422,7 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
 
     Parameters
     ----------
-    data
+    events
         A dataset (folder) or events with assignments.
     base
         The observational model for untested channels (``"markov"``, ``"shapley"``,
@@ -461,14 +466,14 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
         raise UsageError(f"draws: must be >= 1 (got {draws})")
     if attribution is None:
         model = "markov" if base in ("markov", "markov_1") else base
-        attribution = attribute(data, models=[model], window_days=window_days, con=con)
+        attribution = attribute(events, models=[model], window=window, con=con)
     got = attribution.copy()
     if "model" in got.columns and got["model"].nunique() > 1:
         raise UsageError("attribution: give one model's output (it has several)")
     got = got[~got["channel"].isin([DIRECT_PATH, *DIRECT])].set_index("channel")
     if lifts is None:
-        lifts = _every_lift(data, con=con) if lift_channels(data, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
-    pays = events_layer.read(data, con=con, columns=["touchpoint", "amount_fen"])
+        lifts = _every_lift(events, con=con) if lift_channels(events, con=con) else pd.DataFrame(columns=LIFT_COLUMNS)
+    pays = events_layer.read(events, con=con, columns=["touchpoint", "amount_fen"])
     pays = pays.filter(pays.touchpoint == schema.PURCHASE)
 
     def totals(start: Any = None, end: Any = None) -> tuple[float, float]:
@@ -503,7 +508,7 @@ def calibrated(data: Any, base: str = "markov", lifts: pd.DataFrame | None = Non
             f[m][i] = float(row["incremental_share"]) if row["total_treatment"] else 0.0
             se[m][i] = float(row["incremental_share_se"]) if row["total_treatment"] else 0.0
             reach[m][i] = float(row["total_treatment"]) + max(tot - inside, 0.0)
-    M = _recruitment_matrix(data, chans, tested, mediation, recruit_days, con)
+    M = _recruitment_matrix(events, chans, tested, mediation, recruit_days, con)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((draws, len(chans)))
     out = pd.DataFrame({"channel": chans, "model": "calibrated"})

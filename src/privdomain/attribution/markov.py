@@ -48,8 +48,12 @@ import pandas as pd
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ..contract import Duration, events_input
 from .paths import SEP, Journeys, journeys
 from .rules import tidy
+
+__all__ = ["states", "chain", "removal_effects", "markov"]
+
 
 _DENSE_MAX = 400
 
@@ -157,14 +161,15 @@ def removal_effects(j: Journeys, order: int = 1) -> dict[str, Any]:
             "removal_effect_value": rev, "states": len(tuples)}
 
 
-def markov(data: Any, order: int = 1, window_days: float = 30, con: Any | None = None,
+@events_input(renamed={"window_days": "window"})
+def markov(events: Any, order: int = 1, window: Duration = "30D", *, con: Any | None = None,
            sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Markov removal-effect attribution, computed exactly (see the module doc).
 
     Parameters
     ----------
-    data
-        A path table or events (journeys built with ``window_days``).
+    events
+        A path table or events (journeys built with ``window``).
     order
         Memory of the chain: 1 (a state is the current channel) or higher (the last
         ``order`` channels).
@@ -185,7 +190,7 @@ def markov(data: Any, order: int = 1, window_days: float = 30, con: Any | None =
     >>> markov(pt)[["channel", "conversions", "removal_effect"]].round(4).values.tolist()
     [['a', 0.6667, 0.5], ['b', 1.3333, 1.0]]
     """
-    j = journeys(data, window_days=window_days, con=con, sep=sep, marketing_channels=marketing_channels)
+    j = journeys(events, window=window, con=con, sep=sep, marketing_channels=marketing_channels)
     res = removal_effects(j, order)
     re, rev = res["removal_effect"], res["removal_effect_value"]
     tc, tv = float(j.conv.sum()), float(j.value.sum())

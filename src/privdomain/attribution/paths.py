@@ -77,6 +77,29 @@ import pyarrow.compute as pc
 from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
+from ..contract import Duration, duration_days, events_input
+
+__all__ = [
+    "SEP",
+    "PATH_COLUMNS",
+    "Journeys",
+    "is_path_table",
+    "parse",
+    "to_path_table",
+    "FUNNEL_STEPS",
+    "NON_TOUCHES",
+    "REFERRED_CHANNEL",
+    "CONVERSION_SURFACES",
+    "DIRECT_PATH",
+    "marketing_filter",
+    "journey_touches",
+    "build_paths",
+    "journeys",
+    "top_paths",
+    "journey_stats",
+    "channel_transitions",
+]
+
 
 SEP = " > "
 PATH_COLUMNS = ["path", "total_conversions", "total_conversion_value", "total_null"]
@@ -286,7 +309,8 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
     return seq.mutate(days_before=secs / 86400.0)
 
 
-def journey_touches(events: TableLike, window_days: float | None = 30, con: Any | None = None,
+@events_input(renamed={"window_days": "window"})
+def journey_touches(events: TableLike, window: Duration | None = "30D", *, con: Any | None = None,
                     marketing_channels: Any = None) -> ibis.Table:
     """Ibis expression: one row per marketing touch kept in a journey (see the module doc).
 
@@ -295,6 +319,7 @@ def journey_touches(events: TableLike, window_days: float | None = 30, con: Any 
     purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
     touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
     """
+    window_days = None if window is None else duration_days(window)
     seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
     grp = ibis.window(group_by=[seq.person_id, seq.journey])
     seq = seq.mutate(value_fen=(seq.amount_fen * seq.is_pay).sum().over(grp))
@@ -371,7 +396,8 @@ def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int)
     return out
 
 
-def build_paths(events: TableLike, window_days: float = 30, con: Any | None = None,
+@events_input(renamed={"window_days": "window"})
+def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None = None,
                 marketing_channels: Any = None) -> pd.DataFrame:
     """Build the path table from events (Ibis; runs on DuckDB by default).
 
@@ -379,7 +405,7 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     ----------
     events
         Events (pandas frame, dataset path or Ibis table).
-    window_days
+    window
         Conversion window: touches more than this many days before the purchase
         (or before the last touch of a non-converting journey) are left out.
     marketing_channels
@@ -408,6 +434,7 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     >>> build_paths(ev).values.tolist()
     [['direct', 1, 5.0, 0], ['moments_ad', 0, 0.0, 1], ['moments_ad > official_account', 1, 99.0, 0]]
     """
+    window_days = duration_days(window)
     names = _channel_names(events, marketing_channels)
     seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
                      channel_codes=names)
@@ -448,7 +475,8 @@ def build_paths(events: TableLike, window_days: float = 30, con: Any | None = No
     return res
 
 
-def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: str = SEP,
+@events_input(renamed={"window_days": "window"})
+def journeys(events: Any, window: Duration = "30D", *, con: Any | None = None, sep: str = SEP,
              marketing_channels: Any = None) -> Journeys:
     """:class:`Journeys` from a path table or from events (built with :func:`build_paths`).
 
@@ -456,11 +484,109 @@ def journeys(data: Any, window_days: float = 30, con: Any | None = None, sep: st
     >>> journeys(pd.DataFrame({"path": ["a > b"], "total_conversions": [1]})).lengths.tolist()
     [2]
     """
-    if isinstance(data, Journeys):
-        return data
-    if is_path_table(data):
-        return parse(data, sep=sep)
-    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels)
+    if isinstance(events, Journeys):
+        return events
+    if is_path_table(events):
+        return parse(events, sep=sep)
+    pt = build_paths(events, window=window, con=con, marketing_channels=marketing_channels)
     j = parse(pt, sep=SEP)
     j.attrs.update(pt.attrs)
     return j
+
+
+def _collapse(path: str) -> str:
+    tokens = path.split(SEP)
+    kept = [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
+    return SEP.join(kept)
+
+
+def top_paths(paths: pd.DataFrame, n: int = 8, collapse: bool = True) -> pd.DataFrame:
+    """The ``n`` channel paths with the most conversions (ties: most journeys).
+
+    ``paths`` is a path table (:func:`privdomain.attribution.build_paths`). With
+    ``collapse`` consecutive repeats of a channel are merged (``ad > ad > oa`` ->
+    ``ad > oa``), so the table reads as a sequence of channels, and paths that become
+    equal are summed.
+
+    Returns ``path``, ``conversions``, ``journeys``, ``conversion_rate``
+    (转化率 = conversions / journeys), ``value`` (yuan) and ``share`` of all conversions.
+
+    >>> pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa"], "total_conversions": [2, 1, 0],
+    ...                    "total_conversion_value": [200.0, 50.0, 0.0], "total_null": [5, 3, 9]})
+    >>> top_paths(pt, n=2)[["path", "conversions"]].values.tolist()
+    [['ad > oa', 3], ['oa', 0]]
+    >>> journey_stats(pt)["touches_per_conversion"]
+    2.6666666666666665
+    """
+    df = paths.copy()
+    if collapse:
+        df["path"] = df["path"].map(_collapse)
+    g = df.groupby("path", as_index=False)[["total_conversions", "total_null", "total_conversion_value"]].sum()
+    g["journeys"] = g["total_conversions"] + g["total_null"]
+    total = g["total_conversions"].sum()
+    out = pd.DataFrame({
+        "path": g["path"],
+        "conversions": g["total_conversions"].astype("int64"),
+        "journeys": g["journeys"].astype("int64"),
+        "conversion_rate": g["total_conversions"] / g["journeys"].where(g["journeys"] > 0),
+        "value": g["total_conversion_value"].astype(float),
+        "share": g["total_conversions"] / total if total else np.nan,
+    })
+    out = out.sort_values(["conversions", "journeys", "path"], ascending=[False, False, True]).head(n)
+    return out.reset_index(drop=True)
+
+
+def journey_stats(paths: pd.DataFrame) -> dict[str, float]:
+    """Length of converting journeys, from a path table.
+
+    * ``touches_per_conversion`` (每单触点数) = Σ over converting journeys of their
+      touches / conversions;
+    * ``channels_per_conversion`` (每单渠道数) = the same with distinct channels;
+    * ``multi_channel_share`` (多渠道占比) = share of conversions whose journey used two
+      or more channels.
+    """
+    tokens = paths["path"].str.split(SEP)
+    conv = paths["total_conversions"].to_numpy(dtype=float)
+    n = conv.sum()
+    touches = tokens.map(len).to_numpy(dtype=float)
+    channels = tokens.map(lambda t: len(set(t))).to_numpy(dtype=float)
+    if n == 0:
+        return {"touches_per_conversion": float("nan"), "channels_per_conversion": float("nan"),
+                "multi_channel_share": float("nan"), "conversions": 0.0}
+    return {
+        "touches_per_conversion": float((touches * conv).sum() / n),
+        "channels_per_conversion": float((channels * conv).sum() / n),
+        "multi_channel_share": float(conv[channels >= 2].sum() / n),
+        "conversions": float(n),
+    }
+
+
+def channel_transitions(paths: pd.DataFrame) -> pd.DataFrame:
+    """Moves between channels inside journeys (a channel-level touchpoint map), from a path table.
+
+    Each journey of :func:`privdomain.attribution.build_paths` is read as
+    ``(start) > c1 > c2 > ... > (purchase)`` or ``... > (no purchase)``; a move
+    ``a -> b`` is two consecutive steps (repeats of one channel included: ``a -> a``).
+    ``journeys`` counts the moves over all journeys (each path weighted by its journeys).
+
+    Returns ``from_channel``, ``to_channel``, ``journeys``, ``share_of_from`` (流转占比 =
+    moves a -> b / moves out of a).
+
+    >>> pt = pd.DataFrame({"path": ["ad > oa", "oa"], "total_conversions": [2, 0],
+    ...                    "total_conversion_value": [20.0, 0.0], "total_null": [1, 3]})
+    >>> channel_transitions(pt)[["from_channel", "to_channel", "journeys"]].values.tolist()
+    [['(start)', 'ad', 3], ['(start)', 'oa', 3], ['ad', 'oa', 3], ['oa', '(no purchase)', 4], ['oa', '(purchase)', 2]]
+    """
+    rows: dict[tuple[str, str], int] = {}
+    for path, conv, null in zip(paths["path"], paths["total_conversions"], paths["total_null"]):
+        steps = ["(start)", *path.split(SEP)]
+        weight = int(conv) + int(null)
+        for a, b in zip(steps[:-1], steps[1:]):
+            rows[(a, b)] = rows.get((a, b), 0) + weight
+        for end, n in (("(purchase)", int(conv)), ("(no purchase)", int(null))):
+            if n:
+                rows[(steps[-1], end)] = rows.get((steps[-1], end), 0) + n
+    out = pd.DataFrame([(a, b, n) for (a, b), n in rows.items()], columns=["from_channel", "to_channel", "journeys"])
+    out = out.sort_values(["from_channel", "to_channel"]).reset_index(drop=True)
+    out["share_of_from"] = out["journeys"] / out.groupby("from_channel")["journeys"].transform("sum")
+    return out

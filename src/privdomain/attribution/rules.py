@@ -40,7 +40,11 @@ import numpy as np
 import pandas as pd
 
 from ..backend import execute
+from ..contract import Duration, events_input
 from .paths import DIRECT_PATH, SEP, Journeys, build_paths, is_path_table, journey_touches, parse
+
+__all__ = ["RULES", "DIRECT", "OUTPUT_COLUMNS", "tidy", "token_weights", "time_decay_events", "rule_based"]
+
 
 RULES = ("first_touch", "last_touch", "last_non_direct", "linear", "time_decay", "position_based")
 #: Channels treated as "direct" by ``last_non_direct`` (a Mini Program visit with no other source).
@@ -116,8 +120,9 @@ def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.Data
     return pd.concat(frames, ignore_index=True)
 
 
-def time_decay_events(events: Any, half_life: float, window_days: float, channels: list[str],
-                       con: Any | None, marketing_channels: Any = None,
+@events_input(renamed={"window_days": "window"})
+def time_decay_events(events: Any, half_life: float, window: Duration, channels: list[str],
+                       *, con: Any | None, marketing_channels: Any = None,
                        paths: pd.DataFrame | None = None) -> pd.DataFrame:
     """Time decay with real touch ages (days) from events, in Ibis.
 
@@ -125,7 +130,7 @@ def time_decay_events(events: Any, half_life: float, window_days: float, channel
     """
     if half_life <= 0:
         raise ValueError(f"half_life must be positive, got {half_life}")
-    t = journey_touches(events, window_days, con=con, marketing_channels=marketing_channels)
+    t = journey_touches(events, window, con=con, marketing_channels=marketing_channels)
     t = t.filter(t.converted == 1)
     t = t.mutate(w=(-t.days_before / half_life * np.log(2.0)).exp())
     t = t.mutate(wn=t.w / t.w.sum().over(ibis.window(group_by=[t.person_id, t.journey])))
@@ -140,15 +145,16 @@ def time_decay_events(events: Any, half_life: float, window_days: float, channel
     return tidy(list(got.index), "time_decay", got["conversions"].to_numpy(), got["value"].to_numpy())
 
 
-def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
+@events_input(renamed={"window_days": "window"})
+def rule_based(events: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
                position_weights: Sequence[float] = (0.4, 0.2, 0.4), direct: Sequence[str] = DIRECT,
-               window_days: float = 30, con: Any | None = None, sep: str = SEP,
+               window: Duration = "30D", *, con: Any | None = None, sep: str = SEP,
                marketing_channels: Any = None) -> pd.DataFrame:
     """Rule-based multi-touch attribution (see the module table for the models).
 
     Parameters
     ----------
-    data
+    events
         A path table (``path``, ``total_conversions``, ``total_conversion_value``,
         ``total_null``) or events (frame, dataset path, Ibis table); events are
         turned into journeys by :func:`privdomain.attribution.paths.build_paths`.
@@ -160,7 +166,7 @@ def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
         (first, middle, last) weights of ``position_based``; normalised to sum 1.
     direct
         Channels skipped by ``last_non_direct``.
-    window_days
+    window
         Conversion window when building journeys from events.
     marketing_channels
         The channels credited when building journeys from events (see
@@ -186,17 +192,18 @@ def rule_based(data: Any, models: Sequence[str] = RULES, half_life: float = 7.0,
         if m not in RULES:
             raise ValueError(f"unknown rule-based model {m!r}; choose from {RULES}")
     kw = {"half_life": half_life, "position_weights": position_weights, "direct": direct}
-    if isinstance(data, Journeys) or is_path_table(data):
-        j = data if isinstance(data, Journeys) else parse(data, sep=sep)
+    if isinstance(events, Journeys) or is_path_table(events):
+        j = events if isinstance(events, Journeys) else parse(events, sep=sep)
         out = _rules_on_journeys(j, models, **kw)
         out.attrs = dict(j.attrs)
         return out
-    pt = build_paths(data, window_days=window_days, con=con, marketing_channels=marketing_channels)
+    pt = build_paths(events, window=window, con=con, marketing_channels=marketing_channels)
     j = parse(pt)
     frames = []
     for m in models:
         if m == "time_decay":
-            frames.append(time_decay_events(data, half_life, window_days, j.channels, con, marketing_channels, pt))
+            frames.append(time_decay_events(events, half_life, window, j.channels, con=con,
+                                                marketing_channels=marketing_channels, paths=pt))
         else:
             frames.append(_rules_on_journeys(j, [m], **kw))
     out = pd.concat(frames, ignore_index=True)

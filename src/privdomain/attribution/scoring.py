@@ -49,6 +49,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..contract import Duration, events_input
+
 TRUTHS = {"incremental": "incrementality", "shapley": "shapley"}
 COLUMNS = ["scenario", "model", "truth", "metric", "mae_pp", "max_abs_pp", "worst_channel", "rank_corr",
            "channels", "share_outside_truth", "worse_than_uniform"]
@@ -178,7 +180,8 @@ def score(attribution: pd.DataFrame, truth: Any, scenario: str = "", metrics: Se
     return out.sort_values(["truth", "metric", "mae_pp", "model"]).reset_index(drop=True)
 
 
-def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = None, window_days: float = 30,
+@events_input(renamed={"window_days": "window"})
+def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = None, window: Duration = "30D",
                     **kwargs: Any) -> pd.DataFrame:
     """Run :func:`privdomain.attribution.attribute` on each simulated dataset and score it.
 
@@ -191,10 +194,10 @@ def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = 
 
     frames = []
     for name, path in datasets.items():
-        res = attribute(path, models=models or MODELS, window_days=window_days, **kwargs)
+        res = attribute(path, models=models or MODELS, window=window, **kwargs)
         if lift_channels(path):
             base = res[res["model"] == "markov_1"] if "markov_1" in set(res["model"]) else None
-            cal = calibrated(path, base="markov", attribution=base, window_days=window_days)
+            cal = calibrated(path, base="markov", attribution=base, window=window)
             res = pd.concat([res, cal[[c for c in res.columns if c in cal.columns]]], ignore_index=True)
         frames.append(score(res, path, scenario=name))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)

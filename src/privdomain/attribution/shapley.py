@@ -47,8 +47,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..contract import Duration, events_input
 from .paths import SEP, Journeys, journeys
 from .rules import tidy
+
+__all__ = ["MAX_CHANNELS", "channel_sets", "zeta", "shapley_values", "games", "shapley"]
+
 
 MAX_CHANNELS = 20
 
@@ -128,14 +132,15 @@ def _ordered(j: Journeys) -> pd.DataFrame:
     return out
 
 
-def shapley(data: Any, coalition: str = "conversions", ordered: bool = False, window_days: float = 30,
-            con: Any | None = None, sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
+@events_input(renamed={"window_days": "window"})
+def shapley(events: Any, coalition: str = "conversions", ordered: bool = False, window: Duration = "30D",
+            *, con: Any | None = None, sep: str = SEP, marketing_channels: Any = None) -> pd.DataFrame:
     """Exact Shapley attribution of conversions and value (see the module doc).
 
     Parameters
     ----------
-    data
-        A path table or events (journeys built with ``window_days``).
+    events
+        A path table or events (journeys built with ``window``).
     coalition
         ``"conversions"`` (worth = conversions of journeys confined to the
         coalition) or ``"rate"`` (their conversion rate).
@@ -159,7 +164,7 @@ def shapley(data: Any, coalition: str = "conversions", ordered: bool = False, wi
     >>> shapley(pt, ordered=True)[["channel", "position", "conversions"]].values.tolist()
     [['a', 1, 2.0], ['b', 2, 2.0]]
     """
-    j = journeys(data, window_days=window_days, con=con, sep=sep, marketing_channels=marketing_channels)
+    j = journeys(events, window=window, con=con, sep=sep, marketing_channels=marketing_channels)
     if ordered:
         if coalition != "conversions":
             raise ValueError("ordered Shapley is defined for coalition='conversions' only")

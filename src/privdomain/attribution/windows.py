@@ -62,6 +62,20 @@ import pandas as pd
 from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
+from ..contract import Duration, duration_days, events_input
+
+__all__ = [
+    "WINDOWS",
+    "credited_purchases",
+    "COLUMNS",
+    "ad_attribution",
+    "roi_curve",
+    "multi_level_roi",
+    "roi_by_window",
+    "roi_ratio_interval",
+    "total_roi_curve",
+]
+
 
 WINDOWS = (0, 7, 15, 30, 90)
 
@@ -81,7 +95,7 @@ def _latest(t: ibis.Table, key: Sequence[str], order: Sequence[Any]) -> ibis.Tab
 
 
 def credited_purchases(events: TableLike, touch: str = "click", fission_depth: int = 3,
-                       con: Any | None = None) -> ibis.Table:
+                       *, con: Any | None = None) -> ibis.Table:
     """Ibis expression: one row per purchase with its direct and fission candidates.
 
     Columns: ``pay_event_id``, ``person_id``, ``pay_ts``, ``amount_fen``,
@@ -228,7 +242,7 @@ COLUMNS = ["level", "campaign_id", "channel", "window", "exposures", "clicks", "
 
 def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Sequence[int] = WINDOWS,
                    touch: str = "click", fission_depth: int = 3, level: str = "campaign",
-                   con: Any | None = None) -> pd.DataFrame:
+                   *, con: Any | None = None) -> pd.DataFrame:
     """Orders and revenue credited to each ad at each lookback window (see the module doc).
 
     Parameters
@@ -328,13 +342,14 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     return res
 
 
-def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 90, touch: str = "click",
-              fission_depth: int = 3, con: Any | None = None) -> pd.DataFrame:
+@events_input(renamed={"max_days": "horizon"})
+def roi_curve(events: TableLike, campaigns: Any | None = None, horizon: Duration = "90D", touch: str = "click",
+              fission_depth: int = 3, *, con: Any | None = None) -> pd.DataFrame:
     """Cumulative credited revenue and ROI by day since the touch (the stepwise rise).
 
     Row ``day = d`` holds the revenue of window ``d + 1`` (days since the touch
     ``<= d``; fission purchases counted from the friend's arrival day), for
-    ``d = 0 .. max_days - 1``.
+    ``d = 0 .. D - 1`` where ``D`` is ``horizon`` in whole days (a duration, ``"90D"``).
 
     Returns ``campaign_id``, ``day``, ``revenue`` (cumulative, yuan), ``spend``,
     ``roi``, ``roi_over_same_day``.
@@ -346,9 +361,10 @@ def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 9
     ...     (1, "2024-05-01 10:00", "moments_ad_click", {"campaign_id": 7}),
     ...     (1, "2024-05-01 12:00", "pay", {"order_id": 1, "amount_fen": 1000}),
     ...     (1, "2024-05-03 10:00", "pay", {"order_id": 2, "amount_fen": 3000})])
-    >>> roi_curve(ev, max_days=4)["revenue"].tolist()
+    >>> roi_curve(ev, horizon="4D")["revenue"].tolist()
     [10.0, 10.0, 40.0, 40.0]
     """
+    max_days = int(np.ceil(duration_days(horizon, name="horizon")))
     cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
     is_d = cp.d_days.notnull() & (cp.d_days < max_days)
     x = cp.mutate(
@@ -372,7 +388,7 @@ def roi_curve(events: TableLike, campaigns: Any | None = None, max_days: int = 9
 
 
 def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str = "click",
-                    fission_depth: int = 3, con: Any | None = None) -> pd.DataFrame:
+                    fission_depth: int = 3, *, con: Any | None = None) -> pd.DataFrame:
     """Immediate, short-term and long-term ROI side by side, per campaign.
 
     ``roi_same_day``, ``roi_7d``, ``roi_15d``, ``roi_30d``, ``roi_90d`` (credited
@@ -429,3 +445,72 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
         ["long_over_immediate_30", "long_over_immediate_90"] + [f"revenue_{n}" for n in names.values()] + \
         ["acquired", "repurchase_orders", "repurchase_revenue"]
     return out[cols].reset_index()
+
+
+def roi_by_window(ad_credit: pd.DataFrame) -> pd.DataFrame:
+    """All campaigns together at each window, from campaign rows of
+    :func:`privdomain.attribution.ad_attribution`.
+
+    Returns ``window``, ``spend``, ``orders``, ``revenue``, ``direct_revenue``,
+    ``fission_revenue`` (yuan), ``roi`` = revenue / spend (投资回报率) and
+    ``over_same_day`` = revenue / revenue of the shortest window (for window 0: the
+    same day), the long-tail multiple the case articles quote.
+
+    >>> aa = pd.DataFrame({"level": "campaign", "campaign_id": [1, 1, 2, 2], "window": [0, 30, 0, 30],
+    ...     "spend": [100.0, 100.0, 50.0, 50.0], "orders": [1, 3, 0, 1], "revenue": [60.0, 150.0, 0.0, 30.0],
+    ...     "direct_revenue": [60.0, 140.0, 0.0, 30.0], "fission_revenue": [0.0, 10.0, 0.0, 0.0]})
+    >>> roi_by_window(aa)[["window", "roi", "over_same_day"]].values.tolist()
+    [[0.0, 0.4, 1.0], [30.0, 1.2, 3.0]]
+    """
+    rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit
+    first = rows.drop_duplicates("campaign_id")
+    spend = float(first["spend"].sum())
+    g = rows.groupby("window", as_index=False)[["orders", "revenue", "direct_revenue", "fission_revenue"]].sum()
+    g.insert(1, "spend", spend)
+    g["roi"] = g["revenue"] / spend if spend > 0 else np.nan
+    base = g["revenue"].iloc[0] if len(g) else np.nan
+    g["over_same_day"] = g["revenue"] / base if base else np.nan
+    return g.reset_index(drop=True)
+
+
+def roi_ratio_interval(campaign_rows: pd.DataFrame, draws: int = 2000, seed: int = 0,
+                       long: int = 30, short: int = 0) -> tuple[float, float, int]:
+    """95% bootstrap interval (resampling campaigns) of ``revenue(long) / revenue(short)``
+    from campaign rows of :func:`privdomain.attribution.ad_attribution`; returns
+    ``(low, high, campaigns)``, NaN bounds with fewer than two campaigns.
+
+    >>> rows = pd.DataFrame({"campaign_id": [1, 1, 2, 2, 3, 3], "window": [0, 30] * 3,
+    ...                      "revenue": [10.0, 20.0, 10.0, 30.0, 10.0, 25.0]})
+    >>> lo, hi, k = roi_ratio_interval(rows)
+    >>> k, 2.0 <= lo <= hi <= 3.0
+    (3, True)
+    """
+    wide = campaign_rows.pivot_table(index="campaign_id", columns="window", values="revenue", aggfunc="sum")
+    if long not in wide or short not in wide or len(wide) < 2:
+        return float("nan"), float("nan"), int(len(wide))
+    a, b = wide[long].fillna(0).to_numpy(float), wide[short].fillna(0).to_numpy(float)
+    idx = np.random.default_rng(seed).integers(0, len(wide), size=(draws, len(wide)))
+    num, den = a[idx].sum(axis=1), b[idx].sum(axis=1)
+    ratio = num[den > 0] / den[den > 0]
+    if len(ratio) < draws // 2:
+        return float("nan"), float("nan"), int(len(wide))
+    lo, hi = np.quantile(ratio, [0.025, 0.975])
+    return float(lo), float(hi), int(len(wide))
+
+
+def total_roi_curve(curve: pd.DataFrame) -> pd.DataFrame:
+    """All campaigns together by day since the touch, from
+    :func:`privdomain.attribution.roi_curve`: ``day``, ``revenue`` (cumulative yuan),
+    ``roi`` = revenue / total spend, ``over_same_day`` = revenue / day-0 revenue.
+
+    >>> c = pd.DataFrame({"campaign_id": [1, 1, 2, 2], "day": [0, 1, 0, 1], "revenue": [10.0, 30.0, 0.0, 10.0],
+    ...                   "spend": [20.0, 20.0, 20.0, 20.0]})
+    >>> total_roi_curve(c)[["day", "roi", "over_same_day"]].values.tolist()
+    [[0.0, 0.25, 1.0], [1.0, 1.0, 4.0]]
+    """
+    spend = float(curve.drop_duplicates("campaign_id")["spend"].sum())
+    g = curve.groupby("day", as_index=False)["revenue"].sum()
+    g["roi"] = g["revenue"] / spend if spend > 0 else np.nan
+    base = g["revenue"].iloc[0] if len(g) else np.nan
+    g["over_same_day"] = g["revenue"] / base if base else np.nan
+    return g

@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 
+from ..boards.funnel import wilson_interval
 from ..errors import UsageError
-from ..funnel import wilson_interval
 from ..schema import ORDER_TOUCHPOINTS
 from .select import Segment
 from .tags import WINDOWS, touchpoint_column

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import funnel
 from ..backend import TableLike
+from ..boards import funnel
 from ..errors import UsageError, short_repr
 from .tags import touchpoint_column
 
@@ -214,10 +214,10 @@ class Did(Condition):
 
 
 class InFunnel(Condition):
-    """Persons who converted to (or dropped at) a funnel step: :func:`privdomain.funnel.funnel_audience`.
+    """Persons who converted to (or dropped at) a funnel step: :func:`privdomain.boards.funnel.funnel_audience`.
 
     Exactly one of ``converted_to`` and ``dropped_at``; the other arguments are those of
-    :func:`privdomain.funnel.funnel`. The funnel runs on ``events`` as given (filter them
+    :func:`privdomain.boards.funnel.funnel`. The funnel runs on ``events`` as given (filter them
     to the period you mean), once, the first time the condition is evaluated.
     """
 

@@ -11,7 +11,7 @@ Tag families (see docs/audiences.md for the definitions):
 * **CRM** (会员标签) where present: ``member_level``, ``crm_join_date``,
   ``acquisition_channel`` (the CRM snapshot as the dataset holds it);
 * **asset** (资产标签): ``stage`` (lifecycle stage, :func:`privdomain.lifecycle.stages_at`),
-  ``rfm_segment`` (:func:`privdomain.rfm.rfm_segments`, scheme ``"rf"``, over buyers),
+  ``rfm_segment`` (:func:`privdomain.clv.rfm.rfm_segments`, scheme ``"rf"``, over buyers),
   ``buyer_type`` (non_buyer / new / returning / lapsed), ``repeat_buyer``, ``purchase_days``;
 * **behaviour** (行为标签): ``first_active``, ``last_active``, ``days_since_active``,
   ``touchpoints_{7,30,90}d`` and ``channels_{7,30,90}d`` (distinct touchpoints/channels
@@ -39,10 +39,12 @@ import numpy as np
 import pandas as pd
 
 from .. import events as events_layer
-from .. import io, lifecycle, rfm
+from .. import io
 from .._days import DateLike, day, day_number, raw_events
 from ..backend import TableLike, execute
+from ..clv import rfm
 from ..errors import UsageError
+from ..lifecycle import stages as lifecycle
 from ..schema import AD_VIEWS, PURCHASE
 
 __all__ = [

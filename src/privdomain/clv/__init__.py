@@ -13,7 +13,7 @@
 All fit by maximum likelihood (BFGS on log-parameters, log-space likelihoods,
 standard errors from the inverse Hessian; ``summary()`` gives intervals on the log
 scale, never below 0) on an RFM summary from
-:func:`privdomain.rfm.rfm_summary`: ``frequency`` (repeat purchases), ``t_x`` (time of the
+:func:`privdomain.clv.rfm.rfm_summary`: ``frequency`` (repeat purchases), ``t_x`` (time of the
 last purchase **since the first**), ``T`` (time since the first purchase) and, for
 Gamma-Gamma, ``monetary_value`` (mean of the repeat purchases). Identical customers are
 collapsed to unique rows with weights before fitting, so a million customers measured in
@@ -22,7 +22,7 @@ days fit in seconds.
 Examples
 --------
 >>> import pandas as pd
->>> from privdomain.rfm import rfm_summary
+>>> from privdomain.clv.rfm import rfm_summary
 >>> from privdomain.clv import BetaGeo, simulate_beta_geo
 >>> bg = BetaGeo().fit(simulate_beta_geo(2000, r=0.3, alpha=4.0, a=0.8, b=2.5, T=26.0, seed=0, time_step=1 / 7))
 >>> tx = pd.DataFrame({"person_id": [1, 1, 2, 3, 3, 3], "ts": pd.to_datetime(

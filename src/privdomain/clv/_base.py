@@ -10,6 +10,22 @@ import pandas as pd
 from scipy.optimize import minimize
 from statsmodels.tools.numdiff import approx_hess3
 
+__all__ = [
+    "wdot",
+    "columns",
+    "check_rfm",
+    "collapse",
+    "FittedModel",
+    "TransactionModel",
+    "safe_hyp2f1",
+    "at_a_near_one",
+    "log_nbd_pmf",
+    "nbd_sf",
+    "expected_by_quadrature",
+    "unique_index",
+    "BetaGeoFamily",
+]
+
 
 def wdot(a: np.ndarray, b: np.ndarray) -> float:
     """Dot product of two vectors without BLAS (multi-threaded BLAS dot products stall
@@ -20,7 +36,7 @@ def wdot(a: np.ndarray, b: np.ndarray) -> float:
 def columns(summary: pd.DataFrame, names: dict[str, str | None], where: str) -> dict[str, np.ndarray]:
     """Float arrays of the named columns, with clear errors for missing or bad values."""
     if not isinstance(summary, pd.DataFrame):
-        raise TypeError(f"{where}: expected a pandas DataFrame summary (see privdomain.rfm.rfm_summary)")
+        raise TypeError(f"{where}: expected a pandas DataFrame summary (see privdomain.clv.rfm.rfm_summary)")
     out = {}
     for role, col in names.items():
         if col is None:
@@ -271,7 +287,7 @@ class TransactionModel(FittedModel):
             One row per customer (or per group of identical customers with
             ``weights_col``): repeat purchases, ``t_x`` (time of the last purchase since
             the first -- *not* the time since the last purchase) and ``T`` (time since the
-            first purchase), e.g. from :func:`privdomain.rfm.rfm_summary`.
+            first purchase), e.g. from :func:`privdomain.clv.rfm.rfm_summary`.
         frequency_col, recency_col, T_col, weights_col
             Column names.
         initial

@@ -44,7 +44,7 @@ class GammaGamma(FittedModel):
 
     ``params_`` = ``p``, ``q``, ``gamma``. Customers with ``frequency == 0`` carry no
     information about spend (their ``monetary_value`` is 0 by the repeat-purchase
-    convention of :func:`privdomain.rfm.rfm_summary`); ``fit`` leaves them out and counts
+    convention of :func:`privdomain.clv.rfm.rfm_summary`); ``fit`` leaves them out and counts
     them in ``n_excluded_``.
     """
 

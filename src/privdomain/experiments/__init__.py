@@ -48,7 +48,9 @@ from .randomised import (
 from .staggered import group_time_att, staggered_did
 from .synthetic import (
     TIERS,
+    CampaignTruth,
     baseline_conversion,
+    campaign_truth,
     coupon_tier,
     simulate_campaign,
     simulate_panel,
@@ -93,6 +95,8 @@ __all__ = [
     "sample_size_mean",
     "sample_size_proportion",
     "simulate_campaign",
+    "CampaignTruth",
+    "campaign_truth",
     "simulate_panel",
     "simulate_touchpoints",
     "tier_shares",

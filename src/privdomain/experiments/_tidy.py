@@ -17,6 +17,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+__all__ = ["RESULT_COLUMNS", "wald", "tidy", "require_finite"]
+
+
 RESULT_COLUMNS = ["outcome", "term", "method", "estimate", "std_error", "ci_low", "ci_high", "p_value", "n"]
 
 

@@ -26,8 +26,12 @@ import pandas as pd
 from .. import events as events_layer
 from .._days import person_ids
 from ..backend import TableLike, execute
+from ..contract import Duration, events_input, interval
 from ..schema import CHANNEL_OF, ORDER_TOUCHPOINTS, PURCHASE
 from .synthetic import coupon_tier
+
+__all__ = ["TEA_TIERS", "campaign_frame", "touchpoint_frame", "rollout_panel"]
+
 
 #: Default coupon tiers by purchases made before assignment: ``{tier: (min, max)}``
 #: (max None = no upper bound), as :func:`privdomain.experiments.synthetic.coupon_tier`.
@@ -50,12 +54,13 @@ def _tiers(prior: np.ndarray, tiers: Mapping[str, tuple[int, int | None]] | None
     return out
 
 
+@events_input(renamed={"window_days": "window", "pre_days": "pre_window"})
 def campaign_frame(
-    data: TableLike,
+    events: TableLike,
     experiment: str,
     *,
-    window_days: int = 30,
-    pre_days: int = 90,
+    window: Duration = "30D",
+    pre_window: Duration = "90D",
     tiers: Mapping[str, tuple[int, int | None]] | None = None,
     arm_sep: str | None = ":",
     counts: Sequence[str] = (),
@@ -66,12 +71,12 @@ def campaign_frame(
 
     For a person assigned at ``t0``:
 
-    * ``orders`` = pay events in ``[t0, t0 + window_days)``; ``converted`` = orders >= 1;
+    * ``orders`` = pay events in ``[t0, t0 + window)``; ``converted`` = orders >= 1;
     * ``revenue`` = their amount in yuan;
     * ``prior_purchases`` = pay events before ``t0`` (all history);
     * ``repurchased`` = converted and ``prior_purchases + orders >= 2`` (a repeat
       purchase happened in the window);
-    * ``pre_purchases``, ``pre_revenue`` = pay events / yuan in ``[t0 - pre_days, t0)``
+    * ``pre_purchases``, ``pre_revenue`` = pay events / yuan in ``[t0 - pre_window, t0)``
       (the CUPED covariates);
     * ``segment`` = coupon tier from ``prior_purchases`` (``tiers`` maps a name to
       an inclusive ``(min, max)`` range; default :data:`TEA_TIERS`), unless every
@@ -84,12 +89,15 @@ def campaign_frame(
 
     Parameters
     ----------
-    data
+    events
         A dataset (path or :class:`privdomain.io.Dataset`) with ``events`` and
         ``assignments`` tables, or an events frame / Ibis table together with
         ``assignments=``.
     experiment
         Value of ``assignments.experiment`` to analyse.
+    window, pre_window
+        Durations (``"30D"``, ``"90D"``, :func:`privdomain.contract.duration`) after and
+        before the assignment for the outcomes and the covariates.
 
     Returns
     -------
@@ -115,20 +123,19 @@ def campaign_frame(
     >>> f[["person_id", "segment", "converted", "revenue", "pre_purchases"]].values.tolist()
     [[1, 'first_time', 1, 30.0, 0], [2, '2-5', 0, 0.0, 1]]
     """
-    if window_days <= 0 or pre_days <= 0:
-        raise ValueError(f"window_days and pre_days must be > 0, got {window_days}, {pre_days}")
-    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
+    after, before = interval(window, name="window"), interval(pre_window, name="pre_window")
+    a = events_layer.table(assignments if assignments is not None else events, "assignments", con=con)
     a = a.filter(a.experiment == experiment).select("person_id", "arm", "assigned_at")
     dup = int(execute(a.group_by("person_id").agg(k=a.count()).filter(lambda t: t.k > 1).count(), con=con))
     if dup:
         raise ValueError(f"assignments: person_id must be assigned once per experiment: {dup} person(s) have more")
-    e = events_layer.read(data, con=con)
+    e = events_layer.read(events, con=con)
     pay = e.filter(e.touchpoint == PURCHASE).select(
         pid=e.person_id, ts=e.ts, fen=e.amount_fen.fill_null(0).cast("int64")
     )
     j = a.left_join(pay, a.person_id == pay.pid)
-    end = j.assigned_at + ibis.interval(days=window_days)
-    start = j.assigned_at - ibis.interval(days=pre_days)
+    end = j.assigned_at + after
+    start = j.assigned_at - before
     in_win = (j.ts >= j.assigned_at) & (j.ts < end)
     before = j.ts < j.assigned_at
     in_pre = before & (j.ts >= start)
@@ -170,7 +177,7 @@ def campaign_frame(
     if counts:
         ev = e.filter(e.touchpoint.isin(list(counts))).select(cpid=e.person_id, cts=e.ts, ctp=e.touchpoint)
         cj = a.join(ev, a.person_id == ev.cpid)
-        cj = cj.filter((cj.cts >= cj.assigned_at) & (cj.cts < cj.assigned_at + ibis.interval(days=window_days)))
+        cj = cj.filter((cj.cts >= cj.assigned_at) & (cj.cts < cj.assigned_at + after))
         wide = execute(cj.group_by([cj.person_id, cj.ctp]).agg(k=cj.count()), con=con)
         wide = wide.pivot_table(index="person_id", columns="ctp", values="k", aggfunc="sum", fill_value=0)
         for tp in counts:

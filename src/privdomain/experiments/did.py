@@ -45,6 +45,9 @@ from scipy import stats
 from ..backend import require_columns
 from ._tidy import require_finite, tidy, wald
 
+__all__ = ["check_panel", "demean_two_way", "did", "event_study", "pretrend_check"]
+
+
 _DUMMY_LIMIT = 30  # units; above this "auto" demeans (same estimate, less memory and time)
 
 

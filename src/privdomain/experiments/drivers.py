@@ -27,6 +27,9 @@ from scipy import stats
 from ..backend import require_columns
 from ._tidy import require_finite, tidy
 
+__all__ = ["ASSOCIATION_NOTE", "purchase_drivers", "confounding_table"]
+
+
 ASSOCIATION_NOTE = (
     "odds ratios are associations between touchpoints and purchase, not causal effects: "
     "engaged persons both meet more touchpoints and buy more"

@@ -19,20 +19,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from ..plotting import PALETTE
+from ..plotting import PALETTE, new_axes
 
+__all__ = ["forest_plot", "event_study_plot", "power_curve", "odds_ratio_plot"]
+
+
+_SIZE = (7.0, 4.0)  # the experiment figures' default size
 _GREEN, _BLUE, _GREY, _RED = PALETTE[0], PALETTE[1], PALETTE[7], PALETTE[3]  # the package palette
-
-
-def _axes(ax: Axes | None, size=(7.0, 4.0)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
 
 
 def forest_plot(
@@ -51,7 +48,7 @@ def forest_plot(
     :func:`heterogeneous_effects`. ``truth`` (``{label: value}``) marks known
     true effects (simulated data).
     """
-    ax = _axes(ax, (7.0, 0.5 * len(results) + 1.5))
+    ax = new_axes(figsize=(7.0, 0.5 * len(results) + 1.5), ax=ax)
     cols = [label] if isinstance(label, str) else list(label)
     labels = results[cols].astype(str).agg(" | ".join, axis=1).tolist()
     lo_col, hi_col = ("ci_low_adj", "ci_high_adj") if adjusted else ("ci_low", "ci_high")
@@ -78,7 +75,7 @@ def event_study_plot(es: pd.DataFrame, *, ax: Axes | None = None, title: str | N
     coefficients should hover around 0) from post-change ones; the pre-trend
     test's p-value goes in the corner when ``es.attrs["pretrend"]`` exists.
     """
-    ax = _axes(ax)
+    ax = new_axes(figsize=_SIZE, ax=ax)
     k = es["relative_period"].to_numpy()
     est = es["estimate"].to_numpy(float)
     ax.fill_between(k, es["ci_low"].to_numpy(float), es["ci_high"].to_numpy(float), color=_BLUE, alpha=0.2, lw=0)
@@ -110,7 +107,7 @@ def power_curve(
     One line per value of ``hue`` (e.g. ``"mde"`` or ``"ratio"``); a dotted line
     at the ``target`` power when ``y == "power"``.
     """
-    ax = _axes(ax)
+    ax = new_axes(figsize=_SIZE, ax=ax)
     groups = [(None, table)] if hue is None else list(table.groupby(hue, sort=True))
     for key, g in groups:
         g = g.sort_values(x)
@@ -126,7 +123,7 @@ def power_curve(
 
 def odds_ratio_plot(drivers: pd.DataFrame, *, ax: Axes | None = None, title: str | None = None) -> Axes:
     """Odds ratios with intervals on a log axis, a line at 1, and the association caveat as the title."""
-    ax = _axes(ax, (7.0, 0.45 * len(drivers) + 1.5))
+    ax = new_axes(figsize=(7.0, 0.45 * len(drivers) + 1.5), ax=ax)
     d = drivers.sort_values("odds_ratio")
     y = np.arange(len(d))
     orr = d["odds_ratio"].to_numpy(float)

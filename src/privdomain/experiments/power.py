@@ -43,6 +43,16 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+__all__ = [
+    "sample_size_proportion",
+    "power_proportion",
+    "mde_proportion",
+    "sample_size_mean",
+    "power_mean",
+    "mde_mean",
+]
+
+
 _ALTERNATIVES = ("two-sided", "larger", "smaller")
 _PROP_METHODS = ("pooled", "unpooled", "arcsine")
 _TESTS = ("z", "t")

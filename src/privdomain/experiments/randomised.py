@@ -43,6 +43,18 @@ from statsmodels.stats.multitest import multipletests
 from ..backend import require_columns
 from ._tidy import require_finite, tidy, wald
 
+__all__ = [
+    "difference_in_means",
+    "relative_lift",
+    "ratio_effect",
+    "cuped_adjust",
+    "cuped",
+    "logit_ame",
+    "campaign_effects",
+    "heterogeneous_effects",
+]
+
+
 _EXTRA = ["n_treatment", "n_control", "control_mean", "treatment_mean", "relative_lift"]
 
 

@@ -52,6 +52,9 @@ import pandas as pd
 from ._tidy import require_finite, tidy, wald
 from .did import check_panel
 
+__all__ = ["CONTROLS", "AGGREGATIONS", "group_time_att", "staggered_did"]
+
+
 CONTROLS = ("never", "notyet")
 AGGREGATIONS = ("simple", "dynamic", "group")
 

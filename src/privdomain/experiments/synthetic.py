@@ -17,11 +17,26 @@ simulator (:mod:`privdomain.simulate`) is the realistic counterpart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import special, stats
+
+__all__ = [
+    "TIERS",
+    "coupon_tier",
+    "tier_shares",
+    "simulate_campaign",
+    "CampaignTruth",
+    "campaign_truth",
+    "baseline_conversion",
+    "simulate_panel",
+    "simulate_touchpoints",
+]
+
 
 #: The tea brand's coupon tiers (docs/domain.md): first-time buyers 50% off,
 #: 2-5 purchases buy-one-get-one, 5+ purchases 10x points.
@@ -99,10 +114,9 @@ def simulate_campaign(
     The true average effects are therefore exact: on conversion
     ``sum_s share_s * tau_s`` (shares from :func:`tier_shares`), on revenue
     ``78 *`` that (1.3 orders x 60 yuan per converted person); by segment
-    ``tau_s`` and ``78 tau_s``. They are stored in ``df.attrs["truth"]`` (by
-    outcome) and ``df.attrs["truth_by_segment"]`` (``{outcome: {segment: value}}``);
-    ``df.attrs["baseline"]`` holds the holdout means and ``df.attrs["truth_relative"]``
-    the true relative lifts (effect / holdout mean).
+    ``tau_s`` and ``78 tau_s``: :func:`campaign_truth` returns them (by outcome, by
+    segment, the holdout means and the relative lifts). For one release they are also
+    in ``df.attrs`` (``truth``, ``truth_by_segment``, ``baseline``, ``truth_relative``).
 
     Parameters
     ----------
@@ -129,7 +143,7 @@ def simulate_campaign(
     Examples
     --------
     >>> df = simulate_campaign(1000, effect=0.05, seed=1)
-    >>> sorted(df["arm"].unique()), round(df.attrs["truth"]["converted"], 3)
+    >>> sorted(df["arm"].unique()), round(campaign_truth(0.05).effect["converted"], 3)
     (['holdout', 'treatment'], 0.05)
     """
     if n < 4:
@@ -171,18 +185,55 @@ def simulate_campaign(
             "revenue": np.round(revenue, 2),
         }
     )
+    truth = campaign_truth(effect, tier_effects=tier_effects)
+    df.attrs.update(truth.as_attrs())  # the same numbers, for one release: use campaign_truth(...)
+    return df
+
+
+@dataclass(frozen=True)
+class CampaignTruth:
+    """The true effects of a :func:`simulate_campaign` draw (exact population values).
+
+    ``effect`` and ``relative`` map an outcome (``converted``, ``revenue``) to the
+    average effect and to effect / holdout mean; ``by_segment`` maps an outcome to
+    ``{tier: effect}``; ``baseline`` maps an outcome to the holdout mean.
+    """
+
+    effect: dict[str, float]
+    by_segment: dict[str, dict[str, float]]
+    baseline: dict[str, float]
+    relative: dict[str, float]
+
+    def as_attrs(self) -> dict[str, Any]:
+        """The ``.attrs`` keys :func:`simulate_campaign` used to be the only source of."""
+        return {"truth": dict(self.effect), "truth_by_segment": {k: dict(v) for k, v in self.by_segment.items()},
+                "baseline": dict(self.baseline), "truth_relative": dict(self.relative)}
+
+
+def campaign_truth(effect: float = 0.05, *, tier_effects: Mapping[str, float] | None = None) -> CampaignTruth:
+    """The true effects of :func:`simulate_campaign` with these effects, as a value.
+
+    On conversion ``Σ_s share_s τ_s`` (shares from :func:`tier_shares`), on revenue
+    ``78 ×`` that (1.3 orders × 60 yuan per converted person); by segment ``τ_s``
+    and ``78 τ_s``; the holdout mean is :func:`baseline_conversion` (× 78 for revenue).
+
+    >>> t = campaign_truth(0.05)
+    >>> round(t.effect["converted"], 3), round(t.effect["revenue"], 2), t.by_segment["converted"]["5+"]
+    (0.05, 3.9, 0.05)
+    """
+    taus = {t: float(effect) for t in TIERS}
+    for k, v in (tier_effects or {}).items():
+        if k not in taus:
+            raise ValueError(f"tier_effects: unknown tier {k!r}; tiers are {list(TIERS)}")
+        taus[k] = float(v)
     shares = tier_shares()
     ate = sum(shares[t] * taus[t] for t in TIERS)
     per_conv = (1 + _EXTRA_ORDERS) * _TICKET_MEAN
-    df.attrs["truth"] = {"converted": ate, "revenue": per_conv * ate}
-    df.attrs["truth_by_segment"] = {
-        "converted": dict(taus),
-        "revenue": {t: per_conv * v for t, v in taus.items()},
-    }
     base = baseline_conversion()
-    df.attrs["baseline"] = {"converted": base, "revenue": per_conv * base}
-    df.attrs["truth_relative"] = {"converted": ate / base, "revenue": ate / base}
-    return df
+    return CampaignTruth(effect={"converted": ate, "revenue": per_conv * ate},
+                         by_segment={"converted": dict(taus), "revenue": {t: per_conv * v for t, v in taus.items()}},
+                         baseline={"converted": base, "revenue": per_conv * base},
+                         relative={"converted": ate / base, "revenue": ate / base})
 
 
 def baseline_conversion() -> float:

@@ -1,11 +1,18 @@
-"""The headline figure of each preset, measured directly on simulated events.
+"""The headline figure of each preset, measured directly on simulated events: the registry.
+
+:data:`HEADLINES` is the one registry of the five headline figures: the simulator's
+calibration measures them here, and the case-study reports
+(:data:`privdomain.reports.cases.HEADLINE_FIGURES`) draw a figure for each of these
+names, measuring the same quantity.
 
 Plain pandas on the events (independent of the package's metric modules), so a
 preset can be checked against the case figure it is calibrated to:
 
 * ``touchpoints_per_buyer`` (beauty): mean number of distinct touchpoints a buyer
   had before their first purchase (transaction steps product_view, add_to_cart,
-  order, pay, refund not counted). Case: "more than five points on average".
+  order, pay, refund not counted), over buyers: per consumer, as the articles count
+  (:func:`buyer_touchpoints` gives the per-buyer numbers). Case: "more than five
+  points on average".
 * ``repurchase_lift`` (tea): repurchase rate in the coupon month / the month
   before, where the rate of month M = persons with a pay in M among persons who
   paid before M. Case: Naixue +35%.
@@ -28,6 +35,8 @@ preset can be checked against the case figure it is calibrated to:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -36,17 +45,44 @@ import pandas as pd
 from .. import schema
 from .scenario import Scenario
 
+__all__ = [
+    "TRANSACTION",
+    "Headline",
+    "HEADLINES",
+    "buyer_touchpoints",
+    "touchpoints_per_buyer",
+    "repurchase_rate",
+    "repurchase_lift",
+    "roi_30d_over_same_day",
+    "article_rates",
+    "guide_order_share",
+    "headline",
+    "within",
+]
+
+
 TRANSACTION = ["product_view", "add_to_cart", "order", "pay", "refund"]
 
 
-def touchpoints_per_buyer(ev: pd.DataFrame) -> float:
-    """Mean distinct touchpoints before the first pay, over buyers."""
+def buyer_touchpoints(ev: pd.DataFrame) -> pd.Series:
+    """Per buyer (index ``person_id``): distinct touchpoints before the first pay.
+
+    >>> ev = pd.DataFrame({"person_id": [1, 1, 1, 1, 2], "ts": pd.to_datetime(["2024-01-01", "2024-01-02",
+    ...     "2024-01-03", "2024-01-04", "2024-01-01"]), "touchpoint": ["sms", "sms", "oa_push", "pay", "pay"]})
+    >>> buyer_touchpoints(ev).to_dict()
+    {1: 2, 2: 0}
+    """
     tp = ev["touchpoint"].astype(str)
     first = ev[tp == schema.PURCHASE].groupby("person_id")["ts"].min().rename("first_pay")
     e = ev[~tp.isin(TRANSACTION)].merge(first, left_on="person_id", right_index=True)
     before = e[e["ts"] < e["first_pay"]]
     distinct = before.groupby("person_id")["touchpoint"].nunique()
-    return float(distinct.reindex(first.index, fill_value=0).mean())
+    return distinct.reindex(first.index, fill_value=0).astype("int64").rename("touchpoints")
+
+
+def touchpoints_per_buyer(ev: pd.DataFrame) -> float:
+    """Mean distinct touchpoints before the first pay, over buyers (:func:`buyer_touchpoints`)."""
+    return float(buyer_touchpoints(ev).mean())
 
 
 def repurchase_rate(ev: pd.DataFrame, month_start: dt.date) -> float:
@@ -104,25 +140,44 @@ def guide_order_share(ev: pd.DataFrame) -> float:
     return float((pays["channel"].astype(str) == "guide").mean())
 
 
+def _article_rates_outside_redesign(sc: Scenario, ev: pd.DataFrame) -> dict[str, float]:
+    ex = sc.experiments.get("article_redesign")
+    window = None
+    if ex is not None:
+        s = pd.Timestamp(ex["start"], tz=schema.TIMEZONE)
+        window = (s, s + pd.Timedelta(days=ex["days"]))
+    return article_rates(ev, window)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One headline figure: its name, what it is, and how the simulator measures it."""
+
+    name: str
+    label: str
+    measure: Callable[[Scenario, pd.DataFrame], Any]
+
+
+#: The five headline figures, by the name a scenario's ``calibration.headline`` and
+#: ``cases.yaml`` use.
+HEADLINES: dict[str, Headline] = {h.name: h for h in (
+    Headline("repurchase_lift", "relative lift in repurchase rate 复购率相对提升",
+             lambda sc, ev: repurchase_lift(ev, sc.experiments["coupon_tiers"]["start"])),
+    Headline("guide_order_share", "guide order share 导购订单占比", lambda sc, ev: guide_order_share(ev)),
+    Headline("article_rates", "the three article rates 图文三率", _article_rates_outside_redesign),
+    Headline("roi_30d_over_same_day", "30-day ROI / same-day ROI 30天ROI ÷ 当日ROI",
+             lambda sc, ev: roi_30d_over_same_day(ev)),
+    Headline("touchpoints_per_buyer", "distinct touchpoints per buyer before the first purchase 每位买家触点数",
+             lambda sc, ev: touchpoints_per_buyer(ev)),
+)}
+
+
 def headline(sc: Scenario, ev: pd.DataFrame) -> Any:
-    """The preset's headline figure measured on its events."""
+    """The preset's headline figure measured on its events (:data:`HEADLINES`)."""
     h = sc.calibration["headline"]
-    if h == "touchpoints_per_buyer":
-        return touchpoints_per_buyer(ev)
-    if h == "repurchase_lift":
-        return repurchase_lift(ev, sc.experiments["coupon_tiers"]["start"])
-    if h == "roi_30d_over_same_day":
-        return roi_30d_over_same_day(ev)
-    if h == "article_rates":
-        ex = sc.experiments.get("article_redesign")
-        window = None
-        if ex is not None:
-            s = pd.Timestamp(ex["start"], tz=schema.TIMEZONE)
-            window = (s, s + pd.Timedelta(days=ex["days"]))
-        return article_rates(ev, window)
-    if h == "guide_order_share":
-        return guide_order_share(ev)
-    raise ValueError(f"calibration.headline: unknown headline {h!r}")
+    if h not in HEADLINES:
+        raise ValueError(f"calibration.headline: unknown headline {h!r}; known: {', '.join(HEADLINES)}")
+    return HEADLINES[h].measure(sc, ev)
 
 
 def within(sc: Scenario, value: Any) -> bool:

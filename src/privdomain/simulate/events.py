@@ -40,6 +40,24 @@ from .journeys import K, article_clicked, hash_uniform
 from .rng import mix
 from .scenario import AD_SURFACES
 
+__all__ = [
+    "TP",
+    "CH",
+    "IDT",
+    "ID_PREFIX",
+    "IDCOLS",
+    "MIN",
+    "ORDER_KIND_CHANNEL",
+    "id_strings",
+    "block_ids",
+    "block_events",
+    "time_sort",
+    "events_schema",
+    "events_table",
+    "id_links_table",
+]
+
+
 TP = {t: i for i, t in enumerate(schema.TOUCHPOINTS)}
 CH = {c: i for i, c in enumerate(schema.CHANNELS)}
 IDT = {t: i for i, t in enumerate(schema.ID_TYPES)}

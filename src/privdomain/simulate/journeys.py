@@ -58,8 +58,29 @@ from __future__ import annotations
 import numpy as np
 
 from . import population
+from .arms import treated
+from .basket import amounts
 from .rng import block_rng, exponential, hash_uniform, lognormal_delay
 from .scenario import AD_SURFACES, ENTRY_CHANNELS, Scenario
+
+__all__ = [
+    "KINDS",
+    "K",
+    "MEMBER",
+    "INF",
+    "MONTH",
+    "LEAD",
+    "ROWCOLS",
+    "schedule",
+    "campaign_windows",
+    "campaign_id",
+    "make_block",
+    "PERSON_ARRAYS",
+    "fission_levels",
+    "run_world",
+    "article_clicked",
+]
+
 
 KINDS = ["ad", "store", "mp", "oa", "group", "guide", "live", "sms", "qr", "friend"]
 K = {k: i for i, k in enumerate(KINDS)}
@@ -672,8 +693,6 @@ def run_world(B: dict, off: frozenset[str] | set[str] = frozenset(), treat: str 
         "friend": friend,
         "reach": reach,
     })
-    from .orders import amounts
-
     out["amount_fen"], out["product"] = amounts(B, rows, sec, treat, assignment, p_rows=None)
     out["crm"] = _crm(B, out)
     if sc.has("fission") and not offm[chans.index("fission")]:
@@ -782,17 +801,6 @@ def _crm(B, w) -> np.ndarray:
     if B["sc"].has("store"):
         crm = np.minimum(crm, w["arrival"].get("store", INF))
     return crm
-
-
-def treated(B, name: str, treat: str, assignment: dict | None) -> np.ndarray:
-    """Per person: treated in experiment ``name`` under mode ``treat``."""
-    n = B["n"]
-    if treat == "none" or name not in B["sc"].experiments:
-        return np.zeros(n, dtype=bool)
-    eligible = B["eligible"][name]
-    if treat == "all":
-        return eligible
-    return eligible & assignment[name]
 
 
 def article_clicked(B, treat: str, assignment: dict | None) -> np.ndarray:

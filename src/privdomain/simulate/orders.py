@@ -1,10 +1,4 @@
-"""Products, amounts, coupons and the random assignment of experiments.
-
-Product choice: person i picks product k with probability proportional to
-``weight_k * (price_k / median_price) ** (-(3 * (s_i - 0.5)))`` where ``s_i`` is
-their price sensitivity (sensitive persons lean to cheap items). Quantity is 1,
-or 2 with probability ``second_item_rate``. Amount (fen) = price x quantity x
-(1 - coupon discount), rounded to whole fen.
+"""The random assignment of experiments and their outcomes in the simulated world.
 
 Experiments (assigned at random per person with a hash of the person's key, i.e.
 seeded and independent of the number of processes):
@@ -12,58 +6,23 @@ seeded and independent of the number of processes):
 * ``coupon_tiers``: persons reached before the start are put in a tier by their
   paid purchases before the start; within a tier each person is in ``treatment``
   with probability ``1 - holdout``. Treated persons' touches during the window
-  convert with probability x ``multiplier`` and pay ``1 - discount`` of the price.
+  convert with probability x ``multiplier`` and pay ``1 - discount`` of the price
+  (:func:`privdomain.simulate.basket.amounts`).
 * ``article_redesign``: Official Account followers; the redesigned articles
   published during the window are clicked with probability ``click_rate x
   click_multiplier`` (given opened).
 
->>> from privdomain.simulate.scenario import load_scenario
->>> bool(products_frame(load_scenario("tea"))["price_fen"].min() > 0)
-True
+Products and amounts are drawn in :mod:`privdomain.simulate.basket` (kept importable
+from here: ``products_frame``, ``amounts``).
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from .journeys import INF, K, hash_uniform, run_world, treated
-from .scenario import Scenario
-
-
-def products_frame(sc: Scenario) -> pd.DataFrame:
-    """The ``products`` table of a scenario (ids 1..k in catalogue order)."""
-    return pd.DataFrame({
-        "product_id": np.arange(1, len(sc.products) + 1, dtype=np.int64),
-        "name": [p["name"] for p in sc.products],
-        "category": [p["category"] for p in sc.products],
-        "price_fen": np.array([round(p["price_yuan"] * 100) for p in sc.products], dtype=np.int64),
-    })
-
-
-def amounts(B, rows, sec, treat, assignment, p_rows=None):
-    """Amount paid (fen) and product index (0-based) of each purchase row."""
-    sc = B["sc"]
-    price = np.array([round(p["price_yuan"] * 100) for p in sc.products], dtype=np.float64)
-    w = np.array([p["weight"] for p in sc.products], dtype=np.float64)
-    person = B["rows"]["person"][rows]
-    tilt = 3.0 * (B["price_sensitivity"][person] - 0.5)
-    rel = np.log(price / np.median(price))
-    logits = np.log(w)[None, :] - tilt[:, None] * rel[None, :]
-    pr = np.exp(logits - logits.max(axis=1, keepdims=True))
-    cdf = np.cumsum(pr, axis=1)
-    cdf /= cdf[:, -1:]
-    product = (sec["u_product"][:, None] > cdf).sum(axis=1)
-    product = np.minimum(product, len(price) - 1)
-    amount = price[product] * sec["qty"]
-    ct = sc.experiments.get("coupon_tiers")
-    if ct is not None and treat != "none" and len(rows):
-        s = (ct["start"] - sc.start).days
-        t = B["rows"]["t"][rows]
-        inwin = (t >= s) & (t < s + ct["days"])
-        tr = treated(B, "coupon_tiers", treat, assignment)[person] & inwin
-        amount = np.where(tr, amount * (1.0 - B["tier_discount"][person]), amount)
-    return np.round(amount).astype(np.int64), product
+from .basket import amounts, products_frame
+from .journeys import INF, K, run_world
+from .rng import hash_uniform
 
 
 def prepare_experiments(B: dict) -> dict:

@@ -34,6 +34,24 @@ import pyarrow.compute as pc
 
 from .. import schema
 
+__all__ = [
+    "AGE_BANDS",
+    "AGE_P",
+    "DEVICES",
+    "DEVICE_P",
+    "MOBILE_PREFIXES",
+    "PHONE_DOMAIN",
+    "vocabularies",
+    "draw_traits",
+    "draw_profiles",
+    "phone_numbers",
+    "phone_key",
+    "phone_digest",
+    "phone_hash",
+    "persons_table",
+]
+
+
 # province, city, tier, weight (rough share of WeChat users)
 _CITIES = [
     ("北京市", "北京", 1, 6), ("上海市", "上海", 1, 6), ("广东省", "广州", 1, 5), ("广东省", "深圳", 1, 5),

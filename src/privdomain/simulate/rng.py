@@ -18,6 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
+__all__ = ["SHAPLEY_STREAM", "block_rng", "mix", "lognormal_delay", "exponential", "hash_uniform"]
+
+
 SHAPLEY_STREAM = 2**31 - 1
 
 

@@ -37,8 +37,9 @@ from ..privacy import as_key
 from . import events as E
 from . import lift as lift_tests
 from . import population, truth
+from .basket import products_frame
 from .journeys import INF, campaign_id, campaign_windows, make_block, run_world
-from .orders import prepare_experiments, products_frame
+from .orders import prepare_experiments
 from .scenario import AD_SURFACES, Scenario, check_name, load_scenario
 from .scenario import MAX_PERSONS as MAX_SCENARIO_PERSONS
 

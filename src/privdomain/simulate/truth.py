@@ -48,6 +48,23 @@ from .journeys import INF, make_block, run_world
 from .orders import prepare_experiments, repurchase_in_window
 from .scenario import Scenario
 
+__all__ = [
+    "STAGES",
+    "EPS",
+    "world_totals",
+    "per_person",
+    "stage_code",
+    "stages_block",
+    "incrementality_block",
+    "incrementality_frame",
+    "experiments_block",
+    "experiments_frame",
+    "shapley",
+    "traits_frame",
+    "lift_block",
+]
+
+
 STAGES = ["prospect", "new", "active", "loyal", "dormant", "churned", "resurrected"]
 NEW_DAYS, ACTIVE_DAYS, LOYAL_WINDOW, LOYAL_MIN = 30.0, 90.0, 365.0, 3
 EPS = 1e-7  # days (under 10 ms): absorbs float rounding at the 30/90/365-day boundaries

@@ -22,7 +22,7 @@ output (``attribution_window``) and in ``attrs``.
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.officialaccount import article_rates
+>>> from privdomain.boards.officialaccount import article_rates
 >>> ev = events_frame([
 ...     (1, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
 ...     (2, "2024-05-01 08:00", "oa_push", {"article_id": 5}),
@@ -44,13 +44,14 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
-from . import io
-from .backend import TableLike, execute
+from .. import events as events_layer
+from .. import io
+from ..backend import TableLike, execute
+from ..contract import Duration, events_input, interval
+from ..schema import PURCHASE, TIMEZONE
 from .funnel import parse_window, predicate
-from .schema import PURCHASE, TIMEZONE
 
-__all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "article_pairs", "pooled_rates"]
+__all__ = ["ARTICLE_TOUCHPOINTS", "article_rates", "article_rates_daily", "article_pairs", "pooled_rates", "article_rates_by_arm"]
 
 ARTICLE_TOUCHPOINTS = ["oa_push", "oa_article_open", "mp_click", "share"]
 
@@ -234,14 +235,14 @@ def _article_events(scan: _Scan, touchpoints: list[str], by: str, meta: ir.Table
     return art
 
 
-def article_pairs(events: TableLike, con: Any | None = None) -> ir.Table:
+def article_pairs(events: TableLike, *, con: Any | None = None) -> ir.Table:
     """One row per (person, article) with an Official Account event of the article (Ibis table).
 
     ``person_id``, ``article_id``, ``pushed_at`` (the first ``oa_push`` of the article to the
     person, naive Beijing time; null when it was never pushed to them), ``opened`` (an
     ``oa_article_open``), ``clicked`` (an ``mp_click`` into the Mini Program). The same
     article events as :func:`article_rates`; for measures over (person, article) pairs such
-    as the rates of an experiment's arms (:func:`privdomain.cases.article_rates_by_arm`).
+    as the rates of an experiment's arms (:func:`article_rates_by_arm`).
 
     >>> from privdomain.backend import execute
     >>> from privdomain.examples import events_frame
@@ -289,7 +290,7 @@ def _describe(w: pd.Timedelta) -> str:
 def _articles_table(events: TableLike, articles: TableLike | None, con: Any | None):
     from pathlib import Path
 
-    from .io import Dataset
+    from ..io import Dataset
 
     if articles is not None:
         return events_layer.table(articles, "articles", con=con)
@@ -357,7 +358,7 @@ def article_rates_daily(data: TableLike, *, events: TableLike | None = None, win
     """
     t = events_layer.table(data, "articles_daily", con=con)
     need = ["article_id", "day", "target_user", "int_page_read_user", "ori_page_read_user"]
-    from .backend import require_columns
+    from ..backend import require_columns
 
     require_columns(t, need, "articles_daily")
     opt = {c: (t[c] if c in t.columns else ibis.literal(0)) for c in ("share_user", "int_page_read_count")}
@@ -388,3 +389,46 @@ def article_rates_daily(data: TableLike, *, events: TableLike | None = None, win
     out["article_id"] = out["article_id"].astype("int64")
     out["days"] = out["days"].astype("int64")
     return out.reset_index(drop=True)
+
+
+@events_input(renamed={"days": "window"})
+def article_rates_by_arm(events: Any, experiment: str, window: Duration | None = None, assignments: Any | None = None,
+                         *, con: Any | None = None) -> pd.DataFrame:
+    """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
+
+    For the persons assigned in ``experiment`` and the articles pushed to them at or
+    after their assignment (and, with ``window``, less than ``window`` after it, a duration
+    such as ``"14D"``: the experiment's window): ``received`` = pairs with an ``oa_push``, ``opened`` = of
+    those, pairs with an ``oa_article_open``, ``clicked`` = of those, pairs with an
+    ``mp_click``; ``open_rate`` = opened / received (打开率), ``click_rate`` = clicked /
+    opened (点击率). One row per ``arm``. ``events`` is a dataset (with an
+    ``assignments`` table) or events together with ``assignments``.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:05", "oa_article_open", {"article_id": 9}),
+    ...     (1, "2024-05-02 10:06", "mp_click", {"article_id": 9}),
+    ...     (2, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
+    ...     (2, "2024-05-02 11:00", "oa_article_open", {"article_id": 9})])
+    >>> asg = pd.DataFrame({"person_id": [1, 2], "experiment": "x", "arm": ["treatment", "holdout"],
+    ...     "assigned_at": pd.Timestamp("2024-05-01", tz="Asia/Shanghai")})
+    >>> article_rates_by_arm(ev, "x", assignments=asg)[["arm", "opened", "click_rate"]].values.tolist()
+    [['holdout', 1, 0.0], ['treatment', 1, 1.0]]
+    """
+    a = events_layer.table(assignments if assignments is not None else events, "assignments", con=con)
+    a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
+    flags = article_pairs(events, con=con)
+    j = flags.inner_join(a, flags.person_id == a.pid)
+    j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
+    if window is not None:
+        j = j.filter(j.pushed_at < j.t0 + interval(window))
+    one, zero = ibis.literal(1), ibis.literal(0)
+    expr = j.group_by("arm").agg(received=j.count(), opened=ibis.ifelse(j.opened, one, zero).sum(),
+                                 clicked=ibis.ifelse(j.opened & j.clicked, one, zero).sum())
+    out = execute(expr, con=con).sort_values("arm").reset_index(drop=True)
+    for c in ("received", "opened", "clicked"):
+        out[c] = out[c].astype("int64")
+    out["arm"] = out["arm"].astype(object)
+    out["open_rate"] = out["opened"] / out["received"].where(out["received"] > 0)
+    out["click_rate"] = out["clicked"] / out["opened"].where(out["opened"] > 0)
+    return out

@@ -90,7 +90,7 @@ who converted to or dropped at a step.
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.funnel import funnel
+>>> from privdomain.boards.funnel import funnel
 >>> ev = events_frame([
 ...     (1, "2024-05-01 10:00", "mp_visit"), (1, "2024-05-01 10:05", "add_to_cart"),
 ...     (1, "2024-05-01 10:09", "pay", {"order_id": 1, "amount_fen": 990}),
@@ -110,9 +110,9 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute
-from .errors import UsageError
+from .. import events as events_layer
+from ..backend import TableLike, execute
+from ..errors import UsageError
 
 __all__ = [
     "Exclusion",
@@ -372,10 +372,26 @@ def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
     ``_c{k}`` = number of step-``k`` events at or before a row (per person, in
     ``(ts, event_id)`` order), so the first step-``k`` event after row ``p`` is the
     step-``k`` event with ordinal ``_c{k}(p) + 1``: each step is one equi-join.
+    Four named builders: the running counts (:func:`_running_counts`), the attempts
+    of the strict mode (:func:`_strict_attempts`, the next events by ``lead``) or of
+    the ordered mode (:func:`_ordered_attempts`, one join per step), then the
+    exclusions (:func:`_exclusion_drops`).
     """
     n = len(spec.steps)
-    W = spec.window_us
-    has_b = spec.event_breakdown
+    rel, post = _running_counts(base, spec)
+    cur = _strict_attempts(rel, spec) if spec.mode == "strict" else _ordered_attempts(rel, spec, post)
+    cur, dropped = _exclusion_drops(cur, rel, spec)
+    level = sum(cur[f"_u{k}"].notnull().cast("int64") for k in range(1, n + 1))
+    return _attempts(cur, n, spec.event_breakdown, level=level, startu=cur._u1, dropped=dropped)
+
+
+def _running_counts(base: ir.Table, spec: _Spec) -> tuple[ir.Table, bool]:
+    """The events with their running step counts ``_c{k}`` (and the exclusions' counts).
+
+    Returns the table and ``post``: whether ``_t2`` (the person's step-2 events in all)
+    was added, which lets the ordered mode drop attempts that cannot reach step 2.
+    """
+    n = len(spec.steps)
     excl = spec.exclusions
     cw = ibis.window(group_by="person_id", order_by=spec.order, rows=(None, 0))
 
@@ -395,83 +411,103 @@ def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
         # the person's step-2 events in all (same partition and order: the same pass of the engine)
         whole = ibis.window(group_by="person_id", order_by=spec.order, rows=(None, None))
         counts["_t2"] = base.person_id.count(where=base._m2).over(whole)
-    rel = base.mutate(**counts)
-    if spec.mode == "strict":
-        lw = ibis.window(group_by="person_id", order_by=spec.order)
-        leads: dict[str, Any] = {}
-        for k in range(2, n + 1):
-            leads[f"_lm{k}"] = rel[f"_m{k}"].lead(k - 1).over(lw)
-            leads[f"_lu{k}"] = rel._us.lead(k - 1).over(lw)
-            if has_b:
-                leads[f"_lb{k}"] = rel._b.lead(k - 1).over(lw)
-        for e, x in enumerate(excl):
-            if x.from_step > 1:
-                leads[f"_lci{e}"] = rel[f"_xi{e}"].lead(x.from_step - 1).over(lw)
-            leads[f"_lcj{e}"] = rel[f"_xj{e}"].lead(x.to_step - 1).over(lw)
-        rel = rel.mutate(**leads) if leads else rel
-        a = rel.filter(rel._m1)
-        if spec.attempts == "first":
-            a = a.filter(a._c1 == 1)
-        cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._c1, "_u1": a._us}
-        if has_b:
-            cols["_b1"] = a._b
-        ok = ibis.literal(True)
-        oks = {1: ok}
-        for k in range(2, n + 1):
-            ok = ok & a[f"_lm{k}"].fill_null(False) & (a[f"_lu{k}"] <= a._us + W).fill_null(False)
-            oks[k] = ok
-            cols[f"_u{k}"] = _keep(ok, a[f"_lu{k}"])
-            if has_b:
-                cols[f"_b{k}"] = _keep(ok, a[f"_lb{k}"])
-        for e, x in enumerate(excl):
-            ci = a[f"_xi{e}"] if x.from_step == 1 else a[f"_lci{e}"]
-            cols[f"_ci{e}"] = _keep(oks[x.from_step], ci)
-            cols[f"_cj{e}"] = _keep(oks[x.to_step], a[f"_lcj{e}"])
-        cur = a.select(**cols)
-    else:
-        a = rel.filter(rel._m1)
-        if spec.attempts == "first":
-            a = a.filter(a._c1 == 1)
-        if post:
-            # an attempt with no step-2 event after it reaches step 1 only; such an attempt is
-            # reported only when every attempt of the person does, and then it is the first one
-            a = a.filter((a._c2 < a._t2) | (a._c1 == 1))
-        cols = {"person_id": a.person_id, "_a": a._c1, "_u1": a._us}
-        if n >= 2:
-            cols["_k2"] = a._c2
-        if has_b:
-            cols["_b1"] = a._b
-        for e, x in enumerate(excl):
-            if x.from_step == 1:
-                cols[f"_ci{e}"] = a[f"_xi{e}"]
-        cur = a.select(**cols)
-        for k in range(2, n + 1):
-            s = rel.filter(rel[f"_m{k}"])
-            scols: dict[str, Any] = {"_p": s.person_id, "_o": s[f"_c{k}"], "_su": s._us}
-            if k < n:
-                scols["_sk"] = s[f"_c{k + 1}"]
-            if has_b:
-                scols["_sb"] = s._b
-            for e, x in enumerate(excl):
-                if x.from_step == k:
-                    scols[f"_sci{e}"] = s[f"_xi{e}"]
-                if x.to_step == k:
-                    scols[f"_scj{e}"] = s[f"_xj{e}"]
-            s = s.select(**scols).view()
-            j = cur.left_join(s, [cur.person_id == s._p, s._o == cur[f"_k{k}"] + 1, s._su <= cur._u1 + W])
-            new: dict[str, Any] = {c: j[c] for c in cur.columns if c != f"_k{k}"}
-            new[f"_u{k}"] = j._su
-            if k < n:
-                new[f"_k{k + 1}"] = j._sk
-            if has_b:
-                new[f"_b{k}"] = j._sb
-            for e, x in enumerate(excl):
-                if x.from_step == k:
-                    new[f"_ci{e}"] = j[f"_sci{e}"]
-                if x.to_step == k:
-                    new[f"_cj{e}"] = j[f"_scj{e}"]
-            cur = j.select(**new).view()
+    return base.mutate(**counts), post
 
+
+def _strict_attempts(rel: ir.Table, spec: _Spec) -> ir.Table:
+    """Strict mode: step ``k`` must be the ``(k-1)``-th next event, read with ``lead``."""
+    n = len(spec.steps)
+    W = spec.window_us
+    has_b = spec.event_breakdown
+    excl = spec.exclusions
+    lw = ibis.window(group_by="person_id", order_by=spec.order)
+    leads: dict[str, Any] = {}
+    for k in range(2, n + 1):
+        leads[f"_lm{k}"] = rel[f"_m{k}"].lead(k - 1).over(lw)
+        leads[f"_lu{k}"] = rel._us.lead(k - 1).over(lw)
+        if has_b:
+            leads[f"_lb{k}"] = rel._b.lead(k - 1).over(lw)
+    for e, x in enumerate(excl):
+        if x.from_step > 1:
+            leads[f"_lci{e}"] = rel[f"_xi{e}"].lead(x.from_step - 1).over(lw)
+        leads[f"_lcj{e}"] = rel[f"_xj{e}"].lead(x.to_step - 1).over(lw)
+    rel = rel.mutate(**leads) if leads else rel
+    a = rel.filter(rel._m1)
+    if spec.attempts == "first":
+        a = a.filter(a._c1 == 1)
+    cols: dict[str, Any] = {"person_id": a.person_id, "_a": a._c1, "_u1": a._us}
+    if has_b:
+        cols["_b1"] = a._b
+    ok = ibis.literal(True)
+    oks = {1: ok}
+    for k in range(2, n + 1):
+        ok = ok & a[f"_lm{k}"].fill_null(False) & (a[f"_lu{k}"] <= a._us + W).fill_null(False)
+        oks[k] = ok
+        cols[f"_u{k}"] = _keep(ok, a[f"_lu{k}"])
+        if has_b:
+            cols[f"_b{k}"] = _keep(ok, a[f"_lb{k}"])
+    for e, x in enumerate(excl):
+        ci = a[f"_xi{e}"] if x.from_step == 1 else a[f"_lci{e}"]
+        cols[f"_ci{e}"] = _keep(oks[x.from_step], ci)
+        cols[f"_cj{e}"] = _keep(oks[x.to_step], a[f"_lcj{e}"])
+    return a.select(**cols)
+
+
+def _ordered_attempts(rel: ir.Table, spec: _Spec, post: bool) -> ir.Table:
+    """Ordered mode: each next step is the first step-``k`` event after the previous one (one join per step)."""
+    n = len(spec.steps)
+    W = spec.window_us
+    has_b = spec.event_breakdown
+    excl = spec.exclusions
+    a = rel.filter(rel._m1)
+    if spec.attempts == "first":
+        a = a.filter(a._c1 == 1)
+    if post:
+        # an attempt with no step-2 event after it reaches step 1 only; such an attempt is
+        # reported only when every attempt of the person does, and then it is the first one
+        a = a.filter((a._c2 < a._t2) | (a._c1 == 1))
+    cols = {"person_id": a.person_id, "_a": a._c1, "_u1": a._us}
+    if n >= 2:
+        cols["_k2"] = a._c2
+    if has_b:
+        cols["_b1"] = a._b
+    for e, x in enumerate(excl):
+        if x.from_step == 1:
+            cols[f"_ci{e}"] = a[f"_xi{e}"]
+    cur = a.select(**cols)
+    for k in range(2, n + 1):
+        s = rel.filter(rel[f"_m{k}"])
+        scols: dict[str, Any] = {"_p": s.person_id, "_o": s[f"_c{k}"], "_su": s._us}
+        if k < n:
+            scols["_sk"] = s[f"_c{k + 1}"]
+        if has_b:
+            scols["_sb"] = s._b
+        for e, x in enumerate(excl):
+            if x.from_step == k:
+                scols[f"_sci{e}"] = s[f"_xi{e}"]
+            if x.to_step == k:
+                scols[f"_scj{e}"] = s[f"_xj{e}"]
+        s = s.select(**scols).view()
+        j = cur.left_join(s, [cur.person_id == s._p, s._o == cur[f"_k{k}"] + 1, s._su <= cur._u1 + W])
+        new: dict[str, Any] = {c: j[c] for c in cur.columns if c != f"_k{k}"}
+        new[f"_u{k}"] = j._su
+        if k < n:
+            new[f"_k{k + 1}"] = j._sk
+        if has_b:
+            new[f"_b{k}"] = j._sb
+        for e, x in enumerate(excl):
+            if x.from_step == k:
+                new[f"_ci{e}"] = j[f"_sci{e}"]
+            if x.to_step == k:
+                new[f"_cj{e}"] = j[f"_scj{e}"]
+        cur = j.select(**new).view()
+    return cur
+
+
+def _exclusion_drops(cur: ir.Table, rel: ir.Table, spec: _Spec) -> tuple[ir.Table, ir.BooleanColumn]:
+    """Attempts with an excluded event between their two steps, inside the window."""
+    W = spec.window_us
+    excl = spec.exclusions
     dropped = ibis.literal(False)
     for e in range(len(excl)):
         # an attempt that never reached to_step: is the next excluded event after from_step inside the window?
@@ -483,8 +519,7 @@ def _ordered(base: ir.Table, spec: _Spec) -> ir.Table:
         ci, cj = cur[f"_ci{e}"], cur[f"_cj{e}"]
         hit = ibis.ifelse(cj.notnull(), (cj - ci) > 0, cur[f"_xw{e}"])
         dropped = dropped | (ci.notnull() & hit).fill_null(False)
-    level = sum(cur[f"_u{k}"].notnull().cast("int64") for k in range(1, n + 1))
-    return _attempts(cur, n, has_b, level=level, startu=cur._u1, dropped=dropped)
+    return cur, dropped
 
 
 def _unordered(base: ir.Table, spec: _Spec) -> ir.Table:

@@ -10,7 +10,35 @@ from collections import defaultdict
 
 import pandas as pd
 
-from .schema import TIMEZONE
+from ..schema import TIMEZONE
+
+__all__ = [
+    "daily_volume",
+    "attribution_paths",
+    "attribution_rule",
+    "markov_removal_effects",
+    "shapley_permutations",
+    "lifecycle_stage",
+    "lifecycle_stages_by_day",
+    "lifecycle_board",
+    "lifecycle_flows",
+    "funnel_persons",
+    "funnel_trends",
+    "funnel",
+    "ad_attribution",
+    "campaign_frame",
+    "touchpoint_frame",
+    "rfm_summary",
+    "pareto_nbd_log_likelihood",
+    "beta_geo_probability_alive",
+    "repurchase_rate",
+    "purchase_gaps",
+    "kaplan_meier",
+    "cohort_table",
+    "article_rates",
+    "channel_cube",
+    "touchpoint_flows",
+]
 
 
 def _local_day(ts: pd.Timestamp):
@@ -18,7 +46,7 @@ def _local_day(ts: pd.Timestamp):
 
 
 def daily_volume(events: pd.DataFrame) -> pd.DataFrame:
-    """Reference for :func:`privdomain.touchpoints.daily_volume`: a loop over rows."""
+    """Reference for :func:`privdomain.boards.touchpoints.daily_volume`: a loop over rows."""
     counts: dict[tuple, int] = defaultdict(int)
     people: dict[tuple, set] = defaultdict(set)
     for ts, person, tp in zip(events["ts"], events["person_id"], events["touchpoint"]):
@@ -42,7 +70,7 @@ def _path_rows(path_table: pd.DataFrame, sep: str = " > "):
 
 def attribution_paths(events: pd.DataFrame, window_days: float = 30, marketing_channels=None) -> pd.DataFrame:
     """Reference for :func:`privdomain.attribution.build_paths`: a loop over persons."""
-    from .schema import ORDER_TOUCHPOINTS, PURCHASE
+    from ..schema import ORDER_TOUCHPOINTS, PURCHASE
 
     funnel = ("product_view", "add_to_cart")
     table: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0])
@@ -216,7 +244,7 @@ def lifecycle_stage(history: dict, day: int, model=None) -> str | None:
 
     Mirrors :mod:`privdomain.lifecycle` by applying the documented rules literally.
     """
-    from .lifecycle import AIPLModel, StageModel
+    from ..lifecycle.stages import AIPLModel, StageModel
 
     m = model or StageModel()
     if day < history["first"]:
@@ -291,7 +319,7 @@ def lifecycle_flows(events: pd.DataFrame, snapshot_days: list[int], model=None) 
 
 
 # --------------------------------------------------------------------------------------
-# Funnels (mirrors privdomain.funnel)
+# Funnels (mirrors privdomain.boards.funnel)
 # --------------------------------------------------------------------------------------
 
 
@@ -299,7 +327,7 @@ def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
     """Which rows match a funnel step filter, row by row."""
     from collections.abc import Mapping
 
-    from .funnel import Step
+    from ..boards.funnel import Step
 
     if isinstance(where, Step):
         where = where.where
@@ -317,8 +345,8 @@ def _funnel_match(events: pd.DataFrame, where) -> list[bool]:
             out.append(ok)
         return out
     # a callable works on Ibis columns: evaluate that one filter with the backend
-    from . import backend
-    from .funnel import predicate
+    from .. import backend
+    from ..boards.funnel import predicate
 
     t = backend.to_table(events)
     return [bool(x) for x in backend.execute(t.select(m=predicate(t, where)))["m"]]
@@ -345,12 +373,12 @@ def _max_matching(events: list[int], m: list[list[bool]], n: int) -> int:
 def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
                    breakdown=None, attribution="first_touch", attribution_step=None, breakdown_nulls="skip",
                    ties="event_id", reported="first_start", period=None) -> pd.DataFrame:
-    """Reference for :func:`privdomain.funnel.funnel_persons`: a loop over persons and attempts.
+    """Reference for :func:`privdomain.boards.funnel.funnel_persons`: a loop over persons and attempts.
 
     With ``period`` (a function of an attempt's start time), one row per person and
     period, from the attempts starting in that period (the reference of funnel trends).
     """
-    from .funnel import as_exclusions, as_steps, parse_window
+    from ..boards.funnel import as_exclusions, as_steps, parse_window
 
     steps = as_steps(steps)
     n = len(steps)
@@ -482,10 +510,10 @@ def funnel_persons(events: pd.DataFrame, steps, window="7D", mode="ordered", exc
 
 def funnel_trends(events: pd.DataFrame, steps, window="7D", freq="D", mode="ordered", to_step=None,
                   exclusions=(), attempts="every", ties="event_id") -> pd.DataFrame:
-    """Reference for :func:`privdomain.funnel.funnel_trends`: entrants and conversions per entry period."""
+    """Reference for :func:`privdomain.boards.funnel.funnel_trends`: entrants and conversions per entry period."""
     import math
 
-    from .funnel import as_steps, parse_window
+    from ..boards.funnel import as_steps, parse_window
 
     n = len(as_steps(steps))
     to_step = n if to_step is None else to_step
@@ -524,10 +552,10 @@ def funnel_trends(events: pd.DataFrame, steps, window="7D", freq="D", mode="orde
 def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=(), attempts="every",
            breakdown=None, attribution="first_touch", persons: pd.DataFrame | None = None,
            attribution_step=None, breakdown_nulls="skip", ties="event_id", reported="first_start") -> pd.DataFrame:
-    """Reference for :func:`privdomain.funnel.funnel`: counts and times from the per-person loop."""
+    """Reference for :func:`privdomain.boards.funnel.funnel`: counts and times from the per-person loop."""
     import numpy as np
 
-    from .funnel import as_steps
+    from ..boards.funnel import as_steps
 
     steps = as_steps(steps)
     n = len(steps)
@@ -595,7 +623,7 @@ def ad_attribution(events: pd.DataFrame, windows=(0, 7, 15, 30, 90), touch: str 
     Returns ``{(campaign_id, window): [direct_orders, direct_fen, fission_orders, fission_fen]}``
     (only non-zero entries).
     """
-    from .schema import AD_CLICKS, AD_VIEWS, PURCHASE
+    from ..schema import AD_CLICKS, AD_VIEWS, PURCHASE
 
     kinds = AD_CLICKS if touch == "click" else AD_VIEWS
     ev = events.sort_values(["ts", "event_id"])
@@ -710,12 +738,12 @@ def touchpoint_frame(events: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------------------------
-# RFM summary and CLV likelihoods (mirrors privdomain.rfm and privdomain.clv)
+# RFM summary and CLV likelihoods (mirrors privdomain.clv.rfm and privdomain.clv)
 
 
 def rfm_summary(transactions: pd.DataFrame, person_col: str, time_col: str, value_col: str,
                 observation_end, unit_days: float = 1.0) -> pd.DataFrame:
-    """Reference for :func:`privdomain.rfm.rfm_summary` (``merge_period="D"``,
+    """Reference for :func:`privdomain.clv.rfm.rfm_summary` (``merge_period="D"``,
     ``monetary="repeat"``, no touchpoint filter): a loop over persons and their days."""
     end = pd.Timestamp(observation_end).normalize()
     days: dict = defaultdict(lambda: defaultdict(float))
@@ -804,7 +832,7 @@ def _purchase_day_lists(events: pd.DataFrame, as_of: int) -> dict:
 
 
 def repurchase_rate(events: pd.DataFrame, windows: list[int], as_of: int) -> pd.DataFrame:
-    """Reference for :func:`privdomain.repurchase.repurchase_rate` (one segment): a loop over buyers."""
+    """Reference for :func:`privdomain.lifecycle.repurchase.repurchase_rate` (one segment): a loop over buyers."""
     lists = _purchase_day_lists(events, as_of)
     rows = []
     for w in windows:
@@ -820,7 +848,7 @@ def repurchase_rate(events: pd.DataFrame, windows: list[int], as_of: int) -> pd.
 
 
 def purchase_gaps(events: pd.DataFrame, as_of: int) -> list[tuple[int, bool]]:
-    """Reference gaps for :func:`privdomain.repurchase.purchase_gaps`: (days, repurchased) per purchase day."""
+    """Reference gaps for :func:`privdomain.lifecycle.repurchase.purchase_gaps`: (days, repurchased) per purchase day."""
     out = []
     for days in _purchase_day_lists(events, as_of).values():
         for a, b in zip(days, days[1:] + [None]):
@@ -840,7 +868,7 @@ def kaplan_meier(durations: list[float], observed: list[bool]) -> list[tuple[flo
 
 
 def cohort_table(events: pd.DataFrame, freq: str, cohort_on: str, active_on: str, as_of: int) -> pd.DataFrame:
-    """Reference for :func:`privdomain.cohorts.cohort_table` (one segment): loops over persons and periods.
+    """Reference for :func:`privdomain.lifecycle.cohorts.cohort_table` (one segment): loops over persons and periods.
 
     Returns ``cohort`` (period start Timestamp), ``period``, ``cohort_size``, ``active``, ``revenue_fen``.
     """
@@ -887,7 +915,7 @@ def cohort_table(events: pd.DataFrame, freq: str, cohort_on: str, active_on: str
 
 def article_rates(events: pd.DataFrame, window="7D", by="article", articles: pd.DataFrame | None = None,
                   purchase: str = "pay") -> pd.DataFrame:
-    """Reference for :func:`privdomain.officialaccount.article_rates` (no period filter): loops over rows."""
+    """Reference for :func:`privdomain.boards.officialaccount.article_rates` (no period filter): loops over rows."""
     w = pd.Timedelta(window)
     acc = dict(zip(articles["article_id"], articles["account"])) if articles is not None else {}
     sets: dict = defaultdict(lambda: defaultdict(set))
@@ -929,7 +957,7 @@ def article_rates(events: pd.DataFrame, window="7D", by="article", articles: pd.
 
 
 def channel_cube(events: pd.DataFrame, windows=(1, 7, 30)) -> pd.DataFrame:
-    """Reference for :func:`privdomain.channel_cube.channel_cube`: a loop over persons and their pays."""
+    """Reference for :func:`privdomain.boards.channel_cube.channel_cube`: a loop over persons and their pays."""
     order_tps = {"order", "pay", "refund"}
     ev = events.sort_values(["person_id", "ts", "event_id"], kind="stable")
     channels = sorted({c for c, tp in zip(ev["channel"], ev["touchpoint"]) if tp not in order_tps})
@@ -963,7 +991,7 @@ def channel_cube(events: pd.DataFrame, windows=(1, 7, 30)) -> pd.DataFrame:
 
 
 def touchpoint_flows(events: pd.DataFrame, gap="30min") -> pd.DataFrame:
-    """Reference for :func:`privdomain.touchpoints.touchpoint_flows` (touchpoint level, no entry/exit)."""
+    """Reference for :func:`privdomain.boards.touchpoints.touchpoint_flows` (touchpoint level, no entry/exit)."""
     g = pd.Timedelta(gap)
     moves: dict = defaultdict(int)
     movers: dict = defaultdict(set)

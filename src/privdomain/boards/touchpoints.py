@@ -3,7 +3,7 @@
 Examples
 --------
 >>> import pandas as pd
->>> from privdomain.touchpoints import daily_volume
+>>> from privdomain.boards.touchpoints import daily_volume
 >>> ev = pd.DataFrame({"person_id": [1, 1, 2],
 ...     "touchpoint": ["mp_visit", "mp_visit", "pay"],
 ...     "ts": pd.to_datetime(["2024-05-01 09:00", "2024-05-01 10:00", "2024-05-02 08:00"]).tz_localize("Asia/Shanghai")})
@@ -18,11 +18,13 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute, require_columns
+from .. import events as events_layer
+from ..backend import TableLike, execute, require_columns
+
+__all__ = ["daily_volume", "MP_ENTRY", "touchpoint_flows", "touchpoint_nodes"]
 
 
-def daily_volume(events: TableLike, con: Any | None = None, *, tz: str | None = None) -> pd.DataFrame:
+def daily_volume(events: TableLike, *, con: Any | None = None, tz: str | None = None) -> pd.DataFrame:
     """Events and distinct persons per touchpoint per calendar day of the dataset's zone (Beijing by default).
 
     Parameters
@@ -166,8 +168,8 @@ def touchpoint_nodes(
     >>> touchpoint_nodes(ev).set_index("node").loc["sms", ["persons", "click_through_rate", "conversion_rate"]].tolist()
     [2.0, 0.5, 0.5]
     """
+    from ..schema import PURCHASE
     from .funnel import parse_window
-    from .schema import PURCHASE
 
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))

@@ -21,7 +21,7 @@ Definitions per ``live_id``
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.live import live_board
+>>> from privdomain.boards.live import live_board
 >>> ev = events_frame([(1, "2024-05-01 20:05", "live_view", {"live_id": 3}),
 ...     (1, "2024-05-01 20:20", "pay", {"live_id": 3, "order_id": 1, "amount_fen": 12900, "channel": "live"}),
 ...     (2, "2024-05-01 20:10", "live_view", {"live_id": 3})])
@@ -37,15 +37,18 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute
-from .schema import PURCHASE
+from .. import events as events_layer
+from ..backend import TableLike, execute
+from ..schema import PURCHASE
+
+__all__ = ["VISITS", "live_board", "live_products"]
+
 
 VISITS = ["mp_visit", "product_view"]
 
 
 def _lives_frame(events: TableLike, lives: TableLike | None, con: Any | None) -> pd.DataFrame | None:
-    from .io import Dataset
+    from ..io import Dataset
 
     if lives is None:
         src = events.path if isinstance(events, Dataset) else events

@@ -27,7 +27,7 @@ Definitions
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.channel_cube import channel_cube
+>>> from privdomain.boards.channel_cube import channel_cube
 >>> ev = events_frame([(1, "2024-05-01 10:00", "sms"),
 ...     (1, "2024-05-03 10:00", "pay", {"order_id": 1, "amount_fen": 5000})])
 >>> channel_cube(ev, windows=(1, 7))[["channel", "window_days", "orders", "gmv"]].values.tolist()
@@ -42,9 +42,13 @@ from typing import Any
 import ibis
 import pandas as pd
 
-from . import events as events_layer
-from .backend import TableLike, execute
-from .schema import ORDER_TOUCHPOINTS, PURCHASE
+from .. import events as events_layer
+from ..backend import TableLike, execute
+from ..contract import events_input
+from ..schema import ORDER_TOUCHPOINTS, PURCHASE
+
+__all__ = ["COLUMNS", "channel_cube", "channel_products", "order_channels", "orders_by_buyer_type", "guide_table"]
+
 
 _DAY_US = 86400 * 1_000_000
 COLUMNS = ["channel", "window_days", "orders", "buyers", "gmv", "first_visit_buyers",
@@ -219,3 +223,76 @@ def channel_products(
     out = out.astype({"rank": "int64", "orders": "int64", "buyers": "int64"})
     out = out[["channel", "rank", "product_id", "orders", "buyers", "gmv"]]
     return out.sort_values(["channel", "rank"], kind="stable").reset_index(drop=True)
+
+
+@events_input
+def order_channels(events: Any, *, con: Any | None = None) -> pd.DataFrame:
+    """Where the orders happened: paid orders and GMV by the channel of the ``pay`` event.
+
+    ``channel``, ``orders``, ``gmv`` (yuan), ``order_share`` (下单渠道占比 = orders of the
+    channel / all paid orders), ``gmv_share``; sorted by orders, largest first.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 1000, "channel": "guide"}),
+    ...     (2, "2024-05-01 11:00", "pay", {"order_id": 2, "amount_fen": 3000})])
+    >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
+    [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
+    """
+    t = events_layer.read(events, con=con)
+    pay = t.filter(t.touchpoint == PURCHASE)
+    out = execute(pay.group_by("channel").agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
+    out = pd.DataFrame({"channel": out["channel"].astype(object), "orders": out["orders"].astype("int64"),
+                        "gmv": out["fen"].fillna(0).astype("float64") / 100})
+    out["order_share"] = out["orders"] / out["orders"].sum()
+    out["gmv_share"] = out["gmv"] / out["gmv"].sum()
+    return out.sort_values(["orders", "channel"], ascending=[False, True]).reset_index(drop=True)
+
+
+@events_input
+def orders_by_buyer_type(events: Any, *, con: Any | None = None) -> pd.DataFrame:
+    """Paid orders and GMV per order channel, split into first and repeat purchases.
+
+    A pay event is a **first purchase** (首购) when it is the person's earliest pay
+    (ties: lowest event id), else a **repeat purchase** (复购). Returns ``channel``,
+    ``buyer_type`` (``first`` / ``repeat``), ``orders``, ``gmv`` (yuan).
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 1000}),
+    ...     (1, "2024-05-09 10:00", "pay", {"order_id": 2, "amount_fen": 500, "channel": "guide"})])
+    >>> orders_by_buyer_type(ev)[["channel", "buyer_type", "orders"]].values.tolist()
+    [['guide', 'repeat', 1], ['mini_program', 'first', 1]]
+    """
+    t = events_layer.read(events, con=con)
+    pay = t.filter(t.touchpoint == PURCHASE)
+    w = ibis.window(group_by=pay.person_id, order_by=[pay.ts, pay.event_id])
+    pay = pay.mutate(buyer_type=ibis.ifelse(ibis.row_number().over(w) == 0, "first", "repeat"))
+    out = execute(pay.group_by(["channel", "buyer_type"]).agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
+    out = pd.DataFrame({"channel": out["channel"].astype(object), "buyer_type": out["buyer_type"].astype(object),
+                        "orders": out["orders"].astype("int64"), "gmv": out["fen"].fillna(0).astype(float) / 100})
+    return out.sort_values(["channel", "buyer_type"]).reset_index(drop=True)
+
+
+@events_input
+def guide_table(events: Any, *, con: Any | None = None) -> pd.DataFrame:
+    """Which guides bring the orders: per ``guide_id`` the customers they added (``wecom_add``
+    events), the paid orders placed through them (pay events of channel ``guide``) and
+    ``orders_per_added`` = orders / added customers. Empty when the events have no ``guide_id``.
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "wecom_add", {"guide_id": 3}),
+    ...     (1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100, "channel": "guide", "guide_id": 3})])
+    >>> guide_table(ev)[["guide_id", "added", "orders"]].values.tolist()
+    [[3, 1, 1]]
+    """
+    t = events_layer.read(events, con=con)
+    if "guide_id" not in t.columns:
+        return pd.DataFrame(columns=["guide_id", "added", "orders", "orders_per_added"])
+    t = t.filter(t.guide_id.notnull())
+    adds = execute(t.filter(t.touchpoint == "wecom_add").group_by("guide_id").agg(added=t.person_id.nunique()),
+                   con=con)
+    pays = t.filter((t.touchpoint == PURCHASE) & (t.channel == "guide"))
+    orders = execute(pays.group_by("guide_id").agg(orders=pays.count()), con=con)
+    out = adds.merge(orders, on="guide_id", how="outer").fillna(0)
+    out = out.astype({"guide_id": "int64", "added": "int64", "orders": "int64"})
+    out["orders_per_added"] = out["orders"] / out["added"].where(out["added"] > 0)
+    return out.sort_values(["orders", "guide_id"], ascending=[False, True]).reset_index(drop=True)

@@ -1,20 +1,14 @@
-"""What the case-study notebooks compute beyond the metric modules: each case's
-story, its journeys in brief and its headline figure.
+"""The case registry and the case-study glue: each case's story, its headline figure
+and the advice drawn from the evidence.
 
 The story of each case (brand, what it did, the figure the trade articles reported,
 the journey, what an operator should do next) is text kept in
 ``notebooks/cases.yaml``; :func:`case_story` reads it. The reported figures are the
 articles' (see ``docs/domain.md``), not results of this package.
 
-Examples
---------
->>> import pandas as pd
->>> pt = pd.DataFrame({"path": ["ad > ad > oa", "ad > oa", "oa"], "total_conversions": [2, 1, 0],
-...                    "total_conversion_value": [200.0, 50.0, 0.0], "total_null": [5, 3, 9]})
->>> top_paths(pt, n=2)[["path", "conversions"]].values.tolist()
-[['ad > oa', 3], ['oa', 0]]
->>> journey_stats(pt)["touches_per_conversion"]
-2.6666666666666665
+The metrics these notebooks share live in their rooms (``attribution.top_paths``,
+``attribution.journey_stats``, ``attribution.roi_by_window``, ``boards.channel_cube.order_channels``...);
+the old names here stay for one release.
 """
 
 from __future__ import annotations
@@ -26,9 +20,34 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
+from ..attribution.paths import channel_transitions, journey_stats, top_paths
+from ..attribution.windows import roi_by_window, roi_ratio_interval, total_roi_curve
+from ..boards.channel_cube import guide_table, order_channels, orders_by_buyer_type
+from ..boards.officialaccount import article_rates_by_arm
+from ..contract import events_input
+from ..simulate import calibration as _calibration
 
-SEP = " > "
+__all__ = [
+    "case_story",
+    "arm_rates",
+    "arm_lifts",
+    "calibration_check",
+    "HEADLINE_FIGURES",
+    "headline_figure",
+    "channel_evidence",
+    "channel_advice",
+    "reported_table",
+    "recommendations",
+    "limitations",
+    "footer",
+    "campaign_roi_table",
+]
+
+
+# The metrics above lived here before they moved to their rooms; the names stay for one
+# release (``cases.top_paths`` is ``attribution.top_paths``).
+_MOVED_METRICS = (channel_transitions, journey_stats, top_paths, roi_by_window, roi_ratio_interval, total_roi_curve,
+                  order_channels, orders_by_buyer_type, guide_table, article_rates_by_arm)
 
 
 def case_story(case: str, path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -41,7 +60,7 @@ def case_story(case: str, path: str | os.PathLike | None = None) -> dict[str, An
     """
     import yaml
 
-    from .reports import notebooks_dir
+    from .runner import notebooks_dir
 
     path = Path(path) if path else notebooks_dir() / "cases.yaml"
     stories = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
@@ -50,144 +69,15 @@ def case_story(case: str, path: str | os.PathLike | None = None) -> dict[str, An
     return {"case": case, **stories[case]}
 
 
-def _collapse(path: str) -> str:
-    tokens = path.split(SEP)
-    kept = [t for i, t in enumerate(tokens) if i == 0 or t != tokens[i - 1]]
-    return SEP.join(kept)
-
-
-def top_paths(paths: pd.DataFrame, n: int = 8, collapse: bool = True) -> pd.DataFrame:
-    """The ``n`` channel paths with the most conversions (ties: most journeys).
-
-    ``paths`` is a path table (:func:`privdomain.attribution.build_paths`). With
-    ``collapse`` consecutive repeats of a channel are merged (``ad > ad > oa`` ->
-    ``ad > oa``), so the table reads as a sequence of channels, and paths that become
-    equal are summed.
-
-    Returns ``path``, ``conversions``, ``journeys``, ``conversion_rate``
-    (转化率 = conversions / journeys), ``value`` (yuan) and ``share`` of all conversions.
-    """
-    df = paths.copy()
-    if collapse:
-        df["path"] = df["path"].map(_collapse)
-    g = df.groupby("path", as_index=False)[["total_conversions", "total_null", "total_conversion_value"]].sum()
-    g["journeys"] = g["total_conversions"] + g["total_null"]
-    total = g["total_conversions"].sum()
-    out = pd.DataFrame({
-        "path": g["path"],
-        "conversions": g["total_conversions"].astype("int64"),
-        "journeys": g["journeys"].astype("int64"),
-        "conversion_rate": g["total_conversions"] / g["journeys"].where(g["journeys"] > 0),
-        "value": g["total_conversion_value"].astype(float),
-        "share": g["total_conversions"] / total if total else np.nan,
-    })
-    out = out.sort_values(["conversions", "journeys", "path"], ascending=[False, False, True]).head(n)
-    return out.reset_index(drop=True)
-
-
-def journey_stats(paths: pd.DataFrame) -> dict[str, float]:
-    """Length of converting journeys, from a path table.
-
-    * ``touches_per_conversion`` (每单触点数) = Σ over converting journeys of their
-      touches / conversions;
-    * ``channels_per_conversion`` (每单渠道数) = the same with distinct channels;
-    * ``multi_channel_share`` (多渠道占比) = share of conversions whose journey used two
-      or more channels.
-    """
-    tokens = paths["path"].str.split(SEP)
-    conv = paths["total_conversions"].to_numpy(dtype=float)
-    n = conv.sum()
-    touches = tokens.map(len).to_numpy(dtype=float)
-    channels = tokens.map(lambda t: len(set(t))).to_numpy(dtype=float)
-    if n == 0:
-        return {"touches_per_conversion": float("nan"), "channels_per_conversion": float("nan"),
-                "multi_channel_share": float("nan"), "conversions": 0.0}
-    return {
-        "touches_per_conversion": float((touches * conv).sum() / n),
-        "channels_per_conversion": float((channels * conv).sum() / n),
-        "multi_channel_share": float(conv[channels >= 2].sum() / n),
-        "conversions": float(n),
-    }
-
-
-def roi_by_window(ad_credit: pd.DataFrame) -> pd.DataFrame:
-    """All campaigns together at each window, from campaign rows of
-    :func:`privdomain.attribution.ad_attribution`.
-
-    Returns ``window``, ``spend``, ``orders``, ``revenue``, ``direct_revenue``,
-    ``fission_revenue`` (yuan), ``roi`` = revenue / spend (投资回报率) and
-    ``over_same_day`` = revenue / revenue of the shortest window (for window 0: the
-    same day), the long-tail multiple the case articles quote.
-
-    >>> aa = pd.DataFrame({"level": "campaign", "campaign_id": [1, 1, 2, 2], "window": [0, 30, 0, 30],
-    ...     "spend": [100.0, 100.0, 50.0, 50.0], "orders": [1, 3, 0, 1], "revenue": [60.0, 150.0, 0.0, 30.0],
-    ...     "direct_revenue": [60.0, 140.0, 0.0, 30.0], "fission_revenue": [0.0, 10.0, 0.0, 0.0]})
-    >>> roi_by_window(aa)[["window", "roi", "over_same_day"]].values.tolist()
-    [[0.0, 0.4, 1.0], [30.0, 1.2, 3.0]]
-    """
-    rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit
-    first = rows.drop_duplicates("campaign_id")
-    spend = float(first["spend"].sum())
-    g = rows.groupby("window", as_index=False)[["orders", "revenue", "direct_revenue", "fission_revenue"]].sum()
-    g.insert(1, "spend", spend)
-    g["roi"] = g["revenue"] / spend if spend > 0 else np.nan
-    base = g["revenue"].iloc[0] if len(g) else np.nan
-    g["over_same_day"] = g["revenue"] / base if base else np.nan
-    return g.reset_index(drop=True)
-
-
-def roi_ratio_interval(campaign_rows: pd.DataFrame, draws: int = 2000, seed: int = 0,
-                       long: int = 30, short: int = 0) -> tuple[float, float, int]:
-    """95% bootstrap interval (resampling campaigns) of ``revenue(long) / revenue(short)``
-    from campaign rows of :func:`privdomain.attribution.ad_attribution`; returns
-    ``(low, high, campaigns)``, NaN bounds with fewer than two campaigns.
-
-    >>> rows = pd.DataFrame({"campaign_id": [1, 1, 2, 2, 3, 3], "window": [0, 30] * 3,
-    ...                      "revenue": [10.0, 20.0, 10.0, 30.0, 10.0, 25.0]})
-    >>> lo, hi, k = roi_ratio_interval(rows)
-    >>> k, 2.0 <= lo <= hi <= 3.0
-    (3, True)
-    """
-    wide = campaign_rows.pivot_table(index="campaign_id", columns="window", values="revenue", aggfunc="sum")
-    if long not in wide or short not in wide or len(wide) < 2:
-        return float("nan"), float("nan"), int(len(wide))
-    a, b = wide[long].fillna(0).to_numpy(float), wide[short].fillna(0).to_numpy(float)
-    idx = np.random.default_rng(seed).integers(0, len(wide), size=(draws, len(wide)))
-    num, den = a[idx].sum(axis=1), b[idx].sum(axis=1)
-    ratio = num[den > 0] / den[den > 0]
-    if len(ratio) < draws // 2:
-        return float("nan"), float("nan"), int(len(wide))
-    lo, hi = np.quantile(ratio, [0.025, 0.975])
-    return float(lo), float(hi), int(len(wide))
-
-
-def total_roi_curve(curve: pd.DataFrame) -> pd.DataFrame:
-    """All campaigns together by day since the touch, from
-    :func:`privdomain.attribution.roi_curve`: ``day``, ``revenue`` (cumulative yuan),
-    ``roi`` = revenue / total spend, ``over_same_day`` = revenue / day-0 revenue.
-
-    >>> c = pd.DataFrame({"campaign_id": [1, 1, 2, 2], "day": [0, 1, 0, 1], "revenue": [10.0, 30.0, 0.0, 10.0],
-    ...                   "spend": [20.0, 20.0, 20.0, 20.0]})
-    >>> total_roi_curve(c)[["day", "roi", "over_same_day"]].values.tolist()
-    [[0.0, 0.25, 1.0], [1.0, 1.0, 4.0]]
-    """
-    spend = float(curve.drop_duplicates("campaign_id")["spend"].sum())
-    g = curve.groupby("day", as_index=False)["revenue"].sum()
-    g["roi"] = g["revenue"] / spend if spend > 0 else np.nan
-    base = g["revenue"].iloc[0] if len(g) else np.nan
-    g["over_same_day"] = g["revenue"] / base if base else np.nan
-    return g
-
-
 # ---------------------------------------------------------------------- headline figures
 
 
 def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import attribution, plotting
+    from .. import attribution, plotting
 
     ws = sorted(set(windows) | {0, 30})
     by_window = roi_by_window(attribution.ad_attribution(ds, campaigns=ds, windows=ws))
-    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, max_days=max(ws)))
+    curve = total_roi_curve(attribution.roi_curve(ds, campaigns=ds, horizon=f"{max(ws)}D"))
     ax = plotting.line(curve, "day", "over_same_day", marker=None,
                        title="30天ROI与当日ROI之比 revenue credited by day since the click, as a multiple of same-day")
     for w in ws:
@@ -213,40 +103,37 @@ def _roi_windows_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
 
 
 def _touchpoints_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import attribution, plotting
+    from .. import plotting
+    from ..simulate import calibration
 
-    paths = attribution.build_paths(ds, window_days=30)
-    stats = journey_stats(paths)
-    n = paths["path"].str.split(SEP).map(len)
-    hist = (pd.DataFrame({"touches": n.clip(upper=15), "conversions": paths["total_conversions"]})
-            .groupby("touches", as_index=False)["conversions"].sum())
-    hist = hist[hist["conversions"] > 0]
-    ax = plotting.bar(hist, "touches", "conversions",
-                      title="每单触点数分布 touches before each purchase (15 = 15 or more)")
-    ax.set_xlabel("touches in the 30 days before the purchase 购买前30天触点数")
-    ax.set_ylabel("purchases 购买数")
-    conv = paths["total_conversions"].to_numpy(dtype=float)
-    touches = n.to_numpy(dtype=float)
-    total = conv.sum()
-    mean = stats["touches_per_conversion"]
-    sd = float(np.sqrt((conv * (touches - mean) ** 2).sum() / max(total - 1, 1))) if total else float("nan")
-    half = 1.96 * sd / np.sqrt(total) if total else float("nan")
-    over5 = float(conv[touches > 5].sum())
-    share5 = plotting.rate_intervals(pd.DataFrame({"k": [over5], "n": [total]}), "k", "n").iloc[0]
-    return {"value": stats["touches_per_conversion"], "text": f"{stats['touches_per_conversion']:.1f}",
-            "label": "touches per purchase 每单触点数",
-            "table": pd.DataFrame([stats]), "ax": ax,
-            "measured": {"quantity": "touches per purchase (mean)", "value": mean, "low": mean - half,
-                         "high": mean + half, "n": int(total), "n_label": "purchases",
+    # the registry's definition (per consumer, as the articles count), measured as the simulator measures it
+    per = calibration.buyer_touchpoints(ds.read("events", columns=["person_id", "ts", "touchpoint"]))
+    buyers = len(per)
+    hist = per.clip(upper=15).value_counts().sort_index().rename_axis("touchpoints").reset_index(name="buyers")
+    ax = plotting.bar(hist, "touchpoints", "buyers",
+                      title="每位买家触点数分布 distinct touchpoints before the first purchase (15 = 15 or more)")
+    ax.set_xlabel("distinct touchpoints before the first purchase 首购前触点数")
+    ax.set_ylabel("buyers 买家数")
+    mean = float(per.mean()) if buyers else float("nan")
+    half = 1.96 * float(per.std(ddof=1)) / np.sqrt(buyers) if buyers > 1 else float("nan")
+    share5 = plotting.rate_intervals(pd.DataFrame({"k": [int((per > 5).sum())], "n": [buyers]}), "k", "n").iloc[0]
+    table = pd.DataFrame([{"buyers": buyers, "touchpoints_per_buyer": mean, "median": float(per.median()),
+                           "share_over_5": float(share5["rate"])}])
+    return {"value": mean, "text": f"{mean:.1f}", "label": calibration.HEADLINES["touchpoints_per_buyer"].label,
+            "table": table, "ax": ax,
+            "measured": {"quantity": "distinct touchpoints per buyer before the first purchase (mean)", "value": mean,
+                         "low": mean - half, "high": mean + half, "n": buyers, "n_label": "buyers",
                          "interval": "normal approximation", "share_over_5": float(share5["rate"]),
                          "share_over_5_low": float(share5["low"]), "share_over_5_high": float(share5["high"])},
-            "definition": "每单触点数 touches per purchase = `Σ touches in the 30 days before each purchase / "
-                          "purchases` (touches since the previous purchase only)."}
+            "definition": "每位买家触点数 touchpoints per buyer = `Σ over buyers of the distinct touchpoints they had "
+                          "before their first purchase / buyers` (transaction steps: product view, cart, order, pay, "
+                          "refund are not touchpoints), the articles' per-consumer count and the simulator's "
+                          "calibration measure."}
 
 
 def _repurchase_lift_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import experiments as ex
-    from . import plotting
+    from .. import experiments as ex
+    from .. import plotting
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     frame = ex.campaign_frame(ds, name)
@@ -297,7 +184,7 @@ def arm_rates(frame: pd.DataFrame, outcome: str, segment: str = "segment") -> pd
     >>> arm_rates(f, "y")[["segment", "arm", "n", "successes"]].values.tolist()[:2]
     [['all 全部', 'holdout', 2, 1], ['all 全部', 'treatment', 4, 3]]
     """
-    from . import plotting
+    from .. import plotting
 
     y = frame[outcome].astype(float)
     base = frame.assign(_y=y)
@@ -330,7 +217,7 @@ def arm_lifts(rates: pd.DataFrame, treatment: str = "treatment", control: str = 
     >>> round(float(arm_lifts(r)["diff"].iloc[0]), 2)
     0.2
     """
-    from . import plotting
+    from .. import plotting
 
     rows = []
     for seg, g in rates.groupby("segment", sort=False):
@@ -344,92 +231,8 @@ def arm_lifts(rates: pd.DataFrame, treatment: str = "treatment", control: str = 
     return pd.DataFrame(rows)
 
 
-def order_channels(data: Any, con: Any | None = None) -> pd.DataFrame:
-    """Where the orders happened: paid orders and GMV by the channel of the ``pay`` event.
-
-    ``channel``, ``orders``, ``gmv`` (yuan), ``order_share`` (下单渠道占比 = orders of the
-    channel / all paid orders), ``gmv_share``; sorted by orders, largest first.
-
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 1000, "channel": "guide"}),
-    ...     (2, "2024-05-01 11:00", "pay", {"order_id": 2, "amount_fen": 3000})])
-    >>> order_channels(ev)[["channel", "orders", "order_share"]].values.tolist()
-    [['guide', 1, 0.5], ['mini_program', 1, 0.5]]
-    """
-    from .backend import execute
-    from .schema import PURCHASE
-
-    t = events_layer.read(data, con=con)
-    pay = t.filter(t.touchpoint == PURCHASE)
-    out = execute(pay.group_by("channel").agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
-    out = pd.DataFrame({"channel": out["channel"].astype(object), "orders": out["orders"].astype("int64"),
-                        "gmv": out["fen"].fillna(0).astype("float64") / 100})
-    out["order_share"] = out["orders"] / out["orders"].sum()
-    out["gmv_share"] = out["gmv"] / out["gmv"].sum()
-    return out.sort_values(["orders", "channel"], ascending=[False, True]).reset_index(drop=True)
-
-
-def channel_transitions(paths: pd.DataFrame) -> pd.DataFrame:
-    """Moves between channels inside journeys (a channel-level touchpoint map), from a path table.
-
-    Each journey of :func:`privdomain.attribution.build_paths` is read as
-    ``(start) > c1 > c2 > ... > (purchase)`` or ``... > (no purchase)``; a move
-    ``a -> b`` is two consecutive steps (repeats of one channel included: ``a -> a``).
-    ``journeys`` counts the moves over all journeys (each path weighted by its journeys).
-
-    Returns ``from_channel``, ``to_channel``, ``journeys``, ``share_of_from`` (流转占比 =
-    moves a -> b / moves out of a).
-
-    >>> pt = pd.DataFrame({"path": ["ad > oa", "oa"], "total_conversions": [2, 0],
-    ...                    "total_conversion_value": [20.0, 0.0], "total_null": [1, 3]})
-    >>> channel_transitions(pt)[["from_channel", "to_channel", "journeys"]].values.tolist()
-    [['(start)', 'ad', 3], ['(start)', 'oa', 3], ['ad', 'oa', 3], ['oa', '(no purchase)', 4], ['oa', '(purchase)', 2]]
-    """
-    rows: dict[tuple[str, str], int] = {}
-    for path, conv, null in zip(paths["path"], paths["total_conversions"], paths["total_null"]):
-        steps = ["(start)", *path.split(SEP)]
-        weight = int(conv) + int(null)
-        for a, b in zip(steps[:-1], steps[1:]):
-            rows[(a, b)] = rows.get((a, b), 0) + weight
-        for end, n in (("(purchase)", int(conv)), ("(no purchase)", int(null))):
-            if n:
-                rows[(steps[-1], end)] = rows.get((steps[-1], end), 0) + n
-    out = pd.DataFrame([(a, b, n) for (a, b), n in rows.items()], columns=["from_channel", "to_channel", "journeys"])
-    out = out.sort_values(["from_channel", "to_channel"]).reset_index(drop=True)
-    out["share_of_from"] = out["journeys"] / out.groupby("from_channel")["journeys"].transform("sum")
-    return out
-
-
-def orders_by_buyer_type(data: Any, con: Any | None = None) -> pd.DataFrame:
-    """Paid orders and GMV per order channel, split into first and repeat purchases.
-
-    A pay event is a **first purchase** (首购) when it is the person's earliest pay
-    (ties: lowest event id), else a **repeat purchase** (复购). Returns ``channel``,
-    ``buyer_type`` (``first`` / ``repeat``), ``orders``, ``gmv`` (yuan).
-
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 10:00", "pay", {"order_id": 1, "amount_fen": 1000}),
-    ...     (1, "2024-05-09 10:00", "pay", {"order_id": 2, "amount_fen": 500, "channel": "guide"})])
-    >>> orders_by_buyer_type(ev)[["channel", "buyer_type", "orders"]].values.tolist()
-    [['guide', 'repeat', 1], ['mini_program', 'first', 1]]
-    """
-    import ibis
-
-    from .backend import execute
-    from .schema import PURCHASE
-
-    t = events_layer.read(data, con=con)
-    pay = t.filter(t.touchpoint == PURCHASE)
-    w = ibis.window(group_by=pay.person_id, order_by=[pay.ts, pay.event_id])
-    pay = pay.mutate(buyer_type=ibis.ifelse(ibis.row_number().over(w) == 0, "first", "repeat"))
-    out = execute(pay.group_by(["channel", "buyer_type"]).agg(orders=pay.count(), fen=pay.amount_fen.sum()), con=con)
-    out = pd.DataFrame({"channel": out["channel"].astype(object), "buyer_type": out["buyer_type"].astype(object),
-                        "orders": out["orders"].astype("int64"), "gmv": out["fen"].fillna(0).astype(float) / 100})
-    return out.sort_values(["channel", "buyer_type"]).reset_index(drop=True)
-
-
 def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import plotting
+    from .. import plotting
 
     table = order_channels(ds)
     shown = plotting.rate_intervals(table.assign(n=int(table["orders"].sum())), "orders", "n")
@@ -449,88 +252,13 @@ def _guide_share_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
                           "orders` (the channel of the pay event); 95% Wilson interval over the paid orders."}
 
 
-def guide_table(data: Any, con: Any | None = None) -> pd.DataFrame:
-    """Which guides bring the orders: per ``guide_id`` the customers they added (``wecom_add``
-    events), the paid orders placed through them (pay events of channel ``guide``) and
-    ``orders_per_added`` = orders / added customers. Empty when the events have no ``guide_id``.
-
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 10:00", "wecom_add", {"guide_id": 3}),
-    ...     (1, "2024-05-02 10:00", "pay", {"order_id": 1, "amount_fen": 100, "channel": "guide", "guide_id": 3})])
-    >>> guide_table(ev)[["guide_id", "added", "orders"]].values.tolist()
-    [[3, 1, 1]]
-    """
-    from .backend import execute
-    from .schema import PURCHASE
-
-    t = events_layer.read(data, con=con)
-    if "guide_id" not in t.columns:
-        return pd.DataFrame(columns=["guide_id", "added", "orders", "orders_per_added"])
-    t = t.filter(t.guide_id.notnull())
-    adds = execute(t.filter(t.touchpoint == "wecom_add").group_by("guide_id").agg(added=t.person_id.nunique()),
-                   con=con)
-    pays = t.filter((t.touchpoint == PURCHASE) & (t.channel == "guide"))
-    orders = execute(pays.group_by("guide_id").agg(orders=pays.count()), con=con)
-    out = adds.merge(orders, on="guide_id", how="outer").fillna(0)
-    out = out.astype({"guide_id": "int64", "added": "int64", "orders": "int64"})
-    out["orders_per_added"] = out["orders"] / out["added"].where(out["added"] > 0)
-    return out.sort_values(["orders", "guide_id"], ascending=[False, True]).reset_index(drop=True)
-
-
-def article_rates_by_arm(data: Any, experiment: str, days: int | None = None, assignments: Any | None = None,
-                         con: Any | None = None) -> pd.DataFrame:
-    """The first two article rates (图文三率) per experiment arm, over (person, article) pairs.
-
-    For the persons assigned in ``experiment`` and the articles pushed to them at or
-    after their assignment (and, with ``days``, less than ``days`` days after it: the
-    experiment's window): ``received`` = pairs with an ``oa_push``, ``opened`` = of
-    those, pairs with an ``oa_article_open``, ``clicked`` = of those, pairs with an
-    ``mp_click``; ``open_rate`` = opened / received (打开率), ``click_rate`` = clicked /
-    opened (点击率). One row per ``arm``. ``data`` is a dataset (with an
-    ``assignments`` table) or events together with ``assignments``.
-
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
-    ...     (1, "2024-05-02 10:05", "oa_article_open", {"article_id": 9}),
-    ...     (1, "2024-05-02 10:06", "mp_click", {"article_id": 9}),
-    ...     (2, "2024-05-02 10:00", "oa_push", {"article_id": 9}),
-    ...     (2, "2024-05-02 11:00", "oa_article_open", {"article_id": 9})])
-    >>> asg = pd.DataFrame({"person_id": [1, 2], "experiment": "x", "arm": ["treatment", "holdout"],
-    ...     "assigned_at": pd.Timestamp("2024-05-01", tz="Asia/Shanghai")})
-    >>> article_rates_by_arm(ev, "x", assignments=asg)[["arm", "opened", "click_rate"]].values.tolist()
-    [['holdout', 1, 0.0], ['treatment', 1, 1.0]]
-    """
-    import ibis
-
-    from .backend import execute
-    from .officialaccount import article_pairs
-
-    a = events_layer.table(assignments if assignments is not None else data, "assignments", con=con)
-    a = a.filter(a.experiment == experiment).select(pid=a.person_id, arm=a.arm, t0=a.assigned_at)
-    flags = article_pairs(data, con=con)
-    j = flags.inner_join(a, flags.person_id == a.pid)
-    j = j.filter(j.pushed_at.notnull() & (j.pushed_at >= j.t0))
-    if days is not None:
-        j = j.filter(j.pushed_at < j.t0 + ibis.interval(days=int(days)))
-    one, zero = ibis.literal(1), ibis.literal(0)
-    expr = j.group_by("arm").agg(received=j.count(), opened=ibis.ifelse(j.opened, one, zero).sum(),
-                                 clicked=ibis.ifelse(j.opened & j.clicked, one, zero).sum())
-    out = execute(expr, con=con).sort_values("arm").reset_index(drop=True)
-    for c in ("received", "opened", "clicked"):
-        out[c] = out[c].astype("int64")
-    out["arm"] = out["arm"].astype(object)
-    out["open_rate"] = out["opened"] / out["received"].where(out["received"] > 0)
-    out["click_rate"] = out["clicked"] / out["opened"].where(out["opened"] > 0)
-    return out
-
-
 def _article_rates_figure(ds: Any, windows: list[int]) -> dict[str, Any]:
-    from . import plotting
-    from .simulate import load_scenario
+    from .. import plotting
+    from ..simulate import load_scenario
 
     name = sorted(ds.read("assignments")["experiment"].unique())[0]
     days = load_scenario(ds.manifest["scenario"]).experiments.get(name, {}).get("days")
-    table = article_rates_by_arm(ds, name, days=days)
+    table = article_rates_by_arm(ds, name, window=f"{days}D" if days else None)
     shown = plotting.rate_intervals(table.rename(columns={"opened": "n"}), "clicked", "n")
     ax = plotting.bar_ci(shown, "arm", "rate",
                          title=f"改版前后图文点击率 article click rate: redesigned (treatment) vs old (holdout), {name}")
@@ -568,7 +296,7 @@ def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
     plain pandas on the events). Returns ``figure`` (the articles' claim as the scenario
     states it), ``headline``, ``target``, ``tolerance``, ``value`` and ``within``.
     """
-    from .simulate import calibration, load_scenario
+    from ..simulate import calibration, load_scenario
 
     sc = load_scenario(scenario)
     ev = ds.read("events", columns=["person_id", "ts", "touchpoint", "channel", "article_id", "amount_fen"])
@@ -579,13 +307,16 @@ def calibration_check(ds: Any, scenario: str) -> dict[str, Any]:
             "within": calibration.within(sc, value)}
 
 
-HEADLINE_FIGURES = {
+_FIGURES = {
     "repurchase_lift": _repurchase_lift_figure,
     "guide_order_share": _guide_share_figure,
     "article_rates": _article_rates_figure,
     "roi_30d_over_same_day": _roi_windows_figure,
     "touchpoints_per_buyer": _touchpoints_figure,
 }
+#: The figure of each headline of the one registry, :data:`privdomain.simulate.calibration.HEADLINES`
+#: (a headline added there without a figure here fails at import).
+HEADLINE_FIGURES = {name: _FIGURES[name] for name in _calibration.HEADLINES}
 
 
 def headline_figure(ds: Any, headline: str, windows: list[int] | None = None) -> dict[str, Any]:
@@ -601,7 +332,8 @@ def headline_figure(ds: Any, headline: str, windows: list[int] | None = None) ->
 
 
 # --------------------------------------------------------------------------- advice from evidence
-def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int = 1000) -> dict[str, Any]:
+@events_input
+def channel_evidence(events: Any, credit: pd.DataFrame | None = None, draws: int = 1000) -> dict[str, Any]:
     """Calibrated channel credit, and each model's score against the truth when the data has one.
 
     Returns ``{"calibrated": frame or None, "scores": frame or None, "table": frame}``:
@@ -612,20 +344,20 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
     incremental share (when known), the calibrated share with its interval and
     source, and each model's share, side by side.
     """
-    from . import attribution
+    from .. import attribution
 
-    cal = attribution.calibrated(data, draws=draws) if _has_lift_tests(data) else None
+    cal = attribution.calibrated(events, draws=draws) if _has_lift_tests(events) else None
     models = credit if credit is not None else pd.DataFrame(columns=["channel", "model", "share", "share_value"])
     both = pd.concat([models, cal[["channel", "model", "share", "share_value"]]], ignore_index=True) \
         if cal is not None else models
     scores = None
-    truth_file = Path(os.fspath(data)) / "truth" / "incrementality.parquet" if isinstance(
-        data, (str, os.PathLike)) else None
+    truth_file = Path(os.fspath(events)) / "truth" / "incrementality.parquet" if isinstance(
+        events, (str, os.PathLike)) else None
     table = both.pivot_table(index="channel", columns="model", values="share", aggfunc="sum") if len(both) else \
         pd.DataFrame()
     table = table.drop(index=[c for c in ("direct", "mini_program") if c in table.index])
     if truth_file is not None and truth_file.exists() and len(both):
-        scores = attribution.score(both, data)
+        scores = attribution.score(both, events)
         t = pd.read_parquet(truth_file).set_index("channel")["share_conversions"]
         table.insert(0, "true incremental", t / t.sum())
     if cal is not None:
@@ -636,11 +368,12 @@ def channel_evidence(data: Any, credit: pd.DataFrame | None = None, draws: int =
     return {"calibrated": cal, "scores": scores, "table": table}
 
 
-def _has_lift_tests(data: Any) -> bool:
-    from .attribution.lift import lift_channels
+@events_input
+def _has_lift_tests(events: Any) -> bool:
+    from ..attribution.lift import lift_channels
 
     try:
-        return bool(lift_channels(data))
+        return bool(lift_channels(events))
     except (ValueError, OSError):
         return False
 
@@ -772,7 +505,7 @@ def recommendations(story: dict[str, Any], head: dict[str, Any], *, lapsed_share
     >>> "+5.0 pp" in out[0], "too small" in out[1]
     (True, True)
     """
-    from . import plotting
+    from .. import plotting
 
     out: list[str] = []
     h = story["headline"]
@@ -911,7 +644,7 @@ def campaign_roi_table(roi: pd.DataFrame, ad_credit: pd.DataFrame, window: int =
     """
     from scipy.stats import chi2
 
-    from . import plotting
+    from .. import plotting
 
     col = "roi_same_day" if window == 0 else f"roi_{window}d"
     rows = ad_credit[ad_credit["level"] == "campaign"] if "level" in ad_credit else ad_credit

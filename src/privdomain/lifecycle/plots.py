@@ -9,7 +9,7 @@ Examples
 >>> matplotlib.use("Agg")
 >>> from privdomain.examples import events_frame
 >>> from privdomain.lifecycle import lifecycle_board
->>> from privdomain.plot_lifecycle import plot_stage_area
+>>> from privdomain.lifecycle.plots import plot_stage_area
 >>> ev = events_frame([(1, "2024-01-01 09:00", "mp_visit"), (2, "2024-01-02 10:00", "pay",
 ...                    {"order_id": 1, "amount_fen": 100})])
 >>> ax = plot_stage_area(lifecycle_board(ev, "2024-01-01", "2024-01-05"))
@@ -20,12 +20,14 @@ Examples
 from __future__ import annotations
 
 import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from .lifecycle import AIPL_STAGES, ENTRY, STAGES, flow_matrix
+from ..plotting import new_axes, sankey
+from .stages import AIPL_STAGES, ENTRY, STAGES, flow_matrix
+
+_SIZE = (8.0, 4.2)  # the lifecycle figures' default size
 
 __all__ = ["STAGE_COLORS", "plot_stage_area", "plot_stage_flows", "plot_stage_sankey", "plot_retention_triangle",
            "plot_repurchase_curve", "plot_ltv_curve"]
@@ -45,12 +47,6 @@ STAGE_COLORS: dict[str, str] = {
     "loyalty": "#1b4f72",
     "lapsed": "#c44e52",
 }
-
-
-def _ax(ax: Axes | None, size: tuple[float, float] = (8.0, 4.2)) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size)
-    return ax
 
 
 def _stage_order(present: set[str]) -> list[str]:
@@ -76,7 +72,7 @@ def plot_stage_area(board: pd.DataFrame, ax: Axes | None = None, share: bool = F
     >>> plot_stage_area(b, share=True).get_ylabel()
     'share of persons'
     """
-    ax = _ax(ax)
+    ax = new_axes(figsize=_SIZE, ax=ax)
     value = "share" if share else "persons"
     wide = board.pivot(index="period", columns="stage", values=value).fillna(0)
     cols = _stage_order(set(wide.columns))
@@ -122,7 +118,7 @@ def plot_stage_flows(
     >>> plot_stage_flows(f, normalize=True).get_xlabel()
     'to stage'
     """
-    ax = _ax(ax, (6.5, 5.0))
+    ax = new_axes(figsize=(6.5, 5.0), ax=ax)
     m = flow_matrix(flows, period=period)
     m = m.loc[(m.sum(axis=1) > 0) | (m.index != ENTRY)]
     vals = m.to_numpy(dtype=float)
@@ -165,65 +161,19 @@ def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axe
     >>> len(plot_stage_sankey(f).patches) >= 3
     True
     """
-    from matplotlib.patches import PathPatch, Rectangle
-    from matplotlib.path import Path as MPath
-
-    ax = _ax(ax, (8.0, 5.0))
     m = flow_matrix(flows, period=period)
-    vals = m.to_numpy(dtype=float)
+    long = m.rename_axis(index="from_stage", columns="to_stage").stack().rename("persons").reset_index()
     if not include_stays:
-        for i, r in enumerate(m.index):
-            if r in m.columns:
-                vals[i, list(m.columns).index(r)] = 0.0
-    rows = [i for i in range(vals.shape[0]) if vals[i].sum() > 0]
-    cols = [j for j in range(vals.shape[1]) if vals[:, j].sum() > 0]
-    total = vals.sum()
-    if total <= 0:
-        ax.set_axis_off()
-        return ax
-    gap = 0.02 * total
-    w = 0.04
-
-    def starts(sizes):
-        out, y = [], 0.0
-        for v in sizes:
-            out.append(y)
-            y += v + gap
-        return out
-
-    left = dict(zip(rows, starts([vals[i].sum() for i in rows])))
-    right = dict(zip(cols, starts([vals[:, j].sum() for j in cols])))
-    lcur, rcur = dict(left), dict(right)
-    for i in rows:
-        for j in cols:
-            v = vals[i, j]
-            if v <= 0:
-                continue
-            y0, y1 = lcur[i], rcur[j]
-            lcur[i] += v
-            rcur[j] += v
-            verts = [(w, y0), (0.5, y0), (0.5, y1), (1 - w, y1), (1 - w, y1 + v), (0.5, y1 + v), (0.5, y0 + v),
-                     (w, y0 + v), (w, y0)]
-            codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4,
-                     MPath.CURVE4, MPath.CURVE4, MPath.CLOSEPOLY]
-            color = STAGE_COLORS.get(m.index[i], "#bbbbbb")
-            ax.add_patch(PathPatch(MPath(verts, codes), facecolor=color, edgecolor="none", alpha=0.45))
-    for side, pos, names, sums in (("left", left, m.index, vals.sum(axis=1)), ("right", right, m.columns,
-                                                                              vals.sum(axis=0))):
-        x = 0.0 if side == "left" else 1 - w
-        for k, y in pos.items():
-            ax.add_patch(Rectangle((x, y), w, sums[k], facecolor=STAGE_COLORS.get(names[k], "#999999")))
-            ax.text(-0.01 if side == "left" else 1.01, y + sums[k] / 2, f"{names[k]} {int(sums[k]):,}",
-                    ha="right" if side == "left" else "left", va="center", fontsize=8)
-    ax.set_xlim(-0.25, 1.25)
-    ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)
-    ax.set_axis_off()
-    ax.set_title("Stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}"))
-    return ax
+        long = long[long["from_stage"] != long["to_stage"]]
+    order = [*m.index, *[c for c in m.columns if c not in set(m.index)]]
+    title = "Stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}")
+    return sankey(long, value="persons", source="from_stage", target="to_stage", top=None,
+                  ax=new_axes(figsize=(8.0, 5.0), ax=ax), title=title, colors=STAGE_COLORS, order=order,
+                  node_width=0.04)
 
 
 def plot_retention_triangle(triangle: pd.DataFrame, ax: Axes | None = None, fmt: str = "{:.0%}") -> Axes:
-    """Heatmap of a cohort triangle from :func:`privdomain.cohorts.cohort_triangle`.
+    """Heatmap of a cohort triangle from :func:`privdomain.lifecycle.cohorts.cohort_triangle`.
 
     Examples
     --------
@@ -232,7 +182,7 @@ def plot_retention_triangle(triangle: pd.DataFrame, ax: Axes | None = None, fmt:
     >>> plot_retention_triangle(tri).get_xlabel()
     'periods since acquisition'
     """
-    ax = _ax(ax, (8.0, 0.35 * len(triangle) + 2))
+    ax = new_axes(figsize=(8.0, 0.35 * len(triangle) + 2), ax=ax)
     vals = triangle.to_numpy(dtype=float)
     ax.imshow(vals, cmap="Greens", aspect="auto")
     labels = [str(pd.Timestamp(i).date()) if not isinstance(i, str) else i for i in triangle.index]
@@ -262,7 +212,7 @@ def plot_repurchase_curve(curve: pd.DataFrame, ax: Axes | None = None) -> Axes:
     >>> plot_repurchase_curve(c).get_ylabel()
     'repurchased (share)'
     """
-    ax = _ax(ax)
+    ax = new_axes(figsize=_SIZE, ax=ax)
     for seg, g in curve.groupby("segment", sort=True):
         x = np.concatenate([[0], g["days"].to_numpy()])
         y = np.concatenate([[0], g["repurchased"].to_numpy()])
@@ -289,7 +239,7 @@ def plot_ltv_curve(ltv: pd.DataFrame, ax: Axes | None = None) -> Axes:
     >>> plot_ltv_curve(lt).get_ylabel()
     'cumulative LTV (yuan)'
     """
-    ax = _ax(ax)
+    ax = new_axes(figsize=_SIZE, ax=ax)
     for seg, g in ltv.groupby("segment", sort=True):
         ax.plot(g["period"], g["cum_ltv"], marker="o", ms=3, label=str(seg))
     ax.set_xlabel("periods since acquisition")

@@ -32,7 +32,7 @@ Conventions that decide whether a fit reproduces a paper
 Examples
 --------
 >>> import pandas as pd
->>> from privdomain.rfm import rfm_summary
+>>> from privdomain.clv.rfm import rfm_summary
 >>> tx = pd.DataFrame({"person_id": [1, 1, 1, 2],
 ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-05"]),
 ...     "amount_fen": [1000, 500, 2000, 800]})
@@ -44,18 +44,20 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
 import numpy as np
 import pandas as pd
 
-from . import backend
-from . import events as events_layer
-from .backend import TableLike, execute, to_table
-from .schema import PURCHASE
+from .. import backend
+from .. import events as events_layer
+from ..backend import TableLike, execute, to_table
+from ..contract import events_input
+from ..schema import PURCHASE
 
-__all__ = ["rfm_summary", "rfm_scores", "rfm_segments", "RF_SEGMENTS", "CN_SEGMENTS", "TIME_UNITS"]
+__all__ = ["rfm_summary", "calibration_and_holdout_data", "rfm_scores", "rfm_segments", "RF_SEGMENTS", "CN_SEGMENTS", "TIME_UNITS"]
 
 #: Length of each time unit in days.
 TIME_UNITS: dict[str, float] = {"h": 1.0 / 24.0, "D": 1.0, "W": 7.0}
@@ -79,8 +81,27 @@ def _as_timestamp(value: Any, zone: str = "Asia/Shanghai") -> pd.Timestamp:
     return ts
 
 
+@dataclass(frozen=True)
+class _Log:
+    """A purchase log as read and checked: the table and how to read its columns."""
+
+    t: Any  # ibis.Table
+    person_col: str
+    time_col: str
+    value_col: str | None
+    day_col: str | None  # integer Beijing epoch days, precomputed for pandas input
+    tdt: Any  # the time column's Ibis type
+    merge_period: str | None
+    is_purchase: Any  # boolean column, or None when every row is a purchase
+    end: pd.Timestamp | None
+    after: Any  # boolean column "after the observation end", or None
+    counts: dict[str, int]
+    zone: str = "Asia/Shanghai"  # the zone whose calendar days are counted
+
+
+@events_input
 def rfm_summary(
-    transactions: TableLike,
+    events: TableLike,
     person_col: str = "person_id",
     time_col: str = "ts",
     value_col: str | None = "amount_fen",
@@ -113,7 +134,7 @@ def rfm_summary(
 
     Parameters
     ----------
-    transactions
+    events
         A pandas frame, dataset path or Ibis table. Given privdomain events (a table with a
         ``touchpoint`` column) only ``pay`` events are purchases (``purchases_only``); the
         number of other rows is reported in ``attrs["n_non_purchase"]``.
@@ -135,12 +156,9 @@ def rfm_summary(
     purchases_only
         Keep only ``touchpoint == "pay"`` rows when the table has a ``touchpoint`` column.
     holdout_end
-        End of a holdout period after ``observation_end`` (needs it). Adds, for the
-        persons of the calibration summary, ``frequency_holdout`` (purchases in
-        ``(observation_end, holdout_end]``, same-day purchases merged as in calibration),
-        ``value_holdout`` (their spend) and ``duration_holdout`` (the holdout length in
-        ``time_unit``): what a CLV model's ``expected_purchases(duration_holdout, summary)``
-        should predict. ``attrs["n_holdout"]`` counts the purchase rows in the window.
+        Kept for the calls written before :func:`calibration_and_holdout_data` (which
+        is the same as ``rfm_summary(..., observation_end=e, holdout_end=h)``): adds
+        the holdout columns.
     con
         Optional Ibis connection.
     tz
@@ -182,18 +200,82 @@ def rfm_summary(
         raise ValueError("rfm_summary: holdout_end needs observation_end (the end of the calibration period)")
     if value_scale is None:
         value_scale = 100.0 if value_col == "amount_fen" else 1.0
+    log = _read_log(events, person_col, time_col, value_col, observation_end, merge_period, purchases_only, con, tz)
+    res = _aggregate(log, con)
+    out = _per_person(res, log, unit_days, monetary, value_scale)
+    if holdout_end is not None:
+        _add_holdout(out, log, _as_timestamp(holdout_end, log.zone), unit_days, value_scale, con)
+    out.attrs.update({"time_unit": time_unit, "merge_period": merge_period, "monetary": monetary,
+                      "value_scale": value_scale, "n_rows": log.counts["n_rows"],
+                      "n_non_purchase": log.counts.get("n_non_purchase", 0),
+                      "n_after_observation_end": log.counts.get("n_after_observation_end", 0)})
+    return out
 
+
+@events_input
+def calibration_and_holdout_data(
+    events: TableLike,
+    calibration_end: str | _dt.date | pd.Timestamp,
+    holdout_end: str | _dt.date | pd.Timestamp,
+    person_col: str = "person_id",
+    time_col: str = "ts",
+    value_col: str | None = "amount_fen",
+    *,
+    time_unit: str | float = "D",
+    merge_period: str | None = "D",
+    monetary: str = "repeat",
+    value_scale: float | None = None,
+    purchases_only: bool = True,
+    con: Any | None = None,
+    tz: str | None = None,
+) -> pd.DataFrame:
+    """The RFM summary of a calibration period and each person's purchases in the holdout after it.
+
+    The split CLV models are checked on (lifetimes' ``calibration_and_holdout_data``):
+    :func:`rfm_summary` up to ``calibration_end`` :math:`e` (``frequency``, ``t_x``,
+    ``T``... the calibration columns), and for the same persons
+
+    * ``frequency_holdout`` = purchases in :math:`(e, h]` (same-day purchases merged as
+      in calibration), ``value_holdout`` = their spend,
+    * ``duration_holdout`` = :math:`(h - e)/u`, the holdout length in ``time_unit``:
+
+    what a fitted model's ``expected_purchases(duration_holdout, summary)`` should
+    predict (:func:`privdomain.clv.checks.calibration_holdout` compares the two).
+    Persons whose first purchase is after :math:`e` are not in the table.
+    ``attrs["n_holdout"]`` counts the purchase rows in the holdout.
+
+    Parameters are those of :func:`rfm_summary`; ``holdout_end`` :math:`h` must be after
+    ``calibration_end``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> tx = pd.DataFrame({"person_id": [1, 1, 1, 2, 3],
+    ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-20", "2024-01-05", "2024-01-25"]),
+    ...     "amount_fen": [1000, 2000, 3000, 800, 500]})
+    >>> s = calibration_and_holdout_data(tx, "2024-01-15", "2024-01-29")
+    >>> s[["person_id", "frequency", "T", "frequency_holdout", "value_holdout", "duration_holdout"]].values.tolist()
+    [[1.0, 1.0, 14.0, 1.0, 30.0, 14.0], [2.0, 0.0, 10.0, 0.0, 0.0, 14.0]]
+    """
+    return rfm_summary(events, person_col, time_col, value_col, calibration_end, time_unit=time_unit,
+                       merge_period=merge_period, monetary=monetary, value_scale=value_scale,
+                       purchases_only=purchases_only, holdout_end=holdout_end, con=con, tz=tz)
+
+
+def _read_log(events: TableLike, person_col: str, time_col: str, value_col: str | None, observation_end: Any,
+              merge_period: str | None, purchases_only: bool, con: Any, tz: str | None = None) -> _Log:
+    """Read and check the purchase log; count what is left out (one pass on the engine)."""
     cols = [person_col, time_col] + ([value_col] if value_col else [])
-    zone = events_layer.timezone_of(transactions, tz)
+    zone = events_layer.timezone_of(events, tz)
     day_col = None  # an integer column of epoch days in the dataset's zone, precomputed for pandas input
-    if isinstance(transactions, pd.DataFrame) and merge_period == "D":
-        backend.require_columns(transactions, cols, "rfm_summary")
-        needs = (PURCHASE,) if purchases_only and "touchpoint" in transactions.columns else ()
-        events_layer.check(transactions, con=con, time_col=time_col, dates_ok=True, needs=needs)
-        transactions, day_col = _slim_frame(transactions, cols, time_col, purchases_only, zone)
-        t = to_table(transactions, "events", con=con)
+    if isinstance(events, pd.DataFrame) and merge_period == "D":
+        backend.require_columns(events, cols, "rfm_summary")
+        needs = (PURCHASE,) if purchases_only and "touchpoint" in events.columns else ()
+        events_layer.check(events, con=con, time_col=time_col, dates_ok=True, needs=needs)
+        events, day_col = _slim_frame(events, cols, time_col, purchases_only, zone)
+        t = to_table(events, "events", con=con)
     else:
-        t = events_layer.read(transactions, con=con, time_col=time_col, dates_ok=True,
+        t = events_layer.read(events, con=con, time_col=time_col, dates_ok=True,
                               needs=(PURCHASE,) if purchases_only else (), tz=zone)
     missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:
@@ -202,7 +284,6 @@ def rfm_summary(
     if not (tdt.is_timestamp() or tdt.is_date() or day_col):
         raise ValueError(f"rfm_summary: column {time_col!r} must be a timestamp or date, got {tdt}")
 
-    # -- what is left out, counted in one pass -------------------------------------------
     has_tp = purchases_only and "touchpoint" in t.columns
     is_purchase = (t.touchpoint == PURCHASE) if has_tp else None
     end = None if observation_end is None else _as_timestamp(observation_end, zone)
@@ -243,12 +324,16 @@ def rfm_summary(
     ]:
         if counts.get(key, 0):
             raise ValueError(f"rfm_summary: column {col!r} {rule} on purchases; {counts[key]} row(s) break it")
+    return _Log(t, person_col, time_col, value_col, day_col, tdt, merge_period, is_purchase, end, after, counts, zone)
 
-    keep = [c for c in (is_purchase, None if after is None else ~after) if c is not None]
+
+def _aggregate(log: _Log, con: Any) -> pd.DataFrame:
+    """Per person on the engine: first and last purchase (day numbers or seconds), purchases, rows, spend."""
+    t, person_col, time_col, value_col, day_col, tdt = (log.t, log.person_col, log.time_col, log.value_col,
+                                                        log.day_col, log.tdt)
+    keep = [c for c in (log.is_purchase, None if log.after is None else ~log.after) if c is not None]
     p = t.filter(*keep) if keep else t
-
-    # -- aggregation on the engine ---------------------------------------------------------
-    if merge_period == "D":
+    if log.merge_period == "D":
         if day_col:
             day_num = p[day_col]
         else:
@@ -267,13 +352,12 @@ def rfm_summary(
         aggs["_total"] = g._v.sum()
         aggs["_first_v"] = g._v.argmin(tnum)
     res = execute(g.group_by("_p").agg(**aggs), con=con)
-    hold = None
-    if holdout_end is not None:
-        hold, hend = _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, tdt, merge_period,
-                              end, _as_timestamp(holdout_end, zone), con)
+    return res.sort_values("_p", kind="stable").reset_index(drop=True)
 
-    # -- small per-person arithmetic in numpy ----------------------------------------------
-    res = res.sort_values("_p", kind="stable").reset_index(drop=True)
+
+def _per_person(res: pd.DataFrame, log: _Log, unit_days: float, monetary: str, value_scale: float) -> pd.DataFrame:
+    """The summary's columns from the per-person aggregates (small arithmetic in numpy)."""
+    merge_period, end = log.merge_period, log.end
     per_unit = unit_days if merge_period == "D" else unit_days * 86400.0
     first = res["_first"].to_numpy(dtype="float64")
     last = res["_last"].to_numpy(dtype="float64")
@@ -285,7 +369,7 @@ def rfm_summary(
         end_num = (end - pd.Timestamp("1970-01-01")).total_seconds()
     k = res["_k"].to_numpy(dtype="int64")
     out = pd.DataFrame({
-        person_col: res["_p"].to_numpy(),
+        log.person_col: res["_p"].to_numpy(),
         "frequency": (k - 1).astype("float64"),
         "t_x": (last - first) / per_unit,
         "T": (end_num - first) / per_unit,
@@ -296,7 +380,7 @@ def rfm_summary(
         lambda a: pd.to_datetime(a, unit="s"))
     out["first_purchase"] = to_time(first)
     out["last_purchase"] = to_time(last)
-    if value_col:
+    if log.value_col:
         total = res["_total"].to_numpy(dtype="float64") / value_scale
         first_v = res["_first_v"].to_numpy(dtype="float64") / value_scale
         out["total_value"] = total
@@ -306,31 +390,31 @@ def rfm_summary(
         else:
             mv = total / k
         out["monetary_value"] = mv
-    if hold is not None:
-        h = pd.DataFrame({person_col: out[person_col].to_numpy()}).merge(
-            hold.rename(columns={"_p": person_col}), on=person_col, how="left")
-        out["frequency_holdout"] = h["_k"].fillna(0).to_numpy(dtype="float64")
-        if value_col:
-            out["value_holdout"] = h["_v"].fillna(0).to_numpy(dtype="float64") / value_scale
-        span = (hend - end).total_seconds() / 86400.0
-        out["duration_holdout"] = span / unit_days
-        out.attrs["holdout_end"] = hend
-        out.attrs["n_holdout"] = int(hold.attrs.get("n_rows", 0))
-    out.attrs.update({
-        "observation_end": end if end is not None else (to_time(np.array([end_num]))[0] if len(res) else None),
-        "time_unit": time_unit,
-        "merge_period": merge_period,
-        "monetary": monetary,
-        "value_scale": value_scale,
-        "n_rows": counts["n_rows"],
-        "n_non_purchase": counts.get("n_non_purchase", 0),
-        "n_after_observation_end": counts.get("n_after_observation_end", 0),
-    })
+    out.attrs["observation_end"] = end if end is not None else (to_time(np.array([end_num]))[0] if len(res) else None)
     return out
 
 
-def _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, tdt, merge_period, end, hend, con):
+def _add_holdout(out: pd.DataFrame, log: _Log, hend: pd.Timestamp, unit_days: float, value_scale: float,
+                 con: Any) -> None:
+    """Add the holdout columns to ``out`` (a summary built from ``log``), in place."""
+    hold, hend = _holdout(log, hend, con)
+    person_col = log.person_col
+    h = pd.DataFrame({person_col: out[person_col].to_numpy()}).merge(
+        hold.rename(columns={"_p": person_col}), on=person_col, how="left")
+    out["frequency_holdout"] = h["_k"].fillna(0).to_numpy(dtype="float64")
+    if log.value_col:
+        out["value_holdout"] = h["_v"].fillna(0).to_numpy(dtype="float64") / value_scale
+    span = (hend - log.end).total_seconds() / 86400.0
+    out["duration_holdout"] = span / unit_days
+    out.attrs["holdout_end"] = hend
+    out.attrs["n_holdout"] = int(hold.attrs.get("n_rows", 0))
+
+
+def _holdout(log: _Log, hend: pd.Timestamp, con: Any) -> tuple[pd.DataFrame, pd.Timestamp]:
     """Per-person purchases (merged by day when ``merge_period="D"``) in (end, holdout_end]."""
+    t, person_col, time_col, value_col, day_col, tdt = (log.t, log.person_col, log.time_col, log.value_col,
+                                                        log.day_col, log.tdt)
+    merge_period, end = log.merge_period, log.end
     if merge_period == "D":
         hend = hend.normalize()
         if day_col:
@@ -342,7 +426,7 @@ def _holdout(t, is_purchase, after, person_col, time_col, value_col, day_col, td
         inside = t[time_col] <= (ibis.date(hend.date()) if tdt.is_date() else ibis.timestamp(hend.to_pydatetime()))
     if hend <= end:
         raise ValueError(f"rfm_summary: holdout_end ({hend}) must be after observation_end ({end})")
-    conds = [c for c in (is_purchase, after, inside) if c is not None]
+    conds = [c for c in (log.is_purchase, log.after, inside) if c is not None]
     h = t.filter(*conds)
     if merge_period == "D":
         day = h[day_col] if day_col else (h[time_col] if tdt.is_date() else h[time_col].date())

@@ -21,7 +21,7 @@ the first purchase).
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.repurchase import repurchase_rate
+>>> from privdomain.lifecycle.repurchase import repurchase_rate
 >>> ev = events_frame([(1, "2024-01-01 10:00", "pay", {"order_id": 1, "amount_fen": 100}),
 ...                    (1, "2024-01-20 10:00", "pay", {"order_id": 2, "amount_fen": 100}),
 ...                    (2, "2024-01-02 10:00", "pay", {"order_id": 3, "amount_fen": 100}),
@@ -42,10 +42,10 @@ import pandas as pd
 from scipy import stats
 from statsmodels.duration.survfunc import SurvfuncRight
 
-from . import events as events_layer
-from ._days import DateLike, as_of_day, day, person_ids, segment_events
-from .backend import TableLike, execute
-from .schema import PURCHASE
+from .. import events as events_layer
+from .._days import DateLike, as_of_day, day, person_ids, segment_events
+from ..backend import TableLike, execute
+from ..schema import PURCHASE
 
 __all__ = ["purchase_gaps", "repurchase_rate", "repurchase_curve", "repurchase_cycle"]
 

@@ -73,10 +73,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from . import events as events_layer
-from ._days import DateLike, day, day_number, person_ids, raw_events
-from .backend import TableLike, execute
-from .schema import AD_VIEWS, PURCHASE
+from .. import events as events_layer
+from .._days import DateLike, day, day_number, person_ids, raw_events
+from ..backend import TableLike, execute
+from ..schema import AD_VIEWS, PURCHASE
 
 __all__ = [
     "STAGES",
@@ -93,13 +93,6 @@ __all__ = [
     "stage_flows",
     "flow_matrix",
     "stage_agreement",
-    "purchase_gaps",
-    "repurchase_rate",
-    "repurchase_curve",
-    "repurchase_cycle",
-    "cohort_table",
-    "cohort_triangle",
-    "ltv_curve",
 ]
 
 #: Stages of the purchase model, in display order (early to late in the life).
@@ -851,9 +844,13 @@ def stage_agreement(
     -------
     pandas.DataFrame
         ``date``, ``true_stage``, ``stage``, ``persons``: counts of persons per pair of
-        stages (``"(absent)"`` when a person is in one population and not the other).
-        ``.attrs["agreement"]`` is the pooled share of persons whose stages agree and
-        ``.attrs["agreement_by_date"]`` the share per date.
+        stages (``"(absent)"`` when a person is in one population and not the other);
+        ``agrees`` (true_stage == stage) and ``agreement``, the share of the date's
+        persons whose stages agree (一致率) = Σ persons where agrees / Σ persons, per date.
+        The pooled share over all dates is
+        ``conf.loc[conf.agrees, "persons"].sum() / conf["persons"].sum()``
+        (also, for one release, ``.attrs["agreement"]``; ``.attrs["agreement_by_date"]``
+        is the ``agreement`` column per date).
 
     Examples
     --------
@@ -861,13 +858,14 @@ def stage_agreement(
     >>> ev = events_frame([(1, "2024-01-01 09:00", "mp_visit")])
     >>> tr = pd.DataFrame({"person_id": [1], "stage": ["prospect"],
     ...     "valid_from": pd.to_datetime(["2024-01-01 09:00"]).tz_localize("Asia/Shanghai"), "valid_to": pd.NaT})
-    >>> stage_agreement(ev, tr, ["2024-01-05"]).attrs["agreement"]
-    1.0
+    >>> conf = stage_agreement(ev, tr, ["2024-01-05"])
+    >>> conf[["true_stage", "stage", "persons", "agrees", "agreement"]].values.tolist()
+    [['prospect', 'prospect', 1, True, 1.0]]
     """
     import os
     from pathlib import Path
 
-    from .io import Dataset
+    from ..io import Dataset
 
     if isinstance(truth, Dataset):
         truth = truth.path
@@ -895,16 +893,9 @@ def stage_agreement(
         parts.append(m.groupby(["true_stage", "stage"], as_index=False).size().rename(columns={"size": "persons"})
                      .assign(date=on_day))
     out = pd.concat(parts, ignore_index=True)[["date", "true_stage", "stage", "persons"]]
+    out["agrees"] = out["true_stage"] == out["stage"]
+    out["agreement"] = out["date"].map(by_date).astype(float)
     total = out["persons"].sum()
     out.attrs["agreement"] = float(out.loc[out.true_stage == out.stage, "persons"].sum() / total) if total else np.nan
     out.attrs["agreement_by_date"] = pd.Series(by_date, name="agreement")
     return out
-
-
-from .cohorts import cohort_table, cohort_triangle, ltv_curve  # noqa: E402,F401
-from .repurchase import purchase_gaps, repurchase_curve, repurchase_cycle, repurchase_rate  # noqa: E402,F401
-
-try:  # RFM lives in its own module; re-exported here for the lifecycle namespace
-    from .rfm import rfm_summary  # noqa: F401
-except ImportError:  # pragma: no cover - until rfm.py exists
-    pass

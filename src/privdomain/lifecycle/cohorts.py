@@ -22,7 +22,7 @@ first touch).
 Examples
 --------
 >>> from privdomain.examples import events_frame
->>> from privdomain.cohorts import cohort_table
+>>> from privdomain.lifecycle.cohorts import cohort_table
 >>> ev = events_frame([(1, "2024-01-05 10:00", "pay", {"order_id": 1, "amount_fen": 1000}),
 ...                    (1, "2024-02-10 10:00", "pay", {"order_id": 2, "amount_fen": 500}),
 ...                    (2, "2024-01-20 10:00", "pay", {"order_id": 3, "amount_fen": 2000})])
@@ -40,10 +40,10 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from ._days import DateLike, as_of_day, day, segment_events
-from .backend import TableLike, execute, require_columns
+from .._days import DateLike, as_of_day, day, segment_events
+from ..backend import TableLike, execute, require_columns
+from ..schema import PURCHASE
 from .repurchase import person_segment
-from .schema import PURCHASE
 
 __all__ = ["cohort_table", "cohort_triangle", "ltv_curve"]
 

@@ -82,12 +82,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import PrivdomainError, UsageError
+from ..errors import PrivdomainError, UsageError
 
 __all__ = [
     "CASES", "TOPICS", "WINDOWS", "MARKER", "GENERATOR", "Job", "Result", "ReportFolderError", "ReportsInterrupted",
     "DATA_ENV", "TOPIC_NEEDS", "atomic_write", "build_data_reports", "build_reports", "data_topics", "claim_report_folder", "embed_cjk_font", "is_report_folder", "load_or_simulate",
-    "load_source", "metrics_path", "notebook_title", "overview", "plan", "project_kernel", "read_metrics",
+    "declared_parameters", "load_source", "metrics_path", "notebook_title", "plan", "project_kernel", "read_metrics",
     "record_metrics", "render_html", "run_job", "topic_sources", "write_index",
 ]
 
@@ -126,11 +126,11 @@ def repo_root() -> Path | None:
     """The source checkout privdomain runs from, or None for an installed package.
 
     A checkout (or an editable install of one) is the folder two levels above the
-    package that holds ``pyproject.toml`` and ``src/privdomain``; an installed wheel
+    package folder that holds ``pyproject.toml`` and ``src/privdomain``; an installed wheel
     lives in ``site-packages`` and has none. Nothing in the package needs it: the
     notebooks and scenario presets ship inside the package (:func:`notebooks_dir`).
     """
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     return root if (root / "pyproject.toml").is_file() and (root / "src" / "privdomain").is_dir() else None
 
 
@@ -169,12 +169,12 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
     -------
     privdomain.io.Dataset
     """
-    from .io import open_dataset, read_manifest
+    from ..io import open_dataset, read_manifest
 
     folder = Path(data_dir) if data_dir else default_data_dir(scenario)
     if os.environ.get(DATA_ENV):  # a `privdomain report --data` run: the dataset is read, never simulated
         if not (folder / "dataset.json").is_file():
-            from .errors import DatasetError
+            from ..errors import DatasetError
 
             raise DatasetError(folder, "not a dataset folder (no dataset.json); a report on your own data reads "
                                        "datasets and never simulates")
@@ -194,61 +194,13 @@ def load_or_simulate(scenario: str, persons: int, seed: int, data_dir: str | os.
                 return open_dataset(folder)
         except ValueError:
             pass
-    from .simulate import simulate
+    from ..simulate import simulate
 
     if stamp.exists():
         stamp.unlink()
     ds = simulate(scenario=scenario, persons=int(persons), seed=int(seed), out=folder, truth=True)
     atomic_write(stamp, json.dumps(wanted) + "\n")
     return ds
-
-
-# -------------------------------------------------------------------------- metrics
-
-
-def overview(data: Any, con: Any | None = None) -> dict[str, Any]:
-    """Headline numbers of an events table: the first cell of every report.
-
-    * ``events``: rows; ``persons``: distinct persons with any event;
-    * ``buyers``: persons with a ``pay`` event; ``orders``: distinct paid ``order_id``;
-    * ``gmv_yuan`` (成交额 GMV) = sum(``amount_fen`` of ``pay``) / 100;
-    * ``buyer_rate`` (购买转化率 buyer conversion rate) = buyers / persons;
-    * ``aov_yuan`` (客单价 average order value) = GMV / orders;
-    * ``orders_per_buyer`` = orders / buyers; ``first_day``, ``last_day``, ``days``.
-
-    Examples
-    --------
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 10:00", "mp_visit"),
-    ...     (1, "2024-05-01 10:05", "pay", {"order_id": 1, "amount_fen": 9900}),
-    ...     (2, "2024-05-03 09:00", "mp_visit")])
-    >>> o = overview(ev)
-    >>> o["buyers"], o["gmv_yuan"], o["buyer_rate"], o["days"]
-    (1, 99.0, 0.5, 3)
-    """
-    from . import events as events_layer
-    from .backend import execute
-    from .schema import PURCHASE
-
-    t = events_layer.read(data, con=con, columns=("person_id", "touchpoint", "order_id", "amount_fen"))
-    pay = t.touchpoint == PURCHASE
-    expr = t.aggregate(events=t.count(), persons=t.person_id.nunique(), buyers=t.person_id.nunique(where=pay),
-                       orders=t.order_id.nunique(where=pay), gmv_fen=t.amount_fen.sum(where=pay),
-                       first=t.ts.min(), last=t.ts.max())
-    row = execute(expr, con=con).iloc[0]
-    import pandas as pd
-
-    persons, buyers, orders = int(row["persons"]), int(row["buyers"]), int(row["orders"])
-    gmv = 0.0 if pd.isna(row["gmv_fen"]) else float(row["gmv_fen"]) / 100
-    first, last = pd.Timestamp(row["first"]).date(), pd.Timestamp(row["last"]).date()
-    return {
-        "events": int(row["events"]), "persons": persons, "buyers": buyers, "orders": orders, "gmv_yuan": gmv,
-        "buyer_rate": buyers / persons if persons else float("nan"),
-        "aov_yuan": gmv / orders if orders else float("nan"),
-        "orders_per_buyer": orders / buyers if buyers else float("nan"),
-        "first_day": first.isoformat(), "last_day": last.isoformat(), "days": (last - first).days + 1,
-    }
-
 
 
 def _plain(value: Any) -> Any:
@@ -576,6 +528,31 @@ def topic_sources(folder: str | os.PathLike | None = None) -> list[Path]:
     return ordered + [present[n] for n in sorted(present)]
 
 
+_PARAMETERS_CELL = re.compile(r'^# %% tags=\["parameters"\]\n(.*?)(?=^# %%|\Z)', re.M | re.S)
+
+
+def declared_parameters(source: str | os.PathLike) -> set[str]:
+    """The names a notebook source assigns in its ``parameters`` cell.
+
+    The runner injects ``windows`` only into the notebooks that declare it (papermill
+    would otherwise add a parameter the notebook never reads).
+
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "n.py"
+    >>> _ = p.write_text('# %% tags=["parameters"]\\nseed = 7  # a seed\\nwindows = [0, 7]\\n\\n# %%\\nx = 1\\n')
+    >>> sorted(declared_parameters(p))
+    ['seed', 'windows']
+    """
+    m = _PARAMETERS_CELL.search(Path(source).read_text(encoding="utf-8"))
+    return set(re.findall(r"^([A-Za-z_]\w*)\s*=", m.group(1), re.M)) if m else set()
+
+
+def _params_for(src: Path, params: dict[str, Any]) -> dict[str, Any]:
+    if "windows" in params and "windows" not in declared_parameters(src):
+        params = {k: v for k, v in params.items() if k != "windows"}
+    return params
+
+
 def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, topics: bool = True,
          notebooks: str | os.PathLike | None = None, windows: Sequence[int] = WINDOWS,
          work: str | os.PathLike | None = None) -> list[Job]:
@@ -604,11 +581,13 @@ def plan(cases: Sequence[str], persons: int, seed: int, out: str | os.PathLike, 
     for case in cases:
         if case not in CASES:
             raise ValueError(f"unknown case {case!r}: choose one of {', '.join(CASES)}")
-        jobs.append(Job(case, case_src, params(case, case), case, "case", _case_title(folder, case)))
+        jobs.append(Job(case, case_src, _params_for(case_src, params(case, case)), case, "case",
+                        _case_title(folder, case)))
     if topics:
         for src in topic_sources(folder):
             scenario = TOPIC_SCENARIOS.get(src.stem, TOPIC_SCENARIO)
-            jobs.append(Job(src.stem, src, params(scenario, src.stem), scenario, "topic", notebook_title(src)))
+            jobs.append(Job(src.stem, src, _params_for(src, params(scenario, src.stem)), scenario, "topic",
+                            notebook_title(src)))
     return jobs
 
 
@@ -752,7 +731,7 @@ def _font_style(chars: str) -> str:
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    from .plotting import find_cjk_font
+    from ..plotting import find_cjk_font
 
     opts = subset.Options()
     opts.notdef_outline = True
@@ -1461,7 +1440,7 @@ def write_index(results: Sequence[Result], out: str | os.PathLike, persons: int 
              f"case studies are those reported by 2020 trade articles on Tencent's private-domain products, not "
              f"results of this package.</p>")
     if data is not None:
-        from .plotting import money as _money
+        from ..plotting import money as _money
 
         skipped = "".join(f"<li><b>{html.escape(str(k))}</b>: {html.escape(str(v))}</li>"
                           for k, v in dict(data.get("skipped") or {}).items())
@@ -1527,8 +1506,8 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
     Reads the manifest, the files' footers and the events' touchpoint counts (the events
     layer's check); writes nothing into the folder.
     """
-    from . import events as events_layer
-    from . import io
+    from .. import events as events_layer
+    from .. import io
 
     folder = Path(notebooks) if notebooks else notebooks_dir()
     if not folder.is_dir():
@@ -1567,7 +1546,7 @@ def data_topics(data_dir: str | os.PathLike, notebooks: str | os.PathLike | None
 
 
 def _repeat_buyers(root: Path) -> int:
-    from .inventory import inventory
+    from ..inventory import inventory
 
     return inventory(root).repeat_buyers
 
@@ -1603,7 +1582,7 @@ def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "re
     """
     from tqdm.auto import tqdm
 
-    from . import io
+    from .. import io
 
     if int(jobs) < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}")
@@ -1628,7 +1607,8 @@ def build_data_reports(data_dir: str | os.PathLike, out: str | os.PathLike = "re
     for src in srcs:
         params = {"scenario": root.name, "persons": 0, "seed": 0, "windows": list(WINDOWS), "data_dir": str(root),
                   "output_dir": str(work / "metrics" / src.stem), "report_name": src.stem}
-        all_jobs.append(Job(src.stem, src, params, root.name, "topic", notebook_title(src), data_note=note))
+        all_jobs.append(Job(src.stem, src, _params_for(src, params), root.name, "topic", notebook_title(src),
+                            data_note=note))
     old_env = os.environ.get(DATA_ENV)
     os.environ[DATA_ENV] = str(root)
     try:
