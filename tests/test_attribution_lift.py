@@ -275,9 +275,9 @@ def test_recruitment_credits_a_join_to_the_last_marketing_touch_before_it():
         ["guide", "sms", 3, 1], ["guide", "store", 3, 1],
         ["official_account", "fission", 2, 1], ["official_account", "guide", 2, 1]]
     assert r["share"].tolist() == [1 / 3, 1 / 3, 0.5, 0.5]
-    assert attribution.recruitment(ev, days=40).query("recruiter == 'sms'")["recruited"].tolist() == [2]
-    with pytest.raises(UsageError, match="days"):
-        attribution.recruitment(ev, days=0)
+    assert attribution.recruitment(ev, window="40D").query("recruiter == 'sms'")["recruited"].tolist() == [2]
+    with pytest.raises(UsageError, match="window"):
+        attribution.recruitment(ev, window="0D")
 
 
 def test_recruitment_matches_a_per_join_loop_on_simulated_data(tea):

@@ -68,7 +68,8 @@ def test_each_checker_accepts_the_right_answer_and_rejects_a_wrong_one(name, dat
 
 
 def test_each_topic_notebook_has_two_or_three_exercises_and_shows_them():
-    topic_notebooks = [p.stem for p in reports.topic_sources(NOTEBOOKS)]
+    # own_data reads the analyst's own dataset: there is no truth to check answers against
+    topic_notebooks = [p.stem for p in reports.topic_sources(NOTEBOOKS) if p.stem != "own_data"]
     assert set(exercises.topics()) == set(topic_notebooks)
     for stem in topic_notebooks:
         chosen = [n for n, e in exercises.EXERCISES.items() if e.topic == stem]

@@ -189,7 +189,7 @@ def _oa_orders_30d(data: Any) -> int:
 def _time_decay_top(data: Any) -> str:
     from . import attribution
 
-    credit = attribution.attribute(data, models=["time_decay"], half_life=7.0, window_days=30)
+    credit = attribution.attribute(data, models=["time_decay"], half_life=7.0, window="30D")
     credit = credit[~credit["channel"].isin(attribution.DIRECT)]
     return str(credit.loc[credit["share"].idxmax(), "channel"])
 

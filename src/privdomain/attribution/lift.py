@@ -36,7 +36,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from .. import schema
-from ..contract import Duration, events_input
+from ..contract import Duration, events_input, interval
 from ..errors import PrivdomainError, UsageError
 
 PREFIX = "lift_"
@@ -276,13 +276,14 @@ JOIN_TOUCHPOINTS: dict[str, str] = {"oa_follow": "official_account", "group_join
 RECRUITMENT_COLUMNS = ["channel", "recruiter", "members", "recruited", "share"]
 
 
-def recruitment(data: Any, *, days: float = 7.0, con: Any | None = None,
+@events_input(renamed={"days": "window"})
+def recruitment(events: Any, *, window: Duration = "7D", con: Any | None = None,
                 marketing_channels: Sequence[str] | None = None) -> pd.DataFrame:
     """Which marketing channel recruited the members of each membership channel.
 
     A person's first join of a membership channel (a ``wecom_add``, ``oa_follow``
     or ``group_join``) is credited to the channel of her last marketing touch at
-    or before the join and at most ``days`` earlier, other than the joined
+    or before the join and at most ``window`` earlier, other than the joined
     channel itself and other joins (a touch that carries ``referrer_person_id``
     is a ``fission`` touch, as in the path tables; the Mini Program and the
     checkout steps are not marketing, see :mod:`privdomain.attribution.paths`).
@@ -311,9 +312,8 @@ def recruitment(data: Any, *, days: float = 7.0, con: Any | None = None,
 
     from .paths import NON_TOUCHES, REFERRED_CHANNEL, marketing_filter
 
-    if not days > 0:
-        raise UsageError(f"days: must be > 0 (got {days})")
-    t = events_layer.read(data, con=con, columns=["person_id", "touchpoint", "channel"])
+    lo_by = interval(window)
+    t = events_layer.read(events, con=con, columns=["person_id", "touchpoint", "channel"])
     joins = list(JOIN_TOUCHPOINTS)
     j = t.filter(t.touchpoint.isin(joins))
     j = j.select("person_id", jts=j.ts, joined=j.channel)
@@ -323,7 +323,7 @@ def recruitment(data: Any, *, days: float = 7.0, con: Any | None = None,
         channel = ibis.cases((t.referrer_person_id.notnull(), REFERRED_CHANNEL), else_=t.channel)
     m = t.filter(t.touchpoint.notin([*NON_TOUCHES, *joins])).select(mperson=t.person_id, mts=t.ts, recruiter=channel)
     m = m.filter(marketing_filter(m.recruiter, marketing_channels))
-    lo = j.jts - ibis.interval(seconds=int(round(float(days) * 86400)))
+    lo = j.jts - lo_by
     x = j.join(m, (j.person_id == m.mperson) & (m.mts <= j.jts) & (m.mts >= lo) & (m.recruiter != j.joined))
     w = ibis.window(group_by=[x.person_id, x.joined], order_by=[ibis.desc(x.mts), x.recruiter])
     x = x.mutate(rn=ibis.row_number().over(w))
@@ -346,7 +346,7 @@ def recruitment(data: Any, *, days: float = 7.0, con: Any | None = None,
 def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = None, *, draws: int = 2000,
                alpha: float = 0.05, seed: int = 0, window: Duration = "30D", con: Any | None = None,
                attribution: pd.DataFrame | None = None, mediation: bool | pd.DataFrame = True,
-               recruit_days: float = 7.0) -> pd.DataFrame:
+               recruit_window: Duration = "7D") -> pd.DataFrame:
     """Channel credit calibrated with lift tests: incremental where tested, rescaled elsewhere.
 
     Every channel's credit is an estimate of its **incremental** conversions over
@@ -401,7 +401,7 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
     channel recruited, and a member recruited by ``u`` would not have joined
     without ``u`` (no other recruiter takes its place: an upper bound when one
     would); the recruiter is the channel of the last marketing touch in the
-    ``recruit_days`` before the join (the recorded source of the join is better
+    ``recruit_window`` before the join (the recorded source of the join is better
     where a brand has it); the base model splits the untested channels' direct
     credit in the right proportions (the weakest link: test the channels that
     matter); no interference between arms beyond what the holdout design allows
@@ -432,9 +432,9 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         of the dataset (:func:`lifts`); an empty frame means none.
     draws, alpha, seed
         Bootstrap draws, 1 - interval level, and the generator seed (deterministic).
-    mediation, recruit_days
+    mediation, recruit_window
         Step 3: ``True`` computes the recruitment shares from the events
-        (:func:`recruitment` with ``days=recruit_days``), a frame gives them
+        (:func:`recruitment` with ``window=recruit_window``), a frame gives them
         (its columns ``channel``, ``recruiter``, ``share``), ``False`` skips the
         step.
 
@@ -508,7 +508,7 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
             f[m][i] = float(row["incremental_share"]) if row["total_treatment"] else 0.0
             se[m][i] = float(row["incremental_share_se"]) if row["total_treatment"] else 0.0
             reach[m][i] = float(row["total_treatment"]) + max(tot - inside, 0.0)
-    M = _recruitment_matrix(events, chans, tested, mediation, recruit_days, con)
+    M = _recruitment_matrix(events, chans, tested, mediation, recruit_window, con)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((draws, len(chans)))
     out = pd.DataFrame({"channel": chans, "model": "calibrated"})
@@ -540,8 +540,8 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
     return out
 
 
-def _recruitment_matrix(data: Any, chans: list[str], tested: np.ndarray, mediation: bool | pd.DataFrame,
-                        days: float, con: Any | None) -> np.ndarray:
+def _recruitment_matrix(events: Any, chans: list[str], tested: np.ndarray, mediation: bool | pd.DataFrame,
+                        window: Duration, con: Any | None) -> np.ndarray:
     """``M[u, t]``: the share of tested channel ``t``'s members recruited by channel ``u`` (step 3)."""
     M = np.zeros((len(chans), len(chans)))
     if mediation is False or mediation is None or not tested.any():
@@ -552,7 +552,7 @@ def _recruitment_matrix(data: Any, chans: list[str], tested: np.ndarray, mediati
     elif not targets:
         return M
     else:
-        rec = recruitment(data, days=days, con=con)
+        rec = recruitment(events, window=window, con=con)
     idx = {c: i for i, c in enumerate(chans)}
     for r in rec.itertuples():
         u, t = str(r.recruiter), str(r.channel)
