@@ -47,19 +47,21 @@ def _id_map(source: Any, ids: pd.Series, types: list[str]) -> pd.DataFrame:
         return m[m["person_id"].isin(ids)].drop_duplicates()
     t = events_layer.read(source, columns=_COLUMNS)
     wanted = ibis.memtable(pd.DataFrame({"person_id": ids.to_numpy(dtype="int64")}))
-    sel = t.select(*_COLUMNS).semi_join(wanted, "person_id").distinct()
-    known = execute(sel)
-    known = known.assign(person_id=known["person_id"].astype("int64"), id_type=known["id_type"].astype(object),
-                         id_value=known["id_value"].astype(object))
-    if not is_dataset(source) or not (Path(getattr(source, "path", source)) / "id_links.parquet").exists():
-        return known
-    links = execute(events_layer.table(source, "id_links"))
-    hops = []
-    for a, b in (("a", "b"), ("b", "a")):
-        j = known.merge(links, left_on=["id_type", "id_value"], right_on=[f"id_type_{a}", f"id_value_{a}"])
-        hops.append(pd.DataFrame({"person_id": j["person_id"].to_numpy(), "id_type": j[f"id_type_{b}"].to_numpy(),
-                                  "id_value": j[f"id_value_{b}"].to_numpy()}))
-    return pd.concat([known, *hops], ignore_index=True).drop_duplicates()
+    known = t.select(person_id=t.person_id.cast("int64"), id_type=t.id_type.cast("string"),
+                     id_value=t.id_value.cast("string")).semi_join(wanted, "person_id").distinct()
+    both = known
+    if is_dataset(source) and (Path(getattr(source, "path", source)) / "id_links.parquet").exists():
+        # one hop of id_links, joined in the engine (the links table is never brought into memory)
+        links = events_layer.table(source, "id_links")
+        for a, b in (("a", "b"), ("b", "a")):
+            j = known.join(links, [known.id_type == links[f"id_type_{a}"].cast("string"),
+                                   known.id_value == links[f"id_value_{a}"].cast("string")])
+            both = both.union(j.select(person_id=j.person_id, id_type=j[f"id_type_{b}"].cast("string"),
+                                       id_value=j[f"id_value_{b}"].cast("string")), distinct=True)
+    both = both.filter(both.id_type.isin(list(types)))
+    out = execute(both)
+    return out.assign(person_id=out["person_id"].astype("int64"), id_type=out["id_type"].astype(object),
+                      id_value=out["id_value"].astype(object))
 
 
 def segment_ids(segment: Segment, source: Any, *,
