@@ -71,7 +71,7 @@ from .. import io, schema
 from .rng import hash_uniform
 from .scenario import Scenario
 
-__all__ = ["CAMPAIGN_IDS", "EXPERIMENTS", "audiences", "response_probability", "run", "true_roi", "window"]
+__all__ = ["CAMPAIGN_IDS", "EXPERIMENTS", "audiences", "case_table", "response_probability", "run", "true_roi", "window"]
 
 #: campaign ids of the two campaigns (after the scenario's own ad campaigns)
 CAMPAIGN_IDS = {"lookalike": 900, "normal": 901}
@@ -311,3 +311,45 @@ def true_roi(data: Any) -> pd.DataFrame:
     out.attrs["ratio"] = float(out.loc[0, "roi"] / out.loc[1, "roi"])
     out.attrs["expected_ratio"] = float(out.loc[0, "expected_roi"] / out.loc[1, "expected_roi"])
     return out
+
+
+def case_table(data: Any) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The retargeting case: each campaign's estimated ROI (from arms and pays,
+    :func:`privdomain.audience.campaign_roi`) beside its true ROI, and the ratio.
+
+    Returns
+    -------
+    (pandas.DataFrame, dict)
+        Per campaign: ``n_treated``, ``n_holdout``, ``roi`` with ``roi_lo``/``roi_hi``
+        (the estimate), ``true_roi`` (revenue of the treated responders over spend),
+        ``expected_roi``, ``true_incremental_fen`` (true revenue per treated person) beside
+        the estimate ``incremental_fen``; and ``{"ratio", "lo", "hi", "true_ratio",
+        "expected_ratio", "target", "tolerance"}``.
+    """
+    from .. import audience
+
+    root = Path(data.path if isinstance(data, io.Dataset) else data)
+    est = pd.concat([audience.campaign_roi(root, EXPERIMENTS[c], CAMPAIGN_IDS[c]).assign(campaign=c)
+                     for c in CAMPAIGN_IDS], ignore_index=True)
+    tr = true_roi(root)
+    out = est.merge(tr[["campaign", "responders", "revenue_fen", "roi", "expected_roi"]]
+                    .rename(columns={"roi": "true_roi", "revenue_fen": "true_revenue_fen"}), on="campaign")
+    out["true_incremental_fen"] = out["true_revenue_fen"] / out["n_treated"]
+    ratio = audience.roi_ratio(est.iloc[[0]], est.iloc[[1]])
+    params = json_params(root)
+    ratio.update({"true_ratio": tr.attrs["ratio"], "expected_ratio": tr.attrs["expected_ratio"],
+                  "target": float(params.get("target", float("nan"))),
+                  "tolerance": float(params.get("tolerance", float("nan")))})
+    cols = ["campaign", "n_treated", "n_holdout", "incremental_fen", "incremental_lo", "incremental_hi",
+            "true_incremental_fen", "spend_fen", "roi", "roi_lo", "roi_hi", "true_roi", "expected_roi", "responders"]
+    return out[cols], ratio
+
+
+def json_params(root: Path) -> dict[str, Any]:
+    """The ``retarget`` section of ``truth/params.json`` (empty when absent)."""
+    import json
+
+    p = Path(root) / "truth" / "params.json"
+    if not p.exists():
+        return {}
+    return dict(json.loads(p.read_text(encoding="utf-8")).get("retarget") or {})
