@@ -156,3 +156,10 @@ def test_retarget_section_is_checked():
         parse_scenario({**raw, "retarget": {"start": "2024-06-01", "budget": 3}})
     sc = parse_scenario({**raw, "retarget": {"start": "2024-06-01"}})
     assert sc.retarget["days"] == 14 and sc.replace(persons=10).retarget == sc.retarget
+
+
+def test_a_population_too_small_for_a_seed_still_simulates(tmp_path):
+    ds = simulate("sportswear", persons=3, seed=2, out=tmp_path / "tiny", truth=True)
+    roi = R.true_roi(ds)
+    assert roi["treated"].tolist() == [0, 0] and roi["spend_fen"].tolist() == [0, 0]
+    assert not ds.read("events")["campaign_id"].isin(list(R.CAMPAIGN_IDS.values())).any()

@@ -68,6 +68,7 @@ import numpy as np
 import pandas as pd
 
 from .. import io, schema
+from ..errors import UsageError
 from .rng import hash_uniform
 from .scenario import Scenario
 
@@ -102,10 +103,18 @@ def audiences(tags: pd.DataFrame, sc: Scenario, seed: int) -> pd.DataFrame:
     from .. import audience
 
     r = sc.retarget
+    if tags.empty:
+        return pd.DataFrame({"person_id": pd.Series([], dtype="int64"), "campaign": pd.Series([], dtype=object),
+                             "arm": pd.Series([], dtype=object), "score": pd.Series([], dtype="float64"),
+                             "in_seed": pd.Series([], dtype=bool)})
     size = max(1, int(round(r["audience"] * len(tags))))
     seed_seg = audience.select(tags, audience.Did("pay", within_days=int(r["seed_days"])))
-    model = audience.lookalike(tags, seed_seg)
-    sc_ = model.scores
+    try:
+        sc_ = audience.lookalike(tags, seed_seg).scores
+    except UsageError:  # a seed of no one or everyone (a tiny population): no model, others drawn at random
+        sc_ = pd.DataFrame({"person_id": tags["person_id"].to_numpy(dtype="int64"),
+                            "score": _uniform(seed, _SALT["normal"] + 1, tags["person_id"].to_numpy(dtype="int64")),
+                            "in_seed": tags["person_id"].isin(seed_seg.person_ids).to_numpy()})
     out = sc_[~sc_["in_seed"]].sort_values(["score", "person_id"], ascending=[False, True], kind="stable")
     extra = out["person_id"].to_numpy(dtype="int64")[: max(0, size - seed_seg.size)]
     look = np.union1d(seed_seg.person_ids, extra)
@@ -236,7 +245,10 @@ def run(root: str | Path, sc: Scenario, seed: int, traits: pd.DataFrame, want_tr
 
     root = Path(root)
     as_of = sc.retarget["start"] - dt.timedelta(days=1)
-    tags = audience.tags(root, as_of=as_of.isoformat())
+    try:
+        tags = audience.tags(root, as_of=as_of.isoformat())
+    except UsageError:  # a tiny population without a purchase: no audience, no campaign events
+        tags = pd.DataFrame({"person_id": pd.Series([], dtype="int64")})
     products = pd.read_parquet(root / "products.parquet")
     resp = _responses(audiences(tags, sc, seed), traits, sc, seed, products)
     del tags
@@ -303,13 +315,17 @@ def true_roi(data: Any) -> pd.DataFrame:
                         "revenue_fen": g["revenue_fen"].sum().astype("int64"),
                         "expected_revenue_fen": g["expected_revenue_fen"].sum()})
     out = out.reindex(list(CAMPAIGN_IDS))
+    out = out.fillna({"treated": 0, "responders": 0, "revenue_fen": 0, "expected_revenue_fen": 0.0}).astype(
+        {"treated": "int64", "responders": "int64", "revenue_fen": "int64"})
     out["spend_fen"] = [int(camps.loc[CAMPAIGN_IDS[c], "spend_fen"]) for c in out.index]
-    out["roi"] = out["revenue_fen"] / out["spend_fen"]
-    out["expected_roi"] = out["expected_revenue_fen"] / out["spend_fen"]
+    spend = out["spend_fen"].where(out["spend_fen"] > 0).astype("float64")
+    out["roi"] = out["revenue_fen"].astype("float64") / spend
+    out["expected_roi"] = out["expected_revenue_fen"].astype("float64") / spend
     out.index.name = "campaign"
     out = out.reset_index()
-    out.attrs["ratio"] = float(out.loc[0, "roi"] / out.loc[1, "roi"])
-    out.attrs["expected_ratio"] = float(out.loc[0, "expected_roi"] / out.loc[1, "expected_roi"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out.attrs["ratio"] = float(np.float64(out.loc[0, "roi"]) / np.float64(out.loc[1, "roi"]))
+        out.attrs["expected_ratio"] = float(np.float64(out.loc[0, "expected_roi"]) / np.float64(out.loc[1, "expected_roi"]))
     return out
 
 
