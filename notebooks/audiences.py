@@ -68,7 +68,8 @@ sizes["share"] = sizes["n"] / len(tg)
 sizes["low"], sizes["high"] = wilson_interval(sizes["n"], len(tg))
 metrics["segment_sizes"] = dict(zip(sizes["segment"], sizes["n"].astype(int)))
 display(sizes.style.format({"share": "{:.1%}", "low": "{:.1%}", "high": "{:.1%}", "n": "{:,}"}).hide(axis="index"))
-plotting.bar_ci(sizes, "segment", "share", n="n", flag=None, title="人群规模 segment size (share of tagged persons)");
+ax = plotting.bar_ci(sizes, "segment", "share", n="n", flag=None, title="人群规模 segment size (share of tagged persons)")
+plotting.percent_axis(ax);
 
 # %% [markdown]
 # ## Overlaps 人群重叠
@@ -132,14 +133,18 @@ if (ds.path / "truth" / "retarget.parquet").exists():
     ax.scatter(range(len(table)), table["expected_roi"], color="#c44e52", marker="_", s=400, zorder=5,
                label="expected ROI (truth)")
     ax.legend(frameon=False, loc="upper right")
+    true_inc = table.set_index("campaign")["true_incremental_fen"]
+    real = ("Both campaigns' true incremental revenue is positive, so the lift is real; the lookalike's "
+            "is larger because it reaches more persons who are still active and more interested."
+            if (true_inc > 0).all() and true_inc["lookalike"] > true_inc["normal"] else
+            f"True incremental revenue per treated person: lookalike {true_inc['lookalike']:,.0f} fen, "
+            f"normal {true_inc['normal']:,.0f} fen.")
     display(Markdown(
         f"Lookalike over normal ROI: estimated **{ratio['ratio']:.2f}** (95% CI {ratio['lo']:.2f}-{ratio['hi']:.2f}; "
         f"n = {int(table['n_treated'].sum()):,} treated, {int(table['n_holdout'].sum()):,} held out); "
         f"truth: realised {ratio['true_ratio']:.2f}, expected **{ratio['expected_ratio']:.2f}** "
         f"(the case's figure: {ratio['target']:.2f} ± {ratio['tolerance']:.2f}, calibrated as the mean over "
-        f"seeds at 20,000 persons; one run of a few thousand persons varies by about 0.17). Both campaigns' true "
-        f"incremental revenue is positive, so the lift is real; the lookalike's comes from reaching persons "
-        f"who are still active and more interested."))
+        f"seeds at 20,000 persons; one run of a few thousand persons varies by about 0.17). " + real))
 else:
     display(Markdown("This dataset has no retargeting campaign (`truth/retarget.parquet`): "
                      "simulate the sportswear preset to see the case."))
