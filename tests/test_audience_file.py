@@ -7,6 +7,7 @@ import pytest
 
 from privdomain import audience
 from privdomain.audience import Cohort, Did, Tag
+from privdomain.audience.export import DEFAULT_ID_TYPES
 from privdomain.audience.tags import read_tags_meta
 from privdomain.errors import UsageError
 from privdomain.simulate import simulate
@@ -82,6 +83,6 @@ def test_export_from_a_file_segment_joins_links_in_the_engine(frame, file, data)
     for a, b in (("a", "b"), ("b", "a")):
         j = own.merge(links.astype(str), left_on=["id_type", "id_value"], right_on=[f"id_type_{a}", f"id_value_{a}"])
         ref |= set(zip(j["person_id"], j[f"id_type_{b}"], j[f"id_value_{b}"]))
-    ref = {r for r in ref if r[1] in audience.export.__globals__["DEFAULT_ID_TYPES"]}
+    ref = {r for r in ref if r[1] in DEFAULT_ID_TYPES}
     got = set(zip(ids["person_id"].astype(str), ids["id_type"], ids["id_value"]))
     assert got == ref and len(ids) == len(got)
