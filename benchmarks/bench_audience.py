@@ -10,11 +10,12 @@ resident memory (ru_maxrss) are its own:
 * ``overlap``: four segments selected from the file and :func:`privdomain.audience.overlap`;
 * ``export``: the composed segment's ids with one hop of ``id_links`` and a key, to Parquet;
 * ``baseline_tags``, ``baseline_select``, ``baseline_export``: the same work written by hand
-  in DuckDB SQL (per-person aggregates with ``FILTER`` and ``count(DISTINCT ...)``, one
-  ``max`` per touchpoint; a filter on the result; a join of the events' ids and the links),
-  with the same DuckDB settings. It computes the behaviour tags and purchase days only
-  (no lifecycle stage, RFM segment, persons columns or preferred channel), so it is a
-  lower bound on the engine work of the tags. A pandas baseline is not run: the events
+  in DuckDB SQL, with the same DuckDB settings: per-person aggregates with ``FILTER`` and
+  ``count(DISTINCT ...)`` and one ``max`` per touchpoint (the behaviour tags and purchase
+  days only: no lifecycle stage, RFM segment, persons columns or preferred channel, so a
+  lower bound on the engine work of the tags); the composed condition in SQL over the
+  same tag file (the same persons); the segment's ids from the events and one hop of the
+  links in one SQL statement (no pseudonymisation). A pandas baseline is not run: the events
   of ten million persons (about 167M rows) do not fit in 4 GB as a DataFrame.
 
 Data: ``simulate("beauty", persons=N, seed=3)`` (no truth), generated once into
@@ -41,6 +42,9 @@ from pathlib import Path
 
 AS_OF = "2024-10-31"
 KEY = "bench-audience-key-0123456789abcdef"
+#: the composed condition of :func:`_condition` in SQL over the tag file (a test on a null is false)
+SEGMENT_SQL = ("(coalesce(stage = 'dormant', false) OR (coalesce(days_since_live_view < 30, false) "
+               "AND NOT coalesce(days_since_pay < 90, false))) AND coalesce(city_tier <= 3, false)")
 STEPS = ("tags", "select", "overlap", "export", "baseline_tags", "baseline_select", "baseline_export")
 
 
@@ -143,8 +147,7 @@ def child(step: str, data: Path, work: Path) -> dict:
         info = {"rows": con.execute(f"SELECT count(*) FROM '{basefile}'").fetchone()[0]}
     elif step == "baseline_select":
         con = _duckdb()
-        ids = con.execute(f"SELECT person_id FROM '{basefile}' WHERE (days_since_live_view < 30 AND "
-                          f"(days_since_pay IS NULL OR days_since_pay >= 90)) ORDER BY person_id").fetchnumpy()
+        ids = con.execute(f"SELECT person_id FROM '{tagfile}' WHERE {SEGMENT_SQL} ORDER BY person_id").fetchnumpy()
         info = {"size": len(ids["person_id"])}
     elif step == "baseline_export":
         con = _duckdb()
@@ -152,8 +155,7 @@ def child(step: str, data: Path, work: Path) -> dict:
         links = data / "id_links.parquet"
         q = f"""
 COPY (
-WITH seg AS (SELECT person_id FROM '{basefile}' WHERE days_since_live_view < 30
-             AND (days_since_pay IS NULL OR days_since_pay >= 90)),
+WITH seg AS (SELECT person_id FROM '{tagfile}' WHERE {SEGMENT_SQL}),
 known AS (SELECT DISTINCT e.person_id, e.id_type::VARCHAR AS id_type, e.id_value::VARCHAR AS id_value
           FROM read_parquet('{files}') e SEMI JOIN seg USING (person_id)),
 hop AS (SELECT k.person_id, l.id_type_b::VARCHAR AS id_type, l.id_value_b::VARCHAR AS id_value
