@@ -16,7 +16,7 @@ resident memory (ru_maxrss) are its own:
   lower bound on the engine work of the tags); the composed condition in SQL over the
   same tag file (the same persons); the segment's ids from the events and one hop of the
   links in one SQL statement (no pseudonymisation). A pandas baseline is not run: the events
-  of ten million persons (about 167M rows) do not fit in 4 GB as a DataFrame.
+  of ten million persons (about 190M rows) do not fit in 4 GB as a DataFrame.
 
 Data: ``simulate("beauty", persons=N, seed=3)`` (no truth), generated once into
 ``/tmp/bench_data/beauty_<N>`` and reused, or ``--data PATH``. Tags as of 2024-10-31.
