@@ -1514,7 +1514,7 @@ TOPIC_NEEDS: dict[str, dict[str, Any]] = {
     "lifecycle_truth": {"truth": True, "why": "it compares stages with the simulator's true stages"},
     "experiments": {"tables": ("assignments",), "truth": True,
                     "why": "it compares estimates with the simulator's true effects"},
-    "audiences": {"touchpoints": ("pay",)},
+    "audiences": {"touchpoints": ("pay", "mp_visit")},  # behaviour tags need more than orders
 }
 
 
