@@ -47,19 +47,34 @@ def _id_map(source: Any, ids: pd.Series, types: list[str]) -> pd.DataFrame:
         return m[m["person_id"].isin(ids)].drop_duplicates()
     t = events_layer.read(source, columns=_COLUMNS)
     wanted = ibis.memtable(pd.DataFrame({"person_id": ids.to_numpy(dtype="int64")}))
-    sel = t.select(*_COLUMNS).semi_join(wanted, "person_id").distinct()
-    known = execute(sel)
-    known = known.assign(person_id=known["person_id"].astype("int64"), id_type=known["id_type"].astype(object),
-                         id_value=known["id_value"].astype(object))
-    if not is_dataset(source) or not (Path(getattr(source, "path", source)) / "id_links.parquet").exists():
-        return known
-    links = execute(events_layer.table(source, "id_links"))
-    hops = []
+    mine = t.select("person_id", "id_type", "id_value").semi_join(wanted, "person_id")
+    known = mine.select(person_id=mine.person_id.cast("int64"), id_type=mine.id_type.cast("string"),
+                        id_value=mine.id_value.cast("string")).distinct()
+    known = known.filter(known.id_type.isin(list(types))) if not _has_links(source) else known
+    # one scan of the events; what comes back is the segment's own ids (a few per person)
+    out = execute(known)
+    out = out.assign(person_id=out["person_id"].astype("int64"), id_type=out["id_type"].astype(object),
+                     id_value=out["id_value"].astype(object))
+    if not _has_links(source) or out.empty:
+        return out
+    # one hop of id_links, joined in the engine against the segment's ids (the links table is
+    # never brought into memory, and the events are not scanned again)
+    k = ibis.memtable(out)
+    links = events_layer.table(source, "id_links")
+    both = k
     for a, b in (("a", "b"), ("b", "a")):
-        j = known.merge(links, left_on=["id_type", "id_value"], right_on=[f"id_type_{a}", f"id_value_{a}"])
-        hops.append(pd.DataFrame({"person_id": j["person_id"].to_numpy(), "id_type": j[f"id_type_{b}"].to_numpy(),
-                                  "id_value": j[f"id_value_{b}"].to_numpy()}))
-    return pd.concat([known, *hops], ignore_index=True).drop_duplicates()
+        j = k.join(links, [k.id_type == links[f"id_type_{a}"].cast("string"),
+                           k.id_value == links[f"id_value_{a}"].cast("string")])
+        both = both.union(j.select(person_id=j.person_id, id_type=j[f"id_type_{b}"].cast("string"),
+                                   id_value=j[f"id_value_{b}"].cast("string")), distinct=True)
+    both = both.filter(both.id_type.isin(list(types)))
+    out = execute(both)
+    return out.assign(person_id=out["person_id"].astype("int64"), id_type=out["id_type"].astype(object),
+                      id_value=out["id_value"].astype(object))
+
+
+def _has_links(source: Any) -> bool:
+    return is_dataset(source) and (Path(getattr(source, "path", source)) / "id_links.parquet").exists()
 
 
 def segment_ids(segment: Segment, source: Any, *,

@@ -15,6 +15,7 @@ A test on a null tag is false, so for every condition ``A`` the persons of ``A``
 from __future__ import annotations
 
 import operator
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,10 @@ class Condition:
         """A boolean array, one value per row of ``tags``."""
         raise NotImplementedError
 
+    def columns(self) -> set[str]:
+        """The tag columns the condition reads (a tag file is read for these only)."""
+        return {"person_id"}
+
     def __and__(self, other: Condition) -> Condition:
         return _Binary("&", self, _condition(other))
 
@@ -76,6 +81,9 @@ class _Binary(Condition):
         ma, mb = self.a.mask(tags), self.b.mask(tags)
         return (ma & mb) if self.op == "&" else (ma | mb)
 
+    def columns(self) -> set[str]:
+        return self.a.columns() | self.b.columns()
+
     def __str__(self) -> str:
         def side(c: Condition) -> str:
             return f"({c})" if isinstance(c, _Binary) else str(c)
@@ -89,6 +97,9 @@ class _Not(Condition):
     def mask(self, tags: pd.DataFrame) -> np.ndarray:
         return ~self.a.mask(tags)
 
+    def columns(self) -> set[str]:
+        return self.a.columns()
+
     def __str__(self) -> str:
         return f"~({self.a})" if isinstance(self.a, _Binary) else f"~{self.a}"
 
@@ -100,6 +111,9 @@ class _Test(Condition):
     def mask(self, tags: pd.DataFrame) -> np.ndarray:
         col = _column(tags, self.name)
         return _bool(self.test(col)) & col.notna().to_numpy()
+
+    def columns(self) -> set[str]:
+        return {self.name}
 
     def __str__(self) -> str:
         return self.text
@@ -170,6 +184,9 @@ class Tag(Condition):
                              f"{col.dtype}); compare it instead, e.g. Tag({self.name!r}) == value")
         return col.to_numpy(dtype=bool)
 
+    def columns(self) -> set[str]:
+        return {self.name}
+
     def __str__(self) -> str:
         return self.name
 
@@ -180,6 +197,9 @@ class _Null(Condition):
 
     def mask(self, tags: pd.DataFrame) -> np.ndarray:
         return _column(tags, self.name).isna().to_numpy()
+
+    def columns(self) -> set[str]:
+        return {self.name}
 
     def __str__(self) -> str:
         return f"{self.name} is null"
@@ -207,6 +227,9 @@ class Did(Condition):
         col = tags[name]
         m = col.notna() if self.within_days is None else (col < self.within_days)
         return _bool(m)
+
+    def columns(self) -> set[str]:
+        return {touchpoint_column(self.touchpoint)}
 
     def __str__(self) -> str:
         w = "" if self.within_days is None else f", within_days={self.within_days}"
@@ -274,6 +297,9 @@ class Cohort(Condition):
             m &= d <= pd.Timestamp(self.end)
         return _bool(m)
 
+    def columns(self) -> set[str]:
+        return {self.on}
+
     def __str__(self) -> str:
         return f"cohort({self.on}: {self.start} .. {self.end})"
 
@@ -304,8 +330,35 @@ class Segment:
         return pd.Series(self.person_ids, name="person_id", dtype="int64")
 
 
-def select(tags: pd.DataFrame, condition: Condition) -> Segment:
+def _read_tag_file(path: Any, cond: Condition) -> pd.DataFrame:
+    """The columns of a tag file (:func:`privdomain.audience.tags` with ``out=``) that ``cond`` reads.
+
+    Text columns come as categoricals and dates as datetime64, so a condition on ten
+    million persons holds a few hundred MB, not Python objects per row.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        schema_ = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid) as e:
+        raise UsageError(f"select: cannot read the tag file {str(path)!r} ({e})") from e
+    names = set(schema_.names)
+    wanted = (cond.columns() | {"person_id"})
+    if not wanted <= names:  # let the condition name the unknown tag among all of them
+        cond.mask(schema_.empty_table().to_pandas())
+    cols = [c for c in schema_.names if c in wanted]
+    text = [c for c in cols if pa.types.is_string(schema_.field(c).type) or pa.types.is_large_string(
+        schema_.field(c).type)]
+    table = pq.read_table(path, columns=cols, read_dictionary=text)
+    return table.to_pandas(date_as_object=False)
+
+
+def select(tags: pd.DataFrame | str | os.PathLike, condition: Condition) -> Segment:
     """The persons of ``tags`` (from :func:`privdomain.audience.tags`) for whom ``condition`` holds.
+
+    ``tags`` is the tag frame, or the Parquet file ``tags(..., out=path)`` wrote: then only
+    ``person_id`` and the columns the condition reads are loaded.
 
     Examples
     --------
@@ -317,9 +370,12 @@ def select(tags: pd.DataFrame, condition: Condition) -> Segment:
     >>> select(tg, ~(Tag("stage") == "dormant")).person_ids.tolist()
     [1, 3]
     """
-    if not isinstance(tags, pd.DataFrame):
-        raise UsageError(f"select: tags must be the DataFrame of audience.tags(), got {type(tags).__name__}")
     cond = _condition(condition)
+    if isinstance(tags, (str, os.PathLike)):
+        tags = _read_tag_file(tags, cond)
+    if not isinstance(tags, pd.DataFrame):
+        raise UsageError(f"select: tags must be the DataFrame of audience.tags() or the file it wrote, "
+                         f"got {type(tags).__name__}")
     ids = _column(tags, "person_id").to_numpy(dtype="int64")
     m = np.asarray(cond.mask(tags), dtype=bool)
     return Segment(np.sort(ids[m]), str(cond), int(len(ids)))

@@ -56,6 +56,9 @@ __all__ = [
     "is_dataset",
     "tags",
     "touchpoint_column",
+    "write_tags",
+    "read_tags_meta",
+    "CHUNK_PERSONS",
 ]
 
 #: Basic attributes copied from ``persons`` when the column is there.
@@ -66,6 +69,8 @@ CRM_TAGS: tuple[str, ...] = ("member_level", "crm_join_date", "acquisition_chann
 WINDOWS: tuple[int, ...] = (7, 30, 90)
 #: The window of ``preferred_channel``, ``article_reader``, ``live_viewer`` and ``buyer_type``.
 RECENT_DAYS = 90
+#: Person ids per chunk of :func:`write_tags` (about 1 GB of working memory at a million persons).
+CHUNK_PERSONS = 1_000_000
 #: Touches the brand sends rather than the person chooses: not counted for ``preferred_channel``.
 PASSIVE_TOUCHPOINTS: tuple[str, ...] = ("oa_push", "sms", *AD_VIEWS)
 
@@ -214,7 +219,8 @@ def _dates(days: pd.Series) -> pd.Series:
 
 
 def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | None = None,
-         model: lifecycle.StageModel | None = None) -> pd.DataFrame:
+         model: lifecycle.StageModel | None = None, out: str | os.PathLike | None = None,
+         chunk_persons: int = CHUNK_PERSONS) -> pd.DataFrame | Path:
     """One row per person with the profile tags as of the end of Beijing day ``as_of``.
 
     Parameters
@@ -234,12 +240,21 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
         Optional Ibis connection.
     model
         Stage model for ``stage`` (default :class:`privdomain.lifecycle.StageModel`).
+    out
+        Write the tag table to this Parquet file instead of returning it, computed in
+        chunks of ``chunk_persons`` consecutive person ids (bounded memory: one chunk's
+        tags are held at a time; see :func:`write_tags`). :func:`privdomain.audience.select`
+        reads such a file, only the columns a condition needs.
+    chunk_persons
+        Person ids per chunk when writing to ``out``.
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or pathlib.Path
         Sorted by ``person_id``; the columns of the module docstring. ``attrs`` holds
-        ``as_of`` and the ``touchpoints`` that have a ``days_since_`` column.
+        ``as_of`` and the ``touchpoints`` that have a ``days_since_`` column. With ``out``:
+        the path of the file written (the same rows; ``as_of`` and ``touchpoints`` in
+        its schema metadata, :func:`read_tags_meta`).
 
     Examples
     --------
@@ -256,6 +271,15 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     except ValueError as e:
         raise UsageError(f"tags: as_of must be a date, got {as_of!r}") from e
     touchpoints = list(events_layer.known_touchpoints(events))
+    if out is not None:
+        return write_tags(events, out, as_of=as_of, persons=persons, con=con, model=model,
+                          chunk_persons=chunk_persons)
+    return _tags_frame(events, d0, as_of, persons, con, model, touchpoints)
+
+
+def _tags_frame(events: TableLike, d0: int, as_of: DateLike, persons: Any, con: Any | None,
+                model: lifecycle.StageModel | None, touchpoints: list[str],
+                rfm_all: pd.DataFrame | None = None) -> pd.DataFrame:
     t = raw_events(events, con, ("person_id", "ts", "touchpoint", "channel"))
     t = t.mutate(_d=day(t.ts))
     t = t.filter(t._d <= d0)
@@ -282,7 +306,8 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     pay = _aligned(ids, pays)
     pay_days = pd.to_numeric(pd.Series(pay["purchase_days"])).fillna(0).to_numpy(dtype="int64")
     if pay_days.any():
-        cols["rfm_segment"] = _aligned(ids, _rfm_segment(events, as_of, con))["rfm_segment"]
+        seg = rfm_all if rfm_all is not None else _rfm_segment(events, as_of, con)
+        cols["rfm_segment"] = _aligned(ids, seg)["rfm_segment"]
     else:
         cols["rfm_segment"] = np.full(len(ids), None, dtype=object)
     first_pay = pd.to_numeric(pd.Series(pay["_first_pay"])).to_numpy(dtype="float64", na_value=np.nan)
@@ -313,3 +338,113 @@ def tags(events: TableLike, *, as_of: DateLike, persons: Any = None, con: Any | 
     out["guide_added"] = since["wecom_add"].notna().to_numpy()
     out.attrs = {"as_of": str(pd.Timestamp(as_of).date()), "touchpoints": touchpoints}
     return out
+
+
+_META_KEY = b"privdomain.tags"
+
+
+def write_tags(events: TableLike, out: str | os.PathLike, *, as_of: DateLike, persons: Any = None,
+               con: Any | None = None, model: lifecycle.StageModel | None = None,
+               chunk_persons: int = CHUNK_PERSONS) -> Path:
+    """Write :func:`tags` to one Parquet file, chunk by chunk of consecutive person ids.
+
+    Every tag of a person depends only on her own events, except ``rfm_segment`` (its
+    quintiles are over all buyers): that one is computed once, over every buyer, and the
+    rest per chunk of ``chunk_persons`` person ids (events and persons filtered in the
+    engine). So the file holds the same rows as ``tags(...)`` while memory holds one
+    chunk's tags (and the buyers' RFM segments) at a time. The file is written to a
+    temporary name and moved into place.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out``.
+    """
+    import json
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if isinstance(chunk_persons, bool) or not isinstance(chunk_persons, int) or chunk_persons < 1:
+        raise UsageError(f"tags: chunk_persons must be a whole number >= 1, got {chunk_persons!r}")
+    try:
+        d0 = day_number(as_of, "as_of")
+    except ValueError as e:
+        raise UsageError(f"tags: as_of must be a date, got {as_of!r}") from e
+    target = Path(out)
+    if not target.parent.is_dir():
+        raise UsageError(f"tags: folder {str(target.parent)!r} does not exist")
+    touchpoints = list(events_layer.known_touchpoints(events))
+    base = events_layer.read(events, con=con, columns=("person_id", "touchpoint", "channel"), localise=False)
+    base = base.select("person_id", "ts", "touchpoint", "channel", *(["amount_fen"] if "amount_fen" in base.columns
+                                                                      else []),
+                       *(["order_id"] if "order_id" in base.columns else []))
+    if persons is None and is_dataset(events):
+        persons = events
+    ptab = None
+    if persons is not None:
+        ptab = events_layer.table(persons, "persons", con=con)
+        if "person_id" not in ptab.columns:
+            raise UsageError(f"persons: needs a person_id column (columns: {list(ptab.columns)})")
+        ptab = ptab.select("person_id", *[c for c in (*BASIC_TAGS, *CRM_TAGS) if c in ptab.columns])
+    lo_hi = execute(base.aggregate(lo=base.person_id.min(), hi=base.person_id.max()), con=con)
+    rfm_all = _rfm_segment(events, as_of, con)
+    meta = {"as_of": str(pd.Timestamp(as_of).date()), "touchpoints": touchpoints}
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    writer = None
+    schema_: Any = None
+    try:
+        if len(lo_hi) and not pd.isna(lo_hi["lo"].iloc[0]):
+            lo, hi = int(lo_hi["lo"].iloc[0]), int(lo_hi["hi"].iloc[0])
+            for start in range(lo, hi + 1, chunk_persons):
+                end = start + chunk_persons
+                ev = base.filter((base.person_id >= start) & (base.person_id < end))
+                pc = None if ptab is None else ptab.filter((ptab.person_id >= start) & (ptab.person_id < end))
+                part = _tags_frame(ev, d0, as_of, pc, con, model, touchpoints, rfm_all)
+                if part.empty:
+                    continue
+                table = pa.Table.from_pandas(part, preserve_index=False)
+                if schema_ is None:
+                    schema_ = table.schema.with_metadata({_META_KEY: json.dumps(meta).encode()})
+                    writer = pq.ParquetWriter(tmp, schema_)
+                writer.write_table(_conform(table, schema_))
+                del part, table
+        if writer is None:  # no person: an empty file with the frame's columns
+            empty = _tags_frame(base.limit(0), d0, as_of, None if ptab is None else ptab.limit(0), con, model,
+                                touchpoints, rfm_all)
+            table = pa.Table.from_pandas(empty, preserve_index=False)
+            pq.write_table(table.replace_schema_metadata({_META_KEY: json.dumps(meta).encode()}), tmp)
+        else:
+            writer.close()
+        os.replace(tmp, target)
+    except BaseException:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _conform(table: Any, schema_: Any) -> Any:
+    """``table`` cast to the first chunk's schema (a column all null in one chunk has no type of its own)."""
+    import pyarrow as pa
+
+    cols = []
+    for f in schema_:
+        c = table.column(f.name)
+        if c.type != f.type:
+            c = pa.nulls(len(c), f.type) if pa.types.is_null(c.type) else c.cast(f.type)
+        cols.append(c)
+    return pa.Table.from_arrays(cols, schema=schema_)
+
+
+def read_tags_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """``as_of`` and ``touchpoints`` of a tag file written by :func:`write_tags`."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    md = pq.read_schema(path).metadata or {}
+    return json.loads(md.get(_META_KEY, b"{}"))

@@ -102,12 +102,13 @@ TOPICS: tuple[str, ...] = (
     "attribution_roi",
     "lifecycle_clv",
     "experiments",
+    "audiences",
     "own_data",
 )
 #: The scenario the topic notebooks run on, and the exceptions (a notebook whose topic
 #: one scenario shows best: the tea scenario holds the randomised coupon experiment).
 TOPIC_SCENARIO = "beauty"
-TOPIC_SCENARIOS = {"experiments": "tea"}
+TOPIC_SCENARIOS = {"experiments": "tea", "audiences": "sportswear"}
 #: Attribution windows in days (0 = same day) passed to every notebook.
 WINDOWS: tuple[int, ...] = (0, 7, 15, 30)
 CASE_NOTEBOOK = "case_study"
@@ -1495,6 +1496,7 @@ TOPIC_NEEDS: dict[str, dict[str, Any]] = {
     "lifecycle_truth": {"truth": True, "why": "it compares stages with the simulator's true stages"},
     "experiments": {"tables": ("assignments",), "truth": True,
                     "why": "it compares estimates with the simulator's true effects"},
+    "audiences": {"touchpoints": ("pay", "mp_visit")},  # behaviour tags need more than orders
     "own_data": {},  # what the dataset holds and which metrics apply: runs on any dataset
 }
 

@@ -36,7 +36,7 @@ from ..errors import UsageError, short_repr
 from ..privacy import as_key
 from . import events as E
 from . import lift as lift_tests
-from . import population, truth
+from . import population, retarget, truth
 from .basket import products_frame
 from .journeys import INF, campaign_id, campaign_windows, make_block, run_world
 from .orders import prepare_experiments
@@ -123,13 +123,14 @@ def _run_block(args, write=None) -> dict[str, Any]:
         "id_links": E.id_links_table(B, ev, crm),
         "assignments": _assignments(B, sc, s_ns),
     }
+    if want_truth or sc.retarget:
+        res["traits"] = truth.traits_frame(B)  # the retargeting campaign's response reads them
     if want_truth:
         first = np.full(n, np.inf)
         np.minimum.at(first, ev["person"], ev["sec"] / 86400.0)
         res["stages"] = truth.stages_block(B, W, s_ns, first)
         res["incrementality"] = truth.incrementality_block(B, W, mode, assignment)
         res["experiments"] = truth.experiments_block(B)
-        res["traits"] = truth.traits_frame(B)
         res["lift"] = truth.lift_block(B, W, mode, assignment)
     return res
 
@@ -179,7 +180,7 @@ SIMULATOR = "privdomain.simulate"
 DEFAULT_ROOT = Path("synthetic/data")
 TABLE_FILES = ("persons", "id_links", "campaigns", "products", "articles", "lives", "assignments")
 TRUTH_FILES = ("stages.parquet", "persons.parquet", "incrementality.parquet", "experiments.parquet",
-               "shapley.parquet", "lift.parquet", "params.json")
+               "shapley.parquet", "lift.parquet", "retarget.parquet", "params.json")
 
 
 def simulate(
@@ -649,6 +650,9 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
     if sc.lift_tests:
         meta["lift_tests"] = lift_tests.manifest_meta(sc)
     io.write_manifest(root, counts, meta)  # last, after truth/: a folder without it is not a dataset
+    if sc.retarget:  # the campaign reads the dataset just written, appends to it, then refreshes the manifest
+        traits = pd.concat(collected["traits"], ignore_index=True)
+        io.write_manifest(root, retarget.run(root, sc, seed, traits, want_truth, blocks(sc, n)))
 
 
 def write_truth(root: Path, sc: Scenario, seed: int, n: int, collected, incr, shapley_sample: int) -> None:

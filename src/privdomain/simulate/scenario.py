@@ -280,7 +280,12 @@ LIFT_RULES = {"holdout": PROB, "start": ("date",), "days": INT1, "unit": ("str",
 LIFT_CHANNELS = [*AD_SURFACES, "official_account", "group", "guide", "live", "sms", "fission"]
 TOP_KEYS = {"name", "title", "description", "calibration", "start", "end", "persons", "block_size", "cycle_days",
             "entry", "traits", "products", "orders", "browsing", "ids", "experiments", "lift_tests", "mini_program",
-            *SWITCHABLE}
+            "retarget", *SWITCHABLE}
+#: a retargeting campaign on a lookalike audience against a normal one (see :mod:`privdomain.simulate.retarget`)
+RETARGET_RULES = {"start": ("date",), "days": INT1, "seed_days": INT1, "audience": PROB, "treat": PROB,
+                  "response": PROB, "reactivation": PROB, "cost_fen": POS, "target": POS, "tolerance": POS}
+RETARGET_DEFAULTS = {"days": 14, "seed_days": 90, "audience": 0.1, "treat": 0.5, "response": 0.08,
+                     "reactivation": 0.1, "cost_fen": 1500.0, "target": 1.0, "tolerance": 0.2}
 CALIBRATION_RULES = {"case": ("str",), "figure": ("str",), "headline": ("str",), "target": NUM, "tolerance": POS,
                      "persons": INT1}
 
@@ -311,6 +316,7 @@ class Scenario:
     source: str = ""
     channels: list[str] = field(default_factory=list)
     lift_tests: dict[str, dict[str, Any]] = field(default_factory=dict)
+    retarget: dict[str, Any] = field(default_factory=dict)
     browsing: dict[str, float] = field(default_factory=lambda: dict(DEFAULTS["browsing"]))
 
     @property
@@ -333,6 +339,8 @@ class Scenario:
         }
         if self.lift_tests:
             out["lift_tests"] = {k: _jsonable(v) for k, v in self.lift_tests.items()}
+        if self.retarget:
+            out["retarget"] = _jsonable(self.retarget)
         out.update({k: v for k, v in self.sections.items()})
         return _jsonable(out)
 
@@ -604,6 +612,15 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
         if not start <= sec["start"] <= end:
             c.fail(f"{key}.start", f"must lie between start and end ({start} .. {end})", sec["start"].isoformat())
         lift_tests[ch] = sec
+    retarget: dict[str, Any] = {}
+    if "retarget" in raw:
+        retarget = c.section("retarget", raw["retarget"], RETARGET_RULES, RETARGET_DEFAULTS)
+        if not start < retarget["start"] <= end:
+            c.fail("retarget.start", f"must lie after start and on or before end ({start} .. {end})",
+                   retarget["start"].isoformat())
+        for k in ("audience", "treat"):
+            if not 0.0 < retarget[k] < 1.0:
+                c.fail(f"retarget.{k}", "must lie strictly between 0 and 1", retarget[k])
     cal = c.section("calibration", raw.get("calibration", {}), CALIBRATION_RULES,
                     {"case": "", "figure": "", "headline": "", "target": 0.0, "tolerance": 1.0, "persons": 10_000})
     if cal["headline"] and cal["headline"] not in HEADLINES:
@@ -615,5 +632,5 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
                     persons=persons, block_size=block_size, cycle_days=cycle,
                     entry={k: float(v) for k, v in entry.items()}, traits=traits, sections=sections,
                     products=products, orders=orders, ids={"missing": missing}, experiments=experiments,
-                    source=source, channels=channels, lift_tests=lift_tests,
+                    source=source, channels=channels, lift_tests=lift_tests, retarget=retarget,
                     browsing=browsing)
