@@ -241,7 +241,7 @@ def run(root: str | Path, sc: Scenario, seed: int, traits: pd.DataFrame, want_tr
     ``want_truth``, and returns the new row counts for the manifest.
     """
     from .. import audience
-    from .runner import start_ns
+    from .scenario import start_ns
 
     root = Path(root)
     as_of = sc.retarget["start"] - dt.timedelta(days=1)

@@ -40,12 +40,8 @@ from . import population, retarget, truth
 from .basket import products_frame
 from .journeys import INF, campaign_id, campaign_windows, make_block, run_world
 from .orders import prepare_experiments
-from .scenario import AD_SURFACES, Scenario, check_name, load_scenario
+from .scenario import AD_SURFACES, Scenario, check_name, load_scenario, start_ns
 from .scenario import MAX_PERSONS as MAX_SCENARIO_PERSONS
-
-
-def start_ns(sc: Scenario) -> int:
-    return int(pd.Timestamp(sc.start.isoformat(), tz=schema.TIMEZONE).value)
 
 
 def _ts(sc: Scenario, days: np.ndarray) -> pd.Series:

@@ -40,7 +40,7 @@ import yaml
 
 from ..errors import PrivdomainError, UsageError, short_repr
 
-__all__ = ["Scenario", "ScenarioError", "StrictLoader", "check_name", "list_scenarios", "load_scenario", "looks_like_path",
+__all__ = ["Scenario", "ScenarioError", "start_ns", "StrictLoader", "check_name", "list_scenarios", "load_scenario", "looks_like_path",
            "parse_scenario", "read_yaml"]
 
 AD_SURFACES = ["moments_ad", "search_ad", "channels_ad"]
@@ -634,3 +634,12 @@ def parse_scenario(raw: Any, source: str = "") -> Scenario:
                     products=products, orders=orders, ids={"missing": missing}, experiments=experiments,
                     source=source, channels=channels, lift_tests=lift_tests, retarget=retarget,
                     browsing=browsing)
+
+
+def start_ns(sc: Scenario) -> int:
+    """The scenario's first instant (its start date at midnight, Beijing time) in nanoseconds since the epoch."""
+    import pandas as pd
+
+    from ..schema import TIMEZONE
+
+    return int(pd.Timestamp(sc.start.isoformat(), tz=TIMEZONE).value)
