@@ -23,6 +23,7 @@ import pandas as pd
 from .. import events as events_layer
 from .._days import day, raw_events
 from ..backend import TableLike, execute
+from ..contract import events_input
 from ..errors import UsageError
 from ..schema import PURCHASE
 
@@ -31,12 +32,13 @@ __all__ = ["campaign_roi", "roi_ratio"]
 _Z = 1.959963984540054
 
 
-def campaign_roi(data: TableLike, experiment: str, campaign_id: int, *, con: Any | None = None) -> pd.DataFrame:
+@events_input
+def campaign_roi(events: TableLike, experiment: str, campaign_id: int, *, con: Any | None = None) -> pd.DataFrame:
     """Incremental revenue and ROI of a randomised campaign, with 95% intervals.
 
     Parameters
     ----------
-    data
+    events
         A dataset (folder or :class:`privdomain.io.Dataset`) with ``events``,
         ``assignments`` (``experiment``'s arms ``treatment`` / ``holdout``) and
         ``campaigns`` (the campaign's ``start``, ``end`` and ``spend_fen``).
@@ -60,11 +62,11 @@ def campaign_roi(data: TableLike, experiment: str, campaign_id: int, *, con: Any
     >>> bool(r["n_treated"] > 0 and r["roi_lo"] < r["roi"] < r["roi_hi"])
     True
     """
-    asg = events_layer.table(data, "assignments", con=con)
+    asg = events_layer.table(events, "assignments", con=con)
     arms = execute(asg.filter(asg.experiment == experiment).select("person_id", "arm"), con=con)
     if arms.empty:
         raise UsageError(f"campaign_roi: no assignments for experiment {experiment!r}")
-    camps = events_layer.table(data, "campaigns", con=con)
+    camps = events_layer.table(events, "campaigns", con=con)
     camp = execute(camps.filter(camps.campaign_id == int(campaign_id)), con=con)
     if camp.empty:
         raise UsageError(f"campaign_roi: no campaign {campaign_id!r} in campaigns")
@@ -73,7 +75,7 @@ def campaign_roi(data: TableLike, experiment: str, campaign_id: int, *, con: Any
     d0 = (start.tz_localize(None) if start.tzinfo else start).normalize()
     d1 = (end.tz_localize(None) if end.tzinfo else end).normalize()
     s, e = int((d0 - pd.Timestamp("1970-01-01")).days), int((d1 - pd.Timestamp("1970-01-01")).days)
-    t = raw_events(data, con, ("person_id", "ts", "touchpoint", "amount_fen"))
+    t = raw_events(events, con, ("person_id", "ts", "touchpoint", "amount_fen"))
     t = t.filter(t.touchpoint == PURCHASE)
     t = t.mutate(_d=day(t.ts))
     t = t.filter((t._d >= s) & (t._d < e))
