@@ -28,6 +28,7 @@ output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "attribution_roi"  # name of the report and its metrics file
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import attribution, cases, glossary, plotting, reports
@@ -224,13 +225,39 @@ evidence = cases.channel_evidence(ds, credit)
 if evidence["calibrated"] is not None:
     lifts = attribution.lifts(ds)
     lifts = lifts.assign(too_small=lifts["n_holdout"] < plotting.SMALL_N)
-    display(lifts[["channel", "metric", "unit", "n_holdout", "incremental", "incremental_low", "incremental_high",
-                   "incremental_share", "too_small"]].rename(columns={"too_small": "too small ⚠"})
-            .style.hide(axis="index").format({"too small ⚠": plotting.flag_text}, precision=3, na_rep="n/a"))
-    warn = plotting.small_warning(lifts, "channel", n="n_holdout")
+
+    def amount(v, metric, sign=True):  # conversions as counts, revenue in yuan
+        if v != v:
+            return "n/a"
+        return plotting.yuan(v, sign=sign) if metric == "revenue" else f"{v:+,.1f}" if sign else f"{v:,.1f}"
+
+    lift_table = pd.DataFrame({
+        "渠道 channel": glossary.display_names(lifts["channel"], "channel"),
+        "指标 metric": lifts["metric"].map({"conversions": "转化 conversions (orders)",
+                                             "revenue": "成交额 revenue (yuan)"}),
+        "试验单位 test unit": lifts["unit"].map({"person": "人 person", "city": "城市 city (geo)"}),
+        "n 曝光 treatment": lifts["n_treatment"].map("{:,}".format),
+        "n 留出 holdout": lifts["n_holdout"].map("{:,}".format),
+        "增量 incremental": [amount(v, m) for v, m in zip(lifts["incremental"], lifts["metric"])],
+        "95% CI": [f"{amount(lo, m)} to {amount(hi, m)}" for lo, hi, m in
+                   zip(lifts["incremental_low"], lifts["incremental_high"], lifts["metric"])],
+        "增量占比 incremental share": lifts["incremental_share"].map(
+            lambda v: "n/a" if v != v else plotting.percent(v)),
+        "too small ⚠": lifts["too_small"].map(plotting.flag_text)})
+    display(Markdown("Incremental = what the channel added to the exposed (treatment) persons during the test, "
+                     "with its 95% interval; incremental share = incremental / the treatment group's total."))
+    display(lift_table.style.hide(axis="index"))
+    warn = plotting.small_warning(lifts.assign(channel=glossary.display_names(lifts["channel"], "channel")),
+                                  "channel", n="n_holdout")
     if warn:
         display(Markdown(warn.replace("n < 30", "a holdout of fewer than 30")))
-    display(evidence["table"].style.format(precision=3, na_rep="-"))
+    ev = evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
+                                  columns=lambda c: glossary.MODEL_LABELS.get(c, c))
+    ev.index.name = "渠道 channel"
+    display(Markdown("Share of the credited conversions per channel under each model (true incremental: the "
+                     "simulator's truth; calibrated with its 95% interval and the source of each channel's credit):"))
+    display(ev.style.format(lambda v: plotting.percent(v) if isinstance(v, float) and v == v else
+                            ("—" if isinstance(v, float) else str(v))))
     if evidence["scores"] is not None:
         cal_score = evidence["scores"].query("model == 'calibrated' and truth == 'incremental' "
                                              "and metric == 'conversions'")

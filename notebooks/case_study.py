@@ -148,8 +148,8 @@ display(Markdown(f"**Lifecycle thresholds:** dormant after **{thresholds['dorman
 board = lifecycle.lifecycle_board(ds, ov["last_day"], ov["last_day"], model=stage_model)
 board = board.assign(stage=pd.Categorical(board["stage"], list(lifecycle.STAGES), ordered=True)).sort_values("stage")
 metrics["stage_share_end"] = dict(zip(board["stage"].astype(str), board["share"].astype(float)))
-ax = plotting.bar(board, "stage", "share", values="percent",
-                  title=f"生命周期大盘 persons by lifecycle stage on {ov['last_day']}")
+ax = plotting.bar(board.assign(阶段=glossary.display_names(board["stage"], "stage")), "阶段", "share",
+                  values="percent", title=f"生命周期大盘 persons by lifecycle stage on {ov['last_day']}")
 plotting.percent_axis(ax)
 ax.set_xlabel("")
 ax.set_ylabel("share of persons 人数占比");

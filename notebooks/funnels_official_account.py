@@ -53,14 +53,14 @@ display(Markdown(glossary.table(['step_persons', 'step_conversion_rate', 'overal
 # %%
 MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
 mp = funnel.funnel(ds, MP_STEPS, window="7D")
-ax = plotting.funnel([f"{s}" for s in mp["step_name"]], mp["persons"],
+ax = plotting.funnel(glossary.display_names(mp["step_name"], "touchpoint"), mp["persons"],
                      title="小程序购买漏斗 Mini Program purchase funnel (7-day window, ordered)")
 metrics["mp_funnel_persons"] = mp["persons"].astype(int).tolist()
 metrics["mp_visit_to_pay"] = float(mp["conversion_from_first"].iloc[-1])
 
 # %%
 rated = plotting.step_rates(mp["step_name"].tolist(), mp["persons"])
-steps = pd.DataFrame({"step": mp["step_name"], "persons": mp["persons"].astype(int),
+steps = pd.DataFrame({"step": glossary.display_names(mp["step_name"], "touchpoint"), "persons": mp["persons"].astype(int),
                       "n (previous step)": rated["n"].astype(int).where(rated["n"] > 0),
                       "step conversion rate": rated["rate"], "95% low": rated["low"], "95% high": rated["high"],
                       "overall conversion rate": mp["conversion_from_first"],
@@ -88,7 +88,7 @@ display(Markdown(
 # %%
 AD_STEPS = ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"]
 ad = funnel.funnel(ds, AD_STEPS, window="30D")
-plotting.funnel(ad["step_name"].tolist(), ad["persons"], title="广告漏斗 Moments ad funnel (30-day window)")
+plotting.funnel(glossary.display_names(ad["step_name"], "touchpoint"), ad["persons"], title="广告漏斗 Moments ad funnel (30-day window)")
 metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 
 # %% [markdown]

@@ -104,14 +104,16 @@ weekly = vol[vol["touchpoint"].isin(top) & vol["week"].isin(full_weeks)].groupby
 if len(full_weeks) < len(days_in_week):
     display(Markdown(f"{len(days_in_week) - len(full_weeks)} partial week(s) at the start or end of the data are "
                      "left out of the weekly chart (fewer than 7 days would read as a drop)."))
-ax = plotting.line(weekly, "week", "persons", hue="touchpoint", marker=None,
+weekly["触点 touchpoint"] = glossary.display_names(weekly["touchpoint"], "touchpoint")
+ax = plotting.line(weekly, "week", "persons", hue="触点 touchpoint", marker=None,
                    title="每周触点人次 weekly persons per touchpoint (top 6)")
 ax.set_xlabel("")
 ax.set_ylabel("person-days 人天");
 
 # %%
 totals = vol.groupby("touchpoint", as_index=False)[["events"]].sum().sort_values("events", ascending=False)
-plotting.bar(totals, "touchpoint", "events", horizontal=True, values="int",
+totals["触点 touchpoint"] = glossary.display_names(totals["touchpoint"], "touchpoint")
+plotting.bar(totals, "触点 touchpoint", "events", horizontal=True, values="int",
              title="触点事件数 events per touchpoint");
 
 # %% [markdown]

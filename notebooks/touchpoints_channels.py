@@ -49,9 +49,10 @@ nodes = touchpoints.touchpoint_nodes(ds, window="7D")
 checkout = ["product_view", "add_to_cart", "order", "pay", "refund"]  # steps of the purchase itself
 top = nodes[~nodes["node"].isin(checkout)].head(15)
 top = plotting.rate_intervals(top, "converted", "persons").drop(columns=["rate"])
+top = top.assign(node=glossary.display_names(top["node"], "touchpoint"))  # display names, not event ids
 display(top[["node", "events", "persons", "click_through_rate", "converted", "conversion_rate", "low", "high",
              "too_small"]]
-        .rename(columns={"click_through_rate": "touch click-through rate", "conversion_rate": "touch conversion rate",
+        .rename(columns={"node": "触点 touchpoint", "click_through_rate": "touch click-through rate", "conversion_rate": "touch conversion rate",
                          "low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
         .style.hide(axis="index")
         .format({"events": "{:,}", "persons": "{:,}", "converted": "{:,}", "touch click-through rate": "{:.1%}",
@@ -86,6 +87,8 @@ matrix = flows.pivot(index="source", columns="target", values="share_of_source")
 rows = ["(entry)"] + sorted(c for c in matrix.index if c != "(entry)")
 cols = sorted(c for c in matrix.columns if c != "(exit)") + ["(exit)"]
 matrix = matrix.reindex(index=rows, columns=cols, fill_value=0)
+matrix = matrix.rename(index=lambda c: glossary.display_name(c, "channel"),
+                       columns=lambda c: glossary.display_name(c, "channel"))
 ax = plotting.heatmap(matrix, title="触点地图 where people go next, by channel (share of moves out of each row)", fmt=".0%")
 ax.set_xlabel("next 下一步")
 ax.set_ylabel("from 来自");
@@ -95,8 +98,9 @@ entry = flows[flows["source"] == "(entry)"].sort_values("transitions", ascending
 moves = flows[~flows["source"].str.startswith("(") & ~flows["target"].str.startswith("(")
               & (flows["source"] != flows["target"])].sort_values("transitions", ascending=False)
 display(Markdown(
-    f"Sessions start most often at **{entry['target'].iloc[0]}** ({entry['share_of_source'].iloc[0]:.0%} of sessions); "
-    f"the busiest move between two channels is **{moves['source'].iloc[0]} → {moves['target'].iloc[0]}** "
+    f"Sessions start most often at **{glossary.display_name(entry['target'].iloc[0], 'channel')}** ({entry['share_of_source'].iloc[0]:.0%} of sessions); "
+    f"the busiest move between two channels is **{glossary.display_name(moves['source'].iloc[0], 'channel')} → "
+    f"{glossary.display_name(moves['target'].iloc[0], 'channel')}** "
     f"({moves['transitions'].iloc[0]:,} moves by {moves['persons'].iloc[0]:,} persons)."))
 metrics["top_entry_channel"] = str(entry["target"].iloc[0])
 metrics["top_move"] = f"{moves['source'].iloc[0]} > {moves['target'].iloc[0]}"

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from .glossary import display_name
 from .lifecycle import AIPL_STAGES, ENTRY, STAGES, flow_matrix
 
 __all__ = ["STAGE_COLORS", "plot_stage_area", "plot_stage_flows", "plot_stage_sankey", "plot_retention_triangle",
@@ -81,8 +82,8 @@ def plot_stage_area(board: pd.DataFrame, ax: Axes | None = None, share: bool = F
     wide = board.pivot(index="period", columns="stage", values=value).fillna(0)
     cols = _stage_order(set(wide.columns))
     wide = wide[cols]
-    ax.stackplot(wide.index, wide.T.to_numpy(), labels=cols, colors=[STAGE_COLORS.get(c, "#999999") for c in cols],
-                 alpha=0.9)
+    ax.stackplot(wide.index, wide.T.to_numpy(), labels=[display_name(c, "stage") for c in cols],
+                 colors=[STAGE_COLORS.get(c, "#999999") for c in cols], alpha=0.9)
     ax.set_ylabel("share of persons" if share else "persons")
     ax.set_xlabel("")
     locator = mdates.AutoDateLocator()
@@ -134,8 +135,8 @@ def plot_stage_flows(
         with np.errstate(invalid="ignore", divide="ignore"):
             vals = vals / np.nansum(vals, axis=1, keepdims=True)
     im = ax.imshow(vals, cmap="Greens", aspect="auto")
-    ax.set_xticks(range(len(m.columns)), list(m.columns), rotation=45, ha="right")
-    ax.set_yticks(range(len(m.index)), list(m.index))
+    ax.set_xticks(range(len(m.columns)), [display_name(c, "stage") for c in m.columns], rotation=45, ha="right")
+    ax.set_yticks(range(len(m.index)), [display_name(c, "stage") for c in m.index])
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
             v = vals[i, j]
@@ -213,7 +214,7 @@ def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axe
         x = 0.0 if side == "left" else 1 - w
         for k, y in pos.items():
             ax.add_patch(Rectangle((x, y), w, sums[k], facecolor=STAGE_COLORS.get(names[k], "#999999")))
-            ax.text(-0.01 if side == "left" else 1.01, y + sums[k] / 2, f"{names[k]} {int(sums[k]):,}",
+            ax.text(-0.01 if side == "left" else 1.01, y + sums[k] / 2, f"{display_name(names[k], 'stage')} {int(sums[k]):,}",
                     ha="right" if side == "left" else "left", va="center", fontsize=8)
     ax.set_xlim(-0.25, 1.25)
     ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)

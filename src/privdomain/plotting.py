@@ -194,17 +194,27 @@ def label(zh: str, en: str) -> str:
     return f"{zh} {en}"
 
 
-def yuan(value: float, digits: int = 0) -> str:
+def yuan(value: float, digits: int = 0, sign: bool = False) -> str:
     """Format an amount in yuan with thousands separators and 万 / 亿 for big numbers.
 
-    >>> yuan(1234.5), yuan(123456), yuan(3.2e8)
-    ('¥1,234', '¥12.3万', '¥3.20亿')
+    A negative amount reads ``-¥1,234``; ``sign=True`` also marks a positive one
+    (``+¥1,234``, for a difference); NaN reads ``n/a``.
+
+    >>> yuan(1234.5), yuan(123456), yuan(3.2e8), yuan(-12037.744), yuan(50, sign=True)
+    ('¥1,234', '¥12.3万', '¥3.20亿', '-¥12,038', '+¥50')
     """
-    if abs(value) >= 1e8:
-        return f"¥{value / 1e8:.2f}亿"
-    if abs(value) >= 1e5:
-        return f"¥{value / 1e4:.1f}万"
-    return f"¥{value:,.{digits}f}"
+    if value is None or value != value:
+        return "n/a"
+    mag = abs(value)
+    if mag >= 1e8:
+        text = f"¥{mag / 1e8:.2f}亿"
+    elif mag >= 1e5:
+        text = f"¥{mag / 1e4:.1f}万"
+    else:
+        text = f"¥{mag:,.{digits}f}"
+    if value < 0 and text.strip("¥0.,万亿"):  # no "-¥0"
+        return "-" + text
+    return ("+" if sign and value > 0 else "") + text
 
 
 def percent(value: float, digits: int = 1) -> str:
