@@ -71,6 +71,7 @@ display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journe
 # %%
 paths = attribution.build_paths(ds, window_days=30)
 routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "journeys")
+routes = routes.assign(path=routes["path"].map(glossary.display_path))  # display names, not channel ids
 routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
 display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
     {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "conversions": "{:,}", "journeys": "{:,}",
@@ -174,7 +175,9 @@ display(Markdown(glossary.table(["channel_share"])))
 # %%
 credit = attribution.attribute(paths, models=["last_non_direct", "linear", "markov", "shapley"])
 credit["model"] = credit["model"].replace({"markov_1": "markov"})
-ax = plotting.bar(credit, "channel", "share", hue="model", horizontal=True,
+ax = plotting.bar(credit.assign(渠道=glossary.display_names(credit["channel"], "channel"),
+                                模型=glossary.display_names(credit["model"], "model")), "渠道", "share", hue="模型",
+                  horizontal=True,
                   title="渠道贡献份额 channel share of conversions by model")
 plotting.percent_axis(ax, "x")
 ax.set_xlabel("share of conversions 转化份额")
@@ -201,7 +204,10 @@ metrics["top_channel_shapley_share"] = float(shap.max())
 
 # %%
 evidence = cases.channel_evidence(ds, credit)
-display(evidence["table"].style.format(precision=3, na_rep="-"))
+display(evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
+                                 columns=lambda m: glossary.MODEL_LABELS.get(m, m)).rename_axis(index="渠道 channel")
+        .style.format(lambda v: plotting.percent(v) if isinstance(v, float) and v == v else
+                      ("—" if isinstance(v, float) else str(v))))
 if evidence["calibrated"] is not None:
     top_cal = evidence["calibrated"].sort_values("share", ascending=False).iloc[0]
     metrics["top_channel_calibrated"] = str(top_cal["channel"])
@@ -210,8 +216,12 @@ if evidence["scores"] is not None:
     inc = evidence["scores"].query("truth == 'incremental' and metric == 'conversions'")
     metrics["mae_pp_incremental"] = {m.replace("markov_1", "markov"): float(v) for m, v in zip(inc["model"],
                                                                                               inc["mae_pp"])}
-    display(inc[["model", "mae_pp", "worst_channel", "worse_than_uniform"]].style.hide(axis="index")
-            .format(precision=1))
+    display(pd.DataFrame({
+        "模型 model": glossary.display_names(inc["model"].replace({"markov_1": "markov"}), "model"),
+        "MAE vs incremental truth (pp)": inc["mae_pp"].to_numpy(),
+        "最差渠道 worst channel": glossary.display_names(inc["worst_channel"], "channel"),
+        "worse than uniform": inc["worse_than_uniform"].map({True: "yes ⚠", False: "no"}).to_numpy()})
+        .style.hide(axis="index").format(precision=1))
 
 # %% [markdown]
 # ## 3. The figure this case is known for 案例标志性图表

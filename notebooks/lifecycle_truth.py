@@ -38,7 +38,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import lifecycle, plotting, reports
+from privdomain import glossary, lifecycle, plotting, reports
 
 plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
@@ -78,7 +78,9 @@ ax.legend(frameon=False);
 
 # %%
 matrix = conf.pivot_table(index="true_stage", columns="stage", values="persons", aggfunc="sum", fill_value=0)
-display(matrix)
+matrix = matrix.rename(index=lambda st: glossary.display_name(st, "stage"),
+                       columns=lambda st: glossary.display_name(st, "stage"))
+display(matrix.rename_axis(index="真实阶段 true stage", columns="计算阶段 computed stage").style.format("{:,.0f}"))
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)

@@ -116,3 +116,9 @@ def test_display_name_keeps_unknown_ids_and_rejects_an_unknown_kind():
     assert glossary.display_names(["pay", "order"], "touchpoint") == ["支付 pay", "下单 order"]
     with pytest.raises(UsageError, match="stages"):
         glossary.display_name("new", "stages")
+
+
+def test_display_path_names_each_channel_of_a_journey():
+    assert glossary.display_path("official_account > live") == "公众号 Official Account > 直播 live stream"
+    assert glossary.display_path("moments_ad") == "朋友圈广告 Moments ads"
+    assert glossary.display_path("a > sms", sep=" > ") == "a > 短信 SMS"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from .errors import UsageError
 
 __all__ = ["CHANNEL_LABELS", "MODEL_LABELS", "STAGE_LABELS", "TERMS", "TOUCHPOINT_LABELS", "Term", "display_name",
-           "display_names", "document", "table", "term"]
+           "display_names", "display_path", "document", "table", "term"]
 
 
 @dataclass(frozen=True)
@@ -253,6 +253,7 @@ MODEL_LABELS: dict[str, str] = {
     "markov": "马尔可夫链 Markov chain",
     "shapley": "沙普利值 Shapley value",
     "calibrated": "增量校准 calibrated",
+    "uniform": "均分基线 uniform baseline",
 }
 
 _KINDS: dict[str, dict[str, str]] = {"touchpoint": TOUCHPOINT_LABELS, "channel": CHANNEL_LABELS,
@@ -295,6 +296,15 @@ def display_names(values: Iterable[object], kind: str | None = None) -> list[str
     ['小程序访问 Mini Program visit', '支付 pay']
     """
     return [display_name(v, kind) for v in values]
+
+
+def display_path(path: str, sep: str = " > ", kind: str | None = "channel") -> str:
+    """A path of ids joined by ``sep`` (a journey's channels) with each id's display name.
+
+    >>> display_path("official_account > live")
+    '公众号 Official Account > 直播 live stream'
+    """
+    return sep.join(display_names(str(path).split(sep), kind))
 
 
 def term(key: str) -> Term:
