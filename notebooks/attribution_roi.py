@@ -34,6 +34,7 @@ from IPython.display import Markdown, display
 from privdomain import attribution, cases, glossary, plotting, reports
 
 plotting.use_style()
+NOWRAP = [{"selector": "td, th.row_heading", "props": "white-space: nowrap;"}]  # numbers and intervals on one line
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 metrics = {}
 
@@ -182,7 +183,8 @@ display(campaigns_shown.rename(columns={
     "roi_low": "ROI 30d 95% low", "roi_high": "ROI 30d 95% high", "too_small": "too small ⚠",
     "long_over_immediate_30": "长尾倍数 30d / same day", "acquired": "新客 acquired",
     "repurchase_revenue": "复购成交 repurchase revenue"})
-        .style.hide(axis="index").format({"投放 spend": plotting.yuan, "ROI 当日 same day": "{:.2f} x",
+        .style.hide(axis="index").set_table_styles(NOWRAP).format({"投放 spend": plotting.yuan,
+                                                                  "ROI 当日 same day": "{:.2f} x",
                                           "ROI 7d": "{:.2f} x", "ROI 15d": "{:.2f} x", "ROI 30d": "{:.2f} x",
                                           "ROI 30d 95% low": "{:.2f} x", "ROI 30d 95% high": "{:.2f} x",
                                           "长尾倍数 30d / same day": "{:.2f} x", "复购成交 repurchase revenue": plotting.yuan,
@@ -216,6 +218,7 @@ conv["真值 truth"] = conv["truth"].map({"incremental": "增量 incremental", "
 ax = plotting.bar(conv.sort_values("mae_pp"), "模型 model", "mae_pp", hue="真值 truth", horizontal=True,
                   title="归因模型误差 model error against the true credit (lower is better)")
 ax.set_xlabel("mean absolute error, percentage points 平均绝对误差")
+ax.legend(title="真值 truth", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the bars
 ax.set_ylabel("")
 table = conv.pivot(index="model", columns="truth", values="mae_pp").sort_values("incremental")
 display(table.rename(index=lambda m: glossary.display_name(m, "model"))
@@ -275,18 +278,18 @@ if evidence["calibrated"] is not None:
         "too small ⚠": lifts["too_small"].map(plotting.flag_text)})
     display(Markdown("Incremental = what the channel added to the exposed (treatment) persons during the test, "
                      "with its 95% interval; incremental share = incremental / the treatment group's total."))
-    display(lift_table.style.hide(axis="index"))
+    display(lift_table.style.hide(axis="index").set_table_styles(NOWRAP))
     warn = plotting.small_warning(lifts.assign(channel=glossary.display_names(lifts["channel"], "channel")),
                                   "channel", n="n_holdout")
     if warn:
         display(Markdown(warn.replace("n < 30", "a holdout of fewer than 30")))
     ev = evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
                                   columns=lambda c: glossary.MODEL_LABELS.get(c, c))
-    ev.index.name = "渠道 channel"
+    ev = ev.rename_axis(index="渠道 channel", columns=None)
     display(Markdown("Share of the credited conversions per channel under each model (true incremental: the "
                      "simulator's truth; calibrated with its 95% interval and the source of each channel's credit):"))
-    display(ev.style.format(lambda v: plotting.percent(v) if isinstance(v, float) and v == v else
-                            ("—" if isinstance(v, float) else str(v))))
+    display(ev.style.set_table_styles(NOWRAP).format(
+        lambda v: plotting.percent(v) if isinstance(v, float) and v == v else ("—" if isinstance(v, float) else str(v))))
     if evidence["scores"] is not None:
         cal_score = evidence["scores"].query("model == 'calibrated' and truth == 'incremental' "
                                              "and metric == 'conversions'")

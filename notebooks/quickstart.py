@@ -108,6 +108,7 @@ weekly["触点 touchpoint"] = glossary.display_names(weekly["touchpoint"], "touc
 ax = plotting.line(weekly, "week", "persons", hue="触点 touchpoint", marker=None,
                    title="每周触点人次 weekly persons per touchpoint (top 6)")
 ax.set_xlabel("")
+ax.legend(title="触点 touchpoint", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the lines
 ax.set_ylabel("person-days 人天");
 
 # %%
