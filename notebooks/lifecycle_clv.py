@@ -53,7 +53,7 @@ metrics = {}
 #
 # | stage | rule |
 # | --- | --- |
-# | 潜在 prospect | touched the brand, never bought |
+# | 潜客 prospect | touched the brand, never bought |
 # | 流失 churned | no purchase in the last *churn* days |
 # | 沉睡 dormant | no purchase in the last *dormant* days |
 # | 新客 new | first purchase within the last 30 days |
@@ -123,6 +123,7 @@ display(Markdown(f"Flows into the week of {pd.Timestamp(last_period).date()} (ro
                  f"columns: stage now):"))
 display(matrix.rename(index=lambda st: glossary.display_name(st, "stage"),
                       columns=lambda st: glossary.display_name(st, "stage"))
+        .rename_axis(index="上周 week before", columns="本周 now")
         .style.format("{:,.0f}").background_gradient(cmap="Greens", axis=None))
 # the same week as a flow chart: stages a week before (left) to stages now (right)
 ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=False)

@@ -90,7 +90,7 @@ def plot_stage_area(board: pd.DataFrame, ax: Axes | None = None, share: bool = F
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, reverse=True)
-    ax.set_title("Lifecycle stages")
+    ax.set_title("生命周期阶段 lifecycle stages")
     ax.margins(x=0)
     return ax
 
@@ -219,7 +219,7 @@ def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axe
     ax.set_xlim(-0.25, 1.25)
     ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)
     ax.set_axis_off()
-    ax.set_title("Stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}"))
+    ax.set_title("阶段流转 stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}"))
     return ax
 
 
