@@ -278,13 +278,17 @@ if evidence["calibrated"] is not None:
         "too small ⚠": lifts["too_small"].map(plotting.flag_text)})
     display(Markdown("Incremental = what the channel added to the exposed (treatment) persons during the test, "
                      "with its 95% interval; incremental share = incremental / the treatment group's total."))
-    display(lift_table.style.hide(axis="index").set_table_styles(NOWRAP))
+    display(lift_table.style.hide(axis="index").set_table_styles(NOWRAP)
+            .set_properties(subset=["渠道 channel", "指标 metric", "试验单位 test unit"], **{"text-align": "left"}))
     warn = plotting.small_warning(lifts.assign(channel=glossary.display_names(lifts["channel"], "channel")),
                                   "channel", n="n_holdout")
     if warn:
         display(Markdown(warn.replace("n < 30", "a holdout of fewer than 30")))
     ev = evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
                                   columns=lambda c: glossary.MODEL_LABELS.get(c, c))
+    ev = ev.rename(columns={"true incremental": "真实增量 true incremental", "calibrated 95% low": "增量校准 95% low",
+                                           "calibrated 95% high": "增量校准 95% high",
+                                           "calibrated source": "依据 source"})
     ev = ev.rename_axis(index="渠道 channel", columns=None)
     display(Markdown("Share of the credited conversions per channel under each model (true incremental: the "
                      "simulator's truth; calibrated with its 95% interval and the source of each channel's credit):"))

@@ -72,10 +72,14 @@ display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journe
 paths = attribution.build_paths(ds, window_days=30)
 routes = plotting.rate_intervals(cases.top_paths(paths, n=8), "conversions", "journeys")
 routes = routes.assign(path=routes["path"].map(glossary.display_path))  # display names, not channel ids
-routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
-display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
-    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": "¥{:,.0f}", "conversions": "{:,}", "journeys": "{:,}",
-     "95% low": "{:.1%}", "95% high": "{:.1%}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+routes = routes.drop(columns=["rate"]).rename(columns={
+    "path": "路径 path", "conversions": "转化 conversions", "journeys": "旅程 journeys (n)",
+    "conversion_rate": "路径转化率 path conversion rate", "value": "成交额 value", "share": "占比 share of conversions",
+    "low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+display(routes.style.hide(axis="index").set_properties(subset=["路径 path"], **{"text-align": "left"}).format(
+    {"路径转化率 path conversion rate": "{:.1%}", "占比 share of conversions": "{:.1%}", "成交额 value": plotting.yuan,
+     "转化 conversions": "{:,}", "旅程 journeys (n)": "{:,}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+     "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %%
 display(Markdown(glossary.table(["touches_per_conversion", "channels_per_conversion", "multi_channel_share",
@@ -149,7 +153,8 @@ display(Markdown(f"**Lifecycle thresholds:** dormant after **{thresholds['dorman
 board = lifecycle.lifecycle_board(ds, ov["last_day"], ov["last_day"], model=stage_model)
 board = board.assign(stage=pd.Categorical(board["stage"], list(lifecycle.STAGES), ordered=True)).sort_values("stage")
 metrics["stage_share_end"] = dict(zip(board["stage"].astype(str), board["share"].astype(float)))
-ax = plotting.bar(board.assign(阶段=glossary.display_names(board["stage"], "stage")), "阶段", "share",
+ax = plotting.bar(board.assign(阶段=[n.replace(" ", "\n", 1) for n in glossary.display_names(board["stage"], "stage")]),
+                  "阶段", "share",
                   values="percent", title=f"生命周期大盘 persons by lifecycle stage on {ov['last_day']}")
 plotting.percent_axis(ax)
 ax.set_xlabel("")
@@ -181,6 +186,7 @@ ax = plotting.bar(credit.assign(渠道=glossary.display_names(credit["channel"],
                   title="渠道贡献份额 channel share of conversions by model")
 plotting.percent_axis(ax, "x")
 ax.set_xlabel("share of conversions 转化份额")
+ax.legend(title="模型 model", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the bars
 ax.set_ylabel("");
 
 # %%

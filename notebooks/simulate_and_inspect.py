@@ -161,7 +161,8 @@ stages = pd.read_parquet(truth / "stages.parquet")
 end = pd.Timestamp(sc.end.isoformat(), tz="Asia/Shanghai") + pd.Timedelta(days=1)
 at_end = stages[(stages["valid_from"] < end) & (stages["valid_to"].isna() | (stages["valid_to"] >= end))]
 true_mix = at_end["stage"].value_counts(normalize=True).rename("share").rename_axis("stage").reset_index()
-ax = plotting.bar(true_mix.assign(阶段=glossary.display_names(true_mix["stage"], "stage")), "阶段", "share",
+ax = plotting.bar(true_mix.assign(阶段=[n.replace(" ", "\n", 1) for n in glossary.display_names(true_mix["stage"],
+                                                                                                "stage")]), "阶段", "share",
                   values="percent",
                   title="期末真实阶段 true lifecycle stage at the end of the period")
 plotting.percent_axis(ax)

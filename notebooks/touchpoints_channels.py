@@ -204,7 +204,8 @@ else:
 
 # %%
 place = wide.index[0]
-metrics["summary"] = (f"sessions start at {metrics['top_entry_channel']}; most GMV placed through {place} "
+metrics["summary"] = (f"sessions start at {glossary.display_name(metrics['top_entry_channel'], 'channel')}; most GMV "
+                      f"placed through {glossary.display_name(place, 'channel')} "
                       f"({wide.loc[place, 'gmv'] / wide['gmv'].sum():.0%})")
 reports.record_metrics(metrics, output_dir, report_name)
 
