@@ -211,7 +211,10 @@ metrics["top_channel_shapley_share"] = float(shap.max())
 # %%
 evidence = cases.channel_evidence(ds, credit)
 display(evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
-                                 columns=lambda m: glossary.MODEL_LABELS.get(m, m)).rename_axis(index="渠道 channel")
+                                 columns=lambda m: glossary.MODEL_LABELS.get(m, m))
+        .rename(columns={"true incremental": "真实增量 true incremental", "calibrated 95% low": "增量校准 95% low",
+                         "calibrated 95% high": "增量校准 95% high", "calibrated source": "依据 source"})
+        .rename_axis(index="渠道 channel", columns=None)
         .style.format(lambda v: plotting.percent(v) if isinstance(v, float) and v == v else
                       ("—" if isinstance(v, float) else str(v))))
 if evidence["calibrated"] is not None:
