@@ -166,6 +166,7 @@ ax = plotting.bar(true_mix.assign(阶段=[n.replace(" ", "\n", 1) for n in gloss
                   values="percent",
                   title="期末真实阶段 true lifecycle stage at the end of the period")
 plotting.percent_axis(ax)
+ax.set_xlabel("")
 metrics["true_stage_share_at_end"] = dict(zip(true_mix["stage"], true_mix["share"].astype(float)))
 
 # %%
