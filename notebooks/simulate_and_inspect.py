@@ -150,9 +150,12 @@ inc = pd.read_parquet(truth / "incrementality.parquet")
 shap = pd.read_parquet(truth / "shapley.parquet")
 both = pd.concat([inc[["channel", "share_conversions"]].assign(truth="incremental 增量"),
                   shap[["channel", "share_conversions"]].assign(truth="Shapley 沙普利")], ignore_index=True)
-ax = plotting.bar(both, "channel", "share_conversions", hue="truth", horizontal=True,
-                  title="真实渠道贡献 true channel credit (share of conversions)")
+both["渠道 channel"] = glossary.display_names(both["channel"], "channel")
+ax = plotting.bar(both.rename(columns={"truth": "真值 truth"}), "渠道 channel", "share_conversions", hue="真值 truth",
+                  horizontal=True, title="真实渠道贡献 true channel credit (share of conversions)")
 plotting.percent_axis(ax, "x")
+ax.legend(title="真值 truth", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the bars
+ax.set_xlabel("share of conversions 转化份额")
 ax.set_ylabel("")
 metrics["true_incremental_share"] = dict(zip(inc["channel"], inc["share_conversions"].astype(float)))
 
