@@ -51,12 +51,14 @@ ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 
 # %%
 manifest = ds.manifest
-pd.Series(manifest["row_counts"], name="rows").to_frame()
+pd.Series(manifest["row_counts"], name="rows").to_frame().style.format("{:,}")
 
 # %%
 head = backend.execute(ds.table("events").head(8))  # the first rows, without loading the table
+head = head.loc[:, head.notna().any()]  # columns empty in these rows left out, so the table fits the page
 head.map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else  # ids with gaps read as floats: 100.0 -> 100
-         int(v) if isinstance(v, float) and v.is_integer() else v)
+         int(v) if isinstance(v, float) and v.is_integer() else v).style.set_table_styles(
+    [{"selector": "td", "props": "white-space: nowrap;"}])
 
 # %% [markdown]
 # ## 2. Headline numbers 核心指标
