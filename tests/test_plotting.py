@@ -137,3 +137,18 @@ def test_lifecycle_plots_label_stages_in_chinese_and_english():
     ticks = [t.get_text() for t in ax.get_xticklabels()]
     assert ticks and all(t == glossary.STAGE_LABELS[t.split()[-1]] for t in ticks), ticks
     plt.close(ax.figure)
+
+
+def test_stage_sankey_keeps_labels_of_thin_bands_apart():
+    from privdomain import plot_lifecycle
+
+    flows = pd.DataFrame({"period": pd.to_datetime(["2024-01-08"] * 4),
+                          "from_stage": ["active", "active", "active", "dormant"],
+                          "to_stage": ["dormant", "loyal", "resurrected", "churned"], "persons": [300, 1, 1, 50]})
+    ax = plot_lifecycle.plot_stage_sankey(flows)
+    right = sorted(t.get_position()[1] for t in ax.texts if t.get_position()[0] > 0.5)
+    assert len(right) == 4
+    span = 300 + 1 + 1 + 50  # every person is in one band on each side
+    gaps = [b - a for a, b in zip(right, right[1:])]
+    assert min(gaps) >= 0.04 * span * 0.99, gaps  # would be ~1 person apart without the spacing
+    plt.close(ax.figure)

@@ -212,9 +212,13 @@ def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axe
     for side, pos, names, sums in (("left", left, m.index, vals.sum(axis=1)), ("right", right, m.columns,
                                                                               vals.sum(axis=0))):
         x = 0.0 if side == "left" else 1 - w
-        for k, y in pos.items():
+        span = max(max(lcur.values()), max(rcur.values()))
+        last_y = -np.inf
+        for k, y in pos.items():  # in stacking order, top to bottom
             ax.add_patch(Rectangle((x, y), w, sums[k], facecolor=STAGE_COLORS.get(names[k], "#999999")))
-            ax.text(-0.01 if side == "left" else 1.01, y + sums[k] / 2, f"{display_name(names[k], 'stage')} {int(sums[k]):,}",
+            label_y = max(y + sums[k] / 2, last_y + 0.04 * span)  # thin bands: labels pushed apart, not overlapping
+            last_y = label_y
+            ax.text(-0.01 if side == "left" else 1.01, label_y, f"{display_name(names[k], 'stage')} {int(sums[k]):,}",
                     ha="right" if side == "left" else "left", va="center", fontsize=8)
     ax.set_xlim(-0.25, 1.25)
     ax.set_ylim(max(max(lcur.values()), max(rcur.values())) + gap, -gap)
