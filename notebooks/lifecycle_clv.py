@@ -104,7 +104,7 @@ plotting.percent_axis(ax)
 locator = mdates.AutoDateLocator(maxticks=8)  # month labels that do not overlap
 ax.xaxis.set_major_locator(locator)
 ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), reverse=True);  # top to bottom, as stacked
 
 # %%
 last = board[board["period"] == board["period"].max()].set_index("stage")
