@@ -14,6 +14,12 @@ who paid in an experiment window); 点击率 into 图文点击率 (clicked / ope
 (mean spend of the repeat purchase days) and 累计消费额 (total spend); ROI is always
 ``revenue / spend``.
 
+The same module holds the **display names** the reports show instead of ids: one
+``"中文 English"`` label per touchpoint (:data:`TOUCHPOINT_LABELS`), channel
+(:data:`CHANNEL_LABELS`), lifecycle stage (:data:`STAGE_LABELS`) and attribution model
+(:data:`MODEL_LABELS`), looked up with :func:`display_name`, :func:`display_names` and
+:func:`display_path`. The data keep the ids; only charts and tables use the labels.
+
 Examples
 --------
 >>> print(table(["buyer_rate"]).splitlines()[2])
