@@ -148,8 +148,8 @@ metrics["identity"] = {k: float(v) for k, v in quality.items()}
 truth = ds.path / "truth"
 inc = pd.read_parquet(truth / "incrementality.parquet")
 shap = pd.read_parquet(truth / "shapley.parquet")
-both = pd.concat([inc[["channel", "share_conversions"]].assign(truth="incremental 增量"),
-                  shap[["channel", "share_conversions"]].assign(truth="Shapley 沙普利")], ignore_index=True)
+both = pd.concat([inc[["channel", "share_conversions"]].assign(truth="增量 incremental"),
+                  shap[["channel", "share_conversions"]].assign(truth="沙普利 Shapley")], ignore_index=True)
 both["渠道 channel"] = glossary.display_names(both["channel"], "channel")
 ax = plotting.bar(both.rename(columns={"truth": "真值 truth"}), "渠道 channel", "share_conversions", hue="真值 truth",
                   horizontal=True, title="真实渠道贡献 true channel credit (share of conversions)")
