@@ -116,8 +116,9 @@ ax.set_ylabel("person-days 人天");
 # %%
 totals = vol.groupby("touchpoint", as_index=False)[["events"]].sum().sort_values("events", ascending=False)
 totals["触点 touchpoint"] = glossary.display_names(totals["touchpoint"], "touchpoint")
-plotting.bar(totals, "触点 touchpoint", "events", horizontal=True, values="int",
-             title="触点事件数 events per touchpoint");
+ax = plotting.bar(totals, "触点 touchpoint", "events", horizontal=True, values="int",
+                  title="触点事件数 events per touchpoint")
+ax.set_ylabel("");
 
 # %% [markdown]
 # ## Next
