@@ -28,6 +28,7 @@ output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "attribution_roi"  # name of the report and its metrics file
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from privdomain import attribution, glossary, plotting
@@ -35,6 +36,7 @@ from privdomain.reports import cases
 from privdomain.reports import runner as reports
 
 plotting.use_style()
+NOWRAP = [{"selector": "td, th.row_heading", "props": "white-space: nowrap;"}]  # numbers and intervals on one line
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 metrics = {}
@@ -57,10 +59,15 @@ display(Markdown(
     f"{paths.attrs.get('touches_outside_window', 0):,} touches older than the window, "
     f"{paths.attrs.get('purchases_without_touch', 0):,} purchases with no touch in their window."))
 routes = plotting.rate_intervals(attribution.top_paths(paths, n=10), "conversions", "journeys").drop(columns=["rate"])
-display(routes.rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
-        .style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
-    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": plotting.money_format(currency), "95% low": "{:.1%}", "95% high": "{:.1%}",
-     "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+routes["path"] = routes["path"].map(glossary.display_path)
+display(routes.rename(columns={"path": "路径 path", "conversions": "转化 conversions", "journeys": "旅程 journeys (n)",
+                               "conversion_rate": "路径转化率 path conversion rate", "value": "成交额 value",
+                               "share": "占比 share of conversions", "low": "95% low", "high": "95% high",
+                               "too_small": "too small ⚠"})
+        .style.hide(axis="index").set_properties(subset=["路径 path"], **{"text-align": "left"}).format(
+    {"路径转化率 path conversion rate": "{:.1%}",
+     "占比 share of conversions": "{:.1%}", "成交额 value": plotting.money_format(currency, compact=True), "95% low": "{:.1%}", "95% high": "{:.1%}",
+     "转化 conversions": "{:,}", "旅程 journeys (n)": "{:,}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %% [markdown]
 # ## 2. Rule-based models 规则归因
@@ -95,15 +102,20 @@ credit = attribution.attribute(paths, models=["first_touch", "last_touch", "last
                                               "position_based", "markov", "shapley"])
 credit["model"] = credit["model"].replace({"markov_1": "markov"})
 wide = credit.pivot(index="channel", columns="model", values="share")
+wide = wide.rename(index=lambda c: glossary.display_name(c, "channel"),
+                   columns=lambda m: glossary.display_name(m, "model"))
 ax = plotting.heatmap(wide, title="各模型渠道份额 channel share by model", fmt=".0%")
 ax.set_xlabel("")
 ax.set_ylabel("");
 
 # %%
 markov = credit[credit["model"] == "markov"].set_index("channel")
-ax = plotting.bar(markov.reset_index().sort_values("removal_effect", ascending=False), "channel", "removal_effect",
+removal = markov.reset_index().sort_values("removal_effect", ascending=False)
+removal["渠道 channel"] = glossary.display_names(removal["channel"], "channel")
+ax = plotting.bar(removal, "渠道 channel", "removal_effect",
                   horizontal=True, values="percent", title="马尔可夫移除效应 Markov removal effect")
 plotting.percent_axis(ax, "x")
+ax.set_xlabel("移除效应 removal effect: share of conversions lost without the channel")
 ax.set_ylabel("");
 
 # %% [markdown]
@@ -131,8 +143,14 @@ display(Markdown(glossary.table(["direct_revenue", "fission_revenue", "roi", "ro
 # %%
 ad = attribution.ad_attribution(ds, campaigns=ds, windows=windows)
 by_window = attribution.roi_by_window(ad)
-display(by_window.style.hide(axis="index").format({"spend": plotting.money_format(currency), "revenue": plotting.money_format(currency),
-        "direct_revenue": plotting.money_format(currency), "fission_revenue": plotting.money_format(currency), "roi": "{:.2f} x", "over_same_day": "{:.2f} x"}, na_rep="n/a"))
+display(by_window.rename(columns={
+    "window": "归因窗口 window (days)", "spend": "投放 spend", "orders": "订单 orders", "revenue": "成交额 revenue",
+    "direct_revenue": "直接成交 direct revenue", "fission_revenue": "裂变成交 fission revenue",
+    "roi": "ROI (revenue / spend)", "over_same_day": "长尾倍数 over the same day"})
+    .style.hide(axis="index").format({"投放 spend": plotting.money_format(currency, compact=True), "成交额 revenue": plotting.money_format(currency, compact=True),
+                                      "直接成交 direct revenue": plotting.money_format(currency, compact=True), "裂变成交 fission revenue": plotting.money_format(currency, compact=True),
+                                      "订单 orders": "{:,}", "ROI (revenue / spend)": "{:.2f} x",
+                                      "长尾倍数 over the same day": "{:.2f} x"}, na_rep="n/a"))
 if ad.attrs.get("unattributed_purchases") is not None:
     display(Markdown(f"{ad.attrs['unattributed_purchases']:,} of {ad.attrs['purchases']:,} purchases are credited to "
                      f"no ad at the longest window (organic, store, or older clicks)."))
@@ -145,8 +163,10 @@ for w in windows:
     d = max(w - 1, 0)  # curve day d = window d + 1; window 0 (same day) = day 0
     if d < len(curve):
         ax.axvline(d, color="#bbb", linewidth=0.8)
+        last = d >= len(curve) - 3  # keep the last label inside the axes
         ax.annotate(f"{'same day' if w == 0 else f'{w}d'}: {curve['roi'].iloc[d]:.3g}", (d, curve["roi"].iloc[d]),
-                    textcoords="offset points", xytext=(4, -12), fontsize=9)
+                    textcoords="offset points", xytext=(-4 if last else 4, -12), ha="right" if last else "left",
+                    fontsize=9)
 ax.set_xlabel("days since the ad click (0 = the same day) 点击后天数")
 ax.set_ylabel("ROI");
 
@@ -157,13 +177,21 @@ display(Markdown("Per campaign, ROI = revenue / spend. The 95% interval of the 3
                  "its order count (order value held fixed); " + plotting.SMALL_RULE.replace("groups", "campaigns")
                  .replace("n < 30", "fewer than 30 orders") + ". The long-tail multiple is n/a where nothing was "
                  "credited the same day."))
-display(mlr[["campaign_id", "channel", "spend", "orders", "roi_same_day", "roi_7d", "roi_15d", "roi_30d", "roi_low",
-             "roi_high", "too_small", "long_over_immediate_30", "acquired", "repurchase_revenue"]]
-        .rename(columns={"roi_low": "roi_30d 95% low", "roi_high": "roi_30d 95% high", "too_small": "too small ⚠"})
-        .style.hide(axis="index").format({"spend": plotting.money_format(currency), "roi_same_day": "{:.2f} x", "roi_7d": "{:.2f} x",
-                                          "roi_15d": "{:.2f} x", "roi_30d": "{:.2f} x", "roi_30d 95% low": "{:.2f} x",
-                                          "roi_30d 95% high": "{:.2f} x", "long_over_immediate_30": "{:.2f} x",
-                                          "repurchase_revenue": plotting.money_format(currency), "orders": "{:,}",
+campaigns_shown = mlr[["campaign_id", "channel", "spend", "orders", "roi_same_day", "roi_7d", "roi_15d", "roi_30d",
+                       "roi_low", "roi_high", "too_small", "long_over_immediate_30", "acquired",
+                       "repurchase_revenue"]].assign(channel=lambda d: glossary.display_names(d["channel"], "channel"))
+display(campaigns_shown.rename(columns={
+    "campaign_id": "计划 campaign", "channel": "渠道 channel", "spend": "投放 spend", "orders": "订单 orders (n, 30d)",
+    "roi_same_day": "ROI 当日 same day", "roi_7d": "ROI 7d", "roi_15d": "ROI 15d", "roi_30d": "ROI 30d",
+    "roi_low": "ROI 30d 95% low", "roi_high": "ROI 30d 95% high", "too_small": "too small ⚠",
+    "long_over_immediate_30": "长尾倍数 30d / same day", "acquired": "新客 acquired",
+    "repurchase_revenue": "复购成交 repurchase revenue"})
+        .style.hide(axis="index").set_table_styles(NOWRAP).format({"投放 spend": plotting.money_format(currency, compact=True),
+                                                                  "ROI 当日 same day": "{:.2f} x",
+                                          "ROI 7d": "{:.2f} x", "ROI 15d": "{:.2f} x", "ROI 30d": "{:.2f} x",
+                                          "ROI 30d 95% low": "{:.2f} x", "ROI 30d 95% high": "{:.2f} x",
+                                          "长尾倍数 30d / same day": "{:.2f} x", "复购成交 repurchase revenue": plotting.money_format(currency, compact=True),
+                                          "订单 orders (n, 30d)": "{:,}", "新客 acquired": "{:,}",
                                           "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 metrics["roi_same_day"] = float(by_window["roi"].iloc[0])
 metrics["roi_longest_window"] = float(by_window["roi"].iloc[-1])
@@ -188,14 +216,19 @@ metrics["summary"] = (f"ad ROI same day {by_window['roi'].iloc[0]:.3g}, {windows
 scores = attribution.score(credit, ds)
 conv = scores[scores["metric"] == "conversions"].copy()
 conv["model"] = conv["model"].replace({"markov_1": "markov"})
-ax = plotting.bar(conv.sort_values("mae_pp"), "model", "mae_pp", hue="truth", horizontal=True,
+conv["模型 model"] = glossary.display_names(conv["model"], "model")
+conv["真值 truth"] = conv["truth"].map({"incremental": "增量 incremental", "shapley": "沙普利 Shapley"}).fillna(conv["truth"])
+ax = plotting.bar(conv.sort_values("mae_pp"), "模型 model", "mae_pp", hue="真值 truth", horizontal=True,
                   title="归因模型误差 model error against the true credit (lower is better)")
 ax.set_xlabel("mean absolute error, percentage points 平均绝对误差")
+ax.legend(title="真值 truth", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the bars
 ax.set_ylabel("")
 table = conv.pivot(index="model", columns="truth", values="mae_pp").sort_values("incremental")
-display(table.style.format("{:.1f}").background_gradient(cmap="Greens_r", axis=None))
+display(table.rename(index=lambda m: glossary.display_name(m, "model"))
+        .rename(columns=lambda t: f"MAE vs {t} truth (pp)").rename_axis(index="模型 model", columns=None)
+        .style.format("{:.1f}").background_gradient(cmap="Greens_r", axis=None))
 best = table["incremental"].idxmin()
-display(Markdown(f"Closest to the true incremental credit here: **{best}** "
+display(Markdown(f"Closest to the true incremental credit here: **{glossary.display_name(best, 'model')}** "
                  f"({table.loc[best, 'incremental']:.1f} points on average per channel). Observational models "
                  f"share credit among the channels a journey *touched*; the truth counts what a channel *caused*."))
 metrics["mae_pp_incremental"] = {m: float(v) for m, v in table["incremental"].items()}
@@ -227,13 +260,43 @@ evidence = cases.channel_evidence(ds, credit)
 if evidence["calibrated"] is not None:
     lifts = attribution.lifts(ds)
     lifts = lifts.assign(too_small=lifts["n_holdout"] < plotting.SMALL_N)
-    display(lifts[["channel", "metric", "unit", "n_holdout", "incremental", "incremental_low", "incremental_high",
-                   "incremental_share", "too_small"]].rename(columns={"too_small": "too small ⚠"})
-            .style.hide(axis="index").format({"too small ⚠": plotting.flag_text}, precision=3, na_rep="n/a"))
-    warn = plotting.small_warning(lifts, "channel", n="n_holdout")
+
+    def amount(v, metric, sign=True):  # conversions as counts, revenue in yuan
+        if v != v:
+            return "n/a"
+        return plotting.yuan(v, sign=sign) if metric == "revenue" else f"{v:+,.1f}" if sign else f"{v:,.1f}"
+
+    lift_table = pd.DataFrame({
+        "渠道 channel": glossary.display_names(lifts["channel"], "channel"),
+        "指标 metric": lifts["metric"].map({"conversions": "转化 conversions (orders)",
+                                             "revenue": "成交额 revenue (yuan)"}),
+        "试验单位 test unit": lifts["unit"].map({"person": "人 person", "city": "城市 city (geo)"}),
+        "n 曝光 treatment": lifts["n_treatment"].map("{:,}".format),
+        "n 留出 holdout": lifts["n_holdout"].map("{:,}".format),
+        "增量 incremental": [amount(v, m) for v, m in zip(lifts["incremental"], lifts["metric"])],
+        "95% CI": [f"{amount(lo, m)} to {amount(hi, m)}" for lo, hi, m in
+                   zip(lifts["incremental_low"], lifts["incremental_high"], lifts["metric"])],
+        "增量占比 incremental share": lifts["incremental_share"].map(
+            lambda v: "n/a" if v != v else plotting.percent(v)),
+        "too small ⚠": lifts["too_small"].map(plotting.flag_text)})
+    display(Markdown("Incremental = what the channel added to the exposed (treatment) persons during the test, "
+                     "with its 95% interval; incremental share = incremental / the treatment group's total."))
+    display(lift_table.style.hide(axis="index").set_table_styles(NOWRAP)
+            .set_properties(subset=["渠道 channel", "指标 metric", "试验单位 test unit"], **{"text-align": "left"}))
+    warn = plotting.small_warning(lifts.assign(channel=glossary.display_names(lifts["channel"], "channel")),
+                                  "channel", n="n_holdout")
     if warn:
         display(Markdown(warn.replace("n < 30", "a holdout of fewer than 30")))
-    display(evidence["table"].style.format(precision=3, na_rep="-"))
+    ev = evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
+                                  columns=lambda c: glossary.MODEL_LABELS.get(c, c))
+    ev = ev.rename(columns={"true incremental": "真实增量 true incremental", "calibrated 95% low": "增量校准 95% low",
+                                           "calibrated 95% high": "增量校准 95% high",
+                                           "calibrated source": "依据 source"})
+    ev = ev.rename_axis(index="渠道 channel", columns=None)
+    display(Markdown("Share of the credited conversions per channel under each model (true incremental: the "
+                     "simulator's truth; calibrated with its 95% interval and the source of each channel's credit):"))
+    display(ev.style.set_table_styles(NOWRAP).format(
+        lambda v: plotting.percent(v) if isinstance(v, float) and v == v else ("—" if isinstance(v, float) else str(v))))
     if evidence["scores"] is not None:
         cal_score = evidence["scores"].query("model == 'calibrated' and truth == 'incremental' "
                                              "and metric == 'conversions'")

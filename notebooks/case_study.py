@@ -78,10 +78,15 @@ display(Markdown("\n".join(f"{i}. {step}" for i, step in enumerate(story["journe
 # %%
 paths = attribution.build_paths(ds, window="30D")
 routes = plotting.rate_intervals(attribution.top_paths(paths, n=8), "conversions", "journeys")
-routes = routes.drop(columns=["rate"]).rename(columns={"low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
-display(routes.style.hide(axis="index").set_properties(subset=["path"], **{"text-align": "left"}).format(
-    {"conversion_rate": "{:.1%}", "share": "{:.1%}", "value": plotting.money_format(currency), "conversions": "{:,}", "journeys": "{:,}",
-     "95% low": "{:.1%}", "95% high": "{:.1%}", "too small ⚠": plotting.flag_text}, na_rep="n/a"))
+routes = routes.assign(path=routes["path"].map(glossary.display_path))  # display names, not channel ids
+routes = routes.drop(columns=["rate"]).rename(columns={
+    "path": "路径 path", "conversions": "转化 conversions", "journeys": "旅程 journeys (n)",
+    "conversion_rate": "路径转化率 path conversion rate", "value": "成交额 value", "share": "占比 share of conversions",
+    "low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
+display(routes.style.hide(axis="index").set_properties(subset=["路径 path"], **{"text-align": "left"}).format(
+    {"路径转化率 path conversion rate": "{:.1%}", "占比 share of conversions": "{:.1%}", "成交额 value": plotting.money_format(currency, compact=True),
+     "转化 conversions": "{:,}", "旅程 journeys (n)": "{:,}", "95% low": "{:.1%}", "95% high": "{:.1%}",
+     "too small ⚠": plotting.flag_text}, na_rep="n/a"))
 
 # %%
 display(Markdown(glossary.table(["touches_per_conversion", "channels_per_conversion", "multi_channel_share",
@@ -155,8 +160,9 @@ display(Markdown(f"**Lifecycle thresholds:** dormant after **{thresholds['dorman
 board = lifecycle.lifecycle_board(ds, ov["last_day"], ov["last_day"], model=stage_model)
 board = board.assign(stage=pd.Categorical(board["stage"], list(lifecycle.STAGES), ordered=True)).sort_values("stage")
 metrics["stage_share_end"] = dict(zip(board["stage"].astype(str), board["share"].astype(float)))
-ax = plotting.bar(board, "stage", "share", values="percent",
-                  title=f"生命周期大盘 persons by lifecycle stage on {ov['last_day']}")
+ax = plotting.bar(board.assign(阶段=[n.replace(" ", "\n", 1) for n in glossary.display_names(board["stage"], "stage")]),
+                  "阶段", "share",
+                  values="percent", title=f"生命周期大盘 persons by lifecycle stage on {ov['last_day']}")
 plotting.percent_axis(ax)
 ax.set_xlabel("")
 ax.set_ylabel("share of persons 人数占比");
@@ -181,10 +187,13 @@ display(Markdown(glossary.table(["channel_share"], currency=currency)))
 # %%
 credit = attribution.attribute(paths, models=["last_non_direct", "linear", "markov", "shapley"])
 credit["model"] = credit["model"].replace({"markov_1": "markov"})
-ax = plotting.bar(credit, "channel", "share", hue="model", horizontal=True,
+ax = plotting.bar(credit.assign(渠道=glossary.display_names(credit["channel"], "channel"),
+                                模型=glossary.display_names(credit["model"], "model")), "渠道", "share", hue="模型",
+                  horizontal=True,
                   title="渠道贡献份额 channel share of conversions by model")
 plotting.percent_axis(ax, "x")
 ax.set_xlabel("share of conversions 转化份额")
+ax.legend(title="模型 model", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the bars
 ax.set_ylabel("");
 
 # %%
@@ -208,7 +217,13 @@ metrics["top_channel_shapley_share"] = float(shap.max())
 
 # %%
 evidence = cases.channel_evidence(ds, credit)
-display(evidence["table"].style.format(precision=3, na_rep="-"))
+display(evidence["table"].rename(index=lambda c: glossary.display_name(c, "channel"),
+                                 columns=lambda m: glossary.MODEL_LABELS.get(m, m))
+        .rename(columns={"true incremental": "真实增量 true incremental", "calibrated 95% low": "增量校准 95% low",
+                         "calibrated 95% high": "增量校准 95% high", "calibrated source": "依据 source"})
+        .rename_axis(index="渠道 channel", columns=None)
+        .style.format(lambda v: plotting.percent(v) if isinstance(v, float) and v == v else
+                      ("—" if isinstance(v, float) else str(v))))
 if evidence["calibrated"] is not None:
     top_cal = evidence["calibrated"].sort_values("share", ascending=False).iloc[0]
     metrics["top_channel_calibrated"] = str(top_cal["channel"])
@@ -217,8 +232,12 @@ if evidence["scores"] is not None:
     inc = evidence["scores"].query("truth == 'incremental' and metric == 'conversions'")
     metrics["mae_pp_incremental"] = {m.replace("markov_1", "markov"): float(v) for m, v in zip(inc["model"],
                                                                                               inc["mae_pp"])}
-    display(inc[["model", "mae_pp", "worst_channel", "worse_than_uniform"]].style.hide(axis="index")
-            .format(precision=1))
+    display(pd.DataFrame({
+        "模型 model": glossary.display_names(inc["model"].replace({"markov_1": "markov"}), "model"),
+        "MAE vs incremental truth (pp)": inc["mae_pp"].to_numpy(),
+        "最差渠道 worst channel": glossary.display_names(inc["worst_channel"], "channel"),
+        "worse than uniform": inc["worse_than_uniform"].map({True: "yes ⚠", False: "no"}).to_numpy()})
+        .style.hide(axis="index").format(precision=1))
 
 # %% [markdown]
 # ## 3. The figure this case is known for 案例标志性图表

@@ -55,14 +55,14 @@ display(Markdown(glossary.table(['step_persons', 'step_conversion_rate', 'overal
 # %%
 MP_STEPS = ["mp_visit", "product_view", "add_to_cart", "order", "pay"]
 mp = funnel.funnel(ds, MP_STEPS, window="7D")
-ax = plotting.funnel([f"{s}" for s in mp["step_name"]], mp["persons"],
+ax = plotting.funnel(glossary.display_names(mp["step_name"], "touchpoint"), mp["persons"],
                      title="小程序购买漏斗 Mini Program purchase funnel (7-day window, ordered)")
 metrics["mp_funnel_persons"] = mp["persons"].astype(int).tolist()
 metrics["mp_visit_to_pay"] = float(mp["conversion_from_first"].iloc[-1])
 
 # %%
 rated = plotting.step_rates(mp["step_name"].tolist(), mp["persons"])
-steps = pd.DataFrame({"step": mp["step_name"], "persons": mp["persons"].astype(int),
+steps = pd.DataFrame({"step": glossary.display_names(mp["step_name"], "touchpoint"), "persons": mp["persons"].astype(int),
                       "n (previous step)": rated["n"].astype(int).where(rated["n"] > 0),
                       "step conversion rate": rated["rate"], "95% low": rated["low"], "95% high": rated["high"],
                       "overall conversion rate": mp["conversion_from_first"],
@@ -70,7 +70,8 @@ steps = pd.DataFrame({"step": mp["step_name"], "persons": mp["persons"].astype(i
                       "too small ⚠": rated["too_small"] & (rated["n"] > 0)})
 display(Markdown("Step conversion rate (步骤转化率) = persons at the step / persons at the previous step (n), with "
                  "its 95% Wilson interval; overall conversion rate (总转化率) = persons at the step / entrants."))
-display(steps.style.hide(axis="index").format({"step conversion rate": "{:.1%}", "95% low": "{:.1%}",
+display(steps.rename(columns={"step": "步骤 step"}).style.hide(axis="index")
+        .set_properties(subset=["步骤 step"], **{"text-align": "left"}).format({"step conversion rate": "{:.1%}", "95% low": "{:.1%}",
                                                 "95% high": "{:.1%}", "overall conversion rate": "{:.1%}",
                                                 "persons": "{:,}", "n (previous step)": "{:,.0f}",
                                                 "too small ⚠": plotting.flag_text}, precision=1, na_rep="—"))
@@ -90,7 +91,7 @@ display(Markdown(
 # %%
 AD_STEPS = ["moments_ad_view", "moments_ad_click", "oa_follow", "pay"]
 ad = funnel.funnel(ds, AD_STEPS, window="30D")
-plotting.funnel(ad["step_name"].tolist(), ad["persons"], title="广告漏斗 Moments ad funnel (30-day window)")
+plotting.funnel(glossary.display_names(ad["step_name"], "touchpoint"), ad["persons"], title="广告漏斗 Moments ad funnel (30-day window)")
 metrics["ad_view_to_pay"] = float(ad["conversion_from_first"].iloc[-1])
 
 # %% [markdown]
@@ -112,7 +113,7 @@ pooled = officialaccount.pooled_rates(board)
 rates = {"打开率 open rate": pooled["open_rate"], "图文点击率 article click rate": pooled["click_rate"],
          "图文下单率 article order rate": pooled["conversion_rate"]}
 s = board[["received", "opened", "clicked", "ordered"]].sum()
-plotting.funnel(["received 收到", "opened 打开", "clicked 点击", "paid 支付"], s.to_list(),
+plotting.funnel(["收到 received", "打开 opened", "点击 clicked", "支付 paid"], s.to_list(),
                 title="公众号图文漏斗 all articles pooled (persons per article)")
 pooled_table = plotting.rate_intervals(pd.DataFrame({
     "rate name": list(rates), "successes": [s["opened"], s["clicked"], s["ordered"]],
@@ -126,10 +127,15 @@ display(Markdown("The eight articles with the most GMV (rates of an article with
                  "see n, the readers who received, opened and clicked it):"))
 display(best[["title", "published_at", "received", "open_rate", "opened", "click_rate", "clicked", "conversion_rate",
               "gmv"]]
-        .rename(columns={"click_rate": "article click rate", "conversion_rate": "article order rate"})
-        .style.hide(axis="index").format({"received": "{:,}", "opened": "{:,}", "clicked": "{:,}",
-                                          "open_rate": "{:.1%}", "article click rate": "{:.1%}",
-                                          "article order rate": "{:.1%}", "gmv": plotting.money_format(currency)}, na_rep="n/a"))
+        .assign(published_at=lambda d: d["published_at"].dt.strftime("%Y-%m-%d %H:%M"))
+        .rename(columns={"title": "图文 article", "published_at": "发布时间 published", "received": "收到 received",
+                         "open_rate": "打开率 open rate", "opened": "打开 opened",
+                         "click_rate": "图文点击率 article click rate", "clicked": "点击 clicked",
+                         "conversion_rate": "图文下单率 article order rate", "gmv": "成交额 GMV"})
+        .style.hide(axis="index").set_properties(subset=["图文 article"], **{"text-align": "left"})
+        .format({"收到 received": "{:,}", "打开 opened": "{:,}", "点击 clicked": "{:,}",
+                 "打开率 open rate": "{:.1%}", "图文点击率 article click rate": "{:.1%}",
+                 "图文下单率 article order rate": "{:.1%}", "成交额 GMV": plotting.money_format(currency, compact=True)}, na_rep="n/a"))
 metrics.update({"oa_open_rate": pooled["open_rate"], "oa_click_rate": pooled["click_rate"],
                 "oa_conversion_rate": pooled["conversion_rate"], "oa_articles": int(len(board)),
                 "summary": f"article rates: open {pooled['open_rate']:.1%}, click {pooled['click_rate']:.1%}, "

@@ -59,7 +59,7 @@ metrics = {}
 #
 # | stage | rule |
 # | --- | --- |
-# | 潜在 prospect | touched the brand, never bought |
+# | 潜客 prospect | touched the brand, never bought |
 # | 流失 churned | no purchase in the last *churn* days |
 # | 沉睡 dormant | no purchase in the last *dormant* days |
 # | 新客 new | first purchase within the last 30 days |
@@ -102,14 +102,15 @@ buyer_stages = [st for st in lifecycle.STAGES if st != "prospect"]
 wide = board.pivot(index="period", columns="stage", values="persons")[buyer_stages]
 wide = wide.div(wide.sum(axis=1).where(lambda x: x > 0), axis=0).fillna(0)
 ax = plotting.new_axes("用户生命周期大盘 lifecycle board: buyers by stage, weekly (prospects left out)")
-ax.stackplot(wide.index, wide.T.to_numpy(), labels=wide.columns, colors=plotting.PALETTE[: len(wide.columns)])
+ax.stackplot(wide.index, wide.T.to_numpy(), labels=glossary.display_names(wide.columns, "stage"),
+             colors=[plot_lifecycle.STAGE_COLORS.get(st, "#999999") for st in wide.columns])
 ax.set_xlim(wide.index.min(), wide.index.max())
 ax.set_ylim(0, 1)
 plotting.percent_axis(ax)
 locator = mdates.AutoDateLocator(maxticks=8)  # month labels that do not overlap
 ax.xaxis.set_major_locator(locator)
 ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0));
+ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), reverse=True);  # top to bottom, as stacked
 
 # %%
 last = board[board["period"] == board["period"].max()].set_index("stage")
@@ -126,7 +127,10 @@ last_period = flows["period"].max()
 matrix = lifecycle.flow_matrix(flows, period=last_period)
 display(Markdown(f"Flows into the week of {pd.Timestamp(last_period).date()} (rows: stage the week before; "
                  f"columns: stage now):"))
-display(matrix.style.format("{:,.0f}").background_gradient(cmap="Greens", axis=None))
+display(matrix.rename(index=lambda st: glossary.display_name(st, "stage"),
+                      columns=lambda st: glossary.display_name(st, "stage"))
+        .rename_axis(index="上周 week before", columns="本周 now")
+        .style.format("{:,.0f}").background_gradient(cmap="Greens", axis=None))
 # the same week as a flow chart: stages a week before (left) to stages now (right)
 ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=False)
 

@@ -37,7 +37,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import plotting
+from privdomain import glossary, plotting
 from privdomain.boards.overview import overview
 from privdomain.lifecycle import stages as lifecycle
 from privdomain.reports import runner as reports
@@ -71,7 +71,8 @@ display(Markdown(
 fig, ax = plt.subplots(figsize=(8, 3.5))
 ax.plot(by_date.index, by_date.to_numpy(), marker="o", label="exact")
 ax.set_ylim(0, 1)
-ax.set_ylabel("agreement")
+plotting.percent_axis(ax)
+ax.set_ylabel("agreement 一致率")
 ax.set_title("阶段一致率 stage agreement with the truth, per month end")
 ax.legend(frameon=False);
 
@@ -81,7 +82,12 @@ ax.legend(frameon=False);
 
 # %%
 matrix = conf.pivot_table(index="true_stage", columns="stage", values="persons", aggfunc="sum", fill_value=0)
-display(matrix)
+order = list(lifecycle.STAGES)  # lifecycle order, not alphabetical
+matrix = matrix.reindex(index=sorted(matrix.index, key=lambda st: order.index(st) if st in order else len(order)),
+                        columns=sorted(matrix.columns, key=lambda st: order.index(st) if st in order else len(order)))
+matrix = matrix.rename(index=lambda st: glossary.display_name(st, "stage"),
+                       columns=lambda st: glossary.display_name(st, "stage"))
+display(matrix.rename_axis(index="真实阶段 true stage", columns="计算阶段 computed stage").style.format("{:,.0f}"))
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)

@@ -54,12 +54,14 @@ currency = plotting.currency_of(ds)  # money is shown in the dataset's currency
 
 # %%
 manifest = ds.manifest
-pd.Series(manifest["row_counts"], name="rows").to_frame()
+pd.Series(manifest["row_counts"], name="rows").to_frame().style.format("{:,}")
 
 # %%
 head = backend.execute(ds.table("events").head(8))  # the first rows, without loading the table
+head = head.loc[:, head.notna().any()]  # columns empty in these rows left out, so the table fits the page
 head.map(lambda v: "-" if pd.api.types.is_scalar(v) and pd.isna(v) else  # ids with gaps read as floats: 100.0 -> 100
-         int(v) if isinstance(v, float) and v.is_integer() else v)
+         int(v) if isinstance(v, float) and v.is_integer() else v).style.set_table_styles(
+    [{"selector": "td", "props": "white-space: nowrap;"}])
 
 # %% [markdown]
 # ## 2. Headline numbers 核心指标
@@ -107,15 +109,19 @@ weekly = vol[vol["touchpoint"].isin(top) & vol["week"].isin(full_weeks)].groupby
 if len(full_weeks) < len(days_in_week):
     display(Markdown(f"{len(days_in_week) - len(full_weeks)} partial week(s) at the start or end of the data are "
                      "left out of the weekly chart (fewer than 7 days would read as a drop)."))
-ax = plotting.line(weekly, "week", "persons", hue="touchpoint", marker=None,
+weekly["触点 touchpoint"] = glossary.display_names(weekly["touchpoint"], "touchpoint")
+ax = plotting.line(weekly, "week", "persons", hue="触点 touchpoint", marker=None,
                    title="每周触点人次 weekly persons per touchpoint (top 6)")
 ax.set_xlabel("")
+ax.legend(title="触点 touchpoint", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the lines
 ax.set_ylabel("person-days 人天");
 
 # %%
 totals = vol.groupby("touchpoint", as_index=False)[["events"]].sum().sort_values("events", ascending=False)
-plotting.bar(totals, "touchpoint", "events", horizontal=True, values="int",
-             title="触点事件数 events per touchpoint");
+totals["触点 touchpoint"] = glossary.display_names(totals["touchpoint"], "touchpoint")
+ax = plotting.bar(totals, "触点 touchpoint", "events", horizontal=True, values="int",
+                  title="触点事件数 events per touchpoint")
+ax.set_ylabel("");
 
 # %% [markdown]
 # ## Next

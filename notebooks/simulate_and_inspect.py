@@ -148,11 +148,14 @@ metrics["identity"] = {k: float(v) for k, v in quality.items()}
 truth = ds.path / "truth"
 inc = pd.read_parquet(truth / "incrementality.parquet")
 shap = pd.read_parquet(truth / "shapley.parquet")
-both = pd.concat([inc[["channel", "share_conversions"]].assign(truth="incremental 增量"),
-                  shap[["channel", "share_conversions"]].assign(truth="Shapley 沙普利")], ignore_index=True)
-ax = plotting.bar(both, "channel", "share_conversions", hue="truth", horizontal=True,
-                  title="真实渠道贡献 true channel credit (share of conversions)")
+both = pd.concat([inc[["channel", "share_conversions"]].assign(truth="增量 incremental"),
+                  shap[["channel", "share_conversions"]].assign(truth="沙普利 Shapley")], ignore_index=True)
+both["渠道 channel"] = glossary.display_names(both["channel"], "channel")
+ax = plotting.bar(both.rename(columns={"truth": "真值 truth"}), "渠道 channel", "share_conversions", hue="真值 truth",
+                  horizontal=True, title="真实渠道贡献 true channel credit (share of conversions)")
 plotting.percent_axis(ax, "x")
+ax.legend(title="真值 truth", loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)  # not over the bars
+ax.set_xlabel("share of conversions 转化份额")
 ax.set_ylabel("")
 metrics["true_incremental_share"] = dict(zip(inc["channel"], inc["share_conversions"].astype(float)))
 
@@ -161,9 +164,12 @@ stages = pd.read_parquet(truth / "stages.parquet")
 end = pd.Timestamp(sc.end.isoformat(), tz="Asia/Shanghai") + pd.Timedelta(days=1)
 at_end = stages[(stages["valid_from"] < end) & (stages["valid_to"].isna() | (stages["valid_to"] >= end))]
 true_mix = at_end["stage"].value_counts(normalize=True).rename("share").rename_axis("stage").reset_index()
-ax = plotting.bar(true_mix, "stage", "share", values="percent",
+ax = plotting.bar(true_mix.assign(阶段=[n.replace(" ", "\n", 1) for n in glossary.display_names(true_mix["stage"],
+                                                                                                "stage")]), "阶段", "share",
+                  values="percent",
                   title="期末真实阶段 true lifecycle stage at the end of the period")
 plotting.percent_axis(ax)
+ax.set_xlabel("")
 metrics["true_stage_share_at_end"] = dict(zip(true_mix["stage"], true_mix["share"].astype(float)))
 
 # %%

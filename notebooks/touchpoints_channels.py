@@ -51,9 +51,10 @@ nodes = touchpoints.touchpoint_nodes(ds, window="7D")
 checkout = ["product_view", "add_to_cart", "order", "pay", "refund"]  # steps of the purchase itself
 top = nodes[~nodes["node"].isin(checkout)].head(15)
 top = plotting.rate_intervals(top, "converted", "persons").drop(columns=["rate"])
+top = top.assign(node=glossary.display_names(top["node"], "touchpoint"))  # display names, not event ids
 display(top[["node", "events", "persons", "click_through_rate", "converted", "conversion_rate", "low", "high",
              "too_small"]]
-        .rename(columns={"click_through_rate": "touch click-through rate", "conversion_rate": "touch conversion rate",
+        .rename(columns={"node": "触点 touchpoint", "click_through_rate": "touch click-through rate", "conversion_rate": "touch conversion rate",
                          "low": "95% low", "high": "95% high", "too_small": "too small ⚠"})
         .style.hide(axis="index")
         .format({"events": "{:,}", "persons": "{:,}", "converted": "{:,}", "touch click-through rate": "{:.1%}",
@@ -88,6 +89,8 @@ matrix = flows.pivot(index="source", columns="target", values="share_of_source")
 rows = ["(entry)"] + sorted(c for c in matrix.index if c != "(entry)")
 cols = sorted(c for c in matrix.columns if c != "(exit)") + ["(exit)"]
 matrix = matrix.reindex(index=rows, columns=cols, fill_value=0)
+matrix = matrix.rename(index=lambda c: glossary.display_name(c, "channel"),
+                       columns=lambda c: glossary.display_name(c, "channel"))
 ax = plotting.heatmap(matrix, title="触点地图 where people go next, by channel (share of moves out of each row)", fmt=".0%")
 ax.set_xlabel("next 下一步")
 ax.set_ylabel("from 来自");
@@ -97,8 +100,9 @@ entry = flows[flows["source"] == "(entry)"].sort_values("transitions", ascending
 moves = flows[~flows["source"].str.startswith("(") & ~flows["target"].str.startswith("(")
               & (flows["source"] != flows["target"])].sort_values("transitions", ascending=False)
 display(Markdown(
-    f"Sessions start most often at **{entry['target'].iloc[0]}** ({entry['share_of_source'].iloc[0]:.0%} of sessions); "
-    f"the busiest move between two channels is **{moves['source'].iloc[0]} → {moves['target'].iloc[0]}** "
+    f"Sessions start most often at **{glossary.display_name(entry['target'].iloc[0], 'channel')}** ({entry['share_of_source'].iloc[0]:.0%} of sessions); "
+    f"the busiest move between two channels is **{glossary.display_name(moves['source'].iloc[0], 'channel')} → "
+    f"{glossary.display_name(moves['target'].iloc[0], 'channel')}** "
     f"({moves['transitions'].iloc[0]:,} moves by {moves['persons'].iloc[0]:,} persons)."))
 metrics["top_entry_channel"] = str(entry["target"].iloc[0])
 metrics["top_move"] = f"{moves['source'].iloc[0]} > {moves['target'].iloc[0]}"
@@ -115,12 +119,19 @@ display(Markdown(glossary.table(['orders_7d', 'gmv_7d', 'first_visit_buyers', 'r
 cube = channel_cube.channel_cube(ds, windows=(1, 7, 30))
 week = cube[cube["window_days"] == 7].sort_values("gmv", ascending=False)
 display(week[["channel", "orders", "buyers", "gmv", "first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"]]
-        .style.hide(axis="index").format({"gmv": plotting.money_format(currency), "orders": "{:,}", "buyers": "{:,}"}))
+        .assign(channel=lambda d: glossary.display_names(d["channel"], "channel"))
+        .rename(columns={"channel": "渠道 channel", "orders": "7日订单 orders", "buyers": "购买人数 buyers",
+                         "gmv": "7日成交额 GMV", "first_visit_buyers": "首访客 first visit",
+                         "returning_visitor_buyers": "回访客 returning", "repeat_buyers": "复购客 repeat"})
+        .style.hide(axis="index").set_properties(subset=["渠道 channel"], **{"text-align": "left"})
+        .format({"7日成交额 GMV": plotting.money_format(currency, compact=True), "7日订单 orders": "{:,}", "购买人数 buyers": "{:,}"}))
 who = week.melt(id_vars="channel", value_vars=["first_visit_buyers", "returning_visitor_buyers", "repeat_buyers"],
                 var_name="buyer", value_name="persons")
-who["buyer"] = who["buyer"].map({"first_visit_buyers": "first visit 首访", "returning_visitor_buyers": "returning 回访",
-                                 "repeat_buyers": "repeat 复购"})
-ax = plotting.bar(who, "channel", "persons", hue="buyer", horizontal=True,
+who["buyer"] = who["buyer"].map({"first_visit_buyers": "首访 first visit", "returning_visitor_buyers": "回访 returning",
+                                 "repeat_buyers": "复购 repeat"})
+who["渠道 channel"] = glossary.display_names(who["channel"], "channel")
+ax = plotting.bar(who.rename(columns={"buyer": "买家 buyer"}), "渠道 channel", "persons", hue="买家 buyer",
+                  horizontal=True,
                   title="渠道魔方 buyers within 7 days of a touch, by channel and who converted")
 ax.set_ylabel("")
 metrics["gmv_7d_by_channel"] = dict(zip(week["channel"], week["gmv"].astype(float)))
@@ -140,8 +151,11 @@ wide["orders"] = wide.filter(like="orders_").sum(axis=1)
 wide["gmv"] = wide.filter(like="gmv_").sum(axis=1)
 wide["repeat_share"] = wide.get("orders_repeat", 0) / wide["orders"]
 wide = wide.sort_values("gmv", ascending=False)
-display(wide[["orders", "gmv", "repeat_share"]].style.format({"orders": "{:,.0f}", "gmv": plotting.money_format(currency),
-                                                               "repeat_share": "{:.1%}"}))
+display(wide[["orders", "gmv", "repeat_share"]]
+        .rename(index=lambda c: glossary.display_name(c, "channel"),
+                columns={"orders": "订单 orders", "gmv": "成交额 GMV", "repeat_share": "复购占比 repeat share"})
+        .rename_axis(index="下单渠道 order channel")
+        .style.format({"订单 orders": "{:,.0f}", "成交额 GMV": plotting.money_format(currency, compact=True), "复购占比 repeat share": "{:.1%}"}))
 metrics["gmv_by_channel"] = {k: float(v) for k, v in wide["gmv"].items()}
 metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share"].items()}
 
@@ -153,7 +167,11 @@ metrics["repeat_share_by_channel"] = {k: float(v) for k, v in wide["repeat_share
 
 # %%
 products = channel_cube.channel_products(ds, window=7, top=3)
-display(products.head(24).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))
+display(products.head(24).assign(channel=lambda d: glossary.display_names(d["channel"], "channel"))
+        .rename(columns={"channel": "渠道 channel", "rank": "排名 rank", "product_id": "商品 product",
+                         "orders": "订单 orders", "buyers": "购买人数 buyers", "gmv": "成交额 GMV"})
+        .style.hide(axis="index").set_properties(subset=["渠道 channel"], **{"text-align": "left"})
+        .format({"成交额 GMV": plotting.money_format(currency, compact=True)}, precision=0, thousands=","))
 
 # %% [markdown]
 # ## The live-stream board 直播看板
@@ -161,7 +179,7 @@ display(products.head(24).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, 
 # Per live session (场次): 曝光 exposure = persons with any event of the session,
 # 观看人数 viewers = persons with a `live_view`, 互动 interactions = `live_interact`
 # events, 小程序访问 Mini Program visits and product views from the session, orders and
-# 成交额 GMV placed in it, 转化率 conversion rate = `buyers / viewers`; and the persons
+# 成交额 GMV placed in it, 观看转化率 viewer conversion rate = `buyers / viewers`; and the persons
 # seen before the start (预热 warm-up), during the stream and after it (回放 replay).
 # The product ranking gives each product's clicks (`product_view`) and orders in the
 # session, ranked.
@@ -171,15 +189,25 @@ board = live.live_board(ds, ds)
 if board.empty:
     display(Markdown("This scenario has no live streams."))
 else:
-    display(board.sort_values("gmv", ascending=False).head(10).style.hide(axis="index")
-            .format({"gmv": plotting.money_format(currency), "conversion_rate": "{:.1%}"}))
+    live_names = {"live_id": "场次 live", "exposure": "曝光 exposure", "viewers": "观看人数 viewers",
+                  "interacting": "互动人数 interacting", "visitors": "小程序访客 MP visitors", "buyers": "购买人数 buyers",
+                  "orders": "订单 orders", "gmv": "成交额 GMV", "conversion_rate": "观看转化率 buyers / viewers",
+                  "warmup_persons": "预热 warm-up", "during_persons": "直播中 during", "replay_persons": "回放 replay"}
+    display(board.sort_values("gmv", ascending=False).head(10)[[c for c in live_names if c in board]]
+            .rename(columns=live_names).style.hide(axis="index")
+            .format({"成交额 GMV": plotting.money_format(currency, compact=True), "观看转化率 buyers / viewers": "{:.1%}"}, thousands=","))
     ranking = live.live_products(ds)
     display(ranking.sort_values(["live_id", "orders"], ascending=[True, False]).groupby("live_id").head(3)
-            .head(15).style.hide(axis="index").format({"gmv": "¥{:,.0f}"}, precision=0, thousands=","))
+            .head(15).rename(columns={"live_id": "场次 live", "product_id": "商品 product",
+                                      "clicks": "点击 clicks (product views)", "orders": "订单 orders",
+                                      "gmv": "成交额 GMV", "click_rank": "点击排名 click rank",
+                                      "order_rank": "订单排名 order rank"})
+            .style.hide(axis="index").format({"成交额 GMV": plotting.money_format(currency, compact=True)}, precision=0, thousands=","))
 
 # %%
 place = wide.index[0]
-metrics["summary"] = (f"sessions start at {metrics['top_entry_channel']}; most GMV placed through {place} "
+metrics["summary"] = (f"sessions start at {glossary.display_name(metrics['top_entry_channel'], 'channel')}; most GMV "
+                      f"placed through {glossary.display_name(place, 'channel')} "
                       f"({wide.loc[place, 'gmv'] / wide['gmv'].sum():.0%})")
 reports.record_metrics(metrics, output_dir, report_name)
 

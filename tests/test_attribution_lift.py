@@ -200,7 +200,7 @@ def test_advice_protects_a_budget_only_when_a_lift_test_measured_it():
     lines = cases.channel_advice(_cal("markov rescaled"))
     assert "protect" not in " ".join(lines)
     assert "correlation is not causation" in lines[0] and "markov rescaled" in lines[0]
-    assert lines[1] == "Untested channels (their credit rests on an observational model): **store**."
+    assert lines[1] == "Untested channels (their credit rests on an observational model): **门店 store**."
 
 
 def test_advice_says_how_much_of_an_untested_channels_credit_a_lift_test_measured():
@@ -222,7 +222,7 @@ def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
     assert len(lines) == 1 and "correlation is not causation" in lines[0] and "protect" not in lines[0]
     sc = pd.concat([_scores("calibrated", False), _scores("shapley", True)], ignore_index=True)
     lines = cases.channel_advice(_cal("lift test"), sc)
-    assert lines[-1].startswith("The shapley model scores worse than equal credit")
+    assert lines[-1].startswith("The 沙普利值 Shapley value model scores worse than equal credit")
 
 
 def test_calibrated_on_events_without_any_lift_test_is_the_base_model():

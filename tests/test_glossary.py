@@ -81,3 +81,44 @@ def test_the_notebooks_that_define_terms_use_the_glossary():
     users = {p.stem for p in NOTEBOOKS if "glossary.table(" in p.read_text(encoding="utf-8")}
     assert {"case_study", "quickstart", "experiments", "attribution_roi", "funnels_official_account",
             "touchpoints_channels", "lifecycle_clv", "simulate_and_inspect"} <= users
+
+
+def test_every_schema_touchpoint_and_channel_has_a_bilingual_display_name():
+    from privdomain import schema
+
+    for key, labels in ((schema.TOUCHPOINTS, glossary.TOUCHPOINT_LABELS), (schema.CHANNELS, glossary.CHANNEL_LABELS)):
+        missing = [k for k in key if k not in labels]
+        assert not missing, f"no display name for {missing}"
+        for k in key:
+            zh, _, en = labels[k].partition(" ")
+            assert re.search(r"[\u4e00-\u9fff]", zh) and re.search(r"[A-Za-z]", en), f"{k}: {labels[k]!r}"
+            assert labels[k] != k
+    assert glossary.display_name("mp_visit") == "小程序访问 Mini Program visit"
+    assert glossary.display_name("oa_article_open", "touchpoint") == "图文打开 OA article open"
+
+
+def test_every_lifecycle_stage_and_attribution_model_has_a_bilingual_display_name():
+    from privdomain import attribution, lifecycle
+
+    for keys, labels in (((*lifecycle.STAGES, *lifecycle.AIPL_STAGES), glossary.STAGE_LABELS),
+                         (attribution.MODELS, glossary.MODEL_LABELS)):
+        for k in keys:
+            assert k in labels, f"no display name for {k}"
+            assert re.search(r"[\u4e00-\u9fff]", labels[k]) and k.replace("_", " ").split()[0] in labels[k].lower()
+    assert [glossary.display_name(s, "stage") for s in ("new", "active", "dormant", "churned")] == \
+        ["新客 new", "活跃 active", "沉睡 dormant", "流失 churned"]
+
+
+def test_display_name_keeps_unknown_ids_and_rejects_an_unknown_kind():
+    assert glossary.display_name("my_event") == "my_event"
+    assert glossary.display_name("live", "channel") == "直播 live stream"
+    assert glossary.display_name("live", "touchpoint") == "live"  # not a touchpoint id
+    assert glossary.display_names(["pay", "order"], "touchpoint") == ["支付 pay", "下单 order"]
+    with pytest.raises(UsageError, match="stages"):
+        glossary.display_name("new", "stages")
+
+
+def test_display_path_names_each_channel_of_a_journey():
+    assert glossary.display_path("official_account > live") == "公众号 Official Account > 直播 live stream"
+    assert glossary.display_path("moments_ad") == "朋友圈广告 Moments ads"
+    assert glossary.display_path("a > sms", sep=" > ") == "a > 短信 SMS"

@@ -102,6 +102,55 @@ def test_funnel_labels_each_step_with_its_rate_n_and_wilson_interval():
 def test_money_and_share_formatting():
     assert plotting.yuan(999.4) == "¥999"
     assert plotting.yuan(250_000) == "¥25.0万"
-    assert plotting.yuan(-3e8) == "¥-3.00亿"
+    assert plotting.yuan(-3e8) == "-¥3.00亿"
     assert plotting.percent(0.5) == "50.0%"
     assert plotting.label("复购率", "repurchase rate") == "复购率 repurchase rate"
+
+
+def test_yuan_puts_the_sign_before_the_currency_and_reads_nan_as_na():
+    assert plotting.yuan(-12037.744) == "-¥12,038"
+    assert plotting.yuan(-12037.744, sign=True) == "-¥12,038"
+    assert plotting.yuan(12037.744, sign=True) == "+¥12,038"
+    assert plotting.yuan(12037.744) == "¥12,038"
+    assert plotting.yuan(-0.2) == "¥0"  # rounds to zero: no "-¥0"
+    assert plotting.yuan(-2.5e5, sign=True) == "-¥25.0万"
+    assert plotting.yuan(float("nan")) == "n/a"
+    assert plotting.yuan(1.5, digits=2) == "¥1.50"
+
+
+def test_lifecycle_plots_label_stages_in_chinese_and_english():
+    from privdomain import glossary, plot_lifecycle
+
+    board = pd.DataFrame({"period": pd.to_datetime(["2024-01-01"] * 3 + ["2024-01-08"] * 3),
+                          "stage": ["new", "active", "dormant"] * 2, "persons": [3, 1, 2, 2, 2, 1]})
+    ax = plot_lifecycle.plot_stage_area(board)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert sorted(legend) == sorted(["新客 new", "活跃 active", "沉睡 dormant"])
+    plt.close(ax.figure)
+    flows = pd.DataFrame({"period": pd.to_datetime(["2024-01-08"] * 3), "from_stage": ["active", "active", "new"],
+                          "to_stage": ["active", "dormant", "active"], "persons": [8, 2, 3]})
+    ax = plot_lifecycle.plot_stage_sankey(flows)
+    texts = {t.get_text() for t in ax.texts}
+    assert {"活跃 active (10)", "新客 new (3)", "沉睡 dormant (2)", "活跃 active (11)"} <= texts
+    plt.close(ax.figure)
+    ax = plot_lifecycle.plot_stage_flows(flows)
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks and all(t == glossary.STAGE_LABELS[t.split()[-1]] for t in ticks), ticks
+    plt.close(ax.figure)
+
+
+def test_stage_sankey_keeps_labels_of_thin_bands_apart():
+    from privdomain import plot_lifecycle
+
+    flows = pd.DataFrame({"period": pd.to_datetime(["2024-01-08"] * 4),
+                          "from_stage": ["active", "active", "active", "dormant"],
+                          "to_stage": ["dormant", "loyal", "resurrected", "churned"], "persons": [300, 1, 1, 50]})
+    ax = plot_lifecycle.plot_stage_sankey(flows)
+    right = sorted(t.get_position()[1] for t in ax.texts if t.get_position()[0] > 0.5)
+    assert len(right) == 4
+    # heights are shares of the 352 persons plus a 0.02 gap between nodes, so the stack is
+    # at least 1 high: labels at least 4% of it apart; unspaced, two 1-person bands'
+    # labels would be 1/352 + 0.02 = 0.023 apart
+    gaps = [b - a for a, b in zip(right, right[1:])]
+    assert min(gaps) >= 0.04 * 0.99, gaps
+    plt.close(ax.figure)

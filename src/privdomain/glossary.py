@@ -14,6 +14,12 @@ who paid in an experiment window); 点击率 into 图文点击率 (clicked / ope
 (mean spend of the repeat purchase days) and 累计消费额 (total spend); ROI is always
 ``revenue / spend``.
 
+The same module holds the **display names** the reports show instead of ids: one
+``"中文 English"`` label per touchpoint (:data:`TOUCHPOINT_LABELS`), channel
+(:data:`CHANNEL_LABELS`), lifecycle stage (:data:`STAGE_LABELS`) and attribution model
+(:data:`MODEL_LABELS`), looked up with :func:`display_name`, :func:`display_names` and
+:func:`display_path`. The data keep the ids; only charts and tables use the labels.
+
 Examples
 --------
 >>> print(table(["buyer_rate"]).splitlines()[2])
@@ -23,12 +29,13 @@ Examples
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from .errors import UsageError
 
-__all__ = ["TERMS", "Term", "document", "table", "term"]
+__all__ = ["CHANNEL_LABELS", "MODEL_LABELS", "STAGE_LABELS", "TERMS", "TOUCHPOINT_LABELS", "Term", "display_name",
+           "display_names", "display_path", "document", "table", "term"]
 
 
 @dataclass(frozen=True)
@@ -174,6 +181,136 @@ TERMS: dict[str, Term] = {
     "guide_order_share": _T("导购订单占比", "guide order share", "paid orders placed through a WeCom guide",
                             "guide orders / paid orders", "%"),
 }
+
+
+#: Display name (``"中文 English"``) of every touchpoint (event type) of :data:`privdomain.schema.TOUCHPOINTS`,
+#: for chart axes, legends and table cells; the data keep the ids.
+TOUCHPOINT_LABELS: dict[str, str] = {
+    "moments_ad_view": "朋友圈广告曝光 Moments ad view",
+    "moments_ad_click": "朋友圈广告点击 Moments ad click",
+    "search_ad_view": "搜一搜广告曝光 search ad view",
+    "search_ad_click": "搜一搜广告点击 search ad click",
+    "channels_ad_view": "视频号广告曝光 Channels ad view",
+    "channels_ad_click": "视频号广告点击 Channels ad click",
+    "oa_follow": "关注公众号 OA follow",
+    "oa_push": "图文推送 OA article received",
+    "oa_article_open": "图文打开 OA article open",
+    "mp_click": "图文跳转小程序 article click to Mini Program",
+    "group_join": "入群 group join",
+    "group_message": "群消息 group message",
+    "wecom_add": "添加导购 WeCom guide add",
+    "wecom_chat": "导购聊天 WeCom guide chat",
+    "live_view": "直播观看 live view",
+    "live_interact": "直播互动 live interaction",
+    "store_visit": "到店 store visit",
+    "qr_scan": "扫码 QR scan",
+    "sms": "短信 SMS",
+    "mp_visit": "小程序访问 Mini Program visit",
+    "product_view": "商品浏览 product view",
+    "add_to_cart": "加购 add to cart",
+    "order": "下单 order",
+    "pay": "支付 pay",
+    "refund": "退款 refund",
+    "share": "分享 share",
+}
+
+#: Display name of every channel family of :data:`privdomain.schema.CHANNELS` (and ``direct``).
+CHANNEL_LABELS: dict[str, str] = {
+    "moments_ad": "朋友圈广告 Moments ads",
+    "search_ad": "搜一搜广告 search ads",
+    "channels_ad": "视频号广告 Channels ads",
+    "official_account": "公众号 Official Account",
+    "group": "社群 group chat",
+    "guide": "企微导购 WeCom guide",
+    "live": "直播 live stream",
+    "store": "门店 store",
+    "qr_code": "二维码 QR code",
+    "sms": "短信 SMS",
+    "mini_program": "小程序 Mini Program",
+    "fission": "裂变 fission",
+    "direct": "直接访问 direct",
+}
+
+#: Display name of every lifecycle stage (:data:`privdomain.lifecycle.STAGES` and the AIPL stages).
+STAGE_LABELS: dict[str, str] = {
+    "prospect": "潜客 prospect",
+    "new": "新客 new",
+    "active": "活跃 active",
+    "loyal": "忠诚 loyal",
+    "resurrected": "回流 resurrected",
+    "dormant": "沉睡 dormant",
+    "churned": "流失 churned",
+    "awareness": "认知 awareness",
+    "interest": "兴趣 interest",
+    "purchase": "购买 purchase",
+    "loyalty": "忠诚 loyalty",
+    "lapsed": "流失 lapsed",
+    "(entry)": "新进入 (entry)",
+}
+
+#: Display name of every attribution model (:data:`privdomain.attribution.MODELS` and the calibrated one).
+MODEL_LABELS: dict[str, str] = {
+    "first_touch": "首次触点 first touch",
+    "last_touch": "末次触点 last touch",
+    "last_non_direct": "末次非直接触点 last non-direct touch",
+    "linear": "线性 linear",
+    "time_decay": "时间衰减 time decay",
+    "position_based": "位置 position based",
+    "markov": "马尔可夫链 Markov chain",
+    "shapley": "沙普利值 Shapley value",
+    "calibrated": "增量校准 calibrated",
+    "uniform": "均分基线 uniform baseline",
+}
+
+_KINDS: dict[str, dict[str, str]] = {"touchpoint": TOUCHPOINT_LABELS, "channel": CHANNEL_LABELS,
+                                      "stage": STAGE_LABELS, "model": MODEL_LABELS}
+
+
+def display_name(value: object, kind: str | None = None) -> str:
+    """The display name of a touchpoint, channel, lifecycle stage or attribution model id.
+
+    ``kind`` (``"touchpoint"``, ``"channel"``, ``"stage"`` or ``"model"``) picks one
+    table; without it the tables are searched in that order. A value no table holds
+    is returned unchanged (as text), so user-defined ids still show.
+
+    Examples
+    --------
+    >>> display_name("mp_visit"), display_name("dormant"), display_name("live", "channel")
+    ('小程序访问 Mini Program visit', '沉睡 dormant', '直播 live stream')
+    >>> display_name("my_custom_event")
+    'my_custom_event'
+
+    Raises
+    ------
+    UsageError
+        For an unknown ``kind``.
+    """
+    if kind is not None and kind not in _KINDS:
+        raise UsageError.unknown("display-name kind", kind, sorted(_KINDS))
+    tables = [_KINDS[kind]] if kind else list(_KINDS.values())
+    key = str(value)
+    for labels in tables:
+        if key in labels:
+            return labels[key]
+    return key
+
+
+def display_names(values: Iterable[object], kind: str | None = None) -> list[str]:
+    """:func:`display_name` of each value, in order.
+
+    >>> display_names(["mp_visit", "pay"], "touchpoint")
+    ['小程序访问 Mini Program visit', '支付 pay']
+    """
+    return [display_name(v, kind) for v in values]
+
+
+def display_path(path: str, sep: str = " > ", kind: str | None = "channel") -> str:
+    """A path of ids joined by ``sep`` (a journey's channels) with each id's display name.
+
+    >>> display_path("official_account > live")
+    '公众号 Official Account > 直播 live stream'
+    """
+    return sep.join(display_names(str(path).split(sep), kind))
 
 
 def term(key: str) -> Term:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,17 +226,27 @@ def label(zh: str, en: str) -> str:
     return f"{zh} {en}"
 
 
-def yuan(value: float, digits: int = 0) -> str:
+def yuan(value: float, digits: int = 0, sign: bool = False) -> str:
     """Format an amount in yuan with thousands separators and 万 / 亿 for big numbers.
 
-    >>> yuan(1234.5), yuan(123456), yuan(3.2e8)
-    ('¥1,234', '¥12.3万', '¥3.20亿')
+    A negative amount reads ``-¥1,234``; ``sign=True`` also marks a positive one
+    (``+¥1,234``, for a difference); NaN reads ``n/a``.
+
+    >>> yuan(1234.5), yuan(123456), yuan(3.2e8), yuan(-12037.744), yuan(50, sign=True)
+    ('¥1,234', '¥12.3万', '¥3.20亿', '-¥12,038', '+¥50')
     """
-    if abs(value) >= 1e8:
-        return f"¥{value / 1e8:.2f}亿"
-    if abs(value) >= 1e5:
-        return f"¥{value / 1e4:.1f}万"
-    return f"¥{value:,.{digits}f}"
+    if value is None or value != value:
+        return "n/a"
+    mag = abs(value)
+    if mag >= 1e8:
+        text = f"¥{mag / 1e8:.2f}亿"
+    elif mag >= 1e5:
+        text = f"¥{mag / 1e4:.1f}万"
+    else:
+        text = f"¥{mag:,.{digits}f}"
+    if value < 0 and text.strip("¥0.,万亿"):  # no "-¥0"
+        return "-" + text
+    return ("+" if sign and value > 0 else "") + text
 
 
 #: Currencies shown with a symbol before the amount; every other one with its ISO code after it.
@@ -415,7 +425,7 @@ def funnel(steps: Sequence[str], counts: Sequence[float], *, ax: Axes | None = N
 def sankey(flows: pd.DataFrame, *, value: str = "transitions", top: int | None = 12, ax: Axes | None = None,
            title: str | None = None, source: str = "source", target: str = "target",
            colors: Mapping[str, str] | None = None, order: Sequence[str] | None = None,
-           node_width: float = 0.0) -> Axes:
+           node_width: float = 0.0, labels: Callable[[str], str] | None = None) -> Axes:
     """Two-column Sankey of flows (``source`` -> ``target``): band widths are ``value``.
 
     The one Sankey of the package: touchpoint flows
@@ -424,6 +434,8 @@ def sankey(flows: pd.DataFrame, *, value: str = "transitions", top: int | None =
     The ``top`` largest flows are drawn (None: all); sources stack on the left, targets
     on the right, largest first or in ``order``. A band takes the colour of its source
     (``colors``, default the palette); ``node_width > 0`` draws the nodes as bars.
+    Nodes are labelled ``labels(name)`` (default the name) with their total; labels of
+    thin nodes are pushed apart (at least 4% of the height) instead of overlapping.
 
     >>> import matplotlib
     >>> matplotlib.use("Agg")
@@ -483,13 +495,16 @@ def sankey(flows: pd.DataFrame, *, value: str = "transitions", top: int | None =
         codes = [MPath.MOVETO, MPath.CURVE4, MPath.CURVE4, MPath.CURVE4, MPath.LINETO, MPath.CURVE4,
                  MPath.CURVE4, MPath.CURVE4, MPath.CLOSEPOLY]
         ax.add_patch(PathPatch(MPath(verts, codes), facecolor=colours.get(r.source, "#bbbbbb"), alpha=0.55, lw=0))
+    height = max(max(s_off.values(), default=0), max(t_off.values(), default=0))
     for names, x, ha, base, bar_x in ((src, 0.09, "right", s0, 0.1), (tgt, 0.91, "left", t0, 0.9 - node_width)):
-        for name, size in names.items():
+        last_y = -np.inf
+        for name, size in names.items():  # in stacking order, top to bottom
             if node_width > 0:
                 ax.add_patch(Rectangle((bar_x, base[name]), node_width, size / total,
                                        facecolor=colours.get(name, "#999999")))
-            ax.text(x, base[name] + size / total / 2, f"{name} ({size:,.0f})", ha=ha, va="center", fontsize=8)
-    height = max(max(s_off.values(), default=0), max(t_off.values(), default=0))
+            label_y = max(base[name] + size / total / 2, last_y + 0.04 * height)
+            last_y = label_y
+            ax.text(x, label_y, f"{labels(name) if labels else name} ({size:,.0f})", ha=ha, va="center", fontsize=8)
     ax.set_xlim(-0.45, 1.45)
     ax.set_ylim(float(np.round(height, 3)) + gap, -gap)
     ax.axis("off")

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
+from ..glossary import display_name
 from ..plotting import new_axes, sankey
 from .stages import AIPL_STAGES, ENTRY, STAGES, flow_matrix
 
@@ -77,15 +78,15 @@ def plot_stage_area(board: pd.DataFrame, ax: Axes | None = None, share: bool = F
     wide = board.pivot(index="period", columns="stage", values=value).fillna(0)
     cols = _stage_order(set(wide.columns))
     wide = wide[cols]
-    ax.stackplot(wide.index, wide.T.to_numpy(), labels=cols, colors=[STAGE_COLORS.get(c, "#999999") for c in cols],
-                 alpha=0.9)
+    ax.stackplot(wide.index, wide.T.to_numpy(), labels=[display_name(c, "stage") for c in cols],
+                 colors=[STAGE_COLORS.get(c, "#999999") for c in cols], alpha=0.9)
     ax.set_ylabel("share of persons" if share else "persons")
     ax.set_xlabel("")
     locator = mdates.AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, reverse=True)
-    ax.set_title("Lifecycle stages")
+    ax.set_title("生命周期阶段 lifecycle stages")
     ax.margins(x=0)
     return ax
 
@@ -130,8 +131,8 @@ def plot_stage_flows(
         with np.errstate(invalid="ignore", divide="ignore"):
             vals = vals / np.nansum(vals, axis=1, keepdims=True)
     im = ax.imshow(vals, cmap="Greens", aspect="auto")
-    ax.set_xticks(range(len(m.columns)), list(m.columns), rotation=45, ha="right")
-    ax.set_yticks(range(len(m.index)), list(m.index))
+    ax.set_xticks(range(len(m.columns)), [display_name(c, "stage") for c in m.columns], rotation=45, ha="right")
+    ax.set_yticks(range(len(m.index)), [display_name(c, "stage") for c in m.index])
     for i in range(vals.shape[0]):
         for j in range(vals.shape[1]):
             v = vals[i, j]
@@ -166,10 +167,10 @@ def plot_stage_sankey(flows: pd.DataFrame, period: object | None = None, ax: Axe
     if not include_stays:
         long = long[long["from_stage"] != long["to_stage"]]
     order = [*m.index, *[c for c in m.columns if c not in set(m.index)]]
-    title = "Stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}")
+    title = "阶段流转 stage flows" + ("" if period is None else f", period {pd.Timestamp(period).date()}")
     return sankey(long, value="persons", source="from_stage", target="to_stage", top=None,
                   ax=new_axes(figsize=(8.0, 5.0), ax=ax), title=title, colors=STAGE_COLORS, order=order,
-                  node_width=0.04)
+                  node_width=0.04, labels=lambda s: display_name(s, "stage"))
 
 
 def plot_retention_triangle(triangle: pd.DataFrame, ax: Axes | None = None, fmt: str = "{:.0%}") -> Axes:

@@ -399,11 +399,13 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
     >>> channel_advice(cal)[0].startswith("**ads** has the largest incremental share")
     True
     """
+    from .glossary import display_name  # channels and models by their display names, not their ids
+
     out: list[str] = []
     if calibrated is None or calibrated.empty:
         if observational_share is not None and len(observational_share):
-            top = str(observational_share.idxmax())
-            out.append(f"The observational {observational} model gives **{top}** the largest share "
+            top = display_name(observational_share.idxmax(), "channel")
+            out.append(f"The observational {display_name(observational, 'model')} model gives **{top}** the largest share "
                        f"({float(observational_share.max()):.0%}); that is credit for being on the journeys, not "
                        f"proof it caused them (correlation is not causation): run a lift test before moving budget.")
         else:
@@ -424,7 +426,8 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
         out.append("Calibrated credit scores worse than giving every channel equal credit on this data: no budget "
                    "move is recommended from it; test the largest untested channels.")
     elif top["source"] == "lift test":
-        out.append(f"**{top['channel']}** has the largest incremental share, {shown}, measured by a lift test "
+        out.append(f"**{display_name(top['channel'], 'channel')}** has the largest incremental share, {shown}, "
+                   f"measured by a lift test "
                    f"(randomised holdout): protect its budget, and keep the holdout to track it.")
     else:
         med = float(top["mediated"]) if "mediated" in c.columns and "conversions" in c.columns else 0.0
@@ -432,15 +435,17 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
         if med > 0 and float(top["conversions"]) > 0:
             part = (f" ({med / float(top['conversions']):.0%} of it is the lift-tested effect of the channels it "
                     f"recruits members into; the rest is the observational model's)")
-        out.append(f"**{top['channel']}** has the largest calibrated share, {shown}, but this rests on an "
+        out.append(f"**{display_name(top['channel'], 'channel')}** has the largest calibrated share, {shown}, but "
+                   f"this rests on an "
                    f"observational model ({top['source']}){part}: correlation is not causation: run a lift test "
                    f"before moving budget on it.")
     untested = c.loc[c["source"] != "lift test", "channel"].tolist()
     if untested:
         out.append("Untested channels (their credit rests on an observational model): "
-                   + ", ".join(f"**{u}**" for u in untested) + ".")
+                   + ", ".join(f"**{display_name(u, 'channel')}**" for u in untested) + ".")
     if scores is not None and observational and worse(observational):
-        out.append(f"The {observational} model scores worse than equal credit against the simulator's truth here: "
+        out.append(f"The {display_name(observational, 'model')} model scores worse than equal credit against the "
+                   f"simulator's truth here: "
                    f"do not move budget on it.")
     return out
 
