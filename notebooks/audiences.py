@@ -37,7 +37,7 @@ from IPython.display import Markdown, display
 
 from privdomain import audience, plotting, reports
 from privdomain.audience import Did, Tag
-from privdomain.funnel import wilson_interval
+from privdomain.boards.funnel import wilson_interval
 from privdomain.simulate import retarget
 
 plotting.use_style()

@@ -16,10 +16,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from privdomain import channel_cube, cohorts, events, io, lifecycle, reference, repurchase, rfm, touchpoints
-from privdomain.funnel import funnel_trends
+from privdomain import events, io
+from privdomain.boards import channel_cube, touchpoints
+from privdomain.boards.funnel import funnel_trends
+from privdomain.clv import rfm
 from privdomain.importers import import_table
+from privdomain.lifecycle import cohorts, repurchase
+from privdomain.lifecycle import stages as lifecycle
 from privdomain.schema import conform
+from privdomain.testing import reference
 
 ZONES = ("UTC", "Asia/Shanghai")
 
