@@ -151,3 +151,18 @@ else:
 
 # %%
 reports.record_metrics(metrics, output_dir, report_name)
+
+
+# %% [markdown]
+# ## Exercises 练习
+#
+# Work each answer out with the package, put it into `answers` below and run the cell:
+# `exercises.check` computes the answer from this dataset (or the simulator's truth) and
+# says whether yours is right within the stated tolerance. The solutions are folded away:
+# click to open one.
+
+# %%
+from privdomain import exercises
+
+answers = {"audiences_lapsed_mp_30d": None, "audiences_retarget_incremental": None}  # your answers
+exercises.show("audiences", ds, answers)

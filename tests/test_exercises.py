@@ -21,9 +21,10 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("exercises")
-    # tea holds the randomised experiment and the truth; beauty the ad campaigns
+    # tea holds the randomised experiment and the truth; beauty the ad campaigns; sportswear the retargeting
     return {"tea": pdm.simulate("tea", persons=1500, seed=3, out=root / "tea"),
-            "beauty": pdm.simulate("beauty", persons=1200, seed=3, out=root / "beauty")}
+            "beauty": pdm.simulate("beauty", persons=1200, seed=3, out=root / "beauty"),
+            "sportswear": pdm.simulate("sportswear", persons=1500, seed=3, out=root / "sportswear")}
 
 
 def _answerable(name: str, data: dict):
@@ -154,3 +155,34 @@ def test_an_answer_the_data_cannot_give_is_na_and_never_printed_as_nan(monkeypat
     assert v.correct is None and v.message.startswith("n/a")
     page = exercises.html("lifecycle_clv", ev)
     assert "n/a on this dataset" in page and "nan%" not in page
+
+
+def test_the_audience_answers_agree_with_a_per_person_loop(data):
+    ds = data["sportswear"]
+    ev = ds.read("events")
+    day = ev["ts"].dt.tz_convert("Asia/Shanghai").dt.tz_localize(None).dt.normalize()
+    as_of = day.max() - pd.Timedelta(days=61)
+    pay_days: dict[int, list] = {}
+    visit_days: dict[int, list] = {}
+    for pid, tp, d in zip(ev["person_id"], ev["touchpoint"], day):
+        if d <= as_of and tp == "pay":
+            pay_days.setdefault(pid, []).append(d)
+        if d <= as_of and tp == "mp_visit":
+            visit_days.setdefault(pid, []).append(d)
+    lapsed_visitors = 0
+    for pid, days in pay_days.items():  # bought, not in the 90 days to as_of, visited the Mini Program in its 30
+        if (as_of - max(days)).days >= 90 and any((as_of - d).days < 30 for d in visit_days.get(pid, [])):
+            lapsed_visitors += 1
+    right = exercises.answer("audiences_lapsed_mp_30d", ds)
+    assert right == lapsed_visitors and right > 0
+
+    asg = ds.read("assignments")
+    asg = asg[asg["experiment"] == "retarget_lookalike"]
+    camp = ds.read("campaigns").set_index("campaign_id").loc[900]
+    d0, d1 = (pd.Timestamp(camp[c]).tz_localize(None).normalize() for c in ("start", "end"))
+    revenue = {pid: 0.0 for pid in asg["person_id"]}
+    for pid, tp, d, fen in zip(ev["person_id"], ev["touchpoint"], day, ev["amount_fen"]):
+        if tp == "pay" and d0 <= d < d1 and pid in revenue:
+            revenue[pid] += fen
+    y = asg.assign(y=asg["person_id"].map(revenue)).groupby("arm")["y"].mean()
+    assert exercises.answer("audiences_retarget_incremental", ds) == pytest.approx((y["treatment"] - y["holdout"]) / 100)

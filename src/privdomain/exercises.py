@@ -1,6 +1,6 @@
 """Teaching exercises for the topic notebooks, checked against the data or the simulator's truth.
 
-Each topic notebook ends with two exercises (:data:`EXERCISES`, grouped by ``topic``). A
+Each topic notebook ends with two or three exercises (:data:`EXERCISES`, grouped by ``topic``). A
 learner works an answer out with the package and asks :func:`check`, which computes the
 right answer from the same dataset with the package's own metrics (or reads the truth the
 simulator kept) and says whether the learner's answer is right within the stated
@@ -257,6 +257,38 @@ def _dormant_truly_churned(data: Any) -> float:
     return float(dormant.loc[dormant["true_stage"] == "churned", "persons"].sum() / dormant["persons"].sum())
 
 
+def _audience_tags(data: Any) -> pd.DataFrame:
+    """The audiences notebook's tags: as of 61 days before the last event day."""
+    from . import audience
+    from .boards.overview import overview
+
+    last_day = pd.Timestamp(overview(data)["last_day"])
+    return audience.tags(data, as_of=str((last_day - pd.Timedelta(days=61)).date()))
+
+
+def _lapsed_mp_30d(data: Any) -> int:
+    from . import audience
+    from .audience import Did, Tag
+
+    tg = _audience_tags(data)
+    if "days_since_mp_visit" not in tg.columns:
+        raise DatasetError(_path(data) or "(frame)", "no mp_visit events before as_of")
+    return int(audience.select(tg, (Tag("buyer_type") == "lapsed") & Did("mp_visit", within_days=30)).size)
+
+
+def _retarget_incremental(data: Any) -> float:
+    from . import audience
+    from .simulate.retarget import CAMPAIGN_IDS, EXPERIMENTS
+
+    tables = data.tables() if hasattr(data, "tables") else []
+    if "assignments" not in tables or "campaigns" not in tables or not (
+            data.read("assignments")["experiment"] == EXPERIMENTS["lookalike"]).any():
+        raise DatasetError(_path(data) or "(frame)", "no lookalike retargeting campaign (simulate the sportswear "
+                                                     "preset)")
+    roi = audience.campaign_roi(data, EXPERIMENTS["lookalike"], CAMPAIGN_IDS["lookalike"])
+    return float(roi["incremental_fen"].iloc[0] / 100)
+
+
 _E = Exercise
 EXERCISES: dict[str, Exercise] = {e.name: e for e in [
     _E("quickstart_median_order", "quickstart",
@@ -349,6 +381,22 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
        "%", 0.1, "Filter the confusion counts of the last month end on `stage == \"dormant\"`.",
        "conf = lifecycle.stage_agreement(ds, ds, [dates[-1]])\nd = conf[conf['stage'] == 'dormant']\n"
        "d.loc[d['true_stage'] == 'churned', 'persons'].sum() / d['persons'].sum()", _dormant_truly_churned),
+    _E("audiences_lapsed_mp_30d", "audiences",
+       "**Lapsed buyers** (tag `buyer_type == \"lapsed\"`: bought, but not in the 90 days to `as_of`, so outside "
+       "the lookalike's seed of recent buyers) who **visited the Mini Program** in the 30 days to `as_of`: how many "
+       "persons are in this segment?",
+       "persons", 0, "`audience.select(tg, (Tag(\"buyer_type\") == \"lapsed\") & Did(\"mp_visit\", "
+       "within_days=30))`, then `.size`.",
+       "seg = audience.select(tg, (Tag('buyer_type') == 'lapsed') & Did('mp_visit', within_days=30))\n"
+       "seg.size", _lapsed_mp_30d),
+    _E("audiences_retarget_incremental", "audiences",
+       "The **lookalike retargeting campaign** (experiment `retarget_lookalike`, campaign 900): what is its "
+       "estimated incremental revenue **per treated person**, in yuan (treated mean minus holdout mean in the "
+       "campaign window)? Compare it with the truth's `true_incremental_fen`.",
+       "yuan", 0.5, "`audience.campaign_roi(ds, \"retarget_lookalike\", 900)`, column `incremental_fen`, "
+       "divided by 100.",
+       "roi = audience.campaign_roi(ds, 'retarget_lookalike', 900)\nroi['incremental_fen'].iloc[0] / 100",
+       _retarget_incremental),
 ]}
 
 
