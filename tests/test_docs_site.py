@@ -62,6 +62,8 @@ def test_math_block_becomes_display_math():
     rst = _load("griffe_rst")
     out = rst.to_markdown("Likelihood\n\n.. math::\n\n    L = a + b\n      + c\n\nevaluated in logs.")
     assert out.splitlines() == ["Likelihood", "", "$$", "L = a + b", "+ c", "$$", "", "evaluated in logs."]
+    one_line = rst.to_markdown("Error\n\n.. math:: se = \\sqrt{a}\n    + b\n\nthen.")  # the body starts on the directive
+    assert one_line.splitlines() == ["Error", "", "$$", "se = \\sqrt{a}", "+ b", "$$", "", "then."]
 
 
 def test_simple_table_becomes_markdown_table():

@@ -38,9 +38,10 @@ def _math_blocks(lines: list[str]) -> list[str]:
     i = 0
     while i < len(lines):
         line = lines[i]
-        if line.strip() == ".. math::":
+        if line.strip().startswith(".. math::"):
             base = _indent(line)
-            body: list[str] = []
+            first = line.strip()[len(".. math::"):].strip()  # ".. math:: x" holds its first line
+            body: list[str] = [" " * (base + 4) + first] if first else []
             i += 1
             while i < len(lines) and (not lines[i].strip() or _indent(lines[i]) > base):
                 body.append(lines[i])

@@ -24,13 +24,13 @@ from typing import Any
 #: The API reference: section -> public modules, in the order of the site's navigation.
 #: Add, remove or rename a module here (and nowhere else).
 API: dict[str, list[str]] = {
-    "Data layer": ["schema", "io", "events", "validate", "errors", "privacy", "importers"],
+    "Data layer": ["schema", "contract", "io", "events", "validate", "errors", "privacy", "importers", "inventory"],
     "Simulator": ["simulate"],
-    "Boards": ["funnel", "officialaccount", "touchpoints", "channel_cube", "live"],
+    "Boards": ["funnel", "officialaccount", "touchpoints", "channel_cube", "live", "boards.overview"],
     "Attribution and identity": ["attribution", "identity"],
     "Lifecycle and value": ["lifecycle", "repurchase", "cohorts", "rfm", "clv"],
     "Experiments and audiences": ["experiments", "audience"],
-    "Reports": ["reports", "plotting", "glossary"],
+    "Reports": ["reports", "plotting", "glossary", "exercises"],
 }
 
 #: The user guide, in reading order (files of docs/).
@@ -59,7 +59,9 @@ NOTEBOOKS: list[str] = [
     "lifecycle_clv",
     "lifecycle_truth",
     "experiments",
+    "audiences",
     "case_study",
+    "own_data",
 ]
 
 ROOT = Path(__file__).resolve().parents[2]
