@@ -25,7 +25,6 @@
 scenario = "sportswear"  # scenario preset: beauty, tea, sportswear, apparel, eyewear
 persons = 5000  # simulated persons
 seed = 7  # random seed (same seed, same data)
-windows = [0, 7, 15, 30]  # attribution windows in days (unused here)
 data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "audiences"  # name of the report and its metrics file

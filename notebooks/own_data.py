@@ -23,7 +23,6 @@
 scenario = "beauty"  # scenario preset, used only when data_dir is empty (a simulated dataset)
 persons = 5000  # simulated persons (only without data_dir)
 seed = 7  # random seed (only without data_dir)
-windows = [0, 7, 15, 30]  # attribution windows in days (kept for the report runner; unused here)
 data_dir = ""  # your dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "own_data"  # name of the report and its metrics file

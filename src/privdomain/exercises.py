@@ -425,13 +425,26 @@ def _compute(e: Exercise, data: Any) -> Any:
     return value
 
 
-def _fmt(e: Exercise, value: Any) -> str:
+def _currency(data: Any) -> str:
+    from .plotting import currency_of
+
+    return currency_of(data)
+
+
+def _question(e: Exercise, currency: str) -> str:
+    """The question, with "yuan" read as the dataset's currency."""
+    return e.question if currency == "CNY" else e.question.replace("in yuan", f"in {currency}")
+
+
+def _fmt(e: Exercise, value: Any, currency: str = "CNY") -> str:
     if e.unit == "name":
         return f"`{value}`"
     if e.unit == "%":
         return f"{value * 100:.1f}%"
-    if e.unit == "yuan":
-        return f"¥{value:,.2f}"
+    if e.unit == "yuan":  # money, in the dataset's currency
+        from .plotting import money
+
+        return money(value, currency, 2)
     if e.unit == "x":
         return f"{value:.2f} x"
     if e.unit in ("persons", "days", "orders"):
@@ -475,6 +488,7 @@ def check(name: str, given: Any, data: Any) -> Verdict:
         right = _compute(e, data)
     except PrivdomainError as err:
         return Verdict(name, None, f"n/a: this dataset cannot answer it ({getattr(err, 'problem', err)}).")
+    cur = _currency(data)
     if e.unit == "name":
         ok = str(given).strip().strip("`").lower() == str(right).strip().lower()
         msg = (f"✓ **Right.** {_fmt(e, right)}." if ok else
@@ -490,12 +504,12 @@ def check(name: str, given: Any, data: Any) -> Verdict:
     right_f = float(right)
     ok = bool(abs(shown - right_f) <= tol + 1e-12)
     if ok:
-        return Verdict(name, True, f"✓ **Right.** {_fmt(e, shown)} is the answer (tolerance {tol_text}).")
+        return Verdict(name, True, f"✓ **Right.** {_fmt(e, shown, cur)} is the answer (tolerance {tol_text}).")
     side = "too high" if shown > right_f else "too low"
     extra = ""
     if e.unit == "%" and abs(value - right_f) <= tol + 1e-12:
         extra = " Did you give a fraction? Rates are answered in percent (12.3 for 12.3%)."
-    return Verdict(name, False, f"✗ **Not quite**: {_fmt(e, shown)} is {side} (tolerance {tol_text}).{extra} "
+    return Verdict(name, False, f"✗ **Not quite**: {_fmt(e, shown, cur)} is {side} (tolerance {tol_text}).{extra} "
                                 f"Hint: {e.hint}")
 
 
@@ -520,12 +534,12 @@ def html(topic: str, data: Any, answers: Mapping[str, Any] | None = None) -> str
     for i, e in enumerate(chosen, 1):
         verdict = check(e.name, answers.get(e.name), data)
         try:
-            value = _fmt(e, _compute(e, data))
+            value = _fmt(e, _compute(e, data), _currency(data))
         except PrivdomainError as err:
             value = f"n/a on this dataset ({getattr(err, 'problem', err)})"
         parts.append(
             f'<div class="exercise" style="margin:0 0 1.4em 0">'
-            f"<p><strong>Exercise {i} 练习 {i}</strong> (<code>{e.name}</code>): {_md(e.question)}"
+            f"<p><strong>Exercise {i} 练习 {i}</strong> (<code>{e.name}</code>): {_md(_question(e, _currency(data)))}"
             f"<br>Check: <code>exercises.check(\"{e.name}\", your_answer, ds)</code>"
             f" · tolerance {_html.escape(_tolerance(e, 1.0)[1] if e.unit != 'name' else 'exact')}</p>"
             f"<p>{_md(verdict.message)}</p>"

@@ -399,7 +399,7 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
     >>> channel_advice(cal)[0].startswith("**ads** has the largest incremental share")
     True
     """
-    from .glossary import display_name  # channels and models by their display names, not their ids
+    from ..glossary import display_name  # channels and models by their display names, not their ids
 
     out: list[str] = []
     if calibrated is None or calibrated.empty:
