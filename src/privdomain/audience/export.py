@@ -28,7 +28,7 @@ from ..backend import execute
 from ..errors import UsageError
 from ..schema import ALL_ID_TYPES
 from .select import Segment
-from .tags import is_dataset
+from .tags import id_array, is_dataset
 
 __all__ = ["DEFAULT_ID_TYPES", "FORMATS", "segment_ids", "export"]
 
@@ -46,14 +46,14 @@ def _id_map(source: Any, ids: pd.Series, types: list[str]) -> pd.DataFrame:
         m = source[_COLUMNS]
         return m[m["person_id"].isin(ids)].drop_duplicates()
     t = events_layer.read(source, columns=_COLUMNS)
-    wanted = ibis.memtable(pd.DataFrame({"person_id": ids.to_numpy(dtype="int64")}))
+    wanted = ibis.memtable(pd.DataFrame({"person_id": id_array(ids)}))
     mine = t.select("person_id", "id_type", "id_value").semi_join(wanted, "person_id")
-    known = mine.select(person_id=mine.person_id.cast("int64"), id_type=mine.id_type.cast("string"),
+    known = mine.select(person_id=mine.person_id, id_type=mine.id_type.cast("string"),
                         id_value=mine.id_value.cast("string")).distinct()
     known = known.filter(known.id_type.isin(list(types))) if not _has_links(source) else known
     # one scan of the events; what comes back is the segment's own ids (a few per person)
     out = execute(known)
-    out = out.assign(person_id=out["person_id"].astype("int64"), id_type=out["id_type"].astype(object),
+    out = out.assign(person_id=id_array(out["person_id"]), id_type=out["id_type"].astype(object),
                      id_value=out["id_value"].astype(object))
     if not _has_links(source) or out.empty:
         return out
@@ -69,7 +69,7 @@ def _id_map(source: Any, ids: pd.Series, types: list[str]) -> pd.DataFrame:
                                    id_value=j[f"id_value_{b}"].cast("string")), distinct=True)
     both = both.filter(both.id_type.isin(list(types)))
     out = execute(both)
-    return out.assign(person_id=out["person_id"].astype("int64"), id_type=out["id_type"].astype(object),
+    return out.assign(person_id=id_array(out["person_id"]), id_type=out["id_type"].astype(object),
                       id_value=out["id_value"].astype(object))
 
 
@@ -110,7 +110,7 @@ def segment_ids(segment: Segment, source: Any, *,
     ids = segment.ids()
     m = _id_map(source, ids, types)
     m = m[m["id_type"].isin(types)]
-    m = m.assign(person_id=m["person_id"].astype("int64"))
+    m = m.assign(person_id=id_array(m["person_id"]))
     order = {t: i for i, t in enumerate(types)}
     m = (m.assign(_o=m["id_type"].map(order)).sort_values(["person_id", "_o", "id_value"], kind="stable")
          .drop(columns="_o").reset_index(drop=True))

@@ -24,7 +24,7 @@ from ..boards.funnel import wilson_interval
 from ..errors import UsageError
 from ..schema import ORDER_TOUCHPOINTS
 from .select import Segment
-from .tags import WINDOWS, touchpoint_column
+from .tags import WINDOWS, id_array, touchpoint_column
 
 __all__ = ["Lookalike", "default_features", "lookalike", "lift_by_decile"]
 
@@ -78,7 +78,7 @@ class Lookalike:
     def top(self, n: int) -> Segment:
         """The ``n`` best-scored persons outside the seed, as a segment."""
         out = self.scores[~self.scores["in_seed"]].nlargest(n, "score", keep="first")
-        return Segment(np.sort(out["person_id"].to_numpy(dtype="int64")), f"lookalike top {n}",
+        return Segment(np.sort(id_array(out["person_id"])), f"lookalike top {n}",
                        int((~self.scores["in_seed"]).sum()))
 
 
@@ -111,7 +111,7 @@ def lookalike(tags: pd.DataFrame, seed: Segment, *, features: Sequence[str] | No
     fit = sm.GLM(y, X.to_numpy(), family=sm.families.Binomial()).fit_regularized(alpha=alpha, L1_wt=0.0)
     params = pd.Series(np.asarray(fit.params), index=X.columns)
     score = 1.0 / (1.0 + np.exp(-(X.to_numpy() @ params.to_numpy())))
-    scores = pd.DataFrame({"person_id": tags["person_id"].to_numpy(dtype="int64"), "score": score,
+    scores = pd.DataFrame({"person_id": id_array(tags["person_id"]), "score": score,
                            "in_seed": y.astype(bool)})
     out = ~scores["in_seed"]
     rank = scores.loc[out, "score"].rank(method="first", ascending=False)
@@ -146,7 +146,7 @@ def lift_by_decile(model: Lookalike, outcome: pd.Series | pd.DataFrame, *, value
         out = pd.DataFrame({"persons": g.size(), "mean": g.mean()}).reset_index()
         out["lift"] = out["mean"] / float(np.nanmean(v.to_numpy(dtype="float64")))
         return out
-    hit = sc["person_id"].isin(pd.Series(outcome).astype("int64")).to_numpy()
+    hit = sc["person_id"].isin(id_array(pd.Series(outcome))).to_numpy()
     g = sc.assign(_h=hit).groupby("decile")["_h"]
     out = pd.DataFrame({"persons": g.size(), "positives": g.sum().astype("int64")}).reset_index()
     out["rate"] = out["positives"] / out["persons"]

@@ -26,7 +26,7 @@ import pandas as pd
 from ..backend import TableLike
 from ..boards import funnel
 from ..errors import UsageError, short_repr
-from .tags import touchpoint_column
+from .tags import id_array, id_isin, touchpoint_column
 
 __all__ = ["Condition", "Tag", "Did", "InFunnel", "Cohort", "Segment", "Overlap", "select", "overlap"]
 
@@ -257,11 +257,11 @@ class InFunnel(Condition):
         if self._ids is None:
             s = funnel.funnel_audience(self.events, self.steps, self.window, self.mode,
                                        converted_to=self.converted_to, dropped_at=self.dropped_at, **self.options)
-            self._ids = np.sort(s.to_numpy(dtype="int64"))
+            self._ids = np.sort(id_array(s))
         return self._ids
 
     def mask(self, tags: pd.DataFrame) -> np.ndarray:
-        return np.isin(_column(tags, "person_id").to_numpy(dtype="int64"), self.ids())
+        return id_isin(id_array(_column(tags, "person_id")), self.ids())
 
     def __str__(self) -> str:
         at = f"converted_to={self.converted_to}" if self.converted_to is not None else f"dropped_at={self.dropped_at}"
@@ -326,8 +326,8 @@ class Segment:
         return f"Segment(size={self.size}, population={self.population}, condition={self.condition!r})"
 
     def ids(self) -> pd.Series:
-        """The person ids as a Series named ``person_id``."""
-        return pd.Series(self.person_ids, name="person_id", dtype="int64")
+        """The person ids as a Series named ``person_id`` (int64, or object for text ids)."""
+        return pd.Series(self.person_ids, name="person_id", dtype=object if self.person_ids.dtype == object else "int64")
 
 
 def _read_tag_file(path: Any, cond: Condition) -> pd.DataFrame:
@@ -348,8 +348,8 @@ def _read_tag_file(path: Any, cond: Condition) -> pd.DataFrame:
     if not wanted <= names:  # let the condition name the unknown tag among all of them
         cond.mask(schema_.empty_table().to_pandas())
     cols = [c for c in schema_.names if c in wanted]
-    text = [c for c in cols if pa.types.is_string(schema_.field(c).type) or pa.types.is_large_string(
-        schema_.field(c).type)]
+    text = [c for c in cols if c != "person_id" and (  # ids stay plain values, the tags become categoricals
+        pa.types.is_string(schema_.field(c).type) or pa.types.is_large_string(schema_.field(c).type))]
     table = pq.read_table(path, columns=cols, read_dictionary=text)
     return table.to_pandas(date_as_object=False)
 
@@ -376,7 +376,7 @@ def select(tags: pd.DataFrame | str | os.PathLike, condition: Condition) -> Segm
     if not isinstance(tags, pd.DataFrame):
         raise UsageError(f"select: tags must be the DataFrame of audience.tags() or the file it wrote, "
                          f"got {type(tags).__name__}")
-    ids = _column(tags, "person_id").to_numpy(dtype="int64")
+    ids = id_array(_column(tags, "person_id"))
     m = np.asarray(cond.mask(tags), dtype=bool)
     return Segment(np.sort(ids[m]), str(cond), int(len(ids)))
 
@@ -415,8 +415,8 @@ def overlap(segments: Mapping[str, Segment] | Sequence[Segment]) -> Overlap:
         if not isinstance(s, Segment):
             raise UsageError(f"overlap: {short_repr(name)} is not a Segment (got {type(s).__name__})")
     names = list(named)
-    union = np.unique(np.concatenate([named[n].person_ids for n in names]).astype("int64"))
-    member = np.column_stack([np.isin(union, named[n].person_ids) for n in names]).astype("int64")
+    union = np.unique(id_array(np.concatenate([named[n].person_ids for n in names])))
+    member = np.column_stack([id_isin(union, named[n].person_ids) for n in names]).astype("int64")
     pair = member.T @ member
     sizes = np.diag(pair)
     uni = sizes[:, None] + sizes[None, :] - pair

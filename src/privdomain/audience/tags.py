@@ -45,7 +45,7 @@ from ..backend import TableLike, execute
 from ..clv import rfm
 from ..errors import UsageError
 from ..lifecycle import stages as lifecycle
-from ..schema import AD_VIEWS, PURCHASE
+from ..schema import AD_VIEWS, PURCHASE, is_text_ids
 
 __all__ = [
     "BASIC_TAGS",
@@ -59,6 +59,8 @@ __all__ = [
     "write_tags",
     "read_tags_meta",
     "CHUNK_PERSONS",
+    "id_array",
+    "id_isin",
 ]
 
 #: Basic attributes copied from ``persons`` when the column is there.
@@ -73,6 +75,35 @@ RECENT_DAYS = 90
 CHUNK_PERSONS = 1_000_000
 #: Touches the brand sends rather than the person chooses: not counted for ``preferred_channel``.
 PASSIVE_TOUCHPOINTS: tuple[str, ...] = ("oa_push", "sms", *AD_VIEWS)
+
+
+def id_array(ids: Any) -> np.ndarray:
+    """Person ids as a numpy array of their own kind: int64 for integer ids, object (str) for text ids.
+
+    Ids are never cast between kinds: text ids (:func:`privdomain.schema.is_text_ids`)
+    stay strings, so sorting, :func:`numpy.unique` and :func:`numpy.isin` work on them as on numbers.
+
+    >>> id_array(pd.Series([2, 1])).dtype.name, id_array(pd.Series(["u2", "u10"])).tolist()
+    ('int64', ['u2', 'u10'])
+    """
+    s = ids if isinstance(ids, pd.Series) else pd.Series(np.asarray(ids))
+    if is_text_ids(s):
+        return s.to_numpy(dtype=object)
+    return s.to_numpy(dtype="int64")
+
+
+def id_isin(ids: np.ndarray, among: np.ndarray) -> np.ndarray:
+    """``numpy.isin(ids, among)`` for person ids of either kind.
+
+    :func:`numpy.isin` compares object arrays (text ids) element by element against every
+    value, so text ids go through a pandas hash lookup instead.
+
+    >>> id_isin(np.array(["u1", "u2"], dtype=object), np.array(["u2"], dtype=object)).tolist()
+    [False, True]
+    """
+    if ids.dtype == object or np.asarray(among).dtype == object:
+        return pd.Series(ids, dtype=object).isin(pd.Series(among, dtype=object)).to_numpy(dtype=bool)
+    return np.isin(ids, among)
 
 
 def touchpoint_column(touchpoint: str) -> str:
@@ -109,7 +140,7 @@ def _per_touchpoint(u: Any, touchpoints: Sequence[str]) -> Any:
 
 
 def _behaviour(v: pd.DataFrame, d0: int, n_touchpoints: int) -> dict[str, Any]:
-    pid = v["person_id"].to_numpy(dtype="int64")
+    pid = id_array(v["person_id"])
     k = v["_k"].to_numpy(dtype="int64")
     lo = v["_lo"].to_numpy(dtype="int64")
     hi = v["_hi"].to_numpy(dtype="int64")
@@ -179,13 +210,13 @@ def _rfm_segment(events: TableLike, as_of: DateLike, con: Any | None) -> pd.Data
     if summary.empty:
         return pd.DataFrame({"person_id": pd.Series([], dtype="int64"), "rfm_segment": pd.Series([], dtype=object)})
     seg = rfm.rfm_segments(summary, scheme="rf")
-    return pd.DataFrame({"person_id": seg["person_id"].astype("int64").to_numpy(),
+    return pd.DataFrame({"person_id": id_array(seg["person_id"]),
                          "rfm_segment": seg["segment"].astype(object).to_numpy()})
 
 
 def _aligned(ids: np.ndarray, frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The columns of ``frame`` (keyed by ``person_id``) in the order of ``ids``; nulls where absent."""
-    key = frame["person_id"].to_numpy(dtype="int64")
+    key = id_array(frame["person_id"])
     if len(np.unique(key)) != len(key):  # a guard: every frame aligned here has one row per person
         raise UsageError(f"persons: person_id must be unique; {len(key) - len(np.unique(key))} repeat(s)")
     order = np.argsort(key, kind="stable")
@@ -353,7 +384,8 @@ def write_tags(events: TableLike, out: str | os.PathLike, *, as_of: DateLike, pe
     rest per chunk of ``chunk_persons`` person ids (events and persons filtered in the
     engine). So the file holds the same rows as ``tags(...)`` while memory holds one
     chunk's tags (and the buyers' RFM segments) at a time. The file is written to a
-    temporary name and moved into place.
+    temporary name and moved into place. Text person ids (a brand's own ids) have no
+    ranges of consecutive ids: their sorted distinct ids are cut every ``chunk_persons``.
 
     Returns
     -------
@@ -396,21 +428,18 @@ def write_tags(events: TableLike, out: str | os.PathLike, *, as_of: DateLike, pe
     writer = None
     schema_: Any = None
     try:
-        if len(lo_hi) and not pd.isna(lo_hi["lo"].iloc[0]):
-            lo, hi = int(lo_hi["lo"].iloc[0]), int(lo_hi["hi"].iloc[0])
-            for start in range(lo, hi + 1, chunk_persons):
-                end = start + chunk_persons
-                ev = base.filter((base.person_id >= start) & (base.person_id < end))
-                pc = None if ptab is None else ptab.filter((ptab.person_id >= start) & (ptab.person_id < end))
-                part = _tags_frame(ev, d0, as_of, pc, con, model, touchpoints, rfm_all)
-                if part.empty:
-                    continue
-                table = pa.Table.from_pandas(part, preserve_index=False)
-                if schema_ is None:
-                    schema_ = table.schema.with_metadata({_META_KEY: json.dumps(meta).encode()})
-                    writer = pq.ParquetWriter(tmp, schema_)
-                writer.write_table(_conform(table, schema_))
-                del part, table
+        for start, end in _chunks(base, lo_hi, chunk_persons, con):
+            ev = base.filter(_between(base.person_id, start, end))
+            pc = None if ptab is None else ptab.filter(_between(ptab.person_id, start, end))
+            part = _tags_frame(ev, d0, as_of, pc, con, model, touchpoints, rfm_all)
+            if part.empty:
+                continue
+            table = pa.Table.from_pandas(part, preserve_index=False)
+            if schema_ is None:
+                schema_ = table.schema.with_metadata({_META_KEY: json.dumps(meta).encode()})
+                writer = pq.ParquetWriter(tmp, schema_)
+            writer.write_table(_conform(table, schema_))
+            del part, table
         if writer is None:  # no person: an empty file with the frame's columns
             empty = _tags_frame(base.limit(0), d0, as_of, None if ptab is None else ptab.limit(0), con, model,
                                 touchpoints, rfm_all)
@@ -425,6 +454,27 @@ def write_tags(events: TableLike, out: str | os.PathLike, *, as_of: DateLike, pe
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def _chunks(base: Any, lo_hi: pd.DataFrame, chunk_persons: int, con: Any | None) -> list[tuple[Any, Any]]:
+    """Bounds ``[start, end)`` of the chunks of :func:`write_tags` (``end`` None: no upper bound).
+
+    Integer ids: ranges of ``chunk_persons`` consecutive ids. Text ids have no such ranges:
+    the sorted distinct ids are cut every ``chunk_persons`` ids, each chunk running from its
+    first id up to the next chunk's first.
+    """
+    if not len(lo_hi) or pd.isna(lo_hi["lo"].iloc[0]):
+        return []
+    if not isinstance(lo_hi["lo"].iloc[0], str):
+        lo, hi = int(lo_hi["lo"].iloc[0]), int(lo_hi["hi"].iloc[0])
+        return [(start, start + chunk_persons) for start in range(lo, hi + 1, chunk_persons)]
+    ids = execute(base.select("person_id").distinct().order_by("person_id"), con=con)["person_id"]
+    starts = id_array(ids.dropna())[::chunk_persons].tolist()
+    return list(zip(starts, [*starts[1:], None]))
+
+
+def _between(col: Any, start: Any, end: Any) -> Any:
+    return col >= start if end is None else (col >= start) & (col < end)
 
 
 def _conform(table: Any, schema_: Any) -> Any:
