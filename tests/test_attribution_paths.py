@@ -190,3 +190,16 @@ def test_partitions_must_be_a_whole_number_of_at_least_one():
     for bad in (0, 1.5, -2):
         with pytest.raises(ValueError, match="partitions"):
             build_paths(ev, partitions=bad)
+
+
+def test_time_decay_on_events_partition_by_partition_equals_it_at_once():
+    from privdomain.attribution.rules import time_decay_events
+
+    ev = random_events(9, persons=80)
+    pt = build_paths(ev)
+    whole = time_decay_events(ev, 3.0, 30, ["sms"], None, paths=pt, partitions=1)
+    split = time_decay_events(ev, 3.0, 30, ["sms"], None, paths=pt, partitions=4)
+    assert split["channel"].tolist() == whole["channel"].tolist()
+    np.testing.assert_allclose(split["conversions"], whole["conversions"], rtol=1e-12)
+    np.testing.assert_allclose(split["value"], whole["value"], rtol=1e-12)
+    assert split["conversions"].sum() == pytest.approx(pt["total_conversions"].sum())

@@ -302,15 +302,16 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
 
 
 def journey_touches(events: TableLike, window_days: float | None = 30, con: Any | None = None,
-                    marketing_channels: Any = None) -> ibis.Table:
+                    marketing_channels: Any = None, part: tuple[int, int] | None = None) -> ibis.Table:
     """Ibis expression: one row per marketing touch kept in a journey (see the module doc).
 
     Columns: ``person_id``, ``journey`` (a journey key within the person),
     ``channel``, ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the
     purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
     touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
+    ``part=(i, k)``: only the persons of partition ``i`` of ``k`` (:func:`person_part`).
     """
-    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
+    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days, part=part)
     grp = ibis.window(group_by=[seq.person_id, seq.journey])
     seq = seq.mutate(value_fen=(seq.amount_fen * seq.is_pay).sum().over(grp))
     j = seq.filter(seq.is_pay == 0)
