@@ -64,11 +64,12 @@ def default_settings() -> dict[str, str]:
       spill folder of its own, or writes ``.tmp`` into the working directory).
     * ``memory_limit``: only when ``$PRIVDOMAIN_MEMORY_LIMIT`` is set (e.g. ``"2GB"``
       on a small laptop); otherwise DuckDB's default, 80% of the memory. A low limit
-      makes DuckDB spill where it can, but not everything fits under any limit (the
-      journey windows of :func:`privdomain.attribution.build_paths` peak at 2.7 GB on
-      20.7M events and fail under a 2 GB limit; docs/scale.md), so none is imposed by
-      default. The funnels and boards stay under 3 GB on 20M events without one
-      (docs/benchmarks.md).
+      makes DuckDB spill where it can; window operators cannot spill, so the journey
+      windows of :func:`privdomain.attribution.build_paths` run one person-hash partition
+      at a time, as many as the limit needs (:func:`partitions_for`; 5 partitions and
+      0.8 GB peak on 20.7M events under a 2 GB limit, docs/scale.md). No limit is
+      imposed by default. The funnels and boards stay under 3 GB on 20M events without
+      one (docs/benchmarks.md).
 
     >>> import os
     >>> "temp_directory" in default_settings()
