@@ -630,22 +630,28 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc=f"simulate {sc.name}", unit="block")
-    collected: dict[str, list] = {k: [] for k in ("assignments", "stages", "traits", "experiments")}
+    collected: dict[str, list] = {k: [] for k in ("stages", "traits", "experiments")}
     incr: dict[str, list[int]] = {}
     lift_sums: dict[str, list[float]] = {}
     n_events = 0
-    # persons and id links go to their files block by block, as the blocks arrive in order
-    sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links")}
+    # persons, id links and assignments go to their files block by block, as the blocks arrive
+    # in order (assignments are several rows a person: 80M rows at 10M persons, too many to hold)
+    sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links", "assignments")}
 
     def take(res, defer=None):
         """Collect a block's results; ``defer(f, x)`` runs the sink writes elsewhere (else here)."""
         nonlocal n_events
         n_events += res["events"]
         for k, sink in sinks.items():
+            part = res.pop(k)
+            if isinstance(part, pd.DataFrame):
+                if not len(part):
+                    continue  # an empty block adds no rows (and its empty frame's types may differ)
+                part = io._to_arrow(part)
             if defer is None:
-                sink.write(res.pop(k))
+                sink.write(part)
             else:
-                defer(sink.write, res.pop(k))
+                defer(sink.write, part)
         for k in collected:
             if k in res:
                 collected[k].append(res[k])
@@ -695,7 +701,9 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
     for k, sink in sinks.items():
         counts[k] = sink.close()
     tables: dict[str, pd.DataFrame] = {**static_tables(sc, n)}
-    tables["assignments"] = pd.concat(collected["assignments"], ignore_index=True)
+    if not counts["assignments"]:  # no block had any: an empty table with the columns
+        tables["assignments"] = schema.empty("assignments").astype(
+            {"assigned_at": f"datetime64[ns, {schema.TIMEZONE}]"})
     for name, df in tables.items():
         io._write_parquet(df, root / f"{name}.parquet")
         counts[name] = len(df)
