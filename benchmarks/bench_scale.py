@@ -9,8 +9,8 @@ touchpoint map, the channel cube, the live board, path building plus every attri
 model, windowed ad attribution (multi-level ROI), the daily lifecycle board, cohorts,
 repurchase, the RFM summary, identity unification and the audience tags.
 
-For the three heaviest steps a hand-written DuckDB SQL query runs in the same run as the
-baseline (its own child process, the same DuckDB settings): the funnel (the query of
+For the three heaviest steps a hand-written DuckDB SQL query runs in the same run, after
+every step, as the baseline (its own child process, the same DuckDB settings): the funnel (the query of
 ``bench_funnel.py``), the RFM summary and path building (the straightforward query: the
 journey windows over all events and an ordered ``string_agg``, which is what privdomain
 did before it was restructured). Each baseline's result is compared with the step's.
@@ -290,17 +290,18 @@ def main() -> int:
             print(f"  simulator: {ratio:.2f}x the time for {size:.0f}x the persons (cpu {b['cpu_s'] / a['cpu_s']:.2f}x); "
                   f"linear within {1.1 * size:.0f}x: {ratio <= 1.1 * size}; peak under 3 GB: {b['peak_gb'] < 3}",
                   flush=True)
-    baselines = set(filter(None, args.baselines.split(",")))
-    for name in filter(None, args.steps.split(",")):
-        r = run("step", name, out, limit)
-        record(r)
-        if name in baselines:
-            s = run("sql", name, out, limit)
-            record(s)
-            if r["ok"] and s["ok"]:
-                same = all(r["result"][k] == v for k, v in s["result"].items() if k in r["result"])
-                print(f"    privdomain / SQL: wall {r['wall_s'] / s['wall_s']:.2f}x, cpu {r['cpu_s'] / s['cpu_s']:.2f}x, "
-                      f"peak {r['peak_gb'] / s['peak_gb']:.2f}x; results agree: {same}", flush=True)
+    done = {}
+    for name in filter(None, args.steps.split(",")):  # every step first, then the baselines
+        done[name] = run("step", name, out, limit)
+        record(done[name])
+    for name in filter(None, args.baselines.split(",")):
+        s = run("sql", name, out, limit)
+        record(s)
+        r = done.get(name)
+        if r and r["ok"] and s["ok"]:
+            same = all(r["result"][k] == v for k, v in s["result"].items() if k in r["result"])
+            print(f"    privdomain / SQL: wall {r['wall_s'] / s['wall_s']:.2f}x, cpu {r['cpu_s'] / s['cpu_s']:.2f}x, "
+                  f"peak {r['peak_gb'] / s['peak_gb']:.2f}x; results agree: {same}", flush=True)
     failed = [r["step"] for r in results if not r["ok"] and r["kind"] != "sql"]
     over = [r["step"] for r in results if r["ok"] and r["kind"] == "step" and r["peak_gb"] > 8]
     print(f"failed: {failed or 'none'}; over 8 GB: {over or 'none'}")
