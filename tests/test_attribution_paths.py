@@ -158,3 +158,61 @@ def test_the_old_window_days_keyword_and_bare_days_still_work_with_a_warning():
     pd.testing.assert_frame_equal(old, new)
     pd.testing.assert_frame_equal(bare, new)
     assert build_paths(ev, window="36h").equals(build_paths(ev, window=pd.Timedelta(hours=36)))
+
+
+@pytest.mark.parametrize("seed,parts", [(0, 2), (3, 3), (4, 7)])
+def test_paths_built_partition_by_partition_equal_the_paths_built_at_once(seed, parts):
+    ev = random_events(seed, persons=80)
+    whole = build_paths(ev, partitions=1)
+    split = build_paths(ev, partitions=parts)
+    pd.testing.assert_frame_equal(split, whole)
+    assert {k: v for k, v in split.attrs.items() if k != "partitions"} == \
+        {k: v for k, v in whole.attrs.items() if k != "partitions"}
+    assert (whole.attrs["partitions"], split.attrs["partitions"]) == (1, parts)
+    ref = reference.attribution_paths(ev, window_days=30)
+    pd.testing.assert_frame_equal(split.reset_index(drop=True), ref, check_dtype=False)
+
+
+def test_person_partitions_hold_every_person_exactly_once():
+    import ibis
+
+    from privdomain.attribution.paths import person_part
+    from privdomain.backend import execute
+
+    ids = pd.DataFrame({"person_id": np.r_[np.arange(-50, 950), 2**62, -(2**62)].astype("int64")})
+    t = ibis.memtable(ids)
+    seen = [execute(t.filter(person_part(t.person_id, i, 4)))["person_id"].tolist() for i in range(4)]
+    flat = sorted(x for part in seen for x in part)
+    assert flat == sorted(ids["person_id"].tolist())  # disjoint and complete
+    assert min(map(len, seen)) > 150  # and not all in one partition (1,002 ids over 4)
+
+
+def test_a_long_journey_in_one_partition_is_built_whole_when_the_others_are_short():
+    channels = ["moments_ad_click", "oa_article_open", "sms", "live_view", "wecom_chat"]
+    rows = [(1, pd.Timestamp("2024-05-01 08:00") + pd.Timedelta(minutes=7 * i), channels[(i * i) % 5])
+            for i in range(60)]
+    rows += [(1, "2024-05-01 20:00", "pay", pay(1, 4200))]
+    rows += [(p, "2024-05-02 09:00", "sms") for p in range(2, 12)]
+    ev = events_frame(rows)
+    pd.testing.assert_frame_equal(build_paths(ev, partitions=3), build_paths(ev, partitions=1))
+    assert build_paths(ev, partitions=3)["path"].str.count(" > ").max() == 59
+
+
+def test_partitions_must_be_a_whole_number_of_at_least_one():
+    ev = random_events(0, persons=3)
+    for bad in (0, 1.5, -2):
+        with pytest.raises(ValueError, match="partitions"):
+            build_paths(ev, partitions=bad)
+
+
+def test_time_decay_on_events_partition_by_partition_equals_it_at_once():
+    from privdomain.attribution.rules import time_decay_events
+
+    ev = random_events(9, persons=80)
+    pt = build_paths(ev)
+    whole = time_decay_events(ev, 3.0, "30D", ["sms"], con=None, paths=pt, partitions=1)
+    split = time_decay_events(ev, 3.0, "30D", ["sms"], con=None, paths=pt, partitions=4)
+    assert split["channel"].tolist() == whole["channel"].tolist()
+    np.testing.assert_allclose(split["conversions"], whole["conversions"], rtol=1e-12)
+    np.testing.assert_allclose(split["value"], whole["value"], rtol=1e-12)
+    assert split["conversions"].sum() == pytest.approx(pt["total_conversions"].sum())

@@ -101,3 +101,26 @@ def test_default_connection_spills_to_the_temp_folder_and_the_user_can_limit_its
     monkeypatch.setenv("PRIVDOMAIN_MEMORY_LIMIT", "none")
     assert "memory_limit" not in backend.default_settings()
     monkeypatch.setattr(backend, "_DEFAULT_CON", None)
+
+
+def test_parse_bytes_reads_duckdb_sizes():
+    from privdomain.backend import parse_bytes
+
+    assert parse_bytes("1.8 GiB") == int(1.8 * 2**30)
+    assert parse_bytes("8GB") == 8 * 10**9
+    assert parse_bytes("512 MiB") == 512 * 2**20
+    assert parse_bytes("none") is None and parse_bytes("") is None
+
+
+def test_partitions_keep_each_partition_under_half_the_duckdb_memory_limit():
+    import ibis
+
+    from privdomain.backend import memory_limit_bytes, partitions_for
+
+    con = ibis.duckdb.connect(memory_limit="2GB")
+    limit = memory_limit_bytes(con)
+    assert 1.8e9 < limit <= 2e9
+    k = partitions_for(20_772_622, 200.0, con=con)
+    assert 20_772_622 * 200.0 / k <= limit / 2 < 20_772_622 * 200.0 / (k - 1)  # the fewest that fit
+    assert partitions_for(1_000, 200.0, con=con) == 1
+    assert partitions_for(10**9, 200.0, con=object()) == 1  # not DuckDB: the engine spills on its own

@@ -30,3 +30,11 @@ def test_every_listed_module_imports():
 
     for name in privdomain._LAZY:
         assert getattr(privdomain, name).__name__ == f"privdomain.{name}"
+
+
+def test_simulate_refuses_an_unknown_engine_by_name_and_writes_nothing(tmp_path):
+    result = runner.invoke(app, ["simulate", "--scenario", "tea", "--persons", "10", "--out", str(tmp_path / "d"),
+                                 "--engine", "sprak"])
+    assert result.exit_code == 2
+    assert "unknown engine 'sprak'; did you mean 'spark'?" in result.output
+    assert not (tmp_path / "d").exists()

@@ -79,3 +79,31 @@ def test_null_link_values_are_an_error():
         assert "1 rows" in str(e) and "id_value_a" in str(e)
     else:
         raise AssertionError("expected ValueError")
+
+
+def _reference_unify(ids, links):
+    """Brute force: distinct pairs in order of first appearance, components by union-find."""
+    distinct = list(dict.fromkeys(ids))
+    nodes = list(dict.fromkeys([*distinct, *[x for ab in links for x in ab]]))
+    roots = dict(zip(nodes, union_find(nodes, links)))
+    size = {r: sum(1 for n in nodes if roots[n] == r) for r in set(roots.values())}
+    number = {}
+    for d in distinct:
+        number.setdefault(roots[d], len(number))
+    return [(t, v, number[roots[(t, v)]], size[roots[(t, v)]]) for t, v in distinct]
+
+
+def test_unify_with_repeated_ids_several_types_and_any_column_dtype_equals_the_brute_force():
+    rng = np.random.default_rng(4)
+    types = ["oa_openid", "unionid", "phone_hash"]
+    ids = [(types[rng.integers(3)], f"v{rng.integers(40)}") for _ in range(300)]  # repeats, same value two types
+    links = [((types[rng.integers(3)], f"v{rng.integers(60)}"), (types[rng.integers(3)], f"v{rng.integers(60)}"))
+             for _ in range(70)]  # some link ids are never observed: they count in component_size
+    ref = _reference_unify(ids, links)
+    frame = pd.DataFrame(ids, columns=["id_type", "id_value"])
+    lk = pd.DataFrame([(a[0], a[1], b[0], b[1]) for a, b in links],
+                      columns=["id_type_a", "id_value_a", "id_type_b", "id_value_b"])
+    for kind in (object, "category", "string[pyarrow]"):
+        got = unify(frame.astype(kind), lk.astype(kind))
+        assert [(str(t), str(v), u, s) for t, v, u, s in got.itertuples(index=False)] == ref
+        assert str(got["id_value"].dtype) == str(frame.astype(kind)["id_value"].dtype)  # the caller's dtype back

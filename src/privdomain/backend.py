@@ -86,11 +86,12 @@ def default_settings() -> dict[str, str]:
       spill folder of its own, or writes ``.tmp`` into the working directory).
     * ``memory_limit``: only when ``$PRIVDOMAIN_MEMORY_LIMIT`` is set (e.g. ``"2GB"``
       on a small laptop); otherwise DuckDB's default, 80% of the memory. A low limit
-      makes DuckDB spill where it can, but not everything fits under any limit (the
-      journey windows of :func:`privdomain.attribution.build_paths` peak at 2.7 GB on
-      20.7M events and fail under a 2 GB limit; docs/scale.md), so none is imposed by
-      default. The funnels and boards stay under 3 GB on 20M events without one
-      (docs/benchmarks.md).
+      makes DuckDB spill where it can; window operators cannot spill, so the journey
+      windows of :func:`privdomain.attribution.build_paths` run one person-hash partition
+      at a time, as many as the limit needs (:func:`partitions_for`; 5 partitions and
+      0.8 GB peak on 20.7M events under a 2 GB limit, docs/scale.md). No limit is
+      imposed by default. The funnels and boards stay under 3 GB on 20M events without
+      one (docs/benchmarks.md).
 
     >>> import os
     >>> "temp_directory" in default_settings()
@@ -130,6 +131,62 @@ def connect(**kwargs: Any) -> Any:
         except Exception:  # noqa: BLE001 - duckdb raises InvalidInputException there
             pass
     return _DEFAULT_CON
+
+
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int | None:
+    """Bytes of a size such as DuckDB writes it (``"1.8 GiB"``, ``"8GB"``, ``"512 MiB"``); None if not a size.
+
+    >>> parse_bytes("2GB"), parse_bytes("1.5 KiB"), parse_bytes("none")
+    (2000000000, 1536, None)
+    """
+    import re
+
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(text))
+    if m is None or m.group(2).lower() not in _UNITS:
+        return None
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def memory_limit_bytes(con: Any | None = None) -> int | None:
+    """The DuckDB ``memory_limit`` of ``con`` (default: :func:`connect`) in bytes; None for another engine."""
+    con = connect() if con is None else con
+    if getattr(con, "name", None) != "duckdb":
+        return None
+    value = con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0]
+    return parse_bytes(value)
+
+
+def partitions_for(rows: int, bytes_per_row: float, expr: ir.Expr | None = None, con: Any | None = None) -> int:
+    """How many person partitions a query of ``rows`` rows needs to fit the DuckDB memory limit.
+
+    ``k = ceil(rows * bytes_per_row / (limit / 2))``, at least 1: each partition's
+    working set stays under half the limit, which leaves room for DuckDB's own
+    buffers. ``bytes_per_row`` is the query's measured peak per input row. A query bound
+    to another engine (Spark, a warehouse), or a limit that cannot be read, gives 1: those
+    engines spill or distribute on their own.
+
+    >>> partitions_for(0, 200.0)
+    1
+    """
+    if con is None and expr is not None:
+        name = backend_name(expr)
+        if name is not None and name != "duckdb":
+            return 1
+        try:
+            con = expr._find_backend(use_default=False)
+        except Exception:  # noqa: BLE001 - unbound expression: runs on the default connection
+            con = None
+    try:
+        limit = memory_limit_bytes(con)
+    except Exception:  # noqa: BLE001 - a connection without current_setting
+        return 1
+    if not limit or rows <= 0:
+        return 1
+    return max(1, -(-int(rows * bytes_per_row) // (limit // 2)))
 
 
 def require_columns(table: pd.DataFrame | ir.Table, columns: Iterable[str], what: str = "events",

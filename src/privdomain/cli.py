@@ -214,11 +214,14 @@ def simulate(
     out: Path = typer.Option(None, "--out", help="Output folder (default synthetic/data/<scenario>)."),
     truth: bool = typer.Option(False, "--truth/--no-truth", help="Also write the ground truth in OUT/truth/."),
     workers: int = typer.Option(1, "--workers", min=1, help="Processes over person blocks (output does not change)."),
+    engine: str = typer.Option("local", "--engine",
+                               help="local (this machine) or spark (person blocks on Spark executors; same output)."),
 ) -> None:
     """Simulate a scenario and write a dataset folder (with a progress bar)."""
     from .simulate import simulate as run
 
-    ds = run(scenario, persons=persons, seed=seed, out=out, truth=truth, workers=workers, progress=True)
+    ds = run(scenario, persons=persons, seed=seed, out=out, truth=truth, workers=workers, progress=True,
+             engine=engine)
     counts = ds.manifest["row_counts"]
     typer.echo(f"{ds.path}: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
 

@@ -93,6 +93,9 @@ __all__ = [
     "DIRECT_PATH",
     "marketing_filter",
     "journey_touches",
+    "journey_partitions",
+    "person_part",
+    "BYTES_PER_EVENT",
     "build_paths",
     "journeys",
     "top_paths",
@@ -258,8 +261,20 @@ def marketing_filter(channel: Any, marketing_channels: Any = None) -> Any:
     return channel.isin([str(c) for c in marketing_channels])
 
 
+def person_part(person_id: Any, part: int, parts: int) -> Any:
+    """Ibis boolean: ``person_id`` falls in partition ``part`` of ``parts`` (by its hash).
+
+    ``((hash(person_id) % parts) + parts) % parts == part``: every person is in exactly one
+    partition, on every engine (the hash differs between engines, the partitioning holds).
+    """
+    if parts <= 1:
+        return ibis.literal(True)
+    return ((person_id.hash() % parts) + parts) % parts == part
+
+
 def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: Any = None,
-               window_days: float | None = None, channel_codes: list[str] | None = None) -> ibis.Table:
+               window_days: float | None = None, channel_codes: list[str] | None = None,
+               part: tuple[int, int] | None = None) -> ibis.Table:
     """Marketing touches and pays of each person with their journey key and conversion time.
 
     One window sort per person (ts, pays after touches at the same instant,
@@ -271,12 +286,15 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
     ``len(channel_codes) + 1`` for another channel); ``conv_ts`` is the journey's pay
     time, or its last touch for a non-converting journey; ``converted`` (0/1);
     ``last_touch_no - touch_no`` is a touch's place counted from the journey's last
-    touch (0), which :func:`build_paths` keys paths by without another sort.
+    touch (0), which :func:`build_paths` keys paths by without another sort. ``part=(i, k)``
+    keeps the persons of partition ``i`` of ``k`` (:func:`person_part`).
     """
     t = events_layer.read(events, con=con)
     for col in ("person_id", "ts", "touchpoint", "channel", "event_id", "amount_fen"):
         if col not in t.columns:
             raise ValueError(f"events need a {col!r} column to build journeys")
+    if part is not None and part[1] > 1:
+        t = t.filter(person_part(t.person_id, *part))
     is_pay = (t.touchpoint == schema.PURCHASE).cast("int64")
     channel = t.channel
     if "referrer_person_id" in t.columns:
@@ -311,16 +329,17 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
 
 @events_input(renamed={"window_days": "window"})
 def journey_touches(events: TableLike, window: Duration | None = "30D", *, con: Any | None = None,
-                    marketing_channels: Any = None) -> ibis.Table:
+                    marketing_channels: Any = None, part: tuple[int, int] | None = None) -> ibis.Table:
     """Ibis expression: one row per marketing touch kept in a journey (see the module doc).
 
     Columns: ``person_id``, ``journey`` (a journey key within the person),
     ``channel``, ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the
     purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
     touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
+    ``part=(i, k)``: only the persons of partition ``i`` of ``k`` (:func:`person_part`).
     """
     window_days = None if window is None else duration_days(window)
-    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days)
+    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days, part=part)
     grp = ibis.window(group_by=[seq.person_id, seq.journey])
     seq = seq.mutate(value_fen=(seq.amount_fen * seq.is_pay).sum().over(grp))
     j = seq.filter(seq.is_pay == 0)
@@ -396,9 +415,39 @@ def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int)
     return out
 
 
+#: Peak DuckDB memory of the journey windows per event row (measured: about 2.7 GB on 20.7M
+#: events, docs/scale.md), with a margin; sets the automatic number of partitions.
+BYTES_PER_EVENT = 200.0
+
+
+def journey_partitions(events: TableLike, con: Any | None, partitions: int | None) -> int:
+    """How many person-hash partitions the journey windows run in: ``partitions`` if given, else enough for
+    the DuckDB memory limit (:func:`privdomain.backend.partitions_for`; 1 on other engines)."""
+    if partitions is not None:
+        if int(partitions) != partitions or partitions < 1:
+            raise ValueError(f"partitions must be a whole number >= 1, got {partitions!r}")
+        return int(partitions)
+    t = events_layer.read(events, con=con, localise=False)
+    rows = events_layer.check(events, con=con).rows
+    from ..backend import partitions_for
+
+    return partitions_for(rows, BYTES_PER_EVENT, t, con)
+
+
+def _merge_words(outs: list[pd.DataFrame], words: int) -> pd.DataFrame:
+    """Path-word tables of disjoint person partitions as one (sums; ``longest`` is a max)."""
+    if len(outs) == 1:
+        return outs[0]
+    keys = [f"w{i}" for i in range(words)]
+    both = pd.concat(outs, ignore_index=True)
+    sums = ["total_conversions", "value_fen", "total_null", "touches", "touches_kept"]
+    agg = {**{c: "sum" for c in sums}, "longest": "max"}
+    return both.groupby(keys, as_index=False, sort=False).agg(agg)
+
+
 @events_input(renamed={"window_days": "window"})
 def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None = None,
-                marketing_channels: Any = None) -> pd.DataFrame:
+                marketing_channels: Any = None, partitions: int | None = None) -> pd.DataFrame:
     """Build the path table from events (Ibis; runs on DuckDB by default).
 
     Parameters
@@ -412,6 +461,14 @@ def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None 
         The channels credited in paths (default: every channel except
         :data:`CONVERSION_SURFACES`); touches of other channels are left out and a
         journey left without a touch is :data:`DIRECT_PATH`.
+    partitions
+        Split the persons into this many partitions by a hash of ``person_id``
+        (:func:`person_part`) and run the journey windows one partition at a time,
+        adding up the (small) per-partition path tables: the same result, with a
+        working set ``partitions`` times smaller. None (the default) picks the number
+        from the event count and the DuckDB memory limit
+        (:func:`privdomain.backend.partitions_for` with :data:`BYTES_PER_EVENT`); 1 on
+        other engines, which spill or distribute on their own.
 
     Returns
     -------
@@ -436,13 +493,15 @@ def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None 
     """
     window_days = duration_days(window)
     names = _channel_names(events, marketing_channels)
-    seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
-                     channel_codes=names)
+    k = journey_partitions(events, con, partitions)
+    seqs = [_sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
+                       channel_codes=names, part=(i, k)) for i in range(k)]
     bits = max(1, int(len(names) + 1).bit_length())  # code 0 ends a path; the last code is "not in names"
     per_word = 62 // bits
     words = _WORDS
     while True:
-        out = execute(_path_words(seq, window_days, bits, per_word, words), con=con)
+        out = _merge_words([execute(_path_words(seq, window_days, bits, per_word, words), con=con)
+                            for seq in seqs], words)
         longest = int(out["longest"].max()) if len(out) else 0
         if longest <= words * per_word:
             break
@@ -471,6 +530,7 @@ def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None 
         "purchases_without_touch": int(lost["total_conversions"].sum()),
         "value_without_touch": float(lost["value_fen"].sum()) / 100.0,
         "purchase_value_fen": int(out["value_fen"].sum()),
+        "partitions": k,
     }
     return res
 

@@ -41,7 +41,16 @@ import pandas as pd
 
 from ..backend import execute
 from ..contract import Duration, events_input
-from .paths import DIRECT_PATH, SEP, Journeys, build_paths, is_path_table, journey_touches, parse
+from .paths import (
+    DIRECT_PATH,
+    SEP,
+    Journeys,
+    build_paths,
+    is_path_table,
+    journey_partitions,
+    journey_touches,
+    parse,
+)
 
 __all__ = ["RULES", "DIRECT", "OUTPUT_COLUMNS", "tidy", "token_weights", "time_decay_events", "rule_based"]
 
@@ -123,19 +132,27 @@ def _rules_on_journeys(j: Journeys, models: Sequence[str], **kw: Any) -> pd.Data
 @events_input(renamed={"window_days": "window"})
 def time_decay_events(events: Any, half_life: float, window: Duration, channels: list[str],
                        *, con: Any | None, marketing_channels: Any = None,
-                       paths: pd.DataFrame | None = None) -> pd.DataFrame:
+                       paths: pd.DataFrame | None = None, partitions: int | None = None) -> pd.DataFrame:
     """Time decay with real touch ages (days) from events, in Ibis.
 
     The ``direct`` journeys of ``paths`` (no marketing touch) are credited to ``direct``.
+    ``partitions``: person-hash partitions run in turn, as in
+    :func:`privdomain.attribution.paths.build_paths` (default: from the event count and
+    the DuckDB memory limit; the channel sums are added up).
     """
     if half_life <= 0:
         raise ValueError(f"half_life must be positive, got {half_life}")
-    t = journey_touches(events, window, con=con, marketing_channels=marketing_channels)
-    t = t.filter(t.converted == 1)
-    t = t.mutate(w=(-t.days_before / half_life * np.log(2.0)).exp())
-    t = t.mutate(wn=t.w / t.w.sum().over(ibis.window(group_by=[t.person_id, t.journey])))
-    agg = t.group_by("channel").agg(conversions=t.wn.sum(), value=(t.wn * t.value_fen).sum() / 100.0)
-    got = execute(agg, con=con).set_index("channel")
+    k = journey_partitions(events, con, partitions)
+    parts = []
+    for i in range(k):  # the journey windows one person partition at a time (see build_paths)
+        t = journey_touches(events, window, con=con, marketing_channels=marketing_channels, part=(i, k))
+        t = t.filter(t.converted == 1)
+        t = t.mutate(w=(-t.days_before / half_life * np.log(2.0)).exp())
+        t = t.mutate(wn=t.w / t.w.sum().over(ibis.window(group_by=[t.person_id, t.journey])))
+        agg = t.group_by("channel").agg(conversions=t.wn.sum(), value=(t.wn * t.value_fen).sum() / 100.0)
+        parts.append(execute(agg, con=con))
+    got = pd.concat(parts, ignore_index=True).groupby("channel", sort=True)[["conversions", "value"]].sum() \
+        if k > 1 else parts[0].set_index("channel")
     got = got.reindex(sorted(set(channels) | set(got.index))).fillna(0.0)
     if paths is not None and DIRECT_PATH in set(paths["path"]):
         d = paths[paths["path"] == DIRECT_PATH]

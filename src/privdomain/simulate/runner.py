@@ -189,6 +189,8 @@ def simulate(
     progress: bool = False,
     shapley_sample: int = 4000,
     key: bytes | str | None = None,
+    engine: str = "local",
+    spark: Any | None = None,
 ) -> io.Dataset:
     """Simulate a scenario and write a dataset folder (Parquet tables + ``truth/``).
 
@@ -231,6 +233,18 @@ def simulate(
         variable ``PRIVDOMAIN_KEY`` if set, else a key derived from the seed (then
         anyone who knows the seed, which the manifest records, can recompute the ids).
         The manifest records which (``phone_hash_key``), never the key.
+    engine
+        ``"local"`` (default): this machine, ``workers`` processes. ``"spark"``: the person
+        blocks are distributed over the executors of a Spark session (each block is
+        simulated from its own seed stream, so the files are the same as a local run's,
+        row for row); each executor writes its blocks' events parts into ``out`` and
+        hands back the block's persons, id links and truth, which the driver writes as
+        today. ``out`` must be a folder every executor can write (local mode: any
+        folder; a cluster: a shared file system such as ``/dbfs/...`` or NFS), and
+        privdomain must be installed on the executors. ``workers`` is then unused.
+    spark
+        The ``pyspark.sql.SparkSession`` for ``engine="spark"``. Default: the active
+        session, else a new one (``local[*]`` unless ``spark-submit`` set a master).
 
     Returns
     -------
@@ -244,6 +258,8 @@ def simulate(
         A bad argument, or an ``out`` that is not safe to write (see above).
     """
     checked = _check_arguments(persons, seed, workers, truth, progress, shapley_sample, key)
+    if engine not in ENGINES:
+        raise UsageError.unknown("engine", engine, ENGINES)
     _check_out_argument(out)
     sc = load_scenario(scenario)
     n = checked["persons"] if checked["persons"] is not None else sc.persons
@@ -262,7 +278,8 @@ def simulate(
     tmp.mkdir()
     try:
         with _sigterm_raises():
-            _write(tmp, sc, n, seed, truth, workers, progress, shapley_sample, phone_key, key_source)
+            session = _spark_session(spark) if engine == "spark" else None
+            _write(tmp, sc, n, seed, truth, workers, progress, shapley_sample, phone_key, key_source, session)
             _commit(tmp, root, plan)
     except BaseException:
         _remove_own(tmp)
@@ -560,9 +577,50 @@ def _sigterm_raises():
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
+ENGINES = ("local", "spark")
+"""Where :func:`simulate` runs the person blocks."""
+
+
+def _spark_session(spark: Any | None) -> Any:
+    """The given session, the active one, or a new one (``local[*]`` unless a master is configured)."""
+    if spark is not None:
+        return spark
+    try:
+        from pyspark import SparkConf
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise UsageError("engine='spark' needs pyspark: pip install 'privdomain[spark]'") from e
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = SparkSession.builder.appName("privdomain-simulate")
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master("local[*]")
+        # local executors run this Python (the one privdomain is installed in), unless told otherwise
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    return builder.getOrCreate()
+
+
+def _spark_results(session: Any, todo: list) -> Any:
+    """``_run_block`` over ``todo`` on Spark executors, results in block order.
+
+    The blocks go out in waves of twice the default parallelism (one Spark partition per
+    block), so the driver holds the results of one wave at a time; each executor writes
+    its events parts itself and returns the block's small tables.
+    """
+    ctx = session.sparkContext
+    wave = max(1, int(ctx.defaultParallelism)) * 2
+    for i in range(0, len(todo), wave):
+        chunk = todo[i:i + wave]
+        yield from ctx.parallelize(chunk, len(chunk)).map(_run_block).collect()
+
+
 def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, workers: int, progress: bool,
-           shapley_sample: int, phone_key: bytes, key_source: str) -> None:
-    """Write the whole dataset into ``root`` (a fresh folder); the manifest last."""
+           shapley_sample: int, phone_key: bytes, key_source: str, spark: Any | None = None) -> None:
+    """Write the whole dataset into ``root`` (a fresh folder); the manifest last.
+
+    With ``spark`` (a SparkSession) the blocks run on its executors (:func:`_spark_results`).
+    """
     (root / "events").mkdir()
     todo = [(sc, seed, b, size, off, str(root), want_truth, phone_key) for b, size, off in blocks(sc, n)]
     bar = None
@@ -570,22 +628,28 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
         from tqdm import tqdm
 
         bar = tqdm(total=len(todo), desc=f"simulate {sc.name}", unit="block")
-    collected: dict[str, list] = {k: [] for k in ("assignments", "stages", "traits", "experiments")}
+    collected: dict[str, list] = {k: [] for k in ("stages", "traits", "experiments")}
     incr: dict[str, list[int]] = {}
     lift_sums: dict[str, list[float]] = {}
     n_events = 0
-    # persons and id links go to their files block by block, as the blocks arrive in order
-    sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links")}
+    # persons, id links and assignments go to their files block by block, as the blocks arrive
+    # in order (assignments are several rows a person: 80M rows at 10M persons, too many to hold)
+    sinks = {k: io.TableSink(root / f"{k}.parquet") for k in ("persons", "id_links", "assignments")}
 
     def take(res, defer=None):
         """Collect a block's results; ``defer(f, x)`` runs the sink writes elsewhere (else here)."""
         nonlocal n_events
         n_events += res["events"]
         for k, sink in sinks.items():
+            part = res.pop(k)
+            if isinstance(part, pd.DataFrame):
+                if not len(part):
+                    continue  # an empty block adds no rows (and its empty frame's types may differ)
+                part = io._to_arrow(part)
             if defer is None:
-                sink.write(res.pop(k))
+                sink.write(part)
             else:
-                defer(sink.write, res.pop(k))
+                defer(sink.write, part)
         for k in collected:
             if k in res:
                 collected[k].append(res[k])
@@ -597,7 +661,10 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
             bar.update(1)
 
     try:
-        if workers > 1 and len(todo) > 1:
+        if spark is not None:
+            for res in _spark_results(spark, todo):
+                take(res)
+        elif workers > 1 and len(todo) > 1:
             ex = ProcessPoolExecutor(max_workers=workers)
             try:
                 for res in ex.map(_run_block, todo):
@@ -632,7 +699,9 @@ def _write(root: Path, sc: Scenario, n: int, seed: int, want_truth: bool, worker
     for k, sink in sinks.items():
         counts[k] = sink.close()
     tables: dict[str, pd.DataFrame] = {**static_tables(sc, n)}
-    tables["assignments"] = pd.concat(collected["assignments"], ignore_index=True)
+    if not counts["assignments"]:  # no block had any: an empty table with the columns
+        tables["assignments"] = schema.empty("assignments").astype(
+            {"assigned_at": f"datetime64[ns, {schema.TIMEZONE}]"})
     for name, df in tables.items():
         io._write_parquet(df, root / f"{name}.parquet")
         counts[name] = len(df)
@@ -671,4 +740,4 @@ def write_truth(root: Path, sc: Scenario, seed: int, n: int, collected, incr, sh
     (t / "params.json").write_text(json.dumps(params, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
 
 
-__all__ = ["simulate", "static_tables", "blocks", "INF", "KEY_ENV", "MAX_PERSONS", "MAX_SEED", "SIMULATOR"]
+__all__ = ["simulate", "static_tables", "blocks", "INF", "KEY_ENV", "MAX_PERSONS", "MAX_SEED", "SIMULATOR", "ENGINES"]
