@@ -420,7 +420,7 @@ def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int)
 BYTES_PER_EVENT = 200.0
 
 
-def journey_partitions(events: TableLike, con: Any | None, partitions: int | None) -> int:
+def journey_partitions(events: TableLike, partitions: int | None = None, *, con: Any | None = None) -> int:
     """How many person-hash partitions the journey windows run in: ``partitions`` if given, else enough for
     the DuckDB memory limit (:func:`privdomain.backend.partitions_for`; 1 on other engines)."""
     if partitions is not None:
@@ -493,7 +493,7 @@ def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None 
     """
     window_days = duration_days(window)
     names = _channel_names(events, marketing_channels)
-    k = journey_partitions(events, con, partitions)
+    k = journey_partitions(events, partitions, con=con)
     seqs = [_sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
                        channel_codes=names, part=(i, k)) for i in range(k)]
     bits = max(1, int(len(names) + 1).bit_length())  # code 0 ends a path; the last code is "not in names"
