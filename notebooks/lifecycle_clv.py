@@ -267,10 +267,15 @@ fit = bg.summary()
 
 
 def plain(v):
-    """A parameter value in plain digits: thousands separators, about four significant figures."""
+    """A parameter value in plain digits (thousands separators, about four significant figures);
+    beyond 10⁹ or below 10⁻⁴ the bound only says the data leave the parameter unbounded."""
     if v is None or not np.isfinite(v):
         return "n/a"
     a = abs(v)
+    if a >= 1e9:
+        return "> 1,000,000,000"
+    if 0 < a < 1e-4:
+        return "< 0.0001"
     return f"{v:,.0f}" if a >= 1000 else f"{v:,.{max(0, 3 - int(np.floor(np.log10(a))))}f}" if a > 0 else "0"
 
 
