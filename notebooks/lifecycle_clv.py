@@ -140,7 +140,7 @@ ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=F
 # Per buyer, from the `pay` events (purchases on the same day count as one purchase):
 
 # %%
-display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'repeat_aov', 'repurchase_rate'], currency=currency)))
+display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'total_spend', 'repeat_aov', 'repurchase_rate'], currency=currency)))
 
 # %%
 summary = rfm.rfm_summary(ds)
