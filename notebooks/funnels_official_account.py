@@ -151,7 +151,8 @@ ttc = funnel.time_to_convert(ds, ["mp_visit", "pay"], window="7D", bins=[0, 600,
                                                                          7 * 86400])
 labels = ["< 10 min", "10-60 min", "1-6 h", "6-24 h", "1-3 days", "3-7 days"]
 ttc["bucket"] = labels[: len(ttc)]
-ax = plotting.bar(ttc, "bucket", "share", values="percent", title="访问到支付时长 time from visit to payment")
+ax = plotting.bar(ttc, "bucket", "share", values="percent",
+                  title=f"访问到支付时长 time from visit to payment (n = {int(ttc['persons'].sum()):,} payers within 7 days)")
 plotting.percent_axis(ax)
 ax.set_xlabel("")
 ax.set_ylabel("share of payers");

@@ -140,7 +140,7 @@ ax = plot_lifecycle.plot_stage_sankey(flows, period=last_period, include_stays=F
 # Per buyer, from the `pay` events (purchases on the same day count as one purchase):
 
 # %%
-display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'repeat_aov', 'repurchase_rate'], currency=currency)))
+display(Markdown(glossary.table(['frequency', 'recency', 't_x', 'age_T', 'total_spend', 'repeat_aov', 'repurchase_rate'], currency=currency)))
 
 # %%
 summary = rfm.rfm_summary(ds)
@@ -148,8 +148,16 @@ repurchase_rate = float((summary["frequency"] >= 1).mean())
 metrics.update({"buyers": int(len(summary)), "repurchase_rate": repurchase_rate,
                 "mean_frequency": float(summary["frequency"].mean()),
                 "mean_total_value": float(summary["total_value"].mean())})
-cols = ["frequency", "t_x", "T", "time_since_last", "total_value", "monetary_value"]
-display(summary[cols].describe().T[["mean", "25%", "50%", "75%", "max"]].style.format("{:,.1f}"))
+cols = {"frequency": glossary.TERMS["frequency"].name + " (days)", "t_x": "t_x (days 天)",
+        "T": "T " + glossary.TERMS["age_T"].en + " 客龄 (days)",
+        "time_since_last": glossary.TERMS["recency"].zh + " recency (days)",
+        "total_value": glossary.TERMS["total_spend"].zh + " total spend",
+        "monetary_value": glossary.TERMS["repeat_aov"].zh + " repeat spend per purchase day"}
+stats = summary[list(cols)].describe().T[["mean", "25%", "50%", "75%", "max"]].rename(index=cols).rename(
+    columns={"mean": "均值 mean", "25%": "25% 分位", "50%": "中位数 median", "75%": "75% 分位", "max": "最大 max"})
+money_rows = [cols["total_value"], cols["monetary_value"]]
+display(stats.rename_axis(index="指标 measure").style
+        .format("{:,.1f}").format(plotting.money_format(currency, compact=True), subset=(money_rows, stats.columns)))
 display(Markdown(f"复购率 repurchase rate: **{repurchase_rate:.1%}** of {len(summary):,} buyers bought on two or more days."))
 
 # %% [markdown]
@@ -214,7 +222,11 @@ table = seg.groupby("segment", as_index=False).agg(buyers=("person_id", "size"),
 table["buyer_share"] = table["buyers"] / table["buyers"].sum()
 table["gmv_share"] = table["gmv"] / table["gmv"].sum()
 table = table.sort_values("gmv", ascending=False)
-display(table.style.hide(axis="index").format({"gmv": plotting.money_format(currency), "buyer_share": "{:.1%}", "gmv_share": "{:.1%}"}))
+display(table.rename(columns={"segment": "客户分层 RFM segment", "buyers": "购买人数 buyers (n)",
+                              "gmv": "成交额 GMV", "buyer_share": "人数占比 share of buyers",
+                              "gmv_share": "成交额占比 share of GMV"})
+        .style.hide(axis="index").format({"购买人数 buyers (n)": "{:,}", "成交额 GMV": plotting.money_format(currency),
+                                          "人数占比 share of buyers": "{:.1%}", "成交额占比 share of GMV": "{:.1%}"}))
 metrics["segments"] = dict(zip(table["segment"], table["buyers"].astype(int)))
 
 # %%
@@ -252,9 +264,24 @@ weekly = weekly[weekly["T"] > 0].copy()  # first purchase on the last day: no ti
 bg = clv.BetaGeo().fit(weekly)
 gg = clv.GammaGamma().fit(weekly)
 fit = bg.summary()
+
+
+def plain(v):
+    """A parameter value in plain digits (thousands separators, about four significant figures);
+    beyond 10⁹ or below 10⁻⁴ the bound only says the data leave the parameter unbounded."""
+    if v is None or not np.isfinite(v):
+        return "n/a"
+    a = abs(v)
+    if a >= 1e9:
+        return "> 1,000,000,000"
+    if 0 < a < 1e-4:
+        return "< 0.0001"
+    return f"{v:,.0f}" if a >= 1000 else f"{v:,.{max(0, 3 - int(np.floor(np.log10(a))))}f}" if a > 0 else "0"
+
+
 display(fit.drop(columns="interval").rename(columns={
-    "estimate": "估计值 estimate", "se": "标准误 se", "se_log": "se of log", "lower_95": "95% lower 下限",
-    "upper_95": "95% upper 上限"}).style.format("{:.4g}", na_rep="n/a"))
+    "estimate": "估计值 estimate", "se": "标准误 se", "se_log": "对数标准误 se of log", "lower_95": "95% 下限 low",
+    "upper_95": "95% 上限 high"}).rename_axis(index="参数 parameter").style.format(plain, na_rep="n/a"))
 unbounded = fit.index[~np.isfinite(fit["se"])].tolist()
 display(Markdown(
     "95% intervals on the log scale (`estimate · exp(±1.96 · se_log)`, `se_log = se / estimate`): every "

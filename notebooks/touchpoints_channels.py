@@ -192,10 +192,18 @@ else:
     live_names = {"live_id": "场次 live", "exposure": "曝光 exposure", "viewers": "观看人数 viewers",
                   "interacting": "互动人数 interacting", "visitors": "小程序访客 MP visitors", "buyers": "购买人数 buyers",
                   "orders": "订单 orders", "gmv": "成交额 GMV", "conversion_rate": "观看转化率 buyers / viewers",
+                  "low": "95% low", "high": "95% high", "too_small": "too small ⚠",
                   "warmup_persons": "预热 warm-up", "during_persons": "直播中 during", "replay_persons": "回放 replay"}
-    display(board.sort_values("gmv", ascending=False).head(10)[[c for c in live_names if c in board]]
+    live_names["viewers"] = "观看人数 viewers (n)"
+    shown = plotting.rate_intervals(board.sort_values("gmv", ascending=False).head(10), "buyers", "viewers")
+    shown["conversion_rate"] = shown["rate"]
+    display(shown[[c for c in live_names if c in shown]]
             .rename(columns=live_names).style.hide(axis="index")
-            .format({"成交额 GMV": plotting.money_format(currency, compact=True), "观看转化率 buyers / viewers": "{:.1%}"}, thousands=","))
+            .format({"成交额 GMV": plotting.money_format(currency, compact=True), "观看转化率 buyers / viewers": "{:.1%}",
+                     "95% low": "{:.1%}", "95% high": "{:.1%}", "too small ⚠": plotting.flag_text},
+                    thousands=",", na_rep="n/a"))
+    display(Markdown("观看转化率 viewer conversion rate with n = viewers and a 95% Wilson interval; ⚠ marks a "
+                     "session with too few viewers (or too wide an interval) to compare."))
     ranking = live.live_products(ds)
     display(ranking.sort_values(["live_id", "orders"], ascending=[True, False]).groupby("live_id").head(3)
             .head(15).rename(columns={"live_id": "场次 live", "product_id": "商品 product",

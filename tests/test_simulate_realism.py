@@ -145,7 +145,7 @@ def test_live_viewers_visit_click_and_warm_up_at_the_configured_rates(custom):
     sc, ev = custom
     br = sc.browsing
     live = ev[ev.live_id.notna()]
-    views = live[live.touchpoint == "live_view"]
+    views = live[live.touchpoint == "live_view"].drop_duplicates(["person_id", "live_id"])  # not the replays
     visits = live[live.touchpoint == "mp_visit"]
     # a stream visit comes minutes after the view, a warm-up visit hours before the start
     lagged = pd.merge_asof(visits.sort_values("ts"), views[["person_id", "live_id", "ts"]]
@@ -197,3 +197,23 @@ def test_browsing_rates_are_checked_like_every_scenario_key():
     with pytest.raises(ScenarioError) as err:
         load_scenario("beauty").replace(browsing={"bounce": 0.5})
     assert "browsing.bounce" in str(err.value)
+
+
+def test_viewers_watch_replays_and_the_live_board_counts_them(beauty):
+    ds, ev = beauty
+    lives = ds.read("lives")
+    rate = load_scenario("beauty").browsing["replay_rate"]
+    live = ev[ev.live_id.notna()].merge(lives[["live_id", "end"]], on="live_id")
+    after = live[live.ts > live.end]
+    replays = after[after.touchpoint == "live_view"]
+    views = live[live.touchpoint == "live_view"]
+    first = views.drop_duplicates(["person_id", "live_id"])
+    # a replay is a second view of the same session, after its end, at about replay_rate of the viewers
+    assert replays.duplicated(["person_id", "live_id"]).sum() == 0
+    assert len(views) == len(first) + len(replays)
+    assert 0.7 * rate < len(replays) / len(first) <= rate + 0.02
+    board = live_board(ds.path).set_index("live_id")
+    brute = after.groupby("live_id")["person_id"].nunique()
+    assert board["replay_persons"].sum() > 0
+    assert board["replay_persons"].to_dict() == brute.reindex(board.index, fill_value=0).to_dict()
+    assert board["replay_events"].to_dict() == after.groupby("live_id").size().reindex(board.index, fill_value=0).to_dict()

@@ -393,7 +393,9 @@ def _live_traffic(B: dict, buf: _Buf, rows: np.ndarray, tv: np.ndarray, joined: 
     a ``product_view`` with the ``live_id``), which she may add to the cart (``cart_rate``)
     without ordering. A viewer came through the session's warm-up page (``warmup_rate``):
     an ``mp_visit`` with the ``live_id`` uniformly within ``warmup_hours`` before the start,
-    if she had joined the live audience by then.
+    if she had joined the live audience by then. A viewer also watches the replay
+    (``replay_rate``): a second ``live_view`` after the end (``live.hours`` after the start),
+    1 minute + Exp(mean 1 day) later, if that falls within the data.
     """
     if not len(rows):
         return
@@ -414,6 +416,11 @@ def _live_traffic(B: dict, buf: _Buf, rows: np.ndarray, tv: np.ndarray, joined: 
         w &= tw >= joined[person]
     w &= tw >= 0
     buf.add(tw[w], person[w], "mp_visit", "mp_openid", live_id=lid[w])
+    rate = br.get("replay_rate", 0.0)
+    if rate > 0:
+        tr = start + sc.sections["live"]["hours"] / 24.0 + MIN - np.log1p(-hash_uniform(keys, SALT_LIVE + 11))
+        r = (hash_uniform(keys, SALT_LIVE + 10) < rate) & (tr < float(sc.days))
+        buf.add(tr[r], person[r], "live_view", "mp_openid", live_id=lid[r])
 
 
 def time_sort(sec: np.ndarray, person: np.ndarray, tp: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -242,9 +242,9 @@ DEFAULTS: dict[str, Any] = {
     # Program visit views a product (view_rate), a browsing view adds to cart (cart_rate) and the cart is
     # abandoned; a buyer's cart is ordered with checkout_rate (she abandoned carts before); a live viewer opens the Mini Program from the stream (live_visit_rate) and clicks a product
     # (live_click_rate); a viewer came through the session's warm-up page (warmup_rate) up to
-    # warmup_hours before the start
+    # warmup_hours before the start; a viewer watches the replay after the end (replay_rate)
     "browsing": {"view_rate": 0.5, "cart_rate": 0.1, "checkout_rate": 0.4, "live_visit_rate": 0.35, "live_click_rate": 0.6,
-                 "warmup_rate": 0.3, "warmup_hours": 24.0},
+                 "warmup_rate": 0.3, "warmup_hours": 24.0, "replay_rate": 0.15},
     "ids": {"missing": {"platform": 0.05, "membership": 0.3, "wecom": 0.1}},
     "experiments": {},
 }
@@ -267,7 +267,7 @@ SECTION_RULES: dict[str, dict[str, Any]] = {
                 "depth": ("int", 1, MAX_FISSION_DEPTH)},
     "orders": {"pay_rate": PROB, "refund_rate": PROB, "refund_delay_days": POS, "second_item_rate": PROB},
     "browsing": {"view_rate": PROB, "cart_rate": PROB, "checkout_rate": PROB, "live_visit_rate": PROB, "live_click_rate": PROB,
-                 "warmup_rate": PROB, "warmup_hours": POS},
+                 "warmup_rate": PROB, "warmup_hours": POS, "replay_rate": PROB},
     "traits": {"interest_shape": POS, "affinity_sigma": NUM, "lifetime_days": POS, "lifetime_shape": POS,
                "organic_share": PROB},
 }
