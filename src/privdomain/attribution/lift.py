@@ -458,7 +458,7 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
     >>> calibrated(ev, base="last_non_direct", draws=10)[["channel", "share", "source"]].values.tolist()
     [['sms', 1.0, 'last_non_direct rescaled']]
     """
-    from . import attribute
+    from .compare import attribute
     from .paths import DIRECT_PATH
     from .rules import DIRECT
 

@@ -189,7 +189,7 @@ def score_scenarios(datasets: Mapping[str, Any], models: Sequence[str] | None = 
     the stacked :func:`score` tables, one block per scenario; a dataset with lift
     tests also gets a ``calibrated`` model (Markov calibrated with its lifts).
     """
-    from . import MODELS, attribute
+    from .compare import MODELS, attribute
     from .lift import calibrated, lift_channels
 
     frames = []
