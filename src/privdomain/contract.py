@@ -48,7 +48,7 @@ import pandas as pd
 
 from .errors import UsageError
 
-__all__ = ["OLD_EVENTS_NAMES", "Duration", "duration", "duration_days", "events_input", "interval"]
+__all__ = ["OLD_EVENTS_NAMES", "Duration", "duration", "duration_days", "events_input", "interval", "window_days"]
 
 #: The keyword names the events input had before the contract (one release of grace).
 OLD_EVENTS_NAMES = ("data", "transactions", "ds")
@@ -99,6 +99,32 @@ def duration_days(value: Any, *, name: str = "window", allow_zero: bool = False)
     (1.5, 30.0)
     """
     return duration(value, name=name, allow_zero=allow_zero) / pd.Timedelta(days=1)
+
+
+def window_days(windows: Any, *, name: str = "windows") -> list[int]:
+    """A list of windows as whole days, for the boards whose rows they label.
+
+    Each window is a duration (``"7D"``, ``pd.Timedelta(days=7)``, read with
+    :func:`duration_days`; ``"0D"`` is allowed) or a whole number of days, taken as it
+    is, without a warning: these lists are the ``window_days`` column's values. Order
+    and repeats are kept (each metric sorts and checks its own range); a duration
+    that is not a whole number of days raises :class:`~privdomain.errors.UsageError`.
+
+    >>> window_days(("1D", "7D", pd.Timedelta(days=30))), window_days((1, 7, 30))
+    ([1, 7, 30], [1, 7, 30])
+    """
+    if isinstance(windows, (str, pd.Timedelta, _dt.timedelta)) or isinstance(windows, numbers.Real):
+        windows = [windows]
+    out = []
+    for w in windows:
+        if isinstance(w, numbers.Real) and not isinstance(w, bool):
+            out.append(int(w))
+            continue
+        days = duration_days(w, name=name, allow_zero=True)
+        if days != int(days):
+            raise UsageError(f"{name}: each window must be a whole number of days, got {w!r} ({days:g} days)")
+        out.append(int(days))
+    return out
 
 
 def interval(value: Any, *, name: str = "window", allow_zero: bool = False) -> Any:

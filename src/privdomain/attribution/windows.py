@@ -62,7 +62,7 @@ import pandas as pd
 from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
-from ..contract import Duration, duration_days, events_input
+from ..contract import Duration, duration_days, events_input, window_days
 
 __all__ = [
     "WINDOWS",
@@ -240,7 +240,7 @@ COLUMNS = ["level", "campaign_id", "channel", "window", "exposures", "clicks", "
            "direct_orders", "direct_revenue", "fission_orders", "fission_revenue", "orders", "revenue", "roi"]
 
 
-def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Sequence[int] = WINDOWS,
+def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Sequence[Duration | int] = WINDOWS,
                    touch: str = "click", fission_depth: int = 3, level: str = "campaign",
                    *, con: Any | None = None) -> pd.DataFrame:
     """Orders and revenue credited to each ad at each lookback window (see the module doc).
@@ -253,7 +253,8 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
         The campaigns table (``campaign_id``, ``spend_fen``, ``channel``) as a frame or
         dataset path; without it spend and ROI are NaN.
     windows
-        Lookback windows in days; 0 = same day.
+        Lookback windows: durations in whole days (``"7D"``; ``"0D"`` = same day) or
+        bare numbers of days; the ``window`` column holds them in days.
     touch
         ``"click"`` or ``"view"``: which ad touches earn direct credit.
     fission_depth
@@ -286,7 +287,7 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     """
     if level not in ("campaign", "channel", "both"):
         raise ValueError(f"level must be 'campaign', 'channel' or 'both', got {level!r}")
-    windows = sorted({int(w) for w in windows})
+    windows = sorted(set(window_days(windows)))
     if any(w < 0 for w in windows):
         raise ValueError(f"windows must be >= 0 days, got {windows}")
     cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)

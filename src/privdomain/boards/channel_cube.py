@@ -44,7 +44,7 @@ import pandas as pd
 
 from .. import events as events_layer
 from ..backend import TableLike, execute
-from ..contract import events_input
+from ..contract import Duration, events_input, window_days
 from ..schema import ORDER_TOUCHPOINTS, PURCHASE
 
 __all__ = ["COLUMNS", "channel_cube", "channel_products", "order_channels", "orders_by_buyer_type", "guide_table"]
@@ -55,8 +55,8 @@ COLUMNS = ["channel", "window_days", "orders", "buyers", "gmv", "first_visit_buy
            "returning_visitor_buyers", "repeat_buyers"]
 
 
-def _windows(windows: Sequence[int]) -> list[int]:
-    ws = sorted({int(w) for w in windows})
+def _windows(windows: Sequence[Any]) -> list[int]:
+    ws = sorted(set(window_days(windows)))
     if not ws or ws[0] < 0:
         raise ValueError(f"windows: need one or more non-negative numbers of days, got {list(windows)}")
     return ws
@@ -86,7 +86,7 @@ def _credited(events: TableLike, windows: list[int], con: Any | None, tz: str | 
 
 def channel_cube(
     events: TableLike,
-    windows: Sequence[int] = (1, 7, 30),
+    windows: Sequence[Duration | int] = ("1D", "7D", "30D"),
     *,
     by_order_channel: bool = False,
     con: Any | None = None,
@@ -99,7 +99,8 @@ def channel_cube(
     events
         Events as a pandas frame, dataset path or Ibis table.
     windows
-        Windows in days between a touch and a pay (default 1, 7 and 30).
+        Windows between a touch and a pay (default ``("1D", "7D", "30D")``): durations
+        in whole days or bare numbers of days (the ``window_days`` column's values).
     by_order_channel
         Also split by where the order happened (the pay event's ``channel``:
         mini_program, live, store, guide...): an ``order_channel`` column after

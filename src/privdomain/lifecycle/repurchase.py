@@ -45,6 +45,7 @@ from statsmodels.duration.survfunc import SurvfuncRight
 from .. import events as events_layer
 from .._days import DateLike, as_of_day, day, person_ids, segment_events
 from ..backend import TableLike, execute
+from ..contract import Duration, window_days
 from ..schema import PURCHASE
 
 __all__ = ["purchase_gaps", "repurchase_rate", "repurchase_curve", "repurchase_cycle"]
@@ -155,7 +156,7 @@ def _gap_expr(t: ir.Table, as_of: int, by: str | None, persons: TableLike | None
 
 def repurchase_rate(
     events: TableLike,
-    windows: Sequence[int] = (7, 30, 60, 90, 180),
+    windows: Sequence[Duration | int] = ("7D", "30D", "60D", "90D", "180D"),
     *,
     as_of: DateLike | None = None,
     by: str | None = None,
@@ -170,7 +171,8 @@ def repurchase_rate(
     events
         Events (pandas frame, dataset path or Ibis table).
     windows
-        Window lengths in days.
+        Window lengths: durations in whole days (``"30D"``) or bare numbers of days
+        (the ``window_days`` column's values).
     as_of
         Last observed day (default: the last event day). Pay events after it are ignored.
     by, persons
@@ -198,7 +200,7 @@ def repurchase_rate(
     >>> repurchase_rate(ev, windows=(1, 2, 5))[["window_days", "buyers", "repurchasers", "not_observable"]].values.tolist()
     [[1, 1, 0, 0], [2, 1, 1, 0], [5, 0, 0, 1]]
     """
-    ws = [int(w) for w in windows]
+    ws = window_days(windows)
     if not ws or min(ws) < 1:
         raise ValueError(f"windows must be positive numbers of days, got {list(windows)}")
     t = segment_events(events, con, by, persons, tz=tz)
