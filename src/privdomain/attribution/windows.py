@@ -240,19 +240,28 @@ def _per_window(groups: pd.DataFrame, windows: Sequence[int]) -> pd.DataFrame:
     return out.astype({"campaign_id": "int64", "orders": "int64", "revenue_fen": "int64"})
 
 
-def _ad_volume(events: TableLike, con: Any | None) -> ibis.Table:
+def _ad_volume(events: TableLike, con: Any | None) -> pd.DataFrame:
+    """Exposures, clicks, clickers and the most frequent channel (ties: the first name) per campaign.
+
+    The channel is picked from per-(campaign, channel) counts rather than with a ``mode``
+    aggregate, which Ibis does not compile on every engine (Spark).
+    """
     t = events_layer.read(events, con=con)
     ad = t.filter(t.campaign_id.notnull() & t.touchpoint.isin(schema.AD_VIEWS + schema.AD_CLICKS))
-    return ad.group_by(campaign_id=ad.campaign_id.cast("int64")).agg(
+    vol = execute(ad.group_by(campaign_id=ad.campaign_id.cast("int64")).agg(
         exposures=ad.touchpoint.isin(schema.AD_VIEWS).cast("int64").sum(),
         clicks=ad.touchpoint.isin(schema.AD_CLICKS).cast("int64").sum(),
         clickers=ad.person_id.nunique(where=ad.touchpoint.isin(schema.AD_CLICKS)),
-        channel=ad.channel.mode(),
-    )
+    ), con=con)
+    ch = execute(ad.group_by(campaign_id=ad.campaign_id.cast("int64"), channel=ad.channel).agg(n=ad.count()),
+                 con=con)
+    ch = ch.dropna(subset=["channel"]).sort_values(["campaign_id", "n", "channel"], ascending=[True, False, True],
+                                                   kind="stable").drop_duplicates("campaign_id")
+    return vol.merge(ch[["campaign_id", "channel"]], on="campaign_id", how="left")
 
 
 def _campaign_frame(events: TableLike, campaigns: Any | None, con: Any | None) -> pd.DataFrame:
-    vol = execute(_ad_volume(events, con), con=con)
+    vol = _ad_volume(events, con)
     vol["campaign_id"] = vol["campaign_id"].astype("int64")
     if campaigns is None:
         vol["spend"] = np.nan
