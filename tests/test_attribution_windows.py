@@ -272,3 +272,22 @@ def test_multi_level_roi_without_any_ad_touch_is_empty_with_every_column():
     out = multi_level_roi(ev)
     assert out.empty
     assert {"roi_same_day", "roi_30d", "revenue_90d", "long_over_immediate_30"} <= set(out.columns)
+
+
+@pytest.mark.parametrize("seed,touch,depth", [(0, "click", 3), (3, "click", 2), (4, "view", 3)])
+def test_ad_attribution_and_multi_level_roi_in_person_partitions_equal_one_pass(seed, touch, depth):
+    ev = random_events(seed)
+    camp = pd.DataFrame({"campaign_id": [1, 2, 3], "spend_fen": [10_000, 20_000, 5_000],
+                         "channel": ["moments", "search", "moments"]})
+    one = ad_attribution(ev, camp, touch=touch, fission_depth=depth, level="both", partitions=1)
+    mone = multi_level_roi(ev, camp, touch=touch, fission_depth=depth, partitions=1)
+    assert one["orders"].sum() > 0 and one["fission_orders"].sum() > 0 and mone["acquired"].sum() > 0
+    assert mone["repurchase_orders"].sum() > 0
+    for k in (2, 3):
+        many = ad_attribution(ev, camp, touch=touch, fission_depth=depth, level="both", partitions=k)
+        assert many.attrs["partitions"] == k
+        pd.testing.assert_frame_equal(many, one)
+        assert {a: v for a, v in many.attrs.items() if a != "partitions"} == \
+            {a: v for a, v in one.attrs.items() if a != "partitions"}
+        pd.testing.assert_frame_equal(multi_level_roi(ev, camp, touch=touch, fission_depth=depth, partitions=k),
+                                      mone)

@@ -17,6 +17,7 @@ import pytest
 
 from privdomain import attribution, backend, simulate
 from privdomain import events as events_layer
+from privdomain.attribution import windows as ad_windows
 from privdomain.boards import channel_cube, funnel, live, officialaccount, touchpoints
 from privdomain.clv import rfm
 from privdomain.examples import events_frame
@@ -87,6 +88,11 @@ METRICS = {
     "article_rates": lambda d, c: officialaccount.article_rates(d, con=c),
     "daily_volume": lambda d, c: touchpoints.daily_volume(d, con=c),
     "touchpoint_flows": lambda d, c: touchpoints.touchpoint_flows(d, con=c),
+    "touchpoint_flows_in_2_partitions": lambda d, c: touchpoints.touchpoint_flows(d, entry_exit=True, partitions=2,
+                                                                                  con=c),
+    "touchpoint_nodes": lambda d, c: touchpoints.touchpoint_nodes(d, partitions=2, con=c),
+    "ad_attribution": lambda d, c: ad_windows.ad_attribution(d, partitions=2, con=c),
+    "multi_level_roi": lambda d, c: ad_windows.multi_level_roi(d, con=c),
     "channel_cube": lambda d, c: channel_cube.channel_cube(d, con=c),
     "live_board": lambda d, c: live.live_board(d, con=c),
     "rfm_summary": lambda d, c: rfm.rfm_summary(d, con=c),

@@ -3,6 +3,7 @@
 import ibis
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -178,3 +179,17 @@ def test_every_board_gives_the_same_result_from_pandas_a_dataset_path_and_an_ibi
         a = fn(ev)
         pd.testing.assert_frame_equal(a, fn(ds.path))
         pd.testing.assert_frame_equal(a, fn(table))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_touchpoint_map_in_person_partitions_equals_one_pass(seed):
+    ev = _random_events(np.random.default_rng(seed), 200)
+    for k in (2, 3):
+        for entry_exit in (False, True):
+            one = touchpoint_flows(ev, "1D", entry_exit=entry_exit, partitions=1)
+            many = touchpoint_flows(ev, "1D", entry_exit=entry_exit, partitions=k)
+            assert many.attrs["partitions"] == k
+            pd.testing.assert_frame_equal(many, one, check_dtype=False)
+        one, many = touchpoint_nodes(ev, "2D", partitions=1), touchpoint_nodes(ev, "2D", partitions=k)
+        assert one["persons"].sum() > 0 and many.attrs["partitions"] == k
+        pd.testing.assert_frame_equal(many, one, check_dtype=False)

@@ -63,6 +63,7 @@ from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
 from ..contract import Duration, duration_days, events_input, window_days
+from .paths import journey_partitions, person_part
 
 __all__ = [
     "WINDOWS",
@@ -95,13 +96,16 @@ def _latest(t: ibis.Table, key: Sequence[str], order: Sequence[Any]) -> ibis.Tab
 
 
 def credited_purchases(events: TableLike, touch: str = "click", fission_depth: int = 3,
-                       *, con: Any | None = None) -> ibis.Table:
+                       *, con: Any | None = None, partitions: int | None = None) -> ibis.Table:
     """Ibis expression: one row per purchase with its direct and fission candidates.
 
     Columns: ``pay_event_id``, ``person_id``, ``pay_ts``, ``amount_fen``,
     ``first_pay`` (1 if it is the person's first purchase), ``d_campaign``,
     ``d_days`` (days since the latest ad touch, null if none), ``f_campaign``,
-    ``f_days`` (days since the person's arrival), ``f_depth``.
+    ``f_days`` (days since the person's arrival), ``f_depth``. ``partitions``: the
+    window over all events that finds each person's arrival runs in this many
+    person-hash partitions in turn (None: enough for the DuckDB memory limit,
+    :func:`privdomain.attribution.paths.journey_partitions`).
 
     >>> from privdomain.backend import execute
     >>> from privdomain.examples import events_frame
@@ -112,38 +116,64 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     """
     if fission_depth < 0:
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
+    t = _ad_events(events, con)
+    k = journey_partitions(events, partitions, con=con)
+    return _credited(t, _touch_kinds(touch), fission_depth, con, _arrivals(t, con, k))
+
+
+def _ad_events(events: TableLike, con: Any | None) -> ibis.Table:
     t = events_layer.read(events, con=con)
     for col in ("event_id", "person_id", "ts", "touchpoint", "campaign_id", "amount_fen", "referrer_person_id"):
         if col not in t.columns:
             raise ValueError(f"events need a {col!r} column for ad attribution")
-    kinds = _touch_kinds(touch)
+    return t
+
+
+def _arrivals(t: ibis.Table, con: Any | None, parts: int) -> ibis.Table:
+    """Persons whose first event carries a referrer (``f_person``, ``arr_ts``, ``ref``), as an in-memory table.
+
+    Small, so it is computed once and joined as a memtable (the window over all events is the
+    expensive step and would otherwise be repeated at every chain level); the window runs in
+    ``parts`` person-hash partitions in turn.
+    """
+    id_type = "string" if t.person_id.type().is_string() else "int64"  # person ids as integers or as text
+    frames = []
+    for i in range(parts):
+        tp = t.filter(person_part(t.person_id, i, parts)) if parts > 1 else t
+        first = _latest(tp.select("person_id", "ts", "event_id", "referrer_person_id"), ["person_id"],
+                        ["ts", "event_id"])
+        first = first.filter(first.referrer_person_id.notnull())
+        frames.append(execute(first.select(f_person=first.person_id, arr_ts=first.ts,
+                                           ref=first.referrer_person_id.cast(id_type)), con=con))
+    edge_df = pd.concat(frames, ignore_index=True) if parts > 1 else frames[0]
+    kind = object if id_type == "string" else "int64"
+    edge_df = pd.DataFrame({"f_person": edge_df["f_person"].astype(kind),
+                            "arr_ts": pd.to_datetime(edge_df["arr_ts"]).astype("datetime64[us]"),
+                            "ref": edge_df["ref"].astype(kind)})
+    return ibis.memtable(edge_df, schema={"f_person": id_type, "arr_ts": "timestamp(6)", "ref": id_type})
+
+
+def _credited(t: ibis.Table, kinds: list[str], fission_depth: int, con: Any | None, arrivals: ibis.Table,
+              part: tuple[int, int] | None = None) -> ibis.Table:
+    """:func:`credited_purchases` of the purchases of person partition ``part = (i, k)`` (all with None)."""
     ads = t.filter(t.touchpoint.isin(kinds) & t.campaign_id.notnull()).select(
         a_person=t.person_id, a_ts=t.ts, a_id=t.event_id, a_campaign=t.campaign_id.cast("int64"))
-    pays = t.filter(t.touchpoint == schema.PURCHASE).select(
-        pay_event_id=t.event_id, person_id=t.person_id, pay_ts=t.ts,
-        amount_fen=t.amount_fen.cast("int64").fill_null(0))
+    pays = t.filter(t.touchpoint == schema.PURCHASE)
+    own_ads = ads
+    if part is not None and part[1] > 1:
+        pays = pays.filter(person_part(pays.person_id, *part))
+        own_ads = ads.filter(person_part(ads.a_person, *part))
+    pays = pays.select(
+        pay_event_id=pays.event_id, person_id=pays.person_id, pay_ts=pays.ts,
+        amount_fen=pays.amount_fen.cast("int64").fill_null(0))
     # direct: the latest ad touch at or before the pay
-    j = pays.left_join(ads, [pays.person_id == ads.a_person, ads.a_ts <= pays.pay_ts])
+    j = pays.left_join(own_ads, [pays.person_id == own_ads.a_person, own_ads.a_ts <= pays.pay_ts])
     j = _latest(j, ["pay_event_id"], [ibis.desc(j.a_ts), ibis.desc(j.a_id)])
     direct = j.select(
         "pay_event_id", "person_id", "pay_ts", "amount_fen",
         d_campaign=j.a_campaign,
         d_days=j.pay_ts.date().delta(j.a_ts.date(), unit="day"),
     )
-    # referral edges: persons whose first event carries a referrer. Small, so it is
-    # computed once and joined as an in-memory table (the window over all events is
-    # the expensive step and would otherwise be repeated at every chain level).
-    first = _latest(t.select("person_id", "ts", "event_id", "referrer_person_id"), ["person_id"],
-                    ["ts", "event_id"])
-    first = first.filter(first.referrer_person_id.notnull())
-    id_type = "string" if t.person_id.type().is_string() else "int64"  # person ids as integers or as text
-    edge_df = execute(first.select(f_person=first.person_id, arr_ts=first.ts,
-                                   ref=first.referrer_person_id.cast(id_type)), con=con)
-    kind = object if id_type == "string" else "int64"
-    edge_df = pd.DataFrame({"f_person": edge_df["f_person"].astype(kind),
-                            "arr_ts": pd.to_datetime(edge_df["arr_ts"]).astype("datetime64[us]"),
-                            "ref": edge_df["ref"].astype(kind)})
-    arrivals = ibis.memtable(edge_df, schema={"f_person": id_type, "arr_ts": "timestamp(6)", "ref": id_type})
     # qualifying shares: the ad shared and an ad touch on it by the sharer at or before the share
     shares = t.filter(t.touchpoint == "share").select(
         s_person=t.person_id, s_ts=t.ts, s_id=t.event_id, s_campaign=t.campaign_id.cast("int64"))
@@ -176,14 +206,19 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     return out.mutate(first_pay=(ibis.row_number().over(w) == 0).cast("int64"))
 
 
-def _pay_groups(cp: ibis.Table, con: Any | None) -> pd.DataFrame:
+def _pay_groups(cps: list[ibis.Table], con: Any | None) -> pd.DataFrame:
     """Purchases counted per (direct ad, days since its touch, fission ad, days since arrival).
 
-    One pass over the purchases; the windows are then applied to this small frame.
+    One pass over the purchases of each person partition (``cps``), the counts added up;
+    the windows are then applied to this small frame.
     """
-    g = cp.group_by(["d_campaign", "d_days", "f_campaign", "f_days"]).agg(
-        orders=cp.count(), revenue_fen=cp.amount_fen.sum())
-    return execute(g, con=con)
+    keys = ["d_campaign", "d_days", "f_campaign", "f_days"]
+    outs = [execute(cp.group_by(keys).agg(orders=cp.count(), revenue_fen=cp.amount_fen.sum()), con=con)
+            for cp in cps]
+    if len(outs) == 1:
+        return outs[0]
+    out = pd.concat([o.astype({c: "float64" for c in keys}) for o in outs], ignore_index=True)
+    return out.groupby(keys, as_index=False, dropna=False)[["orders", "revenue_fen"]].sum()
 
 
 def _per_window(groups: pd.DataFrame, windows: Sequence[int]) -> pd.DataFrame:
@@ -205,19 +240,28 @@ def _per_window(groups: pd.DataFrame, windows: Sequence[int]) -> pd.DataFrame:
     return out.astype({"campaign_id": "int64", "orders": "int64", "revenue_fen": "int64"})
 
 
-def _ad_volume(events: TableLike, con: Any | None) -> ibis.Table:
+def _ad_volume(events: TableLike, con: Any | None) -> pd.DataFrame:
+    """Exposures, clicks, clickers and the most frequent channel (ties: the first name) per campaign.
+
+    The channel is picked from per-(campaign, channel) counts rather than with a ``mode``
+    aggregate, which Ibis does not compile on every engine (Spark).
+    """
     t = events_layer.read(events, con=con)
     ad = t.filter(t.campaign_id.notnull() & t.touchpoint.isin(schema.AD_VIEWS + schema.AD_CLICKS))
-    return ad.group_by(campaign_id=ad.campaign_id.cast("int64")).agg(
+    vol = execute(ad.group_by(campaign_id=ad.campaign_id.cast("int64")).agg(
         exposures=ad.touchpoint.isin(schema.AD_VIEWS).cast("int64").sum(),
         clicks=ad.touchpoint.isin(schema.AD_CLICKS).cast("int64").sum(),
         clickers=ad.person_id.nunique(where=ad.touchpoint.isin(schema.AD_CLICKS)),
-        channel=ad.channel.mode(),
-    )
+    ), con=con)
+    ch = execute(ad.group_by(campaign_id=ad.campaign_id.cast("int64"), channel=ad.channel).agg(n=ad.count()),
+                 con=con)
+    ch = ch.dropna(subset=["channel"]).sort_values(["campaign_id", "n", "channel"], ascending=[True, False, True],
+                                                   kind="stable").drop_duplicates("campaign_id")
+    return vol.merge(ch[["campaign_id", "channel"]], on="campaign_id", how="left")
 
 
 def _campaign_frame(events: TableLike, campaigns: Any | None, con: Any | None) -> pd.DataFrame:
-    vol = execute(_ad_volume(events, con), con=con)
+    vol = _ad_volume(events, con)
     vol["campaign_id"] = vol["campaign_id"].astype("int64")
     if campaigns is None:
         vol["spend"] = np.nan
@@ -242,7 +286,7 @@ COLUMNS = ["level", "campaign_id", "channel", "window", "exposures", "clicks", "
 
 def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Sequence[Duration | int] = WINDOWS,
                    touch: str = "click", fission_depth: int = 3, level: str = "campaign",
-                   *, con: Any | None = None) -> pd.DataFrame:
+                   *, con: Any | None = None, partitions: int | None = None) -> pd.DataFrame:
     """Orders and revenue credited to each ad at each lookback window (see the module doc).
 
     Parameters
@@ -262,6 +306,12 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     level
         ``"campaign"`` (one row per campaign and window), ``"channel"`` (summed per ad
         channel) or ``"both"``.
+    partitions
+        Run the per-person windows (each person's latest ad touch before a pay, first
+        event, first purchase) in this many person-hash partitions in turn and add up
+        the order and revenue counts (a person is in one partition); None picks enough
+        for the DuckDB memory limit (:func:`privdomain.attribution.paths.journey_partitions`).
+        The result does not depend on it.
 
     Returns
     -------
@@ -290,8 +340,13 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     windows = sorted(set(window_days(windows)))
     if any(w < 0 for w in windows):
         raise ValueError(f"windows must be >= 0 days, got {windows}")
-    cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
-    groups = _pay_groups(cp, con)
+    if fission_depth < 0:
+        raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
+    t, kinds = _ad_events(events, con), _touch_kinds(touch)
+    parts = journey_partitions(events, partitions, con=con)
+    arrivals = _arrivals(t, con, parts)
+    groups = _pay_groups([_credited(t, kinds, fission_depth, con, arrivals, (i, parts)) for i in range(parts)],
+                         con)
     long = _per_window(groups, windows)
     totals = {"n": int(groups["orders"].sum()), "fen": int(groups["revenue_fen"].sum())}
     camp = _campaign_frame(events, campaigns, con)
@@ -339,7 +394,7 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     credited = int(longest["orders"].sum()) if len(longest) else 0
     res.attrs = {"purchases": int(totals["n"]), "revenue": float(totals["fen"]) / 100.0,
                  "unattributed_purchases": int(totals["n"]) - credited, "touch": touch,
-                 "fission_depth": fission_depth}
+                 "fission_depth": fission_depth, "partitions": parts}
     return res
 
 
@@ -389,7 +444,8 @@ def roi_curve(events: TableLike, campaigns: Any | None = None, horizon: Duration
 
 
 def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str = "click",
-                    fission_depth: int = 3, *, con: Any | None = None) -> pd.DataFrame:
+                    fission_depth: int = 3, *, con: Any | None = None,
+                    partitions: int | None = None) -> pd.DataFrame:
     """Immediate, short-term and long-term ROI side by side, per campaign.
 
     ``roi_same_day``, ``roi_7d``, ``roi_15d``, ``roi_30d``, ``roi_90d`` (credited
@@ -398,7 +454,8 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
     day, defined without spend), ``revenue_same_day`` ... ``revenue_90d``,
     ``acquired`` (persons whose first purchase is credited to the campaign within
     90 days), ``repurchase_orders`` and ``repurchase_revenue`` (all their later
-    purchases in the data, credited or not).
+    purchases in the data, credited or not). ``partitions`` as in :func:`ad_attribution`
+    (the counts of each person partition are added up).
 
     Examples
     --------
@@ -411,7 +468,9 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
     >>> r[["campaign_id", "long_over_immediate_30", "acquired", "repurchase_revenue"]].values.tolist()
     [[7.0, 3.0, 1.0, 20.0]]
     """
-    aa = ad_attribution(events, campaigns, windows=WINDOWS, touch=touch, fission_depth=fission_depth, con=con)
+    k = journey_partitions(events, partitions, con=con)
+    aa = ad_attribution(events, campaigns, windows=WINDOWS, touch=touch, fission_depth=fission_depth, con=con,
+                        partitions=k)
     names = {0: "same_day", 7: "7d", 15: "15d", 30: "30d", 90: "90d"}
     aa = aa.assign(w=aa["window"].map(names))
     # reindex: a scenario without ad touches still gets every column (and no rows)
@@ -425,17 +484,24 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
             out[f"long_over_immediate_{w[:-1]}"] = np.where(
                 out["revenue_same_day"] > 0, out[f"revenue_{w}"] / out["revenue_same_day"], np.nan)
     # acquisition: a person's first purchase credited within 90 days; then their later purchases
-    cp = credited_purchases(events, touch=touch, fission_depth=fission_depth, con=con)
-    is_d = cp.d_days.notnull() & (cp.d_days < 90)
-    is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < 90)
-    firsts = cp.filter((cp.first_pay == 1) & (is_d | is_f)).select(
-        acq_person=cp.person_id, acq_ts=cp.pay_ts, acq_id=cp.pay_event_id,
-        campaign_id=ibis.cases((is_d, cp.d_campaign), else_=cp.f_campaign))
-    later = cp.inner_join(firsts, [cp.person_id == firsts.acq_person, cp.pay_event_id != firsts.acq_id,
-                                   cp.first_pay == 0])
-    acq = execute(firsts.group_by("campaign_id").agg(acquired=firsts.count()), con=con)
-    rep = execute(later.group_by("campaign_id").agg(repurchase_orders=later.count(),
-                                                    fen=later.amount_fen.sum()), con=con)
+    t = _ad_events(events, con)
+    arrivals = _arrivals(t, con, k)
+    acqs, reps = [], []
+    for i in range(k):
+        cp = _credited(t, _touch_kinds(touch), fission_depth, con, arrivals, (i, k))
+        is_d = cp.d_days.notnull() & (cp.d_days < 90)
+        is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < 90)
+        firsts = cp.filter((cp.first_pay == 1) & (is_d | is_f)).select(
+            acq_person=cp.person_id, acq_ts=cp.pay_ts, acq_id=cp.pay_event_id,
+            campaign_id=ibis.cases((is_d, cp.d_campaign), else_=cp.f_campaign))
+        later = cp.inner_join(firsts, [cp.person_id == firsts.acq_person, cp.pay_event_id != firsts.acq_id,
+                                       cp.first_pay == 0])
+        acqs.append(execute(firsts.group_by("campaign_id").agg(acquired=firsts.count()), con=con))
+        reps.append(execute(later.group_by("campaign_id").agg(repurchase_orders=later.count(),
+                                                              fen=later.amount_fen.sum()), con=con))
+    acq = pd.concat(acqs, ignore_index=True).groupby("campaign_id", as_index=False)[["acquired"]].sum()
+    rep = pd.concat(reps, ignore_index=True).groupby("campaign_id", as_index=False)[
+        ["repurchase_orders", "fen"]].sum(min_count=1)
     for f in (acq, rep):
         f["campaign_id"] = f["campaign_id"].astype("int64")
     out = out.join(acq.set_index("campaign_id")).join(rep.set_index("campaign_id"))

@@ -77,6 +77,7 @@ def touchpoint_flows(
     level: str = "touchpoint",
     entry_exit: bool = False,
     con: Any | None = None,
+    partitions: int | None = None,
 ) -> pd.DataFrame:
     """Flows between touchpoints: transitions from one event to the person's next one.
 
@@ -95,6 +96,12 @@ def touchpoint_flows(
         ``"touchpoint"`` or ``"channel"`` nodes.
     entry_exit
         Add session entry and exit flows (for a Sankey figure).
+    partitions
+        Run the per-person windows in this many person-hash partitions, one after the
+        other, and add up their counts (a person is in one partition, so distinct
+        persons add up too); None picks enough for the DuckDB memory limit
+        (:func:`privdomain.attribution.paths.journey_partitions`). The result does
+        not depend on it.
 
     Returns
     -------
@@ -111,11 +118,29 @@ def touchpoint_flows(
     >>> touchpoint_flows(ev)[["source", "target", "transitions"]].values.tolist()
     [['mp_click', 'mp_visit', 1], ['oa_article_open', 'mp_click', 1]]
     """
+    from ..attribution.paths import journey_partitions, person_part
     from .funnel import parse_window
 
     g = parse_window(gap)
     g_us = int(g / pd.Timedelta(microseconds=1))
-    t = events_layer.read(events, con=con, micros=True)
+
+    k = journey_partitions(events, partitions, con=con)
+    t0 = events_layer.read(events, con=con, micros=True)
+    _node_column(t0, level)
+    outs = [execute(_flow_counts(t0.filter(person_part(t0.person_id, i, k)) if k > 1 else t0,
+                                 level, g_us, entry_exit), con=con) for i in range(k)]
+    out = pd.concat(outs, ignore_index=True) if k > 1 else outs[0]
+    if k > 1:
+        out = out.groupby(["source", "target"], as_index=False)[["transitions", "persons"]].sum()
+    out = out.astype({"transitions": "int64", "persons": "int64"})
+    out["share_of_source"] = out["transitions"] / out.groupby("source")["transitions"].transform("sum")
+    out = out.sort_values(["transitions", "source", "target"], ascending=[False, True, True], kind="stable")
+    out.attrs.update({"gap": str(g), "level": level, "partitions": k})
+    return out.reset_index(drop=True)
+
+
+def _flow_counts(t: Any, level: str, g_us: int, entry_exit: bool) -> Any:
+    """Ibis: transitions and distinct persons per (source, target) of the persons in ``t``."""
     node = _node_column(t, level).cast("string")
     w = ibis.window(group_by="person_id", order_by=["_us", "event_id"])
     rel = t.select(person_id=t.person_id, _us=t._us, node=node, event_id=t.event_id)
@@ -128,13 +153,8 @@ def touchpoint_flows(
         parts.append(starts.select(person_id=starts.person_id, source=ibis.literal(ENTRY), target=starts.node))
         parts.append(ends.select(person_id=ends.person_id, source=ends.node, target=ibis.literal(EXIT)))
     flows = ibis.union(*parts, distinct=False) if len(parts) > 1 else parts[0]
-    expr = flows.group_by(["source", "target"]).aggregate(transitions=flows.count(),
+    return flows.group_by(["source", "target"]).aggregate(transitions=flows.count(),
                                                           persons=flows.person_id.nunique())
-    out = execute(expr, con=con).astype({"transitions": "int64", "persons": "int64"})
-    out["share_of_source"] = out["transitions"] / out.groupby("source")["transitions"].transform("sum")
-    out = out.sort_values(["transitions", "source", "target"], ascending=[False, True, True], kind="stable")
-    out.attrs.update({"gap": str(g), "level": level})
-    return out.reset_index(drop=True)
 
 
 def touchpoint_nodes(
@@ -144,6 +164,7 @@ def touchpoint_nodes(
     level: str = "touchpoint",
     through: tuple[str, ...] = MP_ENTRY,
     con: Any | None = None,
+    partitions: int | None = None,
 ) -> pd.DataFrame:
     """Per-node volume, click-through rate and conversion rate.
 
@@ -153,6 +174,15 @@ def touchpoint_nodes(
     of their touches of the node; ``conversion_rate`` = share who had a later
     purchase (``pay``) within ``window`` after a touch. "Later" follows
     ``(ts, event_id)`` order, so a node's own event never counts for itself.
+
+    Parameters
+    ----------
+    partitions
+        Run the per-person windows in this many person-hash partitions, one after the
+        other, and add up their counts (a person is in one partition, so distinct
+        persons add up too); None picks enough for the DuckDB memory limit
+        (:func:`privdomain.attribution.paths.journey_partitions`). The result does
+        not depend on it.
 
     Returns
     -------
@@ -168,12 +198,33 @@ def touchpoint_nodes(
     >>> touchpoint_nodes(ev).set_index("node").loc["sms", ["persons", "click_through_rate", "conversion_rate"]].tolist()
     [2.0, 0.5, 0.5]
     """
-    from ..schema import PURCHASE
     from .funnel import parse_window
 
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    t = events_layer.read(events, con=con, micros=True)
+    from ..attribution.paths import journey_partitions, person_part
+
+    k = journey_partitions(events, partitions, con=con)
+    t0 = events_layer.read(events, con=con, micros=True)
+    _node_column(t0, level)
+    outs = [execute(_node_counts(t0.filter(person_part(t0.person_id, i, k)) if k > 1 else t0,
+                                 level, through, w_us), con=con) for i in range(k)]
+    cols = ["events", "persons", "clicked_through", "converted"]
+    for out in outs:
+        for c in cols:
+            out[c] = pd.to_numeric(out[c]).fillna(0).astype("int64")
+    out = outs[0] if k == 1 else pd.concat(outs, ignore_index=True).groupby("node", as_index=False)[cols].sum()
+    out["click_through_rate"] = out["clicked_through"] / out["persons"]
+    out["conversion_rate"] = out["converted"] / out["persons"]
+    out = out.sort_values(["events", "node"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    out.attrs.update({"window": str(w), "level": level, "through": list(through), "partitions": k})
+    return out
+
+
+def _node_counts(t: Any, level: str, through: tuple[str, ...], w_us: int) -> Any:
+    """Ibis: per node events, distinct persons, clicked-through and converted persons of the persons in ``t``."""
+    from ..schema import PURCHASE
+
     node = _node_column(t, level).cast("string")
     fw = ibis.window(group_by="person_id", order_by=["_us", "event_id"], rows=(1, None))
     is_through = t.touchpoint.isin(list(through))
@@ -183,15 +234,7 @@ def touchpoint_nodes(
                    _np=ibis.ifelse(is_pay, t._us, None).min().over(fw) - t._us)
     ct = (rel._nt <= w_us).fill_null(False)
     cv = (rel._np <= w_us).fill_null(False)
-    expr = rel.group_by("node").aggregate(
+    return rel.group_by("node").aggregate(
         events=rel.count(), persons=rel.person_id.nunique(),
         clicked_through=rel.person_id.nunique(where=ct), converted=rel.person_id.nunique(where=cv),
     )
-    out = execute(expr, con=con)
-    for c in ("events", "persons", "clicked_through", "converted"):
-        out[c] = pd.to_numeric(out[c]).fillna(0).astype("int64")
-    out["click_through_rate"] = out["clicked_through"] / out["persons"]
-    out["conversion_rate"] = out["converted"] / out["persons"]
-    out = out.sort_values(["events", "node"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    out.attrs.update({"window": str(w), "level": level, "through": list(through)})
-    return out
