@@ -176,8 +176,8 @@ def test_paths_built_partition_by_partition_equal_the_paths_built_at_once(seed, 
 def test_person_partitions_hold_every_person_exactly_once():
     import ibis
 
-    from privdomain.attribution.paths import person_part
     from privdomain.backend import execute
+    from privdomain.events import person_part
 
     ids = pd.DataFrame({"person_id": np.r_[np.arange(-50, 950), 2**62, -(2**62)].astype("int64")})
     t = ibis.memtable(ids)

@@ -88,6 +88,9 @@ from .errors import DataError, DatasetError, UsageError
 
 __all__ = [
     "read",
+    "person_part",
+    "person_partitions",
+    "BYTES_PER_EVENT",
     "table",
     "check",
     "clear_cache",
@@ -860,3 +863,34 @@ def day(ts: ir.TimestampValue, tz: str | None = None) -> ir.IntegerValue:
     if hours is not None:
         return ((secs + int(round(hours * 3600))) // 86400).cast("int64")
     return ((secs * _US + backend.zone_offset_us(secs * _US, zone)) // 86_400_000_000).cast("int64")
+
+
+# --------------------------------------------------------------------------- person partitions
+def person_part(person_id: Any, part: int, parts: int) -> Any:
+    """Ibis boolean: ``person_id`` falls in partition ``part`` of ``parts`` (by its hash).
+
+    ``((hash(person_id) % parts) + parts) % parts == part``: every person is in exactly one
+    partition, on every engine (the hash differs between engines, the partitioning holds).
+    """
+    if parts <= 1:
+        return ibis.literal(True)
+    return ((person_id.hash() % parts) + parts) % parts == part
+
+
+#: Peak DuckDB memory of per-person windows (attribution's journeys) per event row (measured:
+#: about 2.7 GB on 20.7M events, docs/scale.md), with a margin; sets the automatic number of partitions.
+BYTES_PER_EVENT = 200.0
+
+
+def person_partitions(events: TableLike, partitions: int | None = None, *, con: Any | None = None) -> int:
+    """How many person-hash partitions (:func:`person_part`) per-person windows run in.
+
+    ``partitions`` if given, else enough for the DuckDB memory limit
+    (:func:`privdomain.backend.partitions_for`; 1 on other engines).
+    """
+    if partitions is not None:
+        if int(partitions) != partitions or partitions < 1:
+            raise ValueError(f"partitions must be a whole number >= 1, got {partitions!r}")
+        return int(partitions)
+    t = read(events, con=con, localise=False)
+    return backend.partitions_for(check(events, con=con).rows, BYTES_PER_EVENT, t, con)

@@ -93,9 +93,6 @@ __all__ = [
     "DIRECT_PATH",
     "marketing_filter",
     "journey_touches",
-    "journey_partitions",
-    "person_part",
-    "BYTES_PER_EVENT",
     "build_paths",
     "journeys",
     "top_paths",
@@ -261,17 +258,6 @@ def marketing_filter(channel: Any, marketing_channels: Any = None) -> Any:
     return channel.isin([str(c) for c in marketing_channels])
 
 
-def person_part(person_id: Any, part: int, parts: int) -> Any:
-    """Ibis boolean: ``person_id`` falls in partition ``part`` of ``parts`` (by its hash).
-
-    ``((hash(person_id) % parts) + parts) % parts == part``: every person is in exactly one
-    partition, on every engine (the hash differs between engines, the partitioning holds).
-    """
-    if parts <= 1:
-        return ibis.literal(True)
-    return ((person_id.hash() % parts) + parts) % parts == part
-
-
 def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: Any = None,
                window_days: float | None = None, channel_codes: list[str] | None = None,
                part: tuple[int, int] | None = None) -> ibis.Table:
@@ -287,14 +273,14 @@ def _sequenced(events: TableLike, con: Any | None = None, marketing_channels: An
     time, or its last touch for a non-converting journey; ``converted`` (0/1);
     ``last_touch_no - touch_no`` is a touch's place counted from the journey's last
     touch (0), which :func:`build_paths` keys paths by without another sort. ``part=(i, k)``
-    keeps the persons of partition ``i`` of ``k`` (:func:`person_part`).
+    keeps the persons of partition ``i`` of ``k`` (:func:`privdomain.events.person_part`).
     """
     t = events_layer.read(events, con=con)
     for col in ("person_id", "ts", "touchpoint", "channel", "event_id", "amount_fen"):
         if col not in t.columns:
             raise ValueError(f"events need a {col!r} column to build journeys")
     if part is not None and part[1] > 1:
-        t = t.filter(person_part(t.person_id, *part))
+        t = t.filter(events_layer.person_part(t.person_id, *part))
     is_pay = (t.touchpoint == schema.PURCHASE).cast("int64")
     channel = t.channel
     if "referrer_person_id" in t.columns:
@@ -336,7 +322,7 @@ def journey_touches(events: TableLike, window: Duration | None = "30D", *, con: 
     ``channel``, ``ts``, ``event_id``, ``converted`` (0/1), ``value_fen`` (the
     purchase amount, 0 for non-converting), ``conv_ts`` (the pay time, or the last
     touch time of a non-converting journey), ``days_before`` (conv_ts - ts in days).
-    ``part=(i, k)``: only the persons of partition ``i`` of ``k`` (:func:`person_part`).
+    ``part=(i, k)``: only the persons of partition ``i`` of ``k`` (:func:`privdomain.events.person_part`).
     """
     window_days = None if window is None else duration_days(window)
     seq = _sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days, part=part)
@@ -415,25 +401,6 @@ def _decode_paths(words: np.ndarray, names: list[str], bits: int, per_word: int)
     return out
 
 
-#: Peak DuckDB memory of the journey windows per event row (measured: about 2.7 GB on 20.7M
-#: events, docs/scale.md), with a margin; sets the automatic number of partitions.
-BYTES_PER_EVENT = 200.0
-
-
-def journey_partitions(events: TableLike, partitions: int | None = None, *, con: Any | None = None) -> int:
-    """How many person-hash partitions the journey windows run in: ``partitions`` if given, else enough for
-    the DuckDB memory limit (:func:`privdomain.backend.partitions_for`; 1 on other engines)."""
-    if partitions is not None:
-        if int(partitions) != partitions or partitions < 1:
-            raise ValueError(f"partitions must be a whole number >= 1, got {partitions!r}")
-        return int(partitions)
-    t = events_layer.read(events, con=con, localise=False)
-    rows = events_layer.check(events, con=con).rows
-    from ..backend import partitions_for
-
-    return partitions_for(rows, BYTES_PER_EVENT, t, con)
-
-
 def _merge_words(outs: list[pd.DataFrame], words: int) -> pd.DataFrame:
     """Path-word tables of disjoint person partitions as one (sums; ``longest`` is a max)."""
     if len(outs) == 1:
@@ -463,11 +430,11 @@ def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None 
         journey left without a touch is :data:`DIRECT_PATH`.
     partitions
         Split the persons into this many partitions by a hash of ``person_id``
-        (:func:`person_part`) and run the journey windows one partition at a time,
+        (:func:`privdomain.events.person_part`) and run the journey windows one partition at a time,
         adding up the (small) per-partition path tables: the same result, with a
         working set ``partitions`` times smaller. None (the default) picks the number
         from the event count and the DuckDB memory limit
-        (:func:`privdomain.backend.partitions_for` with :data:`BYTES_PER_EVENT`); 1 on
+        (:func:`privdomain.events.person_partitions`); 1 on
         other engines, which spill or distribute on their own.
 
     Returns
@@ -493,7 +460,7 @@ def build_paths(events: TableLike, window: Duration = "30D", *, con: Any | None 
     """
     window_days = duration_days(window)
     names = _channel_names(events, marketing_channels)
-    k = journey_partitions(events, partitions, con=con)
+    k = events_layer.person_partitions(events, partitions, con=con)
     seqs = [_sequenced(events, con=con, marketing_channels=marketing_channels, window_days=window_days,
                        channel_codes=names, part=(i, k)) for i in range(k)]
     bits = max(1, int(len(names) + 1).bit_length())  # code 0 ends a path; the last code is "not in names"

@@ -39,6 +39,7 @@ import ibis
 import numpy as np
 import pandas as pd
 
+from .. import events as events_layer
 from ..backend import execute
 from ..contract import Duration, events_input
 from .paths import (
@@ -47,7 +48,6 @@ from .paths import (
     Journeys,
     build_paths,
     is_path_table,
-    journey_partitions,
     journey_touches,
     parse,
 )
@@ -142,7 +142,7 @@ def time_decay_events(events: Any, half_life: float, window: Duration, channels:
     """
     if half_life <= 0:
         raise ValueError(f"half_life must be positive, got {half_life}")
-    k = journey_partitions(events, partitions, con=con)
+    k = events_layer.person_partitions(events, partitions, con=con)
     parts = []
     for i in range(k):  # the journey windows one person partition at a time (see build_paths)
         t = journey_touches(events, window, con=con, marketing_channels=marketing_channels, part=(i, k))

@@ -63,7 +63,6 @@ from .. import events as events_layer
 from .. import schema
 from ..backend import TableLike, execute
 from ..contract import Duration, duration_days, events_input, window_days
-from .paths import journey_partitions, person_part
 
 __all__ = [
     "WINDOWS",
@@ -105,7 +104,7 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     ``f_days`` (days since the person's arrival), ``f_depth``. ``partitions``: the
     window over all events that finds each person's arrival runs in this many
     person-hash partitions in turn (None: enough for the DuckDB memory limit,
-    :func:`privdomain.attribution.paths.journey_partitions`).
+    :func:`privdomain.events.person_partitions`).
 
     >>> from privdomain.backend import execute
     >>> from privdomain.examples import events_frame
@@ -117,7 +116,7 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
     if fission_depth < 0:
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
     t = _ad_events(events, con)
-    k = journey_partitions(events, partitions, con=con)
+    k = events_layer.person_partitions(events, partitions, con=con)
     return _credited(t, _touch_kinds(touch), fission_depth, con, _arrivals(t, con, k))
 
 
@@ -139,7 +138,7 @@ def _arrivals(t: ibis.Table, con: Any | None, parts: int) -> ibis.Table:
     id_type = "string" if t.person_id.type().is_string() else "int64"  # person ids as integers or as text
     frames = []
     for i in range(parts):
-        tp = t.filter(person_part(t.person_id, i, parts)) if parts > 1 else t
+        tp = t.filter(events_layer.person_part(t.person_id, i, parts)) if parts > 1 else t
         first = _latest(tp.select("person_id", "ts", "event_id", "referrer_person_id"), ["person_id"],
                         ["ts", "event_id"])
         first = first.filter(first.referrer_person_id.notnull())
@@ -161,8 +160,8 @@ def _credited(t: ibis.Table, kinds: list[str], fission_depth: int, con: Any | No
     pays = t.filter(t.touchpoint == schema.PURCHASE)
     own_ads = ads
     if part is not None and part[1] > 1:
-        pays = pays.filter(person_part(pays.person_id, *part))
-        own_ads = ads.filter(person_part(ads.a_person, *part))
+        pays = pays.filter(events_layer.person_part(pays.person_id, *part))
+        own_ads = ads.filter(events_layer.person_part(ads.a_person, *part))
     pays = pays.select(
         pay_event_id=pays.event_id, person_id=pays.person_id, pay_ts=pays.ts,
         amount_fen=pays.amount_fen.cast("int64").fill_null(0))
@@ -310,7 +309,7 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
         Run the per-person windows (each person's latest ad touch before a pay, first
         event, first purchase) in this many person-hash partitions in turn and add up
         the order and revenue counts (a person is in one partition); None picks enough
-        for the DuckDB memory limit (:func:`privdomain.attribution.paths.journey_partitions`).
+        for the DuckDB memory limit (:func:`privdomain.events.person_partitions`).
         The result does not depend on it.
 
     Returns
@@ -343,7 +342,7 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
     if fission_depth < 0:
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
     t, kinds = _ad_events(events, con), _touch_kinds(touch)
-    parts = journey_partitions(events, partitions, con=con)
+    parts = events_layer.person_partitions(events, partitions, con=con)
     arrivals = _arrivals(t, con, parts)
     groups = _pay_groups([_credited(t, kinds, fission_depth, con, arrivals, (i, parts)) for i in range(parts)],
                          con)
@@ -468,7 +467,7 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
     >>> r[["campaign_id", "long_over_immediate_30", "acquired", "repurchase_revenue"]].values.tolist()
     [[7.0, 3.0, 1.0, 20.0]]
     """
-    k = journey_partitions(events, partitions, con=con)
+    k = events_layer.person_partitions(events, partitions, con=con)
     aa = ad_attribution(events, campaigns, windows=WINDOWS, touch=touch, fission_depth=fission_depth, con=con,
                         partitions=k)
     names = {0: "same_day", 7: "7d", 15: "15d", 30: "30d", 90: "90d"}

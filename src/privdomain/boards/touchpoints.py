@@ -100,7 +100,7 @@ def touchpoint_flows(
         Run the per-person windows in this many person-hash partitions, one after the
         other, and add up their counts (a person is in one partition, so distinct
         persons add up too); None picks enough for the DuckDB memory limit
-        (:func:`privdomain.attribution.paths.journey_partitions`). The result does
+        (:func:`privdomain.events.person_partitions`). The result does
         not depend on it.
 
     Returns
@@ -118,16 +118,15 @@ def touchpoint_flows(
     >>> touchpoint_flows(ev)[["source", "target", "transitions"]].values.tolist()
     [['mp_click', 'mp_visit', 1], ['oa_article_open', 'mp_click', 1]]
     """
-    from ..attribution.paths import journey_partitions, person_part
     from .funnel import parse_window
 
     g = parse_window(gap)
     g_us = int(g / pd.Timedelta(microseconds=1))
 
-    k = journey_partitions(events, partitions, con=con)
+    k = events_layer.person_partitions(events, partitions, con=con)
     t0 = events_layer.read(events, con=con, micros=True)
     _node_column(t0, level)
-    outs = [execute(_flow_counts(t0.filter(person_part(t0.person_id, i, k)) if k > 1 else t0,
+    outs = [execute(_flow_counts(t0.filter(events_layer.person_part(t0.person_id, i, k)) if k > 1 else t0,
                                  level, g_us, entry_exit), con=con) for i in range(k)]
     out = pd.concat(outs, ignore_index=True) if k > 1 else outs[0]
     if k > 1:
@@ -181,7 +180,7 @@ def touchpoint_nodes(
         Run the per-person windows in this many person-hash partitions, one after the
         other, and add up their counts (a person is in one partition, so distinct
         persons add up too); None picks enough for the DuckDB memory limit
-        (:func:`privdomain.attribution.paths.journey_partitions`). The result does
+        (:func:`privdomain.events.person_partitions`). The result does
         not depend on it.
 
     Returns
@@ -202,12 +201,11 @@ def touchpoint_nodes(
 
     w = parse_window(window)
     w_us = int(w / pd.Timedelta(microseconds=1))
-    from ..attribution.paths import journey_partitions, person_part
 
-    k = journey_partitions(events, partitions, con=con)
+    k = events_layer.person_partitions(events, partitions, con=con)
     t0 = events_layer.read(events, con=con, micros=True)
     _node_column(t0, level)
-    outs = [execute(_node_counts(t0.filter(person_part(t0.person_id, i, k)) if k > 1 else t0,
+    outs = [execute(_node_counts(t0.filter(events_layer.person_part(t0.person_id, i, k)) if k > 1 else t0,
                                  level, through, w_us), con=con) for i in range(k)]
     cols = ["events", "persons", "clicked_through", "converted"]
     for out in outs:
