@@ -89,7 +89,7 @@ class _Log:
     person_col: str
     time_col: str
     value_col: str | None
-    day_col: str | None  # integer Beijing epoch days, precomputed for pandas input
+    day_col: str | None  # integer epoch days of the dataset's zone, precomputed for pandas input
     tdt: Any  # the time column's Ibis type
     merge_period: str | None
     is_purchase: Any  # boolean column, or None when every row is a purchase

@@ -1,6 +1,6 @@
 """Repurchase: repurchase rate within windows and the repurchase cycle as a survival curve.
 
-A *purchase occasion* is a Beijing day with at least one ``pay`` event (as in
+A *purchase occasion* is a calendar day of the dataset's time zone (Beijing by default) with at least one ``pay`` event (as in
 :mod:`privdomain.lifecycle`): several orders on one day are one occasion, and a
 repurchase is a purchase on a later day.
 

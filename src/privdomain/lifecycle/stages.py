@@ -1,7 +1,7 @@
 """Customer lifecycle: stages, the lifecycle board (用户生命周期大盘) and flows between stages.
 
-Stages are evaluated per **Beijing calendar day**, at the end of the day: a purchase
-made at 23:59 counts for that day. A person enters the population on the day of their
+Stages are evaluated per **calendar day** of the dataset's time zone (Beijing by default), at
+the end of the day: a purchase made at 23:59 counts for that day. A person enters the population on the day of their
 first event of any kind (first touch) and stays in it from then on, so at every date
 
     sum over stages of persons(stage, date) = persons first touched on or before date.
@@ -659,7 +659,7 @@ def lifecycle_board(
 ) -> pd.DataFrame:
     """Persons per stage per day, week or month: the lifecycle board (用户生命周期大盘).
 
-    Stage counts are taken at each snapshot: the end of every Beijing day in
+    Stage counts are taken at each snapshot: the end of every day (the dataset's zone, Beijing by default) in
     ``[start, end]`` (``freq="D"``), the end (Sunday) of every ISO week whose Sunday
     lies in ``[start, end]`` (``freq="W"``) or the last day of every calendar month
     whose last day lies in ``[start, end]`` (``freq="M"``). Computed from stage-change
@@ -670,7 +670,7 @@ def lifecycle_board(
     events
         Events (pandas frame, dataset path or Ibis table).
     start, end
-        First and last day of the range (dates or date strings, Beijing days).
+        First and last day of the range (dates or date strings; days of the dataset's zone).
     freq
         ``"D"``, ``"W"`` or ``"M"``.
     model
