@@ -49,21 +49,6 @@ GUIDE: list[tuple[str, str]] = [
     ("Architecture", "architecture.md"),
 ]
 
-#: The notebooks, in reading order (files of notebooks/); any other notebook follows.
-NOTEBOOKS: list[str] = [
-    "quickstart",
-    "simulate_and_inspect",
-    "funnels_official_account",
-    "touchpoints_channels",
-    "attribution_roi",
-    "lifecycle_clv",
-    "lifecycle_truth",
-    "experiments",
-    "audiences",
-    "case_study",
-    "own_data",
-]
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -73,9 +58,12 @@ def api_modules() -> list[str]:
 
 
 def notebook_names(root: Path = ROOT) -> list[str]:
-    """The notebooks of ``notebooks/``, in reading order."""
+    """The notebooks of ``notebooks/``, in reading order: the report runner's topics in its
+    teaching order (``privdomain.reports.runner.TOPICS``), then the others by name."""
+    from privdomain.reports.runner import TOPICS
+
     found = sorted(p.stem for p in (root / "notebooks").glob("*.py"))
-    return [n for n in NOTEBOOKS if n in found] + [n for n in found if n not in NOTEBOOKS]
+    return [n for n in TOPICS if n in found] + [n for n in found if n not in TOPICS]
 
 
 def _defining_module(public: str) -> str:
