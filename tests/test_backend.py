@@ -1,5 +1,8 @@
 """One metric, three inputs (pandas, Parquet dataset, Ibis table), equal to its per-person reference."""
 
+import os
+from pathlib import Path
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -89,7 +92,7 @@ def test_default_connection_spills_to_the_temp_folder_and_the_user_can_limit_its
     monkeypatch.setenv("PRIVDOMAIN_TEMP_DIRECTORY", str(tmp_path / "spill"))
     con = backend.connect()
     limit, temp = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
-    assert limit == "953.6 MiB" and temp == str(tmp_path / "spill")
+    assert limit == "953.6 MiB" and Path(temp).parent == tmp_path / "spill"  # a folder of its own under it
     con = backend.connect(memory_limit="512MB")
     assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] == "488.2 MiB"
     # by default no limit is imposed (DuckDB's own, 80% of memory) and spills go to the temp folder
@@ -97,7 +100,7 @@ def test_default_connection_spills_to_the_temp_folder_and_the_user_can_limit_its
     monkeypatch.delenv("PRIVDOMAIN_TEMP_DIRECTORY")
     settings = backend.default_settings()
     assert "memory_limit" not in settings and backend.MEMORY_LIMIT is None
-    assert settings["temp_directory"].endswith("privdomain_duckdb")
+    assert Path(settings["temp_directory"]).parent.name == "privdomain_duckdb"
     monkeypatch.setenv("PRIVDOMAIN_MEMORY_LIMIT", "none")
     assert "memory_limit" not in backend.default_settings()
     monkeypatch.setattr(backend, "_DEFAULT_CON", None)
@@ -124,3 +127,52 @@ def test_partitions_keep_each_partition_under_half_the_duckdb_memory_limit():
     assert 20_772_622 * 200.0 / k <= limit / 2 < 20_772_622 * 200.0 / (k - 1)  # the fewest that fit
     assert partitions_for(1_000, 200.0, con=con) == 1
     assert partitions_for(10**9, 200.0, con=object()) == 1  # not DuckDB: the engine spills on its own
+
+
+def test_each_connection_spills_into_a_folder_of_its_own_and_dead_processes_folders_are_swept(tmp_path):
+    """Two DuckDB connections sharing a spill folder overwrite each other's files (duckdb#15173)."""
+    import subprocess
+    import sys
+
+    from privdomain import backend
+
+    a, b = backend.spill_directory(tmp_path), backend.spill_directory(tmp_path)
+    assert a != b and a.parent == b.parent == tmp_path
+    # a folder of a process that is gone is removed; a live process's folder and other files are not
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = tmp_path / f"{int(dead.stdout)}-0123abcd"
+    live = tmp_path / f"{os.getpid()}-89abcdef"
+    other = tmp_path / "12345-not-ours"
+    for d in (gone, live, other):
+        d.mkdir()
+        (d / "duckdb_temp_storage_DEFAULT-0.tmp").write_bytes(b"x")
+    backend.spill_directory(tmp_path)
+    assert not gone.exists() and live.exists() and other.exists()
+
+
+def test_two_connections_spilling_at_once_both_get_the_right_answer(tmp_path):
+    import ibis
+    import numpy as np
+
+    from privdomain import backend
+
+    cons = [ibis.duckdb.connect(**{**backend.default_settings(), "memory_limit": "40MB", "threads": 1})
+            for _ in range(2)]
+    n = 3_000_000
+    sql = (f"SELECT sum(x * rn) FROM (SELECT x, row_number() OVER (ORDER BY x DESC) AS rn FROM "
+           f"(SELECT (i * 7919) % {n} AS x FROM range({n}) r(i)))")
+    x = np.sort((np.arange(n, dtype=np.int64) * 7919) % n)[::-1]
+    expected = int((x.astype(object) * np.arange(1, n + 1).astype(object)).sum())
+    import threading
+
+    got: list = [None, None]
+
+    def run(k: int) -> None:
+        got[k] = int(cons[k].raw_sql(sql).fetchone()[0])
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert got == [expected, expected]

@@ -56,6 +56,7 @@ __all__ = [
     "TableLike",
     "MEMORY_LIMIT",
     "default_settings",
+    "spill_directory",
     "connect",
     "require_columns",
     "to_table",
@@ -77,13 +78,67 @@ MEMORY_LIMIT: str | None = None
 machine's memory); ``PRIVDOMAIN_MEMORY_LIMIT`` sets one for the process."""
 
 
+def spill_directory(base: str | os.PathLike | None = None) -> Path:
+    """A spill folder of its own for one DuckDB connection, under ``base``.
+
+    ``base`` defaults to ``$PRIVDOMAIN_TEMP_DIRECTORY`` or ``privdomain_duckdb`` under the
+    system temporary folder. DuckDB (1.4) names its spill files by size class and index
+    only (``duckdb_temp_storage_DEFAULT-0.tmp``), so two connections spilling into one
+    folder, in two processes (two notebooks of ``privdomain report --jobs 2``, two test
+    workers) or in one, write over each other's files, and the first to close deletes
+    the other's (duckdb/duckdb#15173). Each connection therefore gets
+    ``<base>/<pid>-<random>``, which DuckDB creates when it first spills and empties when
+    the connection closes. Folders left by processes that are gone (a crash, a kill) are
+    removed here, so they do not pile up on disk.
+
+    >>> import tempfile
+    >>> base = tempfile.mkdtemp()
+    >>> a, b = spill_directory(base), spill_directory(base)
+    >>> a != b and a.parent == b.parent == Path(base) and a.name.startswith(f"{os.getpid()}-")
+    True
+    """
+    import secrets
+    import tempfile
+
+    root = Path(base if base is not None else os.environ.get(
+        "PRIVDOMAIN_TEMP_DIRECTORY", Path(tempfile.gettempdir()) / "privdomain_duckdb"))
+    _sweep_spill_folders(root)
+    return root / f"{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _sweep_spill_folders(root: Path) -> None:
+    """Remove ``<pid>-<hex>`` spill folders under ``root`` whose process is gone."""
+    import re
+    import shutil
+
+    try:
+        entries = list(root.iterdir())
+    except OSError:
+        return
+    for d in entries:
+        m = re.fullmatch(r"(\d+)-[0-9a-f]{8}", d.name)
+        if not m or not d.is_dir():
+            continue
+        pid = int(m.group(1))
+        try:
+            os.kill(pid, 0)
+            continue  # alive (or alive under another user): not ours to remove
+        except ProcessLookupError:
+            pass
+        except OSError:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def default_settings() -> dict[str, str]:
     """The DuckDB settings :func:`connect` applies unless told otherwise.
 
-    * ``temp_directory``: ``$PRIVDOMAIN_TEMP_DIRECTORY`` or ``privdomain_duckdb``
-      under the system temporary folder (:func:`tempfile.gettempdir`): where DuckDB
-      spills large sorts, joins and aggregates (an in-memory DuckDB connection has no
-      spill folder of its own, or writes ``.tmp`` into the working directory).
+    * ``temp_directory``: a folder of its own (:func:`spill_directory`) under
+      ``$PRIVDOMAIN_TEMP_DIRECTORY`` or ``privdomain_duckdb`` in the system temporary
+      folder (:func:`tempfile.gettempdir`): where DuckDB spills large sorts, joins and
+      aggregates (an in-memory DuckDB connection has no spill folder of its own, or
+      writes ``.tmp`` into the working directory; a folder shared by two connections
+      corrupts their spills). Each call gives a new folder.
     * ``memory_limit``: only when ``$PRIVDOMAIN_MEMORY_LIMIT`` is set (e.g. ``"2GB"``
       on a small laptop); otherwise DuckDB's default, 80% of the memory. A low limit
       makes DuckDB spill where it can; window operators cannot spill, so the journey
@@ -97,10 +152,7 @@ def default_settings() -> dict[str, str]:
     >>> "temp_directory" in default_settings()
     True
     """
-    import tempfile
-
-    out = {"temp_directory": os.environ.get("PRIVDOMAIN_TEMP_DIRECTORY",
-                                            str(Path(tempfile.gettempdir()) / "privdomain_duckdb"))}
+    out = {"temp_directory": str(spill_directory())}
     limit = os.environ.get("PRIVDOMAIN_MEMORY_LIMIT", MEMORY_LIMIT)
     if limit and limit.lower() != "none":
         out["memory_limit"] = limit
