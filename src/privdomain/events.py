@@ -429,9 +429,13 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
         ts = pd.to_datetime(ts)  # calendar dates: midnight, made instants below
     if pd.api.types.is_datetime64_dtype(ts.dtype) and not isinstance(ts.dtype, pd.DatetimeTZDtype):
         stamps = ts.dropna()
-        dates = bool((stamps == stamps.dt.normalize()).all())
-        if tz is not None or dates:
-            ts = assume_timezone(pd.DataFrame({"ts": ts}), tz or schema.TIMEZONE)["ts"]
+        timed = stamps[stamps != stamps.dt.normalize()]
+        if tz is None and len(timed):
+            raise DataError("transactions", time, "must be timezone-aware (or calendar dates)", len(timed),
+                            timed.head(3).astype(str).tolist(),
+                            hint=f"pass the zone of these times: from_transactions(..., tz=\"UTC\") "
+                                 f"(or \"{schema.TIMEZONE}\")")
+        ts = assume_timezone(pd.DataFrame({"ts": ts}), tz or schema.TIMEZONE)["ts"]
     out = pd.DataFrame({
         "event_id": np.arange(n, dtype="int64"),
         "person_id": frame[person].to_numpy(),
