@@ -294,8 +294,11 @@ def test_calibration_and_holdout_data_splits_like_a_per_person_loop():
                        "amount_fen": rng.integers(100, 5000, n)})
     e, h = pd.Timestamp("2024-03-01"), pd.Timestamp("2024-04-15")
     s = calibration_and_holdout_data(tx, e, h, time_unit="W")
-    with pytest.warns(DeprecationWarning, match="use calibration_and_holdout_data"):  # the old spelling, one release
+    with pytest.warns(DeprecationWarning) as caught:  # the old spelling, one release
         pd.testing.assert_frame_equal(s, rfm_summary(tx, observation_end=e, holdout_end=h, time_unit="W"))
+    assert sorted(str(w.message) for w in caught) == [
+        "rfm_summary(holdout_end=...) is deprecated; use calibration_and_holdout_data(events, calibration_end, "
+        "holdout_end) (one split function)", "rfm_summary(observation_end=...) is deprecated; use as_of="]
     day = tx["ts"].dt.tz_localize(None).dt.normalize()  # Beijing days
     for pid, g in tx.groupby("person_id"):
         cal_days = day[g.index][day[g.index] <= e]
