@@ -440,8 +440,8 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
         "event_id": np.arange(n, dtype="int64"),
         "person_id": frame[person].to_numpy(),
         "ts": ts.to_numpy() if not isinstance(ts.dtype, pd.DatetimeTZDtype) else ts.array,
-        "touchpoint": np.full(n, event, dtype=object),
-        "channel": np.full(n, vocab[event], dtype=object),
+        "touchpoint": np.array([event], dtype=object).repeat(n),
+        "channel": np.array([vocab[event]], dtype=object).repeat(n),
     })
     if value is not None:
         out["amount_fen"] = _fen(frame[value], value, unit)
