@@ -349,8 +349,8 @@ def assume_timezone(events: TableLike, zone: str, column: str = "ts") -> TableLi
 
 
 def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: str = "ts",
-                      value: str | None = None, unit: str = "yuan", event: str = schema.PURCHASE,
-                      tz: str | None = None) -> pd.DataFrame:
+                      value: str | None = None, unit: str = "yuan", order: str | None = None,
+                      event: str = schema.PURCHASE, tz: str | None = None) -> pd.DataFrame:
     """A transaction table with its own column names as privdomain events: how any table reaches a metric.
 
     Metrics take no column arguments (docs/architecture.md, "The API contract"): they
@@ -367,6 +367,7 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
       :func:`assume_timezone`;
     * ``touchpoint`` = ``event`` (``"pay"``: every row is a purchase) and ``channel``
       its channel family;
+    * ``order_id`` = ``frame[order]``, or ``i`` (each row its own order) without one;
     * ``amount_fen`` = ``frame[value]`` in whole fen: :math:`100 v` for ``unit="yuan"``
       (any currency's main unit with two decimals: yuan, dollars), :math:`v` for
       ``unit="fen"``. A value with a fraction of a fen is refused, not rounded away.
@@ -381,6 +382,8 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
         The frame's person id, time and spend columns (``value=None``: no amounts).
     unit
         ``"yuan"`` (default) or ``"fen"``: the unit of ``value``.
+    order
+        The frame's order id column, if it has one.
     event
         The touchpoint every row becomes (a known one: :func:`known_touchpoints`).
     tz
@@ -390,8 +393,8 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
     Returns
     -------
     pandas.DataFrame
-        ``event_id``, ``person_id``, ``ts``, ``touchpoint``, ``channel`` and, with a
-        value, ``amount_fen`` (nullable Int64), in the frame's row order.
+        ``event_id``, ``person_id``, ``ts``, ``touchpoint``, ``channel``, ``order_id``
+        and, with a value, ``amount_fen`` (nullable Int64), in the frame's row order.
 
     Raises
     ------
@@ -419,7 +422,8 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
         raise UsageError(f"from_transactions: unit must be 'yuan' or 'fen', got {unit!r}")
     vocab = known_touchpoints()
     require_known("event", event, vocab)
-    cols = {"person": person, "time": time, **({"value": value} if value is not None else {})}
+    cols = {"person": person, "time": time, **({"value": value} if value is not None else {}),
+            **({"order": order} if order is not None else {})}
     missing = [f"{k}={c!r}" for k, c in cols.items() if c not in frame.columns]
     if missing:
         raise UsageError(f"from_transactions: {', '.join(missing)} not in the frame; columns: {list(frame.columns)}")
@@ -442,6 +446,7 @@ def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: s
         "ts": ts.to_numpy() if not isinstance(ts.dtype, pd.DatetimeTZDtype) else ts.array,
         "touchpoint": np.array([event], dtype=object).repeat(n),
         "channel": np.array([vocab[event]], dtype=object).repeat(n),
+        "order_id": frame[order].to_numpy() if order is not None else np.arange(n, dtype="int64"),
     })
     if value is not None:
         out["amount_fen"] = _fen(frame[value], value, unit)
