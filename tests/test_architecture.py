@@ -293,3 +293,42 @@ def test_old_time_bounds_and_column_arguments_still_work_with_a_warning():
     new = rfm_summary(from_transactions(tx, person="cust", time="day", value="usd"), as_of="2024-01-10")
     assert old.drop(columns="cust").equals(new.drop(columns="person_id"))
     assert new[["frequency", "t_x", "T", "monetary_value"]].values.tolist() == [[1.0, 8.0, 9.0, 2.25]]
+
+
+def test_the_contract_decorator_maps_old_positional_and_legacy_arguments():
+    import warnings
+
+    import pytest
+
+    from privdomain.contract import events_input
+
+    calls = []
+
+    def old_way(events, **kw):  # the behaviour kept for one release
+        calls.append(kw)
+        return "old"
+
+    @events_input(renamed={"observation_end": "as_of"}, positional=("observation_end", "flag", "who"),
+                  legacy=(old_way, {"who": "map the columns first"}))
+    def new_way(events, *, as_of=None, flag=False, con=None):
+        return ("new", as_of, flag)
+
+    assert new_way([1]) == ("new", None, False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert new_way([1], observation_end="2024-01-01") == ("new", "2024-01-01", False)
+        assert new_way([1], "2024-01-02", True) == ("new", "2024-01-02", True)
+        assert new_way([1], "2024-01-03", False, None) == "old"  # a legacy keyword, even None, takes the old way
+    assert calls == [{"who": None, "as_of": "2024-01-03", "flag": False}]
+    assert [str(w.message) for w in caught] == [
+        "new_way(observation_end=...) is deprecated; use as_of=",
+        "new_way(): passing flag by position is deprecated; pass flag=...",
+        "new_way(observation_end=...) is deprecated; use as_of=",
+        "new_way(): passing flag by position is deprecated; pass flag=...",
+        "new_way(observation_end=...) is deprecated; use as_of=",
+        "new_way(who=...) is deprecated; map the columns first",
+    ]
+    with pytest.raises(TypeError, match="at most 4 positional arguments"):
+        new_way([1], 1, 2, 3, 4)
+    with pytest.raises(TypeError, match="multiple values for argument 'flag'"):
+        new_way([1], None, True, flag=True)
