@@ -59,18 +59,18 @@ def main(argv: list[str]) -> int:
     hits: dict[str, list] = {}
     t_est: dict[str, float] = {}
     t0 = time.perf_counter()
+    known = ex.campaign_truth(tier_effects=TIER_EFFECTS)  # the same for every replication
     for r in range(reps):
         df = ex.simulate_campaign(args.n, seed=1_000_000 + r, tier_effects=TIER_EFFECTS)
-        truth = df.attrs["truth"]
         for name, res in _timed(estimators(df), t_est):
             row = res.iloc[0]
-            tv = (df.attrs["truth_relative"] if name.startswith("relative") else truth)[row["outcome"]]
+            tv = (known.relative if name.startswith("relative") else known.effect)[row["outcome"]]
             hits.setdefault(name, []).append((row["ci_low"] <= tv <= row["ci_high"], row["estimate"] - tv,
                                               row["ci_high"] - row["ci_low"]))
         s = time.perf_counter()
         het = ex.heterogeneous_effects(df, "converted")
         t_est["by tier (3 segments)"] = t_est.get("by tier (3 segments)", 0) + time.perf_counter() - s
-        seg_truth = df.attrs["truth_by_segment"]["converted"]
+        seg_truth = known.by_segment["converted"]
         for _, row in het.iterrows():
             tv = seg_truth[row["segment"]]
             hits.setdefault(f"by tier {row['segment']}", []).append(

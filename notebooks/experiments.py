@@ -153,7 +153,7 @@ for n, f in frames.items():
     dropped = sorted(set(f["segment"]) - set(keep))
     display(Markdown(f"`{n}`, outcome: repurchased" + (f" (tiers without a holdout at this size, left out: "
                                                      f"{', '.join(dropped)})" if dropped else "")))
-    h = het.attrs.get("heterogeneity", {})
+    h = ex.heterogeneity_test(f[f["segment"].isin(keep)], "repurchased", by="segment")
     tr = truth_fx[truth_fx["experiment"] == n].rename(columns={"true_effect": "simulated truth"})
     tr = tr.assign(segment=tr["arm"].astype(str).str.split(":").str[0])  # arms read "<tier>:treatment"
     het = het.merge(tr[["segment", "simulated truth"]], on="segment", how="left")
@@ -271,7 +271,7 @@ ax.legend(loc="lower right");
 # %%
 het = ex.heterogeneous_effects(campaign, "converted", by="segment")
 display(effects_view(het.assign(method="dim_hc1"), by="segment"))
-h = het.attrs.get("heterogeneity", {})
+h = ex.heterogeneity_test(campaign, "converted", by="segment")
 if h:
     display(Markdown(f"Same effect in every tier? Wald χ² = {h['statistic']:.1f} on {h['df']} df, "
                      f"p = {h['p_value']:.3g}."))
@@ -296,7 +296,7 @@ if h:
 
 # %%
 panel = ex.simulate_panel(300, 12, effect=0.5, dynamic=0.5, seed=seed)
-true_att = panel.attrs["truth"]["att"]
+true_att = panel.loc[panel.treated == 1, "true_effect"].mean()  # the simulated truth
 twfe = ex.did(panel).iloc[0]
 cs = ex.staggered_did(panel).iloc[0]
 display(pd.DataFrame({"estimator": ["two-way fixed effects 双向固定效应", "Callaway & Sant'Anna 分组-时期"],

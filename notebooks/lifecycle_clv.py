@@ -377,7 +377,7 @@ metrics["period_transactions_chi_square"] = {k: float(v) for k, v in fit_test.it
 # %%
 end = pd.Timestamp(ov["last_day"]) + pd.Timedelta(days=1)  # the end of the last day
 cal_end = end - pd.Timedelta(weeks=holdout_weeks)
-cal = rfm.rfm_summary(ds, time_unit="W", observation_end=cal_end, holdout_end=end)
+cal = rfm.calibration_and_holdout_data(ds, cal_end, end, time_unit="W")
 cal = cal[cal["T"] > 0].copy()
 bg_cal = clv.BetaGeo().fit(cal)
 ch = clv.calibration_holdout(bg_cal, cal, max_frequency=5)

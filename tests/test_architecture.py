@@ -215,3 +215,120 @@ def test_old_keyword_names_still_work_with_a_warning():
     with pytest.raises(TypeError, match="events twice"):
         overview(ev, data=ev)
     assert pd.Timedelta("7D") == __import__("privdomain.contract").contract.duration("7D")
+
+
+#: Old names of time bounds (docs/architecture.md, "The API contract", rule 4).
+OLD_TIME_BOUNDS = ("observation_end", "observation_period_end", "date", "dates", "day", "days_until", "snapshot",
+                   "cutoff", "until", "since", "period_end", "period_start")
+#: Column arguments naming the events' own columns (rule 5: on no metric).
+EVENT_COLUMN_ARGS = ("person_col", "time_col", "value_col", "ts_col", "amount_col", "event_col", "touchpoint_col")
+
+
+def _time_and_column_breaks(functions) -> list[str]:
+    import inspect
+
+    from privdomain.contract import TIME_BOUNDS
+
+    out = []
+    for qual, f in functions.items():
+        names = list(inspect.signature(f).parameters)
+        for p in names:
+            bound = p in OLD_TIME_BOUNDS or p.endswith(("_end", "_start", "_date", "_dates"))
+            if bound and p not in TIME_BOUNDS:
+                out.append(f"{qual}: time bound {p!r} (a period is start/end, a snapshot as_of)")
+            if p in EVENT_COLUMN_ARGS or (names[0] == "events" and p.endswith("_col")):
+                out.append(f"{qual}: column argument {p!r} (map the table with events.from_transactions)")
+    return out
+
+
+def test_time_bounds_have_one_spelling_and_no_metric_takes_column_arguments():
+    functions = _metric_functions()
+    assert {"privdomain.clv.rfm.rfm_summary", "privdomain.lifecycle.stages.stages_at",
+            "privdomain.lifecycle.stages.stage_agreement"} <= set(functions)
+    assert _time_and_column_breaks(functions) == []
+
+
+def test_the_time_bound_check_sees_old_names_and_column_arguments():
+    def good(events, *, as_of=None, start=None, end=None, con=None): ...
+    def split(events, calibration_end, holdout_end, *, con=None): ...
+    def old(events, observation_end=None, *, con=None): ...
+    def snapshot(events, date, *, con=None): ...
+    def columns(events, person_col="person_id", *, con=None): ...
+    def summary(summary, recency_col="time_since_last"): ...  # columns of a result frame, not of the events
+
+    got = _time_and_column_breaks({"m.good": good, "m.split": split, "m.old": old, "m.snapshot": snapshot,
+                                   "m.columns": columns, "m.summary": summary})
+    assert got == ["m.old: time bound 'observation_end' (a period is start/end, a snapshot as_of)",
+                   "m.snapshot: time bound 'date' (a period is start/end, a snapshot as_of)",
+                   "m.columns: column argument 'person_col' (map the table with events.from_transactions)"]
+
+
+def test_old_time_bounds_and_column_arguments_still_work_with_a_warning():
+    import warnings
+
+    import pandas as pd
+    import pytest
+
+    from privdomain.clv.rfm import rfm_summary
+    from privdomain.events import from_transactions
+    from privdomain.examples import events_frame
+    from privdomain.lifecycle.stages import stage_agreement, stages_at
+
+    ev = events_frame([(1, "2024-01-01 09:00", "mp_visit"), (2, "2024-01-03 09:00", "mp_visit"),
+                       (1, "2024-01-02 23:59", "pay", {"order_id": 1, "amount_fen": 100})])
+    with pytest.warns(DeprecationWarning, match=r"stages_at\(date=\.\.\.\) is deprecated; use as_of="):
+        old = stages_at(ev, date="2024-01-02")
+    pd.testing.assert_frame_equal(old, stages_at(ev, as_of="2024-01-02"))
+    truth = pd.DataFrame({"person_id": [1], "stage": ["prospect"], "valid_to": pd.NaT,
+                          "valid_from": pd.to_datetime(["2024-01-01 09:00"]).tz_localize("Asia/Shanghai")})
+    with pytest.warns(DeprecationWarning, match=r"stage_agreement\(dates=\.\.\.\) is deprecated; use as_of="):
+        old = stage_agreement(ev, truth, dates=["2024-01-01"])
+    pd.testing.assert_frame_equal(old, stage_agreement(ev, truth, "2024-01-01"))
+    tx = pd.DataFrame({"cust": [7, 7], "day": pd.to_datetime(["2024-01-01", "2024-01-09"]), "usd": [1.5, 2.25]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = rfm_summary(tx, "cust", "day", "usd", observation_end="2024-01-10")
+    assert sorted(str(w.message).split(" is ")[0] for w in caught) == [
+        "rfm_summary(observation_end=...)", "rfm_summary(person_col=..., time_col=..., value_col=...)"]
+    new = rfm_summary(from_transactions(tx, person="cust", time="day", value="usd"), as_of="2024-01-10")
+    assert old.drop(columns="cust").equals(new.drop(columns="person_id"))
+    assert new[["frequency", "t_x", "T", "monetary_value"]].values.tolist() == [[1.0, 8.0, 9.0, 2.25]]
+
+
+def test_the_contract_decorator_maps_old_positional_and_legacy_arguments():
+    import warnings
+
+    import pytest
+
+    from privdomain.contract import events_input
+
+    calls = []
+
+    def old_way(events, **kw):  # the behaviour kept for one release
+        calls.append(kw)
+        return "old"
+
+    @events_input(renamed={"observation_end": "as_of"}, positional=("observation_end", "flag", "who"),
+                  legacy=(old_way, {"who": "map the columns first"}))
+    def new_way(events, *, as_of=None, flag=False, con=None):
+        return ("new", as_of, flag)
+
+    assert new_way([1]) == ("new", None, False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert new_way([1], observation_end="2024-01-01") == ("new", "2024-01-01", False)
+        assert new_way([1], "2024-01-02", True) == ("new", "2024-01-02", True)
+        assert new_way([1], "2024-01-03", False, None) == "old"  # a legacy keyword, even None, takes the old way
+    assert calls == [{"who": None, "as_of": "2024-01-03", "flag": False}]
+    assert [str(w.message) for w in caught] == [
+        "new_way(observation_end=...) is deprecated; use as_of=",
+        "new_way(): passing flag by position is deprecated; pass flag=...",
+        "new_way(observation_end=...) is deprecated; use as_of=",
+        "new_way(): passing flag by position is deprecated; pass flag=...",
+        "new_way(observation_end=...) is deprecated; use as_of=",
+        "new_way(who=...) is deprecated; map the columns first",
+    ]
+    with pytest.raises(TypeError, match="at most 4 positional arguments"):
+        new_way([1], 1, 2, 3, 4)
+    with pytest.raises(TypeError, match="multiple values for argument 'flag'"):
+        new_way([1], None, True, flag=True)

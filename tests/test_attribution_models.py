@@ -136,7 +136,10 @@ def test_markov_order_1_by_hand():
     # without a: 1/4 * 1/2 = 1/8 -> RE 3/4; without b: 3/4 * 1/3 = 1/4 -> RE 1/2
     pt = table([("a > b", 1, 1.0, 0), ("a", 1, 1.0, 1), ("b", 0, 0.0, 1)])
     r = markov(pt)
-    assert r.attrs["conversion_probability"] == pytest.approx(0.5)
+    assert r["conversion_probability"].tolist() == pytest.approx([0.5, 0.5])  # the chain's, on every row
+    assert r.attrs["conversion_probability"] == r["conversion_probability"].iloc[0]  # kept for one release
+    # expected value: a converts with value 1.0 on both converting paths, so E[value] = p * 1.0
+    assert r["expected_value"].iloc[0] == pytest.approx(0.5)
     assert r["removal_effect"].tolist() == pytest.approx([0.75, 0.5])
     assert r["conversions"].tolist() == pytest.approx([2 * 0.75 / 1.25, 2 * 0.5 / 1.25])
 
@@ -166,7 +169,7 @@ def test_markov_order_3_on_hand_built_paths_matches_power_iteration():
 def test_markov_removal_effects_equal_power_iteration_within_1e_9(pt, order):
     got = markov(pt, order=order)
     ref = reference.markov_removal_effects(pt, order=order)
-    assert got.attrs["conversion_probability"] == pytest.approx(ref["p"], abs=1e-9)
+    assert got["conversion_probability"].iloc[0] == pytest.approx(ref["p"], abs=1e-9)
     re = got.set_index("channel")["removal_effect"]
     for ch, x in ref["removal"].items():
         assert abs(re[ch] - x) <= 1e-9, (ch, re[ch], x)

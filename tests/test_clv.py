@@ -21,7 +21,8 @@ from privdomain.clv import (
     simulate_modified_beta_geo,
     simulate_pareto_nbd,
 )
-from privdomain.clv.rfm import rfm_summary
+from privdomain.clv.rfm import calibration_and_holdout_data, rfm_summary
+from privdomain.events import from_transactions
 from privdomain.testing import reference
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
@@ -38,8 +39,8 @@ def cdnow() -> pd.DataFrame:
     monetary value = mean of the repeat purchase days."""
     cd = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "customer", "date", "cds", "dollars"])
     cd["date"] = pd.to_datetime(cd["date"].astype(str), format="%Y%m%d")
-    return rfm_summary(cd, "customer", "date", "dollars", "1997-09-30", time_unit="W", merge_period="D",
-                       monetary="repeat")
+    return rfm_summary(from_transactions(cd, person="customer", time="date", value="dollars"), as_of="1997-09-30",
+                       time_unit="W", merge_period="D", monetary="repeat")
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +240,8 @@ def test_likelihoods_and_predictions_are_finite_and_coherent_everywhere(params, 
 def test_cdnow_holdout_forecast_is_close_to_the_actual_repeat_purchases():
     cd = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "customer", "date", "cds", "dollars"])
     cd["date"] = pd.to_datetime(cd["date"].astype(str), format="%Y%m%d")
-    s = rfm_summary(cd, "customer", "date", "dollars", "1997-09-30", time_unit="W", holdout_end="1998-06-30")
+    s = calibration_and_holdout_data(from_transactions(cd, person="customer", time="date", value="dollars"),
+                                     "1997-09-30", "1998-06-30", time_unit="W")
     actual = s.frequency_holdout.sum()  # 1,882 purchase days in weeks 40-78
     for model in (BetaGeo, ParetoNBD, ModifiedBetaGeo):
         forecast = model().fit(s).expected_purchases(39.0, s).sum()

@@ -27,6 +27,7 @@ from privdomain.clv import (
     truth_alive,
 )
 from privdomain.errors import DatasetError, UsageError
+from privdomain.events import from_transactions
 
 CDNOW = Path(__file__).parent / "data" / "cdnow_sample.txt"
 TRUE = {"r": 0.4, "alpha": 5.0, "a": 0.9, "b": 3.0}
@@ -41,7 +42,8 @@ def _sha(folder: Path) -> dict[str, str]:
 def cdnow() -> pd.DataFrame:
     cd = pd.read_csv(CDNOW, sep=r"\s+", header=None, names=["master_id", "customer", "date", "cds", "dollars"])
     cd["date"] = pd.to_datetime(cd["date"].astype(str), format="%Y%m%d")
-    return rfm.rfm_summary(cd, "customer", "date", "dollars", "1997-09-30", time_unit="W", merge_period="D")
+    return rfm.rfm_summary(from_transactions(cd, person="customer", time="date", value="dollars"), as_of="1997-09-30",
+                           time_unit="W", merge_period="D")
 
 
 # -- intervals ------------------------------------------------------------------------------------
@@ -162,7 +164,7 @@ def test_calibration_holdout_table_equals_a_per_customer_computation(tmp_path):
     rows = [(i, pd.Timestamp("2024-01-01") + pd.Timedelta(days=int(d)), 1000)
             for i in range(n) for d in days[i, : rng.integers(1, 7)]]
     tx = pd.DataFrame(rows, columns=["person_id", "ts", "amount_fen"])
-    s = rfm.rfm_summary(tx, observation_end="2024-08-01", holdout_end="2024-10-27", time_unit="W")
+    s = rfm.calibration_and_holdout_data(tx, "2024-08-01", "2024-10-27", time_unit="W")
     s = s[s["T"] > 0]
     m = BetaGeo().fit(s)
     tab = calibration_holdout(m, s, max_frequency=3)

@@ -115,10 +115,11 @@ def test_a_column_of_mixed_time_zones_is_refused():
 def test_calendar_dates_as_midnight_timestamps_are_accepted_by_rfm():
     tx = pd.DataFrame({"cust": [1, 1, 2], "day": pd.to_datetime(["1997-01-01", "1997-01-08", "1997-01-02"]),
                        "usd": [10.0, 5.0, 3.0]})
-    s = rfm.rfm_summary(tx, "cust", "day", "usd", "1997-01-31")
-    assert s.set_index("cust").loc[1, "frequency"] == 1
-    with pytest.raises(DataError, match=r"'day' must be timezone-aware: 1 row\(s\)"):
-        rfm.rfm_summary(tx.assign(day=tx.day + pd.to_timedelta([0, 0, 5], unit="h")), "cust", "day", "usd")
+    s = rfm.rfm_summary(events.from_transactions(tx, person="cust", time="day", value="usd"), as_of="1997-01-31")
+    assert s.set_index("person_id").loc[1, "frequency"] == 1
+    with pytest.raises(DataError, match=r"'day' must be timezone-aware \(or calendar dates\): 1 row\(s\)"):
+        events.from_transactions(tx.assign(day=tx.day + pd.to_timedelta([0, 0, 5], unit="h")), person="cust",
+                                 time="day", value="usd")
 
 
 # -- keys and duplicates -------------------------------------------------------------------

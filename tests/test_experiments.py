@@ -210,8 +210,10 @@ def test_effects_by_tier_find_the_tier_with_the_effect_and_adjust_with_holm():
     for _, row in r.iterrows():
         assert row["ci_low_adj"] <= truth[row["segment"]] <= row["ci_high_adj"]
     assert ((r["ci_high_adj"] - r["ci_low_adj"]) > (r["ci_high"] - r["ci_low"])).all()
-    assert r.attrs["heterogeneity"]["df"] == 2
-    assert r.attrs["heterogeneity"]["p_value"] < 1e-3
+    het = ex.heterogeneity_test(df, "converted")
+    assert het["df"] == 2
+    assert het["p_value"] < 1e-3
+    assert r.attrs["heterogeneity"] == het  # kept for one release
 
 
 def test_segment_results_match_running_the_estimator_on_each_segment():
@@ -226,9 +228,7 @@ def test_heterogeneity_test_rejects_equal_tier_effects_at_its_nominal_rate():
     # 60 campaigns with one effect for all tiers: p < 0.05 should happen ~3 times
     # (at most 8 = the 99.5% quantile of Binomial(60, 0.05))
     def p_value(df):
-        return randomised._heterogeneity_test(df, "converted", "segment", list(ex.TIERS), "arm", "holdout", ["treatment"])[
-            "p_value"
-        ]
+        return ex.heterogeneity_test(df, "converted", by="segment", arm="arm", control="holdout")["p_value"]
 
     ps = [p_value(ex.simulate_campaign(1500, effect=0.05, seed=500 + s)) for s in range(60)]
     assert sum(p < 0.05 for p in ps) <= stats.binom.ppf(0.995, 60, 0.05) == 8
@@ -268,7 +268,7 @@ def test_interval_coverage_over_replications_with_a_known_effect():
     covs = ["pre_purchases", "pre_revenue"]
     for rep in range(COVERAGE_REPS):
         df = ex.simulate_campaign(2000, seed=10_000 + rep, tier_effects={"first_time": 0.1, "2-5": 0.03, "5+": 0.0})
-        truth = df.attrs["truth"]
+        truth = ex.campaign_truth(0.05, tier_effects={"first_time": 0.1, "2-5": 0.03, "5+": 0.0}).effect
         for name, r in (
             ("dim", ex.difference_in_means(df, "converted")),
             ("cuped", ex.cuped(df, "converted", covs)),
@@ -286,7 +286,9 @@ def test_simulated_truth_matches_a_large_sample():
     for tier, share in ex.tier_shares().items():
         assert shares[tier] == pytest.approx(share, abs=0.004)
     r = ex.difference_in_means(df, "revenue").iloc[0]
-    assert r["ci_low"] < df.attrs["truth"]["revenue"] < r["ci_high"]
+    truth = ex.campaign_truth(0.05, tier_effects={"first_time": 0.1, "2-5": 0.03, "5+": 0.0})
+    assert r["ci_low"] < truth.effect["revenue"] < r["ci_high"]
+    assert df.attrs["truth"] == truth.effect  # the attrs kept for one release
     holdout = df.loc[df["arm"] == "holdout", "converted"]
     assert holdout.mean() == pytest.approx(df.attrs["baseline"]["converted"], abs=3 * holdout.std() / np.sqrt(len(holdout)))
 
@@ -745,7 +747,8 @@ def test_single_touchpoint_odds_ratio_is_the_cross_product_ratio():
 
 def test_naive_odds_ratios_overstate_confounded_touchpoints_and_adjustment_recovers_the_truth():
     df = ex.simulate_touchpoints(20_000, seed=41)
-    truth = df.attrs["truth"]
+    truth = ex.touchpoint_truth()
+    assert df.attrs["truth"] == truth  # kept for one release
     naive = ex.purchase_drivers(df, features=TOUCHES).set_index("term")
     adjusted = ex.purchase_drivers(df, features=TOUCHES, covariates=["engagement"]).set_index("term")
     # group joins do nothing, yet engaged persons join and buy: the naive OR is far above 1
@@ -759,7 +762,7 @@ def test_naive_odds_ratios_overstate_confounded_touchpoints_and_adjustment_recov
 
 def test_confounding_table_lines_naive_and_adjusted_odds_ratios_up_with_the_truth():
     df = ex.simulate_touchpoints(20_000, seed=41)
-    t = ex.confounding_table(df, df.attrs["truth"], adjust_for=["engagement"]).set_index("term")
+    t = ex.confounding_table(df, ex.touchpoint_truth(), adjust_for=["engagement"]).set_index("term")
     naive = ex.purchase_drivers(df, features=TOUCHES).set_index("term")
     assert t.loc["wecom_chat", "naive_or"] == pytest.approx(naive.loc["wecom_chat", "odds_ratio"])
     assert t["adjusted_covers"].all()

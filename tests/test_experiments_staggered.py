@@ -47,7 +47,7 @@ def test_each_cell_is_the_difference_of_two_groups_long_differences(control):
 def test_twfe_is_biased_when_the_effect_grows_but_group_time_did_is_not():
     # the effect grows by 1 per period since the change; staggered adoption
     p = ex.simulate_panel(400, 12, effect=0.0, dynamic=1.0, seed=1)
-    truth = p.attrs["truth"]["att"]
+    truth = p.loc[p.treated == 1, "true_effect"].mean()
     twfe = ex.did(p).iloc[0]
     cs = ex.staggered_did(p).iloc[0]
     assert abs(twfe.estimate - truth) > 5 * twfe.std_error  # already-treated units pollute the comparison
@@ -57,7 +57,8 @@ def test_twfe_is_biased_when_the_effect_grows_but_group_time_did_is_not():
 def test_simple_aggregate_is_the_cohort_weighted_mean_of_post_cells():
     p = ex.simulate_panel(60, 9, effect=2.0, dynamic=0.5, seed=2)
     r = ex.staggered_did(p)
-    cells = r.attrs["cells"]
+    cells = ex.group_time_att(p)
+    assert int(r["cells"].iloc[0]) == int(cells.post.sum())
     post = cells[cells.post]
     size = post.cohort.map(lambda c: (p.groupby("unit").first_treated.first() == c).sum())
     assert r.estimate.iloc[0] == pytest.approx(float((post.estimate * size).sum() / size.sum()), abs=1e-12)
@@ -84,7 +85,7 @@ def test_interval_covers_the_true_average_effect_about_95_percent_of_the_time():
     for s in range(200):
         p = ex.simulate_panel(150, 8, effect=1.0, dynamic=0.5, seed=1000 + s)
         r = ex.staggered_did(p).iloc[0]
-        hits.append(r.ci_low < p.attrs["truth"]["att"] < r.ci_high)
+        hits.append(r.ci_low < p.loc[p.treated == 1, "true_effect"].mean() < r.ci_high)
     # 200 replications: a binomial 99.9% band around 0.95
     assert 0.89 <= np.mean(hits) <= 0.995
 

@@ -150,7 +150,8 @@ def test_an_excluded_event_between_the_steps_drops_the_attempt():
                        (2, "2024-05-01 10:02", "add_to_cart")])
     out = funnel(ev, VISIT_CART_PAY, exclusions=[("sms", 1, 2)])
     assert out["persons"].tolist() == [1, 1, 0]
-    assert out.attrs["excluded_persons"] == 1
+    assert set(out["excluded_persons"]) == {1}
+    assert out.attrs["excluded_persons"] == 1 and out.attrs["persons_with_step1"] == 2  # kept for one release
 
 
 def test_an_excluded_event_outside_the_step_range_is_ignored():
@@ -173,7 +174,7 @@ def test_a_clean_later_attempt_survives_an_excluded_earlier_one():
                        (1, "2024-05-15 10:00", "mp_visit"), (1, "2024-05-15 10:01", "add_to_cart")])
     out = funnel(ev, VISIT_CART_PAY, exclusions=[("sms", 1, 2)])
     assert out["persons"].tolist() == [1, 1, 0]
-    assert out.attrs["excluded_persons"] == 0
+    assert set(out["excluded_persons"]) == {0}
 
 
 def test_exclusions_make_no_sense_in_an_unordered_funnel():
@@ -270,7 +271,7 @@ def test_conversion_columns_and_time_to_convert():
 def test_steps_no_one_reached_have_zero_persons():
     ev = events_frame([(1, "2024-05-01 10:00", "sms")])
     out = funnel(ev, VISIT_CART_PAY)
-    assert out["persons"].tolist() == [0, 0, 0] and out.attrs["persons_with_step1"] == 0
+    assert out["persons"].tolist() == [0, 0, 0] and set(out["persons_with_step1"]) == {0}
 
 
 def test_pandas_parquet_and_ibis_inputs_agree(tmp_path):

@@ -55,7 +55,7 @@ def cdnow_ds(tmp_path_factory) -> Path:
 
 
 def test_cdnow_through_import_table_reproduces_the_published_bgnbd_estimates(cdnow_ds):
-    summary = rfm.rfm_summary(cdnow_ds, observation_end="1997-09-30", time_unit="W", merge_period="D",
+    summary = rfm.rfm_summary(cdnow_ds, as_of="1997-09-30", time_unit="W", merge_period="D",
                               monetary="repeat")
     m = clv.BetaGeo().fit(summary)
     assert [float(f"{m.params_[k]:.3g}") for k in ("r", "alpha", "a", "b")] == [0.243, 4.41, 0.793, 2.43]

@@ -157,7 +157,7 @@ def test_audience_tags_are_the_same_after_mapping_ids_back(pair, tag_pair, tmp_p
     # it is checked against the text dataset's own RFM segments, every other tag is identical
     pd.testing.assert_frame_equal(x.drop(columns="rfm_segment"), _back(y, back).drop(columns="rfm_segment"))
     assert x.attrs == y.attrs
-    seg = rfm.rfm_segments(rfm.rfm_summary(b, observation_end=AS_OF), scheme="rf").set_index("person_id")["segment"]
+    seg = rfm.rfm_segments(rfm.rfm_summary(b, as_of=AS_OF), scheme="rf").set_index("person_id")["segment"]
     assert y["rfm_segment"].notna().sum() == len(seg) > 50
     assert y["rfm_segment"].tolist() == y["person_id"].map(seg).astype(object).where(lambda s: s.notna(), None).tolist()
     # the chunked file: text ids are cut into chunks of sorted ids, the same rows as in memory

@@ -10,13 +10,20 @@ Every function that reads events follows the same shape
 * windows and other spans of time are **durations in one style**: a pandas
   offset string (``"7D"``, ``"36h"``, ``"30min"``) or a :class:`pandas.Timedelta`,
   read by :func:`duration`;
+* **time bounds in one style** (:data:`TIME_BOUNDS`): a period is ``start=`` /
+  ``end=``, a snapshot ("the data up to and including this day") is ``as_of=``, a
+  calibration/holdout split is ``calibration_end=`` / ``holdout_end=``;
+* **no column arguments**: metrics read the event schema's own columns; a
+  transaction table with other names is mapped onto it first
+  (:func:`privdomain.events.from_transactions`);
 * every result is a **returned value** (a column, a frame or a small result
   object), never only an entry of ``.attrs``.
 
 Old spellings work for one release with a :class:`DeprecationWarning`: the events
 input under the keyword ``data=``, ``transactions=`` or ``ds=`` (:func:`events_input`),
-renamed window keywords such as ``window_days=30`` and windows given as a bare
-number of days (``window=7``).
+renamed window keywords such as ``window_days=30``, renamed time bounds such as
+``observation_end=`` (now ``as_of=``), windows given as a bare number of days
+(``window=7``) and the column arguments of ``rfm_summary``.
 
 >>> import warnings
 >>> @events_input(renamed={"window_days": "window"})
@@ -41,14 +48,14 @@ import functools
 import inspect
 import numbers
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar, Union
 
 import pandas as pd
 
 from .errors import UsageError
 
-__all__ = ["OLD_EVENTS_NAMES", "Duration", "duration", "duration_days", "events_input", "interval", "window_days"]
+__all__ = ["OLD_EVENTS_NAMES", "TIME_BOUNDS", "Duration", "Legacy", "duration", "duration_days", "events_input", "interval", "window_days"]
 
 #: The keyword names the events input had before the contract (one release of grace).
 OLD_EVENTS_NAMES = ("data", "transactions", "ds")
@@ -58,6 +65,14 @@ OLD_EVENTS_NAMES = ("data", "transactions", "ds")
 Duration = Union[str, pd.Timedelta, _dt.timedelta]
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: The names of time bounds (docs/architecture.md, "The API contract"): a period is
+#: ``start=`` / ``end=``, a snapshot (the data up to and including this day) is
+#: ``as_of=``, a calibration/holdout split is ``calibration_end=`` / ``holdout_end=``.
+TIME_BOUNDS = ("start", "end", "as_of", "calibration_end", "holdout_end")
+
+#: A function's old keywords it no longer takes: ``(handler, {old keyword: advice})``.
+Legacy = tuple[Callable[..., Any], Mapping[str, str]]
 
 
 def duration(value: Any, *, name: str = "window", allow_zero: bool = False) -> pd.Timedelta:
@@ -139,25 +154,60 @@ def interval(value: Any, *, name: str = "window", allow_zero: bool = False) -> A
     return ibis.interval(seconds=us // 1_000_000) if us % 1_000_000 == 0 else ibis.interval(microseconds=us)
 
 
-def events_input(func: F | None = None, *, renamed: Mapping[str, str] | None = None) -> Any:
-    """Decorator: accept the old keyword names of a metric's arguments for one release.
+def events_input(func: F | None = None, *, renamed: Mapping[str, str] | None = None,
+                 positional: Sequence[str] = (), legacy: Legacy | None = None) -> Any:
+    """Decorator: accept the old spellings of a metric's arguments for one release.
 
     The events input given as ``data=``, ``transactions=`` or ``ds=`` is passed on
-    as ``events=``; each ``renamed`` keyword (``{"window_days": "window"}``) is passed
-    on under its new name, a bare number of days becoming a :class:`pandas.Timedelta`.
-    Each old spelling warns with a :class:`DeprecationWarning`; giving both the old and
-    the new name is a :class:`TypeError`. The signature shown is the new one.
+    as ``events=``; each ``renamed`` keyword (``{"window_days": "window"}``,
+    ``{"observation_end": "as_of"}``) is passed on under its new name, a bare number of
+    days becoming a :class:`pandas.Timedelta` when the new name is a window (not a time
+    bound of :data:`TIME_BOUNDS`). Each old spelling warns with a
+    :class:`DeprecationWarning`; giving both the old and the new name is a
+    :class:`TypeError`. The signature shown is the new one.
+
+    Parameters
+    ----------
+    renamed
+        ``{old keyword: new keyword}``.
+    positional
+        The old names, in order, of positional arguments the new signature no longer
+        takes by position (those after its own positional parameters): a call that still
+        passes them by position has them passed on as keywords (then renamed, or handed
+        to ``legacy``), ``rfm_summary(tx, "cust", "day", "usd", "1997-02-12")``.
+    legacy
+        ``(handler, {old keyword: advice})`` for keywords the function no longer takes
+        at all (column arguments, ``holdout_end`` on :func:`privdomain.clv.rfm.rfm_summary`):
+        a call that gives any of them warns with its advice and is answered by
+        ``handler(*args, **kwargs)``, the old behaviour kept for one release.
     """
     renames = dict(renamed or {})
+    old_positional = tuple(positional)
+    handler, advice = legacy if legacy is not None else (None, {})
 
     def wrap(f: F) -> F:
         params = inspect.signature(f).parameters
         takes_events = next(iter(params)) == "events"
         if not takes_events and not renames:
             raise TypeError(f"{f.__qualname__}: the events input must be the first parameter, named 'events'")
+        n_positional = sum(p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+                           for p in params.values())
 
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if old_positional and len(args) > n_positional:
+                extra = args[n_positional:]
+                if len(extra) > len(old_positional):
+                    raise TypeError(f"{f.__name__}() takes at most {n_positional + len(old_positional)} positional "
+                                    f"arguments ({len(args)} given)")
+                args = args[:n_positional]
+                for old, value in zip(old_positional, extra):
+                    if old in kwargs:
+                        raise TypeError(f"{f.__name__}() got multiple values for argument {old!r}")
+                    if old not in renames and old not in advice:
+                        warnings.warn(f"{f.__name__}(): passing {old} by position is deprecated; pass {old}=...",
+                                      DeprecationWarning, stacklevel=2)
+                    kwargs[old] = value
             for old in OLD_EVENTS_NAMES if takes_events else ():
                 if old in kwargs and old not in params:
                     if args or "events" in kwargs:
@@ -170,13 +220,22 @@ def events_input(func: F | None = None, *, renamed: Mapping[str, str] | None = N
                     if new in kwargs:
                         raise TypeError(f"{f.__name__}() got both {old}= and {new}=")
                     value = kwargs.pop(old)
+                    days = isinstance(value, numbers.Real) and not isinstance(value, bool) and new not in TIME_BOUNDS
                     warnings.warn(f"{f.__name__}({old}=...) is deprecated; use {new}= (a duration such as "
-                                  f"'{value:g}D')" if isinstance(value, numbers.Real) and not isinstance(value, bool)
-                                  else f"{f.__name__}({old}=...) is deprecated; use {new}=",
+                                  f"'{value:g}D')" if days else f"{f.__name__}({old}=...) is deprecated; use {new}=",
                                   DeprecationWarning, stacklevel=2)
-                    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                    if days:
                         value = pd.Timedelta(days=float(value))
                     kwargs[new] = value
+            old_keywords = [k for k in advice if k in kwargs]
+            if old_keywords and handler is not None:
+                by_advice: dict[str, list[str]] = {}
+                for old in old_keywords:  # one warning per piece of advice
+                    by_advice.setdefault(advice[old], []).append(f"{old}=...")
+                for text, olds in by_advice.items():
+                    warnings.warn(f"{f.__name__}({', '.join(olds)}) is deprecated; {text}",
+                                  DeprecationWarning, stacklevel=2)
+                return handler(*args, **kwargs)
             return f(*args, **kwargs)
 
         wrapper.__wrapped_contract__ = True  # type: ignore[attr-defined]

@@ -96,6 +96,7 @@ __all__ = [
     "clear_cache",
     "EventsCheck",
     "assume_timezone",
+    "from_transactions",
     "known_touchpoints",
     "known_channels",
     "require_known",
@@ -345,6 +346,129 @@ def assume_timezone(events: TableLike, zone: str, column: str = "ts") -> TableLi
         utc = events[column] - ibis.interval(seconds=int(hours * 3600))
         return events.mutate(**{column: utc.cast(ibis.dtype("timestamp('UTC')"))})
     raise UsageError("assume_timezone: give a pandas frame or an Ibis table (load a dataset folder first)")
+
+
+def from_transactions(frame: pd.DataFrame, *, person: str = "person_id", time: str = "ts",
+                      value: str | None = None, unit: str = "yuan", order: str | None = None,
+                      event: str = schema.PURCHASE, tz: str | None = None) -> pd.DataFrame:
+    """A transaction table with its own column names as privdomain events: how any table reaches a metric.
+
+    Metrics take no column arguments (docs/architecture.md, "The API contract"): they
+    read the event schema's columns. A purchase log whose columns are called
+    ``customer``, ``date`` and ``dollars`` is mapped onto that schema here, once, and
+    then checked by every rule of this layer (:func:`check`), so what a metric reads
+    is the same whichever table it came from. Row ``i`` becomes one event:
+
+    * ``event_id`` = ``i`` (the row number), ``person_id`` = ``frame[person]``;
+    * ``ts`` = ``frame[time]`` as instants: timezone-aware times as they are; calendar
+      dates (``datetime.date`` values, or naive times all at midnight) as midnight in
+      ``tz`` (default Asia/Shanghai, the zone metrics count a frame's days in, so each
+      purchase stays on its day); other naive times need ``tz`` (their zone), as in
+      :func:`assume_timezone`;
+    * ``touchpoint`` = ``event`` (``"pay"``: every row is a purchase) and ``channel``
+      its channel family;
+    * ``order_id`` = ``frame[order]``, or ``i`` (each row its own order) without one;
+    * ``amount_fen`` = ``frame[value]`` in whole fen: :math:`100 v` for ``unit="yuan"``
+      (any currency's main unit with two decimals: yuan, dollars), :math:`v` for
+      ``unit="fen"``. A value with a fraction of a fen is refused, not rounded away.
+
+    Other columns are left out. The input is never changed.
+
+    Parameters
+    ----------
+    frame
+        One row per transaction.
+    person, time, value
+        The frame's person id, time and spend columns (``value=None``: no amounts).
+    unit
+        ``"yuan"`` (default) or ``"fen"``: the unit of ``value``.
+    order
+        The frame's order id column, if it has one.
+    event
+        The touchpoint every row becomes (a known one: :func:`known_touchpoints`).
+    tz
+        The zone of naive times (and of calendar dates). Pass the same ``tz=`` to the
+        metrics when it is not Asia/Shanghai.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``event_id``, ``person_id``, ``ts``, ``touchpoint``, ``channel``, ``order_id``
+        and, with a value, ``amount_fen`` (nullable Int64), in the frame's row order.
+
+    Raises
+    ------
+    privdomain.errors.UsageError
+        A column that is not in the frame, an unknown unit or event.
+    privdomain.errors.DataError
+        A rule of the events layer is broken (null person or time, naive times without
+        ``tz``, a fraction of a fen, a negative amount...).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from privdomain.clv import rfm
+    >>> tx = pd.DataFrame({"cust": [7, 7, 7], "day": pd.to_datetime(["1997-01-01", "1997-01-15", "1997-01-29"]),
+    ...                    "usd": [10.0, 30.0, 50.25]})
+    >>> ev = from_transactions(tx, person="cust", time="day", value="usd")
+    >>> ev[["person_id", "touchpoint", "amount_fen"]].values.tolist()
+    [[7, 'pay', 1000], [7, 'pay', 3000], [7, 'pay', 5025]]
+    >>> rfm.rfm_summary(ev, as_of="1997-02-12", time_unit="W")[["frequency", "t_x", "T", "monetary_value"]].iloc[0].tolist()
+    [2.0, 4.0, 6.0, 40.125]
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise UsageError(f"from_transactions: give a pandas DataFrame, got {type(frame).__name__}")
+    if unit not in ("yuan", "fen"):
+        raise UsageError(f"from_transactions: unit must be 'yuan' or 'fen', got {unit!r}")
+    vocab = known_touchpoints()
+    require_known("event", event, vocab)
+    cols = {"person": person, "time": time, **({"value": value} if value is not None else {}),
+            **({"order": order} if order is not None else {})}
+    missing = [f"{k}={c!r}" for k, c in cols.items() if c not in frame.columns]
+    if missing:
+        raise UsageError(f"from_transactions: {', '.join(missing)} not in the frame; columns: {list(frame.columns)}")
+    n = len(frame)
+    ts = frame[time]
+    if ts.dtype == object and len(ts) and {type(v).__name__ for v in ts.dropna().head(1000)} <= {"date"}:
+        ts = pd.to_datetime(ts)  # calendar dates: midnight, made instants below
+    if pd.api.types.is_datetime64_dtype(ts.dtype) and not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        stamps = ts.dropna()
+        timed = stamps[stamps != stamps.dt.normalize()]
+        if tz is None and len(timed):
+            raise DataError("transactions", time, "must be timezone-aware (or calendar dates)", len(timed),
+                            timed.head(3).astype(str).tolist(),
+                            hint=f"pass the zone of these times: from_transactions(..., tz=\"UTC\") "
+                                 f"(or \"{schema.TIMEZONE}\")")
+        ts = assume_timezone(pd.DataFrame({"ts": ts}), tz or schema.TIMEZONE)["ts"]
+    out = pd.DataFrame({
+        "event_id": np.arange(n, dtype="int64"),
+        "person_id": frame[person].to_numpy(),
+        "ts": ts.to_numpy() if not isinstance(ts.dtype, pd.DatetimeTZDtype) else ts.array,
+        "touchpoint": np.array([event], dtype=object).repeat(n),
+        "channel": np.array([vocab[event]], dtype=object).repeat(n),
+        "order_id": frame[order].to_numpy() if order is not None else np.arange(n, dtype="int64"),
+    })
+    if value is not None:
+        out["amount_fen"] = _fen(frame[value], value, unit)
+    check(out)
+    return out
+
+
+def _fen(values: pd.Series, column: str, unit: str) -> pd.Series:
+    """``values`` in whole fen (nullable Int64); a fraction of a fen is a DataError."""
+    if not (pd.api.types.is_numeric_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values.dtype)):
+        raise DataError("transactions", column, "must be numbers (an amount)", int(values.notna().sum()),
+                        values.dropna().head(3).tolist())
+    v = values.to_numpy(dtype="float64", na_value=np.nan)
+    fen = v * 100.0 if unit == "yuan" else v
+    whole = np.round(fen)
+    bad = ~np.isfinite(fen) & ~np.isnan(fen) | (np.abs(fen - whole) > 1e-6 * np.maximum(1.0, np.abs(fen)))
+    bad &= ~np.isnan(fen)
+    if bad.any():
+        raise DataError("transactions", column, "must be whole fen (at most two decimals in yuan)" if unit == "yuan"
+                        else "must be whole numbers of fen", int(bad.sum()), v[bad][:3].tolist(),
+                        hint="round the amounts on purpose before, if that is what you mean")
+    return pd.Series(whole, index=values.index).astype("Int64").reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------------------

@@ -242,15 +242,15 @@ def _agreement_last(data: Any) -> float:
     from . import lifecycle
 
     _truth(data, "stages")
-    conf = lifecycle.stage_agreement(data, data, [_last_month_end(data)])
-    return float(conf.attrs["agreement"])
+    conf = lifecycle.stage_agreement(data, data, _last_month_end(data))
+    return float(conf["agreement"].iloc[0])  # one day: the agreement column holds its share on every row
 
 
 def _dormant_truly_churned(data: Any) -> float:
     from . import lifecycle
 
     _truth(data, "stages")
-    conf = lifecycle.stage_agreement(data, data, [_last_month_end(data)])
+    conf = lifecycle.stage_agreement(data, data, _last_month_end(data))
     dormant = conf[conf["stage"] == "dormant"]
     if dormant["persons"].sum() == 0:
         raise DatasetError(_path(data) or "(frame)", "nobody is dormant at the last month end")
@@ -373,8 +373,8 @@ EXERCISES: dict[str, Exercise] = {e.name: e for e in [
     _E("truth_agreement_last", "lifecycle_truth",
        "On the **last month end** alone, what share of persons have the computed stage equal to the true one "
        "(in percent)?",
-       "%", 0.1, "`lifecycle.stage_agreement(ds, ds, [last_month_end]).attrs['agreement']`.",
-       "conf = lifecycle.stage_agreement(ds, ds, [dates[-1]])\nconf.attrs['agreement']", _agreement_last),
+       "%", 0.1, "`lifecycle.stage_agreement(ds, ds, last_month_end)`: its `agreement` column.",
+       "conf = lifecycle.stage_agreement(ds, ds, dates[-1])\nconf['agreement'].iloc[0]", _agreement_last),
     _E("truth_dormant_truly_churned", "lifecycle_truth",
        "Of the persons the computed stages call **dormant** on the last month end, what share has truly left for "
        "good (true stage `churned`, in percent)?",

@@ -178,9 +178,12 @@ def markov(events: Any, order: int = 1, window: Duration = "30D", *, con: Any | 
     -------
     pandas.DataFrame
         ``channel``, ``model`` (``markov_<order>``), ``conversions``, ``value``,
-        ``share``, ``share_value``, ``removal_effect``, ``removal_effect_value``.
-        ``.attrs`` holds ``conversion_probability``, ``expected_value``, ``states``
-        and what path building dropped.
+        ``share``, ``share_value``, ``removal_effect``, ``removal_effect_value`` and
+        the chain's own results, the same on every row: ``conversion_probability``
+        (the probability a journey that starts ends in a conversion) and
+        ``expected_value`` (its expected conversion value). ``.attrs`` holds
+        provenance: ``states`` (the chain's size) and what path building dropped (and,
+        for one release, the two results above).
 
     Examples
     --------
@@ -197,6 +200,8 @@ def markov(events: Any, order: int = 1, window: Duration = "30D", *, con: Any | 
     conv = tc * re / re.sum() if re.sum() > 0 else np.zeros_like(re)
     val = tv * rev / rev.sum() if rev.sum() > 0 else np.zeros_like(rev)
     out = tidy(j.channels, f"markov_{order}", conv, val, removal_effect=re, removal_effect_value=rev)
+    out["conversion_probability"] = float(res["conversion_probability"])
+    out["expected_value"] = float(res["expected_value"])
     out.attrs = dict(j.attrs)
     out.attrs.update({k: res[k] for k in ("conversion_probability", "expected_value", "states")})
     return out

@@ -206,7 +206,7 @@ def is_dataset(data: Any) -> bool:
 
 
 def _rfm_segment(events: TableLike, as_of: DateLike, con: Any | None) -> pd.DataFrame:
-    summary = rfm.rfm_summary(events, observation_end=as_of, con=con)
+    summary = rfm.rfm_summary(events, as_of=as_of, con=con)
     if summary.empty:
         return pd.DataFrame({"person_id": pd.Series([], dtype="int64"), "rfm_segment": pd.Series([], dtype=object)})
     seg = rfm.rfm_segments(summary, scheme="rf")

@@ -51,7 +51,7 @@ step-``j`` event; if the attempt never reaches step ``j``, any such event after
 step ``i`` within the window drops it. In ``any_order`` mode ``i`` and ``j`` count
 steps completed (the ``i``-th and ``j``-th completions, whichever steps they
 were). A dropped attempt counts nowhere; a person whose every attempt was dropped
-is left out and counted in ``attrs["excluded_persons"]``. (``unordered`` refuses
+is left out and counted in the ``excluded_persons`` column. (``unordered`` refuses
 exclusions: its completions are not in time order.)
 
 **Which attempt is reported.** Conversion is per person: a person counts at step
@@ -1034,9 +1034,12 @@ def funnel(
         persons(k-1), ``conversion_from_first`` = persons(k) / persons(1), and the time
         from step ``k-1`` to ``k`` in seconds: ``p25_seconds``, ``median_seconds``,
         ``p75_seconds``, ``p90_seconds``, ``mean_seconds`` (NaN at step 1), and
-        ``median_seconds_from_start``. Sorted by breakdown value then step; steps no
-        one reached have ``persons`` 0. ``attrs`` holds ``mode``, ``window``,
-        ``attempts``, ``persons_with_step1`` and ``excluded_persons``.
+        ``median_seconds_from_start``; and what the funnel filtered, funnel-wide (the
+        same on every row): ``persons_with_step1``, the persons with a step-1 attempt,
+        and ``excluded_persons``, those of them whose every attempt an exclusion
+        dropped (counted nowhere else). Sorted by breakdown value then step; steps no
+        one reached have ``persons`` 0. ``attrs`` holds the conventions used:
+        ``mode``, ``window``, ``attempts`` (and, for one release, the two counts).
 
     Examples
     --------
@@ -1054,6 +1057,9 @@ def funnel(
                     reported=reported)
     raw = _aggregate(prep, con)
     out = _finish(raw, prep.spec, breakdown)
+    # what the funnel filtered, counted in its result (funnel-wide totals, the same on every row)
+    out["persons_with_step1"] = np.int64(raw.attrs["entered"])
+    out["excluded_persons"] = np.int64(raw.attrs["excluded"])
     out.attrs.update({
         "mode": prep.spec.mode,
         "window": str(prep.spec.window),

@@ -28,7 +28,7 @@ Examples
 >>> tx = pd.DataFrame({"person_id": [1, 1, 2, 3, 3, 3], "ts": pd.to_datetime(
 ...     ["2024-01-01", "2024-02-01", "2024-01-10", "2024-01-03", "2024-01-20", "2024-03-01"]),
 ...     "amount_fen": [900, 1200, 500, 3000, 2500, 2800]})
->>> s = rfm_summary(tx, observation_end="2024-03-31", time_unit="W")
+>>> s = rfm_summary(tx, as_of="2024-03-31", time_unit="W")
 >>> bg.expected_purchases(4.0, s).round(2).tolist()  # purchases expected in the next 4 weeks
 [0.17, 0.07, 0.37]
 """

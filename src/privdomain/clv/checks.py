@@ -167,8 +167,8 @@ def calibration_holdout(
         \\mathrm{se}_g = \\mathrm{sd}(y_i)_{i\\in g} / \\sqrt{n_g}
 
     (lifetimes' ``plot_calibration_purchases_vs_holdout_purchases``). Build the input
-    with :func:`privdomain.clv.rfm.rfm_summary` and ``observation_end`` (end of calibration)
-    plus ``holdout_end``, and fit the model on the calibration columns.
+    with :func:`privdomain.clv.rfm.calibration_and_holdout_data` (``calibration_end``,
+    ``holdout_end``), and fit the model on the calibration columns.
 
     Returns
     -------

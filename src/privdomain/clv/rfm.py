@@ -23,7 +23,7 @@ Conventions that decide whether a fit reproduces a paper
   CDNOW convention); ``frequency`` = distinct purchase days - 1 (repeat purchases).
   Times are whole days, divided by the unit. ``merge_period=None`` keeps every row
   as a purchase and measures times between exact timestamps.
-* ``T`` and ``time_since_last`` are measured to ``observation_end`` (a day with
+* ``T`` and ``time_since_last`` are measured to ``as_of`` (a day with
   ``merge_period="D"``: purchases on that day are inside the period).
 * ``monetary="repeat"``: ``monetary_value`` is the mean spend of the repeat purchase
   days, the first purchase excluded (0 when there is no repeat purchase): the input of
@@ -36,7 +36,7 @@ Examples
 >>> tx = pd.DataFrame({"person_id": [1, 1, 1, 2],
 ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-08", "2024-01-05"]),
 ...     "amount_fen": [1000, 500, 2000, 800]})
->>> s = rfm_summary(tx, observation_end="2024-01-15")
+>>> s = rfm_summary(tx, as_of="2024-01-15")
 >>> s[["person_id", "frequency", "t_x", "T", "time_since_last", "monetary_value"]].values.tolist()
 [[1.0, 1.0, 7.0, 14.0, 7.0, 20.0], [2.0, 0.0, 0.0, 10.0, 10.0, 0.0]]
 """
@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
@@ -99,27 +100,69 @@ class _Log:
     zone: str = "Asia/Shanghai"  # the zone whose calendar days are counted
 
 
-@events_input
+_COLUMNS_ADVICE = ("map the table's columns onto the event schema first: "
+                   "rfm_summary(privdomain.events.from_transactions(frame, person=..., time=..., value=...))")
+_HOLDOUT_ADVICE = "use calibration_and_holdout_data(events, calibration_end, holdout_end) (one split function)"
+
+
+def _summary(events: TableLike, person_col: str = "person_id", time_col: str = "ts",
+             value_col: str | None = "amount_fen", as_of: Any = None, *, time_unit: str | float = "D",
+             merge_period: str | None = "D", monetary: str = "repeat", value_scale: float | None = None,
+             purchases_only: bool = True, holdout_end: Any = None, con: Any | None = None,
+             tz: str | None = None, value_optional: bool = False) -> pd.DataFrame:
+    """The summary (and, with ``holdout_end``, the holdout columns) of a log read through ``*_col`` columns."""
+    if monetary not in ("repeat", "all"):
+        raise ValueError(f"monetary must be 'repeat' or 'all', got {monetary!r}")
+    if merge_period not in ("D", None):
+        raise ValueError(f"merge_period must be 'D' or None, got {merge_period!r}")
+    unit_days = _unit_days(time_unit)
+    if holdout_end is not None and as_of is None:
+        raise ValueError("rfm_summary: holdout_end needs as_of (the end of the calibration period)")
+    log = _read_log(events, person_col, time_col, value_col, as_of, merge_period, purchases_only, con, tz,
+                    value_optional=value_optional)
+    if value_scale is None:
+        value_scale = 100.0 if log.value_col == "amount_fen" else 1.0
+    res = _aggregate(log, con)
+    out = _per_person(res, log, unit_days, monetary, value_scale)
+    if holdout_end is not None:
+        _add_holdout(out, log, _as_timestamp(holdout_end, log.zone), unit_days, value_scale, con)
+    out.attrs.update({"time_unit": time_unit, "merge_period": merge_period, "monetary": monetary,
+                      "value_scale": value_scale, "n_rows": log.counts["n_rows"],
+                      "n_non_purchase": log.counts.get("n_non_purchase", 0),
+                      "n_after_as_of": log.counts.get("n_after_as_of", 0),
+                      "n_after_observation_end": log.counts.get("n_after_as_of", 0)})
+    return out
+
+
+def _summary_with_columns(events: TableLike, **kwargs: Any) -> pd.DataFrame:
+    """The calls written before the contract: column arguments, ``holdout_end`` on the summary."""
+    return _summary(events, **kwargs)
+
+
+def _split_with_columns(events: TableLike, calibration_end: Any, holdout_end: Any, **kwargs: Any) -> pd.DataFrame:
+    """:func:`calibration_and_holdout_data` with the column arguments of earlier releases."""
+    return _summary(events, as_of=calibration_end, holdout_end=holdout_end, **kwargs)
+
+
+@events_input(renamed={"observation_end": "as_of"}, positional=("person_col", "time_col", "value_col", "observation_end"),
+              legacy=(_summary_with_columns, {"person_col": _COLUMNS_ADVICE, "time_col": _COLUMNS_ADVICE,
+                                              "value_col": _COLUMNS_ADVICE, "holdout_end": _HOLDOUT_ADVICE}))
 def rfm_summary(
     events: TableLike,
-    person_col: str = "person_id",
-    time_col: str = "ts",
-    value_col: str | None = "amount_fen",
-    observation_end: str | _dt.date | pd.Timestamp | None = None,
     *,
+    as_of: str | _dt.date | pd.Timestamp | None = None,
     time_unit: str | float = "D",
     merge_period: str | None = "D",
     monetary: str = "repeat",
     value_scale: float | None = None,
     purchases_only: bool = True,
-    holdout_end: str | _dt.date | pd.Timestamp | None = None,
     con: Any | None = None,
     tz: str | None = None,
 ) -> pd.DataFrame:
-    """Recency, frequency, monetary value and age per person, from a transaction log.
+    """Recency, frequency, monetary value and age per person, from the purchases in the events.
 
     With ``merge_period="D"`` a person's purchase days :math:`d_0 < d_1 < \\dots < d_x`
-    (up to ``observation_end`` :math:`e`) give
+    (up to and including the day ``as_of`` :math:`e`) give
 
     * ``frequency`` :math:`x` = number of distinct purchase days - 1 (repeat purchases),
     * ``t_x`` = :math:`(d_x - d_0)/u`: last purchase since the first (BG/NBD recency),
@@ -135,15 +178,18 @@ def rfm_summary(
     Parameters
     ----------
     events
-        A pandas frame, dataset path or Ibis table. Given privdomain events (a table with a
-        ``touchpoint`` column) only ``pay`` events are purchases (``purchases_only``); the
-        number of other rows is reported in ``attrs["n_non_purchase"]``.
-    person_col, time_col, value_col
-        Person id, purchase time (timestamp or date; timezone-aware timestamps are read as
-        Beijing time) and spend. ``value_col=None``: no monetary columns.
-    observation_end
-        End of the observation (calibration) period. Purchases after it are left out and
-        counted in ``attrs["n_after_observation_end"]``. Default: the last purchase time.
+        Events (a pandas frame, dataset path or Ibis table) with the event schema's
+        ``person_id``, ``ts`` and ``amount_fen``. Given a ``touchpoint`` column only
+        ``pay`` events are purchases (``purchases_only``); the number of other rows is
+        reported in ``attrs["n_non_purchase"]``. Without ``amount_fen`` there are no
+        monetary columns. A transaction table with other column names is mapped onto
+        the schema with :func:`privdomain.events.from_transactions` (the column
+        arguments ``person_col``, ``time_col``, ``value_col`` of earlier releases still
+        work for this one, with a DeprecationWarning).
+    as_of
+        The observation end: the last day of data (included). Purchases after it are
+        left out and counted in ``attrs["n_after_as_of"]``. Default: the last purchase
+        time. (``observation_end=`` is its old name.)
     time_unit
         ``"h"``, ``"D"`` (default), ``"W"`` (7 days) or a number of days.
     merge_period
@@ -151,14 +197,9 @@ def rfm_summary(
     monetary
         ``"repeat"`` (first purchase excluded; the Gamma-Gamma input) or ``"all"``.
     value_scale
-        Divide spend by this. Default: 100 when ``value_col == "amount_fen"`` (fen to
-        yuan), else 1.
+        Divide spend by this. Default: 100 (fen to yuan).
     purchases_only
         Keep only ``touchpoint == "pay"`` rows when the table has a ``touchpoint`` column.
-    holdout_end
-        Kept for the calls written before :func:`calibration_and_holdout_data` (which
-        is the same as ``rfm_summary(..., observation_end=e, holdout_end=h)``): adds
-        the holdout columns.
     con
         Optional Ibis connection.
     tz
@@ -168,12 +209,12 @@ def rfm_summary(
     Returns
     -------
     pandas.DataFrame
-        One row per person, sorted by person: ``person_id`` (named ``person_col``),
-        ``frequency``, ``t_x``, ``T``, ``time_since_last``, ``n_purchases`` (rows before
-        merging), ``first_purchase``, ``last_purchase`` and, with a value column,
-        ``total_value`` and ``monetary_value``; with ``holdout_end`` also
-        ``frequency_holdout``, ``value_holdout``, ``duration_holdout``. ``attrs`` holds the
-        conventions used and the counts of rows left out.
+        One row per person, sorted by person: ``person_id``, ``frequency``, ``t_x``,
+        ``T``, ``time_since_last``, ``n_purchases`` (rows before merging),
+        ``first_purchase``, ``last_purchase`` and, with amounts, ``total_value`` and
+        ``monetary_value``. ``attrs`` holds the conventions used and the counts of rows
+        left out (provenance). The calibration/holdout split is
+        :func:`calibration_and_holdout_data`.
 
     Notes
     -----
@@ -185,41 +226,25 @@ def rfm_summary(
     Examples
     --------
     >>> import pandas as pd
+    >>> from privdomain.events import from_transactions
     >>> tx = pd.DataFrame({"cust": [7, 7, 7], "day": pd.to_datetime(["1997-01-01", "1997-01-15", "1997-01-29"]),
     ...                    "usd": [10.0, 30.0, 50.0]})
-    >>> s = rfm_summary(tx, "cust", "day", "usd", "1997-02-12", time_unit="W")
+    >>> s = rfm_summary(from_transactions(tx, person="cust", time="day", value="usd"), as_of="1997-02-12",
+    ...                 time_unit="W")
     >>> s[["frequency", "t_x", "T", "monetary_value"]].iloc[0].tolist()
     [2.0, 4.0, 6.0, 40.0]
     """
-    if monetary not in ("repeat", "all"):
-        raise ValueError(f"monetary must be 'repeat' or 'all', got {monetary!r}")
-    if merge_period not in ("D", None):
-        raise ValueError(f"merge_period must be 'D' or None, got {merge_period!r}")
-    unit_days = _unit_days(time_unit)
-    if holdout_end is not None and observation_end is None:
-        raise ValueError("rfm_summary: holdout_end needs observation_end (the end of the calibration period)")
-    if value_scale is None:
-        value_scale = 100.0 if value_col == "amount_fen" else 1.0
-    log = _read_log(events, person_col, time_col, value_col, observation_end, merge_period, purchases_only, con, tz)
-    res = _aggregate(log, con)
-    out = _per_person(res, log, unit_days, monetary, value_scale)
-    if holdout_end is not None:
-        _add_holdout(out, log, _as_timestamp(holdout_end, log.zone), unit_days, value_scale, con)
-    out.attrs.update({"time_unit": time_unit, "merge_period": merge_period, "monetary": monetary,
-                      "value_scale": value_scale, "n_rows": log.counts["n_rows"],
-                      "n_non_purchase": log.counts.get("n_non_purchase", 0),
-                      "n_after_observation_end": log.counts.get("n_after_observation_end", 0)})
-    return out
+    return _summary(events, as_of=as_of, time_unit=time_unit, merge_period=merge_period, monetary=monetary,
+                    value_scale=value_scale, purchases_only=purchases_only, con=con, tz=tz, value_optional=True)
 
 
-@events_input
+@events_input(positional=("person_col", "time_col", "value_col"),
+              legacy=(_split_with_columns, {"person_col": _COLUMNS_ADVICE, "time_col": _COLUMNS_ADVICE,
+                                              "value_col": _COLUMNS_ADVICE}))
 def calibration_and_holdout_data(
     events: TableLike,
     calibration_end: str | _dt.date | pd.Timestamp,
     holdout_end: str | _dt.date | pd.Timestamp,
-    person_col: str = "person_id",
-    time_col: str = "ts",
-    value_col: str | None = "amount_fen",
     *,
     time_unit: str | float = "D",
     merge_period: str | None = "D",
@@ -232,8 +257,8 @@ def calibration_and_holdout_data(
     """The RFM summary of a calibration period and each person's purchases in the holdout after it.
 
     The split CLV models are checked on (lifetimes' ``calibration_and_holdout_data``):
-    :func:`rfm_summary` up to ``calibration_end`` :math:`e` (``frequency``, ``t_x``,
-    ``T``... the calibration columns), and for the same persons
+    :func:`rfm_summary` up to and including the day ``calibration_end`` :math:`e`
+    (``frequency``, ``t_x``, ``T``... the calibration columns), and for the same persons
 
     * ``frequency_holdout`` = purchases in :math:`(e, h]` (same-day purchases merged as
       in calibration), ``value_holdout`` = their spend,
@@ -245,26 +270,35 @@ def calibration_and_holdout_data(
     ``attrs["n_holdout"]`` counts the purchase rows in the holdout.
 
     Parameters are those of :func:`rfm_summary`; ``holdout_end`` :math:`h` must be after
-    ``calibration_end``.
+    ``calibration_end``. This is the one split function (``rfm_summary(...,
+    holdout_end=...)`` of earlier releases calls it, with a DeprecationWarning).
 
     Examples
     --------
     >>> import pandas as pd
-    >>> tx = pd.DataFrame({"person_id": [1, 1, 1, 2, 3],
+    >>> from privdomain.events import from_transactions
+    >>> tx = from_transactions(pd.DataFrame({"person_id": [1, 1, 1, 2, 3],
     ...     "ts": pd.to_datetime(["2024-01-01", "2024-01-08", "2024-01-20", "2024-01-05", "2024-01-25"]),
-    ...     "amount_fen": [1000, 2000, 3000, 800, 500]})
+    ...     "amount": [10, 20, 30, 8, 5]}), value="amount")
     >>> s = calibration_and_holdout_data(tx, "2024-01-15", "2024-01-29")
     >>> s[["person_id", "frequency", "T", "frequency_holdout", "value_holdout", "duration_holdout"]].values.tolist()
     [[1.0, 1.0, 14.0, 1.0, 30.0, 14.0], [2.0, 0.0, 10.0, 0.0, 0.0, 14.0]]
     """
-    return rfm_summary(events, person_col, time_col, value_col, calibration_end, time_unit=time_unit,
-                       merge_period=merge_period, monetary=monetary, value_scale=value_scale,
-                       purchases_only=purchases_only, holdout_end=holdout_end, con=con, tz=tz)
+    return _summary(events, as_of=calibration_end, time_unit=time_unit, merge_period=merge_period,
+                    monetary=monetary, value_scale=value_scale, purchases_only=purchases_only,
+                    holdout_end=holdout_end, con=con, tz=tz, value_optional=True)
 
 
-def _read_log(events: TableLike, person_col: str, time_col: str, value_col: str | None, observation_end: Any,
-              merge_period: str | None, purchases_only: bool, con: Any, tz: str | None = None) -> _Log:
-    """Read and check the purchase log; count what is left out (one pass on the engine)."""
+def _read_log(events: TableLike, person_col: str, time_col: str, value_col: str | None, as_of: Any,
+              merge_period: str | None, purchases_only: bool, con: Any, tz: str | None = None, *,
+              value_optional: bool = False) -> _Log:
+    """Read and check the purchase log; count what is left out (one pass on the engine).
+
+    ``value_optional``: a table without ``value_col`` has no monetary columns (the
+    event schema's ``amount_fen`` is optional) instead of being refused.
+    """
+    if value_optional and value_col and isinstance(events, (pd.DataFrame, ir.Table)) and value_col not in events.columns:
+        value_col = None
     cols = [person_col, time_col] + ([value_col] if value_col else [])
     zone = events_layer.timezone_of(events, tz)
     day_col = None  # an integer column of epoch days in the dataset's zone, precomputed for pandas input
@@ -277,6 +311,9 @@ def _read_log(events: TableLike, person_col: str, time_col: str, value_col: str 
     else:
         t = events_layer.read(events, con=con, time_col=time_col, dates_ok=True,
                               needs=(PURCHASE,) if purchases_only else (), tz=zone)
+        if value_optional and value_col and value_col not in t.columns:
+            value_col = None
+            cols = cols[:2]
     missing = [c for c in cols if c not in t.columns and not (c == time_col and day_col)]
     if missing:
         raise ValueError(f"rfm_summary: column(s) {missing} not in the table (columns: {list(t.columns)})")
@@ -286,7 +323,7 @@ def _read_log(events: TableLike, person_col: str, time_col: str, value_col: str 
 
     has_tp = purchases_only and "touchpoint" in t.columns
     is_purchase = (t.touchpoint == PURCHASE) if has_tp else None
-    end = None if observation_end is None else _as_timestamp(observation_end, zone)
+    end = None if as_of is None else _as_timestamp(as_of, zone)
     after = None
     if end is not None:
         if day_col:
@@ -311,7 +348,7 @@ def _read_log(events: TableLike, person_col: str, time_col: str, value_col: str 
     if is_purchase is not None:
         checks["n_non_purchase"] = (~is_purchase).sum()
     if after is not None:
-        checks["n_after_observation_end"] = _n(after)
+        checks["n_after_as_of"] = _n(after)
     if value_col:
         checks["null_value"] = _n(t[value_col].isnull())
         checks["negative_value"] = _n(t[value_col] < 0)
@@ -390,7 +427,8 @@ def _per_person(res: pd.DataFrame, log: _Log, unit_days: float, monetary: str, v
         else:
             mv = total / k
         out["monetary_value"] = mv
-    out.attrs["observation_end"] = end if end is not None else (to_time(np.array([end_num]))[0] if len(res) else None)
+    out.attrs["as_of"] = end if end is not None else (to_time(np.array([end_num]))[0] if len(res) else None)
+    out.attrs["observation_end"] = out.attrs["as_of"]  # its name before the contract, for one release
     return out
 
 
@@ -425,7 +463,7 @@ def _holdout(log: _Log, hend: pd.Timestamp, con: Any) -> tuple[pd.DataFrame, pd.
     else:
         inside = t[time_col] <= (ibis.date(hend.date()) if tdt.is_date() else ibis.timestamp(hend.to_pydatetime()))
     if hend <= end:
-        raise ValueError(f"rfm_summary: holdout_end ({hend}) must be after observation_end ({end})")
+        raise ValueError(f"rfm_summary: holdout_end ({hend}) must be after the calibration end ({end})")
     conds = [c for c in (log.is_purchase, log.after, inside) if c is not None]
     h = t.filter(*conds)
     if merge_period == "D":

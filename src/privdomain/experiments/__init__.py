@@ -40,6 +40,7 @@ from .randomised import (
     cuped,
     cuped_adjust,
     difference_in_means,
+    heterogeneity_test,
     heterogeneous_effects,
     logit_ame,
     ratio_effect,
@@ -56,6 +57,7 @@ from .synthetic import (
     simulate_panel,
     simulate_touchpoints,
     tier_shares,
+    touchpoint_truth,
 )
 
 __all__ = [
@@ -84,6 +86,7 @@ __all__ = [
     "difference_in_means",
     "event_study",
     "heterogeneous_effects",
+    "heterogeneity_test",
     "logit_ame",
     "mde_mean",
     "mde_proportion",
@@ -100,4 +103,5 @@ __all__ = [
     "simulate_panel",
     "simulate_touchpoints",
     "tier_shares",
+    "touchpoint_truth",
 ]

@@ -209,8 +209,9 @@ def event_study(
     -------
     pandas.DataFrame
         Tidy rows, one per relative period ``k`` (column ``relative_period``),
-        including the reference ``k = -1`` at 0 with a zero-width interval;
-        ``attrs["pretrend"]`` is :func:`pretrend_check`'s dict.
+        including the reference ``k = -1`` at 0 with a zero-width interval. The joint
+        pre-trend test is :func:`pretrend_check` (``attrs["pretrend"]`` carries the
+        same dict, for the event-study plot's corner).
 
     Examples
     --------
@@ -219,6 +220,17 @@ def event_study(
     >>> es["relative_period"].tolist()
     [-3, -2, -1, 0, 1, 2, 3]
     """
+    out, pretrend, n_clusters = _event_study(panel, outcome, unit, period, first_treated, leads, lags, covariates,
+                                             cluster, method, alpha)
+    out.attrs["pretrend"] = pretrend  # provenance for the event-study plot; the test is pretrend_check(...)
+    out.attrs["n_clusters"] = n_clusters
+    return out
+
+
+def _event_study(panel: pd.DataFrame, outcome: str, unit: str, period: str, first_treated: str, leads: int,
+                 lags: int, covariates: Sequence[str], cluster: str | None, method: str,
+                 alpha: float) -> tuple[pd.DataFrame, dict, int]:
+    """The event-study rows, the pre-trend test and the number of clusters."""
     cluster = cluster or unit
     check_panel(panel, [unit, period, first_treated, outcome, cluster, *covariates], unit, period)
     require_finite(panel, [outcome, period, *covariates], "panel")
@@ -239,9 +251,8 @@ def event_study(
                  "n_treated_obs": 0})
     out = tidy(rows).sort_values("relative_period").reset_index(drop=True)
     lead_idx = [j for j, k in enumerate(ks) if k < -1]
-    out.attrs["pretrend"] = _wald_f(params[lead_idx], cov[np.ix_(lead_idx, lead_idx)], info["n_clusters"], alpha)
-    out.attrs["n_clusters"] = info["n_clusters"]
-    return out
+    pretrend = _wald_f(params[lead_idx], cov[np.ix_(lead_idx, lead_idx)], info["n_clusters"], alpha)
+    return out, pretrend, info["n_clusters"]
 
 
 def _wald_f(b: np.ndarray, V: np.ndarray, n_clusters: int, alpha: float) -> dict:
@@ -288,6 +299,5 @@ def pretrend_check(
     >>> pretrend_check(simulate_panel(80, 12, seed=3, pretrend=0.5))["flagged"]
     True
     """
-    es = event_study(panel, outcome, unit=unit, period=period, first_treated=first_treated, leads=leads, lags=lags,
-                     covariates=covariates, cluster=cluster, method=method, alpha=alpha)
-    return dict(es.attrs["pretrend"])
+    return _event_study(panel, outcome, unit, period, first_treated, leads, lags, covariates, cluster, method,
+                        alpha)[1]

@@ -146,7 +146,7 @@ def confounding_table(
     Fits :func:`purchase_drivers` twice, without and with the confounders
     ``adjust_for`` (known in simulated data, e.g. ``engagement``), and lines the
     odds ratios up against ``truth`` (``{touchpoint: true odds ratio}``, e.g.
-    ``simulate_touchpoints(...).attrs["truth"]``).
+    :func:`privdomain.experiments.synthetic.touchpoint_truth`).
 
     Returns
     -------
@@ -157,9 +157,9 @@ def confounding_table(
 
     Examples
     --------
-    >>> from privdomain.experiments.synthetic import simulate_touchpoints
-    >>> df = simulate_touchpoints(20000, seed=3)
-    >>> t = confounding_table(df, df.attrs["truth"], features=list(df.attrs["truth"]), adjust_for=["engagement"])
+    >>> from privdomain.experiments.synthetic import simulate_touchpoints, touchpoint_truth
+    >>> df, truth = simulate_touchpoints(20000, seed=3), touchpoint_truth()
+    >>> t = confounding_table(df, truth, features=list(truth), adjust_for=["engagement"])
     >>> [bool(v) for v in t.set_index("term").loc["group_join", ["naive_covers", "adjusted_covers"]]]
     [False, True]
     """

@@ -52,6 +52,7 @@ __all__ = [
     "logit_ame",
     "campaign_effects",
     "heterogeneous_effects",
+    "heterogeneity_test",
 ]
 
 
@@ -506,9 +507,9 @@ def heterogeneous_effects(
     (``"holm"`` controls the family-wise error rate, ``"fdr_bh"`` the false
     discovery rate, any statsmodels method name works); ``ci_low_adj`` /
     ``ci_high_adj`` are Bonferroni simultaneous intervals (level ``1 - alpha/m``
-    each, ``m`` = rows). ``attrs["heterogeneity"]`` holds a robust (HC1) Wald
-    test of "the effect is the same in every segment" from the interacted OLS
-    ``Y ~ segment * arm``: ``statistic`` (chi-square), ``df``, ``p_value``.
+    each, ``m`` = rows). Whether the effect is the same in every segment is
+    :func:`heterogeneity_test` (a robust Wald test on ``Y ~ segment * arm``;
+    ``attrs["heterogeneity"]`` keeps its result for one release).
 
     Examples
     --------
@@ -517,7 +518,7 @@ def heterogeneous_effects(
     >>> r = heterogeneous_effects(df, "converted")
     >>> r[["segment", "reject"]].values.tolist()
     [['first_time', True], ['2-5', False], ['5+', False]]
-    >>> r.attrs["heterogeneity"]["p_value"] < 0.01
+    >>> heterogeneity_test(df, "converted")["p_value"] < 0.01
     True
     """
     if method not in _METHODS:
@@ -527,11 +528,7 @@ def heterogeneous_effects(
     if nulls:
         raise ValueError(f"experiment frame: segment column {by!r} must not be null: {nulls} row(s) break it")
     control, treatments = _arms(df, arm, control)
-    levels = list(pd.unique(df[by]))
-    if isinstance(df[by].dtype, pd.CategoricalDtype):
-        levels = [c for c in df[by].cat.categories if c in set(levels)]
-    else:  # known tier names in tier order, anything else alphabetically after them
-        levels = sorted(levels, key=lambda v: (_TIER_ORDER.index(v) if v in _TIER_ORDER else len(_TIER_ORDER), str(v)))
+    levels = _levels(df, by)
     parts = []
     for level in levels:
         sub = df[df[by] == level]
@@ -556,9 +553,57 @@ def heterogeneous_effects(
     out["ci_low_adj"] = out["estimate"] - z * out["std_error"]
     out["ci_high_adj"] = out["estimate"] + z * out["std_error"]
     out["correction"] = correction
+    # for one release: the test is heterogeneity_test(...), a returned value
     out.attrs["heterogeneity"] = _heterogeneity_test(df, outcome, by, levels, arm, control, treatments)
     out.attrs["segments"] = [str(v) for v in levels]
     return out
+
+
+def heterogeneity_test(
+    df: pd.DataFrame,
+    outcome: str,
+    *,
+    by: str = "segment",
+    arm: str = "arm",
+    control: str | None = None,
+) -> dict[str, float]:
+    """Is the effect the same in every segment? A robust Wald test on the interacted regression.
+
+    The OLS :math:`Y = \\alpha + \\sum_s \\gamma_s S_s + \\sum_a \\beta_a A_a +
+    \\sum_{s,a} \\delta_{sa} S_s A_a + \\varepsilon` (segment dummies :math:`S_s` and
+    treatment-arm dummies :math:`A_a`, first segment as the base) is fitted with HC1
+    standard errors; the statistic is :math:`W = \\hat\\delta^\\top \\hat V^{-1} \\hat\\delta`,
+    chi-square with ``df`` = number of interactions under "every segment has the same
+    effect". :func:`heterogeneous_effects` runs the same test (also kept in its
+    ``attrs["heterogeneity"]`` for one release).
+
+    Returns
+    -------
+    dict
+        ``statistic``, ``df``, ``p_value``.
+
+    Examples
+    --------
+    >>> from privdomain.experiments.synthetic import simulate_campaign
+    >>> df = simulate_campaign(6000, seed=4, tier_effects={"first_time": 0.15, "2-5": 0.0, "5+": 0.0})
+    >>> t = heterogeneity_test(df, "converted")
+    >>> t["df"], t["p_value"] < 0.01
+    (2, True)
+    """
+    require_columns(df, [by, outcome, arm], "experiment frame")
+    nulls = int(df[by].isna().sum())
+    if nulls:
+        raise ValueError(f"experiment frame: segment column {by!r} must not be null: {nulls} row(s) break it")
+    control, treatments = _arms(df, arm, control)
+    return _heterogeneity_test(df, outcome, by, _levels(df, by), arm, control, treatments)
+
+
+def _levels(df: pd.DataFrame, by: str) -> list:
+    """The segments in order: a categorical's order, known tier names in tier order, then the rest by name."""
+    levels = list(pd.unique(df[by]))
+    if isinstance(df[by].dtype, pd.CategoricalDtype):
+        return [c for c in df[by].cat.categories if c in set(levels)]
+    return sorted(levels, key=lambda v: (_TIER_ORDER.index(v) if v in _TIER_ORDER else len(_TIER_ORDER), str(v)))
 
 
 def _heterogeneity_test(df, outcome, by, levels, arm, control, treatments) -> dict:

@@ -40,7 +40,8 @@ Examples
 >>> r = staggered_did(p)
 >>> r["term"].tolist()
 ['simple']
->>> bool(r["ci_low"].iloc[0] < p.attrs["truth"]["att"] < r["ci_high"].iloc[0])
+>>> att = p.loc[p.treated == 1, "true_effect"].mean()  # the simulated truth
+>>> bool(r["ci_low"].iloc[0] < att < r["ci_high"].iloc[0])
 True
 """
 
@@ -102,8 +103,9 @@ def group_time_att(
     -------
     pandas.DataFrame
         Tidy rows with ``cohort``, ``period``, ``exposure`` (= period - cohort),
-        ``post`` (exposure >= 0), ``n_treated``, ``n_control``; ``attrs["if"]`` holds
-        the unit x cell influence-function matrix used by :func:`staggered_did`.
+        ``post`` (exposure >= 0), ``n_treated``, ``n_control``. (``attrs["if"]``, the
+        unit x cell influence-function matrix, and ``attrs["unit_cohort"]`` are kept
+        for one release; :func:`staggered_did` no longer reads them.)
 
     Examples
     --------
@@ -112,6 +114,15 @@ def group_time_att(
     >>> bool((cells[cells.post].estimate.mean() > 1.0) and cells[~cells.post].estimate.abs().mean() < 1.0)
     True
     """
+    out, inf, g = _cells(panel, outcome, unit, period, first_treated, control, alpha)
+    out.attrs["if"] = inf
+    out.attrs["unit_cohort"] = g
+    return out
+
+
+def _cells(panel: pd.DataFrame, outcome: str, unit: str, period: str, first_treated: str, control: str,
+           alpha: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The ATT(g, t) cells, their unit x cell influence functions and each unit's cohort (inf = never)."""
     if control not in CONTROLS:
         raise ValueError(f"control must be one of {CONTROLS}, got {control!r}")
     Y, periods, g = _wide(panel, outcome, unit, period, first_treated)
@@ -152,10 +163,7 @@ def group_time_att(
             ifs.append(inf)
     if not rows:
         raise ValueError("panel: no cohort has both a pre-period and a comparison group")
-    out = tidy(rows)
-    out.attrs["if"] = np.column_stack(ifs)
-    out.attrs["unit_cohort"] = g
-    return out
+    return tidy(rows), np.column_stack(ifs), g
 
 
 def _se(inf: np.ndarray) -> float:
@@ -163,9 +171,9 @@ def _se(inf: np.ndarray) -> float:
     return float(np.sqrt((inf ** 2).sum()) / len(inf))
 
 
-def _aggregate(cells: pd.DataFrame, select: np.ndarray, g: np.ndarray) -> tuple[float, np.ndarray]:
+def _aggregate(cells: pd.DataFrame, inf: np.ndarray, select: np.ndarray, g: np.ndarray) -> tuple[float, np.ndarray]:
     """Cohort-share-weighted mean of the selected cells and its influence function."""
-    IF = cells.attrs["if"][:, select]
+    IF = inf[:, select]
     att = cells["estimate"].to_numpy()[select]
     coh = cells["cohort"].to_numpy()[select]
     pg = np.array([(g == c).mean() for c in coh])
@@ -203,8 +211,9 @@ def staggered_did(
     -------
     pandas.DataFrame
         Tidy rows (``term`` = ``simple``, ``e=<k>`` or ``g=<cohort>``) with
-        ``exposure`` or ``cohort`` where relevant; ``attrs["cells"]`` is the
-        :func:`group_time_att` frame.
+        ``exposure`` or ``cohort`` where relevant and ``cells``, the number of
+        ATT(g, t) cells averaged. The cells themselves are :func:`group_time_att`
+        (``attrs["cells"]`` keeps them too, for one release).
 
     Examples
     --------
@@ -215,9 +224,7 @@ def staggered_did(
     """
     if aggregate not in AGGREGATIONS:
         raise ValueError(f"aggregate must be one of {AGGREGATIONS}, got {aggregate!r}")
-    cells = group_time_att(panel, outcome, unit=unit, period=period, first_treated=first_treated, control=control,
-                           alpha=alpha)
-    g = cells.attrs["unit_cohort"]
+    cells, cell_inf, g = _cells(panel, outcome, unit, period, first_treated, control, alpha)
     n_units = len(g)
     post = cells["post"].to_numpy()
     if aggregate == "simple":
@@ -232,7 +239,7 @@ def staggered_did(
     for term, extra, sel in groups:
         if not sel.any():
             continue
-        est, inf = _aggregate(cells, sel, g)
+        est, inf = _aggregate(cells, cell_inf, sel, g)
         se = _se(inf)
         lo, hi, p = wald(est, se, alpha)
         rows.append({"outcome": outcome, "term": term, "method": f"cs_{control}", "estimate": est, "std_error": se,
@@ -241,5 +248,5 @@ def staggered_did(
     if not rows:
         raise ValueError("panel: no post-change cell to aggregate (every cohort lacks a later period)")
     out = tidy(rows)
-    out.attrs["cells"] = cells
+    out.attrs["cells"] = cells  # for one release: the cells are group_time_att(...)
     return out

@@ -35,6 +35,7 @@ __all__ = [
     "baseline_conversion",
     "simulate_panel",
     "simulate_touchpoints",
+    "touchpoint_truth",
 ]
 
 
@@ -282,14 +283,17 @@ def simulate_panel(
     -------
     pandas.DataFrame
         ``unit, period, first_treated`` (Int64, null for never-treated), ``treated``
-        (0/1 = ``D_it``), ``y``; ``attrs["truth"] = {"effect": effect, "att": ...}``
-        where ``att`` is the average effect over treated unit-periods.
+        (0/1 = ``D_it``), ``y`` and ``true_effect``, the effect in ``y`` of each
+        unit-period (``(effect + dynamic * (t - first_treated_i)) * D_it``; 0 where
+        untreated): the true ATT is its mean over the treated unit-periods.
+        (``attrs["truth"] = {"effect": effect, "att": ...}`` keeps the two numbers for
+        one release.)
 
     Examples
     --------
     >>> p = simulate_panel(20, 6, effect=2.0, seed=1)
-    >>> len(p), int(p["treated"].sum()) > 0
-    (120, True)
+    >>> len(p), int(p["treated"].sum()) > 0, float(p.loc[p.treated == 1, "true_effect"].mean())
+    (120, True, 2.0)
     """
     if units < 4 or periods < 4:
         raise ValueError(f"need at least 4 units and 4 periods, got {units} x {periods}")
@@ -319,6 +323,7 @@ def simulate_panel(
             "first_treated": pd.array(np.repeat(np.where(ever, first, -1), periods), dtype="Int64"),
             "treated": d.ravel().astype(np.int64),
             "y": y.ravel(),
+            "true_effect": tau.ravel().astype(float),
         }
     )
     df.loc[df["first_treated"] < 0, "first_treated"] = pd.NA
@@ -340,7 +345,8 @@ def simulate_touchpoints(n: int = 5000, seed: int = 0, *, confounding: float = 1
     random, so it is not confounded) and the chance of buying
     (``logit P(purchase) = -2 + confounding * e_i + sum_k beta_k touch_k``). The
     true conditional log-odds ratios ``beta_k`` (0 for ``group_join`` and
-    ``sms``: they do nothing) are in ``attrs["truth"]`` as odds ratios. A
+    ``sms``: they do nothing) are returned as odds ratios by
+    :func:`touchpoint_truth` (and kept in ``attrs["truth"]`` for one release). A
     regression of purchase on the touches alone overstates every confounded
     touch; adding ``engagement`` recovers the truth.
 
@@ -352,7 +358,7 @@ def simulate_touchpoints(n: int = 5000, seed: int = 0, *, confounding: float = 1
     Examples
     --------
     >>> df = simulate_touchpoints(500, seed=1)
-    >>> df.attrs["truth"]["group_join"]
+    >>> touchpoint_truth()["group_join"]
     1.0
     """
     rng = np.random.default_rng(seed)
@@ -366,5 +372,17 @@ def simulate_touchpoints(n: int = 5000, seed: int = 0, *, confounding: float = 1
         eta = eta + _TOUCH_TRUE[k] * x
     cols["purchased"] = (rng.random(n) < special.expit(eta)).astype(np.int64)
     df = pd.DataFrame(cols)
-    df.attrs["truth"] = {k: float(np.exp(v)) for k, v in _TOUCH_TRUE.items()}
+    df.attrs["truth"] = touchpoint_truth()  # for one release: use touchpoint_truth()
     return df
+
+
+def touchpoint_truth() -> dict[str, float]:
+    """The true conditional odds ratio of each touch in :func:`simulate_touchpoints`: :math:`e^{\\beta_k}`.
+
+    The same for every ``n``, ``seed`` and ``confounding`` (the confounder moves who is
+    touched, not what a touch does).
+
+    >>> touchpoint_truth()
+    {'oa_article_open': 1.2214027581601699, 'group_join': 1.0, 'wecom_chat': 1.6487212707001282, 'live_view': 1.3498588075760032, 'sms': 1.0}
+    """
+    return {k: float(np.exp(v)) for k, v in _TOUCH_TRUE.items()}

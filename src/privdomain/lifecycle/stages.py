@@ -65,6 +65,7 @@ Examples
 
 from __future__ import annotations
 
+import datetime as _dt
 from dataclasses import asdict, dataclass, field
 from typing import Any, Union
 
@@ -76,6 +77,7 @@ import pandas as pd
 from .. import events as events_layer
 from .._days import DateLike, day, day_number, person_ids, raw_events
 from ..backend import TableLike, execute
+from ..contract import events_input
 from ..schema import AD_VIEWS, PURCHASE
 
 __all__ = [
@@ -509,15 +511,19 @@ def stage_intervals(
     return out
 
 
-def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, con: Any | None = None,
+@events_input(renamed={"date": "as_of"})
+def stages_at(events: TableLike, as_of: DateLike, model: Model | None = None, *, con: Any | None = None,
               tz: str | None = None) -> pd.DataFrame:
-    """The stage of every person in the population at the end of day ``date`` (the dataset's zone, ``tz``).
+    """The stage of every person in the population at the end of day ``as_of`` (the dataset's zone, ``tz``).
+
+    ``as_of`` is a snapshot: the data up to and including that day (``date=`` is its
+    old name, for one release).
 
     Returns
     -------
     pandas.DataFrame
         ``person_id``, ``stage``: one row per person first touched on or before
-        ``date``; sorted by ``person_id``.
+        ``as_of``; sorted by ``person_id``.
 
     Examples
     --------
@@ -529,7 +535,7 @@ def stages_at(events: TableLike, date: DateLike, model: Model | None = None, *, 
     """
     model = _model(model)
     u = _interval_expr(events, model, con, tz)
-    d = day_number(date, "date", events_layer.timezone_of(events, tz))
+    d = day_number(as_of, "as_of", events_layer.timezone_of(events, tz))
     u = u.filter((u.start <= d) & (u.end > d)).select("person_id", "stage").order_by("person_id")
     df = execute(u, con=con)
     return pd.DataFrame({"person_id": person_ids(df["person_id"]).to_numpy(),
@@ -817,10 +823,11 @@ def flow_matrix(flows: pd.DataFrame, period: DateLike | None = None, stages: tup
     return m.reindex(index=[ENTRY, *stages], columns=list(stages), fill_value=0).astype("int64")
 
 
+@events_input(renamed={"dates": "as_of"})
 def stage_agreement(
     events: TableLike,
     truth: pd.DataFrame | str | Any,
-    dates: Any,
+    as_of: Any,
     model: Model | None = None,
     *,
     con: Any | None = None,
@@ -834,9 +841,10 @@ def stage_agreement(
     truth
         ``person_id, stage, valid_from, valid_to`` intervals (timezone-aware instants,
         ``valid_to`` null = open), or a dataset folder holding ``truth/stages.parquet``.
-    dates
-        Beijing days to compare on; the true stage is read at the end of each day
-        (the last instant before midnight), the computed one for that day.
+    as_of
+        The day, or the days, to compare on (the dataset's days, Beijing by default);
+        the true stage is read at the end of each day (the last instant before
+        midnight), the computed one for that day. (``dates=`` is its old name.)
     model
         The stage model to compute (default :class:`StageModel`).
 
@@ -880,7 +888,8 @@ def stage_agreement(
     vt = pd.to_datetime(vt, utc=True).dt.tz_convert(zone).dt.tz_localize(None).to_numpy()
     ours = stage_intervals(events, model, con=con)
     parts, by_date = [], {}
-    for d in pd.to_datetime(list(dates)):
+    days = [as_of] if isinstance(as_of, (str, _dt.date, np.datetime64)) else list(as_of)
+    for d in pd.to_datetime(days):
         on_day = d.tz_convert(zone).tz_localize(None).normalize() if d.tzinfo else d.normalize()
         end = np.datetime64(on_day + pd.Timedelta(days=1) - pd.Timedelta(1, "ns"))
         tmask = (vf <= end) & (np.isnat(vt) | (vt > end))

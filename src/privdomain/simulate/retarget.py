@@ -303,8 +303,9 @@ def pq_rows(path: Path) -> int:
 
 def true_roi(data: Any) -> pd.DataFrame:
     """Per campaign, from ``truth/retarget.parquet`` and ``campaigns``: treated persons, true
-    responders and revenue, spend and true ROI (revenue of the treated responders over spend),
-    and the ratio ``lookalike / normal`` in ``attrs["ratio"]``.
+    responders and revenue, spend and true ROI (revenue of the treated responders over spend).
+    The ratio ``lookalike / normal`` is ``roi[0] / roi[1]`` (:func:`case_table` returns it;
+    ``attrs["ratio"]`` and ``attrs["expected_ratio"]`` keep it for one release).
     """
     root = Path(data.path if isinstance(data, io.Dataset) else data)
     t = pd.read_parquet(root / "truth" / "retarget.parquet")
@@ -353,7 +354,10 @@ def case_table(data: Any) -> tuple[pd.DataFrame, dict[str, float]]:
     out["true_incremental_fen"] = out["true_revenue_fen"] / out["n_treated"]
     ratio = audience.roi_ratio(est.iloc[[0]], est.iloc[[1]])
     params = json_params(root)
-    ratio.update({"true_ratio": tr.attrs["ratio"], "expected_ratio": tr.attrs["expected_ratio"],
+    with np.errstate(divide="ignore", invalid="ignore"):  # from the columns, not the frame's attrs
+        true_ratio = float(np.float64(tr.loc[0, "roi"]) / np.float64(tr.loc[1, "roi"]))
+        expected_ratio = float(np.float64(tr.loc[0, "expected_roi"]) / np.float64(tr.loc[1, "expected_roi"]))
+    ratio.update({"true_ratio": true_ratio, "expected_ratio": expected_ratio,
                   "target": float(params.get("target", float("nan"))),
                   "tolerance": float(params.get("tolerance", float("nan")))})
     cols = ["campaign", "n_treated", "n_holdout", "incremental_fen", "incremental_lo", "incremental_hi",

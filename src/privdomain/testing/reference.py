@@ -610,6 +610,9 @@ def funnel(events: pd.DataFrame, steps, window="7D", mode="ordered", exclusions=
     out = pd.DataFrame(rows, columns=["value", "step", "step_name", "persons", "conversion_from_previous",
                                       "conversion_from_first", "p25_seconds", "median_seconds", "p75_seconds",
                                       "p90_seconds", "mean_seconds", "median_seconds_from_start"])
+    every_attempt_dropped = per.groupby("person_id")["excluded"].all() if len(per) else pd.Series(dtype=bool)
+    out["persons_with_step1"] = len(every_attempt_dropped)
+    out["excluded_persons"] = int(every_attempt_dropped.sum())
     if breakdown is None:
         return out.drop(columns="value")
     out = out.rename(columns={"value": breakdown})
