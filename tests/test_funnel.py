@@ -370,3 +370,38 @@ def test_nulls_in_a_dataset_folder_are_refused(tmp_path):
     assert io.null_counts(tmp_path / "ds", "events", ["person_id"]) == {"person_id": 1}
     with pytest.raises(ValueError, match=r"'person_id' must not be null: 1 row"):
         funnel(tmp_path / "ds", ["mp_visit"])
+
+
+@pytest.mark.parametrize("mode", ["ordered", "strict", "unordered", "any_order"])
+def test_a_funnel_run_in_person_partitions_equals_one_pass(mode):
+    # large data runs the per-person windows one person-hash partition at a time (the DuckDB
+    # memory limit decides how many); every person is in one partition, so nothing may change
+    rng = np.random.default_rng(11)
+    ev = _random_events(rng, 400)
+    ev["person_id"] = rng.integers(0, 60, len(ev))
+    cases = [dict(), dict(breakdown="channel", attribution="last_touch"),
+             dict(breakdown="channel", attribution="per_step"), dict(attempts="first")]
+    if mode in ("ordered", "strict"):
+        cases.append(dict(exclusions=[("sms", 1, 2)]))
+    for kw in cases:
+        one = funnel(ev, VISIT_CART_PAY, "1D", mode, partitions=1, **kw)
+        assert one["persons"].iloc[0] > 0
+        for k in (2, 5):
+            pd.testing.assert_frame_equal(funnel(ev, VISIT_CART_PAY, "1D", mode, partitions=k, **kw), one,
+                                          check_dtype=False)
+
+
+def test_the_funnel_picks_its_partitions_from_the_rows_its_windows_read(monkeypatch):
+    from privdomain import backend
+    from privdomain.boards import funnel as funnel_module
+
+    ev = _random_events(np.random.default_rng(3), 300)
+    seen = []
+    monkeypatch.setattr(backend, "partitions_for", lambda rows, *a, **k: seen.append(rows) or 3)
+    out = funnel(ev, ["mp_visit", "pay"], "1D")
+    assert seen[-1] == int(ev["touchpoint"].isin(["mp_visit", "pay"]).sum())  # the step events only
+    pd.testing.assert_frame_equal(out, funnel(ev, ["mp_visit", "pay"], "1D", partitions=1), check_dtype=False)
+    funnel(ev, ["mp_visit", "pay"], "1D", mode="strict")
+    assert seen[-1] == len(ev)  # strict mode reads every event
+    assert funnel_module._partitions(ev, funnel_module._prepare(ev, ["mp_visit"], "1D", "ordered", (), "every", None,
+                                                                 "first_touch", None, None).spec, 4, None) == 4

@@ -102,7 +102,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Union
 
 import ibis
@@ -805,6 +805,7 @@ def _prepare(
     reported: str = "first_start",
     every_attempt: bool = False,
     tz: str | None = None,
+    part: tuple[int, int] | None = None,
 ) -> _Prepared:
     if mode not in MODES:
         raise UsageError(f"mode: must be one of {MODES}, got {mode!r}")
@@ -826,6 +827,8 @@ def _prepare(
     excl = as_exclusions(exclusions, n)
     t = events_layer.read(events, con=con, columns=["event_id", "person_id"], micros=True, tz=tz)
     _require_step_names(steps_, excl, t, events)
+    if part is not None and part[1] > 1:
+        t = t.filter(events_layer.person_part(t.person_id, *part))
     person_table = None
     event_breakdown = False
     if breakdown is not None:
@@ -871,6 +874,19 @@ def _prepare(
         cur = cur.mutate(person_id=cur._person).drop("_person")
     opts = _Options(attribution, attribution_step, breakdown_nulls)
     return _Prepared(spec, best, breakdown, person_table, cur, opts, last_us)
+
+
+def _partitions(events: TableLike, spec: _Spec, partitions: int | None, con: Any | None) -> int:
+    """Person-hash partitions for the funnel's windows: given, or enough for the rows they read."""
+    if partitions is not None or spec.mode == "strict":
+        return events_layer.person_partitions(events, partitions, con=con)
+    from ..backend import partitions_for
+
+    wheres = [s.where for s in spec.steps] + [x.where for x in spec.exclusions]
+    checked = events_layer.check(events, con=con)
+    rows = (sum(checked.touchpoints.get(w, 0) for w in set(wheres)) if all(isinstance(w, str) for w in wheres)
+            else checked.rows)
+    return partitions_for(rows, events_layer.BYTES_PER_EVENT, events_layer.read(events, con=con, localise=False), con)
 
 
 def _seconds(a: ir.IntegerValue, b: ir.IntegerValue) -> ir.FloatingValue:
@@ -979,6 +995,7 @@ def funnel(
     breakdown_nulls: str = "skip",
     ties: str = "event_id",
     reported: str = "first_start",
+    partitions: int | None = None,
 ) -> pd.DataFrame:
     """Persons reaching each step of a funnel, conversion rates and time to convert.
 
@@ -1025,6 +1042,14 @@ def funnel(
         ``"first_start"`` (default): among a person's attempts reaching the furthest
         step, the one that started first; ``"latest_start"``: the one completing that
         step first, started at the latest step-1 event before that completion.
+    partitions
+        Run the per-person windows in this many person-hash partitions, one after the
+        other (:func:`privdomain.events.person_part`), keep each person's best attempt
+        and aggregate them together (a person is in one partition, so the result does
+        not depend on it). None picks enough for the DuckDB memory limit
+        (:func:`privdomain.backend.partitions_for` on the rows the windows read: every
+        event in strict mode, the step and exclusion events otherwise); 1 on other
+        engines.
 
     Returns
     -------
@@ -1052,9 +1077,19 @@ def funnel(
     >>> funnel(ev, ["oa_push", "oa_article_open"], mode="ordered")["persons"].tolist()
     [2, 2]
     """
-    prep = _prepare(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con,
-                    attribution_step=attribution_step, breakdown_nulls=breakdown_nulls, ties=ties,
-                    reported=reported)
+    def prepare(part: tuple[int, int] | None = None) -> _Prepared:
+        return _prepare(events, steps, window, mode, exclusions, attempts, breakdown, attribution, persons, con,
+                        attribution_step=attribution_step, breakdown_nulls=breakdown_nulls, ties=ties,
+                        reported=reported, part=part)
+
+    prep = prepare()
+    k = _partitions(events, prep.spec, partitions, con)
+    if k > 1:
+        # each partition's best attempt per person (a few columns per entrant), then one aggregate
+        import pyarrow as pa
+
+        best = pa.concat_tables([prepare((i, k)).best.to_pyarrow() for i in range(k)])
+        prep = replace(prep, best=ibis.memtable(best))
     raw = _aggregate(prep, con)
     out = _finish(raw, prep.spec, breakdown)
     # what the funnel filtered, counted in its result (funnel-wide totals, the same on every row)
