@@ -29,12 +29,13 @@ data_dir = ""  # dataset folder (empty: synthetic/data/SCENARIO)
 output_dir = ""  # folder for the metrics JSON (empty: not written)
 report_name = "audiences"  # name of the report and its metrics file
 as_of = ""  # the day the tags describe (empty: 61 days before the last event day)
+max_persons = 1_000_000  # above this many persons, tag a random sample of about this many (memory)
 
 # %%
 import pandas as pd
 from IPython.display import Markdown, display
 
-from privdomain import audience, plotting, reports
+from privdomain import audience, events, plotting, reports
 from privdomain.audience import Did, Tag
 from privdomain.boards.funnel import wilson_interval
 from privdomain.simulate import retarget
@@ -43,10 +44,16 @@ plotting.use_style()
 ds = reports.load_or_simulate(scenario, persons, seed, data_dir)
 last_day = pd.Timestamp(reports.overview(ds)["last_day"])
 as_of = as_of or str((last_day - pd.Timedelta(days=61)).date())
-tg = audience.tags(ds, as_of=as_of)
-metrics = {"as_of": as_of, "tagged_persons": len(tg)}
+# on large data the tags of every person do not fit a notebook's memory (about 1.1 KB a person):
+# tag the persons of one person-hash partition, a random sample, each with all her events
+source, n_persons, k = events.sample_persons(ds, max_persons)
+tg = audience.tags(source, as_of=as_of, persons=ds)
+metrics = {"as_of": as_of, "tagged_persons": len(tg), "sampled_one_in": k}
 display(Markdown(f"Tags as of **{as_of}** for **{len(tg):,}** persons (everyone with an event by then), "
-                 f"{tg.shape[1] - 1} tags each."))
+                 f"{tg.shape[1] - 1} tags each."
+                 + (f" The dataset has {n_persons:,} persons: these are a random sample of about one in {k} "
+                    f"(by a hash of the person id, so each keeps all her events); sizes below are the sample's "
+                    f"and the shares, with their intervals, estimate the whole." if k > 1 else "")))
 
 # %% [markdown]
 # ## Segment sizes 人群规模
@@ -100,7 +107,7 @@ for tag in ("stage", "buyer_type", "preferred_channel"):
 # %%
 model = audience.lookalike(tg, segments["recent buyers"])
 later = (last_day - pd.Timestamp(as_of)).days  # bought after as_of = last paid within `later` days of the last day
-after = audience.select(audience.tags(ds, as_of=str(last_day.date())), Did("pay", within_days=later))
+after = audience.select(audience.tags(source, as_of=str(last_day.date()), persons=ds), Did("pay", within_days=later))
 lift = audience.lift_by_decile(model, after.ids())
 metrics["lookalike_top_decile_lift"] = float(lift.loc[lift["decile"] == 1, "lift"].iloc[0])
 display(lift.style.format({"rate": "{:.1%}", "rate_lo": "{:.1%}", "rate_hi": "{:.1%}", "lift": "{:.2f}",
@@ -164,4 +171,4 @@ reports.record_metrics(metrics, output_dir, report_name)
 from privdomain import exercises
 
 answers = {"audiences_lapsed_mp_30d": None, "audiences_retarget_incremental": None}  # your answers
-exercises.show("audiences", ds, answers)
+exercises.show("audiences", ds if k == 1 else source, answers)  # the persons tagged above

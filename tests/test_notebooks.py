@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
 
 from privdomain import attribution, clv
@@ -317,3 +318,28 @@ def test_notebook_executes_cleanly_and_records_the_librarys_numbers(name, root, 
             _same(metrics[key], want)
         assert metrics["scenario"] == name
         assert metrics["headline"] == cases.case_story(name)["headline"]
+
+
+def test_the_audiences_notebook_tags_a_random_sample_of_persons_on_large_data(root, kernel):
+    """Above ``max_persons`` the notebook tags one person-hash partition (memory on 10M persons)."""
+    import dataclasses
+
+    from privdomain import audience, events
+
+    job = next(j for j in reports.plan(list(reports.CASES), PERSONS, SEED, root) if j.name == "audiences")
+    ds = _dataset(job.scenario, root)
+    job = dataclasses.replace(job, name="audiences_sampled",
+                              parameters={**job.parameters, "max_persons": 600, "report_name": "audiences_sampled"})
+    res = reports.run_job(job, root, kernel_name=kernel)
+    assert res.ok, f"failed in cell {res.cell}: {res.error}"
+    metrics = json.loads((root / res.metrics).read_text())
+    sample, n_persons, k = events.sample_persons(ds, 600)
+    assert k == metrics["sampled_one_in"] > 1
+    tg = audience.tags(sample, as_of=metrics["as_of"], persons=ds)
+    assert metrics["tagged_persons"] == len(tg) < n_persons
+    # the persons tagged are a sample with every tag but the RFM segment (quintiles over the sample's buyers)
+    # equal to the full table's for the same persons
+    full = audience.tags(ds, as_of=metrics["as_of"])
+    full = full[full["person_id"].isin(tg["person_id"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tg.drop(columns="rfm_segment"), full.drop(columns="rfm_segment"))
+    assert "random sample of about one in" in (root / res.html).read_text(encoding="utf-8")

@@ -90,6 +90,7 @@ __all__ = [
     "read",
     "person_part",
     "person_partitions",
+    "sample_persons",
     "BYTES_PER_EVENT",
     "table",
     "check",
@@ -1004,6 +1005,38 @@ def person_part(person_id: Any, part: int, parts: int) -> Any:
 #: Peak DuckDB memory of per-person windows (attribution's journeys) per event row (measured:
 #: about 2.7 GB on 20.7M events, docs/scale.md), with a margin; sets the automatic number of partitions.
 BYTES_PER_EVENT = 200.0
+
+
+def sample_persons(events: TableLike, max_persons: int, *, con: Any | None = None) -> tuple[Any, int, int]:
+    """The events of about ``max_persons`` persons, every event of each: for notebooks on large data.
+
+    When ``events`` hold more than ``max_persons`` distinct persons, keep person-hash
+    partition 0 of ``k = ceil(persons / max_persons)`` (:func:`person_part`): a sample of
+    about ``persons / k`` persons, each with all of her events, so per-person results
+    (tags, stages, segments) are those of the full data for the persons in it, and
+    shares estimated on it are those of a random sample (the hash is unrelated to
+    behaviour). Otherwise the events are returned as they are. Deterministic on one engine.
+
+    Returns
+    -------
+    (events, persons, k)
+        The events to use (an Ibis table when sampled), the number of distinct persons
+        in all the events, and ``k`` (1: not sampled).
+
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(p, "2024-05-01 10:00", "sms") for p in range(100)])
+    >>> sample, persons, k = sample_persons(ev, 30)
+    >>> persons, k, 10 < sample.count().execute() < 50
+    (100, 4, True)
+    """
+    if int(max_persons) < 1:
+        raise UsageError(f"max_persons must be at least 1, got {max_persons!r}")
+    t = read(events, con=con, columns=("person_id",), localise=False)
+    persons = int(backend.execute(t.person_id.nunique(), con=con))
+    if persons <= max_persons:
+        return events, persons, 1
+    k = -(-persons // int(max_persons))
+    return t.filter(person_part(t.person_id, 0, k)), persons, k
 
 
 def person_partitions(events: TableLike, partitions: int | None = None, *, con: Any | None = None) -> int:
