@@ -455,35 +455,53 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
        tests mediated by ``u`` is ``Med_u = sum_t m_{u,t} I_t``, and a channel's
        direct effect is its total effect minus what it mediates,
        ``D_c = max(I_c - Med_c, 0)`` for a tested channel.
-    4. **Untested channels** share the direct credit the base model gives
-       marketing beyond the tested channels' direct effects,
-       ``R = sum_c A_c - sum_tested D_c``, in the base model's proportions, and
-       add what they mediate: ``I_u = R * A_u / sum_untested A + Med_u``. When the
-       tests' direct effects exceed the base model's total (``R <= 0``) the base
-       model is rescaled by the multiplier the tests reveal,
-       ``k = sum_tested D_c / sum_tested A_c``: ``I_u = k * A_u + Med_u``. With
-       no test at all the result is the base model, and ``source`` says so.
+    4. **Untested channels: the credit the tests move.** A tested channel's base
+       credit beyond its direct effect, ``A_t - D_t``, is credit for purchases
+       the test shows it did not cause (short of it, ``A_t < D_t``: purchases it
+       caused that the base credited elsewhere). A purchase a retouch channel
+       (an SMS, a push, an article) did not cause was made possible by whatever
+       brought the customer to the brand, so that credit goes to the channel that
+       **acquired** the customers on whose journeys it was given
+       (:func:`acquisition`: the first marketing touch at or before a customer's
+       first purchase). With ``W_{t,a}`` the share of ``t``'s converting journeys
+       made by customers ``a`` acquired, an untested channel gets
+       ``I_u = max(A_u + sum_tested (A_t - D_t) W_{t,u}, 0) + Med_u``
+       (``acquired``: the moved part). The shares that fall on customers a tested
+       channel acquired stay out: its lift test withholds the acquisition, so its
+       estimate already holds everything those customers buy; those of customers
+       no marketing touch brought (a first purchase through the Mini Program)
+       stay out too. With no test at all the result is the base model, and
+       ``source`` says so. ``acquisition=False`` keeps the earlier proportional
+       rule: the untested channels share ``R = sum_c A_c - sum_tested D_c`` in the
+       base model's proportions, ``I_u = R * A_u / sum_untested A + Med_u`` (when
+       ``R <= 0``, ``I_u = k * A_u + Med_u`` with ``k = sum_tested D_c /
+       sum_tested A_c``); it lets every test's sampling error land on the
+       untested channels and hands uncaused credit to channels that brought none
+       of the customers concerned.
     5. Intervals come from a parametric bootstrap: ``draws`` draws of every
        ``f_c ~ Normal(f_c, se_c)`` (tests are independent randomisations) pushed
        through steps 2-4; the percentile interval of each channel's share and
        incremental conversions is reported. The base model's credit and the
-       recruitment shares are held fixed: their error is not a sampling error
+       recruitment and acquirer shares are held fixed: their error is not a sampling error
        and no interval can show it, which is why ``source`` says which channels
        rest on the observational model.
 
     Assumptions: a test's incremental fraction holds over the whole period (run
     tests long enough, or repeat them); **direct** effects are roughly additive
-    (the base model's marketing credit is the sum of the channels' direct
-    effects; overlap through recruitment is handled by step 3, other overlap is
-    not); a tested channel's effect per member is the same for the members each
-    channel recruited, and a member recruited by ``u`` would not have joined
-    without ``u`` (no other recruiter takes its place: an upper bound when one
-    would); the recruiter is the channel of the last marketing touch in the
-    ``recruit_window`` before the join (the recorded source of the join is better
-    where a brand has it); the base model splits the untested channels' direct
-    credit in the right proportions (the weakest link: test the channels that
-    matter); no interference between arms beyond what the holdout design allows
-    (e.g. a held-out friend of an exposed customer).
+    (overlap through recruitment is handled by step 3, other overlap is not); a
+    tested channel's effect per member is the same for the members each channel
+    recruited, and a member recruited by ``u`` would not have joined without ``u``
+    (no other recruiter takes its place: an upper bound when one would); the
+    recruiter is the channel of the last marketing touch in the ``recruit_window``
+    before the join (the recorded source of the join is better where a brand has
+    it); the credit a tested channel did not earn belongs to the acquirer of the
+    customers it was given on, in proportion to its converting journeys (not to
+    the base model's per-journey split, which Markov and Shapley do not report),
+    and a customer an untested channel acquired would not have come without it
+    (an upper bound where another channel would have brought her); the base model
+    credits the untested channels' own journeys right (the weakest link: test the
+    channels that matter); no interference between arms beyond what the holdout
+    design allows (e.g. a held-out friend of an exposed customer).
 
     References: Google Meridian (calibrating media effects with experiment-based
     ROI priors) and Meta Robyn (``calibration_input``: lift results constrain the
@@ -496,7 +514,15 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
     variable distinction", Journal of Personality and Social Psychology 51(6),
     1986; J. Pearl, "Direct and indirect effects", UAI 2001; T. J. VanderWeele,
     *Explanation in Causal Inference: Methods for Mediation and Interaction*,
-    Oxford University Press, 2015.
+    Oxford University Press, 2015; for step 4, crediting a customer's later
+    purchases to the channel that acquired her (customer value by acquisition
+    channel): S. Gupta, D. R. Lehmann, J. A. Stuart, "Valuing customers",
+    Journal of Marketing Research 41(1), 2004; P. C. Verhoef, B. Donkers, "The
+    effect of acquisition channels on customer loyalty and cross-buying",
+    Journal of Interactive Marketing 19(2), 2005; J. Villanueva, S. Yoo, D. M.
+    Hanssens, "The impact of marketing-induced versus word-of-mouth customer
+    acquisition on customer equity growth", Journal of Marketing Research 45(1),
+    2008.
 
     Parameters
     ----------
@@ -515,6 +541,12 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         (:func:`recruitment` with ``window=recruit_window``), a frame gives them
         (its columns ``channel``, ``recruiter``, ``share``), ``False`` skips the
         step.
+    acquisition
+        Step 4: ``True`` computes the acquirer shares from the events
+        (:func:`acquisition` with the same ``window``), a frame gives them (its
+        columns ``channel``, ``acquirer``, ``share``, optionally ``value_share``:
+        a brand's recorded acquisition source is better evidence), ``False``
+        keeps the proportional rule.
 
     Returns
     -------
@@ -525,7 +557,10 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         ``conversions_low``, ``conversions_high``, ``source`` (``"lift test"`` or
         ``"<base> rescaled"``: the untested channels rest on the observational
         model), ``base_share``, ``mediated`` (conversions credited through the
-        tested channels the channel recruits into; 0 for a tested channel).
+        tested channels the channel recruits into; 0 for a tested channel),
+        ``acquired`` (conversions moved to an untested channel in step 4 from
+        the tested channels' credit on its customers' journeys; 0 for a tested
+        channel).
 
     Examples
     --------
