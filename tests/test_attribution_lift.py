@@ -214,6 +214,9 @@ def test_advice_says_how_much_of_an_untested_channels_credit_a_lift_test_measure
     lines = cases.channel_advice(cal)
     assert "(75% of it is the lift-tested effect of the channels it recruits members into" in lines[0]
     assert "protect" not in " ".join(lines) and "correlation is not causation" in lines[0]
+    acq = cases.channel_advice(cal.assign(acquired=[8.0, 0.0]))
+    assert ("members into; 10% is credit the lift tests showed the channels retouching the customers it "
+            "acquired did not cause; the rest is the observational model's)") in acq[0]
 
 
 def test_advice_never_moves_budget_on_a_model_worse_than_uniform():
