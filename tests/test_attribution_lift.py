@@ -419,29 +419,31 @@ def test_acquisition_matches_a_per_person_loop_on_simulated_data(tea):
     rows = ev[(ev.touchpoint == "pay") | (~ev.touchpoint.isin(NON_TOUCHES) & (ev.ch != "mini_program"))]
     rows = rows.assign(is_pay=(rows.touchpoint == "pay").astype(int)).sort_values(
         ["person_id", "ts", "is_pay", "event_id"])
+    by_person: dict[int, list] = {}
+    for r in rows[["person_id", "ts", "ch", "is_pay", "touchpoint"]].itertuples(index=False):
+        by_person.setdefault(r.person_id, []).append(r)
     counts: dict[tuple[str, str], int] = {}
     journeys: dict[str, int] = {}
-    for _, g in rows.groupby("person_id"):
-        pays = g[g.is_pay == 1]
-        if pays.empty:
+    day = pd.Timedelta(days=1)
+    for g in by_person.values():
+        pays = [r.ts for r in g if r.is_pay]
+        if not pays:
             continue
-        first_pay = pays.ts.min()
-        before = g[(g.is_pay == 0) & ~g.touchpoint.isin(list(JOIN_TOUCHPOINTS)) & (g.ts <= first_pay)]
-        acquirer = None
-        if len(before):
-            first = before[before.ts == before.ts.min()]
-            acquirer = first.ch.min()
+        first_pay = min(pays)
+        # the earliest touch at or before the first pay (joins excluded); a tie goes to the first name
+        before = [(r.ts, r.ch) for r in g if not r.is_pay and r.touchpoint not in JOIN_TOUCHPOINTS
+                  and r.ts <= first_pay]
+        acquirer = min(before)[1] if before else None
         # journeys: cut after each pay and at gaps over 30 days; a converting journey's channels are its
         # touches in the 30 days before its pay
         current: list[tuple[pd.Timestamp, str]] = []
         prev = None
-        for r in g.itertuples():
-            if prev is not None and (r.ts - prev).total_seconds() / 86400 > 30:
+        for r in g:
+            if prev is not None and (r.ts - prev) / day > 30:
                 current = []
             prev = r.ts
             if r.is_pay:
-                chans = {c for ts, c in current if (r.ts - ts).total_seconds() / 86400 <= 30}
-                for c in chans:
+                for c in {c for ts, c in current if (r.ts - ts) / day <= 30}:
                     journeys[c] = journeys.get(c, 0) + 1
                     if acquirer is not None:
                         counts[(c, acquirer)] = counts.get((c, acquirer), 0) + 1
