@@ -210,7 +210,9 @@ metrics["top_channel_shapley_share"] = float(shap.max())
 # the channel (ghost ads, withheld pushes, cities without groups or lives) shows what
 # the channel adds. **Calibrated** credit takes the lift estimate for every tested
 # channel and rescales the Markov model for the others, adding to a channel the tested
-# effect on the members it recruited (a store's WeCom adds; its 95% interval comes from
+# effect on the members it recruited (a store's WeCom adds) and the credit the tests
+# show a retouch channel (an SMS, an article) did not cause on the journeys of the
+# customers it acquired (its 95% interval comes from
 # the lift tests' sampling error; `source` says which channels rest on the
 # observational model). On simulated data the simulator's true incremental share is
 # shown next to every model.

@@ -31,7 +31,7 @@ Examples
 from __future__ import annotations
 
 from .compare import MODELS, attribute
-from .lift import LiftError, calibrated, lift, lift_channels, lift_plan, lifts, recruitment, score_lift
+from .lift import LiftError, acquisition, calibrated, lift, lift_channels, lift_plan, lifts, recruitment, score_lift
 from .markov import markov
 from .paths import (
     PATH_COLUMNS,
@@ -60,6 +60,7 @@ from .windows import (
 
 __all__ = [
     "LiftError",
+    "acquisition",
     "calibrated",
     "lift",
     "lift_channels",

@@ -341,12 +341,90 @@ def recruitment(events: Any, *, window: Duration = "7D", con: Any | None = None,
     return got.sort_values(["channel", "recruiter"], kind="stable").reset_index(drop=True)
 
 
+ACQUISITION_COLUMNS = ["channel", "acquirer", "journeys", "acquired", "share", "value_share"]
+
+
+@events_input(renamed={"window_days": "window"})
+def acquisition(events: Any, *, window: Duration = "30D", con: Any | None = None,
+                marketing_channels: Sequence[str] | None = None) -> pd.DataFrame:
+    """Which marketing channel acquired the customers on each channel's converting journeys.
+
+    A customer's **acquirer** is the channel of her first marketing touch at or
+    before her first paid purchase (a touch that carries ``referrer_person_id`` is
+    a ``fission`` touch, as in the path tables; membership joins, ``wecom_add``,
+    ``oa_follow``, ``group_join``, are results of a touch, not touches that bring
+    a customer, and the Mini Program and the checkout steps are not marketing, see
+    :mod:`privdomain.attribution.paths`). A customer without a marketing touch
+    before her first purchase is acquired by nobody (``direct``, not listed).
+    Ties at the same instant go to the alphabetically first channel
+    (deterministic). The converting journeys are those of the path tables
+    (:func:`privdomain.attribution.journey_touches` with the same ``window``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel`` (a channel on converting journeys), ``acquirer``,
+        ``journeys`` (converting journeys with a touch of ``channel``),
+        ``acquired`` (of them, made by customers ``acquirer`` acquired),
+        ``share = acquired / journeys`` and ``value_share`` (the same by the
+        journeys' purchase value); sorted by channel and acquirer.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "store_visit"), (1, "2024-05-01 10:05", "pay",
+    ...                     {"order_id": 1, "amount_fen": 900}), (1, "2024-05-20 09:00", "sms"),
+    ...                    (1, "2024-05-20 10:00", "pay", {"order_id": 2, "amount_fen": 300}),
+    ...                    (2, "2024-05-02 10:00", "sms"), (2, "2024-05-02 11:00", "pay",
+    ...                     {"order_id": 3, "amount_fen": 100})])
+    >>> acquisition(ev)[["channel", "acquirer", "journeys", "share", "value_share"]].values.tolist()
+    [['sms', 'sms', 2, 0.5, 0.25], ['sms', 'store', 2, 0.5, 0.75], ['store', 'store', 1, 1.0, 1.0]]
+    """
+    import ibis
+
+    from .paths import NON_TOUCHES, REFERRED_CHANNEL, journey_touches, marketing_filter
+
+    t = events_layer.read(events, con=con, columns=["person_id", "touchpoint", "channel"])
+    channel = t.channel
+    if "referrer_person_id" in t.columns:
+        channel = ibis.cases((t.referrer_person_id.notnull(), REFERRED_CHANNEL), else_=t.channel)
+    m = t.filter(t.touchpoint.notin([*NON_TOUCHES, *JOIN_TOUCHPOINTS])).select(mperson=t.person_id, mts=t.ts,
+                                                                               acquirer=channel)
+    m = m.filter(marketing_filter(m.acquirer, marketing_channels))
+    p = t.filter(t.touchpoint == schema.PURCHASE)
+    p = p.group_by(p.person_id).aggregate(first_pay=p.ts.min())
+    x = p.join(m, (p.person_id == m.mperson) & (m.mts <= p.first_pay))
+    w = ibis.window(group_by=x.person_id, order_by=[x.mts, x.acquirer])
+    x = x.mutate(rn=ibis.row_number().over(w))
+    x = x.filter(x.rn == 0).select(aperson=x.person_id, acquirer=x.acquirer)
+    j = journey_touches(events, window, con=con, marketing_channels=marketing_channels)
+    j = j.filter(j.converted == 1)
+    j = j.group_by([j.person_id, j.journey, j.channel]).aggregate(value=j.value_fen.max())
+    tot = j.group_by(j.channel).aggregate(journeys=j.count(), total_value=j.value.sum())
+    y = j.join(x, j.person_id == x.aperson)
+    got = y.group_by([y.channel, y.acquirer]).aggregate(acquired=y.count(), value=y.value.sum()).execute()
+    if got.empty:
+        return pd.DataFrame(columns=ACQUISITION_COLUMNS)
+    tot = tot.execute()
+    tot["channel"] = tot["channel"].astype(str)
+    tot = tot.set_index("channel")
+    got["channel"] = got["channel"].astype(str)
+    got["acquirer"] = got["acquirer"].astype(str)
+    got["journeys"] = got["channel"].map(tot["journeys"]).astype("int64")
+    got["acquired"] = got["acquired"].astype("int64")
+    got["share"] = got["acquired"] / got["journeys"]
+    tv = got["channel"].map(tot["total_value"]).astype(float)
+    got["value_share"] = np.where(tv > 0, got["value"].astype(float) / tv.where(tv > 0, 1.0), got["share"])
+    got = got[ACQUISITION_COLUMNS]
+    return got.sort_values(["channel", "acquirer"], kind="stable").reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- calibration
 @events_input(renamed={"window_days": "window"})
 def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = None, *, draws: int = 2000,
                alpha: float = 0.05, seed: int = 0, window: Duration = "30D", con: Any | None = None,
                attribution: pd.DataFrame | None = None, mediation: bool | pd.DataFrame = True,
-               recruit_window: Duration = "7D") -> pd.DataFrame:
+               recruit_window: Duration = "7D", acquisition: bool | pd.DataFrame = True) -> pd.DataFrame:
     """Channel credit calibrated with lift tests: incremental where tested, rescaled elsewhere.
 
     Every channel's credit is an estimate of its **incremental** conversions over
@@ -377,35 +455,53 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
        tests mediated by ``u`` is ``Med_u = sum_t m_{u,t} I_t``, and a channel's
        direct effect is its total effect minus what it mediates,
        ``D_c = max(I_c - Med_c, 0)`` for a tested channel.
-    4. **Untested channels** share the direct credit the base model gives
-       marketing beyond the tested channels' direct effects,
-       ``R = sum_c A_c - sum_tested D_c``, in the base model's proportions, and
-       add what they mediate: ``I_u = R * A_u / sum_untested A + Med_u``. When the
-       tests' direct effects exceed the base model's total (``R <= 0``) the base
-       model is rescaled by the multiplier the tests reveal,
-       ``k = sum_tested D_c / sum_tested A_c``: ``I_u = k * A_u + Med_u``. With
-       no test at all the result is the base model, and ``source`` says so.
+    4. **Untested channels: the credit the tests move.** A tested channel's base
+       credit beyond its direct effect, ``A_t - D_t``, is credit for purchases
+       the test shows it did not cause (short of it, ``A_t < D_t``: purchases it
+       caused that the base credited elsewhere). A purchase a retouch channel
+       (an SMS, a push, an article) did not cause was made possible by whatever
+       brought the customer to the brand, so that credit goes to the channel that
+       **acquired** the customers on whose journeys it was given
+       (:func:`acquisition`: the first marketing touch at or before a customer's
+       first purchase). With ``W_{t,a}`` the share of ``t``'s converting journeys
+       made by customers ``a`` acquired, an untested channel gets
+       ``I_u = max(A_u + sum_tested (A_t - D_t) W_{t,u}, 0) + Med_u``
+       (``acquired``: the moved part). The shares that fall on customers a tested
+       channel acquired stay out: its lift test withholds the acquisition, so its
+       estimate already holds everything those customers buy; those of customers
+       no marketing touch brought (a first purchase through the Mini Program)
+       stay out too. With no test at all the result is the base model, and
+       ``source`` says so. ``acquisition=False`` keeps the earlier proportional
+       rule: the untested channels share ``R = sum_c A_c - sum_tested D_c`` in the
+       base model's proportions, ``I_u = R * A_u / sum_untested A + Med_u`` (when
+       ``R <= 0``, ``I_u = k * A_u + Med_u`` with ``k = sum_tested D_c /
+       sum_tested A_c``); it lets every test's sampling error land on the
+       untested channels and hands uncaused credit to channels that brought none
+       of the customers concerned.
     5. Intervals come from a parametric bootstrap: ``draws`` draws of every
        ``f_c ~ Normal(f_c, se_c)`` (tests are independent randomisations) pushed
        through steps 2-4; the percentile interval of each channel's share and
        incremental conversions is reported. The base model's credit and the
-       recruitment shares are held fixed: their error is not a sampling error
+       recruitment and acquirer shares are held fixed: their error is not a sampling error
        and no interval can show it, which is why ``source`` says which channels
        rest on the observational model.
 
     Assumptions: a test's incremental fraction holds over the whole period (run
     tests long enough, or repeat them); **direct** effects are roughly additive
-    (the base model's marketing credit is the sum of the channels' direct
-    effects; overlap through recruitment is handled by step 3, other overlap is
-    not); a tested channel's effect per member is the same for the members each
-    channel recruited, and a member recruited by ``u`` would not have joined
-    without ``u`` (no other recruiter takes its place: an upper bound when one
-    would); the recruiter is the channel of the last marketing touch in the
-    ``recruit_window`` before the join (the recorded source of the join is better
-    where a brand has it); the base model splits the untested channels' direct
-    credit in the right proportions (the weakest link: test the channels that
-    matter); no interference between arms beyond what the holdout design allows
-    (e.g. a held-out friend of an exposed customer).
+    (overlap through recruitment is handled by step 3, other overlap is not); a
+    tested channel's effect per member is the same for the members each channel
+    recruited, and a member recruited by ``u`` would not have joined without ``u``
+    (no other recruiter takes its place: an upper bound when one would); the
+    recruiter is the channel of the last marketing touch in the ``recruit_window``
+    before the join (the recorded source of the join is better where a brand has
+    it); the credit a tested channel did not earn belongs to the acquirer of the
+    customers it was given on, in proportion to its converting journeys (not to
+    the base model's per-journey split, which Markov and Shapley do not report),
+    and a customer an untested channel acquired would not have come without it
+    (an upper bound where another channel would have brought her); the base model
+    credits the untested channels' own journeys right (the weakest link: test the
+    channels that matter); no interference between arms beyond what the holdout
+    design allows (e.g. a held-out friend of an exposed customer).
 
     References: Google Meridian (calibrating media effects with experiment-based
     ROI priors) and Meta Robyn (``calibration_input``: lift results constrain the
@@ -418,7 +514,15 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
     variable distinction", Journal of Personality and Social Psychology 51(6),
     1986; J. Pearl, "Direct and indirect effects", UAI 2001; T. J. VanderWeele,
     *Explanation in Causal Inference: Methods for Mediation and Interaction*,
-    Oxford University Press, 2015.
+    Oxford University Press, 2015; for step 4, crediting a customer's later
+    purchases to the channel that acquired her (customer value by acquisition
+    channel): S. Gupta, D. R. Lehmann, J. A. Stuart, "Valuing customers",
+    Journal of Marketing Research 41(1), 2004; P. C. Verhoef, B. Donkers, "The
+    effect of acquisition channels on customer loyalty and cross-buying",
+    Journal of Interactive Marketing 19(2), 2005; J. Villanueva, S. Yoo, D. M.
+    Hanssens, "The impact of marketing-induced versus word-of-mouth customer
+    acquisition on customer equity growth", Journal of Marketing Research 45(1),
+    2008.
 
     Parameters
     ----------
@@ -437,6 +541,12 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         (:func:`recruitment` with ``window=recruit_window``), a frame gives them
         (its columns ``channel``, ``recruiter``, ``share``), ``False`` skips the
         step.
+    acquisition
+        Step 4: ``True`` computes the acquirer shares from the events
+        (:func:`acquisition` with the same ``window``), a frame gives them (its
+        columns ``channel``, ``acquirer``, ``share``, optionally ``value_share``:
+        a brand's recorded acquisition source is better evidence), ``False``
+        keeps the proportional rule.
 
     Returns
     -------
@@ -447,7 +557,10 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         ``conversions_low``, ``conversions_high``, ``source`` (``"lift test"`` or
         ``"<base> rescaled"``: the untested channels rest on the observational
         model), ``base_share``, ``mediated`` (conversions credited through the
-        tested channels the channel recruits into; 0 for a tested channel).
+        tested channels the channel recruits into; 0 for a tested channel),
+        ``acquired`` (conversions moved to an untested channel in step 4 from
+        the tested channels' credit on its customers' journeys; 0 for a tested
+        channel).
 
     Examples
     --------
@@ -509,12 +622,14 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
             se[m][i] = float(row["incremental_share_se"]) if row["total_treatment"] else 0.0
             reach[m][i] = float(row["total_treatment"]) + max(tot - inside, 0.0)
     M = _recruitment_matrix(events, chans, tested, mediation, recruit_window, con)
+    acq = _acquisition_table(events, tested, acquisition, window, con)
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((draws, len(chans)))
     out = pd.DataFrame({"channel": chans, "model": "calibrated"})
     for m in ("conversions", "revenue"):
-        point, med = _calibrate(f[m], A[m], tested, reach[m], M)
-        sims = np.array([_calibrate(f[m] + se[m] * z[d], A[m], tested, reach[m], M)[0] for d in range(draws)])
+        W = _acquisition_matrix(acq, chans, "share" if m == "conversions" else "value_share")
+        point, med = _calibrate(f[m], A[m], tested, reach[m], M, W)
+        sims = np.array([_calibrate(f[m] + se[m] * z[d], A[m], tested, reach[m], M, W)[0] for d in range(draws)])
         sums = sims.sum(axis=1, keepdims=True)
         shares = sims / np.where(sums != 0, sums, 1.0)
         lo, hi = np.percentile(shares, [100 * alpha / 2, 100 * (1 - alpha / 2)], axis=0)
@@ -528,16 +643,34 @@ def calibrated(events: Any, base: str = "markov", lifts: pd.DataFrame | None = N
         if m == "conversions":
             out["conversions_low"], out["conversions_high"] = clo, chi
             out["mediated"] = med
+            out["acquired"] = (np.where(tested, 0.0, point - med - A[m]) if W is not None
+                               else np.zeros(len(chans)))
     base_tot = A["conversions"].sum()
     out["base_share"] = A["conversions"] / base_tot if base_tot else 0.0
     out["source"] = np.where(tested, "lift test", f"{base} rescaled")
     out = out[["channel", "model", "conversions", "value", "share", "share_value", "share_low", "share_high",
                "share_value_low", "share_value_high", "conversions_low", "conversions_high", "source",
-               "base_share", "mediated"]]
+               "base_share", "mediated", "acquired"]]
     out.attrs = {"base": base, "tested": [c for c, t_ in zip(chans, tested) if t_], "draws": draws,
                  "alpha": alpha, "conversions_total": C, "value_total": V,
-                 "mediation": bool(M.any())}
+                 "mediation": bool(M.any()), "acquisition": acq is not False}
     return out
+
+
+def _acquisition_table(events: Any, tested: np.ndarray, acquisition_: bool | pd.DataFrame, window: Duration,
+                       con: Any | None) -> bool | pd.DataFrame:
+    """Step 4's acquirer shares: computed once (``False`` keeps the proportional rule)."""
+    if isinstance(acquisition_, pd.DataFrame):
+        missing = {"channel", "acquirer", "share"} - set(acquisition_.columns)
+        if missing:
+            raise UsageError(f"acquisition: the frame needs columns channel, acquirer, share (missing "
+                             f"{', '.join(sorted(missing))})")
+        return acquisition_
+    if not acquisition_:
+        return False
+    if not tested.any():
+        return pd.DataFrame(columns=ACQUISITION_COLUMNS)
+    return acquisition(events, window=window, con=con)
 
 
 def _recruitment_matrix(events: Any, chans: list[str], tested: np.ndarray, mediation: bool | pd.DataFrame,
@@ -562,14 +695,22 @@ def _recruitment_matrix(events: Any, chans: list[str], tested: np.ndarray, media
 
 
 def _calibrate(f: np.ndarray, A: np.ndarray, tested: np.ndarray, reach: np.ndarray,
-               M: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               M: np.ndarray | None = None, W: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Steps 2-4 of :func:`calibrated`: incremental credit per channel, and the mediated part of it.
+
+    ``W[t, a]``: the share of channel ``t``'s converting journeys made by customers
+    that channel ``a`` acquired (step 4); ``None`` spreads the remainder over the
+    untested channels in the base model's proportions instead.
 
     >>> import numpy as np
     >>> inc, med = _calibrate(np.array([0.5, 0.0]), np.array([40.0, 60.0]), np.array([True, False]),
     ...                       np.array([100.0, 0.0]), np.array([[0.0, 0.0], [1.0, 0.0]]))
     >>> inc.tolist(), med.tolist()
     ([50.0, 100.0], [0.0, 50.0])
+    >>> inc, _ = _calibrate(np.array([0.1, 0.0]), np.array([40.0, 60.0]), np.array([True, False]),
+    ...                     np.array([100.0, 0.0]), W=np.array([[0.25, 0.75], [0.0, 1.0]]))
+    >>> inc.tolist()  # the ad's 40 - 10 = 30 uncaused credit: 3/4 on the store's customers
+    [10.0, 82.5]
     """
     A = A.astype(float)
     if not tested.any():
@@ -578,6 +719,11 @@ def _calibrate(f: np.ndarray, A: np.ndarray, tested: np.ndarray, reach: np.ndarr
     med = M @ inc if M is not None else np.zeros_like(A)
     direct = np.where(tested, np.clip(inc - med, 0.0, None), 0.0)
     untested = ~tested
+    if W is not None:
+        # the base credit of a tested channel beyond (short of) its direct effect goes to (comes from)
+        # the untested channels that acquired the customers on whose journeys it was credited
+        moved = np.where(tested, A - direct, 0.0) @ W
+        return np.where(tested, inc, np.clip(A + moved, 0.0, None) + med), np.where(tested, 0.0, med)
     rest = A.sum() - direct.sum()
     au = A[untested].sum()
     if untested.any() and rest > 0 and au > 0:
@@ -585,6 +731,21 @@ def _calibrate(f: np.ndarray, A: np.ndarray, tested: np.ndarray, reach: np.ndarr
     at = A[tested].sum()
     k = direct.sum() / at if at > 0 else 1.0
     return np.where(tested, inc, k * A + med), np.where(tested, 0.0, med)
+
+
+def _acquisition_matrix(acq: bool | pd.DataFrame, chans: list[str], column: str) -> np.ndarray | None:
+    """``W[t, a]`` of step 4 from the acquirer shares (``column``: ``share`` or ``value_share``);
+    ``None`` (no shares: ``acquisition=False``) for the proportional rule."""
+    if acq is False:
+        return None
+    W = np.zeros((len(chans), len(chans)))
+    col = column if column in acq.columns else "share"
+    idx = {c: i for i, c in enumerate(chans)}
+    for r in acq.itertuples():
+        t, a = str(r.channel), str(r.acquirer)
+        if t in idx and a in idx and t != a:
+            W[idx[t], idx[a]] = float(getattr(r, col))
+    return W
 
 
 def score_lift(result: pd.DataFrame, truth: Any) -> pd.DataFrame:
@@ -619,6 +780,7 @@ def score_lift(result: pd.DataFrame, truth: Any) -> pd.DataFrame:
                                        "covered"])
 
 
-__all__ = ["JOIN_TOUCHPOINTS", "LIFT_COLUMNS", "LiftError", "RECRUITMENT_COLUMNS", "calibrated", "experiment_of",
+__all__ = ["ACQUISITION_COLUMNS", "JOIN_TOUCHPOINTS", "LIFT_COLUMNS", "LiftError", "RECRUITMENT_COLUMNS", "acquisition",
+           "calibrated", "experiment_of",
            "lift", "lift_channels", "lift_plan", "lifts", "recruitment", "score_lift"]
 

@@ -431,10 +431,15 @@ def channel_advice(calibrated: pd.DataFrame | None, scores: pd.DataFrame | None 
                    f"(randomised holdout): protect its budget, and keep the holdout to track it.")
     else:
         med = float(top["mediated"]) if "mediated" in c.columns and "conversions" in c.columns else 0.0
-        part = ""
-        if med > 0 and float(top["conversions"]) > 0:
-            part = (f" ({med / float(top['conversions']):.0%} of it is the lift-tested effect of the channels it "
-                    f"recruits members into; the rest is the observational model's)")
+        acq = float(top["acquired"]) if "acquired" in c.columns and "conversions" in c.columns else 0.0
+        conv = float(top["conversions"]) if "conversions" in c.columns else 0.0
+        parts = []
+        if med > 0 and conv > 0:
+            parts.append(f"{med / conv:.0%} of it is the lift-tested effect of the channels it recruits members into")
+        if acq > 0 and conv > 0:
+            parts.append(f"{acq / conv:.0%} is credit the lift tests showed the channels retouching the customers "
+                         f"it acquired did not cause")
+        part = f" ({'; '.join(parts)}; the rest is the observational model's)" if parts else ""
         out.append(f"**{display_name(top['channel'], 'channel')}** has the largest calibrated share, {shown}, but "
                    f"this rests on an "
                    f"observational model ({top['source']}){part}: correlation is not causation: run a lift test "
