@@ -76,6 +76,14 @@ def _credited(events: TableLike, windows: list[int], con: Any | None, tz: str | 
     firsts = t.group_by("person_id").aggregate(_first_us=t._us.min())
     firsts = firsts.select(_fp=firsts.person_id, _first_us=firsts._first_us)
     span = max(windows) * _DAY_US
+    # only the buyers' touches between their first pay's window and their last pay can credit
+    # one: cut the touches to those first (a join against one row per buyer, which streams the
+    # events), so the range join below holds a small table instead of every touch (on 10M
+    # persons it spilled tens of GB)
+    reach = pays.group_by("person_id").aggregate(_lo=pays._us.min() - span, _hi=pays._us.max())
+    reach = reach.select(_rp=reach.person_id, _lo=reach._lo, _hi=reach._hi)
+    touches = touches.join(reach, [touches._tp == reach._rp, touches._tu >= reach._lo, touches._tu <= reach._hi])
+    touches = touches.select("_tp", "channel", "_tu")
     j = pays.join(touches, [pays.person_id == touches._tp, touches._tu <= pays._us, touches._tu >= pays._us - span])
     cred = j.group_by(["person_id", "event_id", "_us", "amount_fen", "product_id", "order_channel", "_prank",
                        "channel"]).aggregate(
