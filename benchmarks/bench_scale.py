@@ -97,7 +97,7 @@ def _steps(path: str) -> dict:
         return {"rows": len(out), "ids": len(ids), "links": len(links), "unified": int(out["unified_id"].max()) + 1}
 
     def f_tags():
-        # at 10M persons the tags go to a file chunk by chunk (``write_tags``): the frame of
+        # at 10M persons the tags go to a file chunk by chunk (``tags(out=...)``): the frame of
         # every person's tags alone is several GB in pandas (``tags`` peaked at 9.65 GiB)
         import tempfile
 
@@ -106,7 +106,7 @@ def _steps(path: str) -> dict:
         from privdomain import audience
 
         with tempfile.TemporaryDirectory(dir=Path(path).parent) as tmp:
-            out = audience.write_tags(path, Path(tmp) / "tags.parquet", as_of=end)
+            out = audience.tags(path, as_of=end, out=Path(tmp) / "tags.parquet")
             return {"rows": pq.ParquetFile(out).metadata.num_rows}
 
     def f_report():

@@ -193,3 +193,18 @@ def test_the_touchpoint_map_in_person_partitions_equals_one_pass(seed):
         one, many = touchpoint_nodes(ev, "2D", partitions=1), touchpoint_nodes(ev, "2D", partitions=k)
         assert one["persons"].sum() > 0 and many.attrs["partitions"] == k
         pd.testing.assert_frame_equal(many, one, check_dtype=False)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_channel_cube_and_its_products_in_person_partitions_equal_one_pass(seed):
+    ev = _random_events(np.random.default_rng(seed), 300)
+    ev["person_id"] = np.random.default_rng(seed + 10).integers(0, 40, len(ev))
+    for by in (False, True):
+        one = channel_cube(ev, windows=(1, 7, 30), by_order_channel=by, partitions=1)
+        assert one["orders"].sum() > 0
+        for k in (2, 5):
+            pd.testing.assert_frame_equal(channel_cube(ev, windows=(1, 7, 30), by_order_channel=by, partitions=k),
+                                          one, check_dtype=False)
+    one = channel_products(ev, window=7, top=2, partitions=1)
+    assert len(one) > 0
+    pd.testing.assert_frame_equal(channel_products(ev, window=7, top=2, partitions=3), one, check_dtype=False)

@@ -62,10 +62,15 @@ def _windows(windows: Sequence[Any]) -> list[int]:
     return ws
 
 
-def _credited(events: TableLike, windows: list[int], con: Any | None, tz: str | None = None):
-    """Ibis table: one row per (pay, channel touched within the largest window)."""
+def _credited(events: TableLike, windows: list[int], con: Any | None, tz: str | None = None,
+              part: tuple[int, int] | None = None):
+    """Ibis table: one row per (pay, channel touched within the largest window).
+
+    ``part=(i, k)``: only the persons of person-hash partition ``i`` of ``k``."""
     t = events_layer.read(events, con=con, columns=("person_id", "event_id", "touchpoint", "channel", "amount_fen"),
                           micros=True, needs=(PURCHASE,), tz=tz)
+    if part is not None and part[1] > 1:
+        t = t.filter(events_layer.person_part(t.person_id, *part))
     touches = t.filter(~t.touchpoint.isin(ORDER_TOUCHPOINTS))
     touches = touches.select(_tp=touches.person_id, channel=touches.channel, _tu=touches._us)
     pays = t.filter(t.touchpoint == PURCHASE)
@@ -92,53 +97,8 @@ def _credited(events: TableLike, windows: list[int], con: Any | None, tz: str | 
     return cred
 
 
-def channel_cube(
-    events: TableLike,
-    windows: Sequence[Duration | int] = ("1D", "7D", "30D"),
-    *,
-    by_order_channel: bool = False,
-    con: Any | None = None,
-    tz: str | None = None,
-) -> pd.DataFrame:
-    """Orders, buyers, GMV and who converted, per channel and attribution window.
-
-    Parameters
-    ----------
-    events
-        Events as a pandas frame, dataset path or Ibis table.
-    windows
-        Windows between a touch and a pay (default ``("1D", "7D", "30D")``): durations
-        in whole days or bare numbers of days (the ``window_days`` column's values).
-    by_order_channel
-        Also split by where the order happened (the pay event's ``channel``:
-        mini_program, live, store, guide...): an ``order_channel`` column after
-        ``channel``; then only cells with a credited pay are listed.
-    tz
-        Time zone of the days that tell first-visit from returning buyers
-        (:func:`privdomain.events.timezone_of`): by default the dataset's declared
-        zone, Asia/Shanghai for a frame without one.
-
-    Returns
-    -------
-    pandas.DataFrame
-        ``channel``, ``window_days``, ``orders``, ``buyers``, ``gmv`` (yuan),
-        ``first_visit_buyers``, ``returning_visitor_buyers``, ``repeat_buyers``;
-        one row per channel with any touch and per window (zeros where nothing was
-        credited), sorted by channel and window. See the module docstring.
-
-    Examples
-    --------
-    >>> from privdomain.examples import events_frame
-    >>> ev = events_frame([(1, "2024-05-01 10:00", "store_visit"),
-    ...     (1, "2024-05-01 10:30", "pay", {"order_id": 1, "amount_fen": 990}),
-    ...     (1, "2024-05-02 09:00", "store_visit"),
-    ...     (1, "2024-05-02 09:30", "pay", {"order_id": 2, "amount_fen": 990})])
-    >>> channel_cube(ev, windows=[1])[["buyers", "first_visit_buyers", "repeat_buyers"]].values.tolist()
-    [[1, 1, 0]]
-    """
-    ws = _windows(windows)
-    cred = _credited(events, ws, con, tz)
-    cells = ["channel", "order_channel"] if by_order_channel else ["channel"]
+def _cube_cells(cred: Any, ws: list[int], cells: list[str], con: Any | None) -> pd.DataFrame:
+    """One row per cell: for each window the credited orders, GMV (fen) and buyers by type."""
     gap = cred._us - cred._last_touch
     # one pass over the credited rows: per (cell, buyer) and window, the buyer's orders, GMV and
     # first credited pay (the smallest pay rank) with the touch that credits it
@@ -162,7 +122,67 @@ def channel_cube(
             f"first_{d}": (fresh & same_day).cast("int64").sum(),
             f"returning_{d}": (fresh & ~same_day).cast("int64").sum(),
         })
-    wide = execute(pb.group_by(cells).aggregate(**agg), con=con)
+    return execute(pb.group_by(cells).aggregate(**agg), con=con)
+
+
+def channel_cube(
+    events: TableLike,
+    windows: Sequence[Duration | int] = ("1D", "7D", "30D"),
+    *,
+    by_order_channel: bool = False,
+    con: Any | None = None,
+    tz: str | None = None,
+    partitions: int | None = None,
+) -> pd.DataFrame:
+    """Orders, buyers, GMV and who converted, per channel and attribution window.
+
+    Parameters
+    ----------
+    events
+        Events as a pandas frame, dataset path or Ibis table.
+    windows
+        Windows between a touch and a pay (default ``("1D", "7D", "30D")``): durations
+        in whole days or bare numbers of days (the ``window_days`` column's values).
+    by_order_channel
+        Also split by where the order happened (the pay event's ``channel``:
+        mini_program, live, store, guide...): an ``order_channel`` column after
+        ``channel``; then only cells with a credited pay are listed.
+    tz
+        Time zone of the days that tell first-visit from returning buyers
+        (:func:`privdomain.events.timezone_of`): by default the dataset's declared
+        zone, Asia/Shanghai for a frame without one.
+    partitions
+        Credit the pays in this many person-hash partitions, one after the other
+        (:func:`privdomain.events.person_part`), and add up the cells (every count is
+        per person, and a person is in one partition, so the result does not depend on
+        it); None picks enough for the DuckDB memory limit
+        (:func:`privdomain.events.person_partitions`), 1 on other engines.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``channel``, ``window_days``, ``orders``, ``buyers``, ``gmv`` (yuan),
+        ``first_visit_buyers``, ``returning_visitor_buyers``, ``repeat_buyers``;
+        one row per channel with any touch and per window (zeros where nothing was
+        credited), sorted by channel and window. See the module docstring.
+
+    Examples
+    --------
+    >>> from privdomain.examples import events_frame
+    >>> ev = events_frame([(1, "2024-05-01 10:00", "store_visit"),
+    ...     (1, "2024-05-01 10:30", "pay", {"order_id": 1, "amount_fen": 990}),
+    ...     (1, "2024-05-02 09:00", "store_visit"),
+    ...     (1, "2024-05-02 09:30", "pay", {"order_id": 2, "amount_fen": 990})])
+    >>> channel_cube(ev, windows=[1])[["buyers", "first_visit_buyers", "repeat_buyers"]].values.tolist()
+    [[1, 1, 0]]
+    """
+    ws = _windows(windows)
+    cells = ["channel", "order_channel"] if by_order_channel else ["channel"]
+    k = events_layer.person_partitions(events, partitions, con=con)
+    parts = [_cube_cells(_credited(events, ws, con, tz, (i, k)), ws, cells, con) for i in range(k)]
+    wide = pd.concat(parts, ignore_index=True) if k > 1 else parts[0]
+    if k > 1 and len(wide):
+        wide = wide.groupby(cells, as_index=False, dropna=False).sum(min_count=1)
     long = []
     for d in ws:
         part = wide[cells].copy()
@@ -200,8 +220,11 @@ def channel_products(
     *,
     top: int = 5,
     con: Any | None = None,
+    partitions: int | None = None,
 ) -> pd.DataFrame:
     """The products each channel sells: the top products by GMV among its credited pays.
+
+    ``partitions``: as in :func:`channel_cube`.
 
     Returns
     -------
@@ -221,14 +244,22 @@ def channel_products(
     if top < 1:
         raise ValueError(f"top: must be at least 1, got {top}")
     ws = _windows([window])
-    cred = _credited(events, ws, con)
-    c = cred.filter(cred._us - cred._last_touch <= ws[0] * _DAY_US)
-    agg = c.group_by(["channel", "product_id"]).aggregate(orders=c.count(), buyers=c.person_id.nunique(),
-                                                         _gmv_fen=c.amount_fen.sum())
-    w = ibis.window(group_by="channel", order_by=[agg._gmv_fen.desc(), agg.product_id.asc()])
-    ranked = agg.mutate(rank=ibis.row_number().over(w) + 1)
-    out = execute(ranked.filter(ranked.rank <= top), con=con)
-    out["gmv"] = pd.to_numeric(out["_gmv_fen"]).fillna(0).astype("float64") / 100
+    k = events_layer.person_partitions(events, partitions, con=con)
+    parts = []
+    for i in range(k):  # buyers are distinct persons, and a person is in one partition: the counts add up
+        cred = _credited(events, ws, con, part=(i, k))
+        c = cred.filter(cred._us - cred._last_touch <= ws[0] * _DAY_US)
+        parts.append(execute(c.group_by(["channel", "product_id"]).aggregate(
+            orders=c.count(), buyers=c.person_id.nunique(), _gmv_fen=c.amount_fen.sum()), con=con))
+    agg = pd.concat(parts, ignore_index=True) if k > 1 else parts[0]
+    if k > 1 and len(agg):
+        agg = agg.groupby(["channel", "product_id"], as_index=False, dropna=False).sum(min_count=1)
+    agg["gmv"] = pd.to_numeric(agg["_gmv_fen"]).fillna(0).astype("float64") / 100
+    # rank within each channel: most GMV first, ties by product id
+    agg = agg.sort_values(["channel", "_gmv_fen", "product_id"], ascending=[True, False, True], kind="stable",
+                          na_position="last")
+    agg["rank"] = agg.groupby("channel").cumcount() + 1
+    out = agg[agg["rank"] <= top].copy()
     out = out.astype({"rank": "int64", "orders": "int64", "buyers": "int64"})
     out = out[["channel", "rank", "product_id", "orders", "buyers", "gmv"]]
     return out.sort_values(["channel", "rank"], kind="stable").reset_index(drop=True)
