@@ -121,7 +121,7 @@ def _steps(path: str) -> dict:
 
         from privdomain.reports import runner
 
-        peaks: dict[str, float] = {}
+        peaks: dict[int, float] = {}
         stop = threading.Event()
 
         def sample() -> None:
@@ -130,10 +130,11 @@ def _steps(path: str) -> dict:
                 for p in me.children(recursive=True):
                     try:
                         rss = p.memory_info().rss / 1024**3
-                        name = " ".join(p.cmdline()[-3:])[-60:]
+                        if "ipykernel" not in " ".join(p.cmdline()):
+                            continue
                     except psutil.Error:
                         continue
-                    peaks[name] = max(peaks.get(name, 0.0), rss)
+                    peaks[p.pid] = max(peaks.get(p.pid, 0.0), rss)  # one kernel per notebook, in run order
 
         th = threading.Thread(target=sample, daemon=True)
         th.start()
@@ -142,8 +143,10 @@ def _steps(path: str) -> dict:
                                                          timeout=4 * 3600, handle_signals=False)
         stop.set()
         th.join()
-        return {"reports": {r.name: {"ok": r.ok, "seconds": round(r.seconds, 1), "error": (r.error or "")[:200]}
-                            for r in results},
+        kernels = list(peaks.values())
+        return {"reports": {r.name: {"ok": r.ok, "seconds": round(r.seconds, 1), "error": (r.error or "")[:200],
+                                     "peak_gb": round(kernels[i], 2) if i < len(kernels) else None}
+                            for i, r in enumerate(results)},
                 "skipped": sorted(skipped), "largest_process_gb": round(max(peaks.values(), default=0.0), 2)}
 
     def f_rfm():

@@ -195,7 +195,13 @@ def _persons(events: TableLike, persons: Any, con: Any | None) -> pd.DataFrame |
     if "person_id" not in p.columns:
         raise UsageError(f"persons: needs a person_id column (columns: {list(p.columns)})")
     cols = [c for c in (*BASIC_TAGS, *CRM_TAGS) if c in p.columns]
-    return execute(p.select("person_id", *cols), con=con)
+    p = p.select("person_id", *cols)
+    if not is_dataset(events):
+        # events that are a table of their own (a sample of persons, a filtered table) may hold far
+        # fewer persons than the persons table: fetch only theirs (the rest would be dropped anyway)
+        seen = raw_events(events, con, ("person_id",)).select("person_id").distinct()
+        p = p.semi_join(seen, "person_id")
+    return execute(p, con=con)
 
 
 def is_dataset(data: Any) -> bool:
