@@ -85,13 +85,8 @@ def _steps(path: str) -> dict:
         return {"rows": len(out)}
 
     def f_identity():
-        from privdomain import backend
-
-        con = backend.connect()
-        files = str(Path(path) / "events" / "*.parquet")
-        # the distinct ids the surfaces saw, in the engine; then the components in scipy
-        sql = f"SELECT DISTINCT id_type::VARCHAR AS id_type, id_value FROM read_parquet('{files}')"
-        ids = con.raw_sql(sql).fetch_arrow_table().to_pandas(types_mapper=pd.ArrowDtype)  # compact strings
+        # the distinct ids the surfaces saw, in the engine by id-hash partition; then the components in scipy
+        ids = identity.observed_ids(path)
         links = pd.read_parquet(Path(path) / "id_links.parquet", dtype_backend="pyarrow")
         out = identity.unify(ids, links)
         return {"rows": len(out), "ids": len(ids), "links": len(links), "unified": int(out["unified_id"].max()) + 1}

@@ -291,3 +291,31 @@ def test_ad_attribution_and_multi_level_roi_in_person_partitions_equal_one_pass(
             {a: v for a, v in one.attrs.items() if a != "partitions"}
         pd.testing.assert_frame_equal(multi_level_roi(ev, camp, touch=touch, fission_depth=depth, partitions=k),
                                       mone)
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_multi_level_roi_acquisition_and_repurchase_equal_a_per_buyer_loop(seed):
+    from privdomain.attribution.windows import credited_purchases
+    from privdomain.backend import execute
+
+    ev = random_events(seed)
+    cp = execute(credited_purchases(ev)).sort_values(["person_id", "pay_ts", "pay_event_id"])
+    acquired, orders, fen = {}, {}, {}
+    for _, buys in cp.groupby("person_id"):
+        first = buys.iloc[0]  # her first purchase: credited within 90 days, direct ad first
+        if pd.notna(first.d_days) and first.d_days < 90:
+            camp = int(first.d_campaign)
+        elif pd.notna(first.f_days) and first.f_days < 90:
+            camp = int(first.f_campaign)
+        else:
+            continue
+        acquired[camp] = acquired.get(camp, 0) + 1
+        orders[camp] = orders.get(camp, 0) + len(buys) - 1
+        fen[camp] = fen.get(camp, 0) + int(buys["amount_fen"].iloc[1:].sum())
+    assert sum(acquired.values()) > 0 and sum(orders.values()) > 0
+    m = multi_level_roi(ev).set_index("campaign_id")
+    for camp in m.index:
+        assert m.loc[camp, "acquired"] == acquired.get(camp, 0)
+        assert m.loc[camp, "repurchase_orders"] == orders.get(camp, 0)
+        assert m.loc[camp, "repurchase_revenue"] == fen.get(camp, 0) / 100.0
+    assert set(acquired) <= set(m.index)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,3 +108,33 @@ def test_unify_with_repeated_ids_several_types_and_any_column_dtype_equals_the_b
         got = unify(frame.astype(kind), lk.astype(kind))
         assert [(str(t), str(v), u, s) for t, v, u, s in got.itertuples(index=False)] == ref
         assert str(got["id_value"].dtype) == str(frame.astype(kind)["id_value"].dtype)  # the caller's dtype back
+
+
+def test_observed_ids_are_the_sorted_distinct_ids_of_the_events_in_any_number_of_partitions(tmp_path):
+    from privdomain import io, simulate
+    from privdomain.identity import observed_ids
+
+    root = tmp_path / "beauty"
+    simulate("beauty", persons=800, seed=3, out=root, truth=False)
+    ev = io.read_table(root, "events", columns=["id_type", "id_value"])
+    # the oracle: every event's pair, distinct in pandas, sorted in Python
+    brute = sorted({(str(t), v) for t, v in zip(ev["id_type"], ev["id_value"]) if v is not None})
+    assert len(brute) > 500
+    for k in (None, 1, 3, 7):
+        got = observed_ids(root, partitions=k)
+        assert list(got.columns) == ["id_type", "id_value"]
+        assert isinstance(got["id_type"].dtype, pd.CategoricalDtype)
+        assert list(zip(got["id_type"].astype(str), got["id_value"])) == brute, k
+    # unify over the distinct ids gives each id the person it gives over every event
+    links = io.read_table(root, "id_links")
+    a = unify(observed_ids(root, partitions=3), links)
+    b = unify(ev, links)
+    key = ["id_type", "id_value"]
+    a["id_type"], b["id_type"] = a["id_type"].astype(str), b["id_type"].astype(str)
+    m = a.merge(b, on=key, suffixes=("", "_all"), validate="1:1")
+    assert len(m) == len(a) == len(b)
+    assert (m.groupby("unified_id")["unified_id_all"].nunique() == 1).all()
+    assert (m.groupby("unified_id_all")["unified_id"].nunique() == 1).all()
+    assert (m["component_size"] == m["component_size_all"]).all()
+    with pytest.raises(ValueError, match="partitions"):
+        observed_ids(root, partitions=0)

@@ -15,7 +15,7 @@ import ibis
 import pandas as pd
 import pytest
 
-from privdomain import attribution, backend, simulate
+from privdomain import attribution, backend, identity, simulate
 from privdomain import events as events_layer
 from privdomain.attribution import windows as ad_windows
 from privdomain.boards import channel_cube, funnel, live, officialaccount, touchpoints
@@ -54,7 +54,15 @@ def spark_con():
         rows.append(len(out) if hasattr(out, "__len__") else 1)
         return out
 
+    plain_arrow = con.to_pyarrow
+
+    def recording_arrow(expr, *args, **kwargs):
+        out = plain_arrow(expr, *args, **kwargs)
+        rows.append(out.num_rows)
+        return out
+
     con.execute = recording
+    con.to_pyarrow = recording_arrow
     con.rows_returned = rows
     yield con
     session.stop()
@@ -100,6 +108,8 @@ METRICS = {
     "cohort_table": lambda d, c: cohorts.cohort_table(d, con=c),
     "repurchase_rate": lambda d, c: repurchase.repurchase_rate(d, con=c),
     "build_paths": lambda d, c: attribution.build_paths(d, con=c),
+    "unify_observed_ids": lambda d, c: identity.unify(identity.observed_ids(d, partitions=2, con=c),
+                                                      pd.read_parquet(Path(d) / "id_links.parquet")),
     "attribute": lambda d, c: attribution.attribute(d, models=("last_touch", "linear", "markov"), con=c),
 }
 

@@ -504,10 +504,24 @@ def execute(expr: ir.Expr, con: Any | None = None) -> pd.DataFrame:
     Unbound expressions (built on pandas memtables) run on ``con`` or the default
     DuckDB connection; expressions bound to a backend run there.
     """
+    return _engine_of(expr, con).execute(expr)
+
+
+def execute_arrow(expr: ir.Expr, con: Any | None = None) -> Any:
+    """Run an Ibis table expression as :func:`execute` does, returning a :class:`pyarrow.Table`.
+
+    For large results of strings: Arrow keeps them in one buffer, pandas' object columns
+    take a Python object per value.
+    """
+    return _engine_of(expr, con).to_pyarrow(expr)
+
+
+def _engine_of(expr: ir.Expr, con: Any | None) -> Any:
+    """``con``, else the backend ``expr`` is bound to, else the default connection."""
     if con is None:
         try:
             backend = expr._find_backend(use_default=False)
         except Exception:  # noqa: BLE001 - unbound expression
             backend = None
         con = backend if backend is not None else connect()
-    return con.execute(expr)
+    return con

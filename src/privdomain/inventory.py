@@ -397,8 +397,7 @@ def _run_attribution(data: Any, inv: Inventory, con: Any | None) -> pd.DataFrame
 
 
 def _run_identity(data: Any, inv: Inventory, con: Any | None) -> pd.DataFrame:
-    ids = io.read_table(data, "events", columns=["id_type", "id_value"]).drop_duplicates()
-    u = identity.unify(ids, io.read_table(data, "id_links"))
+    u = identity.unify(identity.observed_ids(data, con=con), io.read_table(data, "id_links"))
     sizes = u.groupby("unified_id")["component_size"].first().value_counts().sort_index()
     return pd.DataFrame({"ids per person": sizes.index.astype("int64"), "persons": sizes.to_numpy(dtype="int64")})
 

@@ -117,7 +117,8 @@ def credited_purchases(events: TableLike, touch: str = "click", fission_depth: i
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
     t = _ad_events(events, con)
     k = events_layer.person_partitions(events, partitions, con=con)
-    return _credited(t, _touch_kinds(touch), fission_depth, con, _arrivals(t, con, k))
+    kinds = _touch_kinds(touch)
+    return _credited(t, kinds, con, _fission(t, kinds, fission_depth, con, _arrivals(t, con, k)))
 
 
 def _ad_events(events: TableLike, con: Any | None) -> ibis.Table:
@@ -152,9 +153,54 @@ def _arrivals(t: ibis.Table, con: Any | None, parts: int) -> ibis.Table:
     return ibis.memtable(edge_df, schema={"f_person": id_type, "arr_ts": "timestamp(6)", "ref": id_type})
 
 
-def _credited(t: ibis.Table, kinds: list[str], fission_depth: int, con: Any | None, arrivals: ibis.Table,
+def _fission(t: ibis.Table, kinds: list[str], fission_depth: int, con: Any | None,
+             arrivals: ibis.Table) -> ibis.Table | None:
+    """Persons who arrived through a chain of shares that started at an ad, as an in-memory table.
+
+    ``fp`` (the person), ``f_campaign`` (the ad of the nearest ancestor within
+    ``fission_depth`` links who shared it), ``f_depth`` and ``arr_ts``. Small (one row
+    per referred person), so it is computed once and joined to each person partition's
+    purchases, rather than joining every share to every ad touch again in each partition.
+    None when ``fission_depth`` is 0.
+    """
+    if fission_depth < 1:
+        return None
+    ads = t.filter(t.touchpoint.isin(kinds) & t.campaign_id.notnull()).select(
+        a_person=t.person_id, a_ts=t.ts, a_id=t.event_id, a_campaign=t.campaign_id.cast("int64"))
+    # qualifying shares: the ad shared and an ad touch on it by the sharer at or before the share
+    shares = t.filter(t.touchpoint == "share").select(
+        s_person=t.person_id, s_ts=t.ts, s_id=t.event_id, s_campaign=t.campaign_id.cast("int64"))
+    sj = shares.inner_join(ads, [shares.s_person == ads.a_person, ads.a_ts <= shares.s_ts])
+    sj = sj.filter(sj.s_campaign.isnull() | (sj.s_campaign == sj.a_campaign))
+    sj = _latest(sj, ["s_id"], [ibis.desc(sj.a_ts), ibis.desc(sj.a_id)])
+    qshares = sj.select(q_person=sj.s_person, q_ts=sj.s_ts, q_id=sj.s_id,
+                        q_campaign=ibis.coalesce(sj.s_campaign, sj.a_campaign))
+    edges = arrivals
+    ej = edges.left_join(qshares, [edges.ref == qshares.q_person, qshares.q_ts <= edges.arr_ts])
+    ej = _latest(ej, ["f_person"], [ibis.desc(ej.q_ts), ibis.desc(ej.q_id)])
+    edge = ej.select(e_child=ej.f_person, e_parent=ej.ref, e_ad=ej.q_campaign)
+    # walk up the chain: nearest ancestor that shared an ad
+    chain = edge.select(c_person=edge.e_child, parent1=edge.e_parent, ad1=edge.e_ad)
+    for k in range(2, fission_depth + 1):
+        e = edge.select(**{f"x{k}": edge.e_child, f"parent{k}": edge.e_parent, f"ad{k}": edge.e_ad})
+        chain = chain.left_join(e, chain[f"parent{k - 1}"] == e[f"x{k}"]).drop(f"x{k}")
+    ad = ibis.coalesce(*[chain[f"ad{k}"] for k in range(1, fission_depth + 1)]) if fission_depth > 1 \
+        else chain.ad1
+    depth = ibis.cases(*[(chain[f"ad{k}"].notnull(), k) for k in range(1, fission_depth + 1)], else_=None)
+    fis = chain.select(fp=chain.c_person, f_campaign=ad, f_depth=depth.cast("int64"))
+    fis = fis.filter(fis.f_campaign.notnull())
+    fis = fis.inner_join(arrivals, fis.fp == arrivals.f_person).select("fp", "f_campaign", "f_depth", "arr_ts")
+    schema_ = fis.schema()
+    df = execute(fis, con=con)
+    df["arr_ts"] = pd.to_datetime(df["arr_ts"]).astype("datetime64[us]")
+    return ibis.memtable(df, schema={**dict(schema_.items()), "arr_ts": "timestamp(6)"})
+
+
+def _credited(t: ibis.Table, kinds: list[str], con: Any | None, fission: ibis.Table | None,
               part: tuple[int, int] | None = None) -> ibis.Table:
-    """:func:`credited_purchases` of the purchases of person partition ``part = (i, k)`` (all with None)."""
+    """:func:`credited_purchases` of the purchases of person partition ``part = (i, k)`` (all with None).
+
+    ``fission``: :func:`_fission` of the same events (None: no fission credit)."""
     ads = t.filter(t.touchpoint.isin(kinds) & t.campaign_id.notnull()).select(
         a_person=t.person_id, a_ts=t.ts, a_id=t.event_id, a_campaign=t.campaign_id.cast("int64"))
     pays = t.filter(t.touchpoint == schema.PURCHASE)
@@ -173,31 +219,8 @@ def _credited(t: ibis.Table, kinds: list[str], fission_depth: int, con: Any | No
         d_campaign=j.a_campaign,
         d_days=j.pay_ts.date().delta(j.a_ts.date(), unit="day"),
     )
-    # qualifying shares: the ad shared and an ad touch on it by the sharer at or before the share
-    shares = t.filter(t.touchpoint == "share").select(
-        s_person=t.person_id, s_ts=t.ts, s_id=t.event_id, s_campaign=t.campaign_id.cast("int64"))
-    sj = shares.inner_join(ads, [shares.s_person == ads.a_person, ads.a_ts <= shares.s_ts])
-    sj = sj.filter(sj.s_campaign.isnull() | (sj.s_campaign == sj.a_campaign))
-    sj = _latest(sj, ["s_id"], [ibis.desc(sj.a_ts), ibis.desc(sj.a_id)])
-    qshares = sj.select(q_person=sj.s_person, q_ts=sj.s_ts, q_id=sj.s_id,
-                        q_campaign=ibis.coalesce(sj.s_campaign, sj.a_campaign))
-    edges = arrivals
-    ej = edges.left_join(qshares, [edges.ref == qshares.q_person, qshares.q_ts <= edges.arr_ts])
-    ej = _latest(ej, ["f_person"], [ibis.desc(ej.q_ts), ibis.desc(ej.q_id)])
-    edge = ej.select(e_child=ej.f_person, e_parent=ej.ref, e_ad=ej.q_campaign)
-    # walk up the chain: nearest ancestor that shared an ad
-    chain = edge.select(c_person=edge.e_child, parent1=edge.e_parent, ad1=edge.e_ad)
-    for k in range(2, fission_depth + 1):
-        e = edge.select(**{f"x{k}": edge.e_child, f"parent{k}": edge.e_parent, f"ad{k}": edge.e_ad})
-        chain = chain.left_join(e, chain[f"parent{k - 1}"] == e[f"x{k}"]).drop(f"x{k}")
-    if fission_depth >= 1:
-        ad = ibis.coalesce(*[chain[f"ad{k}"] for k in range(1, fission_depth + 1)]) if fission_depth > 1 \
-            else chain.ad1
-        depth = ibis.cases(*[(chain[f"ad{k}"].notnull(), k) for k in range(1, fission_depth + 1)], else_=None)
-        fis = chain.select(fp=chain.c_person, f_campaign=ad, f_depth=depth.cast("int64"))
-        fis = fis.filter(fis.f_campaign.notnull())
-        fis = fis.inner_join(arrivals, fis.fp == arrivals.f_person).select("fp", "f_campaign", "f_depth", "arr_ts")
-        out = direct.left_join(fis, direct.person_id == fis.fp)
+    if fission is not None:
+        out = direct.left_join(fission, direct.person_id == fission.fp)
         out = out.mutate(f_days=out.pay_ts.date().delta(out.arr_ts.date(), unit="day")).drop("fp", "arr_ts")
     else:
         out = direct.mutate(f_campaign=ibis.null("int64"), f_depth=ibis.null("int64"), f_days=ibis.null("int64"))
@@ -205,19 +228,33 @@ def _credited(t: ibis.Table, kinds: list[str], fission_depth: int, con: Any | No
     return out.mutate(first_pay=(ibis.row_number().over(w) == 0).cast("int64"))
 
 
-def _pay_groups(cps: list[ibis.Table], con: Any | None) -> pd.DataFrame:
-    """Purchases counted per (direct ad, days since its touch, fission ad, days since arrival).
+def _pay_groups(cps: list[ibis.Table], con: Any | None, extra: Sequence[str] = ()) -> pd.DataFrame:
+    """Purchases counted per (direct ad, days since its touch, fission ad, days since arrival, *extra).
 
     One pass over the purchases of each person partition (``cps``), the counts added up;
     the windows are then applied to this small frame.
     """
-    keys = ["d_campaign", "d_days", "f_campaign", "f_days"]
+    keys = ["d_campaign", "d_days", "f_campaign", "f_days", *extra]
     outs = [execute(cp.group_by(keys).agg(orders=cp.count(), revenue_fen=cp.amount_fen.sum()), con=con)
             for cp in cps]
     if len(outs) == 1:
         return outs[0]
     out = pd.concat([o.astype({c: "float64" for c in keys}) for o in outs], ignore_index=True)
     return out.groupby(keys, as_index=False, dropna=False)[["orders", "revenue_fen"]].sum()
+
+
+def _acquired_by(cp: ibis.Table, horizon: int = 90) -> ibis.Table:
+    """``cp`` with ``acq_campaign``: the campaign credited with its buyer's first purchase within ``horizon`` days.
+
+    The direct ad if its touch was fewer than ``horizon`` days before, else the fission ad
+    if she arrived fewer than ``horizon`` days before; null when neither (on every
+    purchase of the buyer, so her later purchases can be counted for that campaign).
+    """
+    is_d = cp.d_days.notnull() & (cp.d_days < horizon)
+    is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < horizon)
+    first = cp.first_pay == 1
+    own = ibis.cases((first & is_d, cp.d_campaign), (first & is_f, cp.f_campaign), else_=ibis.null("int64"))
+    return cp.mutate(acq_campaign=own.max().over(ibis.window(group_by=cp.person_id)))
 
 
 def _per_window(groups: pd.DataFrame, windows: Sequence[int]) -> pd.DataFrame:
@@ -341,11 +378,22 @@ def ad_attribution(events: TableLike, campaigns: Any | None = None, windows: Seq
         raise ValueError(f"windows must be >= 0 days, got {windows}")
     if fission_depth < 0:
         raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
-    t, kinds = _ad_events(events, con), _touch_kinds(touch)
     parts = events_layer.person_partitions(events, partitions, con=con)
-    arrivals = _arrivals(t, con, parts)
-    groups = _pay_groups([_credited(t, kinds, fission_depth, con, arrivals, (i, parts)) for i in range(parts)],
-                         con)
+    groups = _pay_groups(_partition_credits(events, touch, fission_depth, con, parts), con)
+    return _ad_table(events, campaigns, windows, touch, fission_depth, level, con, groups, parts)
+
+
+def _partition_credits(events: TableLike, touch: str, fission_depth: int, con: Any | None,
+                       parts: int) -> list[ibis.Table]:
+    """:func:`credited_purchases` of each person-hash partition of ``parts``."""
+    t, kinds = _ad_events(events, con), _touch_kinds(touch)
+    fission = _fission(t, kinds, fission_depth, con, _arrivals(t, con, parts))
+    return [_credited(t, kinds, con, fission, (i, parts)) for i in range(parts)]
+
+
+def _ad_table(events: TableLike, campaigns: Any | None, windows: list[int], touch: str, fission_depth: int,
+              level: str, con: Any | None, groups: pd.DataFrame, parts: int) -> pd.DataFrame:
+    """:func:`ad_attribution`'s rows from the counted purchases (:func:`_pay_groups`)."""
     long = _per_window(groups, windows)
     totals = {"n": int(groups["orders"].sum()), "fen": int(groups["revenue_fen"].sum())}
     camp = _campaign_frame(events, campaigns, con)
@@ -467,9 +515,17 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
     >>> r[["campaign_id", "long_over_immediate_30", "acquired", "repurchase_revenue"]].values.tolist()
     [[7.0, 3.0, 1.0, 20.0]]
     """
+    if fission_depth < 0:
+        raise ValueError(f"fission_depth must be >= 0, got {fission_depth}")
     k = events_layer.person_partitions(events, partitions, con=con)
-    aa = ad_attribution(events, campaigns, windows=WINDOWS, touch=touch, fission_depth=fission_depth, con=con,
-                        partitions=k)
+    # one pass over each partition's credited purchases: the window counts and, per
+    # purchase, whether it is its buyer's first and the campaign that acquired her
+    groups = _pay_groups([_acquired_by(cp) for cp in _partition_credits(events, touch, fission_depth, con, k)],
+                         con, extra=("first_pay", "acq_campaign"))
+    keys = ["d_campaign", "d_days", "f_campaign", "f_days"]
+    ad_groups = groups.astype({c: "float64" for c in keys}).groupby(keys, as_index=False, dropna=False)[
+        ["orders", "revenue_fen"]].sum()
+    aa = _ad_table(events, campaigns, list(WINDOWS), touch, fission_depth, "campaign", con, ad_groups, k)
     names = {0: "same_day", 7: "7d", 15: "15d", 30: "30d", 90: "90d"}
     aa = aa.assign(w=aa["window"].map(names))
     # reindex: a scenario without ad touches still gets every column (and no rows)
@@ -483,24 +539,12 @@ def multi_level_roi(events: TableLike, campaigns: Any | None = None, touch: str 
             out[f"long_over_immediate_{w[:-1]}"] = np.where(
                 out["revenue_same_day"] > 0, out[f"revenue_{w}"] / out["revenue_same_day"], np.nan)
     # acquisition: a person's first purchase credited within 90 days; then their later purchases
-    t = _ad_events(events, con)
-    arrivals = _arrivals(t, con, k)
-    acqs, reps = [], []
-    for i in range(k):
-        cp = _credited(t, _touch_kinds(touch), fission_depth, con, arrivals, (i, k))
-        is_d = cp.d_days.notnull() & (cp.d_days < 90)
-        is_f = ~is_d & cp.f_days.notnull() & (cp.f_days < 90)
-        firsts = cp.filter((cp.first_pay == 1) & (is_d | is_f)).select(
-            acq_person=cp.person_id, acq_ts=cp.pay_ts, acq_id=cp.pay_event_id,
-            campaign_id=ibis.cases((is_d, cp.d_campaign), else_=cp.f_campaign))
-        later = cp.inner_join(firsts, [cp.person_id == firsts.acq_person, cp.pay_event_id != firsts.acq_id,
-                                       cp.first_pay == 0])
-        acqs.append(execute(firsts.group_by("campaign_id").agg(acquired=firsts.count()), con=con))
-        reps.append(execute(later.group_by("campaign_id").agg(repurchase_orders=later.count(),
-                                                              fen=later.amount_fen.sum()), con=con))
-    acq = pd.concat(acqs, ignore_index=True).groupby("campaign_id", as_index=False)[["acquired"]].sum()
-    rep = pd.concat(reps, ignore_index=True).groupby("campaign_id", as_index=False)[
-        ["repurchase_orders", "fen"]].sum(min_count=1)
+    acquired = groups[groups["acq_campaign"].notna()].rename(columns={"acq_campaign": "campaign_id"})
+    first = acquired["first_pay"] == 1
+    acq = acquired[first].groupby("campaign_id", as_index=False)["orders"].sum().rename(
+        columns={"orders": "acquired"})
+    rep = acquired[~first].groupby("campaign_id", as_index=False)[["orders", "revenue_fen"]].sum().rename(
+        columns={"orders": "repurchase_orders", "revenue_fen": "fen"})
     for f in (acq, rep):
         f["campaign_id"] = f["campaign_id"].astype("int64")
     out = out.join(acq.set_index("campaign_id")).join(rep.set_index("campaign_id"))
