@@ -72,7 +72,7 @@ import json
 import os
 import warnings
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,7 @@ __all__ = [
     "read",
     "person_part",
     "person_partitions",
+    "sum_over_partitions",
     "sample_persons",
     "BYTES_PER_EVENT",
     "table",
@@ -1051,3 +1052,29 @@ def person_partitions(events: TableLike, partitions: int | None = None, *, con: 
         return int(partitions)
     t = read(events, con=con, localise=False)
     return backend.partitions_for(check(events, con=con).rows, BYTES_PER_EVENT, t, con)
+
+
+def sum_over_partitions(aggregate: Callable[[tuple[int, int]], pd.DataFrame], parts: int, keys: Sequence[str],
+                        *, min_count: int = 0) -> pd.DataFrame:
+    """``aggregate((i, parts))`` for each person-hash partition in turn, the counts added up by ``keys``.
+
+    For aggregates whose every column but ``keys`` is additive over persons (counts of
+    events, of persons, sums of money): a person falls in one partition
+    (:func:`person_part`), so a count of distinct persons in a cell is the sum of the
+    partitions' counts. With ``parts == 1`` the one aggregate is returned as it is.
+    ``min_count``: as in :meth:`pandas.DataFrame.sum` (1 keeps a cell no partition
+    filled null).
+
+    >>> import pandas as pd
+    >>> frames = {0: pd.DataFrame({"node": ["a", "b"], "persons": [2, 1]}), 1: pd.DataFrame({"node": ["a"], "persons": [3]})}
+    >>> sum_over_partitions(lambda part: frames[part[0]], 2, ["node"]).values.tolist()
+    [['a', 5], ['b', 1]]
+    """
+    outs = [aggregate((i, parts)) for i in range(parts)]
+    if parts == 1:
+        return outs[0]
+    out = pd.concat(outs, ignore_index=True)
+    if not len(out):
+        return out
+    values = [c for c in out.columns if c not in keys]
+    return out.groupby(list(keys), as_index=False, dropna=False, sort=True)[values].sum(min_count=min_count)

@@ -235,12 +235,13 @@ def _pay_groups(cps: list[ibis.Table], con: Any | None, extra: Sequence[str] = (
     the windows are then applied to this small frame.
     """
     keys = ["d_campaign", "d_days", "f_campaign", "f_days", *extra]
-    outs = [execute(cp.group_by(keys).agg(orders=cp.count(), revenue_fen=cp.amount_fen.sum()), con=con)
-            for cp in cps]
-    if len(outs) == 1:
-        return outs[0]
-    out = pd.concat([o.astype({c: "float64" for c in keys}) for o in outs], ignore_index=True)
-    return out.groupby(keys, as_index=False, dropna=False)[["orders", "revenue_fen"]].sum()
+
+    def counts(part: tuple[int, int]) -> pd.DataFrame:
+        cp = cps[part[0]]
+        out = execute(cp.group_by(keys).agg(orders=cp.count(), revenue_fen=cp.amount_fen.sum()), con=con)
+        return out if len(cps) == 1 else out.astype({c: "float64" for c in keys})  # nullable keys, one dtype
+
+    return events_layer.sum_over_partitions(counts, len(cps), keys)
 
 
 def _acquired_by(cp: ibis.Table, horizon: int = 90) -> ibis.Table:

@@ -179,10 +179,8 @@ def channel_cube(
     ws = _windows(windows)
     cells = ["channel", "order_channel"] if by_order_channel else ["channel"]
     k = events_layer.person_partitions(events, partitions, con=con)
-    parts = [_cube_cells(_credited(events, ws, con, tz, (i, k)), ws, cells, con) for i in range(k)]
-    wide = pd.concat(parts, ignore_index=True) if k > 1 else parts[0]
-    if k > 1 and len(wide):
-        wide = wide.groupby(cells, as_index=False, dropna=False).sum(min_count=1)
+    wide = events_layer.sum_over_partitions(lambda part: _cube_cells(_credited(events, ws, con, tz, part), ws, cells, con),
+                                            k, cells, min_count=1)
     long = []
     for d in ws:
         part = wide[cells].copy()
@@ -245,15 +243,15 @@ def channel_products(
         raise ValueError(f"top: must be at least 1, got {top}")
     ws = _windows([window])
     k = events_layer.person_partitions(events, partitions, con=con)
-    parts = []
-    for i in range(k):  # buyers are distinct persons, and a person is in one partition: the counts add up
-        cred = _credited(events, ws, con, part=(i, k))
+
+    def products(part: tuple[int, int]) -> pd.DataFrame:
+        cred = _credited(events, ws, con, part=part)
         c = cred.filter(cred._us - cred._last_touch <= ws[0] * _DAY_US)
-        parts.append(execute(c.group_by(["channel", "product_id"]).aggregate(
-            orders=c.count(), buyers=c.person_id.nunique(), _gmv_fen=c.amount_fen.sum()), con=con))
-    agg = pd.concat(parts, ignore_index=True) if k > 1 else parts[0]
-    if k > 1 and len(agg):
-        agg = agg.groupby(["channel", "product_id"], as_index=False, dropna=False).sum(min_count=1)
+        return execute(c.group_by(["channel", "product_id"]).aggregate(
+            orders=c.count(), buyers=c.person_id.nunique(), _gmv_fen=c.amount_fen.sum()), con=con)
+
+    # buyers are distinct persons, and a person is in one partition: the counts add up
+    agg = events_layer.sum_over_partitions(products, k, ["channel", "product_id"], min_count=1)
     agg["gmv"] = pd.to_numeric(agg["_gmv_fen"]).fillna(0).astype("float64") / 100
     # rank within each channel: most GMV first, ties by product id
     agg = agg.sort_values(["channel", "_gmv_fen", "product_id"], ascending=[True, False, True], kind="stable",

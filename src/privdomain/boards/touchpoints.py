@@ -70,6 +70,11 @@ def _node_column(t, level: str):
     return t[level]
 
 
+def _part_of(t: ibis.Table, part: tuple[int, int]) -> ibis.Table:
+    """The events of person-hash partition ``part = (i, k)`` (all of them when ``k`` is 1)."""
+    return t.filter(events_layer.person_part(t.person_id, *part)) if part[1] > 1 else t
+
+
 def touchpoint_flows(
     events: TableLike,
     gap: str | pd.Timedelta = "30min",
@@ -98,10 +103,9 @@ def touchpoint_flows(
         Add session entry and exit flows (for a Sankey figure).
     partitions
         Run the per-person windows in this many person-hash partitions, one after the
-        other, and add up their counts (a person is in one partition, so distinct
-        persons add up too); None picks enough for the DuckDB memory limit
-        (:func:`privdomain.events.person_partitions`). The result does
-        not depend on it.
+        other, and add up their counts (:func:`privdomain.events.sum_over_partitions`);
+        None picks enough for the DuckDB memory limit
+        (:func:`privdomain.events.person_partitions`). The result does not depend on it.
 
     Returns
     -------
@@ -126,11 +130,8 @@ def touchpoint_flows(
     k = events_layer.person_partitions(events, partitions, con=con)
     t0 = events_layer.read(events, con=con, micros=True)
     _node_column(t0, level)
-    outs = [execute(_flow_counts(t0.filter(events_layer.person_part(t0.person_id, i, k)) if k > 1 else t0,
-                                 level, g_us, entry_exit), con=con) for i in range(k)]
-    out = pd.concat(outs, ignore_index=True) if k > 1 else outs[0]
-    if k > 1:
-        out = out.groupby(["source", "target"], as_index=False)[["transitions", "persons"]].sum()
+    out = events_layer.sum_over_partitions(
+        lambda part: execute(_flow_counts(_part_of(t0, part), level, g_us, entry_exit), con=con), k, ["source", "target"])
     out = out.astype({"transitions": "int64", "persons": "int64"})
     out["share_of_source"] = out["transitions"] / out.groupby("source")["transitions"].transform("sum")
     out = out.sort_values(["transitions", "source", "target"], ascending=[False, True, True], kind="stable")
@@ -177,11 +178,7 @@ def touchpoint_nodes(
     Parameters
     ----------
     partitions
-        Run the per-person windows in this many person-hash partitions, one after the
-        other, and add up their counts (a person is in one partition, so distinct
-        persons add up too); None picks enough for the DuckDB memory limit
-        (:func:`privdomain.events.person_partitions`). The result does
-        not depend on it.
+        As in :func:`touchpoint_flows` (:func:`privdomain.events.sum_over_partitions`).
 
     Returns
     -------
@@ -205,13 +202,13 @@ def touchpoint_nodes(
     k = events_layer.person_partitions(events, partitions, con=con)
     t0 = events_layer.read(events, con=con, micros=True)
     _node_column(t0, level)
-    outs = [execute(_node_counts(t0.filter(events_layer.person_part(t0.person_id, i, k)) if k > 1 else t0,
-                                 level, through, w_us), con=con) for i in range(k)]
     cols = ["events", "persons", "clicked_through", "converted"]
-    for out in outs:
-        for c in cols:
-            out[c] = pd.to_numeric(out[c]).fillna(0).astype("int64")
-    out = outs[0] if k == 1 else pd.concat(outs, ignore_index=True).groupby("node", as_index=False)[cols].sum()
+
+    def counts(part: tuple[int, int]) -> pd.DataFrame:
+        out = execute(_node_counts(_part_of(t0, part), level, through, w_us), con=con)
+        return out.astype({c: "float64" for c in cols}).fillna({c: 0 for c in cols}).astype({c: "int64" for c in cols})
+
+    out = events_layer.sum_over_partitions(counts, k, ["node"])
     out["click_through_rate"] = out["clicked_through"] / out["persons"]
     out["conversion_rate"] = out["converted"] / out["persons"]
     out = out.sort_values(["events", "node"], ascending=[False, True], kind="stable").reset_index(drop=True)
