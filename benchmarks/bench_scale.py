@@ -6,7 +6,8 @@ so the peak resident memory (``ru_maxrss``) of a step is its own:
 
 funnel (4 steps, 7-day window), the Official Account board (article rates), the
 touchpoint map, the channel cube, the live board, path building plus every attribution
-model, windowed ad attribution (multi-level ROI), the daily lifecycle board, cohorts,
+model, windowed ad attribution (multi-level ROI), the acquiring channels (``acquisition``,
+calibration's rule for untested channels), the daily lifecycle board, cohorts,
 repurchase, the RFM summary, identity unification and the audience tags.
 
 For the three heaviest steps a hand-written DuckDB SQL query runs in the same run, after
@@ -156,6 +157,7 @@ def _steps(path: str) -> dict:
         "live_board": lambda: {"rows": len(live.live_board(path))},
         "paths_attribute": f_paths,
         "multi_level_roi": f_roi,
+        "acquisition": lambda: {"rows": len(attribution.acquisition(path))},
         "lifecycle_board": lambda: {"rows": len(lifecycle.lifecycle_board(path, start, end, freq="D"))},
         "cohorts": lambda: {"rows": len(cohorts.cohort_table(path))},
         "repurchase": lambda: {"rows": len(repurchase.repurchase_rate(path))},
@@ -167,7 +169,7 @@ def _steps(path: str) -> dict:
 
 
 STEP_NAMES = ["funnel", "oa_board", "touchpoint_map", "channel_cube", "live_board", "paths_attribute",
-              "multi_level_roi", "lifecycle_board", "cohorts", "repurchase", "rfm", "identity_unify",
+              "multi_level_roi", "acquisition", "lifecycle_board", "cohorts", "repurchase", "rfm", "identity_unify",
               "audience_tags", "report_data"]
 
 

@@ -455,3 +455,6 @@ def test_acquisition_matches_a_per_person_loop_on_simulated_data(tea):
     assert a.groupby("channel")["journeys"].first().to_dict() == {c: n for c, n in journeys.items()
                                                                   if any(k[0] == c for k in counts)}
     assert len(counts) > 5 and counts[("sms", "store")] > 0
+    # by person-hash partition the same frame: every count is of distinct persons' journeys
+    for k in (2, 5):
+        pd.testing.assert_frame_equal(attribution.acquisition(tea, partitions=k), a)

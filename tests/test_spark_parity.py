@@ -110,6 +110,7 @@ METRICS = {
     "build_paths": lambda d, c: attribution.build_paths(d, con=c),
     "unify_observed_ids": lambda d, c: identity.unify(identity.observed_ids(d, partitions=2, con=c),
                                                       pd.read_parquet(Path(d) / "id_links.parquet")),
+    "acquisition": lambda d, c: attribution.acquisition(d, partitions=2, con=c),
     "attribute": lambda d, c: attribution.attribute(d, models=("last_touch", "linear", "markov"), con=c),
 }
 

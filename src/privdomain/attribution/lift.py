@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .. import backend, schema
 from .. import events as events_layer
-from .. import schema
 from ..contract import Duration, events_input, interval
 from ..errors import PrivdomainError, UsageError
 
@@ -346,7 +346,7 @@ ACQUISITION_COLUMNS = ["channel", "acquirer", "journeys", "acquired", "share", "
 
 @events_input(renamed={"window_days": "window"})
 def acquisition(events: Any, *, window: Duration = "30D", con: Any | None = None,
-                marketing_channels: Sequence[str] | None = None) -> pd.DataFrame:
+                marketing_channels: Sequence[str] | None = None, partitions: int | None = None) -> pd.DataFrame:
     """Which marketing channel acquired the customers on each channel's converting journeys.
 
     A customer's **acquirer** is the channel of her first marketing touch at or
@@ -359,6 +359,10 @@ def acquisition(events: Any, *, window: Duration = "30D", con: Any | None = None
     Ties at the same instant go to the alphabetically first channel
     (deterministic). The converting journeys are those of the path tables
     (:func:`privdomain.attribution.journey_touches` with the same ``window``).
+    ``partitions``: run by person-hash partition, the counts added up
+    (:func:`privdomain.events.sum_over_partitions`; None: enough for the DuckDB
+    memory limit, :func:`privdomain.events.person_partitions`); the result does not
+    depend on it.
 
     Returns
     -------
@@ -384,30 +388,41 @@ def acquisition(events: Any, *, window: Duration = "30D", con: Any | None = None
 
     from .paths import NON_TOUCHES, REFERRED_CHANNEL, journey_touches, marketing_filter
 
-    t = events_layer.read(events, con=con, columns=["person_id", "touchpoint", "channel"])
-    channel = t.channel
-    if "referrer_person_id" in t.columns:
-        channel = ibis.cases((t.referrer_person_id.notnull(), REFERRED_CHANNEL), else_=t.channel)
-    m = t.filter(t.touchpoint.notin([*NON_TOUCHES, *JOIN_TOUCHPOINTS])).select(mperson=t.person_id, mts=t.ts,
-                                                                               acquirer=channel)
-    m = m.filter(marketing_filter(m.acquirer, marketing_channels))
-    p = t.filter(t.touchpoint == schema.PURCHASE)
-    p = p.group_by(p.person_id).aggregate(first_pay=p.ts.min())
-    x = p.join(m, (p.person_id == m.mperson) & (m.mts <= p.first_pay))
-    w = ibis.window(group_by=x.person_id, order_by=[x.mts, x.acquirer])
-    x = x.mutate(rn=ibis.row_number().over(w))
-    x = x.filter(x.rn == 0).select(aperson=x.person_id, acquirer=x.acquirer)
-    j = journey_touches(events, window, con=con, marketing_channels=marketing_channels)
-    j = j.filter(j.converted == 1)
-    j = j.group_by([j.person_id, j.journey, j.channel]).aggregate(value=j.value_fen.max())
-    tot = j.group_by(j.channel).aggregate(journeys=j.count(), total_value=j.value.sum())
-    y = j.join(x, j.person_id == x.aperson)
-    got = y.group_by([y.channel, y.acquirer]).aggregate(acquired=y.count(), value=y.value.sum()).execute()
+    t0 = events_layer.read(events, con=con, columns=["person_id", "touchpoint", "channel"])
+    k = events_layer.person_partitions(events, partitions, con=con)
+
+    def cells(part: tuple[int, int]) -> pd.DataFrame:
+        """Converting journeys and their value per (channel, acquirer) of one person partition;
+        ``acquirer`` null: every journey of the channel (its total)."""
+        t = t0.filter(events_layer.person_part(t0.person_id, *part)) if part[1] > 1 else t0
+        channel = t.channel
+        if "referrer_person_id" in t.columns:
+            channel = ibis.cases((t.referrer_person_id.notnull(), REFERRED_CHANNEL), else_=t.channel)
+        m = t.filter(t.touchpoint.notin([*NON_TOUCHES, *JOIN_TOUCHPOINTS])).select(mperson=t.person_id, mts=t.ts,
+                                                                                   acquirer=channel)
+        m = m.filter(marketing_filter(m.acquirer, marketing_channels))
+        p = t.filter(t.touchpoint == schema.PURCHASE)
+        p = p.group_by(p.person_id).aggregate(first_pay=p.ts.min())
+        x = p.join(m, (p.person_id == m.mperson) & (m.mts <= p.first_pay))
+        w = ibis.window(group_by=x.person_id, order_by=[x.mts, x.acquirer])
+        x = x.mutate(rn=ibis.row_number().over(w))
+        x = x.filter(x.rn == 0).select(aperson=x.person_id, acquirer=x.acquirer.cast("string"))
+        j = journey_touches(events, window, con=con, marketing_channels=marketing_channels, part=part)
+        j = j.filter(j.converted == 1)
+        j = j.group_by([j.person_id, j.journey, j.channel]).aggregate(value=j.value_fen.max())
+        tot = j.group_by(channel=j.channel.cast("string")).aggregate(
+            acquirer=ibis.null("string"), journeys=j.count(), value=j.value.sum())
+        y = j.join(x, j.person_id == x.aperson)
+        got = y.group_by(channel=y.channel.cast("string"), acquirer=y.acquirer).aggregate(
+            journeys=y.count(), value=y.value.sum())
+        return backend.execute(tot.union(got), con=con)
+
+    both = events_layer.sum_over_partitions(cells, k, ["channel", "acquirer"])
+    is_total = both["acquirer"].isna()
+    tot = both[is_total].rename(columns={"value": "total_value"}).set_index("channel")
+    got = both[~is_total].rename(columns={"journeys": "acquired"}).reset_index(drop=True)
     if got.empty:
         return pd.DataFrame(columns=ACQUISITION_COLUMNS)
-    tot = tot.execute()
-    tot["channel"] = tot["channel"].astype(str)
-    tot = tot.set_index("channel")
     got["channel"] = got["channel"].astype(str)
     got["acquirer"] = got["acquirer"].astype(str)
     got["journeys"] = got["channel"].map(tot["journeys"]).astype("int64")
