@@ -58,26 +58,34 @@ def _node_codes(types: list[pd.Series], values: list[pd.Series]) -> list[np.ndar
     """One int64 code per ``(id_type, id_value)`` pair, the same pair the same code across the columns.
 
     Codes are numbered in order of first appearance over the columns taken in turn. The
-    pairs are never joined into Python strings: types and values are dictionary-encoded
-    in Arrow (compact strings; the columns as chunks of one array, so they share one
-    dictionary without being copied into one) and the pair is
-    ``type_index * n_values + value_index``.
+    pairs are never joined into Python strings: the types are dictionary-encoded in Arrow
+    (the columns as chunks of one array, so they share one dictionary without being
+    copied into one), then the values of each type in turn, and the pair is
+    ``offset of its type + index of its value among that type's values``.
     """
-    def encode(columns: list[pd.Series]) -> tuple[np.ndarray, int]:
-        enc = pa.chunked_array([c for x in columns for c in _strings(x)], type=pa.large_string()).dictionary_encode()
-        chunks = [c for c in enc.chunks if len(c)]  # (empty chunks may be dropped)
-        if not chunks:
-            return np.zeros(0, dtype=np.int64), 0
-        size = len(chunks[0].dictionary)  # one dictionary for every chunk
-        return np.concatenate([c.indices.to_numpy(zero_copy_only=False).astype(np.int64) for c in chunks]), size
-
     sizes = [len(x) for x in values]
-    key, _ = encode(types)
-    v_idx, n_values = encode(values)
-    pa.default_memory_pool().release_unused()  # the encoders' hash tables and string copies
-    key *= n_values
-    key += v_idx
-    del v_idx
+    t_enc = pa.chunked_array([c for x in types for c in _strings(x)], type=pa.large_string()).dictionary_encode()
+    chunks = [c for c in t_enc.chunks if len(c)]  # (empty chunks may be dropped)
+    if not chunks:
+        return [np.zeros(n, dtype=np.int64) for n in sizes]
+    t_idx = np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in chunks])
+    n_types = len(chunks[0].dictionary)  # one dictionary for every chunk
+    del t_enc, chunks
+    vals = pa.chunked_array([c for x in values for c in _strings(x)], type=pa.large_string())
+    # one id type at a time: the values of one type in one dictionary (its hash table is the
+    # large transient: 3.5 GB for all 19.1M ids of 10M persons at once); key = offset + index
+    key = np.empty(len(t_idx), dtype=np.int64)
+    offset = 0
+    for k in range(n_types):
+        mask = t_idx == k
+        enc = vals.filter(pa.array(mask)).dictionary_encode()
+        parts = [c for c in enc.chunks if len(c)]
+        if parts:
+            key[mask] = offset + np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in parts])
+            offset += len(parts[0].dictionary)
+        del enc, parts, mask
+        pa.default_memory_pool().release_unused()
+    del vals, t_idx
     codes, _ = pd.factorize(key)
     del key
     return np.split(codes.astype(np.int64, copy=False), np.cumsum(sizes)[:-1])
@@ -171,6 +179,7 @@ def unify(ids: pd.DataFrame, links: pd.DataFrame) -> pd.DataFrame:
     nulls = int(links[["id_value_a", "id_value_b"]].isna().any(axis=1).sum())
     if nulls:
         raise ValueError(f"id_links: {nulls} rows have a null id_value_a or id_value_b (rule: links join two ids)")
+    pa.default_memory_pool().release_unused()  # what earlier work freed, before the large transients
     seen, ia, ib = _node_codes([ids["id_type"], links["id_type_a"], links["id_type_b"]],
                                [ids["id_value"], links["id_value_a"], links["id_value_b"]])
     # codes are numbered in order of first appearance and the ids come first: the distinct
