@@ -137,8 +137,8 @@ def observed_ids(events: TableLike, *, con: Any | None = None, partitions: int |
         raise ValueError(f"partitions must be a whole number >= 1, got {partitions!r}")
     else:
         k = int(partitions)
-    parts = [execute_arrow((t if k == 1 else t.filter(((t.id_value.hash() % k) + k) % k == i)).distinct(), con=con)
-             for i in range(k)]
+    # the person-hash partition rule, on the id: an id falls in exactly one partition
+    parts = [execute_arrow(t.filter(events_layer.person_part(t.id_value, i, k)).distinct(), con=con) for i in range(k)]
     ids = pa.concat_tables([p.select(["id_type", "id_value"]).cast(_ID_SCHEMA) for p in parts])
     del parts
     ids = ids.take(pc.sort_indices(ids, [("id_type", "ascending"), ("id_value", "ascending")]))
